@@ -1,0 +1,3 @@
+module github.com/qedharness/qedharness
+
+go 1.26

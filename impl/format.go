@@ -1,0 +1,224 @@
+// Package impl is a complete QED image: the on-disk format of QEMU's
+// docs/interop/qed_spec.txt, a deterministic request engine whose
+// allocating-write serialization is a model.Policy, and backends that carry
+// out the engine's I/O (file, mem, sim).
+package impl
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+)
+
+// Format constants from the QED specification.
+const (
+	// Magic is "QED\0" read as a little-endian uint32.
+	Magic uint32 = 'Q' | 'E'<<8 | 'D'<<16
+	// HeaderLen is the size in bytes of the fixed header fields.
+	HeaderLen = 64
+	// SectorSize is the guest and metadata-write granule in bytes.
+	SectorSize = 512
+
+	MinClusterSize = 1 << 12 // smallest valid cluster_size
+	MaxClusterSize = 1 << 26 // largest valid cluster_size
+	MinTableSize   = 1       // smallest valid table_size, in clusters
+	MaxTableSize   = 16      // largest valid table_size, in clusters
+
+	DefaultClusterSize = 64 << 10 // QEMU's default cluster_size
+	DefaultTableSize   = 4        // QEMU's default table_size
+
+	// ZeroCluster is the L2 entry value of a zero data cluster.
+	ZeroCluster uint64 = 1
+)
+
+// Feature bits of the header's features field.
+const (
+	FeatureBackingFile          uint64 = 0x01 // the image has a backing file
+	FeatureNeedCheck            uint64 = 0x02 // metadata may be inconsistent
+	FeatureBackingFormatNoProbe uint64 = 0x04 // the backing file is raw
+	knownFeatures                      = FeatureBackingFile | FeatureNeedCheck | FeatureBackingFormatNoProbe
+)
+
+// Header is the decoded QED header. All offsets and sizes are in bytes
+// except TableSize and HeaderSize, which count clusters.
+type Header struct {
+	ClusterSize       uint32
+	TableSize         uint32
+	HeaderSize        uint32
+	Features          uint64
+	CompatFeatures    uint64
+	AutoclearFeatures uint64
+	L1TableOffset     uint64
+	ImageSize         uint64
+	BackingNameOffset uint32 // valid when Features has FeatureBackingFile
+	BackingNameSize   uint32
+}
+
+// ErrNotQED is wrapped by errors about a file that is not a QED image.
+var ErrNotQED = errors.New("not a QED image")
+
+// Encode returns the 64-byte little-endian encoding of h.
+func (h *Header) Encode() []byte {
+	b := make([]byte, HeaderLen)
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], Magic)
+	le.PutUint32(b[4:], h.ClusterSize)
+	le.PutUint32(b[8:], h.TableSize)
+	le.PutUint32(b[12:], h.HeaderSize)
+	le.PutUint64(b[16:], h.Features)
+	le.PutUint64(b[24:], h.CompatFeatures)
+	le.PutUint64(b[32:], h.AutoclearFeatures)
+	le.PutUint64(b[40:], h.L1TableOffset)
+	le.PutUint64(b[48:], h.ImageSize)
+	le.PutUint32(b[56:], h.BackingNameOffset)
+	le.PutUint32(b[60:], h.BackingNameSize)
+	return b
+}
+
+// DecodeHeader parses the first HeaderLen bytes of b. It checks only the
+// magic; Validate checks the fields against the file they came from.
+func DecodeHeader(b []byte) (Header, error) {
+	if len(b) < HeaderLen {
+		return Header{}, fmt.Errorf("%w: file has %d bytes, a QED header needs %d", ErrNotQED, len(b), HeaderLen)
+	}
+	le := binary.LittleEndian
+	if m := le.Uint32(b[0:]); m != Magic {
+		return Header{}, fmt.Errorf("%w: magic is %#08x, want %#08x (\"QED\\0\")", ErrNotQED, m, Magic)
+	}
+	return Header{
+		ClusterSize:       le.Uint32(b[4:]),
+		TableSize:         le.Uint32(b[8:]),
+		HeaderSize:        le.Uint32(b[12:]),
+		Features:          le.Uint64(b[16:]),
+		CompatFeatures:    le.Uint64(b[24:]),
+		AutoclearFeatures: le.Uint64(b[32:]),
+		L1TableOffset:     le.Uint64(b[40:]),
+		ImageSize:         le.Uint64(b[48:]),
+		BackingNameOffset: le.Uint32(b[56:]),
+		BackingNameSize:   le.Uint32(b[60:]),
+	}, nil
+}
+
+// ValidateGeometry checks cluster size, table size and image size as the
+// specification constrains them.
+func ValidateGeometry(clusterSize, tableSize uint32, imageSize uint64) error {
+	if clusterSize < MinClusterSize || clusterSize > MaxClusterSize || clusterSize&(clusterSize-1) != 0 {
+		return fmt.Errorf("cluster size %d is not a power of two in [%d, %d]", clusterSize, MinClusterSize, MaxClusterSize)
+	}
+	if tableSize < MinTableSize || tableSize > MaxTableSize || tableSize&(tableSize-1) != 0 {
+		return fmt.Errorf("table size %d is not a power of two in [%d, %d]", tableSize, MinTableSize, MaxTableSize)
+	}
+	if imageSize == 0 {
+		return errors.New("image size is zero")
+	}
+	if imageSize%SectorSize != 0 {
+		return fmt.Errorf("image size %d is not a multiple of %d bytes", imageSize, SectorSize)
+	}
+	if max := MaxImageSize(clusterSize, tableSize); imageSize > max {
+		return fmt.Errorf("image size %d exceeds the maximum %d for cluster size %d and table size %d", imageSize, max, clusterSize, tableSize)
+	}
+	return nil
+}
+
+// MaxImageSize returns the largest image size the L1 table can map; the
+// caller has validated clusterSize and tableSize. It saturates at the
+// largest uint64 for the largest geometries.
+func MaxImageSize(clusterSize, tableSize uint32) uint64 {
+	entries := uint64(clusterSize) * uint64(tableSize) / 8
+	hi, lo := bits.Mul64(entries*entries, uint64(clusterSize))
+	if hi != 0 {
+		return ^uint64(0)
+	}
+	return lo
+}
+
+// Validate checks every header field against the specification and against
+// fileSize, the image file's size in bytes. The error names the field.
+func (h *Header) Validate(fileSize uint64) error {
+	if err := ValidateGeometry(h.ClusterSize, h.TableSize, h.ImageSize); err != nil {
+		return err
+	}
+	if unknown := h.Features &^ knownFeatures; unknown != 0 {
+		return fmt.Errorf("unsupported feature bits %#x", unknown)
+	}
+	cs := uint64(h.ClusterSize)
+	if h.HeaderSize == 0 {
+		return errors.New("header size is 0 clusters")
+	}
+	if uint64(h.HeaderSize)*cs > fileSize {
+		return fmt.Errorf("header size %d clusters (%d bytes) is past end of file (%d bytes)", h.HeaderSize, uint64(h.HeaderSize)*cs, fileSize)
+	}
+	if h.L1TableOffset%cs != 0 {
+		return fmt.Errorf("L1 table offset %#x is not cluster-aligned", h.L1TableOffset)
+	}
+	if h.L1TableOffset < uint64(h.HeaderSize)*cs {
+		return fmt.Errorf("L1 table offset %#x lies inside the header", h.L1TableOffset)
+	}
+	if end := h.L1TableOffset + uint64(h.TableSize)*cs; end < h.L1TableOffset || end > fileSize {
+		return fmt.Errorf("L1 table at %#x (%d bytes) is past end of file (%d bytes)", h.L1TableOffset, uint64(h.TableSize)*cs, fileSize)
+	}
+	if h.Features&FeatureBackingFile != 0 {
+		if end := uint64(h.BackingNameOffset) + uint64(h.BackingNameSize); end > uint64(h.HeaderSize)*cs {
+			return fmt.Errorf("backing file name at %d (%d bytes) is outside the header clusters", h.BackingNameOffset, h.BackingNameSize)
+		}
+		if h.BackingNameSize == 0 {
+			return errors.New("backing file feature set but backing file name is empty")
+		}
+		if h.BackingNameSize > 4096 {
+			return fmt.Errorf("backing file name is %d bytes, longer than 4096", h.BackingNameSize)
+		}
+	}
+	return nil
+}
+
+// Geometry holds the derived quantities of a validated header.
+type Geometry struct {
+	ClusterSize  uint64 // bytes per cluster
+	ClusterBits  uint   // log2(ClusterSize)
+	TableSize    uint64 // clusters per table
+	TableBytes   uint64 // bytes per table
+	TableEntries uint64 // entries per table
+	TableBits    uint   // log2(TableEntries)
+	ImageSize    uint64 // guest-visible size in bytes
+}
+
+// GeometryOf derives the geometry of a header whose sizes are valid.
+func GeometryOf(h *Header) Geometry {
+	cs := uint64(h.ClusterSize)
+	tb := cs * uint64(h.TableSize)
+	return Geometry{
+		ClusterSize:  cs,
+		ClusterBits:  uint(bits.TrailingZeros64(cs)),
+		TableSize:    uint64(h.TableSize),
+		TableBytes:   tb,
+		TableEntries: tb / 8,
+		TableBits:    uint(bits.TrailingZeros64(tb / 8)),
+		ImageSize:    h.ImageSize,
+	}
+}
+
+// L1Index returns the L1 entry covering guest offset off.
+func (g *Geometry) L1Index(off uint64) uint64 { return off >> (g.ClusterBits + g.TableBits) }
+
+// L2Index returns the L2 entry covering guest offset off.
+func (g *Geometry) L2Index(off uint64) uint64 {
+	return (off >> g.ClusterBits) & (g.TableEntries - 1)
+}
+
+// ClusterIndex returns the guest cluster number of guest offset off.
+func (g *Geometry) ClusterIndex(off uint64) uint64 { return off >> g.ClusterBits }
+
+// InCluster returns off's byte offset within its cluster.
+func (g *Geometry) InCluster(off uint64) uint64 { return off & (g.ClusterSize - 1) }
+
+// StartOfCluster rounds off down to a cluster boundary.
+func (g *Geometry) StartOfCluster(off uint64) uint64 { return off &^ (g.ClusterSize - 1) }
+
+// L2Span returns the number of guest bytes one L2 table maps.
+func (g *Geometry) L2Span() uint64 { return g.TableEntries << g.ClusterBits }
+
+// L1Entries returns how many L1 entries the image size uses.
+func (g *Geometry) L1Entries() uint64 {
+	return (g.ImageSize + g.L2Span() - 1) / g.L2Span()
+}

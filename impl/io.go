@@ -1,0 +1,191 @@
+package impl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// File names the file an I/O addresses.
+type File uint8
+
+const (
+	// ImageFile is the QED image file.
+	ImageFile File = iota
+	// BackingFile is the raw backing file; the engine only reads it.
+	BackingFile
+)
+
+// String returns "image" or "backing".
+func (f File) String() string {
+	if f == BackingFile {
+		return "backing"
+	}
+	return "image"
+}
+
+// IOOp is the operation of a host I/O.
+type IOOp uint8
+
+const (
+	// OpRead fills IO.Buf from IO.Off.
+	OpRead IOOp = iota
+	// OpWrite stores IO.Buf at IO.Off.
+	OpWrite
+	// OpFlush makes every write that completed before it was submitted
+	// durable. Off and Buf are unused.
+	OpFlush
+)
+
+var opNames = [...]string{"read", "write", "flush"}
+
+// String returns "read", "write" or "flush".
+func (o IOOp) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", o)
+}
+
+// Purpose says why the engine issued an I/O; it is for accounting (data
+// bytes against metadata bytes) and for traces, never for behaviour.
+type Purpose uint8
+
+const (
+	PurposeData     Purpose = iota // guest data, in place or into a new cluster (fill merged in)
+	PurposeBacking                 // read of the backing file, for a guest read or a fill
+	PurposeL2Read                  // L2 table read on a cache miss
+	PurposeL2Write                 // L2 table write: whole new table or changed sectors
+	PurposeL1Write                 // L1 table sectors
+	PurposeHeader                  // header sector (need-check bit)
+	PurposeFlush                   // guest flush, or the flush QEMU orders before an L2 update
+)
+
+var purposeNames = [...]string{"data", "backing", "l2-read", "l2-write", "l1-write", "header", "flush"}
+
+// String returns the purpose's name as used in traces.
+func (p Purpose) String() string {
+	if int(p) < len(purposeNames) {
+		return purposeNames[p]
+	}
+	return fmt.Sprintf("purpose(%d)", p)
+}
+
+// Metadata reports whether the purpose is a metadata I/O.
+func (p Purpose) Metadata() bool {
+	return p == PurposeL2Read || p == PurposeL2Write || p == PurposeL1Write || p == PurposeHeader
+}
+
+// IO is one host I/O the engine asks a backend to carry out. The engine
+// owns the struct and Buf; a backend reads the fields, performs the I/O,
+// sets Err and hands the same pointer back from Backend.Next. While an IO
+// is in flight neither side may change Buf, except that a read's backend
+// fills it.
+type IO struct {
+	// ID is unique among the engine's I/Os, increasing in issue order.
+	ID uint64
+	// Op is the operation.
+	Op IOOp
+	// File is the file addressed.
+	File File
+	// Off is the byte offset in File.
+	Off uint64
+	// Buf is the data to write or the buffer to read into.
+	Buf []byte
+	// Purpose says why the I/O was issued.
+	Purpose Purpose
+	// Req is the request the I/O serves, or 0 for the engine's own.
+	Req uint64
+	// Err is the I/O's result, set by the backend.
+	Err error
+
+	// Continuation for the engine: which request and which step.
+	owner *request
+	step  step
+	meta  *metaWrite
+}
+
+// String renders the I/O for traces: "io 7 write image 0x30000+65536 (data, req 2)".
+func (o *IO) String() string {
+	if o.Op == OpFlush {
+		return fmt.Sprintf("io %d flush %s (%s, req %d)", o.ID, o.File, o.Purpose, o.Req)
+	}
+	return fmt.Sprintf("io %d %s %s %#x+%d (%s, req %d)", o.ID, o.Op, o.File, o.Off, len(o.Buf), o.Purpose, o.Req)
+}
+
+// Backend carries out host I/O for one image. It is driven from a single
+// goroutine (the one running the image); implementations that use
+// goroutines internally hide them behind these calls.
+//
+// Writes in flight at once to the same bytes may land in either order;
+// a read in flight with a write to the same bytes may see either. A flush
+// covers every write that completed before the flush was submitted.
+type Backend interface {
+	// Submit starts io. The backend owns io until Next returns it.
+	Submit(io *IO)
+	// Next waits until a submitted I/O completes and returns it with Err
+	// set. It returns nil when no I/O is in flight.
+	Next() *IO
+	// Close waits for in-flight I/O and releases the backend's resources;
+	// it does not close the storage it was given.
+	Close() error
+}
+
+// Storage is a random-access byte store: a file, or memory. Reads past the
+// end return io.EOF after the bytes that exist, like os.File.
+type Storage interface {
+	io.ReaderAt
+	io.WriterAt
+	// Size returns the current size in bytes.
+	Size() (int64, error)
+	// Truncate sets the size, zero-extending or cutting.
+	Truncate(size int64) error
+	// Sync makes completed writes durable.
+	Sync() error
+}
+
+// Files are the storages an image uses. Backing is nil when the image has
+// no backing file.
+type Files struct {
+	Image   Storage
+	Backing Storage
+}
+
+// Perform carries out io against files synchronously and returns its
+// error; reads past end of file fill the rest of Buf with zeros. Backends
+// use it to touch storage, so every backend means the same thing by a
+// read, a write and a flush.
+func Perform(files Files, io *IO) error {
+	st := files.Image
+	if io.File == BackingFile {
+		st = files.Backing
+		if st == nil {
+			return errors.New("I/O to backing file, but the image has none")
+		}
+	}
+	switch io.Op {
+	case OpRead:
+		n, err := st.ReadAt(io.Buf, int64(io.Off))
+		if err != nil && !errors.Is(err, errEOF) {
+			return fmt.Errorf("read %s at %#x: %w", io.File, io.Off, err)
+		}
+		clear(io.Buf[n:])
+		return nil
+	case OpWrite:
+		if io.File == BackingFile {
+			return errors.New("write to the backing file refused")
+		}
+		if _, err := st.WriteAt(io.Buf, int64(io.Off)); err != nil {
+			return fmt.Errorf("write %s at %#x: %w", io.File, io.Off, err)
+		}
+		return nil
+	case OpFlush:
+		if err := st.Sync(); err != nil {
+			return fmt.Errorf("flush %s: %w", io.File, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown I/O op %d", io.Op)
+}
+
+var errEOF = io.EOF

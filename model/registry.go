@@ -1,0 +1,107 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Verdict is what a policy claims about itself, and what the checkers
+// compare their findings against.
+type Verdict uint8
+
+const (
+	// Safe claims every history is linearizable against the disk
+	// specification and every on-disk invariant holds.
+	Safe Verdict = iota
+	// Unsafe claims a checker can find a violation; the checkers must
+	// find one, or the claim (and so the build) is wrong.
+	Unsafe
+)
+
+// String returns "safe" or "unsafe".
+func (v Verdict) String() string {
+	if v == Unsafe {
+		return "unsafe"
+	}
+	return "safe"
+}
+
+// Registration describes a registered policy: its value, what it claims,
+// and whether it can let two allocating writes be in flight at once (a
+// checker that never saw such overlap for a Parallel policy has proved
+// nothing about it).
+type Registration struct {
+	// Name is the policy's registry name.
+	Name string
+	// Policy is the policy value; policies are stateless and shared.
+	Policy Policy
+	// Expect is the verdict the policy claims.
+	Expect Verdict
+	// Parallel is true when the policy lets allocating writes overlap.
+	Parallel bool
+	// Summary is a one-line description for tables and help text.
+	Summary string
+}
+
+// registry lists every policy, in the order tables show them. Adding a
+// policy is one file defining its Registration plus one line here.
+var registry = []Registration{
+	serialRegistration,
+	freezeAnyRegistration,
+	freezeL2Registration,
+	perTableRegistration,
+	overlapRegistration,
+}
+
+// Registered returns every registered policy, in table order. The slice is
+// a copy; callers may keep it.
+func Registered() []Registration {
+	return append([]Registration(nil), registry...)
+}
+
+// Names returns the registered policy names, in table order.
+func Names() []string {
+	names := make([]string, len(registry))
+	for i, r := range registry {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// Lookup returns the registration named name, or an error listing the
+// valid names.
+func Lookup(name string) (Registration, error) {
+	for _, r := range registry {
+		if r.Name == name {
+			return r, nil
+		}
+	}
+	known := Names()
+	sort.Strings(known)
+	return Registration{}, fmt.Errorf("unknown policy %q (known: %s)", name, strings.Join(known, ", "))
+}
+
+// ParseList resolves a comma-separated list of policy names; "all" or the
+// empty string selects every registered policy. Duplicates are an error.
+func ParseList(list string) ([]Registration, error) {
+	list = strings.TrimSpace(list)
+	if list == "" || list == "all" {
+		return Registered(), nil
+	}
+	var out []Registration
+	seen := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if seen[name] {
+			return nil, fmt.Errorf("policy %q listed twice", name)
+		}
+		seen[name] = true
+		r, err := Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
