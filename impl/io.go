@@ -52,13 +52,13 @@ func (o IOOp) String() string {
 type Purpose uint8
 
 const (
-	PurposeData     Purpose = iota // guest data, in place or into a new cluster (fill merged in)
-	PurposeBacking                 // read of the backing file, for a guest read or a fill
-	PurposeL2Read                  // L2 table read on a cache miss
-	PurposeL2Write                 // L2 table write: whole new table or changed sectors
-	PurposeL1Write                 // L1 table sectors
-	PurposeHeader                  // header sector (need-check bit)
-	PurposeFlush                   // guest flush, or the flush QEMU orders before an L2 update
+	PurposeData    Purpose = iota // guest data, in place or into a new cluster (fill merged in)
+	PurposeBacking                // read of the backing file, for a guest read or a fill
+	PurposeL2Read                 // L2 table read on a cache miss
+	PurposeL2Write                // L2 table write: whole new table or changed sectors
+	PurposeL1Write                // L1 table sectors
+	PurposeHeader                 // header sector (need-check bit)
+	PurposeFlush                  // guest flush, or the flush QEMU orders before an L2 update
 )
 
 var purposeNames = [...]string{"data", "backing", "l2-read", "l2-write", "l1-write", "header", "flush"}
@@ -100,9 +100,11 @@ type IO struct {
 	Err error
 
 	// Continuation for the engine: which request and which step.
-	owner *request
-	step  step
-	meta  *metaWrite
+	owner  *request
+	step   step
+	meta   *metaWrite
+	table  *l2Table
+	pooled bool // Buf returns to the engine's pool on completion
 }
 
 // String renders the I/O for traces: "io 7 write image 0x30000+65536 (data, req 2)".

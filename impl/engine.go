@@ -1,0 +1,671 @@
+package impl
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/qedharness/qedharness/model"
+)
+
+// step says what an I/O's completion means to the engine.
+type step uint8
+
+const (
+	stepNone       step = iota
+	stepTableRead       // an L2 table read finished loading
+	stepAdvance         // a guest read or in-place write finished its segment
+	stepFillRead        // the backing read for a copy-on-write fill finished
+	stepAllocData       // the write of newly allocated data clusters finished
+	stepPreL2Flush      // the flush QEMU orders before an L2 update (backing files) finished
+	stepNewTable        // the write of a new L2 table finished
+	stepFlush           // a guest flush finished
+	stepHeader          // the header write that sets need-check finished
+	stepMeta            // a metadata sector write finished
+)
+
+// request is the engine's state for one guest request: a small state
+// machine advanced by lookups, policy decisions and I/O completions.
+type request struct {
+	r        *Request
+	pos, end uint64 // guest byte range still to do
+
+	// The current segment.
+	acc      model.Access
+	segLen   uint64 // guest bytes of the segment
+	segOff   uint64 // file offset of the segment's first cluster (found or allocated)
+	zeroRun  bool   // the segment's entries are zero clusters
+	table    *l2Table
+	newTable *l2Table
+	buf      []byte // cluster buffer of an allocating segment
+
+	pendingMeta int   // metadata sector writes the segment waits for
+	admitted    bool  // the request has accesses in flight
+	allocating  bool  // the request has an allocating access in flight
+	frozen      bool  // frozen since frozenAt, not yet admitted again
+	frozenAt    int64 // clock reading when first frozen
+	finished    bool
+}
+
+// Stats counts what an engine did.
+type Stats struct {
+	// IOs and Bytes count host I/Os issued, by purpose.
+	IOs, Bytes [len(purposeNames)]uint64
+	// Requests counts completed guest requests; AllocatingWrites those
+	// that allocated.
+	Requests, AllocatingWrites uint64
+	// Freezes counts freeze episodes; FrozenNanos their total length.
+	Freezes     uint64
+	FrozenNanos int64
+	// MaxAllocInFlight is the largest number of requests observed with an
+	// allocating access in flight at once.
+	MaxAllocInFlight int
+}
+
+// DataBytes returns the bytes written for guest data (fill included).
+func (s *Stats) DataBytes() uint64 { return s.Bytes[PurposeData] }
+
+// MetaBytes returns the bytes written for metadata.
+func (s *Stats) MetaBytes() uint64 {
+	return s.Bytes[PurposeL2Write] + s.Bytes[PurposeL1Write] + s.Bytes[PurposeHeader]
+}
+
+// HostIOs returns the number of host I/Os issued.
+func (s *Stats) HostIOs() uint64 {
+	var n uint64
+	for _, c := range s.IOs {
+		n += c
+	}
+	return n
+}
+
+// engine is the deterministic core of an image: it consumes request
+// submissions and I/O completions and emits I/Os to issue and requests
+// completed. It does no I/O and starts no goroutine; it is not safe for
+// concurrent use. Given the same inputs in the same order it produces the
+// same outputs, bit for bit.
+type engine struct {
+	h         Header
+	hdrSector []byte // the image's first sector, header fields patched on write
+	g         Geometry
+	policy    model.Policy
+	clock     func() int64
+	readOnly  bool
+
+	backing     bool
+	backingSize uint64
+	headerEnd   uint64 // first byte past the header clusters
+
+	l1       []uint64
+	cache    l2Cache
+	fileSize uint64 // allocation point: new clusters go here
+
+	inFlight []model.Access
+	scratch  []model.Access
+	frozen   []*request
+	woken    []*request
+	wake     bool
+
+	headerWriting  bool
+	headerWaiters  []*request
+	meta           metaWriter
+	active         int
+	allocInFlight  int
+	nextIO, nextID uint64
+
+	ios   []*IO
+	dones []*Request
+	pool  bufPool
+	stats Stats
+}
+
+func (e *engine) now() int64 {
+	if e.clock == nil {
+		return 0
+	}
+	return e.clock()
+}
+
+// submit starts r. Its completion is reported through dones.
+func (e *engine) submit(r *Request) {
+	e.nextID++
+	r.ID = e.nextID
+	r.Err, r.Freezes, r.FrozenNanos, r.Allocated = nil, 0, 0, false
+	r.SubmitNanos = e.now()
+	e.active++
+	rq := e.pool.getRequest()
+	rq.r, rq.pos, rq.end = r, r.Off, r.Off+uint64(len(r.Buf))
+	if err := e.validate(r); err != nil {
+		e.finish(rq, err)
+		return
+	}
+	e.lookup(rq)
+	e.drainWakes()
+}
+
+func (e *engine) validate(r *Request) error {
+	switch r.Op {
+	case ReqFlush:
+		return nil
+	case ReqRead:
+	case ReqWrite:
+		if e.readOnly {
+			return errors.New("write refused: image is open read-only")
+		}
+	default:
+		return fmt.Errorf("unknown request op %d", r.Op)
+	}
+	end := r.Off + uint64(len(r.Buf))
+	if end < r.Off || end > e.g.ImageSize {
+		return fmt.Errorf("%s of %d bytes at %d is past the image end (%d bytes)", r.Op, len(r.Buf), r.Off, e.g.ImageSize)
+	}
+	return nil
+}
+
+// complete consumes a finished I/O.
+func (e *engine) complete(io *IO) {
+	switch io.step {
+	case stepTableRead:
+		e.tableLoaded(io)
+	case stepHeader:
+		e.headerWritten(io)
+	case stepMeta:
+		e.metaWritten(io)
+	default:
+		rq, err, s := io.owner, io.Err, io.step
+		e.putIO(io)
+		if rq.finished {
+			break
+		}
+		if err != nil {
+			e.finish(rq, err)
+			break
+		}
+		e.resume(rq, s)
+	}
+	e.drainWakes()
+}
+
+// resume continues rq after an I/O of the given step completed.
+func (e *engine) resume(rq *request, s step) {
+	switch s {
+	case stepAdvance:
+		e.segmentDone(rq)
+	case stepFillRead:
+		e.copyDataIntoCluster(rq)
+		e.writeAllocated(rq)
+	case stepAllocData:
+		if e.backing {
+			e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepPreL2Flush)
+			return
+		}
+		e.updateL2(rq)
+	case stepPreL2Flush:
+		e.updateL2(rq)
+	case stepNewTable:
+		e.linkNewTable(rq)
+	case stepFlush:
+		e.finish(rq, nil)
+	}
+}
+
+// lookup finds what the tables say about rq's next segment, asks the
+// policy, and starts the segment's I/O. A frozen request comes back here
+// when woken, because the tables may have changed while it waited.
+func (e *engine) lookup(rq *request) {
+	for !rq.finished {
+		if rq.r.Op == ReqFlush {
+			if e.admit(rq, model.Access{Req: rq.r.ID, Kind: model.Flush}) {
+				e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepFlush)
+			}
+			return
+		}
+		if rq.pos >= rq.end {
+			e.finish(rq, nil)
+			return
+		}
+		g := &e.g
+		l1i := g.L1Index(rq.pos)
+		spanEnd := min(rq.end, (l1i+1)*g.L2Span())
+		l2off := e.l1[l1i]
+		first := g.ClusterIndex(rq.pos)
+		if l2off == 0 {
+			rq.segLen = spanEnd - rq.pos
+			rq.zeroRun = false
+			kind := model.AllocL2
+			if rq.r.Op == ReqRead {
+				kind = model.Read
+			}
+			if !e.admit(rq, e.access(rq, kind, l1i, first)) {
+				return
+			}
+			if kind == model.Read {
+				if !e.readUnallocated(rq) {
+					return
+				}
+				continue
+			}
+			e.allocate(rq)
+			return
+		}
+		t := e.cache.get(l2off)
+		if t == nil || t.loading {
+			e.loadTable(rq, l2off, l1i, t)
+			return
+		}
+		idx := g.L2Index(rq.pos)
+		entry := t.entries[idx]
+		if entry > ZeroCluster {
+			if err := e.checkDataOffset(entry); err != nil {
+				e.finish(rq, fmt.Errorf("L2 table at %#x entry %d: %w", l2off, idx, err))
+				return
+			}
+		}
+		// Extend the run over entries of the same class: physically
+		// contiguous clusters, zero clusters, or unallocated ones.
+		n := uint64(1)
+		runEnd := g.StartOfCluster(rq.pos) + g.ClusterSize
+		for runEnd < spanEnd {
+			next := t.entries[idx+n]
+			if entry > ZeroCluster {
+				if next != entry+n*g.ClusterSize {
+					break
+				}
+			} else if next != entry {
+				break
+			}
+			n++
+			runEnd += g.ClusterSize
+		}
+		rq.segLen = min(runEnd, spanEnd) - rq.pos
+		switch {
+		case rq.r.Op == ReqRead:
+			if !e.admit(rq, e.access(rq, model.Read, l1i, first)) {
+				return
+			}
+			switch entry {
+			case 0:
+				if !e.readUnallocated(rq) {
+					return
+				}
+				continue
+			case ZeroCluster:
+				clear(rq.guestBuf())
+				rq.pos += rq.segLen
+				continue
+			}
+			e.issue(rq, OpRead, ImageFile, entry+g.InCluster(rq.pos), rq.guestBuf(), PurposeData, stepAdvance)
+			return
+		case entry > ZeroCluster:
+			if !e.admit(rq, e.access(rq, model.Rewrite, l1i, first)) {
+				return
+			}
+			e.issue(rq, OpWrite, ImageFile, entry+g.InCluster(rq.pos), rq.guestBuf(), PurposeData, stepAdvance)
+			return
+		default:
+			if !e.admit(rq, e.access(rq, model.AllocCluster, l1i, first)) {
+				return
+			}
+			rq.zeroRun = entry == ZeroCluster
+			rq.table = t
+			t.pins++
+			e.allocate(rq)
+			return
+		}
+	}
+}
+
+// access describes rq's current segment to the policy.
+func (e *engine) access(rq *request, kind model.Kind, l1i, first uint64) model.Access {
+	last := e.g.ClusterIndex(rq.pos + rq.segLen - 1)
+	return model.Access{Req: rq.r.ID, Kind: kind, L1: l1i, First: first, Count: last - first + 1}
+}
+
+// guestBuf returns the part of the request's buffer for the segment.
+func (rq *request) guestBuf() []byte {
+	start := rq.pos - rq.r.Off
+	return rq.r.Buf[start : start+rq.segLen]
+}
+
+// checkDataOffset reports an L2 entry that cannot be a data cluster.
+func (e *engine) checkDataOffset(off uint64) error {
+	switch {
+	case off&(e.g.ClusterSize-1) != 0:
+		return fmt.Errorf("cluster offset %#x is not cluster-aligned", off)
+	case off < e.headerEnd:
+		return fmt.Errorf("cluster offset %#x lies inside the header", off)
+	case off >= e.fileSize:
+		return fmt.Errorf("cluster offset %#x is past end of file (%#x)", off, e.fileSize)
+	}
+	return nil
+}
+
+// admit asks the policy about acc. On Proceed it records the access as in
+// flight and returns true; on Freeze it parks rq and returns false.
+func (e *engine) admit(rq *request, acc model.Access) bool {
+	others := e.scratch[:0]
+	for _, a := range e.inFlight {
+		if a.Req != rq.r.ID {
+			others = append(others, a)
+		}
+	}
+	e.scratch = others
+	now := e.now()
+	if e.policy.Decide(acc, others) == model.Freeze {
+		if !rq.frozen {
+			rq.frozen = true
+			rq.frozenAt = now
+			rq.r.Freezes++
+			e.stats.Freezes++
+		}
+		e.frozen = append(e.frozen, rq)
+		return false
+	}
+	if rq.frozen {
+		rq.frozen = false
+		d := now - rq.frozenAt
+		rq.r.FrozenNanos += d
+		e.stats.FrozenNanos += d
+	}
+	rq.acc = acc
+	e.inFlight = append(e.inFlight, acc)
+	rq.admitted = true
+	if acc.Kind.Allocating() && !rq.allocating {
+		rq.allocating = true
+		rq.r.Allocated = true
+		e.allocInFlight++
+		e.stats.MaxAllocInFlight = max(e.stats.MaxAllocInFlight, e.allocInFlight)
+	}
+	return true
+}
+
+// drainWakes restarts frozen requests from their lookup, in the order they
+// froze, after a request in flight completed.
+func (e *engine) drainWakes() {
+	for e.wake {
+		e.wake = false
+		e.woken, e.frozen = e.frozen, e.woken[:0]
+		for i, rq := range e.woken {
+			e.woken[i] = nil
+			e.lookup(rq)
+		}
+	}
+}
+
+// finish completes rq with err, releases what it holds, and wakes frozen
+// requests if it had anything in flight.
+func (e *engine) finish(rq *request, err error) {
+	if rq.finished {
+		return
+	}
+	rq.finished = true
+	e.releaseSegment(rq)
+	if rq.admitted {
+		kept := e.inFlight[:0]
+		for _, a := range e.inFlight {
+			if a.Req != rq.r.ID {
+				kept = append(kept, a)
+			}
+		}
+		clear(e.inFlight[len(kept):])
+		e.inFlight = kept
+		e.wake = len(e.frozen) > 0
+	}
+	if rq.allocating {
+		e.allocInFlight--
+		e.stats.AllocatingWrites++
+	}
+	r := rq.r
+	r.Err = err
+	r.DoneNanos = e.now()
+	e.stats.Requests++
+	e.active--
+	e.dones = append(e.dones, r)
+	if err == nil {
+		// Nothing refers to a request that completed normally: its I/Os
+		// are done and it waits in no list.
+		e.pool.putRequest(rq)
+	}
+}
+
+// releaseSegment unpins the segment's table and frees its buffer.
+func (e *engine) releaseSegment(rq *request) {
+	if rq.table != nil {
+		rq.table.pins--
+		rq.table = nil
+	}
+	if rq.buf != nil {
+		e.pool.put(rq.buf)
+		rq.buf = nil
+	}
+	rq.newTable = nil
+}
+
+// segmentDone moves rq past its current segment and looks up the next.
+func (e *engine) segmentDone(rq *request) {
+	e.releaseSegment(rq)
+	rq.pos += rq.segLen
+	e.lookup(rq)
+}
+
+// readUnallocated serves a read of unallocated clusters from the backing
+// file, or zeros. It returns true if the segment completed at once.
+func (e *engine) readUnallocated(rq *request) bool {
+	buf := rq.guestBuf()
+	if !e.backing || rq.pos >= e.backingSize {
+		clear(buf)
+		rq.pos += rq.segLen
+		return true
+	}
+	n := min(uint64(len(buf)), e.backingSize-rq.pos)
+	clear(buf[n:])
+	e.issue(rq, OpRead, BackingFile, rq.pos, buf[:n], PurposeBacking, stepAdvance)
+	return false
+}
+
+// loadTable makes rq wait for the L2 table at off, reading it if no read
+// is in flight.
+func (e *engine) loadTable(rq *request, off, l1i uint64, t *l2Table) {
+	if t == nil {
+		if err := e.checkTableOffset(off); err != nil {
+			e.finish(rq, fmt.Errorf("L1 entry %d: %w", l1i, err))
+			return
+		}
+		t = &l2Table{off: off, loading: true}
+		e.cache.insert(t)
+		io := e.newIO(0, OpRead, ImageFile, off, e.pool.get(int(e.g.TableBytes)), PurposeL2Read, stepTableRead)
+		io.table = t
+		e.emit(io)
+	}
+	t.waiters = append(t.waiters, rq)
+}
+
+func (e *engine) checkTableOffset(off uint64) error {
+	switch {
+	case off&(e.g.ClusterSize-1) != 0:
+		return fmt.Errorf("L2 table offset %#x is not cluster-aligned", off)
+	case off < e.headerEnd:
+		return fmt.Errorf("L2 table offset %#x lies inside the header", off)
+	case off+e.g.TableBytes < off || off+e.g.TableBytes > e.fileSize:
+		return fmt.Errorf("L2 table at %#x (%d bytes) is past end of file (%#x)", off, e.g.TableBytes, e.fileSize)
+	}
+	return nil
+}
+
+func (e *engine) tableLoaded(io *IO) {
+	t := io.table
+	waiters := t.waiters
+	t.waiters = nil
+	t.loading = false
+	if io.Err != nil {
+		e.cache.remove(t)
+		for _, rq := range waiters {
+			e.finish(rq, fmt.Errorf("read L2 table at %#x: %w", t.off, io.Err))
+		}
+	} else {
+		t.entries = make([]uint64, e.g.TableEntries)
+		decodeTable(t.entries, io.Buf)
+		for _, rq := range waiters {
+			e.lookup(rq)
+		}
+	}
+	e.pool.put(io.Buf)
+	e.putIO(io)
+}
+
+// allocate starts an allocating segment: it sets the need-check bit first
+// when QEMU would, then allocates data clusters at the end of the file.
+func (e *engine) allocate(rq *request) {
+	if !e.backing && (e.h.Features&FeatureNeedCheck == 0 || e.headerWriting) {
+		e.headerWaiters = append(e.headerWaiters, rq)
+		if !e.headerWriting {
+			e.headerWriting = true
+			e.h.Features |= FeatureNeedCheck
+			e.writeHeader()
+		}
+		return
+	}
+	e.allocateData(rq)
+}
+
+func (e *engine) writeHeader() {
+	copy(e.hdrSector, e.h.Encode())
+	buf := e.pool.get(SectorSize)
+	copy(buf, e.hdrSector)
+	e.emit(e.newIO(0, OpWrite, ImageFile, 0, buf, PurposeHeader, stepHeader))
+}
+
+func (e *engine) headerWritten(io *IO) {
+	err := io.Err
+	e.pool.put(io.Buf)
+	e.putIO(io)
+	e.headerWriting = false
+	waiters := e.headerWaiters
+	e.headerWaiters = nil
+	for _, rq := range waiters {
+		if rq.finished {
+			continue
+		}
+		if err != nil {
+			e.finish(rq, fmt.Errorf("set need-check bit: %w", err))
+			continue
+		}
+		e.allocateData(rq)
+	}
+}
+
+// allocateData allocates the segment's data clusters and builds their
+// content: fill (backing data or zeros) around the guest data, written as
+// one I/O, as qcow2 does, instead of QEMU QED's three.
+func (e *engine) allocateData(rq *request) {
+	g := &e.g
+	start := g.StartOfCluster(rq.pos)
+	n := g.ClusterIndex(rq.pos+rq.segLen-1) - g.ClusterIndex(rq.pos) + 1
+	size := n * g.ClusterSize
+	rq.segOff = e.fileSize
+	e.fileSize += size
+	rq.buf = e.pool.get(int(size))
+	head := rq.pos - start
+	tail := head + rq.segLen
+	if head == 0 && tail == size {
+		e.copyDataIntoCluster(rq)
+		e.writeAllocated(rq)
+		return
+	}
+	if e.backing && !rq.zeroRun && start < e.backingSize {
+		m := min(size, e.backingSize-start)
+		clear(rq.buf[m:])
+		e.issue(rq, OpRead, BackingFile, start, rq.buf[:m], PurposeBacking, stepFillRead)
+		return
+	}
+	clear(rq.buf[:head])
+	clear(rq.buf[tail:])
+	e.copyDataIntoCluster(rq)
+	e.writeAllocated(rq)
+}
+
+func (e *engine) copyDataIntoCluster(rq *request) {
+	copy(rq.buf[e.g.InCluster(rq.pos):], rq.guestBuf())
+}
+
+func (e *engine) writeAllocated(rq *request) {
+	e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf, PurposeData, stepAllocData)
+}
+
+// updateL2 links the new clusters: into the cached L2 table, whose changed
+// sectors the metadata writer then writes, or into a new L2 table.
+func (e *engine) updateL2(rq *request) {
+	g := &e.g
+	idx := g.L2Index(rq.pos)
+	n := uint64(len(rq.buf)) / g.ClusterSize
+	if rq.acc.Kind == model.AllocL2 {
+		t := &l2Table{off: e.fileSize, entries: make([]uint64, g.TableEntries), pins: 1}
+		e.fileSize += g.TableBytes
+		for k := range n {
+			t.entries[idx+k] = rq.segOff + k*g.ClusterSize
+		}
+		rq.newTable = t
+		buf := e.pool.get(int(g.TableBytes))
+		encodeTable(buf, t.entries)
+		io := e.newIO(rq.r.ID, OpWrite, ImageFile, t.off, buf, PurposeL2Write, stepNewTable)
+		io.owner = rq
+		io.pooled = true
+		e.emit(io)
+		return
+	}
+	t := rq.table
+	for k := range n {
+		t.entries[idx+k] = rq.segOff + k*g.ClusterSize
+	}
+	e.pool.put(rq.buf)
+	rq.buf = nil
+	e.meta.update(e, rq, t.off, false, idx, n)
+}
+
+// linkNewTable points the L1 entry at the new table, which is on disk, and
+// commits the table to the cache so lookups find it from now on.
+func (e *engine) linkNewTable(rq *request) {
+	t := rq.newTable
+	t.pins-- // the write that pinned it is done
+	l1i := e.g.L1Index(rq.pos)
+	e.l1[l1i] = t.off
+	e.cache.insert(t)
+	if rq.buf != nil {
+		e.pool.put(rq.buf)
+		rq.buf = nil
+	}
+	e.meta.update(e, rq, e.h.L1TableOffset, true, l1i, 1)
+}
+
+// metaDone is called when every metadata write rq waited for is stable.
+func (e *engine) metaDone(rq *request) {
+	e.segmentDone(rq)
+}
+
+// issue emits an I/O on behalf of rq.
+func (e *engine) issue(rq *request, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) {
+	io := e.newIO(rq.r.ID, op, f, off, buf, p, s)
+	io.owner = rq
+	e.emit(io)
+}
+
+func (e *engine) newIO(req uint64, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) *IO {
+	e.nextIO++
+	io := e.pool.getIO()
+	*io = IO{ID: e.nextIO, Op: op, File: f, Off: off, Buf: buf, Purpose: p, Req: req, step: s}
+	return io
+}
+
+func (e *engine) emit(io *IO) {
+	e.stats.IOs[io.Purpose]++
+	if io.Op == OpWrite || (io.Op == OpRead && io.Purpose != PurposeData) || io.Purpose == PurposeData {
+		e.stats.Bytes[io.Purpose] += uint64(len(io.Buf))
+	}
+	e.ios = append(e.ios, io)
+}
+
+func (e *engine) putIO(io *IO) {
+	if io.pooled {
+		e.pool.put(io.Buf)
+	}
+	e.pool.putIO(io)
+}

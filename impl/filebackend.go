@@ -1,0 +1,495 @@
+package impl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/bits"
+	"os"
+	"sync"
+	"unsafe"
+)
+
+// DirectAlign is the alignment in bytes that FileBackend in Direct mode
+// requires of an I/O's offset, length and buffer address to send it to
+// the O_DIRECT descriptor. It is the largest logical block size in common
+// use (4Kn drives), so it suits every device without asking the kernel.
+const DirectAlign = 4096
+
+// AlignedBuffer returns a zeroed slice of n bytes whose first byte is
+// DirectAlign-aligned, so that FileBackend in Direct mode performs I/O on
+// it without a bounce buffer. Its capacity is n.
+func AlignedBuffer(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	// Large objects start on runtime page boundaries and are usually
+	// aligned already; only small ones need the slack.
+	if b := make([]byte, n); isAligned(b) {
+		return b[:n:n]
+	}
+	b := make([]byte, n+DirectAlign-1)
+	skip := (DirectAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%DirectAlign)) % DirectAlign
+	return b[skip : skip+n : skip+n]
+}
+
+// isAligned reports whether b starts on a DirectAlign boundary.
+func isAligned(b []byte) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%DirectAlign == 0
+}
+
+// FileOptions configures a FileBackend. The zero value means 64 workers,
+// I/O through the page cache, and 64 MiB preallocation.
+type FileOptions struct {
+	// Workers is the number of goroutines that perform I/O, which bounds
+	// how many I/Os are in the kernel at once; 0 or less means 64. More
+	// I/Os may be submitted; they queue until a worker is free.
+	Workers int
+	// Direct sends image reads and writes whose offset and length are
+	// multiples of DirectAlign to a second descriptor opened with
+	// O_DIRECT, bypassing the page cache. Their data goes through an
+	// aligned bounce buffer if the caller's buffer is not aligned (see
+	// AlignedBuffer). Other I/O, and every backing-file read, goes
+	// through the storages. Linux only.
+	Direct bool
+	// PreallocBytes is how far ahead of the highest write end the backend
+	// keeps the image allocated with fallocate(FALLOC_FL_KEEP_SIZE), so
+	// that appending writes find their blocks allocated (ext4 serializes
+	// direct writes into unallocated blocks). The file size does not
+	// change. 0 means 64 MiB; a negative value disables preallocation.
+	PreallocBytes int64
+}
+
+const (
+	defaultFileWorkers  = 64
+	defaultPreallocSize = 64 << 20
+)
+
+// FileStats counts what a FileBackend did. Counts of reads and writes
+// are taken at Submit.
+type FileStats struct {
+	// Submitted counts I/Os passed to Submit; Completed counts those
+	// returned by Next or drained by Close.
+	Submitted, Completed uint64
+	// Direct counts reads and writes performed on the O_DIRECT descriptor
+	// straight from the caller's buffer.
+	Direct uint64
+	// Bounced counts reads and writes performed on the O_DIRECT descriptor
+	// through an aligned bounce buffer, because the caller's buffer was
+	// not aligned.
+	Bounced uint64
+	// Buffered counts reads and writes performed through the storages
+	// (the page cache): all of them without Direct; with Direct, the
+	// unaligned ones and backing-file reads.
+	Buffered uint64
+	// Flushes counts flushes.
+	Flushes uint64
+	// Preallocs counts fallocate calls that succeeded, and
+	// PreallocatedBytes the bytes they covered.
+	Preallocs         uint64
+	PreallocatedBytes int64
+	// PreallocEnd is the end of the region the backend considers
+	// preallocated: the image size when the backend was created, then
+	// PreallocBytes past the highest write end seen.
+	PreallocEnd int64
+	// PreallocUnsupported is true if the file system has no fallocate
+	// (EOPNOTSUPP); preallocation is then off for the backend's life.
+	PreallocUnsupported bool
+	// PreallocErr is the last other fallocate error, or nil. A failed
+	// preallocation does not fail the write that prompted it.
+	PreallocErr error
+}
+
+// FileBackend is a Backend over files, with a pool of worker goroutines
+// that perform I/O with pread, pwrite and fdatasync, as QEMU's thread
+// pool does: Submit hands an I/O to a worker and Next returns I/Os as
+// workers finish them, in whatever order that is. Many I/Os are in flight
+// at once, so writes in flight together to the same bytes may land in
+// either order.
+//
+// Like every Backend it is driven from one goroutine; Stats must be
+// called from that goroutine too.
+type FileBackend struct {
+	files Files
+	img   *FileStorage // files.Image if it is a *FileStorage, else nil
+	path  string
+	dfd   int // the O_DIRECT descriptor, or -1
+
+	jobs   chan fileJob
+	done   chan *IO
+	wg     sync.WaitGroup
+	bounce bouncePool
+
+	// Owned by the driving goroutine.
+	inflight int       // submitted and not yet returned by Next
+	pending  []fileJob // submitted, waiting for room in jobs
+	pendHead int
+	ready    []*IO // completed without a worker (submitted after Close)
+	closed   bool
+	prealloc int64 // bytes to preallocate ahead; 0 when off
+	allocEnd int64 // end of the preallocated region
+	stats    FileStats
+}
+
+var _ Backend = (*FileBackend)(nil)
+
+// fileRoute says how a worker performs an I/O.
+type fileRoute uint8
+
+const (
+	routeBuffered fileRoute = iota // Perform against the storages
+	routeDirect                    // the O_DIRECT descriptor, caller's buffer
+	routeBounce                    // the O_DIRECT descriptor, bounce buffer
+)
+
+type fileJob struct {
+	io    *IO
+	route fileRoute
+}
+
+// NewFileBackend returns a FileBackend over files, with its workers
+// started. path names the image file; it is needed only with Direct, to
+// open the O_DIRECT descriptor, and may be "" when files.Image is a
+// *FileStorage, whose name is then used. Preallocation needs a descriptor
+// of the image: files.Image must be a writable *FileStorage, or Direct
+// must be set; otherwise it is off.
+//
+// With Direct, a file system that refuses O_DIRECT (tmpfs, some FUSE file
+// systems) makes NewFileBackend fail with an error saying so.
+func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, error) {
+	if files.Image == nil {
+		return nil, errors.New("file backend: no image storage")
+	}
+	img, _ := files.Image.(*FileStorage)
+	if path == "" && img != nil {
+		path = img.Name()
+	}
+	readOnly := img != nil && img.ReadOnly()
+	b := &FileBackend{files: files, img: img, path: path, dfd: -1}
+	if opts.Direct {
+		if path == "" {
+			return nil, errors.New("file backend: Direct needs the image's path")
+		}
+		fd, err := openDirect(path, readOnly)
+		if err != nil {
+			return nil, directOpenError(path, err)
+		}
+		b.dfd = fd
+	}
+	if !readOnly && (img != nil || b.dfd >= 0) && opts.PreallocBytes >= 0 {
+		b.prealloc = opts.PreallocBytes
+		if b.prealloc == 0 {
+			b.prealloc = defaultPreallocSize
+		}
+		size, err := files.Image.Size()
+		if err != nil {
+			if b.dfd >= 0 {
+				closeFD(b.dfd)
+			}
+			return nil, fmt.Errorf("file backend: %w", err)
+		}
+		b.allocEnd = size
+		b.stats.PreallocEnd = size
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = defaultFileWorkers
+	}
+	b.jobs = make(chan fileJob, workers)
+	b.done = make(chan *IO, workers)
+	b.wg.Add(workers)
+	for range workers {
+		go b.work()
+	}
+	return b, nil
+}
+
+// directOpenError explains why opening path with O_DIRECT failed.
+func directOpenError(path string, err error) error {
+	if isDirectRefused(err) {
+		return fmt.Errorf("file backend: the file system holding %s refuses O_DIRECT (older tmpfs, some FUSE file systems); use the image without Direct or put it elsewhere: %w", path, err)
+	}
+	return fmt.Errorf("file backend: %w", &os.PathError{Op: "open O_DIRECT", Path: path, Err: err})
+}
+
+// Submit starts o: it preallocates if o writes past the preallocated
+// region, then queues o for a worker. It never blocks.
+func (b *FileBackend) Submit(o *IO) {
+	b.inflight++
+	b.stats.Submitted++
+	if b.closed {
+		o.Err = fmt.Errorf("%v: file backend: %w", o, os.ErrClosed)
+		b.ready = append(b.ready, o)
+		return
+	}
+	j := fileJob{io: o, route: b.route(o)}
+	switch {
+	case o.Op == OpFlush:
+		b.stats.Flushes++
+	case j.route == routeDirect:
+		b.stats.Direct++
+	case j.route == routeBounce:
+		b.stats.Bounced++
+	default:
+		b.stats.Buffered++
+	}
+	if o.Op == OpWrite && o.File == ImageFile && b.prealloc > 0 {
+		b.preallocate(o)
+	}
+	b.pending = append(b.pending, j)
+	b.dispatch()
+}
+
+// route decides how o is performed.
+func (b *FileBackend) route(o *IO) fileRoute {
+	if b.dfd < 0 || o.File != ImageFile || (o.Op != OpRead && o.Op != OpWrite) {
+		return routeBuffered
+	}
+	n := len(o.Buf)
+	if n == 0 || n%DirectAlign != 0 || o.Off%DirectAlign != 0 || o.Off > math.MaxInt64-uint64(n) {
+		return routeBuffered
+	}
+	if isAligned(o.Buf) {
+		return routeDirect
+	}
+	return routeBounce
+}
+
+// preallocate extends the preallocated region to PreallocBytes past the
+// end of write o if o ends beyond it. Every write in flight lies inside
+// the region already, so the fallocate never races a write for the same
+// blocks. The region starts at the write if the write leaves a gap after
+// the old end; the gap is not allocated.
+func (b *FileBackend) preallocate(o *IO) {
+	n, ahead := uint64(len(o.Buf)), uint64(b.prealloc)
+	const limit = math.MaxInt64 - DirectAlign
+	if n > limit || ahead > limit-n || o.Off > limit-n-ahead {
+		return // the write is past any file size; it will fail on its own
+	}
+	end := int64(o.Off + n)
+	if end <= b.allocEnd {
+		return
+	}
+	start := max(b.allocEnd, int64(o.Off)&^(DirectAlign-1))
+	newEnd := (end + b.prealloc + DirectAlign - 1) &^ (DirectAlign - 1)
+	fallocate := func(fd int) error { return fallocateKeepSize(fd, start, newEnd-start) }
+	var err error
+	if b.dfd >= 0 {
+		err = fallocate(b.dfd)
+	} else {
+		err = b.img.withFD(fallocate)
+	}
+	switch {
+	case err == nil:
+		b.stats.Preallocs++
+		b.stats.PreallocatedBytes += newEnd - start
+	case errors.Is(err, errors.ErrUnsupported):
+		b.prealloc = 0
+		b.stats.PreallocUnsupported = true
+		return
+	default:
+		// Move on anyway, so a full disk costs one failed call per
+		// PreallocBytes written rather than one per write.
+		b.stats.PreallocErr = &os.PathError{Op: "fallocate", Path: b.path, Err: err}
+	}
+	b.allocEnd = newEnd
+	b.stats.PreallocEnd = newEnd
+}
+
+// dispatch hands pending jobs to workers until the job queue is full.
+func (b *FileBackend) dispatch() {
+	for b.pendHead < len(b.pending) {
+		select {
+		case b.jobs <- b.pending[b.pendHead]:
+			b.popPending()
+		default:
+			return
+		}
+	}
+}
+
+func (b *FileBackend) popPending() {
+	b.pending[b.pendHead] = fileJob{}
+	b.pendHead++
+	if b.pendHead == len(b.pending) {
+		b.pending, b.pendHead = b.pending[:0], 0
+	}
+}
+
+// Next waits for a submitted I/O to complete and returns it with Err set;
+// it returns nil at once when none is in flight.
+func (b *FileBackend) Next() *IO {
+	if n := len(b.ready); n > 0 {
+		o := b.ready[n-1]
+		b.ready[n-1] = nil
+		b.ready = b.ready[:n-1]
+		return b.completed(o)
+	}
+	if b.inflight == 0 {
+		return nil
+	}
+	b.dispatch()
+	for b.pendHead < len(b.pending) {
+		select {
+		case o := <-b.done:
+			return b.completed(o)
+		case b.jobs <- b.pending[b.pendHead]:
+			b.popPending()
+		}
+	}
+	return b.completed(<-b.done)
+}
+
+func (b *FileBackend) completed(o *IO) *IO {
+	b.inflight--
+	b.stats.Completed++
+	return o
+}
+
+// Stats returns the backend's counts so far.
+func (b *FileBackend) Stats() FileStats { return b.stats }
+
+// Close waits for every in-flight I/O to complete (they are not returned
+// by Next afterwards; each has Err set), stops the workers and closes the
+// O_DIRECT descriptor. It does not close the storages. If the backend
+// preallocated, Close releases the blocks left allocated past the end of
+// the image by truncating it to its own size. An I/O submitted after
+// Close fails with an error wrapping os.ErrClosed. Close is idempotent.
+func (b *FileBackend) Close() error {
+	if b.closed {
+		return nil
+	}
+	for b.inflight > 0 {
+		b.Next()
+	}
+	b.closed = true
+	close(b.jobs)
+	b.wg.Wait()
+	var errs []error
+	if b.dfd >= 0 {
+		if err := closeFD(b.dfd); err != nil {
+			errs = append(errs, fmt.Errorf("file backend: %w", &os.PathError{Op: "close O_DIRECT", Path: b.path, Err: err}))
+		}
+		b.dfd = -1
+	}
+	if b.stats.Preallocs > 0 {
+		size, err := b.files.Image.Size()
+		if err == nil {
+			err = b.files.Image.Truncate(size)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("file backend: release preallocated blocks: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// work performs jobs until the job queue is closed.
+func (b *FileBackend) work() {
+	defer b.wg.Done()
+	for j := range b.jobs {
+		j.io.Err = b.perform(j)
+		b.done <- j.io
+	}
+}
+
+func (b *FileBackend) perform(j fileJob) error {
+	o := j.io
+	switch j.route {
+	case routeDirect:
+		return b.performDirect(o, o.Buf)
+	case routeBounce:
+		bp := b.bounce.get(len(o.Buf))
+		defer b.bounce.put(bp)
+		buf := (*bp)[:len(o.Buf)]
+		if o.Op == OpWrite {
+			copy(buf, o.Buf)
+		}
+		err := b.performDirect(o, buf)
+		if o.Op == OpRead && err == nil {
+			copy(o.Buf, buf)
+		}
+		return err
+	}
+	return Perform(b.files, o)
+}
+
+// performDirect carries out read or write o with buf, aligned, on the
+// O_DIRECT descriptor. The kernel moves whole blocks only, so when a
+// transfer stops short of a block boundary (a read at an unaligned end of
+// file) the rest goes through the image storage, which also zero-fills a
+// read past the end of the file, as Perform does.
+func (b *FileBackend) performDirect(o *IO, buf []byte) error {
+	off := int64(o.Off)
+	xfer, name := preadFD, "pread"
+	if o.Op == OpWrite {
+		xfer, name = pwriteFD, "pwrite"
+	}
+	done := 0
+	for done < len(buf) {
+		n, err := xfer(b.dfd, buf[done:], off+int64(done))
+		if err != nil {
+			return fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, &os.PathError{Op: name + " O_DIRECT", Path: b.path, Err: err})
+		}
+		if n == 0 {
+			if o.Op == OpRead {
+				clear(buf[done:]) // end of file
+				return nil
+			}
+			return fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, &os.PathError{Op: name + " O_DIRECT", Path: b.path, Err: io.ErrShortWrite})
+		}
+		done += n
+		if done%DirectAlign != 0 {
+			break
+		}
+	}
+	if done == len(buf) {
+		return nil
+	}
+	rest, restOff := buf[done:], off+int64(done)
+	if o.Op == OpWrite {
+		if _, err := b.files.Image.WriteAt(rest, restOff); err != nil {
+			return fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, err)
+		}
+		return nil
+	}
+	n, err := b.files.Image.ReadAt(rest, restOff)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, err)
+	}
+	clear(rest[n:])
+	return nil
+}
+
+// bouncePool holds aligned bounce buffers in power-of-two sizes from 4 KiB
+// to 64 MiB (QED's largest cluster); larger ones are not kept.
+type bouncePool [bounceMaxBits - bounceMinBits + 1]sync.Pool
+
+const (
+	bounceMinBits = 12
+	bounceMaxBits = 26
+)
+
+// get returns an aligned buffer of at least n bytes, n > 0.
+func (p *bouncePool) get(n int) *[]byte {
+	c := max(bits.Len(uint(n-1)), bounceMinBits)
+	if c > bounceMaxBits {
+		b := AlignedBuffer(n)
+		return &b
+	}
+	if v := p[c-bounceMinBits].Get(); v != nil {
+		return v.(*[]byte)
+	}
+	b := AlignedBuffer(1 << c)
+	return &b
+}
+
+// put returns a buffer from get to the pool.
+func (p *bouncePool) put(b *[]byte) {
+	n := len(*b)
+	c := bits.Len(uint(n - 1))
+	if n == 1<<c && c >= bounceMinBits && c <= bounceMaxBits {
+		p[c-bounceMinBits].Put(b)
+	}
+}

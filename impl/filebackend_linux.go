@@ -1,0 +1,102 @@
+package impl
+
+import (
+	"os"
+	"syscall"
+)
+
+// directSupported reports whether this system can open files with O_DIRECT.
+const directSupported = true
+
+// fallocFlKeepSize is FALLOC_FL_KEEP_SIZE from <linux/falloc.h>:
+// allocate blocks without changing the file size.
+const fallocFlKeepSize = 0x1
+
+// syncData writes back f's data and the metadata needed to read it
+// (fdatasync).
+func syncData(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = ignoringEINTR(func() error { return syscall.Fdatasync(int(fd)) }) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// openDirect opens path with O_DIRECT, read-only or read-write, and
+// returns the raw descriptor.
+func openDirect(path string, readOnly bool) (int, error) {
+	flag := syscall.O_RDWR
+	if readOnly {
+		flag = syscall.O_RDONLY
+	}
+	var fd int
+	err := ignoringEINTR(func() error {
+		var err error
+		fd, err = syscall.Open(path, flag|syscall.O_DIRECT|syscall.O_CLOEXEC, 0)
+		return err
+	})
+	return fd, err
+}
+
+// isDirectRefused reports whether err from openDirect means the file
+// system does not support O_DIRECT (tmpfs and some FUSE file systems
+// answer EINVAL).
+func isDirectRefused(err error) bool { return err == syscall.EINVAL }
+
+// closeFD closes a descriptor from openDirect.
+func closeFD(fd int) error { return syscall.Close(fd) }
+
+// preadFD is one pread(2), retried on EINTR.
+func preadFD(fd int, p []byte, off int64) (int, error) {
+	for {
+		n, err := syscall.Pread(fd, p, off)
+		if err != syscall.EINTR {
+			if n < 0 {
+				n = 0
+			}
+			return n, err
+		}
+	}
+}
+
+// pwriteFD is one pwrite(2), retried on EINTR.
+func pwriteFD(fd int, p []byte, off int64) (int, error) {
+	for {
+		n, err := syscall.Pwrite(fd, p, off)
+		if err != syscall.EINTR {
+			if n < 0 {
+				n = 0
+			}
+			return n, err
+		}
+	}
+}
+
+// fallocateKeepSize allocates blocks for [off, off+n) without changing the
+// file size. File systems without fallocate return an error that
+// errors.Is(err, errors.ErrUnsupported) recognizes.
+func fallocateKeepSize(fd int, off, n int64) error {
+	return ignoringEINTR(func() error { return syscall.Fallocate(fd, fallocFlKeepSize, off, n) })
+}
+
+// allocatedBytes returns the bytes of storage allocated to the file open
+// on fd (st_blocks * 512), including blocks preallocated past its end.
+func allocatedBytes(fd int) (int64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Blocks * 512, nil
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != syscall.EINTR {
+			return err
+		}
+	}
+}

@@ -1,0 +1,32 @@
+//go:build !linux
+
+package impl
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+)
+
+// directSupported reports whether this system can open files with O_DIRECT.
+const directSupported = false
+
+// syncData writes back f's data; without fdatasync it is fsync.
+func syncData(f *os.File) error { return f.Sync() }
+
+func openDirect(path string, readOnly bool) (int, error) {
+	return -1, fmt.Errorf("O_DIRECT is not available on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}
+
+func isDirectRefused(err error) bool { return false }
+
+func closeFD(fd int) error { return errors.ErrUnsupported }
+
+func preadFD(fd int, p []byte, off int64) (int, error) { return 0, errors.ErrUnsupported }
+
+func pwriteFD(fd int, p []byte, off int64) (int, error) { return 0, errors.ErrUnsupported }
+
+func fallocateKeepSize(fd int, off, n int64) error { return errors.ErrUnsupported }
+
+func allocatedBytes(fd int) (int64, error) { return 0, errors.ErrUnsupported }

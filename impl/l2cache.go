@@ -1,0 +1,95 @@
+package impl
+
+import "encoding/binary"
+
+// l2Table is a cached L2 table: its decoded entries and what holds it.
+type l2Table struct {
+	off     uint64   // file offset of the table
+	entries []uint64 // decoded entries; valid once loading is false
+	loading bool     // a read of the table is in flight
+	waiters []*request
+	pins    int // requests and pending metadata writes using the table
+	// LRU list links; the cache's head is most recently used.
+	prev, next *l2Table
+}
+
+// l2Cache is an LRU cache of L2 tables keyed by file offset. A pinned or
+// loading table is never evicted, so the cache may briefly exceed its
+// capacity when every table is in use.
+type l2Cache struct {
+	tables     map[uint64]*l2Table
+	capacity   int
+	head, tail *l2Table
+}
+
+func newL2Cache(capacity int) l2Cache {
+	return l2Cache{tables: make(map[uint64]*l2Table), capacity: capacity}
+}
+
+// get returns the table at off and marks it most recently used.
+func (c *l2Cache) get(off uint64) *l2Table {
+	t := c.tables[off]
+	if t != nil && c.head != t {
+		c.unlink(t)
+		c.pushFront(t)
+	}
+	return t
+}
+
+// insert adds t, evicting least recently used tables that are unpinned.
+func (c *l2Cache) insert(t *l2Table) {
+	c.tables[t.off] = t
+	c.pushFront(t)
+	for victim := c.tail; len(c.tables) > c.capacity && victim != nil; {
+		prev := victim.prev
+		if victim.pins == 0 && !victim.loading {
+			c.remove(victim)
+		}
+		victim = prev
+	}
+}
+
+// remove drops t from the cache.
+func (c *l2Cache) remove(t *l2Table) {
+	delete(c.tables, t.off)
+	c.unlink(t)
+}
+
+func (c *l2Cache) pushFront(t *l2Table) {
+	t.prev, t.next = nil, c.head
+	if c.head != nil {
+		c.head.prev = t
+	}
+	c.head = t
+	if c.tail == nil {
+		c.tail = t
+	}
+}
+
+func (c *l2Cache) unlink(t *l2Table) {
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else if c.head == t {
+		c.head = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	} else if c.tail == t {
+		c.tail = t.prev
+	}
+	t.prev, t.next = nil, nil
+}
+
+// decodeTable decodes little-endian entries from b into dst.
+func decodeTable(dst []uint64, b []byte) {
+	for i := range dst {
+		dst[i] = binary.LittleEndian.Uint64(b[i*8:])
+	}
+}
+
+// encodeTable encodes src into b as little-endian entries.
+func encodeTable(b []byte, src []uint64) {
+	for i, v := range src {
+		binary.LittleEndian.PutUint64(b[i*8:], v)
+	}
+}

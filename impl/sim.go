@@ -1,0 +1,442 @@
+package impl
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"strings"
+)
+
+// Device describes a storage device for SimBackend. Every time is in
+// virtual nanoseconds; nothing in the model reads a wall clock.
+//
+// The model: an I/O waits (FIFO) for one of Parallelism channels, holds
+// it for its latency (jittered), then transfers its bytes over a link
+// shared by all channels at Bandwidth, one transfer at a time in the order
+// the latencies end, and completes when its transfer ends; it keeps its
+// channel until then, waiting for the link included. A lone I/O therefore
+// takes latency + bytes/Bandwidth, and many I/Os together never
+// move more than Bandwidth bytes per second, however parallel the device.
+// A flush holds a channel for FlushLatency and transfers nothing.
+type Device struct {
+	// Name labels the device in reports; the model ignores it.
+	Name string
+	// ReadLatency is the service time of a read before its transfer, in
+	// virtual nanoseconds.
+	ReadLatency int64
+	// WriteLatency is the service time of a write before its transfer, in
+	// virtual nanoseconds.
+	WriteLatency int64
+	// FlushLatency is the service time of a flush, in virtual nanoseconds.
+	FlushLatency int64
+	// Bandwidth is the transfer rate of the link all channels share, in
+	// bytes per (virtual) second. Transfer times round up to the
+	// nanosecond.
+	Bandwidth int64
+	// Parallelism is the number of I/Os the device services at once (its
+	// channels); further I/Os wait in a FIFO queue. At least 1.
+	Parallelism int
+	// Jitter is the fraction by which each I/O's latency varies, drawn
+	// uniformly from the backend's seeded RNG: 0.1 means ±10%. In [0, 1].
+	Jitter float64
+}
+
+// Validate reports every way d is not a usable device, or nil.
+func (d Device) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		what string
+		ns   int64
+	}{{"read latency", d.ReadLatency}, {"write latency", d.WriteLatency}, {"flush latency", d.FlushLatency}} {
+		if f.ns < 0 {
+			errs = append(errs, fmt.Errorf("negative %s %dns", f.what, f.ns))
+		}
+	}
+	if d.Bandwidth <= 0 {
+		errs = append(errs, fmt.Errorf("bandwidth %d B/s, want > 0", d.Bandwidth))
+	}
+	if d.Parallelism < 1 {
+		errs = append(errs, fmt.Errorf("parallelism %d, want >= 1", d.Parallelism))
+	}
+	if !(d.Jitter >= 0 && d.Jitter <= 1) { // also rejects NaN
+		errs = append(errs, fmt.Errorf("jitter %v, want a fraction in [0, 1]", d.Jitter))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	name := d.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	return fmt.Errorf("device %s: %w", name, errors.Join(errs...))
+}
+
+const (
+	simUs = int64(1000)
+	simMs = 1000 * simUs
+)
+
+// devicePresets lists the presets from fastest to slowest. Figures are
+// typical datasheet numbers for one representative part of each class;
+// flush latencies are not on datasheets and are our estimates.
+var devicePresets = []Device{
+	{
+		// Datacenter NVMe TLC drive, after the Intel SSD DC P4510 datasheet:
+		// 4 KiB QD1 latency 77µs read, 18µs write; sequential 3.2 GB/s read,
+		// 2-3 GB/s write (we take 2.5 GB/s for both); 637K 4 KiB random-read
+		// IOPS at high queue depth. Little's law gives ~49 reads in service;
+		// we allow 64, so that at 4 KiB the link (1.6µs per I/O, 610K IOPS)
+		// is the bound, as on the real drive. It has power-loss protection,
+		// so a flush is little more than a command round trip (estimate).
+		Name:         "nvme",
+		ReadLatency:  77 * simUs,
+		WriteLatency: 18 * simUs,
+		FlushLatency: 20 * simUs,
+		Bandwidth:    2_500_000_000,
+		Parallelism:  64,
+		Jitter:       0.1,
+	},
+	{
+		// SATA SSD, after the Samsung 860 EVO datasheet: 4 KiB QD1 10K
+		// read IOPS (~100µs) and 42K write IOPS (~24µs), each including the
+		// ~8µs transfer of 4 KiB at the SATA III limit of 550 MB/s; 98K
+		// read IOPS at QD32, i.e. ~10 I/Os in service. No power-loss
+		// protection: a flush drains the volatile cache (~0.5ms, estimate).
+		Name:         "ssd",
+		ReadLatency:  90 * simUs,
+		WriteLatency: 16 * simUs,
+		FlushLatency: 500 * simUs,
+		Bandwidth:    550_000_000,
+		Parallelism:  10,
+		Jitter:       0.2,
+	},
+	{
+		// 7200 rpm SATA disk, after Seagate BarraCuda datasheets: 4.16ms
+		// average rotational latency plus a seek of ~4ms across a file-sized
+		// region (a full-stroke average is ~8.5ms); 150 MB/s sustained;
+		// one head, so no parallelism. Seeks range from <1ms to ~16ms, hence
+		// the wide jitter. A flush costs about one rotation (estimate).
+		// Sequential locality is not modelled: every I/O pays a seek.
+		Name:         "hdd",
+		ReadLatency:  8 * simMs,
+		WriteLatency: 8 * simMs,
+		FlushLatency: 8333 * simUs,
+		Bandwidth:    150_000_000,
+		Parallelism:  1,
+		Jitter:       0.5,
+	},
+}
+
+// DevicePresets returns the names DevicePreset accepts, from the fastest
+// device to the slowest.
+func DevicePresets() []string {
+	names := make([]string, len(devicePresets))
+	for i, d := range devicePresets {
+		names[i] = d.Name
+	}
+	return names
+}
+
+// DevicePreset returns the preset device called name; see DevicePresets.
+func DevicePreset(name string) (Device, error) {
+	for _, d := range devicePresets {
+		if d.Name == name {
+			return d, nil
+		}
+	}
+	return Device{}, fmt.Errorf("unknown device preset %q (valid: %s)", name, strings.Join(DevicePresets(), ", "))
+}
+
+// DeviceStats counts what a SimBackend's device has done. I/Os and bytes
+// are counted when an I/O completes; I/Os refused at Submit are not
+// counted. Times are in virtual nanoseconds.
+type DeviceStats struct {
+	// Reads, Writes and Flushes count completed I/Os by kind.
+	Reads, Writes, Flushes uint64
+	// ReadBytes and WriteBytes count bytes of completed reads and writes.
+	ReadBytes, WriteBytes uint64
+	// BusyTime is the virtual time during which at least one I/O held a
+	// channel; BusyTime divided by Now is the device's utilization.
+	BusyTime int64
+	// WaitTime is the total virtual time I/Os spent queued for a channel.
+	WaitTime int64
+	// MaxQueueDepth is the most I/Os outstanding at once (submitted and not
+	// yet completed, whether in service or queued).
+	MaxQueueDepth int
+}
+
+// errSimClosed is the cause of the error an I/O submitted after Close gets.
+var errSimClosed = errors.New("sim backend is closed")
+
+// simStream is the PCG stream constant; the seed picks the state.
+const simStream = 0x9e3779b97f4a7c15
+
+// simPending is an I/O queued for a channel.
+type simPending struct {
+	io        *IO
+	key       uint64 // tie-break among equal times, drawn at Submit
+	latency   int64  // jittered, drawn at Submit
+	submitted int64
+}
+
+// simEvent is an I/O holding a channel. While xfer > 0, at is the end of
+// its latency and the transfer is still to be scheduled on the link;
+// once xfer is 0, at is its completion time.
+type simEvent struct {
+	at   int64
+	key  uint64
+	xfer int64
+	io   *IO
+}
+
+// SimBackend is a Backend that simulates a Device in virtual time over
+// Files. Submit never advances time; Next advances it to the earliest
+// completion and only then applies that I/O to storage with Perform, so
+// I/Os in flight together land in completion order: of two overlapping
+// writes to the same bytes the later completion wins, and a read in flight
+// with a write sees the write iff the write completed first.
+//
+// The only randomness, latency jitter and the order of I/Os whose times
+// tie, comes from a PCG generator seeded at construction: the same device,
+// seed and sequence of Submit and Next calls give the same completion
+// order and times. A SimBackend is not safe for concurrent use.
+type SimBackend struct {
+	files Files
+	dev   Device
+	rng   *rand.PCG
+
+	now      int64
+	linkFree int64 // when the shared link finishes its last reserved transfer
+	busy     int   // channels in use
+
+	events  []simEvent // min-heap by (at, key)
+	waiting []simPending
+	whead   int
+	refused []*IO // I/Os failed at Submit, returned by Next before any other
+	rhead   int
+
+	closed bool
+	stats  DeviceStats
+}
+
+var _ Backend = (*SimBackend)(nil)
+
+// NewSimBackend returns a SimBackend over files simulating dev, with its
+// randomness seeded from seed. It fails if dev is invalid or files has no
+// image storage.
+func NewSimBackend(files Files, dev Device, seed int64) (*SimBackend, error) {
+	if err := dev.Validate(); err != nil {
+		return nil, fmt.Errorf("sim backend: %w", err)
+	}
+	if files.Image == nil {
+		return nil, errors.New("sim backend: no image storage")
+	}
+	return &SimBackend{
+		files:  files,
+		dev:    dev,
+		rng:    rand.NewPCG(uint64(seed), simStream),
+		events: make([]simEvent, 0, dev.Parallelism),
+	}, nil
+}
+
+// Device returns the device the backend simulates.
+func (b *SimBackend) Device() Device { return b.dev }
+
+// Now returns the virtual time in nanoseconds: 0 at construction, then the
+// completion time of the I/O Next last returned. It never decreases.
+func (b *SimBackend) Now() int64 { return b.now }
+
+// Stats returns the device's counters as of Now.
+func (b *SimBackend) Stats() DeviceStats { return b.stats }
+
+// Submit queues io for the device at the current virtual time; it starts
+// at once if a channel is free. After Close, or for an unknown op, io
+// fails instead: Next returns it, with Err set, before any other I/O and
+// without advancing time.
+func (b *SimBackend) Submit(io *IO) {
+	if b.closed {
+		io.Err = fmt.Errorf("sim backend: %v submitted after Close: %w", io, errSimClosed)
+		b.refused = append(b.refused, io)
+		return
+	}
+	if io.Op > OpFlush {
+		io.Err = fmt.Errorf("sim backend: %v: unknown I/O op", io)
+		b.refused = append(b.refused, io)
+		return
+	}
+	p := simPending{io: io, key: b.rng.Uint64(), latency: b.latency(io.Op), submitted: b.now}
+	if b.busy < b.dev.Parallelism {
+		b.start(p)
+	} else {
+		if b.whead > 0 && b.whead >= len(b.waiting)/2 {
+			n := copy(b.waiting, b.waiting[b.whead:])
+			clear(b.waiting[n:])
+			b.waiting, b.whead = b.waiting[:n], 0
+		}
+		b.waiting = append(b.waiting, p)
+	}
+	if d := b.busy + len(b.waiting) - b.whead; d > b.stats.MaxQueueDepth {
+		b.stats.MaxQueueDepth = d
+	}
+}
+
+// Next advances virtual time to the earliest completion, applies that I/O
+// to storage, and returns it with Err set. It returns nil when no I/O is
+// in flight.
+func (b *SimBackend) Next() *IO {
+	if b.rhead < len(b.refused) {
+		io := b.refused[b.rhead]
+		b.refused[b.rhead] = nil
+		if b.rhead++; b.rhead == len(b.refused) {
+			b.refused, b.rhead = b.refused[:0], 0
+		}
+		return io
+	}
+	for len(b.events) > 0 {
+		ev := &b.events[0]
+		b.advance(ev.at)
+		if ev.xfer > 0 {
+			// Latency over: queue the transfer on the link. Latencies end
+			// in time order, so reserving now serves the link FIFO.
+			b.linkFree = max(ev.at, b.linkFree) + ev.xfer
+			ev.at, ev.xfer = b.linkFree, 0
+			b.down(0)
+			continue
+		}
+		io := ev.io
+		b.pop()
+		b.busy--
+		if b.whead < len(b.waiting) {
+			p := b.waiting[b.whead]
+			b.waiting[b.whead] = simPending{}
+			if b.whead++; b.whead == len(b.waiting) {
+				b.waiting, b.whead = b.waiting[:0], 0
+			}
+			b.stats.WaitTime += b.now - p.submitted
+			b.start(p)
+		}
+		io.Err = Perform(b.files, io)
+		switch io.Op {
+		case OpRead:
+			b.stats.Reads++
+			b.stats.ReadBytes += uint64(len(io.Buf))
+		case OpWrite:
+			b.stats.Writes++
+			b.stats.WriteBytes += uint64(len(io.Buf))
+		case OpFlush:
+			b.stats.Flushes++
+		}
+		return io
+	}
+	return nil
+}
+
+// Close marks the backend closed: I/Os submitted afterwards fail with an
+// error. I/Os already in flight still complete through Next; Close does
+// not wait for them, since nothing runs unless Next is called. It does not
+// close the storage. It always returns nil.
+func (b *SimBackend) Close() error {
+	b.closed = true
+	return nil
+}
+
+// latency returns op's latency, jittered.
+func (b *SimBackend) latency(op IOOp) int64 {
+	var base int64
+	switch op {
+	case OpRead:
+		base = b.dev.ReadLatency
+	case OpWrite:
+		base = b.dev.WriteLatency
+	default:
+		base = b.dev.FlushLatency
+	}
+	if b.dev.Jitter == 0 || base == 0 {
+		return base
+	}
+	u := float64(b.rng.Uint64()>>11)*0x1p-53*2 - 1 // uniform in [-1, 1)
+	return base + int64(float64(base)*b.dev.Jitter*u)
+}
+
+// transfer returns the time to move n bytes over the link, rounded up.
+func (b *SimBackend) transfer(n uint64) int64 {
+	if n == 0 {
+		return 0
+	}
+	bw := uint64(b.dev.Bandwidth)
+	hi, lo := bits.Mul64(n, 1e9)
+	if hi >= bw {
+		return math.MaxInt64 / 2
+	}
+	q, r := bits.Div64(hi, lo, bw)
+	if r != 0 {
+		q++
+	}
+	return int64(min(q, math.MaxInt64/2))
+}
+
+// start gives p a channel at the current time.
+func (b *SimBackend) start(p simPending) {
+	var xfer int64
+	if p.io.Op != OpFlush {
+		xfer = b.transfer(uint64(len(p.io.Buf)))
+	}
+	b.busy++
+	b.push(simEvent{at: b.now + p.latency, key: p.key, xfer: xfer, io: p.io})
+}
+
+// advance moves virtual time to t, accounting busy time.
+func (b *SimBackend) advance(t int64) {
+	if b.busy > 0 {
+		b.stats.BusyTime += t - b.now
+	}
+	b.now = t
+}
+
+// The event heap, hand-rolled to avoid container/heap's boxing.
+
+func (b *SimBackend) less(i, j int) bool {
+	ei, ej := &b.events[i], &b.events[j]
+	return ei.at < ej.at || ei.at == ej.at && ei.key < ej.key
+}
+
+func (b *SimBackend) push(ev simEvent) {
+	b.events = append(b.events, ev)
+	for i := len(b.events) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !b.less(i, p) {
+			break
+		}
+		b.events[i], b.events[p] = b.events[p], b.events[i]
+		i = p
+	}
+}
+
+func (b *SimBackend) pop() {
+	n := len(b.events) - 1
+	b.events[0] = b.events[n]
+	b.events[n] = simEvent{}
+	b.events = b.events[:n]
+	b.down(0)
+}
+
+func (b *SimBackend) down(i int) {
+	n := len(b.events)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && b.less(r, l) {
+			c = r
+		}
+		if !b.less(c, i) {
+			return
+		}
+		b.events[i], b.events[c] = b.events[c], b.events[i]
+		i = c
+	}
+}
