@@ -18,6 +18,10 @@ func (p *bufPool) get(n int) []byte {
 		p.bufs[n] = free[:len(free)-1]
 		return b
 	}
+	if n >= 4096 {
+		// Aligned, so the file backend's O_DIRECT path needs no bounce copy.
+		return AlignedBuffer(n)
+	}
 	return make([]byte, n)
 }
 

@@ -863,6 +863,105 @@ func TestCheckIOErrors(t *testing.T) {
 	})
 }
 
+// chkCrashStorage crashes after a number of writes, truncates and syncs:
+// from then on every call fails. durable is the state as of the last Sync,
+// what survives a crash that loses every write not yet synced.
+type chkCrashStorage struct {
+	*MemStorage
+	durable []byte
+	left    int // calls before the crash
+}
+
+var errChkCrash = errors.New("crashed")
+
+func (s *chkCrashStorage) op() error {
+	if s.left == 0 {
+		return errChkCrash
+	}
+	s.left--
+	return nil
+}
+
+func (s *chkCrashStorage) WriteAt(p []byte, off int64) (int, error) {
+	if err := s.op(); err != nil {
+		return 0, err
+	}
+	return s.MemStorage.WriteAt(p, off)
+}
+
+func (s *chkCrashStorage) Truncate(size int64) error {
+	if err := s.op(); err != nil {
+		return err
+	}
+	return s.MemStorage.Truncate(size)
+}
+
+func (s *chkCrashStorage) Sync() error {
+	if err := s.op(); err != nil {
+		return err
+	}
+	s.durable = s.MemStorage.Bytes()
+	return nil
+}
+
+// TestCheckRepairCrash crashes every repair of the fixtures after each of
+// its writes, truncates and syncs in turn. Whether the writes not yet
+// synced are lost or all landed, the image must be no more corrupt than
+// before, the data of its valid entries intact, and a new repair must
+// leave it without corruptions.
+func TestCheckRepairCrash(t *testing.T) {
+	for _, tc := range chkCases {
+		for _, v := range chkVariants(tc) {
+			t.Run(v.name, func(t *testing.T) {
+				full := &chkCrashStorage{MemStorage: NewMemStorageFrom(v.img), durable: v.img, left: -1}
+				if _, err := Check(full, true); err != nil {
+					t.Fatal(err)
+				}
+				ops := -1 - full.left
+				t.Logf("repair makes %d calls", ops)
+				for k := 0; k < ops; k++ {
+					st := &chkCrashStorage{MemStorage: NewMemStorageFrom(v.img), durable: v.img, left: k}
+					if _, err := Check(st, true); err != nil {
+						t.Fatalf("crash after %d of %d calls: %v", k, ops, err)
+					}
+					for _, img := range []struct {
+						name string
+						b    []byte
+					}{{"unsynced writes lost", st.durable}, {"unsynced writes landed", st.Bytes()}} {
+						chkAfterCrash(t, fmt.Sprintf("crash after %d of %d calls, %s", k, ops, img.name), img.b, v)
+					}
+				}
+			})
+		}
+	}
+}
+
+func chkAfterCrash(t *testing.T, what string, img []byte, v chkVariant) {
+	t.Helper()
+	st := NewMemStorageFrom(img)
+	r, err := Check(st, false)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if r.Corruptions > v.check.Corruptions || (v.check.Corruptions == 0 && r.Corruptions != 0) {
+		t.Errorf("%s: %d corruptions, the image had %d: %q", what, r.Corruptions, v.check.Corruptions, r.Problems)
+	}
+	for gc, fill := range v.want {
+		if fill == 0 {
+			continue // a cleared entry reads zeros or what it read before
+		}
+		if got := chkReadGuest(img, gc); !bytes.Equal(got, bytes.Repeat([]byte{fill}, chkCS)) {
+			t.Errorf("%s: guest cluster %d reads %q..., want %q", what, gc, got[:8], fill)
+		}
+	}
+	if _, err := Check(st, true); err != nil {
+		t.Fatalf("%s: repair: %v", what, err)
+	}
+	if r, err := Check(st, false); err != nil || r.Corruptions != 0 || r.CheckErrors != 0 {
+		t.Errorf("%s: after a new repair: %+v, %v", what, r, err)
+	}
+}
+
 func TestCheckExitCode(t *testing.T) {
 	cases := []struct {
 		r     CheckResult

@@ -430,7 +430,7 @@ func (e *engine) finish(rq *request, err error) {
 // releaseSegment unpins the segment's table and frees its buffer.
 func (e *engine) releaseSegment(rq *request) {
 	if rq.table != nil {
-		rq.table.pins--
+		e.cache.unpin(rq.table)
 		rq.table = nil
 	}
 	if rq.buf != nil {
@@ -625,10 +625,10 @@ func (e *engine) updateL2(rq *request) {
 // commits the table to the cache so lookups find it from now on.
 func (e *engine) linkNewTable(rq *request) {
 	t := rq.newTable
-	t.pins-- // the write that pinned it is done
 	l1i := e.g.L1Index(rq.pos)
 	e.l1[l1i] = t.off
 	e.cache.insert(t)
+	e.cache.unpin(t) // the write that pinned it is done
 	if rq.buf != nil {
 		e.pool.put(rq.buf)
 		rq.buf = nil

@@ -59,6 +59,15 @@ type FileOptions struct {
 	// direct writes into unallocated blocks). The file size does not
 	// change. 0 means 64 MiB; a negative value disables preallocation.
 	PreallocBytes int64
+	// GrowFile preallocates with plain fallocate, which also grows the
+	// file size, instead of FALLOC_FL_KEEP_SIZE. Measured here on ext4,
+	// direct writes that move the file size are serialized even into
+	// preallocated blocks, so only a file already grown lets allocating
+	// writes at the end of the image run in parallel (6x at depth 32).
+	// Close truncates the file back to the end of the highest write. A
+	// crash leaves the grown tail behind, which a check counts as leaked
+	// clusters and a repair truncates.
+	GrowFile bool
 }
 
 const (
@@ -129,6 +138,8 @@ type FileBackend struct {
 	closed   bool
 	prealloc int64 // bytes to preallocate ahead; 0 when off
 	allocEnd int64 // end of the preallocated region
+	grow     bool  // preallocation grows the file (FileOptions.GrowFile)
+	dataEnd  int64 // the image size before growing: max(initial size, highest write end)
 	stats    FileStats
 }
 
@@ -191,6 +202,7 @@ func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, e
 		}
 		b.allocEnd = size
 		b.stats.PreallocEnd = size
+		b.grow, b.dataEnd = opts.GrowFile, size
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -268,12 +280,16 @@ func (b *FileBackend) preallocate(o *IO) {
 		return // the write is past any file size; it will fail on its own
 	}
 	end := int64(o.Off + n)
+	b.dataEnd = max(b.dataEnd, end)
 	if end <= b.allocEnd {
 		return
 	}
 	start := max(b.allocEnd, int64(o.Off)&^(DirectAlign-1))
 	newEnd := (end + b.prealloc + DirectAlign - 1) &^ (DirectAlign - 1)
 	fallocate := func(fd int) error { return fallocateKeepSize(fd, start, newEnd-start) }
+	if b.grow {
+		fallocate = func(fd int) error { return fallocateGrow(fd, start, newEnd-start) }
+	}
 	var err error
 	if b.dfd >= 0 {
 		err = fallocate(b.dfd)
@@ -375,6 +391,9 @@ func (b *FileBackend) Close() error {
 	}
 	if b.stats.Preallocs > 0 {
 		size, err := b.files.Image.Size()
+		if b.grow {
+			size = b.dataEnd
+		}
 		if err == nil {
 			err = b.files.Image.Truncate(size)
 		}

@@ -83,6 +83,12 @@ func fallocateKeepSize(fd int, off, n int64) error {
 	return ignoringEINTR(func() error { return syscall.Fallocate(fd, fallocFlKeepSize, off, n) })
 }
 
+// fallocateGrow allocates blocks for [off, off+n) and grows the file size
+// to cover them (fallocate mode 0).
+func fallocateGrow(fd int, off, n int64) error {
+	return ignoringEINTR(func() error { return syscall.Fallocate(fd, 0, off, n) })
+}
+
 // allocatedBytes returns the bytes of storage allocated to the file open
 // on fd (st_blocks * 512), including blocks preallocated past its end.
 func allocatedBytes(fd int) (int64, error) {

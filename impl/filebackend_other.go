@@ -30,3 +30,5 @@ func pwriteFD(fd int, p []byte, off int64) (int, error) { return 0, errors.ErrUn
 func fallocateKeepSize(fd int, off, n int64) error { return errors.ErrUnsupported }
 
 func allocatedBytes(fd int) (int64, error) { return 0, errors.ErrUnsupported }
+
+func fallocateGrow(fd int, off, n int64) error { return errors.ErrUnsupported }

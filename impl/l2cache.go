@@ -40,6 +40,19 @@ func (c *l2Cache) get(off uint64) *l2Table {
 func (c *l2Cache) insert(t *l2Table) {
 	c.tables[t.off] = t
 	c.pushFront(t)
+	c.trim()
+}
+
+// unpin drops one pin of t and evicts if the cache is over capacity.
+func (c *l2Cache) unpin(t *l2Table) {
+	t.pins--
+	if t.pins == 0 && len(c.tables) > c.capacity {
+		c.trim()
+	}
+}
+
+// trim evicts least recently used unpinned tables down to capacity.
+func (c *l2Cache) trim() {
 	for victim := c.tail; len(c.tables) > c.capacity && victim != nil; {
 		prev := victim.prev
 		if victim.pins == 0 && !victim.loading {

@@ -146,7 +146,7 @@ func (e *engine) metaWritten(io *IO) {
 			delete(m.sectors, off)
 			if !ms.l1 {
 				if t := e.cache.tables[ms.table]; t != nil {
-					t.pins--
+					e.cache.unpin(t)
 				}
 			}
 			e.pool.putSector(ms)

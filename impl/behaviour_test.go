@@ -1,0 +1,283 @@
+package impl
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/qedharness/qedharness/model"
+)
+
+// l2EntryOffset returns the file offset of the L2 entry mapping guest
+// offset off, reading the L1 table from the raw image.
+func l2EntryOffset(t *testing.T, st Storage, off uint64) uint64 {
+	t.Helper()
+	hb := make([]byte, HeaderLen)
+	st.ReadAt(hb, 0)
+	h, err := DecodeHeader(hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := GeometryOf(&h)
+	e := make([]byte, 8)
+	st.ReadAt(e, int64(h.L1TableOffset+8*g.L1Index(off)))
+	l2 := binary.LittleEndian.Uint64(e)
+	if l2 == 0 {
+		t.Fatalf("no L2 table for offset %d", off)
+	}
+	return l2 + 8*g.L2Index(off)
+}
+
+func TestZeroClusterEntries(t *testing.T) {
+	backing := bytes.Repeat([]byte{0xbb}, 64<<10)
+	im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}, backing, Options{})
+	// Allocate cluster 2, then turn its entry into a zero cluster by hand.
+	if _, err := im.WriteAt([]byte{1}, 2*4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entry := make([]byte, 8)
+	binary.LittleEndian.PutUint64(entry, ZeroCluster)
+	files.Image.WriteAt(entry, int64(l2EntryOffset(t, files.Image, 2*4096)))
+	// Cluster 3 stays unallocated: it reads the backing file.
+	im, err := Open(files, NewMemBackend(files), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2*4096)
+	if _, err := im.ReadAt(buf, 2*4096); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf[:4096], make([]byte, 4096)) {
+		t.Error("zero cluster does not read as zeros")
+	}
+	if !bytes.Equal(buf[4096:], backing[:4096]) {
+		t.Error("unallocated cluster does not read the backing file")
+	}
+	// A partial write into the zero cluster allocates one filled with
+	// zeros, as the spec says (QEMU 7.2 fills from the backing file).
+	if _, err := im.WriteAt([]byte{7, 7}, 2*4096+100); err != nil {
+		t.Fatal(err)
+	}
+	im = reopen(t, im, files, Options{})
+	if _, err := im.ReadAt(buf[:4096], 2*4096); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 4096)
+	want[100], want[101] = 7, 7
+	if !bytes.Equal(buf[:4096], want) {
+		t.Error("write into zero cluster did not fill the rest with zeros")
+	}
+	im.Close()
+}
+
+func TestNeedCheckBit(t *testing.T) {
+	header := func(st Storage) Header {
+		b := make([]byte, HeaderLen)
+		st.ReadAt(b, 0)
+		h, _ := DecodeHeader(b)
+		return h
+	}
+	t.Run("no backing: set before first allocating write, cleared on close", func(t *testing.T) {
+		im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096}, nil, Options{})
+		if header(files.Image).Features&FeatureNeedCheck != 0 {
+			t.Fatal("fresh image has need-check set")
+		}
+		im.WriteAt([]byte{1}, 0)
+		if header(files.Image).Features&FeatureNeedCheck == 0 {
+			t.Error("need-check not set on disk after an allocating write")
+		}
+		if st := im.Stats(); st.IOs[PurposeHeader] != 1 {
+			t.Errorf("%d header writes, want 1", st.IOs[PurposeHeader])
+		}
+		im.WriteAt([]byte{1}, 8192)
+		if st := im.Stats(); st.IOs[PurposeHeader] != 1 {
+			t.Errorf("second allocating write wrote the header again (%d)", st.IOs[PurposeHeader])
+		}
+		im.Close()
+		if header(files.Image).Features&FeatureNeedCheck != 0 {
+			t.Error("need-check still set after a clean close")
+		}
+	})
+	t.Run("backing: never set", func(t *testing.T) {
+		im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096}, make([]byte, 4096), Options{})
+		im.WriteAt([]byte{1}, 0)
+		if header(files.Image).Features&FeatureNeedCheck != 0 {
+			t.Error("need-check set with a backing file (QEMU flushes before the L2 update instead)")
+		}
+		if st := im.Stats(); st.IOs[PurposeFlush] != 1 {
+			t.Errorf("%d flushes before the L2 update, want 1", st.IOs[PurposeFlush])
+		}
+		im.Close()
+	})
+	t.Run("open with need-check set repairs leaks", func(t *testing.T) {
+		im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096}, nil, Options{})
+		im.WriteAt([]byte{1}, 0)
+		// Crash: drop the image without closing, leaving the bit set,
+		// and leak a cluster at the end of the file.
+		sz, _ := files.Image.Size()
+		files.Image.Truncate(sz + 4096)
+		im2, err := Open(files, NewMemBackend(files), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if header(files.Image).Features&FeatureNeedCheck != 0 {
+			t.Error("need-check still set after the check on open")
+		}
+		if got, _ := files.Image.Size(); got != sz {
+			t.Errorf("leaked cluster not repaired: size %d, want %d", got, sz)
+		}
+		b := make([]byte, 1)
+		im2.ReadAt(b, 0)
+		if b[0] != 1 {
+			t.Error("data lost by the repair")
+		}
+		im2.Close()
+	})
+	t.Run("read-only open leaves the bit", func(t *testing.T) {
+		im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096}, nil, Options{})
+		im.WriteAt([]byte{1}, 0)
+		before := files.Image.(*MemStorage).Bytes()
+		im2, err := Open(files, NewMemBackend(files), Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		im2.Close()
+		if !bytes.Equal(before, files.Image.(*MemStorage).Bytes()) {
+			t.Error("read-only open and close changed the file")
+		}
+	})
+}
+
+// simRun runs a fixed random workload on the sim backend and returns a
+// hash of the image file and the engine's stats.
+func simRun(t *testing.T, pol model.Policy, seed int64) ([32]byte, Stats, int64) {
+	t.Helper()
+	files := Files{Image: NewMemStorage()}
+	if err := Create(files.Image, 8<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := DevicePreset("nvme")
+	sim, err := NewSimBackend(files, dev, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := Open(files, sim, Options{Policy: pol, Clock: sim.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 0
+	var next func(*Request)
+	next = func(*Request) {
+		if n == 3000 {
+			return
+		}
+		n++
+		off := rng.Uint64N(8<<20 - 8192)
+		im.Submit(&Request{Op: ReqWrite, Off: off, Buf: pattern(rng, 1+rng.IntN(8192)), Done: next})
+	}
+	for range 32 {
+		next(nil)
+	}
+	im.Run()
+	end := sim.Now()
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(files.Image.(*MemStorage).Bytes()), im.Stats(), end
+}
+
+func TestSimRunIsReproducible(t *testing.T) {
+	for _, reg := range model.Registered() {
+		h1, s1, t1 := simRun(t, reg.Policy, 9)
+		h2, s2, t2 := simRun(t, reg.Policy, 9)
+		if h1 != h2 || s1 != s2 || t1 != t2 {
+			t.Errorf("%s: two runs with seed 9 differ (time %d vs %d)", reg.Name, t1, t2)
+		}
+		if reg.Parallel {
+			h3, _, _ := simRun(t, reg.Policy, 10)
+			if h3 == h1 {
+				t.Logf("%s: seed 10 gave the same image as seed 9", reg.Name)
+			}
+		}
+	}
+}
+
+func TestSmallL2CacheEvicts(t *testing.T) {
+	// 4 KiB clusters, table size 1: each L2 table maps 2 MiB. Touch 8
+	// tables with a cache of 2 so tables are evicted and read back.
+	im, files := testImage(t, 16<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}, nil, Options{L2CacheTables: 2})
+	rng := rand.New(rand.NewPCG(3, 3))
+	ref := make([]byte, 16<<20)
+	for range 400 {
+		off := rng.Uint64N(16<<20 - 100)
+		d := pattern(rng, 100)
+		copy(ref[off:], d)
+		im.Submit(&Request{Op: ReqWrite, Off: off, Buf: d})
+	}
+	im.Run()
+	// With nothing in flight, each new table evicts down to capacity.
+	for i := range 8 {
+		if _, err := im.ReadAt(make([]byte, 1), int64(i)<<21); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(im.eng.cache.tables); n > 2 {
+			t.Errorf("cache holds %d tables with capacity 2", n)
+		}
+	}
+	got := make([]byte, 16<<20)
+	im.ReadAt(got, 0)
+	if !bytes.Equal(got, ref) {
+		t.Fatal("content wrong with a small cache")
+	}
+	if st := im.Stats(); st.IOs[PurposeL2Read] == 0 {
+		t.Error("no L2 table was ever read back: eviction not exercised")
+	}
+	im = reopen(t, im, files, Options{})
+	im.ReadAt(got, 0)
+	if !bytes.Equal(got, ref) {
+		t.Fatal("content wrong after reopen")
+	}
+	im.Close()
+}
+
+func TestFreezeAccounting(t *testing.T) {
+	files := Files{Image: NewMemStorage()}
+	Create(files.Image, 1<<20, CreateOptions{ClusterSize: 4096})
+	dev, _ := DevicePreset("nvme")
+	sim, _ := NewSimBackend(files, dev, 1)
+	im, err := Open(files, sim, Options{Policy: model.FreezeAny{}, Clock: sim.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []*Request
+	for i := range 4 {
+		r := &Request{Op: ReqWrite, Off: uint64(i) * 8192, Buf: make([]byte, 512)}
+		reqs = append(reqs, r)
+		im.Submit(r)
+	}
+	im.Run()
+	if reqs[0].Freezes != 0 {
+		t.Errorf("first request frozen %d times", reqs[0].Freezes)
+	}
+	for _, r := range reqs[1:] {
+		if r.Freezes != 1 || r.FrozenNanos <= 0 {
+			t.Errorf("request %d: freezes %d, frozen %dns; want 1 episode of positive length", r.ID, r.Freezes, r.FrozenNanos)
+		}
+	}
+	// Each waits for all before it: frozen time grows with position.
+	for i := 2; i < len(reqs); i++ {
+		if reqs[i].FrozenNanos <= reqs[i-1].FrozenNanos {
+			t.Errorf("request %d frozen %dns, not longer than request %d's %dns", i, reqs[i].FrozenNanos, i-1, reqs[i-1].FrozenNanos)
+		}
+	}
+	if st := im.Stats(); st.Freezes != 3 || st.MaxAllocInFlight != 1 {
+		t.Errorf("stats: %d freezes, max alloc in flight %d; want 3 and 1", st.Freezes, st.MaxAllocInFlight)
+	}
+	im.Close()
+}
