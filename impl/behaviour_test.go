@@ -174,7 +174,7 @@ func simRun(t *testing.T, pol model.Policy, seed int64) ([32]byte, Stats, int64)
 	n := 0
 	var next func(*Request)
 	next = func(*Request) {
-		if n == 3000 {
+		if n == 1500 {
 			return
 		}
 		n++

@@ -106,15 +106,12 @@ func Check(st Storage, repair bool) (CheckResult, error) {
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("check image: size: %w", err)
 	}
-	if sz < 0 {
-		return CheckResult{}, fmt.Errorf("check image: negative file size %d", sz)
+	if sz < HeaderLen {
+		return CheckResult{}, fmt.Errorf("check image: %w: file has %d bytes, a QED header needs %d", ErrNotQED, sz, HeaderLen)
 	}
 	var hb [HeaderLen]byte
 	if err := checkRead(st, hb[:], 0); err != nil {
 		return CheckResult{}, fmt.Errorf("check image: read header: %w", err)
-	}
-	if uint64(sz) < HeaderLen {
-		return CheckResult{}, fmt.Errorf("check image: %w: file has %d bytes, a QED header needs %d", ErrNotQED, sz, HeaderLen)
 	}
 	h, err := DecodeHeader(hb[:])
 	if err != nil {
@@ -209,13 +206,12 @@ func (c *imageChecker) scan() error {
 		if e == 0 {
 			return e
 		}
-		where := fmt.Sprintf("L1 table at %#x entry %d", l1, i)
 		if why := c.tableProblem(e); why != "" {
-			return c.invalid(where+": "+why, e, 1)
+			return c.invalid(fmt.Sprintf("L1 table at %#x entry %d: %s", l1, i, why), e, 1)
 		}
 		first := e / c.g.ClusterSize
 		if n := c.countUsed(first, c.g.TableSize); n > 0 {
-			msg := fmt.Sprintf("%s: L2 table at %#x overlaps %d cluster(s) already in use", where, e, n)
+			msg := fmt.Sprintf("L1 table at %#x entry %d: L2 table at %#x overlaps %d cluster(s) already in use", l1, i, e, n)
 			if !c.repair {
 				c.setUsed(first, c.g.TableSize) // as QEMU does: its other clusters are not leaks
 			}
@@ -259,13 +255,12 @@ func (c *imageChecker) scanL2(off, l1i uint64, buf []byte) {
 // checkData checks L2 entry j of the table at off, e, which references a
 // data cluster, and returns the entry's value after repair.
 func (c *imageChecker) checkData(off, j, e uint64) uint64 {
-	where := fmt.Sprintf("L2 table at %#x entry %d", off, j)
 	if why := c.clusterProblem(e); why != "" {
-		return c.invalid(where+": "+why, e, 1)
+		return c.invalid(fmt.Sprintf("L2 table at %#x entry %d: %s", off, j, why), e, 1)
 	}
 	cl := e / c.g.ClusterSize
 	if c.isUsed(cl) {
-		return c.invalid(fmt.Sprintf("%s: cluster %#x is already in use", where, e), e, 1)
+		return c.invalid(fmt.Sprintf("L2 table at %#x entry %d: cluster %#x is already in use", off, j, e), e, 1)
 	}
 	c.setUsed(cl, 1)
 	return e

@@ -593,14 +593,7 @@ func testCheckVariant(t *testing.T, v chkVariant) {
 // what Check finds, before and after Check's repair, and qemu-io must read
 // the repaired image's guest data back.
 func TestCheckQEMU(t *testing.T) {
-	qimg, err := exec.LookPath("qemu-img")
-	if err != nil {
-		t.Skip("qemu-img not installed: comparison with QEMU skipped")
-	}
-	qio, err := exec.LookPath("qemu-io")
-	if err != nil {
-		t.Skip("qemu-io not installed: comparison with QEMU skipped")
-	}
+	qimg, qio := qemuTools(t)
 	for _, tc := range chkCases {
 		for _, v := range chkVariants(tc) {
 			t.Run(v.name, func(t *testing.T) {

@@ -30,6 +30,10 @@ const (
 
 	// ZeroCluster is the L2 entry value of a zero data cluster.
 	ZeroCluster uint64 = 1
+
+	// MaxBackingName is the longest backing file name in bytes: QEMU
+	// reads the name into a 4096-byte buffer with a terminating NUL.
+	MaxBackingName = 4095
 )
 
 // Feature bits of the header's features field.
@@ -165,8 +169,8 @@ func (h *Header) Validate(fileSize uint64) error {
 		if h.BackingNameSize == 0 {
 			return errors.New("backing file feature set but backing file name is empty")
 		}
-		if h.BackingNameSize > 4096 {
-			return fmt.Errorf("backing file name is %d bytes, longer than 4096", h.BackingNameSize)
+		if h.BackingNameSize > MaxBackingName {
+			return fmt.Errorf("backing file name is %d bytes, longer than %d", h.BackingNameSize, MaxBackingName)
 		}
 	}
 	return nil

@@ -37,6 +37,9 @@ func Create(st Storage, size uint64, opts CreateOptions) error {
 	}
 	h := Header{ClusterSize: cs, TableSize: ts, HeaderSize: 1, L1TableOffset: uint64(cs), ImageSize: size}
 	if opts.BackingFile != "" {
+		if len(opts.BackingFile) > MaxBackingName {
+			return fmt.Errorf("create image: backing file name of %d bytes is longer than %d", len(opts.BackingFile), MaxBackingName)
+		}
 		if HeaderLen+len(opts.BackingFile) > int(cs) {
 			return fmt.Errorf("create image: backing file name of %d bytes does not fit in a %d-byte header cluster", len(opts.BackingFile), cs)
 		}

@@ -96,7 +96,7 @@ func OpenPath(path string, opts PathOptions) (*OpenedImage, error) {
 		return fail(err)
 	}
 	files := Files{Image: st}
-	if h.Features&FeatureBackingFile != 0 && h.BackingNameSize > 0 && h.BackingNameSize <= 4096 {
+	if h.Features&FeatureBackingFile != 0 && h.BackingNameSize > 0 && h.BackingNameSize <= MaxBackingName {
 		name := make([]byte, h.BackingNameSize)
 		if _, err := st.ReadAt(name, int64(h.BackingNameOffset)); err != nil {
 			return fail(fmt.Errorf("read backing file name: %w", err))

@@ -1,0 +1,157 @@
+// Command qedimg does for this repository's QED implementation (package
+// impl) what qemu-img and qemu-io do for QEMU's: create an image, show its
+// header, write and verify a byte pattern, check and repair it, and convert
+// it to a raw file.
+//
+// Usage:
+//
+//	qedimg create [-cluster-size BYTES] [-table-size N] [-backing FILE] IMAGE SIZE
+//	qedimg info [-output human|json] IMAGE
+//	qedimg write -P BYTE IMAGE OFFSET LENGTH
+//	qedimg read -P BYTE IMAGE OFFSET LENGTH
+//	qedimg check [-r] [-output human|json] IMAGE
+//	qedimg convert IMAGE OUT.raw
+//
+// Sizes, offsets and lengths are decimal byte counts with an optional
+// binary suffix k, M, G or T (either case: 64k is 65536). BYTE is decimal
+// or 0x-prefixed hexadecimal, 0 to 255. Flags come before the positional
+// arguments.
+//
+// Exit status: 0 on success; 1 when the command failed (the image cannot
+// be opened, I/O failed, a read found bytes other than the pattern, check
+// could not check); 2 on bad arguments. check follows qemu-img check: 0
+// clean, 1 check errors or could not check, 2 corruptions, 3 leaks only.
+// Every error is one line on stderr: "qedimg: <command>: <error>".
+//
+// Images are always raw-backed (the backing file is never probed), and
+// info and check read the header and tables without opening the backing
+// file; read, write and convert need it.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit statuses shared by every command.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// command is one subcommand. run parses args (everything after the
+// subcommand's name), does the work writing its report to stdout, and
+// returns the exit status, or an error: a *usageError for bad arguments
+// (exit 2), any other error for a failure (exit 1).
+type command struct {
+	name    string
+	usage   string // the synopsis after "qedimg "
+	summary string
+	run     func(args []string, stdout io.Writer) (int, error)
+}
+
+// commands lists the subcommands in the order usage shows them.
+var commands = []command{
+	{"create", "create [-cluster-size BYTES] [-table-size N] [-backing FILE] IMAGE SIZE", "create an empty image of SIZE guest bytes", runCreate},
+	{"info", "info [-output human|json] IMAGE", "show the image's header", runInfo},
+	{"write", "write -P BYTE IMAGE OFFSET LENGTH", "write LENGTH bytes of BYTE at OFFSET", runWrite},
+	{"read", "read -P BYTE IMAGE OFFSET LENGTH", "read LENGTH bytes at OFFSET and verify each is BYTE", runRead},
+	{"check", "check [-r] [-output human|json] IMAGE", "check the image for leaks and corruptions; -r repairs", runCheck},
+	{"convert", "convert IMAGE OUT.raw", "write the guest-visible content to a raw file", runConvert},
+}
+
+// usageError is a bad-argument error: the command prints it and its
+// usage line and exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns a *usageError.
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// helpRequest asks for the command's usage on stdout and exit 0; flags
+// describes the command's flags (empty when it has none).
+type helpRequest struct{ flags string }
+
+func (*helpRequest) Error() string { return "help requested" }
+
+// run is the whole program: it runs the subcommand named by args[0] with
+// the rest of args and returns the exit status. It never panics: a panic
+// in a command is reported as one line and exit 1.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "qedimg: missing command")
+		printUsage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		printUsage(stdout)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return runCommand(c, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "qedimg: unknown command %s\n", oneLine(fmt.Sprintf("%q", name)))
+	printUsage(stderr)
+	return exitUsage
+}
+
+// runCommand runs c and turns its result into an exit status and at most
+// one error line (plus a usage line for bad arguments).
+func runCommand(c command, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "qedimg: %s: internal error: %s\n", c.name, oneLine(fmt.Sprint(p)))
+			code = exitFail
+		}
+	}()
+	code, err := c.run(args, stdout)
+	var ue *usageError
+	var help *helpRequest
+	switch {
+	case err == nil:
+		return code
+	case errors.As(err, &help):
+		fmt.Fprintf(stdout, "usage: qedimg %s\n%s\n%s", c.usage, c.summary, help.flags)
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "qedimg: %s: %s\n", c.name, oneLine(err.Error()))
+		fmt.Fprintf(stderr, "usage: qedimg %s\n", c.usage)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "qedimg: %s: %s\n", c.name, oneLine(err.Error()))
+		if code == exitOK {
+			code = exitFail
+		}
+		return code
+	}
+}
+
+// printUsage writes the synopsis of every command.
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: qedimg COMMAND [FLAGS] ARGS")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  qedimg %s\n        %s\n", c.usage, c.summary)
+	}
+	fmt.Fprintln(w, "Sizes, offsets and lengths take an optional suffix k, M, G or T (powers of 1024).")
+	fmt.Fprintln(w, "Run 'qedimg COMMAND -h' for one command's usage.")
+}
+
+// oneLine folds a possibly multi-line message (errors.Join) into one line.
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")
+}
