@@ -3,7 +3,7 @@ package impl
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
+	"slices"
 	"strings"
 
 	"github.com/qedharness/qedharness/model"
@@ -27,6 +27,7 @@ type ControlledBackend struct {
 	ready   []*IO // completed, not yet returned by Next
 	closed  bool
 	hash    uint64
+	eng     *engine // the engine served, once attached: footprints read it
 
 	// Read lazily from the image header for footprints and descriptions.
 	geomOK  bool
@@ -59,10 +60,19 @@ func (b *ControlledBackend) mix(vs ...uint64) {
 	b.hash = h
 }
 
+// bufHash hashes p eight bytes at a time (a multiply-xorshift mix): the
+// trace hash only has to tell runs apart, not resist attack.
 func bufHash(p []byte) uint64 {
-	h := fnv.New64a()
-	h.Write(p)
-	return h.Sum64()
+	h := uint64(len(p)) * 0x9e3779b97f4a7c15
+	for len(p) >= 8 {
+		h = (h ^ binary.LittleEndian.Uint64(p)) * 0xbf58476d1ce4e5b9
+		h ^= h >> 29
+		p = p[8:]
+	}
+	for _, c := range p {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h ^ h>>32
 }
 
 // Submit queues io as pending. After Close it fails io instead, which
@@ -125,6 +135,49 @@ func (b *ControlledBackend) Next() *IO {
 	return io
 }
 
+// Attach lets the backend read the state of the engine of im, which must
+// be the image it serves, so footprints can tell a completion that only
+// finishes requests (and wakes none) from one that may look up tables.
+// Without it footprints are sound but coarser. Attach reads, never
+// changes, the engine.
+func (b *ControlledBackend) Attach(im *Image) { b.eng = &im.eng }
+
+// EngineHash returns a hash of the attached engine's table state: the
+// cached L1 table, every cached L2 table's entries, the allocation
+// point and the header's feature bits. At a quiescent point that and the
+// storage are all of the engine's state that later requests can observe.
+// It returns 0 if no engine is attached.
+func (b *ControlledBackend) EngineHash() uint64 {
+	e := b.eng
+	if e == nil {
+		return 0
+	}
+	h := uint64(fnvOffset)
+	mix := func(v uint64) {
+		h = (h ^ v) * 0xbf58476d1ce4e5b9
+		h ^= h >> 29
+	}
+	mix(e.fileSize)
+	mix(e.h.Features)
+	for _, v := range e.l1 {
+		mix(v)
+	}
+	// Tables in offset order, so the hash does not depend on map order.
+	offs := make([]uint64, 0, len(e.cache.tables))
+	for off := range e.cache.tables {
+		offs = append(offs, off)
+	}
+	slices.Sort(offs)
+	for _, off := range offs {
+		t := e.cache.tables[off]
+		mix(off)
+		for _, v := range t.entries {
+			mix(v)
+		}
+	}
+	return h
+}
+
 // Close marks the backend closed: later Submits fail. Pending I/Os still
 // complete through Next. It does not close the storage and returns nil.
 func (b *ControlledBackend) Close() error {
@@ -132,11 +185,24 @@ func (b *ControlledBackend) Close() error {
 	return nil
 }
 
-// TraceHash returns the FNV-1a hash of every Submit (the I/O's fields and
+// TraceHash returns a hash (FNV-1a over fields, word-wise over data) of every Submit (the I/O's fields and
 // the data it writes) and every completion (the I/O's ID, the data it
 // read, whether it failed) so far. Two runs of a deterministic engine
 // under the same completion order have the same trace hash.
 func (b *ControlledBackend) TraceHash() uint64 { return b.hash }
+
+// Len returns the number of pending I/Os.
+func (b *ControlledBackend) Len() int { return len(b.pending) }
+
+// IsPending reports whether the I/O with the given ID is pending.
+func (b *ControlledBackend) IsPending(id uint64) bool {
+	for _, io := range b.pending {
+		if io.ID == id {
+			return true
+		}
+	}
+	return false
+}
 
 // Pending returns the I/Os submitted and not yet completed, in submission
 // order, each with what completing it would touch.
@@ -175,10 +241,13 @@ type Footprint struct {
 	Off   uint64
 	Len   uint64
 	Write bool
-	// Requests: the completion may complete, admit or freeze requests,
-	// or wake frozen ones, which then look up tables and may allocate.
+	// Requests: the completion may look up tables for a request and
+	// admit, freeze or start it, or wake frozen ones, which then do so.
 	// It conflicts with every other engine effect.
 	Requests bool
+	// Finish: the completion may complete requests, waking none; such
+	// completions commute with each other and with table updates.
+	Finish bool
 	// Alloc: the completion allocates clusters or a table at the end of
 	// the file.
 	Alloc bool
@@ -195,8 +264,8 @@ func (f Footprint) Commutes(g Footprint) bool {
 		f.Off < g.Off+g.Len && g.Off < f.Off+f.Len {
 		return false
 	}
-	fe := f.Requests || f.Alloc || f.MetaLen > 0
-	ge := g.Requests || g.Alloc || g.MetaLen > 0
+	fe := f.Requests || f.Finish || f.Alloc || f.MetaLen > 0
+	ge := g.Requests || g.Finish || g.Alloc || g.MetaLen > 0
 	if (f.Requests && ge) || (g.Requests && fe) {
 		return false
 	}
@@ -278,11 +347,39 @@ func (b *ControlledBackend) footprint(io *IO) Footprint {
 		f.Alloc = true
 	case stepMeta:
 		f.MetaOff, f.MetaLen = io.Off, uint64(len(io.Buf))
+		f.Finish = true
+		if b.eng == nil {
+			f.Requests = true
+			break
+		}
+		for off := io.Off; off < io.Off+uint64(len(io.Buf)); off += SectorSize {
+			if ms := b.eng.meta.sectors[off]; ms != nil {
+				for _, w := range ms.waiters {
+					if !b.lastSegment(w.rq) {
+						f.Requests = true
+					}
+				}
+			}
+		}
+	case stepAdvance, stepFlush:
+		f.Finish = true
+		if rq := io.owner; rq == nil || !b.lastSegment(rq) {
+			f.Requests = true
+		}
+	default: // table reads
 		f.Requests = true
-	default: // table reads, guest reads and in-place writes, guest flushes
+	}
+	if f.Finish && (b.eng == nil || len(b.eng.frozen) > 0) {
+		// Completing a request wakes the frozen ones, which look up.
 		f.Requests = true
 	}
 	return f
+}
+
+// lastSegment reports whether rq completes when its current segment
+// does, instead of looking up the next.
+func (b *ControlledBackend) lastSegment(rq *request) bool {
+	return rq.r.Op == ReqFlush || rq.pos+rq.segLen >= rq.end
 }
 
 // Describe renders the pending I/O with the given ID in domain words,

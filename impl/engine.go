@@ -15,6 +15,8 @@ const (
 	stepTableRead       // an L2 table read finished loading
 	stepAdvance         // a guest read or in-place write finished its segment
 	stepFillRead        // the backing read for a copy-on-write fill finished
+	stepFillWrite       // one of QEMU-style separate fill writes finished
+	stepSparseTail      // a sparse allocation's data write finished; its last bytes follow
 	stepAllocData       // the write of newly allocated data clusters finished
 	stepPreL2Flush      // the flush QEMU orders before an L2 update (backing files) finished
 	stepNewTable        // the write of a new L2 table finished
@@ -23,6 +25,10 @@ const (
 	stepMeta            // a metadata sector write finished
 )
 
+// zeroSector is the content of the zeros a sparse allocation writes at the
+// end of its clusters; never written to.
+var zeroSector [SectorSize]byte
+
 // request is the engine's state for one guest request: a small state
 // machine advanced by lookups, policy decisions and I/O completions.
 type request struct {
@@ -30,13 +36,15 @@ type request struct {
 	pos, end uint64 // guest byte range still to do
 
 	// The current segment.
-	acc      model.Access
-	segLen   uint64 // guest bytes of the segment
-	segOff   uint64 // file offset of the segment's first cluster (found or allocated)
-	zeroRun  bool   // the segment's entries are zero clusters
-	table    *l2Table
-	newTable *l2Table
-	buf      []byte // cluster buffer of an allocating segment
+	acc       model.Access
+	segLen    uint64 // guest bytes of the segment
+	segOff    uint64 // file offset of the segment's first cluster (found or allocated)
+	zeroRun   bool   // the segment's entries are zero clusters
+	table     *l2Table
+	newTable  *l2Table
+	buf       []byte // cluster buffer of an allocating segment
+	nClusters uint64 // clusters allocated for the segment
+	fillStage uint8  // next of QEMU-style separate fill writes
 
 	pendingMeta int   // metadata sector writes the segment waits for
 	admitted    bool  // the request has accesses in flight
@@ -48,8 +56,9 @@ type request struct {
 
 // Stats counts what an engine did.
 type Stats struct {
-	// IOs and Bytes count host I/Os issued, by purpose.
-	IOs, Bytes [len(purposeNames)]uint64
+	// IOs and Bytes count host I/Os issued and their bytes, by purpose;
+	// Written counts the bytes of writes alone.
+	IOs, Bytes, Written [len(purposeNames)]uint64
 	// Requests counts completed guest requests; AllocatingWrites those
 	// that allocated.
 	Requests, AllocatingWrites uint64
@@ -62,11 +71,11 @@ type Stats struct {
 }
 
 // DataBytes returns the bytes written for guest data (fill included).
-func (s *Stats) DataBytes() uint64 { return s.Bytes[PurposeData] }
+func (s *Stats) DataBytes() uint64 { return s.Written[PurposeData] }
 
 // MetaBytes returns the bytes written for metadata.
 func (s *Stats) MetaBytes() uint64 {
-	return s.Bytes[PurposeL2Write] + s.Bytes[PurposeL1Write] + s.Bytes[PurposeHeader]
+	return s.Written[PurposeL2Write] + s.Written[PurposeL1Write] + s.Written[PurposeHeader]
 }
 
 // HostIOs returns the number of host I/Os issued.
@@ -90,6 +99,8 @@ type engine struct {
 	policy    model.Policy
 	clock     func() int64
 	readOnly  bool
+	fill      FillMode
+	zeroFrom  uint64 // clusters from here on read as zeros: past the file's end at open
 
 	backing     bool
 	backingSize uint64
@@ -193,6 +204,12 @@ func (e *engine) resume(rq *request, s step) {
 	case stepFillRead:
 		e.copyDataIntoCluster(rq)
 		e.writeAllocated(rq)
+	case stepFillWrite:
+		e.writeAllocated(rq)
+	case stepSparseTail:
+		size := rq.nClusters * e.g.ClusterSize
+		from := max(e.g.InCluster(rq.pos)+rq.segLen, size-SectorSize)
+		e.issue(rq, OpWrite, ImageFile, rq.segOff+from, zeroSector[:size-from], PurposeData, stepAllocData)
 	case stepAllocData:
 		if e.backing {
 			e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepPreL2Flush)
@@ -553,25 +570,39 @@ func (e *engine) headerWritten(io *IO) {
 	}
 }
 
-// allocateData allocates the segment's data clusters and builds their
-// content: fill (backing data or zeros) around the guest data, written as
-// one I/O, as qcow2 does, instead of QEMU QED's three.
+// allocateData allocates the segment's data clusters and writes their
+// content: the guest data, and a fill (backing data or zeros) around it
+// as the FillMode says.
 func (e *engine) allocateData(rq *request) {
 	g := &e.g
 	start := g.StartOfCluster(rq.pos)
 	n := g.ClusterIndex(rq.pos+rq.segLen-1) - g.ClusterIndex(rq.pos) + 1
 	size := n * g.ClusterSize
+	rq.nClusters = n
 	rq.segOff = e.fileSize
 	e.fileSize += size
-	rq.buf = e.pool.get(int(size))
 	head := rq.pos - start
 	tail := head + rq.segLen
+	needBacking := e.backing && !rq.zeroRun && start < e.backingSize
 	if head == 0 && tail == size {
-		e.copyDataIntoCluster(rq)
-		e.writeAllocated(rq)
+		e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.guestBuf(), PurposeData, stepAllocData)
 		return
 	}
-	if e.backing && !rq.zeroRun && start < e.backingSize {
+	if !needBacking && e.fill == FillSparse && rq.segOff >= e.zeroFrom {
+		// The fill would write zeros over a region that reads as zeros
+		// already: write the guest data, then (if the data stops short)
+		// the zeros of the clusters' last bytes, so the file covers
+		// whole clusters: QEMU and our own open round a partial last
+		// cluster down and would hand it out again.
+		next := stepAllocData
+		if tail < size {
+			next = stepSparseTail
+		}
+		e.issue(rq, OpWrite, ImageFile, rq.segOff+head, rq.guestBuf(), PurposeData, next)
+		return
+	}
+	rq.buf = e.pool.get(int(size))
+	if needBacking {
 		m := min(size, e.backingSize-start)
 		clear(rq.buf[m:])
 		e.issue(rq, OpRead, BackingFile, start, rq.buf[:m], PurposeBacking, stepFillRead)
@@ -587,8 +618,36 @@ func (e *engine) copyDataIntoCluster(rq *request) {
 	copy(rq.buf[e.g.InCluster(rq.pos):], rq.guestBuf())
 }
 
+// writeAllocated writes the filled clusters: as one I/O, or (FillSeparate)
+// as QEMU's QED does, the fill before the data, then the fill after it,
+// then the data, one after another.
 func (e *engine) writeAllocated(rq *request) {
-	e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf, PurposeData, stepAllocData)
+	if e.fill != FillSeparate {
+		e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf, PurposeData, stepAllocData)
+		return
+	}
+	head := e.g.InCluster(rq.pos)
+	tail := head + rq.segLen
+	for {
+		stage := rq.fillStage
+		rq.fillStage++
+		switch stage {
+		case 0:
+			if head > 0 {
+				e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf[:head], PurposeData, stepFillWrite)
+				return
+			}
+		case 1:
+			if tail < uint64(len(rq.buf)) {
+				e.issue(rq, OpWrite, ImageFile, rq.segOff+tail, rq.buf[tail:], PurposeData, stepFillWrite)
+				return
+			}
+		default:
+			rq.fillStage = 0
+			e.issue(rq, OpWrite, ImageFile, rq.segOff+head, rq.buf[head:tail], PurposeData, stepAllocData)
+			return
+		}
+	}
 }
 
 // updateL2 links the new clusters: into the cached L2 table, whose changed
@@ -596,7 +655,7 @@ func (e *engine) writeAllocated(rq *request) {
 func (e *engine) updateL2(rq *request) {
 	g := &e.g
 	idx := g.L2Index(rq.pos)
-	n := uint64(len(rq.buf)) / g.ClusterSize
+	n := rq.nClusters
 	if rq.acc.Kind == model.AllocL2 {
 		t := &l2Table{off: e.fileSize, entries: make([]uint64, g.TableEntries), pins: 1}
 		e.fileSize += g.TableBytes
@@ -616,8 +675,10 @@ func (e *engine) updateL2(rq *request) {
 	for k := range n {
 		t.entries[idx+k] = rq.segOff + k*g.ClusterSize
 	}
-	e.pool.put(rq.buf)
-	rq.buf = nil
+	if rq.buf != nil {
+		e.pool.put(rq.buf)
+		rq.buf = nil
+	}
 	e.meta.update(e, rq, t.off, false, idx, n)
 }
 
@@ -657,8 +718,9 @@ func (e *engine) newIO(req uint64, op IOOp, f File, off uint64, buf []byte, p Pu
 
 func (e *engine) emit(io *IO) {
 	e.stats.IOs[io.Purpose]++
-	if io.Op == OpWrite || (io.Op == OpRead && io.Purpose != PurposeData) || io.Purpose == PurposeData {
-		e.stats.Bytes[io.Purpose] += uint64(len(io.Buf))
+	e.stats.Bytes[io.Purpose] += uint64(len(io.Buf))
+	if io.Op == OpWrite {
+		e.stats.Written[io.Purpose] += uint64(len(io.Buf))
 	}
 	e.ios = append(e.ios, io)
 }

@@ -19,47 +19,49 @@ func BenchmarkFileFirstTouch(b *testing.B) {
 	if dir == "" {
 		dir = b.TempDir()
 	}
-	for _, grow := range []bool{false, true} {
-		for _, pol := range []model.Policy{model.FreezeAny{}, model.Overlap{}} {
-			for _, qd := range []int{1, 32} {
-				b.Run(fmt.Sprintf("grow=%v/policy=%s/qd=%d", grow, pol.Name(), qd), func(b *testing.B) {
-					path := filepath.Join(dir, "bench.qed")
-					defer os.Remove(path)
-					const cluster = 64 << 10
-					if err := CreatePath(path, uint64(b.N+1)*cluster+(1<<30), CreateOptions{}); err != nil {
-						b.Fatal(err)
-					}
-					im, err := OpenPath(path, PathOptions{Options: Options{Policy: pol}, Backend: "file", File: FileOptions{Direct: true, GrowFile: grow}})
-					if err != nil {
-						b.Fatal(err)
-					}
-					buf := AlignedBuffer(4096)
-					reqs := make([]Request, qd)
-					issued := 0
-					var next func(*Request)
-					next = func(r *Request) {
-						if r.Err != nil {
-							b.Fatal(r.Err)
+	for _, fill := range []FillMode{FillSeparate, FillMerged, FillSparse} {
+		for _, grow := range []bool{false, true} {
+			for _, pol := range []model.Policy{model.FreezeAny{}, model.Overlap{}} {
+				for _, qd := range []int{1, 32} {
+					b.Run(fmt.Sprintf("fill=%s/grow=%v/policy=%s/qd=%d", fill, grow, pol.Name(), qd), func(b *testing.B) {
+						path := filepath.Join(dir, "bench.qed")
+						defer os.Remove(path)
+						const cluster = 64 << 10
+						if err := CreatePath(path, uint64(b.N+1)*cluster+(1<<30), CreateOptions{}); err != nil {
+							b.Fatal(err)
 						}
-						if issued == b.N {
-							return
+						im, err := OpenPath(path, PathOptions{Options: Options{Policy: pol, Fill: fill}, Backend: "file", File: FileOptions{Direct: true, GrowFile: grow}})
+						if err != nil {
+							b.Fatal(err)
 						}
-						*r = Request{Op: ReqWrite, Off: uint64(issued) * cluster, Buf: buf, Done: next}
-						issued++
-						im.Submit(r)
-					}
-					b.ResetTimer()
-					for i := range reqs {
-						next(&reqs[i])
-					}
-					im.Run()
-					b.StopTimer()
-					st := im.Stats()
-					b.ReportMetric(float64(st.HostIOs())/float64(max(st.Requests, 1)), "hostIOs/op")
-					if err := im.Close(); err != nil {
-						b.Fatal(err)
-					}
-				})
+						buf := AlignedBuffer(4096)
+						reqs := make([]Request, qd)
+						issued := 0
+						var next func(*Request)
+						next = func(r *Request) {
+							if r.Err != nil {
+								b.Fatal(r.Err)
+							}
+							if issued == b.N {
+								return
+							}
+							*r = Request{Op: ReqWrite, Off: uint64(issued) * cluster, Buf: buf, Done: next}
+							issued++
+							im.Submit(r)
+						}
+						b.ResetTimer()
+						for i := range reqs {
+							next(&reqs[i])
+						}
+						im.Run()
+						b.StopTimer()
+						st := im.Stats()
+						b.ReportMetric(float64(st.HostIOs())/float64(max(st.Requests, 1)), "hostIOs/op")
+						if err := im.Close(); err != nil {
+							b.Fatal(err)
+						}
+					})
+				}
 			}
 		}
 	}

@@ -75,10 +75,48 @@ type Options struct {
 	// Clock returns the current time in nanoseconds (virtual time on the
 	// sim backend); nil reads as 0, so freeze times are not measured.
 	Clock func() int64
+	// Fill chooses how a new cluster's untouched part is written.
+	Fill FillMode
 	// SkipCheck opens an image whose need-check bit is set without
 	// checking it first (for inspection; a writable open normally checks
 	// and repairs, as QEMU does).
 	SkipCheck bool
+}
+
+// FillMode says how an allocating write fills the part of a new cluster
+// that the guest did not write (with backing-file data or zeros).
+type FillMode uint8
+
+const (
+	// FillMerged writes fill and data as one I/O, as qcow2 does.
+	FillMerged FillMode = iota
+	// FillSeparate writes the fill before the data, the fill after it and
+	// the data as three I/Os, one after another, as QEMU's QED does; use
+	// it to compare with QEMU like for like.
+	FillSeparate
+	// FillSparse skips a zero fill of clusters past the file's end at
+	// open, which read as zeros already, and writes the guest data alone.
+	FillSparse
+)
+
+var fillNames = [...]string{"merged", "separate", "sparse"}
+
+// String returns "merged", "separate" or "sparse".
+func (f FillMode) String() string {
+	if int(f) < len(fillNames) {
+		return fillNames[f]
+	}
+	return fmt.Sprintf("fill(%d)", f)
+}
+
+// ParseFillMode returns the FillMode named s.
+func ParseFillMode(s string) (FillMode, error) {
+	for i, n := range fillNames {
+		if n == s {
+			return FillMode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown fill mode %q (want merged, separate or sparse)", s)
 }
 
 // Image is an open QED image: the engine plus the backend that carries
@@ -136,7 +174,9 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 		if res.Corruptions > res.CorruptionsFixed {
 			return nil, fmt.Errorf("open image: need-check bit set and check found %d corruptions it could not repair", res.Corruptions-res.CorruptionsFixed)
 		}
-		return Open(files, be, Options{Policy: opts.Policy, L2CacheTables: opts.L2CacheTables, Clock: opts.Clock, SkipCheck: true})
+		again := opts
+		again.SkipCheck = true
+		return Open(files, be, again)
 	}
 	if h.AutoclearFeatures != 0 && !opts.ReadOnly {
 		// No autoclear bit is defined: clear them all, as the spec says.
@@ -168,6 +208,8 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 	}
 	e.cache = newL2Cache(capacity)
 	e.fileSize = g.StartOfCluster(uint64(size))
+	e.zeroFrom = g.StartOfCluster(uint64(size) + g.ClusterSize - 1)
+	e.fill = opts.Fill
 	if files.Backing != nil && h.Features&FeatureBackingFile != 0 {
 		bs, err := files.Backing.Size()
 		if err != nil {
