@@ -100,7 +100,10 @@ type engine struct {
 	clock     func() int64
 	readOnly  bool
 	fill      FillMode
-	zeroFrom  uint64 // clusters from here on read as zeros: past the file's end at open
+	// unorderedMeta issues every table update as its own write at once
+	// (Options.UnorderedMetadata).
+	unorderedMeta bool
+	zeroFrom      uint64 // clusters from here on read as zeros: past the file's end at open
 
 	backing     bool
 	backingSize uint64

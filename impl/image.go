@@ -77,6 +77,12 @@ type Options struct {
 	Clock func() int64
 	// Fill chooses how a new cluster's untouched part is written.
 	Fill FillMode
+	// UnorderedMetadata turns off the ordered metadata writer: every
+	// table update is written at once as its own I/O, so two writes of one
+	// sector may be in flight together and land in either order. It is
+	// the naive scheme, unsafe on purpose, for checkers to demonstrate
+	// what the ordering buys; never use it for data.
+	UnorderedMetadata bool
 	// SkipCheck opens an image whose need-check bit is set without
 	// checking it first (for inspection; a writable open normally checks
 	// and repairs, as QEMU does).
@@ -210,6 +216,7 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 	e.fileSize = g.StartOfCluster(uint64(size))
 	e.zeroFrom = g.StartOfCluster(uint64(size) + g.ClusterSize - 1)
 	e.fill = opts.Fill
+	e.unorderedMeta = opts.UnorderedMetadata
 	if files.Backing != nil && h.Features&FeatureBackingFile != 0 {
 		bs, err := files.Backing.Size()
 		if err != nil {

@@ -32,11 +32,18 @@ type metaWaiter struct {
 type metaWrite struct {
 	first uint64   // file offset of the first sector
 	gens  []uint64 // gen written, per sector
+	// waiter is the one request an unordered write serves
+	// (Options.UnorderedMetadata); nil for ordered writes.
+	waiter *request
 }
 
 // update records that entries [first, first+n) of the table at tableOff
 // changed and makes rq wait until a write holding the change is stable.
 func (m *metaWriter) update(e *engine, rq *request, tableOff uint64, l1 bool, first, n uint64) {
+	if e.unorderedMeta {
+		m.writeUnordered(e, rq, tableOff, l1, first, n)
+		return
+	}
 	if m.sectors == nil {
 		m.sectors = make(map[uint64]*metaSector)
 	}
@@ -108,6 +115,29 @@ func (m *metaWriter) write(e *engine, first *metaSector, s, end uint64) {
 	e.emit(io)
 }
 
+// writeUnordered writes the changed sectors at once, whatever is in
+// flight: the naive scheme, kept so checkers can show why ordering matters.
+func (m *metaWriter) writeUnordered(e *engine, rq *request, tableOff uint64, l1 bool, first, n uint64) {
+	s0 := tableOff + first*8/SectorSize*SectorSize
+	end := tableOff + ((first+n)*8-1)/SectorSize*SectorSize + SectorSize
+	entries := e.l1
+	p := PurposeL1Write
+	if !l1 {
+		entries = e.cache.tables[tableOff].entries
+		p = PurposeL2Write
+	}
+	buf := e.pool.get(int(end - s0))
+	base := (s0 - tableOff) / 8
+	encodeTable(buf, entries[base:base+uint64(len(buf))/8])
+	mw := e.pool.getWrite()
+	mw.first, mw.waiter = s0, rq
+	rq.pendingMeta++
+	io := e.newIO(rq.r.ID, OpWrite, ImageFile, s0, buf, p, stepMeta)
+	io.meta = mw
+	io.pooled = true
+	e.emit(io)
+}
+
 // written consumes a completed metadata write: it wakes the requests whose
 // updates are now stable and writes sectors that changed meanwhile.
 func (e *engine) metaWritten(io *IO) {
@@ -115,6 +145,21 @@ func (e *engine) metaWritten(io *IO) {
 	mw := io.meta
 	err := io.Err
 	e.putIO(io)
+	if rq := mw.waiter; rq != nil {
+		mw.waiter = nil
+		e.pool.putWrite(mw)
+		switch {
+		case rq.finished:
+		case err != nil:
+			e.finish(rq, fmt.Errorf("write table sector at %#x: %w", mw.first, err))
+		default:
+			rq.pendingMeta--
+			if rq.pendingMeta == 0 {
+				e.metaDone(rq)
+			}
+		}
+		return
+	}
 	for i, gen := range mw.gens {
 		off := mw.first + uint64(i)*SectorSize
 		ms := m.sectors[off]
