@@ -59,7 +59,8 @@ func (m *MemStorage) grow(size int64) {
 		clear(m.data[old:])
 		return
 	}
-	nd := make([]byte, size, size+size/4)
+	// Double, so growing by appends costs amortized O(1) per byte.
+	nd := make([]byte, size, max(size, 2*int64(cap(m.data))))
 	copy(nd, m.data)
 	m.data = nd
 }
