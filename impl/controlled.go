@@ -352,6 +352,16 @@ func (b *ControlledBackend) footprint(io *IO) Footprint {
 			f.Requests = true
 			break
 		}
+		if mw := io.meta; mw != nil && mw.waiter != nil {
+			// An unordered write (Options.UnorderedMetadata) serves its
+			// one request and no sector state. Its bytes overlap those of
+			// any other write of the same sector, so two such writes never
+			// commute: they land in either order.
+			if !b.lastSegment(mw.waiter) {
+				f.Requests = true
+			}
+			break
+		}
 		for off := io.Off; off < io.Off+uint64(len(io.Buf)); off += SectorSize {
 			if ms := b.eng.meta.sectors[off]; ms != nil {
 				for _, w := range ms.waiters {

@@ -2,6 +2,7 @@ package impl
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -179,5 +180,142 @@ func TestControlledDescribe(t *testing.T) {
 	}
 	if b.EngineHash() == NewControlledBackend(files).EngineHash() {
 		t.Error("EngineHash of an attached engine equals that of none")
+	}
+}
+
+// raceTableSector runs, under the overlap policy, a write that creates
+// the L2 table of guest clusters 0-2 and then two concurrent allocating
+// writes of clusters 1 and 2, whose L2 updates fall in one table sector.
+// It completes every pending I/O but table sector writes while it can,
+// and returns the backend and image at that point, with what is pending.
+func raceTableSector(t *testing.T, unordered bool) (*ControlledBackend, *Image, *MemStorage, []PendingIO) {
+	t.Helper()
+	st := NewMemStorage()
+	if err := Create(st, 4<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	files := Files{Image: st}
+	b := NewControlledBackend(files)
+	im, err := Open(files, b, Options{Policy: model.Overlap{}, UnorderedMetadata: unordered})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Attach(im)
+	im.Submit(&Request{Op: ReqWrite, Off: 0, Buf: bytes.Repeat([]byte{1}, 512)})
+	im.Run()
+	for i, off := range []uint64{4096, 8192} {
+		im.Submit(&Request{Op: ReqWrite, Off: off, Buf: bytes.Repeat([]byte{byte(i + 2)}, 512)})
+	}
+	for steps := 0; ; steps++ {
+		if steps > 100 {
+			t.Fatal("no end after 100 steps")
+		}
+		var next *PendingIO
+		tableWrites := map[uint64]int{}
+		for _, p := range b.Pending() {
+			if p.Purpose == PurposeL2Write {
+				tableWrites[p.Off]++
+			} else if next == nil {
+				next = &p
+			}
+		}
+		for off, n := range tableWrites {
+			if n > 1 && !unordered {
+				t.Fatalf("the ordered writer has %d writes of the table sector at %#x in flight", n, off)
+			}
+		}
+		if next == nil {
+			return b, im, st, b.Pending()
+		}
+		if err := b.Complete(next.ID); err != nil {
+			t.Fatal(err)
+		}
+		im.Step()
+	}
+}
+
+// TestControlledUnorderedMetadata: without the ordered metadata writer,
+// two updates of one L2 table sector are in flight at once, their
+// footprints do not commute (so the explorer tries both orders), and the
+// order decides what the table on disk holds: completing the newer write
+// first lets the older one hide an entry. With the ordered writer only
+// one write of the sector is ever in flight.
+func TestControlledUnorderedMetadata(t *testing.T) {
+	_, _, _, pending := raceTableSector(t, false)
+	if len(pending) != 1 {
+		t.Fatalf("ordered writer: %d I/Os pending, want the one table sector write", len(pending))
+	}
+
+	entries := func(st *MemStorage, off uint64) int {
+		buf := make([]byte, SectorSize)
+		st.ReadAt(buf, int64(off))
+		n := 0
+		for i := 0; i < len(buf); i += 8 {
+			if binary.LittleEndian.Uint64(buf[i:]) != 0 {
+				n++
+			}
+		}
+		return n
+	}
+	for _, newerFirst := range []bool{false, true} {
+		b, im, st, pending := raceTableSector(t, true)
+		if len(pending) != 2 || pending[0].Off != pending[1].Off || pending[0].Purpose != PurposeL2Write {
+			t.Fatalf("unordered writer: pending %+v, want two writes of one table sector", pending)
+		}
+		if pending[0].Footprint.Commutes(pending[1].Footprint) {
+			t.Fatalf("two writes of the table sector at %#x commute: %+v, %+v", pending[0].Off, pending[0].Footprint, pending[1].Footprint)
+		}
+		order := []uint64{pending[0].ID, pending[1].ID}
+		if newerFirst {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, id := range order {
+			if err := b.Complete(id); err != nil {
+				t.Fatal(err)
+			}
+			im.Step()
+		}
+		n := entries(st, pending[0].Off)
+		if want := map[bool]int{false: 3, true: 2}[newerFirst]; n != want {
+			t.Errorf("newer write first %v: the table sector on disk has %d entries, want %d", newerFirst, n, want)
+		}
+	}
+}
+
+// TestControlledUnorderedFootprintLooksUp: an unordered metadata write
+// that ends a segment of a request with more to do resumes the request's
+// lookup, so its footprint claims the engine (Requests); the write that
+// ends the request's last segment only finishes it.
+func TestControlledUnorderedFootprintLooksUp(t *testing.T) {
+	st := NewMemStorage()
+	if err := Create(st, 4<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	files := Files{Image: st}
+	b := NewControlledBackend(files)
+	im, err := Open(files, b, Options{UnorderedMetadata: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Attach(im)
+	// Two segments: the last sector under L1[0] and the first under L1[1].
+	im.Submit(&Request{Op: ReqWrite, Off: 2<<20 - 512, Buf: make([]byte, 1024)})
+	var metaWrites []Footprint
+	for steps := 0; len(b.Pending()) > 0; steps++ {
+		if steps > 100 {
+			t.Fatal("no end after 100 steps")
+		}
+		p := b.Pending()[0]
+		if p.Purpose == PurposeL1Write {
+			metaWrites = append(metaWrites, p.Footprint)
+		}
+		b.Complete(p.ID)
+		im.Step()
+	}
+	if len(metaWrites) != 2 {
+		t.Fatalf("%d L1 writes, want 2", len(metaWrites))
+	}
+	if !metaWrites[0].Requests || metaWrites[1].Requests {
+		t.Errorf("L1 write footprints claim the engine: %v then %v, want true then false", metaWrites[0].Requests, metaWrites[1].Requests)
 	}
 }

@@ -1,0 +1,245 @@
+package checker
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads"
+)
+
+// Problem classifies what makes a history impossible to judge.
+type Problem uint8
+
+const (
+	// UnmatchedCall is a call with no return (and Options.AllowPending
+	// not set).
+	UnmatchedCall Problem = iota
+	// UnmatchedReturn is a return with no earlier call of the same ID.
+	UnmatchedReturn
+	// DuplicateCall is a second call with an ID already used.
+	DuplicateCall
+	// DuplicateReturn is a second return for one call.
+	DuplicateReturn
+	// CorruptTag is a read that returned a sector whose bytes are not a
+	// tag at all (wrong magic or checksum) or mix several tags (torn).
+	CorruptTag
+	// UnknownTag is a read that returned a well-formed tag no operation
+	// of the history put in that sector: a write that does not exist or
+	// does not cover the sector, or backing content of another sector or
+	// past the backing file.
+	UnknownTag
+	// Malformed is an operation whose fields contradict each other, such
+	// as a read returning fewer sectors than it covers.
+	Malformed
+)
+
+var problemNames = [...]string{"unmatched call", "unmatched return", "duplicate call", "duplicate return", "corrupt tag", "unknown tag", "malformed operation"}
+
+// String returns the problem's name ("unmatched call").
+func (p Problem) String() string {
+	if int(p) < len(problemNames) {
+		return problemNames[p]
+	}
+	return fmt.Sprintf("problem(%d)", p)
+}
+
+// InputError reports a history the checker cannot judge. It names the
+// operation and the event (its position in History.Events).
+type InputError struct {
+	// Problem classifies the error.
+	Problem Problem
+	// Op is the operation's ID.
+	Op uint64
+	// Event is the index in History.Events of the offending event.
+	Event int
+	// Detail says what exactly is wrong.
+	Detail string
+}
+
+// Error renders "history event 12: op 7: unknown tag: ...".
+func (e *InputError) Error() string {
+	return fmt.Sprintf("history event %d: op %d: %s: %s", e.Event, e.Op, e.Problem, e.Detail)
+}
+
+// maxInputErrors bounds how many input errors one check reports.
+const maxInputErrors = 20
+
+// op is one operation of a history, its call matched with its return.
+type op struct {
+	id      uint64
+	action  workloads.Action
+	sector  uint64
+	sectors uint64
+	client  int
+	// call and ret are event positions, porcupine's timestamps. A
+	// pending or failed write returns at len(Events)+1: it may take
+	// effect at any time after its call.
+	call, ret         int64
+	callTime, retTime int64
+	pending           bool // never returned, or failed: its effect is unknown
+	err               string
+	seen              []workloads.Decoded
+}
+
+// history is a validated history: its operations in call order, and for
+// each sector the reads and writes touching it, in call order.
+type history struct {
+	disk    model.Disk
+	ops     []op
+	end     int64 // len(Events)+1: the return time of pending operations
+	sectors []uint64
+	bySec   map[uint64][]int32 // sector -> indexes into ops
+}
+
+// prepare matches calls with returns and validates every read's tags.
+func prepare(h *workloads.History, allowPending bool) (*history, error) {
+	hist := &history{disk: h.Disk, end: int64(len(h.Events)) + 1}
+	var errs []error
+	fail := func(p Problem, id uint64, ev int, format string, args ...any) {
+		if len(errs) < maxInputErrors {
+			errs = append(errs, &InputError{Problem: p, Op: id, Event: ev, Detail: fmt.Sprintf(format, args...)})
+		}
+	}
+	index := make(map[uint64]int32, len(h.Events)/2)
+	returned := make([]bool, 0, len(h.Events)/2)
+	for i := range h.Events {
+		ev := &h.Events[i]
+		if ev.Kind == workloads.Call {
+			if _, dup := index[ev.ID]; dup {
+				fail(DuplicateCall, ev.ID, i, "operation id already used by an earlier call")
+				continue
+			}
+			if (ev.Action == workloads.ActRead || ev.Action == workloads.ActWrite) && ev.Sectors == 0 {
+				fail(Malformed, ev.ID, i, "%s covers no sector", ev.Action)
+				continue
+			}
+			index[ev.ID] = int32(len(hist.ops))
+			returned = append(returned, false)
+			hist.ops = append(hist.ops, op{
+				id: ev.ID, action: ev.Action, sector: ev.Sector, sectors: ev.Sectors, client: ev.Client,
+				call: int64(i), callTime: ev.Time, ret: hist.end, retTime: ev.Time, pending: true,
+			})
+			continue
+		}
+		k, ok := index[ev.ID]
+		if !ok {
+			fail(UnmatchedReturn, ev.ID, i, "return without a call")
+			continue
+		}
+		if returned[k] {
+			fail(DuplicateReturn, ev.ID, i, "operation already returned")
+			continue
+		}
+		returned[k] = true
+		o := &hist.ops[k]
+		o.retTime, o.err = ev.Time, ev.Err
+		if ev.Err != "" && o.action == workloads.ActWrite {
+			continue // a failed write may or may not have landed: pending
+		}
+		o.ret, o.pending = int64(i), false
+		if o.action == workloads.ActRead && ev.Err == "" {
+			if uint64(len(ev.Seen)) != o.sectors {
+				fail(Malformed, ev.ID, i, "read of %d sectors returned %d tags", o.sectors, len(ev.Seen))
+				o.err = "malformed"
+				continue
+			}
+			o.seen = ev.Seen
+		}
+	}
+	for k := range hist.ops {
+		o := &hist.ops[k]
+		if !returned[k] && !allowPending {
+			fail(UnmatchedCall, o.id, int(o.call), "%s never returned", o.action)
+		}
+	}
+	// Validate tags now that every write is known.
+	for k := range hist.ops {
+		o := &hist.ops[k]
+		if o.action != workloads.ActRead || o.seen == nil {
+			continue
+		}
+		for j, d := range o.seen {
+			s := o.sector + uint64(j)
+			if d.Fault != workloads.FaultNone {
+				fail(CorruptTag, o.id, int(o.ret), "sector %d is %s", s, d.Fault)
+				continue
+			}
+			if why := hist.unknownTag(index, d.Tag, s); why != "" {
+				fail(UnknownTag, o.id, int(o.ret), "sector %d holds %v, but %s", s, d.Tag, why)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	hist.index()
+	return hist, nil
+}
+
+// unknownTag explains why no operation of the history put t in sector s,
+// or returns "".
+func (h *history) unknownTag(index map[uint64]int32, t model.Tag, s uint64) string {
+	switch t.Kind {
+	case model.TagZero:
+		return ""
+	case model.TagBacking:
+		if t.Sector != s {
+			return fmt.Sprintf("that is the backing content of sector %d", t.Sector)
+		}
+		if s >= h.disk.BackingSectors {
+			return fmt.Sprintf("the backing file covers only %d sectors", h.disk.BackingSectors)
+		}
+		return ""
+	case model.TagWrite:
+		k, ok := index[t.Write]
+		if !ok {
+			return fmt.Sprintf("the history has no operation %d", t.Write)
+		}
+		w := &h.ops[k]
+		if w.action != workloads.ActWrite {
+			return fmt.Sprintf("operation %d is a %s, not a write", t.Write, w.action)
+		}
+		if t.Sector != s {
+			return fmt.Sprintf("write %d stamped that for sector %d", t.Write, t.Sector)
+		}
+		if s < w.sector || s >= w.sector+w.sectors {
+			return fmt.Sprintf("write %d covers sectors %d..%d", t.Write, w.sector, w.sector+w.sectors-1)
+		}
+		return ""
+	}
+	return fmt.Sprintf("tag kind %d is unknown", t.Kind)
+}
+
+// index groups the reads and writes by sector, each sector's operations
+// in call order. Pending reads have no result and are left out.
+func (h *history) index() {
+	h.bySec = make(map[uint64][]int32)
+	for k := range h.ops {
+		o := &h.ops[k]
+		switch {
+		case o.action == workloads.ActWrite:
+		case o.action == workloads.ActRead && o.seen != nil:
+		default:
+			continue
+		}
+		for s := o.sector; s < o.sector+o.sectors; s++ {
+			list, ok := h.bySec[s]
+			if !ok {
+				h.sectors = append(h.sectors, s)
+			}
+			h.bySec[s] = append(list, int32(k))
+		}
+	}
+	sort.Slice(h.sectors, func(i, j int) bool { return h.sectors[i] < h.sectors[j] })
+}
+
+// sectorInput returns what op k does to sector s, for the model.
+func (h *history) sectorInput(k int32, s uint64) (model.SectorInput, any) {
+	o := &h.ops[k]
+	if o.action == workloads.ActWrite {
+		return model.SectorInput{Kind: model.SectorWrite, Sector: s, Tag: model.WriteTag(o.id, s)}, nil
+	}
+	return model.SectorInput{Kind: model.SectorRead, Sector: s}, o.seen[s-o.sector].Tag
+}

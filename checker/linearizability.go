@@ -1,0 +1,433 @@
+// Package checker judges the harness's runs. Check decides with porcupine
+// whether a recorded history (workloads.History) is linearizable against
+// model.Disk, sector by sector; on failure it returns the failing sectors
+// and the shortest failing sub-history it can find, in readable form, and
+// Result.Visualize writes porcupine's HTML view of the failing partition.
+// The explorer beside it searches completion orders and the protocol
+// model.
+package checker
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads"
+)
+
+// Verdict is the outcome of a check, as porcupine's CheckResult.
+type Verdict uint8
+
+const (
+	// Ok: every sector's history is linearizable.
+	Ok Verdict = iota
+	// Illegal: at least one sector's history is not linearizable.
+	Illegal
+	// Unknown: the check ran out of time before finding a violation or
+	// finishing.
+	Unknown
+)
+
+var verdictNames = [...]string{"ok", "illegal", "unknown"}
+
+// String returns "ok", "illegal" or "unknown".
+func (v Verdict) String() string {
+	if int(v) < len(verdictNames) {
+		return verdictNames[v]
+	}
+	return fmt.Sprintf("verdict(%d)", v)
+}
+
+// DefaultMaxSegment is the default Options.MaxSegment.
+const DefaultMaxSegment = 64
+
+// batchPartitions bounds the partitions handed to porcupine at once, and
+// so the memory and goroutines one call takes.
+const batchPartitions = 4096
+
+// Options tune a check. The zero value checks without a time limit.
+//
+// Every partition goes to porcupine except one whose operations never
+// overlap in time: its only linearization is call order, so Check replays
+// the model through it, which decides it exactly as porcupine would
+// without porcupine's search and goroutines.
+type Options struct {
+	// Timeout bounds the whole check, minimization included; 0 means no
+	// limit. When it expires the verdict is Unknown unless a violation
+	// was already found.
+	Timeout time.Duration
+	// MaxSegment is the length, in single-sector operations, past which a
+	// sector's history is split at the next quiescent point (a moment
+	// when none of its operations is in flight). Each piece is checked
+	// from the values the previous one may have left, which is exact and
+	// keeps porcupine's cost, which grows steeply with a partition's
+	// length, in check. 0 means DefaultMaxSegment; negative never splits.
+	MaxSegment int
+	// AllowPending accepts operations that never returned: a write may
+	// then take effect at any time after its call, and a read is ignored.
+	// Otherwise they are reported as UnmatchedCall. Writes that returned
+	// an error are always treated as pending.
+	AllowPending bool
+}
+
+// Result is the outcome of Check.
+type Result struct {
+	// Verdict is the overall verdict.
+	Verdict Verdict
+	// Failing lists the sectors whose histories are not linearizable, in
+	// ascending order (empty unless Illegal).
+	Failing []uint64
+	// Counterexample is the shortest failing sub-history found, for one
+	// of the failing sectors (nil unless Illegal).
+	Counterexample *Counterexample
+	// Ops counts the operations of the history; SectorOps the
+	// single-sector reads and writes they amount to; Sectors the sectors
+	// touched; Segments the pieces the sectors' histories were checked in.
+	Ops, SectorOps, Sectors, Segments int
+
+	disk model.Disk
+	// The failing partition as porcupine checked it, for Visualize.
+	failing []porcupine.Operation
+}
+
+// segment is a piece of one sector's history: ops[lo:hi] of bySec.
+type segment struct {
+	sector uint64
+	lo, hi int
+}
+
+// Check decides whether h is linearizable against h.Disk. A history the
+// checker cannot judge (unmatched calls or returns, reads of corrupt or
+// unknown tags) yields an error joining one *InputError per problem, up to
+// 20, and no result.
+func Check(h workloads.History, opts Options) (*Result, error) {
+	var deadline time.Time
+	if opts.Timeout > 0 {
+		deadline = time.Now().Add(opts.Timeout)
+	}
+	hist, err := prepare(&h, opts.AllowPending)
+	if err != nil {
+		return nil, err
+	}
+	c := &run{hist: hist, model: h.Disk.Model(), deadline: deadline}
+	res := &Result{Ops: len(hist.ops), Sectors: len(hist.sectors), disk: h.Disk}
+	maxSeg := opts.MaxSegment
+	if maxSeg == 0 {
+		maxSeg = DefaultMaxSegment
+	}
+	// Split every sector's history into segments.
+	segs := make([][]segment, len(hist.sectors))
+	for i, s := range hist.sectors {
+		segs[i] = c.split(s, maxSeg)
+		res.SectorOps += len(hist.bySec[s])
+		res.Segments += len(segs[i])
+	}
+	// Check round by round: round r holds the r-th segment of every
+	// sector still going, each starting from what its previous segment
+	// may have left.
+	assumed := make([][]model.Tag, len(hist.sectors))
+	live := make([]int, len(hist.sectors))
+	for i := range live {
+		live[i] = i
+	}
+	failedSeg := map[uint64][]porcupine.Operation{}
+	timedOut := false
+	for round := 0; len(live) > 0 && !timedOut; round++ {
+		failed := make([]bool, len(live))
+		for lo := 0; lo < len(live) && !timedOut; lo += batchPartitions {
+			batch := live[lo:min(lo+batchPartitions, len(live))]
+			parts := make([][]porcupine.Operation, len(batch))
+			for j, i := range batch {
+				parts[j] = c.operations(segs[i][round], assumed[i])
+			}
+			switch c.checkAll(parts) {
+			case Unknown:
+				timedOut = true
+			case Illegal:
+				// Find which partitions failed.
+				results := make([]Verdict, len(parts))
+				parallel(len(parts), func(j int) { results[j] = c.check(parts[j]) })
+				for j, v := range results {
+					switch v {
+					case Illegal:
+						failed[lo+j] = true
+						s := hist.sectors[batch[j]]
+						res.Failing = append(res.Failing, s)
+						failedSeg[s] = parts[j]
+					case Unknown:
+						timedOut = true
+					}
+				}
+			}
+		}
+		if timedOut {
+			break
+		}
+		// Carry the possible final values into the next round.
+		var next []int
+		for j, i := range live {
+			if !failed[j] && round+1 < len(segs[i]) {
+				next = append(next, i)
+			}
+		}
+		parallel(len(next), func(j int) {
+			i := next[j]
+			assumed[i] = c.finals(segs[i][round], assumed[i])
+		})
+		live = next
+	}
+	switch {
+	case len(res.Failing) > 0:
+		res.Verdict = Illegal
+		slices.Sort(res.Failing)
+		res.Counterexample, res.failing = c.counterexample(res.Failing, failedSeg)
+	case timedOut:
+		res.Verdict = Unknown
+	default:
+		res.Verdict = Ok
+	}
+	return res, nil
+}
+
+// run is the state of one Check.
+type run struct {
+	hist     *history
+	model    porcupine.Model
+	deadline time.Time
+}
+
+// remaining returns the time left, 0 for no limit, or -1 if none is left.
+func (c *run) remaining() time.Duration {
+	if c.deadline.IsZero() {
+		return 0
+	}
+	d := time.Until(c.deadline)
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
+// checkAll checks many independent partitions: sequential ones by replay,
+// the rest in one porcupine call, which runs them in parallel and stops at
+// the first failure.
+func (c *run) checkAll(parts [][]porcupine.Operation) Verdict {
+	var rest [][]porcupine.Operation
+	for _, p := range parts {
+		switch c.replay(p) {
+		case Illegal:
+			return Illegal
+		case Unknown:
+			rest = append(rest, p)
+		}
+	}
+	if len(rest) <= 1 {
+		if len(rest) == 0 {
+			return Ok
+		}
+		return c.check(rest[0])
+	}
+	left := c.remaining()
+	if left < 0 {
+		return Unknown
+	}
+	m := c.model
+	m.Partition = func([]porcupine.Operation) [][]porcupine.Operation { return rest }
+	return verdictOf(porcupine.CheckOperationsTimeout(m, nil, left))
+}
+
+// check checks one partition: by replay if it is sequential, else with
+// porcupine.
+func (c *run) check(part []porcupine.Operation) Verdict {
+	if v := c.replay(part); v != Unknown {
+		return v
+	}
+	left := c.remaining()
+	if left < 0 {
+		return Unknown
+	}
+	m := c.model
+	m.Partition = nil
+	return verdictOf(porcupine.CheckOperationsTimeout(m, part, left))
+}
+
+// replay judges a partition whose operations, taken in call order, each
+// start after every earlier one returned: its only linearization is that
+// order, so stepping the model through it decides it exactly as porcupine
+// would, without porcupine's search (or its goroutines). It returns
+// Unknown for a partition with overlapping operations.
+func (c *run) replay(part []porcupine.Operation) Verdict {
+	end := int64(-1 << 63)
+	for i := range part {
+		if part[i].Call <= end {
+			return Unknown
+		}
+		end = part[i].Return
+	}
+	state := c.model.Init()
+	for i := range part {
+		ok, next := c.model.Step(state, part[i].Input, part[i].Output)
+		if !ok {
+			return Illegal
+		}
+		state = next
+	}
+	return Ok
+}
+
+func verdictOf(r porcupine.CheckResult) Verdict {
+	switch r {
+	case porcupine.Ok:
+		return Ok
+	case porcupine.Illegal:
+		return Illegal
+	}
+	return Unknown
+}
+
+// split cuts sector s's operations into segments of at least maxSeg
+// operations each (the last may be shorter), at quiescent points.
+func (c *run) split(s uint64, maxSeg int) []segment {
+	list := c.hist.bySec[s]
+	if maxSeg < 0 || len(list) <= maxSeg {
+		return []segment{{sector: s, lo: 0, hi: len(list)}}
+	}
+	var out []segment
+	lo := 0
+	maxRet := int64(-1 << 63)
+	for k, i := range list {
+		o := &c.hist.ops[i]
+		if k-lo >= maxSeg && maxRet < o.call {
+			out = append(out, segment{sector: s, lo: lo, hi: k})
+			lo = k
+		}
+		maxRet = max(maxRet, o.ret)
+	}
+	return append(out, segment{sector: s, lo: lo, hi: len(list)})
+}
+
+// opMeta is the Metadata of a porcupine operation: the history operation
+// it came from (-1 for a synthetic assume or probe).
+type opMeta struct{ op int32 }
+
+// operations returns seg as porcupine operations, preceded by an assume
+// of the possible values when the segment does not start the sector.
+func (c *run) operations(seg segment, assumed []model.Tag) []porcupine.Operation {
+	list := c.hist.bySec[seg.sector][seg.lo:seg.hi]
+	out := make([]porcupine.Operation, 0, len(list)+1)
+	if assumed != nil {
+		t := c.hist.ops[list[0]].call - 1
+		out = append(out, porcupine.Operation{
+			Input:    model.SectorInput{Kind: model.SectorAssume, Sector: seg.sector, Possible: assumed},
+			Call:     t,
+			Return:   t,
+			Metadata: opMeta{-1},
+		})
+	}
+	for _, k := range list {
+		o := &c.hist.ops[k]
+		in, outv := c.hist.sectorInput(k, seg.sector)
+		out = append(out, porcupine.Operation{
+			ClientId: o.client,
+			Input:    in,
+			Call:     o.call,
+			Output:   outv,
+			Return:   o.ret,
+			Metadata: opMeta{k},
+		})
+	}
+	return out
+}
+
+// finals returns the values the sector may hold after seg, which was
+// found linearizable from assumed: the tag of any write that can be
+// linearized last, or, without writes, the value the reads saw.
+func (c *run) finals(seg segment, assumed []model.Tag) []model.Tag {
+	list := c.hist.bySec[seg.sector][seg.lo:seg.hi]
+	// A write followed in real time by another write is never last.
+	var cands []int32
+	var lastRead model.Tag
+	reads := false
+	for _, k := range list {
+		o := &c.hist.ops[k]
+		if o.action != workloads.ActWrite {
+			lastRead, reads = o.seen[seg.sector-o.sector].Tag, true
+			continue
+		}
+		maximal := true
+		for _, k2 := range list {
+			o2 := &c.hist.ops[k2]
+			if o2.action == workloads.ActWrite && o.ret < o2.call {
+				maximal = false
+				break
+			}
+		}
+		if maximal {
+			cands = append(cands, k)
+		}
+	}
+	switch {
+	case len(cands) == 1:
+		return []model.Tag{model.WriteTag(c.hist.ops[cands[0]].id, seg.sector)}
+	case len(cands) == 0 && reads:
+		return []model.Tag{lastRead} // every read saw it, or seg would have failed
+	case len(cands) == 0:
+		return assumed
+	}
+	// Probe: append a read after everything that sees candidate t.
+	base := c.operations(seg, assumed)
+	end := base[len(base)-1].Return
+	for _, op := range base {
+		end = max(end, op.Return)
+	}
+	var out []model.Tag
+	for _, k := range cands {
+		t := model.WriteTag(c.hist.ops[k].id, seg.sector)
+		probe := append(base[:len(base):len(base)], porcupine.Operation{
+			Input:  model.SectorInput{Kind: model.SectorRead, Sector: seg.sector},
+			Call:   end + 1,
+			Output: t,
+			Return: end + 1,
+		})
+		if c.check(probe) != Illegal { // Unknown keeps t: never lose a value
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// parallel runs f(0..n-1) on GOMAXPROCS goroutines.
+func parallel(n int, f func(int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// fsNames maps statfs magic numbers to file system names.
+var fsNames = map[int64]string{
+	0xEF53:     "ext4",
+	0x58465342: "xfs",
+	0x9123683E: "btrfs",
+	0x01021994: "tmpfs",
+	0x794c7630: "overlayfs",
+	0x2FC12FC1: "zfs",
+	0x6969:     "nfs",
+	0x65735546: "fuse",
+	0xF2F52010: "f2fs",
+}
+
+// fileSystemType names the file system holding dir ("ext4"), or gives its
+// magic number.
+func fileSystemType(dir string) string {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return "unknown"
+	}
+	if n, ok := fsNames[int64(st.Type)]; ok {
+		return n
+	}
+	return fmt.Sprintf("fs-%#x", st.Type)
+}

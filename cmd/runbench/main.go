@@ -1,0 +1,502 @@
+// Command runbench compares QED allocation policies: it runs policies x
+// workloads x queue depths x backends, repeated, prints a summary table
+// and writes the results (runs.json, runs.csv, bench.txt, summary.txt) to
+// a directory.
+//
+// With no flags it runs the standard comparison (workloads.StandardJobs on
+// the simulated nvme device, every policy, queue depths 1 to 64) and
+// writes to results/latest/:
+//
+//	go run ./cmd/runbench
+//
+// Flags choose the matrix; see runbench -h. Job keys (fio-like) can be
+// overridden for every selected workload with -set, and whole jobs come
+// from a job file with -job.
+//
+// Exit status: 0 when every run completed, 1 when a run failed or the
+// results could not be written, 2 for bad flags.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qedharness/qedharness/checker"
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/plots"
+	"github.com/qedharness/qedharness/workloads"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitUsage is the exit status for bad flags.
+const exitUsage = 2
+
+// usageError is a problem with the command line.
+type usageError struct{ err error }
+
+// Error returns the problem.
+func (e usageError) Error() string { return e.err.Error() }
+
+// Unwrap returns the cause.
+func (e usageError) Unwrap() error { return e.err }
+
+// options are the command-line flags, unparsed beyond their types.
+type options struct {
+	policies, workloads, qds, backends, devices string
+	jobFile, out, dir                           string
+	sets                                        multiFlag
+	repeat, warmup, parallel                    int
+	seed                                        int64
+	direct, keys, list, noPlots                 bool
+	baseline, baselines, lin                    string
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+// String joins the values given.
+func (m *multiFlag) String() string { return strings.Join(*m, " ") }
+
+// Set adds one value.
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// newFlagSet binds the flags into o.
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("runbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.policies, "policies", "all", "comma-separated `policies` to compare, or all: "+strings.Join(model.Names(), ", "))
+	fs.StringVar(&o.workloads, "workloads", "all", "comma-separated `names` of the job file's workloads, or all")
+	fs.StringVar(&o.qds, "qd", "", "comma-separated queue `depths` (requests in flight per job instance); default 1,2,4,8,16,32,64")
+	fs.StringVar(&o.backends, "backend", "sim", "comma-separated `backends`: sim (virtual time), mem, file")
+	fs.StringVar(&o.devices, "device", "nvme", "comma-separated sim device `presets`: "+strings.Join(impl.DevicePresets(), ", "))
+	fs.IntVar(&o.repeat, "repeat", 3, "measured repetitions of each configuration, interleaved")
+	fs.IntVar(&o.warmup, "warmup", 1, "discarded warm-up rounds before the repetitions")
+	fs.Int64Var(&o.seed, "seed", 1, "base `seed`: repetition k uses seed+k-1 (every random choice comes from it)")
+	fs.StringVar(&o.out, "out", "results/latest", "`directory` for runs.json, runs.csv, bench.txt and summary.txt")
+	fs.StringVar(&o.jobFile, "job", "", "fio-like job `file` to take workloads from instead of the standard ones")
+	fs.Var(&o.sets, "set", "job settings `key=value,...` applied to every selected workload (repeatable; see -keys)")
+	fs.IntVar(&o.parallel, "parallel", 0, "sim runs at once (default GOMAXPROCS; sim figures are virtual time, so this changes none)")
+	fs.StringVar(&o.dir, "dir", "", "`directory` for the file backend's images (default a temporary directory)")
+	fs.BoolVar(&o.direct, "direct", false, "file backend: O_DIRECT for aligned image I/O")
+	fs.StringVar(&o.baseline, "baseline", "freeze-any", "`policy` the table compares throughput with")
+	fs.StringVar(&o.baselines, "baselines", "auto", "file backend: `list` of qemu-img bench baselines to run beside the policies ("+strings.Join(workloads.BaselineNames(), ", ")+"), auto (all, when qemu-img is installed) or none")
+	fs.BoolVar(&o.noPlots, "noplots", false, "skip the figures")
+	fs.StringVar(&o.lin, "linearizability", linSample, "check run histories for linearizability: `mode` none, sample (repetition 1 at queue depth 32, or the largest run), first (repetition 1 of each configuration) or all")
+	fs.BoolVar(&o.keys, "keys", false, "list the job keys and exit")
+	fs.BoolVar(&o.list, "list", false, "list the workloads of the job file and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric field] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// setup is the parsed command line: the matrix to run and where to write.
+type setup struct {
+	matrix   workloads.Matrix
+	jobs     []workloads.Job
+	out      string
+	baseline string
+	fsName   string
+	cache    string
+	noPlots  bool
+	// baselineNote says why baselines were skipped, if they were.
+	baselineNote string
+	// linNote says how runs were checked for linearizability.
+	linNote string
+}
+
+// parse turns the command line into a setup; every error is a usageError
+// except failing to read the job file.
+func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
+	var o options
+	fs := newFlagSet(&o, stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, usageError{fmt.Errorf("unexpected argument %q (flags only; or runbench compare OLD NEW)", fs.Arg(0))}
+	}
+	if o.keys {
+		printKeys(stdout)
+		return nil, &o, nil
+	}
+	bad := func(flagName string, err error) (*setup, *options, error) {
+		return nil, nil, usageError{fmt.Errorf("-%s: %w", flagName, err)}
+	}
+	jobs, err := loadJobs(o.jobFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.list {
+		for _, j := range jobs {
+			fmt.Fprintf(stdout, "%s\n", j.String())
+		}
+		return nil, &o, nil
+	}
+	if jobs, err = selectJobs(jobs, o.workloads); err != nil {
+		return bad("workloads", err)
+	}
+	for _, s := range o.sets {
+		if err := applySets(jobs, s); err != nil {
+			return bad("set", err)
+		}
+	}
+	plans := make([]*workloads.Plan, len(jobs))
+	for i, j := range jobs {
+		if plans[i], err = j.Plan(); err != nil {
+			return bad("set", err)
+		}
+	}
+	regs, err := model.ParseList(o.policies)
+	if err != nil {
+		return bad("policies", err)
+	}
+	qds := workloads.StandardQDs()
+	if o.qds != "" {
+		if qds, err = parseInts(o.qds); err != nil {
+			return bad("qd", err)
+		}
+	}
+	backends, err := parseBackends(o.backends)
+	if err != nil {
+		return bad("backend", err)
+	}
+	var devs []impl.Device
+	for _, name := range splitList(o.devices) {
+		d, err := impl.DevicePreset(name)
+		if err != nil {
+			return bad("device", err)
+		}
+		devs = append(devs, d)
+	}
+	if len(devs) == 0 {
+		return bad("device", errors.New("no device"))
+	}
+	switch {
+	case o.repeat < 1:
+		return bad("repeat", fmt.Errorf("%d: want at least 1", o.repeat))
+	case o.warmup < 0:
+		return bad("warmup", fmt.Errorf("%d: want 0 or more", o.warmup))
+	case o.parallel < 0:
+		return bad("parallel", fmt.Errorf("%d: want 0 (GOMAXPROCS) or more", o.parallel))
+	case o.out == "":
+		return bad("out", errors.New("empty directory"))
+	}
+	if _, err := model.Lookup(o.baseline); err != nil {
+		return bad("baseline", err)
+	}
+	s := &setup{jobs: jobs, out: o.out, baseline: o.baseline, noPlots: o.noPlots}
+	s.matrix = workloads.Matrix{
+		Policies: regs, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
+		Repeat: o.repeat, Warmup: o.warmup, Seed: o.seed, Parallel: o.parallel,
+		Dir: o.dir, File: impl.FileOptions{Direct: o.direct},
+	}
+	if s.linNote, err = setLinearizability(&s.matrix, o.lin, o.out); err != nil {
+		return bad("linearizability", err)
+	}
+	if contains(backends, workloads.BackendFile) {
+		dir := o.dir
+		if dir == "" {
+			dir = os.TempDir()
+		}
+		s.fsName = fileSystemType(dir)
+		s.matrix.FileSystem = s.fsName
+		s.cache = "buffered"
+		if o.direct {
+			s.cache = "direct"
+		}
+		if err := s.chooseBaselines(o.baselines); err != nil {
+			return bad("baselines", err)
+		}
+	}
+	return s, &o, nil
+}
+
+// chooseBaselines resolves -baselines: "auto" runs every baseline if
+// qemu-img is installed and notes why not otherwise; "none" runs none.
+func (s *setup) chooseBaselines(list string) error {
+	list = strings.TrimSpace(list)
+	if list == "none" || list == "" {
+		return nil
+	}
+	path, lookErr := exec.LookPath("qemu-img")
+	names := workloads.BaselineNames()
+	if list != "auto" {
+		names = nil
+		for _, b := range splitList(list) {
+			if !workloads.IsBaseline(b) {
+				return fmt.Errorf("unknown baseline %q (want %s, auto or none)", b, strings.Join(workloads.BaselineNames(), ", "))
+			}
+			names = append(names, b)
+		}
+	}
+	if lookErr != nil {
+		s.baselineNote = "baselines skipped: qemu-img is not installed (Debian package qemu-utils)"
+		return nil
+	}
+	s.matrix.Baselines, s.matrix.QemuImg = names, path
+	return nil
+}
+
+// loadJobs reads the job file, or the standard jobs for "".
+func loadJobs(path string) ([]workloads.Job, error) {
+	if path == "" {
+		return workloads.StandardJobs()
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("-job: %w", err)}
+	}
+	defer f.Close()
+	jobs, err := workloads.ParseJobFile(f, path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("-job: %w", err)}
+	}
+	return jobs, nil
+}
+
+// selectJobs picks the named jobs, in the order named; "all" or "" keeps
+// every job.
+func selectJobs(jobs []workloads.Job, list string) ([]workloads.Job, error) {
+	list = strings.TrimSpace(list)
+	if list == "" || list == "all" {
+		return jobs, nil
+	}
+	var out []workloads.Job
+	seen := map[string]bool{}
+	for _, name := range splitList(list) {
+		if seen[name] {
+			return nil, fmt.Errorf("workload %q listed twice", name)
+		}
+		seen[name] = true
+		found := false
+		for _, j := range jobs {
+			if j.Name == name {
+				out = append(out, j)
+				found = true
+				break
+			}
+		}
+		if !found {
+			names := make([]string, len(jobs))
+			for i, j := range jobs {
+				names[i] = j.Name
+			}
+			return nil, fmt.Errorf("unknown workload %q (known: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
+}
+
+// applySets applies "key=value,key=value" to every job.
+func applySets(jobs []workloads.Job, s string) error {
+	for _, kv := range splitList(s) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("%q: want key=value", kv)
+		}
+		for i := range jobs {
+			if err := jobs[i].Set(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	seen := map[int]bool{}
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive whole number", f)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("%d listed twice", n)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty list")
+	}
+	return out, nil
+}
+
+func parseBackends(s string) ([]string, error) {
+	var out []string
+	for _, b := range splitList(s) {
+		if !contains(workloads.Backends(), b) {
+			return nil, fmt.Errorf("unknown backend %q (want %s)", b, strings.Join(workloads.Backends(), ", "))
+		}
+		if contains(out, b) {
+			return nil, fmt.Errorf("backend %q listed twice", b)
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty list")
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func printKeys(w io.Writer) {
+	fmt.Fprintf(w, "Job keys (job file lines key=value, or -set key=value):\n\n")
+	for _, k := range workloads.Keys() {
+		name := k.Name
+		if len(k.Aliases) > 0 {
+			name += " (" + strings.Join(k.Aliases, ", ") + ")"
+		}
+		fmt.Fprintf(w, "  %-28s default %-8s %s\n", name, k.Default, k.Help)
+	}
+}
+
+// run is main without the exit: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "explore" {
+		return checker.ExploreMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "compare" {
+		return compareMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "report" {
+		return reportMain(args[1:], stdout, stderr)
+	}
+	s, o, err := parse(args, stdout, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "runbench: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "run 'runbench -h' for usage\n")
+			return exitUsage
+		}
+		return 1
+	}
+	if s == nil { // -keys or -list
+		_ = o
+		return 0
+	}
+	start := time.Now()
+	prov := collectProvenance(s, args, start)
+	if isTerminal(stderr) {
+		s.matrix.Progress = progressPrinter(stderr, start)
+	}
+	fmt.Fprintf(stdout, "runbench: seed %d (replay with -seed %d), %d configurations x %d repetitions + %d warm-up; linearizability: %s\n",
+		s.matrix.Seed, s.matrix.Seed, len(s.matrix.Configs()), s.matrix.Repeat, s.matrix.Warmup, prov.Linearizability)
+	if s.baselineNote != "" {
+		fmt.Fprintf(stdout, "runbench: %s\n", s.baselineNote)
+	}
+	for _, n := range s.matrix.BaselineNotes() {
+		fmt.Fprintf(stdout, "runbench: %s\n", n)
+	}
+	runs, err := s.matrix.Run()
+	if err != nil {
+		fmt.Fprintf(stderr, "runbench: %v\n", err)
+		return 1
+	}
+	if isTerminal(stderr) {
+		fmt.Fprintf(stderr, "\r\033[K")
+	}
+	prov.LoadAvgEnd = loadAvg()
+	res := &workloads.Results{Provenance: prov, Runs: runs}
+	sums := workloads.Summarize(runs, s.matrix.Configs())
+	if err := workloads.WriteTable(stdout, sums, s.baseline); err != nil {
+		fmt.Fprintf(stderr, "runbench: %v\n", err)
+		return 1
+	}
+	if err := writeResults(s.out, res, sums, s.baseline); err != nil {
+		fmt.Fprintf(stderr, "runbench: %v\n", err)
+		return 1
+	}
+	var figs []plots.Figure
+	if !s.noPlots {
+		if figs, err = plots.Write(s.out, sums, plots.Options{}); err != nil {
+			fmt.Fprintf(stderr, "runbench: figures: %v\n", err)
+			return 1
+		}
+	}
+	err = plots.WriteReport(s.out, plots.ReportInput{
+		Results: res, Summaries: sums, Figures: figs, Policies: s.matrix.Policies,
+		Baseline: s.baseline, Command: strings.TrimSpace("go run ./cmd/runbench " + strings.Join(args, " ")),
+		BaselineNotes: s.matrix.BaselineNotes(), BaselineSkip: s.baselineNote,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "runbench: report: %v\n", err)
+		return 1
+	}
+	failed := 0
+	for _, r := range runs {
+		if r.Error != "" {
+			failed++
+		}
+	}
+	fmt.Fprintf(stdout, "\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)\n", len(runs), time.Since(start).Seconds(), s.out, len(figs))
+	if failed > 0 {
+		fmt.Fprintf(stderr, "runbench: %d runs failed; see the error field in %s/runs.json\n", failed, s.out)
+		return 1
+	}
+	return 0
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progressPrinter returns a Progress callback that redraws one line.
+func progressPrinter(w io.Writer, start time.Time) func(workloads.Progress) {
+	last := time.Time{}
+	return func(p workloads.Progress) {
+		now := time.Now()
+		if p.Done != p.Total && now.Sub(last) < 100*time.Millisecond {
+			return
+		}
+		last = now
+		rep := fmt.Sprintf("rep %d", p.Repeat)
+		if p.Repeat <= 0 {
+			rep = "warm-up"
+		}
+		fmt.Fprintf(w, "\r\033[K[%d/%d %.0fs] %s %s %s qd=%d %s", p.Done, p.Total, now.Sub(start).Seconds(),
+			p.Config.Device, p.Config.Workload, p.Config.Policy, p.Config.QD, rep)
+	}
+}

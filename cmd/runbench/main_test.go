@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qedharness/qedharness/checker"
+	"github.com/qedharness/qedharness/workloads"
+)
+
+// TestBadFlags checks every bad command line exits 2 with a message
+// naming the flag.
+func TestBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	badJob := filepath.Join(dir, "bad.fio")
+	os.WriteFile(badJob, []byte("[a]\nbsz=4k\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
+		{"bad qd", []string{"-qd", "1,x"}, `-qd: "x" is not a positive whole number`},
+		{"zero qd", []string{"-qd", "0"}, `-qd: "0"`},
+		{"duplicate qd", []string{"-qd", "4,4"}, "-qd: 4 listed twice"},
+		{"bad policy", []string{"-policies", "fastest"}, `-policies: unknown policy "fastest"`},
+		{"bad workload", []string{"-workloads", "nope"}, `-workloads: unknown workload "nope" (known: first-touch`},
+		{"bad backend", []string{"-backend", "tape"}, `-backend: unknown backend "tape"`},
+		{"bad device", []string{"-device", "floppy"}, `-device: unknown device preset "floppy"`},
+		{"bad repeat", []string{"-repeat", "0"}, "-repeat: 0: want at least 1"},
+		{"bad set key", []string{"-set", "bsz=4k"}, "-set: [first-touch] bsz=4k: unknown key (did you mean bs?)"},
+		{"bad set value", []string{"-set", "bs=4q"}, "-set: [first-touch] bs=4q: \"4q\" is not a size"},
+		{"impossible set", []string{"-workloads", "first-touch", "-set", "rw=randread"}, "-set: [first-touch] pattern=first-touch"},
+		{"set without =", []string{"-set", "bs"}, `-set: "bs": want key=value`},
+		{"bad job file", []string{"-job", badJob}, "bad.fio:2: [a] bsz=4k: unknown key"},
+		{"missing job file", []string{"-job", filepath.Join(dir, "none.fio")}, "-job: open"},
+		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
+		{"bad baseline", []string{"-baseline", "x"}, "-baseline: unknown policy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d; stderr %s", code, exitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tt.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout not empty: %q", stdout.String())
+			}
+		})
+	}
+}
+
+// TestSmallRun runs a small matrix end to end and checks the files.
+func TestSmallRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-workloads", "first-touch-4k,rewrite", "-policies", "freeze-any,overlap", "-qd", "1,8",
+		"-repeat", "2", "-set", "size=1m", "-set", "ops=64", "-seed", "42", "-out", out}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr not empty when not a terminal: %q", stderr.String())
+	}
+	for _, want := range []string{"seed 42", "replay with -seed 42", "linearizability: checked", "vs freeze-any", "first-touch-4k", "results in " + out} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	res, err := workloads.ReadResults(filepath.Join(out, "runs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != 2*2*2*2 {
+		t.Errorf("%d runs, want 16", len(res.Runs))
+	}
+	p := res.Provenance
+	if p.Commit == "" || p.GoVersion == "" || p.CPUs < 1 || p.Date == "" || p.Seed != 42 || !strings.Contains(p.Linearizability, "checked with porcupine") || len(p.Jobs) != 2 {
+		t.Errorf("provenance %+v", p)
+	}
+	for _, r := range res.Runs {
+		if r.Seed != 42 && r.Seed != 43 {
+			t.Errorf("run seed %d, want 42 or 43", r.Seed)
+		}
+	}
+	for _, f := range []string{"runs.csv", "bench.txt", "summary.txt"} {
+		b, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil || len(b) == 0 {
+			t.Errorf("%s: %v (%d bytes)", f, err, len(b))
+		}
+	}
+	bench, _ := os.ReadFile(filepath.Join(out, "bench.txt"))
+	if !strings.Contains(string(bench), "BenchmarkRun/policy=overlap/workload=first-touch-4k/qd=8/backend=sim/device=nvme") {
+		t.Errorf("bench.txt lacks the overlap line:\n%s", bench)
+	}
+}
+
+func TestListAndKeys(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-keys"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "random_distribution") {
+		t.Errorf("-keys: exit %d, output %q", code, stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"-list"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "[first-touch]") {
+		t.Errorf("-list: exit %d, output %q", code, stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"-h"}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "-policies") {
+		t.Errorf("-h: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestJobFileRun(t *testing.T) {
+	dir := t.TempDir()
+	job := filepath.Join(dir, "my.fio")
+	os.WriteFile(job, []byte("[global]\nsize=1m\n[mine]\nrw=randwrite\npattern=same-cluster\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	args := []string{"-job", job, "-policies", "overlap", "-qd", "4", "-repeat", "1", "-warmup", "0", "-backend", "mem", "-out", filepath.Join(dir, "out")}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "mine") || !strings.Contains(stdout.String(), "mem:ram") {
+		t.Errorf("table lacks the job:\n%s", stdout.String())
+	}
+}
+
+func TestCompareCommand(t *testing.T) {
+	dir := t.TempDir()
+	run1 := func(out string, seed string) {
+		var stdout, stderr bytes.Buffer
+		args := []string{"-workloads", "first-touch-4k", "-policies", "freeze-any,overlap", "-qd", "1,8", "-repeat", "2",
+			"-set", "size=1m", "-seed", seed, "-out", out, "-noplots"}
+		if code := run(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	}
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	run1(a, "1")
+	run1(b, "1")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"compare", filepath.Join(a, "runs.json"), filepath.Join(b, "runs.json")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("compare: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "4 configurations compared: 0 faster, 0 slower, 4 within") {
+		t.Errorf("identical sim runs should compare equal:\n%s", stdout.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"compare", "x"}, exitUsage, "want two runs.json files"},
+		{[]string{"compare", "-metric", "speed", "a", "b"}, exitUsage, "unknown metric"},
+		{[]string{"compare", filepath.Join(dir, "none.json"), filepath.Join(b, "runs.json")}, 1, "no such file"},
+	} {
+		stderr.Reset()
+		if code := run(tc.args, &stdout, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.want)
+		}
+	}
+}
+
+// TestLinearizability checks that an unsafe policy's lost writes are
+// caught: freeze-l2 on same-cluster at a queue depth above one is not
+// linearizable, and the counterexample is written and linked.
+func TestLinearizability(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-workloads", "same-cluster", "-policies", "freeze-any,freeze-l2", "-qd", "1,8", "-repeat", "1", "-warmup", "0",
+		"-set", "size=256k", "-linearizability", "sample", "-out", out, "-noplots"}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	res, err := workloads.ReadResults(filepath.Join(out, "runs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Runs {
+		switch {
+		case r.QD != 8:
+			if r.Linearizable != nil {
+				t.Errorf("%s qd %d checked outside the sample", r.Policy, r.QD)
+			}
+		case r.Policy == "freeze-any":
+			if r.Linearizable == nil || !*r.Linearizable {
+				t.Errorf("freeze-any: linearizable %v", r.Linearizable)
+			}
+		case r.Policy == "freeze-l2":
+			if r.Linearizable == nil || *r.Linearizable || r.Counterexample == "" {
+				t.Fatalf("freeze-l2 not caught: linearizable %v, counterexample %q", r.Linearizable, r.Counterexample)
+			}
+			b, err := os.ReadFile(filepath.Join(out, r.Counterexample))
+			if err != nil || !strings.Contains(string(b), "not linearizable") {
+				t.Errorf("counterexample %s: %v %q", r.Counterexample, err, b)
+			}
+			if _, err := os.Stat(filepath.Join(out, strings.TrimSuffix(r.Counterexample, ".txt")+".html")); err != nil {
+				t.Errorf("visualization: %v", err)
+			}
+		}
+	}
+	if !strings.Contains(stdout.String(), "freeze-l2!") || !strings.Contains(stdout.String(), "NO") {
+		t.Errorf("table does not mark freeze-l2:\n%s", stdout.String())
+	}
+	report, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !strings.Contains(string(report), "counterexamples/") || !strings.Contains(string(report), "NOT linearizable") {
+		t.Errorf("report lacks the verdict and counterexample link:\n%s", report)
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-workloads", "rewrite,first-touch-4k", "-policies", "freeze-any,overlap", "-qd", "1,8", "-repeat", "1", "-warmup", "0",
+		"-set", "size=1m", "-set", "ops=64", "-out", out, "-noplots"}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	before, _ := os.ReadFile(filepath.Join(out, "summary.txt"))
+	stdout.Reset()
+	if code := run([]string{"report", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("report: exit %d: %s", code, stderr.String())
+	}
+	after, _ := os.ReadFile(filepath.Join(out, "summary.txt"))
+	table := func(b []byte) string { _, t, _ := strings.Cut(string(b), "\n\n"); return t }
+	if table(before) != table(after) {
+		t.Errorf("report changed the table:\n%s\nvs\n%s", before, after)
+	}
+	for _, f := range []string{"report.html", "report.md", "throughput-sim-nvme.png", "latency-sim-nvme.svg"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if code := run([]string{"report"}, &stdout, &stderr); code != exitUsage {
+		t.Errorf("report without a directory: exit %d", code)
+	}
+}
+
+func TestImageFaults(t *testing.T) {
+	torn := &checker.InputError{Problem: checker.CorruptTag, Op: 3, Detail: "sector 9 is torn"}
+	unknown := &checker.InputError{Problem: checker.UnknownTag, Op: 4}
+	harness := &checker.InputError{Problem: checker.UnmatchedCall, Op: 5}
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{harness, 0},
+		{torn, 1},
+		{errors.Join(torn, harness, unknown), 2},
+		{fmt.Errorf("check: %w", errors.Join(harness, torn)), 1},
+	}
+	for _, tt := range tests {
+		if got := imageFaults(tt.err); len(got) != tt.want {
+			t.Errorf("imageFaults(%v) = %d faults, want %d", tt.err, len(got), tt.want)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/qedharness/qedharness/workloads"
+)
+
+// writeResults writes runs.json, runs.csv, bench.txt and summary.txt to
+// dir, creating it. Each file is written whole to a temporary name and
+// renamed, so a reader never sees half a file.
+func writeResults(dir string, res *workloads.Results, sums []workloads.Summary, baseline string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	var js, csv, bench, table bytes.Buffer
+	if err := res.WriteJSON(&js); err != nil {
+		return fmt.Errorf("results: runs.json: %w", err)
+	}
+	if err := workloads.WriteCSV(&csv, res.Runs); err != nil {
+		return fmt.Errorf("results: runs.csv: %w", err)
+	}
+	if err := workloads.WriteBench(&bench, &res.Provenance, res.Runs, baseline); err != nil {
+		return fmt.Errorf("results: bench.txt: %w", err)
+	}
+	p := &res.Provenance
+	fmt.Fprintf(&table, "commit %s, %s %s/%s, %d CPUs, %s; seed %d, %d repetitions (median, min-max) + %d warm-up; linearizability: %s\n\n",
+		p.Commit, p.GoVersion, p.OS, p.Arch, p.CPUs, p.Date, p.Seed, p.Repeat, p.Warmup, p.Linearizability)
+	if err := workloads.WriteTable(&table, sums, baseline); err != nil {
+		return fmt.Errorf("results: summary.txt: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"runs.json", js.Bytes()}, {"runs.csv", csv.Bytes()}, {"bench.txt", bench.Bytes()}, {"summary.txt", table.Bytes()}} {
+		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+			return fmt.Errorf("results: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames
+// it to path.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,1092 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The protocol model is the allocating-write protocol of impl/engine.go
+// written as an explicit, pure state machine small enough to explore
+// exhaustively: lookup, policy decision, allocation of a data cluster at
+// the end of the file, the data write with copy-on-write fill, the flush
+// before the L2 update (with a backing file), the L2 update through the
+// ordered metadata writer or the write of a new L2 table followed by the
+// L1 update, completion, and the frozen/woken/restart path. Reads go
+// through the same lookup. The on-disk state (tables, data, the
+// need-check bit) is kept apart from the cached tables, and every disk
+// write in flight lands in a transition of its own, so writes in flight
+// at once land in any order.
+//
+// Each request is one single-sector read or write. Its operation and
+// sector are chosen when it is submitted, so one exploration covers every
+// workload of that many requests. Requests are submitted in index order
+// (request 1 first), and addresses are chosen up to symmetry (a request
+// uses an L1 entry, cluster or sector already used, or the lowest unused
+// one), which breaks the symmetry between requests and between addresses
+// without losing a behaviour.
+//
+// Where the model abstracts from the engine, it does so in the direction
+// that keeps every behaviour of the engine: loading an L2 table into the
+// cache happens within the lookup (a table not in the cache has no write
+// in flight, so when it is read does not matter, and an earlier lookup
+// only makes the read's real-time constraints stronger); the cache never
+// evicts; the policy sees other requests' accesses in request order, not
+// admission order (TestPolicyOrderInsensitive holds every registered
+// policy to that).
+
+// Limits of a protocol configuration.
+const (
+	// MaxProtocolRequests is the largest number of requests.
+	MaxProtocolRequests = 4
+	// MaxProtocolL1 is the largest number of L1 entries.
+	MaxProtocolL1 = 8
+	// MaxProtocolClusters is the largest number of clusters per L2 table.
+	MaxProtocolClusters = 8
+	// MaxProtocolSectors is the largest number of sectors per cluster.
+	MaxProtocolSectors = 8
+
+	// maxSlots bounds the clusters a run allocates: each request
+	// allocates at most one data cluster and one L2 table.
+	maxSlots = 2 * MaxProtocolRequests
+	maxWidth = 8 // max(MaxProtocolClusters, MaxProtocolSectors, MaxProtocolL1)
+)
+
+// ProtocolConfig is the configuration of a protocol model: how many
+// requests, the geometry of the image, and what the model may do besides
+// running requests.
+type ProtocolConfig struct {
+	// Requests is the number of requests, 1 to MaxProtocolRequests.
+	Requests int
+	// L1Entries is the number of L1 entries (L2 tables the guest spans),
+	// 1 to MaxProtocolL1.
+	L1Entries int
+	// Clusters is the number of clusters each L2 table maps, 1 to
+	// MaxProtocolClusters (all in one 512-byte table sector, as in the
+	// engine with at most 64 clusters).
+	Clusters int
+	// Sectors is the number of 512-byte sectors per cluster, 1 to
+	// MaxProtocolSectors. With one sector a write covers its whole
+	// cluster and needs no fill.
+	Sectors int
+	// Backing gives the image a raw backing file covering the whole
+	// guest: unallocated sectors read from it, fills copy from it, and
+	// the data is flushed before the L2 update. Without one, the first
+	// allocating write sets the need-check bit first, as QEMU does.
+	Backing bool
+	// Reopen lets the model reopen the image whenever it is quiescent:
+	// every cache is dropped and the tables are read from disk again.
+	Reopen bool
+	// UnorderedMeta replaces the engine's ordered metadata writer by one
+	// write per update, carrying the table sector as it was when the
+	// update was made; such writes of one sector may land in any order.
+	// It models the engine without its fix, to show what the fix is for.
+	UnorderedMeta bool
+	// NoSymmetry lets every request choose any sector instead of only
+	// the addresses distinct up to symmetry.
+	NoSymmetry bool
+}
+
+// Validate checks the configuration; the error says what is wrong.
+func (c ProtocolConfig) Validate() error {
+	var errs []error
+	check := func(name string, v, hi int) {
+		if v < 1 || v > hi {
+			errs = append(errs, fmt.Errorf("%s is %d, want 1 to %d", name, v, hi))
+		}
+	}
+	check("requests", c.Requests, MaxProtocolRequests)
+	check("L1 entries", c.L1Entries, MaxProtocolL1)
+	check("clusters per table", c.Clusters, MaxProtocolClusters)
+	check("sectors per cluster", c.Sectors, MaxProtocolSectors)
+	return errors.Join(errs...)
+}
+
+// GuestSectors returns the number of guest sectors the configuration maps.
+func (c ProtocolConfig) GuestSectors() int { return c.L1Entries * c.Clusters * c.Sectors }
+
+// String renders the configuration for reports:
+// "3 requests, 2 L1 x 2 clusters x 2 sectors, backing, reopen".
+func (c ProtocolConfig) String() string {
+	s := fmt.Sprintf("%d requests, %d L1 x %d clusters x %d sectors", c.Requests, c.L1Entries, c.Clusters, c.Sectors)
+	if c.Backing {
+		s += ", backing"
+	} else {
+		s += ", no backing"
+	}
+	if c.Reopen {
+		s += ", reopen"
+	}
+	if c.UnorderedMeta {
+		s += ", unordered metadata writes"
+	}
+	if c.NoSymmetry {
+		s += ", no symmetry"
+	}
+	return s
+}
+
+// Sector content tags. A data cluster's sector holds the tag of what was
+// written there: zeros (never written), the initial content of the guest
+// sector (the backing file's, or zeros without one), or request r's write
+// (tagWrite+r, r counted from 0).
+const (
+	tagZero    uint8 = 0
+	tagBacking uint8 = 1
+	tagWrite   uint8 = 2
+)
+
+// Request phases.
+const (
+	phIdle     uint8 = iota // not submitted yet
+	phFrozen                // frozen by the policy, in the frozen queue
+	phHeader                // waiting for the need-check header write
+	phFill                  // backing read for the copy-on-write fill in flight
+	phData                  // write of the new data cluster in flight
+	phPreFlush              // flush before the L2 update in flight
+	phTable                 // write of a new L2 table in flight
+	phMetaL2                // waiting for the write of the L2 table sector
+	phMetaL1                // waiting for the write of the L1 table sector
+	phRewrite               // in-place data write in flight
+	phRead                  // read of an allocated cluster in flight
+	phBackRead              // read of an unallocated sector from the backing file in flight
+	phDone                  // completed
+	numPhases
+)
+
+// Slot kinds.
+const (
+	slotFree    uint8 = iota // not allocated
+	slotData                 // a data cluster
+	slotTable                // an L2 table
+	slotGarbage              // allocated, referenced by nothing, never again used
+)
+
+// slot is one allocated cluster of the image file (an L2 table takes one).
+// Slots are numbered from 1 in allocation order; 0 means "none".
+type slot struct {
+	kind    uint8
+	written bool // its first write has landed (it lies inside the file)
+	cached  bool // an L2 table in the cache
+	meta    bool // a metadata write of this table is in flight (ordered writer)
+	// disk is the slot's content on disk: sector tags of a data cluster,
+	// or entries (slot numbers) of an L2 table.
+	disk [maxWidth]uint8
+	// cache is the cached content of an L2 table (valid while cached, or
+	// between the new table's allocation and its link into L1).
+	cache [maxWidth]uint8
+	// snap is the content of the metadata write in flight.
+	snap [maxWidth]uint8
+}
+
+// reqState is one request.
+type reqState struct {
+	phase  uint8
+	write  bool
+	sector uint16
+	kind   Kind  // the admitted access's kind
+	data   uint8 // data slot: allocated, rewritten or read
+	table  uint8 // L2 table: updated (alloc-cluster) or new (alloc-l2)
+	dirty  bool  // its metadata update is not in the write in flight yet
+	meta   bool  // unordered writer: its metadata write is in flight
+	result uint8 // tag a completed read returned
+	prec   uint8 // requests that completed before it was submitted (same sector only)
+	snap   [maxWidth]uint8
+}
+
+// ProtocolState is one state of the protocol model. It is a plain value:
+// copying it copies the state. Only the methods of Protocol interpret it.
+type ProtocolState struct {
+	alloc   uint8 // slots allocated
+	hdr     uint8 // need-check bit: 0 clear, 1 header write in flight, 2 set
+	l1Meta  bool  // an L1 sector write is in flight (ordered writer)
+	nFrozen uint8
+	frozen  [MaxProtocolRequests]uint8 // frozen queue, in freeze order
+	l1Cache [maxWidth]uint8
+	l1Disk  [maxWidth]uint8
+	l1Snap  [maxWidth]uint8
+	slots   [maxSlots + 1]slot
+	reqs    [MaxProtocolRequests]reqState
+}
+
+// Protocol is the protocol model of one configuration under one policy.
+// It holds no mutable state and is safe for concurrent use.
+type Protocol struct {
+	cfg    ProtocolConfig
+	policy Policy
+	layout layout
+}
+
+// NewProtocol returns the protocol model of cfg under policy.
+func NewProtocol(cfg ProtocolConfig, policy Policy) (*Protocol, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("protocol model: %w", err)
+	}
+	if policy == nil {
+		return nil, errors.New("protocol model: no policy")
+	}
+	p := &Protocol{cfg: cfg, policy: policy}
+	p.layout = newLayout(cfg)
+	return p, nil
+}
+
+// Config returns the model's configuration.
+func (p *Protocol) Config() ProtocolConfig { return p.cfg }
+
+// Policy returns the model's policy.
+func (p *Protocol) Policy() Policy { return p.policy }
+
+// Initial returns the initial state: an empty image, no request submitted.
+func (p *Protocol) Initial() ProtocolState { return ProtocolState{} }
+
+// initial returns the initial content tag of a guest sector.
+func (p *Protocol) initial() uint8 {
+	if p.cfg.Backing {
+		return tagBacking
+	}
+	return tagZero
+}
+
+// Address arithmetic: guest sector s lies under L1 entry s/(C*S), at L2
+// index (s/S)%C, sector s%S of its cluster; its guest cluster is s/S.
+func (p *Protocol) l1Of(s uint16) int         { return int(s) / (p.cfg.Clusters * p.cfg.Sectors) }
+func (p *Protocol) l2Of(s uint16) int         { return int(s) / p.cfg.Sectors % p.cfg.Clusters }
+func (p *Protocol) inOf(s uint16) int         { return int(s) % p.cfg.Sectors }
+func (p *Protocol) clusterOf(s uint16) uint64 { return uint64(s) / uint64(p.cfg.Sectors) }
+
+// MoveKind is the kind of a protocol transition.
+type MoveKind uint8
+
+const (
+	// MoveSubmit submits the next request with an operation and sector.
+	MoveSubmit MoveKind = iota
+	// MoveIO completes the I/O request Req has in flight.
+	MoveIO
+	// MoveMetaL2 lands the ordered metadata write of the L2 table in Slot.
+	MoveMetaL2
+	// MoveMetaL1 lands the ordered metadata write of the L1 table.
+	MoveMetaL1
+	// MoveMetaReq lands request Req's own metadata write (unordered writer).
+	MoveMetaReq
+	// MoveHeader lands the header write that sets the need-check bit.
+	MoveHeader
+	// MoveReopen drops every cache and reads the tables from disk.
+	MoveReopen
+)
+
+// Move is one transition of the model, named so that applying it to the
+// same state always gives the same successor.
+type Move struct {
+	Kind   MoveKind
+	Req    uint8  // request index (MoveSubmit, MoveIO, MoveMetaReq)
+	Write  bool   // MoveSubmit: a write (else a read)
+	Sector uint16 // MoveSubmit: the guest sector
+	Slot   uint8  // MoveMetaL2: the table's slot
+}
+
+// Facts are reachability facts a transition establishes, so a verdict
+// can say how much concurrency it covered.
+type Facts uint8
+
+const (
+	// FactAllocOverlap: two allocating writes were in flight at once.
+	FactAllocOverlap Facts = 1 << iota
+	// FactFreeze: the policy froze a request.
+	FactFreeze
+	// FactRestart: a frozen request was woken and restarted its lookup.
+	FactRestart
+	// FactRestartProceed: a woken request was admitted on restart.
+	FactRestartProceed
+	// FactReopen: the image was reopened with data on it.
+	FactReopen
+)
+
+// Violation is an invariant a transition broke.
+type Violation struct {
+	// Invariant names the invariant: "linearizability",
+	// "double-reference", "unwritten-reference", "reopen-content",
+	// "deadlock".
+	Invariant string
+	// Message says what happened, in domain words.
+	Message string
+}
+
+// Error renders "invariant: message".
+func (v *Violation) Error() string { return v.Invariant + ": " + v.Message }
+
+// Outcome is what applying a move did besides producing the successor.
+type Outcome struct {
+	// Facts are the reachability facts the move established.
+	Facts Facts
+	// Violation is the first invariant the move or its successor broke,
+	// or nil.
+	Violation *Violation
+}
+
+// Moves appends the moves enabled in s to dst and returns it, in a fixed
+// order: submissions, request I/O, metadata writes, header, reopen.
+func (p *Protocol) Moves(s *ProtocolState, dst []Move) []Move {
+	n := p.cfg.Requests
+	next := -1
+	for r := 0; r < n; r++ {
+		if s.reqs[r].phase == phIdle {
+			next = r
+			break
+		}
+	}
+	if next >= 0 {
+		var buf [MaxProtocolL1 * MaxProtocolClusters * MaxProtocolSectors]uint16
+		for _, sec := range p.sectorChoices(s, next, buf[:0]) {
+			dst = append(dst, Move{Kind: MoveSubmit, Req: uint8(next), Sector: sec})
+			dst = append(dst, Move{Kind: MoveSubmit, Req: uint8(next), Write: true, Sector: sec})
+		}
+	}
+	for r := 0; r < n; r++ {
+		rq := &s.reqs[r]
+		switch rq.phase {
+		case phFill, phData, phPreFlush, phTable, phRewrite, phRead, phBackRead:
+			dst = append(dst, Move{Kind: MoveIO, Req: uint8(r)})
+		}
+		if rq.meta {
+			dst = append(dst, Move{Kind: MoveMetaReq, Req: uint8(r)})
+		}
+	}
+	for i := 1; i <= int(s.alloc); i++ {
+		if s.slots[i].meta {
+			dst = append(dst, Move{Kind: MoveMetaL2, Slot: uint8(i)})
+		}
+	}
+	if s.l1Meta {
+		dst = append(dst, Move{Kind: MoveMetaL1})
+	}
+	if s.hdr == 1 {
+		dst = append(dst, Move{Kind: MoveHeader})
+	}
+	if p.cfg.Reopen && p.quiescent(s) && s.alloc > 0 {
+		dst = append(dst, Move{Kind: MoveReopen})
+	}
+	return dst
+}
+
+// sectorChoices appends the sectors request r may choose in s to dst.
+func (p *Protocol) sectorChoices(s *ProtocolState, r int, dst []uint16) []uint16 {
+	var prev [MaxProtocolRequests]uint16
+	for q := 0; q < r; q++ {
+		prev[q] = s.reqs[q].sector
+	}
+	return p.cfg.sectorChoices(prev[:r], dst)
+}
+
+// sectorChoices appends to out the sectors the request after prev may
+// choose: every sector, or with symmetry, per level of the address (L1
+// entry, cluster, sector in cluster) one already used by an earlier
+// request or the lowest unused one.
+func (c *ProtocolConfig) sectorChoices(prev []uint16, out []uint16) []uint16 {
+	if c.NoSymmetry {
+		for sec := 0; sec < c.GuestSectors(); sec++ {
+			out = append(out, uint16(sec))
+		}
+		return out
+	}
+	cs := c.Clusters * c.Sectors
+	l1Of := func(s uint16) int { return int(s) / cs }
+	l2Of := func(s uint16) int { return int(s) / c.Sectors % c.Clusters }
+	// Used addresses form prefixes: count them per level.
+	usedL1 := 0
+	for _, sq := range prev {
+		usedL1 = max(usedL1, l1Of(sq)+1)
+	}
+	for e := 0; e < min(usedL1+1, c.L1Entries); e++ {
+		usedCl := 0
+		for _, sq := range prev {
+			if l1Of(sq) == e {
+				usedCl = max(usedCl, l2Of(sq)+1)
+			}
+		}
+		for i := 0; i < min(usedCl+1, c.Clusters); i++ {
+			usedSec := 0
+			for _, sq := range prev {
+				if l1Of(sq) == e && l2Of(sq) == i {
+					usedSec = max(usedSec, int(sq)%c.Sectors+1)
+				}
+			}
+			for k := 0; k < min(usedSec+1, c.Sectors); k++ {
+				out = append(out, uint16((e*c.Clusters+i)*c.Sectors+k))
+			}
+		}
+	}
+	return out
+}
+
+// WorkloadOp is one request of a workload: a read or a write of one
+// guest sector of the model's geometry.
+type WorkloadOp struct {
+	// Write is true for a write, false for a read.
+	Write bool
+	// Sector is the guest sector, counted from 0 in address order.
+	Sector int
+}
+
+// String renders the op as "w3" or "r0".
+func (o WorkloadOp) String() string {
+	if o.Write {
+		return fmt.Sprintf("w%d", o.Sector)
+	}
+	return fmt.Sprintf("r%d", o.Sector)
+}
+
+// Workloads returns every workload of c.Requests requests that the
+// protocol model explores: each request reads or writes a sector chosen
+// as Moves chooses it (up to symmetry unless NoSymmetry), in a fixed
+// order. The explorer of the real engine runs the same workloads.
+func (c ProtocolConfig) Workloads() [][]WorkloadOp {
+	var out [][]WorkloadOp
+	var rec func(prev []WorkloadOp)
+	rec = func(prev []WorkloadOp) {
+		if len(prev) == c.Requests {
+			out = append(out, append([]WorkloadOp(nil), prev...))
+			return
+		}
+		secs := make([]uint16, len(prev))
+		for i, o := range prev {
+			secs[i] = uint16(o.Sector)
+		}
+		for _, sec := range c.sectorChoices(secs, nil) {
+			rec(append(prev, WorkloadOp{Write: false, Sector: int(sec)}))
+			rec(append(prev, WorkloadOp{Write: true, Sector: int(sec)}))
+		}
+	}
+	rec(nil)
+	return out
+}
+
+// Workload returns the requests submitted in s, in submission order.
+func (p *Protocol) Workload(s *ProtocolState) []WorkloadOp {
+	var out []WorkloadOp
+	for r := 0; r < p.cfg.Requests; r++ {
+		if rq := &s.reqs[r]; rq.phase != phIdle {
+			out = append(out, WorkloadOp{Write: rq.write, Sector: int(rq.sector)})
+		}
+	}
+	return out
+}
+
+// quiescent reports whether no request is in flight or frozen and no I/O
+// is outstanding.
+func (p *Protocol) quiescent(s *ProtocolState) bool {
+	if s.hdr == 1 || s.l1Meta || s.nFrozen > 0 {
+		return false
+	}
+	for r := 0; r < p.cfg.Requests; r++ {
+		if ph := s.reqs[r].phase; ph != phIdle && ph != phDone {
+			return false
+		}
+	}
+	for i := 1; i <= int(s.alloc); i++ {
+		if s.slots[i].meta {
+			return false
+		}
+	}
+	return true
+}
+
+// Terminal reports whether every request has completed and nothing is in
+// flight.
+func (p *Protocol) Terminal(s *ProtocolState) bool {
+	for r := 0; r < p.cfg.Requests; r++ {
+		if s.reqs[r].phase != phDone {
+			return false
+		}
+	}
+	return p.quiescent(s)
+}
+
+// exec is the context of one transition.
+type exec struct {
+	p     *Protocol
+	s     *ProtocolState
+	log   *[]string
+	facts Facts
+	viol  *Violation
+	wake  bool
+}
+
+func (x *exec) logf(format string, args ...any) {
+	if x.log != nil {
+		*x.log = append(*x.log, fmt.Sprintf(format, args...))
+	}
+}
+
+func (x *exec) fail(invariant, format string, args ...any) {
+	if x.viol == nil {
+		x.viol = &Violation{Invariant: invariant, Message: fmt.Sprintf(format, args...)}
+	}
+}
+
+// Apply applies m to s in place and returns what it did. If log is not
+// nil, it appends one line per step of the transition, in domain words.
+// The successor is not canonical; Canonicalize makes it so.
+func (p *Protocol) Apply(s *ProtocolState, m Move, log *[]string) Outcome {
+	x := exec{p: p, s: s, log: log}
+	switch m.Kind {
+	case MoveSubmit:
+		x.submit(int(m.Req), m.Write, m.Sector)
+	case MoveIO:
+		x.ioDone(int(m.Req))
+	case MoveMetaL2:
+		x.metaL2Landed(int(m.Slot))
+	case MoveMetaL1:
+		x.metaL1Landed()
+	case MoveMetaReq:
+		x.metaReqLanded(int(m.Req))
+	case MoveHeader:
+		x.headerLanded()
+	case MoveReopen:
+		x.reopen()
+	}
+	x.drainWakes()
+	x.checkState()
+	return Outcome{Facts: x.facts, Violation: x.viol}
+}
+
+// submit starts request r and looks it up, as engine.submit does.
+func (x *exec) submit(r int, write bool, sector uint16) {
+	s, p := x.s, x.p
+	rq := &s.reqs[r]
+	*rq = reqState{write: write, sector: sector}
+	for q := 0; q < p.cfg.Requests; q++ {
+		if q != r && s.reqs[q].phase == phDone && s.reqs[q].sector == sector {
+			rq.prec |= 1 << q
+		}
+	}
+	op := "read"
+	if write {
+		op = "write"
+	}
+	if x.log != nil {
+		x.logf("request %d submitted: %s sector %d (L1[%d] L2[%d] sector %d of the cluster)", r+1, op, sector, p.l1Of(sector), p.l2Of(sector), p.inOf(sector))
+	}
+	x.lookup(r)
+}
+
+// lookup finds what the cached tables say about request r's sector, asks
+// the policy, and starts the request's I/O, as engine.lookup does.
+func (x *exec) lookup(r int) {
+	s, p := x.s, x.p
+	rq := &s.reqs[r]
+	e, i := p.l1Of(rq.sector), p.l2Of(rq.sector)
+	var kind Kind
+	var entry, table uint8
+	if t := s.l1Cache[e]; t == 0 {
+		kind = AllocL2
+	} else {
+		table = t
+		ts := &s.slots[t]
+		if !ts.cached {
+			ts.cached = true
+			ts.cache = ts.disk
+			if x.log != nil {
+				x.logf("request %d loads the L2 table at %s from disk", r+1, addr(t))
+			}
+		}
+		entry = ts.cache[i]
+		if entry == 0 {
+			kind = AllocCluster
+		} else {
+			kind = Rewrite
+		}
+	}
+	what := func() string {
+		switch {
+		case table == 0:
+			return fmt.Sprintf("L1[%d] is empty", e)
+		case entry == 0:
+			return fmt.Sprintf("L2[%d] of the table at %s is empty", i, addr(table))
+		}
+		return fmt.Sprintf("L2[%d] = %s", i, addr(entry))
+	}
+	if !rq.write {
+		kind = Read
+	}
+	acc := Access{Req: uint64(r + 1), Kind: kind, L1: uint64(e), First: p.clusterOf(rq.sector), Count: 1}
+	var others [MaxProtocolRequests]Access
+	n := 0
+	for q := 0; q < p.cfg.Requests; q++ {
+		if q != r && admitted(s.reqs[q].phase) {
+			oq := &s.reqs[q]
+			others[n] = Access{Req: uint64(q + 1), Kind: oq.kind, L1: uint64(p.l1Of(oq.sector)), First: p.clusterOf(oq.sector), Count: 1}
+			n++
+		}
+	}
+	if p.policy.Decide(acc, others[:n]) == Freeze {
+		rq.phase = phFrozen
+		s.frozen[s.nFrozen] = uint8(r)
+		s.nFrozen++
+		x.facts |= FactFreeze
+		if x.log != nil {
+			x.logf("request %d looks up: %s (%s); policy freezes it", r+1, what(), kind)
+		}
+		return
+	}
+	if x.log != nil {
+		x.logf("request %d looks up: %s (%s); policy admits it", r+1, what(), kind)
+	}
+	rq.kind = kind
+	switch kind {
+	case Read:
+		if entry == 0 {
+			x.readUnallocated(r)
+			return
+		}
+		rq.data = entry
+		rq.phase = phRead
+		if x.log != nil {
+			x.logf("request %d issues a read of sector %d of the cluster at %s", r+1, p.inOf(rq.sector), addr(entry))
+		}
+	case Rewrite:
+		rq.data = entry
+		rq.phase = phRewrite
+		if x.log != nil {
+			x.logf("request %d issues an in-place write of sector %d of the cluster at %s", r+1, p.inOf(rq.sector), addr(entry))
+		}
+	case AllocCluster, AllocL2:
+		rq.table = table
+		x.allocate(r)
+	}
+	x.countAllocating()
+}
+
+// admitted reports whether a request in this phase has its access in
+// flight (admitted, not completed).
+func admitted(ph uint8) bool { return ph >= phHeader && ph <= phBackRead }
+
+func (x *exec) countAllocating() {
+	n := 0
+	for q := 0; q < x.p.cfg.Requests; q++ {
+		rq := &x.s.reqs[q]
+		if admitted(rq.phase) && rq.kind.Allocating() {
+			n++
+		}
+	}
+	if n >= 2 {
+		x.facts |= FactAllocOverlap
+	}
+}
+
+// readUnallocated serves a read of an unallocated sector: from the
+// backing file (an I/O), or zeros at once.
+func (x *exec) readUnallocated(r int) {
+	rq := &x.s.reqs[r]
+	if x.p.cfg.Backing {
+		rq.phase = phBackRead
+		if x.log != nil {
+			x.logf("request %d issues a read of the backing file", r+1)
+		}
+		return
+	}
+	if x.log != nil {
+		x.logf("request %d reads zeros: the sector is unallocated", r+1)
+	}
+	x.finishRead(r, tagZero)
+}
+
+// allocate sets the need-check bit first when the engine would, then
+// allocates the data cluster.
+func (x *exec) allocate(r int) {
+	s := x.s
+	if !x.p.cfg.Backing && s.hdr != 2 {
+		s.reqs[r].phase = phHeader
+		if s.hdr == 0 {
+			s.hdr = 1
+			if x.log != nil {
+				x.logf("request %d sets the need-check bit: header write issued", r+1)
+			}
+		} else {
+			if x.log != nil {
+				x.logf("request %d waits for the header write in flight", r+1)
+			}
+		}
+		return
+	}
+	x.allocateData(r)
+}
+
+// allocateData allocates the data cluster at the end of the file and
+// starts its write, after a backing read for the fill if one is needed.
+func (x *exec) allocateData(r int) {
+	s, p := x.s, x.p
+	rq := &s.reqs[r]
+	s.alloc++
+	d := s.alloc
+	s.slots[d] = slot{kind: slotData}
+	rq.data = d
+	if x.log != nil {
+		x.logf("request %d allocates cluster at %s for guest cluster %d", r+1, addr(d), p.clusterOf(rq.sector))
+	}
+	if p.cfg.Sectors > 1 && p.cfg.Backing {
+		rq.phase = phFill
+		if x.log != nil {
+			x.logf("request %d issues a backing read for the copy-on-write fill", r+1)
+		}
+		return
+	}
+	x.writeData(r)
+}
+
+func (x *exec) writeData(r int) {
+	rq := &x.s.reqs[r]
+	rq.phase = phData
+	fill := "zeros"
+	if x.p.cfg.Backing {
+		fill = "backing data"
+	}
+	if x.p.cfg.Sectors == 1 {
+		if x.log != nil {
+			x.logf("request %d issues the data write of the cluster at %s", r+1, addr(rq.data))
+		}
+	} else {
+		if x.log != nil {
+			x.logf("request %d issues the data write of the cluster at %s (its sector with fill of %s)", r+1, addr(rq.data), fill)
+		}
+	}
+}
+
+// ioDone completes the I/O request r has in flight.
+func (x *exec) ioDone(r int) {
+	s, p := x.s, x.p
+	rq := &s.reqs[r]
+	switch rq.phase {
+	case phFill:
+		if x.log != nil {
+			x.logf("request %d's backing read for the fill completes", r+1)
+		}
+		x.writeData(r)
+	case phData:
+		d := &s.slots[rq.data]
+		in := p.inOf(rq.sector)
+		for k := 0; k < p.cfg.Sectors; k++ {
+			d.disk[k] = p.initial()
+		}
+		d.disk[in] = tagWrite + uint8(r)
+		d.written = true
+		if x.log != nil {
+			x.logf("request %d's data write lands at %s", r+1, addr(rq.data))
+		}
+		if p.cfg.Backing {
+			rq.phase = phPreFlush
+			if x.log != nil {
+				x.logf("request %d issues a flush before the L2 update", r+1)
+			}
+			return
+		}
+		x.updateL2(r)
+	case phPreFlush:
+		if x.log != nil {
+			x.logf("request %d's flush completes", r+1)
+		}
+		x.updateL2(r)
+	case phTable:
+		t := &s.slots[rq.table]
+		t.disk = t.cache
+		t.written = true
+		if x.log != nil {
+			x.logf("request %d's new L2 table lands at %s", r+1, addr(rq.table))
+		}
+		x.linkTable(r)
+	case phRewrite:
+		s.slots[rq.data].disk[p.inOf(rq.sector)] = tagWrite + uint8(r)
+		if x.log != nil {
+			x.logf("request %d's in-place write lands at %s", r+1, addr(rq.data))
+		}
+		x.finish(r)
+	case phRead:
+		v := s.slots[rq.data].disk[p.inOf(rq.sector)]
+		if x.log != nil {
+			x.logf("request %d's read of the cluster at %s completes: it sees %s", r+1, addr(rq.data), p.tagName(v, rq.sector))
+		}
+		x.finishRead(r, v)
+	case phBackRead:
+		if x.log != nil {
+			x.logf("request %d's read of the backing file completes: it sees %s", r+1, p.tagName(tagBacking, rq.sector))
+		}
+		x.finishRead(r, tagBacking)
+	}
+}
+
+// updateL2 links the new data cluster: into the cached L2 table, whose
+// sector the metadata writer then writes, or into a new L2 table.
+func (x *exec) updateL2(r int) {
+	s, p := x.s, x.p
+	rq := &s.reqs[r]
+	i := p.l2Of(rq.sector)
+	if rq.kind == AllocL2 {
+		s.alloc++
+		t := s.alloc
+		s.slots[t] = slot{kind: slotTable}
+		s.slots[t].cache[i] = rq.data
+		rq.table = t
+		rq.phase = phTable
+		if x.log != nil {
+			x.logf("request %d allocates an L2 table at %s with L2[%d] = %s and issues its write", r+1, addr(t), i, addr(rq.data))
+		}
+		return
+	}
+	ts := &s.slots[rq.table]
+	old := ts.cache[i]
+	ts.cache[i] = rq.data
+	if old != 0 {
+		if x.log != nil {
+			x.logf("request %d writes L2[%d] = %s in the cached table at %s, replacing %s", r+1, i, addr(rq.data), addr(rq.table), addr(old))
+		}
+	} else {
+		if x.log != nil {
+			x.logf("request %d writes L2[%d] = %s in the cached table at %s", r+1, i, addr(rq.data), addr(rq.table))
+		}
+	}
+	rq.phase = phMetaL2
+	x.metaUpdate(r, false)
+}
+
+// linkTable points the cached L1 entry at the new table, now on disk.
+func (x *exec) linkTable(r int) {
+	s, p := x.s, x.p
+	rq := &s.reqs[r]
+	e := p.l1Of(rq.sector)
+	s.l1Cache[e] = rq.table
+	s.slots[rq.table].cached = true
+	if x.log != nil {
+		x.logf("request %d writes L1[%d] = %s in the cached L1 table", r+1, e, addr(rq.table))
+	}
+	rq.phase = phMetaL1
+	x.metaUpdate(r, true)
+}
+
+// metaUpdate hands request r's table change to the metadata writer.
+func (x *exec) metaUpdate(r int, l1 bool) {
+	s, p := x.s, x.p
+	rq := &s.reqs[r]
+	what := "L2 table sector at " + addr(rq.table)
+	if l1 {
+		what = "L1 table sector"
+	}
+	if p.cfg.UnorderedMeta {
+		if l1 {
+			rq.snap = s.l1Cache
+		} else {
+			rq.snap = s.slots[rq.table].cache
+		}
+		rq.meta = true
+		if x.log != nil {
+			x.logf("request %d issues a write of the %s", r+1, what)
+		}
+		return
+	}
+	inflight := &s.l1Meta
+	snap, src := &s.l1Snap, &s.l1Cache
+	if !l1 {
+		ts := &s.slots[rq.table]
+		inflight, snap, src = &ts.meta, &ts.snap, &ts.cache
+	}
+	if *inflight {
+		rq.dirty = true
+		if x.log != nil {
+			x.logf("request %d waits: a write of the %s is in flight, its change goes in the next", r+1, what)
+		}
+		return
+	}
+	*inflight = true
+	*snap = *src
+	if x.log != nil {
+		x.logf("request %d issues a write of the %s", r+1, what)
+	}
+}
+
+// metaL2Landed lands the ordered write of the L2 table in slot t.
+func (x *exec) metaL2Landed(t int) {
+	s := x.s
+	ts := &s.slots[t]
+	ts.disk = ts.snap
+	if x.log != nil {
+		x.logf("the write of the L2 table sector at %s lands: %s", addr(uint8(t)), x.p.entriesText(ts.snap[:x.p.cfg.Clusters], "L2"))
+	}
+	x.metaLanded(&ts.meta, &ts.snap, &ts.cache, phMetaL2, uint8(t), "L2 table sector at "+addr(uint8(t)))
+}
+
+// metaL1Landed lands the ordered write of the L1 table sector.
+func (x *exec) metaL1Landed() {
+	s := x.s
+	s.l1Disk = s.l1Snap
+	if x.log != nil {
+		x.logf("the write of the L1 table sector lands: %s", x.p.entriesText(s.l1Snap[:x.p.cfg.L1Entries], "L1"))
+	}
+	x.metaLanded(&s.l1Meta, &s.l1Snap, &s.l1Cache, phMetaL1, 0, "L1 table sector")
+}
+
+// metaLanded completes the waiters whose change the landed write held
+// and writes the sector again if changes are waiting, as
+// engine.metaWritten does.
+func (x *exec) metaLanded(inflight *bool, snap, src *[maxWidth]uint8, phase, table uint8, what string) {
+	s := x.s
+	reissue := false
+	for r := 0; r < x.p.cfg.Requests; r++ {
+		rq := &s.reqs[r]
+		if rq.phase != phase || (phase == phMetaL2 && rq.table != table) {
+			continue
+		}
+		if rq.dirty {
+			reissue = true
+			continue
+		}
+		x.finish(r)
+	}
+	if !reissue {
+		*inflight = false
+		*snap = [maxWidth]uint8{}
+		return
+	}
+	*snap = *src
+	for r := 0; r < x.p.cfg.Requests; r++ {
+		rq := &s.reqs[r]
+		if rq.phase == phase && (phase != phMetaL2 || rq.table == table) {
+			rq.dirty = false
+		}
+	}
+	if x.log != nil {
+		x.logf("the metadata writer issues the next write of the %s", what)
+	}
+}
+
+// metaReqLanded lands request r's own metadata write (unordered writer).
+func (x *exec) metaReqLanded(r int) {
+	s, p := x.s, x.p
+	rq := &s.reqs[r]
+	rq.meta = false
+	if rq.phase == phMetaL1 {
+		s.l1Disk = rq.snap
+		if x.log != nil {
+			x.logf("request %d's write of the L1 table sector lands: %s", r+1, p.entriesText(rq.snap[:p.cfg.L1Entries], "L1"))
+		}
+	} else {
+		s.slots[rq.table].disk = rq.snap
+		if x.log != nil {
+			x.logf("request %d's write of the L2 table sector at %s lands: %s", r+1, addr(rq.table), p.entriesText(rq.snap[:p.cfg.Clusters], "L2"))
+		}
+	}
+	rq.snap = [maxWidth]uint8{}
+	x.finish(r)
+}
+
+// headerLanded lands the need-check header write and allocates for every
+// request that waited for it, as engine.headerWritten does.
+func (x *exec) headerLanded() {
+	s := x.s
+	s.hdr = 2
+	if x.log != nil {
+		x.logf("the header write lands: need-check is set on disk")
+	}
+	for r := 0; r < x.p.cfg.Requests; r++ {
+		if s.reqs[r].phase == phHeader {
+			x.allocateData(r)
+		}
+	}
+}
+
+// reopen closes the image cleanly and opens it again: the need-check bit
+// is cleared, every cache is dropped, L1 is read from disk.
+func (x *exec) reopen() {
+	s := x.s
+	s.hdr = 0
+	s.l1Cache = s.l1Disk
+	for i := 1; i <= int(s.alloc); i++ {
+		s.slots[i].cached = false
+		s.slots[i].cache = [maxWidth]uint8{}
+	}
+	x.facts |= FactReopen
+	if x.log != nil {
+		x.logf("reopen: the image is closed and opened again; caches dropped, L1 read from disk")
+	}
+	for sec := 0; sec < x.p.cfg.GuestSectors(); sec++ {
+		before, after := x.p.contentVia(s, uint16(sec), true), x.p.contentVia(s, uint16(sec), false)
+		if before != after {
+			x.fail("reopen-content", "after the reopen sector %d reads %s, before it read %s", sec, x.p.tagName(after, uint16(sec)), x.p.tagName(before, uint16(sec)))
+			return
+		}
+	}
+}
+
+func (x *exec) finishRead(r int, v uint8) {
+	x.s.reqs[r].result = v
+	x.finish(r)
+	x.checkSector(x.s.reqs[r].sector, false, 0)
+}
+
+// finish completes request r and wakes the frozen requests if it had an
+// access in flight, as engine.finish does.
+func (x *exec) finish(r int) {
+	s := x.s
+	rq := &s.reqs[r]
+	wasAdmitted := admitted(rq.phase)
+	rq.phase = phDone
+	rq.data, rq.table, rq.dirty, rq.kind = 0, 0, false, 0
+	if x.log != nil {
+		x.logf("request %d completes", r+1)
+	}
+	if wasAdmitted && s.nFrozen > 0 {
+		x.wake = true
+	}
+}
+
+// drainWakes restarts frozen requests from their lookup, in the order they
+// froze, as engine.drainWakes does.
+func (x *exec) drainWakes() {
+	s := x.s
+	for x.wake {
+		x.wake = false
+		woken := s.frozen
+		n := s.nFrozen
+		s.nFrozen = 0
+		s.frozen = [MaxProtocolRequests]uint8{}
+		for j := uint8(0); j < n; j++ {
+			r := int(woken[j])
+			x.facts |= FactRestart
+			if x.log != nil {
+				x.logf("request %d is woken and restarts from its lookup", r+1)
+			}
+			x.lookup(r)
+			if s.reqs[r].phase != phFrozen {
+				x.facts |= FactRestartProceed
+			}
+		}
+	}
+}
+
+// addr renders slot n's file offset in a nominal layout of 64 KiB
+// clusters: header at 0, L1 table at 0x10000, slot 1 at 0x20000.
+func addr(n uint8) string {
+	if n == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%#x", 0x10000*(uint64(n)+1))
+}
+
+// tagName renders a sector tag seen at guest sector sec.
+func (p *Protocol) tagName(v uint8, sec uint16) string {
+	switch v {
+	case tagZero:
+		return "zeros"
+	case tagBacking:
+		return "backing data"
+	}
+	return fmt.Sprintf("request %d's data", v-tagWrite+1)
+}
+
+// entriesText renders table entries: "L2[0] = 0x20000, L2[1] = 0".
+func (p *Protocol) entriesText(entries []uint8, name string) string {
+	b := make([]byte, 0, 64)
+	for i, v := range entries {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = fmt.Appendf(b, "%s[%d] = %s", name, i, addr(v))
+	}
+	return string(b)
+}

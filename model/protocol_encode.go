@@ -1,0 +1,321 @@
+package model
+
+import "math/bits"
+
+// layout is the bit layout of a packed state for one configuration: every
+// field at a fixed width, so a state packs into a fixed number of words
+// and equal states pack to equal words.
+type layout struct {
+	words    int  // uint64 words per packed state
+	refBits  uint // a slot number, 0..maxAlloc
+	valBits  uint // a slot's disk entry: a slot number or a sector tag
+	tagBits  uint // a sector tag
+	secBits  uint // a guest sector
+	reqBits  uint // a request index
+	cntBits  uint // 0..Requests
+	maxAlloc int  // slots a run can allocate
+	width    int  // entries of a slot's disk content: max(clusters, sectors)
+	snapW    int  // entries of a request's own metadata snapshot (unordered)
+}
+
+func bitsFor(maxValue int) uint {
+	if maxValue <= 1 {
+		return 1
+	}
+	return uint(bits.Len(uint(maxValue)))
+}
+
+func newLayout(c ProtocolConfig) layout {
+	l := layout{maxAlloc: 2 * c.Requests, width: max(c.Clusters, c.Sectors)}
+	l.refBits = bitsFor(l.maxAlloc)
+	l.tagBits = bitsFor(int(tagWrite) + c.Requests - 1)
+	l.valBits = max(l.refBits, l.tagBits)
+	l.secBits = bitsFor(c.GuestSectors() - 1)
+	l.reqBits = bitsFor(c.Requests - 1)
+	l.cntBits = bitsFor(c.Requests)
+	if c.UnorderedMeta {
+		l.snapW = max(c.Clusters, c.L1Entries)
+	}
+	n := l.refBits + 2 + 1 + l.cntBits + uint(c.Requests)*l.reqBits + 3*uint(c.L1Entries)*l.refBits
+	perSlot := 2 + 3 + uint(l.width)*l.valBits + 2*uint(c.Clusters)*l.refBits
+	n += uint(l.maxAlloc) * perSlot
+	perReq := 4 + 1 + l.secBits + 2 + 2*l.refBits + 2 + l.tagBits + uint(c.Requests) + uint(l.snapW)*l.refBits
+	n += uint(c.Requests) * perReq
+	l.words = int((n + 63) / 64)
+	return l
+}
+
+// Words returns the number of uint64 words a packed state takes.
+func (p *Protocol) Words() int { return p.layout.words }
+
+// bitWriter appends fixed-width fields to a word slice.
+type bitWriter struct {
+	w   []uint64
+	pos uint
+}
+
+func (b *bitWriter) put(v uint64, n uint) {
+	i, off := b.pos>>6, b.pos&63
+	b.w[i] |= v << off
+	if off+n > 64 {
+		b.w[i+1] |= v >> (64 - off)
+	}
+	b.pos += n
+}
+
+type bitReader struct {
+	w   []uint64
+	pos uint
+}
+
+func (b *bitReader) get(n uint) uint64 {
+	i, off := b.pos>>6, b.pos&63
+	v := b.w[i] >> off
+	if off+n > 64 {
+		v |= b.w[i+1] << (64 - off)
+	}
+	b.pos += n
+	return v & (1<<n - 1)
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Pack writes the packed form of s to dst, which must hold Words words.
+// s should be canonical (see Canonicalize) for equal states to pack
+// equally.
+func (p *Protocol) Pack(s *ProtocolState, dst []uint64) {
+	l, c := &p.layout, &p.cfg
+	clear(dst[:l.words])
+	w := bitWriter{w: dst}
+	w.put(uint64(s.alloc), l.refBits)
+	w.put(uint64(s.hdr), 2)
+	w.put(b2u(s.l1Meta), 1)
+	w.put(uint64(s.nFrozen), l.cntBits)
+	for j := 0; j < c.Requests; j++ {
+		w.put(uint64(s.frozen[j]), l.reqBits)
+	}
+	for e := 0; e < c.L1Entries; e++ {
+		w.put(uint64(s.l1Cache[e]), l.refBits)
+		w.put(uint64(s.l1Disk[e]), l.refBits)
+		w.put(uint64(s.l1Snap[e]), l.refBits)
+	}
+	for i := 1; i <= l.maxAlloc; i++ {
+		sl := &s.slots[i]
+		w.put(uint64(sl.kind), 2)
+		w.put(b2u(sl.written)|b2u(sl.cached)<<1|b2u(sl.meta)<<2, 3)
+		for k := 0; k < l.width; k++ {
+			w.put(uint64(sl.disk[k]), l.valBits)
+		}
+		for k := 0; k < c.Clusters; k++ {
+			w.put(uint64(sl.cache[k]), l.refBits)
+			w.put(uint64(sl.snap[k]), l.refBits)
+		}
+	}
+	for r := 0; r < c.Requests; r++ {
+		rq := &s.reqs[r]
+		w.put(uint64(rq.phase), 4)
+		w.put(b2u(rq.write), 1)
+		w.put(uint64(rq.sector), l.secBits)
+		w.put(uint64(rq.kind), 2)
+		w.put(uint64(rq.data), l.refBits)
+		w.put(uint64(rq.table), l.refBits)
+		w.put(b2u(rq.dirty)|b2u(rq.meta)<<1, 2)
+		w.put(uint64(rq.result), l.tagBits)
+		w.put(uint64(rq.prec), uint(c.Requests))
+		for k := 0; k < l.snapW; k++ {
+			w.put(uint64(rq.snap[k]), l.refBits)
+		}
+	}
+}
+
+// Unpack is the inverse of Pack.
+func (p *Protocol) Unpack(src []uint64, s *ProtocolState) {
+	l, c := &p.layout, &p.cfg
+	*s = ProtocolState{}
+	r := bitReader{w: src}
+	s.alloc = uint8(r.get(l.refBits))
+	s.hdr = uint8(r.get(2))
+	s.l1Meta = r.get(1) == 1
+	s.nFrozen = uint8(r.get(l.cntBits))
+	for j := 0; j < c.Requests; j++ {
+		s.frozen[j] = uint8(r.get(l.reqBits))
+	}
+	for e := 0; e < c.L1Entries; e++ {
+		s.l1Cache[e] = uint8(r.get(l.refBits))
+		s.l1Disk[e] = uint8(r.get(l.refBits))
+		s.l1Snap[e] = uint8(r.get(l.refBits))
+	}
+	for i := 1; i <= l.maxAlloc; i++ {
+		sl := &s.slots[i]
+		sl.kind = uint8(r.get(2))
+		f := r.get(3)
+		sl.written, sl.cached, sl.meta = f&1 != 0, f&2 != 0, f&4 != 0
+		for k := 0; k < l.width; k++ {
+			sl.disk[k] = uint8(r.get(l.valBits))
+		}
+		for k := 0; k < c.Clusters; k++ {
+			sl.cache[k] = uint8(r.get(l.refBits))
+			sl.snap[k] = uint8(r.get(l.refBits))
+		}
+	}
+	for q := 0; q < c.Requests; q++ {
+		rq := &s.reqs[q]
+		rq.phase = uint8(r.get(4))
+		rq.write = r.get(1) == 1
+		rq.sector = uint16(r.get(l.secBits))
+		rq.kind = Kind(r.get(2))
+		rq.data = uint8(r.get(l.refBits))
+		rq.table = uint8(r.get(l.refBits))
+		f := r.get(2)
+		rq.dirty, rq.meta = f&1 != 0, f&2 != 0
+		rq.result = uint8(r.get(l.tagBits))
+		rq.prec = uint8(r.get(uint(c.Requests)))
+		for k := 0; k < l.snapW; k++ {
+			rq.snap[k] = uint8(r.get(l.refBits))
+		}
+	}
+}
+
+// Canonicalize rewrites s in place into the canonical representative of
+// its class: fields that no longer matter are cleared, clusters nothing
+// refers to any more become anonymous garbage, and (unless the
+// configuration disables symmetry) the allocated clusters are renumbered
+// in the order a fixed walk of the state first meets them, since which
+// physical cluster an allocation got is irrelevant up to renaming. Every
+// transition commutes with such a renaming and every invariant is
+// invariant under it, so exploring representatives only is exact.
+func (p *Protocol) Canonicalize(s *ProtocolState) {
+	c := &p.cfg
+	// Clear what no longer matters.
+	for r := 0; r < c.Requests; r++ {
+		rq := &s.reqs[r]
+		switch rq.phase {
+		case phIdle:
+			*rq = reqState{}
+		case phFrozen:
+			rq.kind, rq.data, rq.table, rq.dirty, rq.meta, rq.result = 0, 0, 0, false, false, 0
+		case phDone:
+			rq.kind, rq.data, rq.table, rq.dirty = 0, 0, 0, false
+			if rq.write {
+				rq.result = 0
+			}
+		}
+	}
+	newTable := func(t uint8) bool {
+		for r := 0; r < c.Requests; r++ {
+			if s.reqs[r].phase == phTable && s.reqs[r].table == t {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 1; i <= int(s.alloc); i++ {
+		sl := &s.slots[i]
+		if sl.kind == slotTable && !sl.cached && !newTable(uint8(i)) {
+			sl.cache = [maxWidth]uint8{}
+		}
+		if !sl.meta {
+			sl.snap = [maxWidth]uint8{}
+		}
+	}
+	if !s.l1Meta {
+		s.l1Snap = [maxWidth]uint8{}
+	}
+
+	// Walk the state from its roots, numbering slots as first met.
+	var order [maxSlots + 1]uint8 // order[new] = old
+	var label [maxSlots + 1]uint8 // label[old] = new
+	n := uint8(0)
+	visit := func(old uint8) {
+		if old != 0 && label[old] == 0 {
+			n++
+			label[old] = n
+			order[n] = old
+		}
+	}
+	for e := 0; e < c.L1Entries; e++ {
+		visit(s.l1Cache[e])
+	}
+	for e := 0; e < c.L1Entries; e++ {
+		visit(s.l1Disk[e])
+	}
+	for e := 0; e < c.L1Entries; e++ {
+		visit(s.l1Snap[e])
+	}
+	for r := 0; r < c.Requests; r++ {
+		rq := &s.reqs[r]
+		visit(rq.table)
+		visit(rq.data)
+		for k := 0; k < p.layout.snapW; k++ {
+			visit(rq.snap[k])
+		}
+	}
+	for j := uint8(1); j <= n; j++ {
+		sl := &s.slots[order[j]]
+		if sl.kind != slotTable {
+			continue
+		}
+		for k := 0; k < c.Clusters; k++ {
+			visit(sl.disk[k])
+			visit(sl.cache[k])
+			visit(sl.snap[k])
+		}
+	}
+	// Slots not met: a table still cached or being written stays (an
+	// orphan, which no registered policy creates); anything else is
+	// garbage nothing can reach again.
+	for i := uint8(1); i <= s.alloc; i++ {
+		if label[i] == 0 {
+			if sl := &s.slots[i]; sl.cached || sl.meta {
+				n++
+				label[i] = n
+				order[n] = i
+			}
+		}
+	}
+	if c.NoSymmetry {
+		// Keep allocation order; only turn unreachable slots to garbage.
+		for i := uint8(1); i <= s.alloc; i++ {
+			if label[i] == 0 {
+				s.slots[i] = slot{kind: slotGarbage}
+			}
+		}
+		return
+	}
+	var old [maxSlots + 1]slot
+	copy(old[:], s.slots[:])
+	remap := func(v uint8) uint8 { return label[v] }
+	for j := uint8(1); j <= s.alloc; j++ {
+		if j > n {
+			s.slots[j] = slot{kind: slotGarbage}
+			continue
+		}
+		sl := old[order[j]]
+		if sl.kind == slotTable {
+			for k := 0; k < c.Clusters; k++ {
+				sl.disk[k] = remap(sl.disk[k])
+				sl.cache[k] = remap(sl.cache[k])
+				sl.snap[k] = remap(sl.snap[k])
+			}
+		}
+		s.slots[j] = sl
+	}
+	for e := 0; e < c.L1Entries; e++ {
+		s.l1Cache[e] = remap(s.l1Cache[e])
+		s.l1Disk[e] = remap(s.l1Disk[e])
+		s.l1Snap[e] = remap(s.l1Snap[e])
+	}
+	for r := 0; r < c.Requests; r++ {
+		rq := &s.reqs[r]
+		rq.table = remap(rq.table)
+		rq.data = remap(rq.data)
+		for k := 0; k < p.layout.snapW; k++ {
+			rq.snap[k] = remap(rq.snap[k])
+		}
+	}
+}

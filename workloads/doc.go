@@ -1,0 +1,23 @@
+// Package workloads specifies, generates and runs the workloads the
+// harness measures policies with.
+//
+// A Job is a workload in the spirit of an fio job: rw, bs, iodepth,
+// numjobs, size, number_ios or runtime, rwmixread and random_distribution,
+// plus what allocation policies need: a Pattern (first-touch of fresh
+// clusters, rewrite of allocated ones, same-cluster contention) and the
+// image geometry (cluster size, table size, image size, backing file).
+// Jobs come from a small fio-like job file (ParseJobFile) or from
+// key=value settings (Job.Set), which both check every key and value.
+//
+// Job.Plan validates a job and resolves its defaults; Plan.Streams turns
+// a plan and a seed into one deterministic stream of operations per job
+// instance. Run drives an image with a plan at a queue depth (a closed
+// loop) on the sim, mem or file backend and returns the run's figures.
+// Matrix runs policies x workloads x queue depths x backends, repeated
+// and interleaved, and returns one Record per run; the record helpers
+// write runs.json, runs.csv and Go benchmark lines.
+//
+// Nothing here holds global state, and every random choice comes from
+// the seed the caller passes in: the same seed gives the same streams
+// and, on the sim backend, the same figures.
+package workloads

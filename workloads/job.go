@@ -1,0 +1,609 @@
+package workloads
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qedharness/qedharness/impl"
+)
+
+// RW is fio's rw setting: the mix and order of reads and writes.
+type RW string
+
+const (
+	// RWRead reads the region sequentially.
+	RWRead RW = "read"
+	// RWWrite writes the region sequentially.
+	RWWrite RW = "write"
+	// RWRandRead reads random blocks.
+	RWRandRead RW = "randread"
+	// RWRandWrite writes random blocks.
+	RWRandWrite RW = "randwrite"
+	// RWMixed mixes sequential reads and writes (fio's rw or readwrite),
+	// in the proportion RWMixRead.
+	RWMixed RW = "rw"
+	// RWRandMixed mixes random reads and writes (fio's randrw).
+	RWRandMixed RW = "randrw"
+)
+
+// rwValues lists the accepted rw values; fio's alias readwrite maps to rw.
+var rwValues = []RW{RWRead, RWWrite, RWRandRead, RWRandWrite, RWMixed, RWRandMixed}
+
+// Random reports whether offsets are random rather than sequential.
+func (rw RW) Random() bool { return rw == RWRandRead || rw == RWRandWrite || rw == RWRandMixed }
+
+// Reads reports whether the job issues reads.
+func (rw RW) Reads() bool { return rw != RWWrite && rw != RWRandWrite }
+
+// Writes reports whether the job issues writes.
+func (rw RW) Writes() bool { return rw != RWRead && rw != RWRandRead }
+
+// Pattern says which clusters a job's writes touch, beyond what fio can
+// express.
+type Pattern string
+
+const (
+	// Plain is fio's behaviour on an empty image: writes allocate the
+	// clusters they touch first, reads of unwritten clusters read zeros or
+	// the backing file.
+	Plain Pattern = "plain"
+	// FirstTouch makes every write hit clusters no earlier write touched,
+	// so every write allocates: sequentially (rw=write) or in a random
+	// order of clusters at a random block within each (rw=randwrite).
+	FirstTouch Pattern = "first-touch"
+	// Rewrite allocates the whole region before the run (untimed), so
+	// every write hits an allocated cluster and no write allocates.
+	Rewrite Pattern = "rewrite"
+	// SameCluster writes every block of one fresh cluster before moving to
+	// the next, so at a queue depth above one several partial writes
+	// allocate the same cluster at once. Blocks within a cluster go in
+	// order (rw=write) or shuffled, with clusters in random order
+	// (rw=randwrite).
+	SameCluster Pattern = "same-cluster"
+)
+
+var patternValues = []Pattern{Plain, FirstTouch, Rewrite, SameCluster}
+
+// DistKind is the kind of a random distribution.
+type DistKind string
+
+const (
+	// Uniform draws every block with equal probability (fio's "random").
+	Uniform DistKind = "random"
+	// Zipf draws block ranks with probability proportional to 1/rank^Theta.
+	Zipf DistKind = "zipf"
+)
+
+// Distribution is fio's random_distribution: uniform, or zipf with an
+// exponent Theta (positive, not 1).
+type Distribution struct {
+	Kind  DistKind
+	Theta float64
+}
+
+// String renders the distribution as fio writes it: "random" or "zipf:1.2".
+func (d Distribution) String() string {
+	if d.Kind == Zipf {
+		return "zipf:" + strconv.FormatFloat(d.Theta, 'g', -1, 64)
+	}
+	return string(Uniform)
+}
+
+// ParseDistribution parses "random", "uniform" or "zipf:THETA".
+func ParseDistribution(s string) (Distribution, error) {
+	switch s = strings.TrimSpace(s); {
+	case s == "random" || s == "uniform":
+		return Distribution{Kind: Uniform}, nil
+	case strings.HasPrefix(s, "zipf:"):
+		t, err := strconv.ParseFloat(s[len("zipf:"):], 64)
+		if err != nil || math.IsNaN(t) || math.IsInf(t, 0) {
+			return Distribution{}, fmt.Errorf("zipf exponent %q is not a number", s[len("zipf:"):])
+		}
+		if t <= 0 || t == 1 {
+			return Distribution{}, fmt.Errorf("zipf exponent %v must be positive and not 1", t)
+		}
+		return Distribution{Kind: Zipf, Theta: t}, nil
+	case s == "zipf":
+		return Distribution{}, errors.New("zipf needs an exponent, as in zipf:1.2")
+	}
+	return Distribution{}, fmt.Errorf("unknown distribution %q (want random, uniform or zipf:THETA)", s)
+}
+
+// Job is one workload specification, as one section of an fio job file.
+// The zero value is not valid; start from DefaultJob, then Set keys.
+// Sizes are in bytes; each of NumJobs instances works on its own region
+// of Size bytes, instance i at Offset + i*Size, with IODepth requests in
+// flight (a closed loop, as fio's iodepth).
+type Job struct {
+	// Name names the workload in records and tables (the section name).
+	Name string
+	// RW is the read/write mix and order (key rw).
+	RW RW
+	// Pattern says which clusters writes touch (key pattern).
+	Pattern Pattern
+	// BlockSize is the size of every read and write (key bs), a multiple
+	// of 512.
+	BlockSize uint64
+	// IODepth is the number of requests each instance keeps in flight
+	// (key iodepth); the runner's queue depth overrides it.
+	IODepth int
+	// NumJobs is the number of instances, each with its own region and
+	// stream (key numjobs).
+	NumJobs int
+	// Size is the bytes of each instance's region (key size).
+	Size uint64
+	// Offset is where the first instance's region starts (key offset).
+	Offset uint64
+	// Ops is the reads and writes each instance issues (keys ops,
+	// number_ios); 0 means one pass over the region, or no limit when
+	// Runtime is set.
+	Ops uint64
+	// Runtime stops the run after this long (key runtime), in virtual time
+	// on the sim backend; 0 means no time limit.
+	Runtime time.Duration
+	// RWMixRead is the percentage of reads for rw and randrw (key
+	// rwmixread; rwmixwrite sets 100 minus it).
+	RWMixRead int
+	// Distribution draws random offsets (key random_distribution).
+	Distribution Distribution
+	// NoRandomMap draws uniform offsets independently; otherwise, as in
+	// fio, every block is hit once per pass in random order (key
+	// norandommap). Zipf always draws independently.
+	NoRandomMap bool
+	// Fsync issues a flush after every Fsync writes of an instance (key
+	// fsync); 0 never flushes.
+	Fsync int
+	// Prefill writes the whole region before the run, untimed, so the
+	// clusters are allocated (key prefill; pattern=rewrite implies it).
+	Prefill bool
+	// ClusterSize is the image's cluster size (key cluster_size).
+	ClusterSize uint32
+	// TableSize is the image's table size in clusters (key table_size).
+	TableSize uint32
+	// ImageSize is the guest size of the image (key image_size); 0 means
+	// the smallest whole number of clusters that holds every region.
+	ImageSize uint64
+	// Backing gives the image a raw backing file of the image's size with
+	// a known pattern (key backing), so partial writes to fresh clusters
+	// copy the rest from it.
+	Backing bool
+}
+
+// DefaultJob returns the job every section starts from: fio's defaults
+// (rw=read, bs=4k, iodepth=1, numjobs=1, rwmixread=50, uniform random
+// with a random map), a 64 MiB region, and QEMU's default geometry (64 KiB
+// clusters, table_size 4).
+func DefaultJob() Job {
+	return Job{
+		RW:           RWRead,
+		Pattern:      Plain,
+		BlockSize:    4 << 10,
+		IODepth:      1,
+		NumJobs:      1,
+		Size:         64 << 20,
+		RWMixRead:    50,
+		Distribution: Distribution{Kind: Uniform},
+		ClusterSize:  impl.DefaultClusterSize,
+		TableSize:    impl.DefaultTableSize,
+	}
+}
+
+// jobKey describes one key of a job: its names, help, and how to set and
+// show it.
+type jobKey struct {
+	name    string
+	aliases []string
+	help    string
+	set     func(j *Job, v string) error
+	get     func(j *Job) string
+}
+
+// jobKeys lists every key a job accepts, in help order.
+var jobKeys = []jobKey{
+	{name: "rw", aliases: []string{"readwrite"}, help: "read, write, randread, randwrite, rw (readwrite) or randrw",
+		set: func(j *Job, v string) error {
+			if v == "readwrite" {
+				v = string(RWMixed)
+			}
+			for _, rw := range rwValues {
+				if RW(v) == rw {
+					j.RW = rw
+					return nil
+				}
+			}
+			return fmt.Errorf("want one of %s", joinValues(rwValues))
+		},
+		get: func(j *Job) string { return string(j.RW) }},
+	{name: "pattern", help: "plain, first-touch (every write allocates), rewrite (only allocated clusters) or same-cluster (concurrent partial writes to one fresh cluster)",
+		set: func(j *Job, v string) error {
+			for _, p := range patternValues {
+				if Pattern(v) == p {
+					j.Pattern = p
+					return nil
+				}
+			}
+			return fmt.Errorf("want one of %s", joinValues(patternValues))
+		},
+		get: func(j *Job) string { return string(j.Pattern) }},
+	{name: "bs", aliases: []string{"blocksize"}, help: "bytes per read or write, a multiple of 512 (4k, 64k, 1m)",
+		set: func(j *Job, v string) error { return setSize(&j.BlockSize, v) },
+		get: func(j *Job) string { return FormatSize(j.BlockSize) }},
+	{name: "iodepth", help: "requests each instance keeps in flight (runbench's -qd overrides it)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepth, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepth) }},
+	{name: "numjobs", help: "instances, each with its own region and stream",
+		set: func(j *Job, v string) error { return setInt(&j.NumJobs, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.NumJobs) }},
+	{name: "size", help: "bytes of each instance's region",
+		set: func(j *Job, v string) error { return setSize(&j.Size, v) },
+		get: func(j *Job) string { return FormatSize(j.Size) }},
+	{name: "offset", help: "where the first instance's region starts",
+		set: func(j *Job, v string) error { return setSize(&j.Offset, v) },
+		get: func(j *Job) string { return FormatSize(j.Offset) }},
+	{name: "ops", aliases: []string{"number_ios"}, help: "reads and writes per instance; 0 means one pass over the region (or no limit with runtime)",
+		set: func(j *Job, v string) error { return setUint(&j.Ops, v) },
+		get: func(j *Job) string { return strconv.FormatUint(j.Ops, 10) }},
+	{name: "runtime", help: "stop after this long (seconds, or 500ms, 2m); virtual time on sim; 0 means no limit",
+		set: func(j *Job, v string) error { return setDuration(&j.Runtime, v) },
+		get: func(j *Job) string { return j.Runtime.String() }},
+	{name: "rwmixread", help: "percentage of reads for rw and randrw",
+		set: func(j *Job, v string) error { return setPercent(&j.RWMixRead, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.RWMixRead) }},
+	{name: "rwmixwrite", help: "percentage of writes for rw and randrw (sets rwmixread to 100 minus it)",
+		set: func(j *Job, v string) error {
+			var w int
+			if err := setPercent(&w, v); err != nil {
+				return err
+			}
+			j.RWMixRead = 100 - w
+			return nil
+		},
+		get: func(j *Job) string { return strconv.Itoa(100 - j.RWMixRead) }},
+	{name: "random_distribution", help: "random (uniform) or zipf:THETA",
+		set: func(j *Job, v string) error {
+			d, err := ParseDistribution(v)
+			if err != nil {
+				return err
+			}
+			j.Distribution = d
+			return nil
+		},
+		get: func(j *Job) string { return j.Distribution.String() }},
+	{name: "norandommap", help: "1 draws uniform offsets independently; 0 (fio's default) hits every block once per pass",
+		set: func(j *Job, v string) error { return setBool(&j.NoRandomMap, v) },
+		get: func(j *Job) string { return formatBool(j.NoRandomMap) }},
+	{name: "fsync", help: "issue a flush after every N writes of an instance; 0 never",
+		set: func(j *Job, v string) error { return setInt(&j.Fsync, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.Fsync) }},
+	{name: "prefill", help: "1 allocates the whole region before the run, untimed",
+		set: func(j *Job, v string) error { return setBool(&j.Prefill, v) },
+		get: func(j *Job) string { return formatBool(j.Prefill) }},
+	{name: "cluster_size", help: "image cluster size, a power of two in [4k, 64m]",
+		set: func(j *Job, v string) error { return setSize32(&j.ClusterSize, v) },
+		get: func(j *Job) string { return FormatSize(uint64(j.ClusterSize)) }},
+	{name: "table_size", help: "image table size in clusters, a power of two in [1, 16]",
+		set: func(j *Job, v string) error {
+			var n int
+			if err := setInt(&n, v); err != nil {
+				return err
+			}
+			if n > math.MaxUint32 {
+				return errors.New("too large")
+			}
+			j.TableSize = uint32(n)
+			return nil
+		},
+		get: func(j *Job) string { return strconv.FormatUint(uint64(j.TableSize), 10) }},
+	{name: "image_size", help: "guest size of the image; 0 means just large enough for every region",
+		set: func(j *Job, v string) error { return setSize(&j.ImageSize, v) },
+		get: func(j *Job) string { return FormatSize(j.ImageSize) }},
+	{name: "backing", help: "1 gives the image a raw backing file with a known pattern",
+		set: func(j *Job, v string) error { return setBool(&j.Backing, v) },
+		get: func(j *Job) string { return formatBool(j.Backing) }},
+}
+
+// KeyHelp describes one job key for help text.
+type KeyHelp struct {
+	// Name is the key; Aliases are other names fio users may know.
+	Name    string
+	Aliases []string
+	// Help says what the key does and what values it takes.
+	Help string
+	// Default is the key's value in DefaultJob.
+	Default string
+}
+
+// Keys returns every key a job accepts, in help order.
+func Keys() []KeyHelp {
+	d := DefaultJob()
+	out := make([]KeyHelp, len(jobKeys))
+	for i, k := range jobKeys {
+		out[i] = KeyHelp{Name: k.name, Aliases: append([]string(nil), k.aliases...), Help: k.help, Default: k.get(&d)}
+	}
+	return out
+}
+
+// canonicalKey returns the key's canonical name and descriptor, or nil.
+func findKey(name string) *jobKey {
+	for i := range jobKeys {
+		k := &jobKeys[i]
+		if k.name == name {
+			return k
+		}
+		for _, a := range k.aliases {
+			if a == name {
+				return k
+			}
+		}
+	}
+	return nil
+}
+
+// KeyError is a job setting that is unknown or impossible. It names the
+// key (its canonical name) and, when it came from a job file, the file and
+// line.
+type KeyError struct {
+	// File and Line locate the setting; File is "" and Line 0 for settings
+	// that did not come from a file.
+	File string
+	Line int
+	// Job is the job (section) name, if known.
+	Job string
+	// Key is the key's canonical name ("bs"); Value the value as given,
+	// or the job's value when the problem is a combination of keys.
+	Key, Value string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error renders "jobs.fio:12: [first-touch] bs=3000: not a multiple of 512 bytes".
+func (e *KeyError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Job != "" {
+		fmt.Fprintf(&b, "[%s] ", e.Job)
+	}
+	fmt.Fprintf(&b, "%s=%s: %v", e.Key, e.Value, e.Err)
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// Set sets key to value, as a line "key=value" of a job file would. An
+// unknown key or a value that does not parse is a *KeyError; values that
+// parse but do not fit the rest of the job are caught by Plan.
+func (j *Job) Set(key, value string) error {
+	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+	k := findKey(key)
+	if k == nil {
+		return &KeyError{Job: j.Name, Key: key, Value: value, Err: unknownKeyError(key)}
+	}
+	if err := k.set(j, value); err != nil {
+		return &KeyError{Job: j.Name, Key: k.name, Value: value, Err: err}
+	}
+	return nil
+}
+
+// Get returns the job's value of key in the form Set accepts.
+func (j *Job) Get(key string) (string, error) {
+	k := findKey(key)
+	if k == nil {
+		return "", unknownKeyError(key)
+	}
+	return k.get(j), nil
+}
+
+// String renders the job as a job file section.
+func (j Job) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%s]\n", j.Name)
+	for _, k := range jobKeys {
+		if k.name == "rwmixwrite" {
+			continue
+		}
+		fmt.Fprintf(&b, "%s=%s\n", k.name, k.get(&j))
+	}
+	return b.String()
+}
+
+func unknownKeyError(key string) error {
+	names := make([]string, 0, len(jobKeys))
+	for _, k := range jobKeys {
+		names = append(names, k.name)
+	}
+	sort.Strings(names)
+	if s := closest(key, names); s != "" {
+		return fmt.Errorf("unknown key (did you mean %s?)", s)
+	}
+	return fmt.Errorf("unknown key (known: %s)", strings.Join(names, ", "))
+}
+
+// closest returns the name nearest to s by edit distance, if it is close.
+func closest(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(s, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func joinValues[T ~string](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
+
+// ParseSize parses a byte count as fio does by default: a number with an
+// optional suffix k, m, g or t (any case, optionally followed by "i" and
+// "b"), all powers of 1024: "4k" is 4096.
+func ParseSize(s string) (uint64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	t = strings.TrimSuffix(t, "b")
+	t = strings.TrimSuffix(t, "i")
+	shift := 0
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k':
+			shift = 10
+		case 'm':
+			shift = 20
+		case 'g':
+			shift = 30
+		case 't':
+			shift = 40
+		}
+		if shift > 0 {
+			t = t[:n-1]
+		}
+	}
+	n, err := strconv.ParseUint(t, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size (want a whole number with an optional k, m, g or t suffix)", s)
+	}
+	if shift > 0 && n > math.MaxUint64>>shift {
+		return 0, fmt.Errorf("size %q overflows", s)
+	}
+	return n << shift, nil
+}
+
+// FormatSize renders n with the largest power-of-1024 suffix that divides
+// it exactly: 4096 is "4k", 1536 is "1536".
+func FormatSize(n uint64) string {
+	for _, u := range []struct {
+		shift  uint
+		suffix string
+	}{{40, "t"}, {30, "g"}, {20, "m"}, {10, "k"}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatUint(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+func setSize(dst *uint64, v string) error {
+	n, err := ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*dst = n
+	return nil
+}
+
+func setSize32(dst *uint32, v string) error {
+	n, err := ParseSize(v)
+	if err != nil {
+		return err
+	}
+	if n > math.MaxUint32 {
+		return errors.New("too large")
+	}
+	*dst = uint32(n)
+	return nil
+}
+
+func setInt(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", v)
+	}
+	if n < 0 {
+		return errors.New("must not be negative")
+	}
+	*dst = n
+	return nil
+}
+
+func setUint(dst *uint64, v string) error {
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", v)
+	}
+	*dst = n
+	return nil
+}
+
+func setPercent(dst *int, v string) error {
+	var n int
+	if err := setInt(&n, v); err != nil {
+		return err
+	}
+	if n > 100 {
+		return errors.New("a percentage must be in [0, 100]")
+	}
+	*dst = n
+	return nil
+}
+
+func setBool(dst *bool, v string) error {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on", "":
+		*dst = true
+	case "0", "false", "no", "off":
+		*dst = false
+	default:
+		return fmt.Errorf("%q is not a boolean (want 1 or 0)", v)
+	}
+	return nil
+}
+
+func formatBool(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// setDuration parses fio's runtime: a bare number is seconds, otherwise a
+// Go duration ("500ms", "2m", "1h30m").
+func setDuration(dst *time.Duration, v string) error {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if f < 0 || math.IsNaN(f) || f > math.MaxInt64/float64(time.Second) {
+			return fmt.Errorf("%q is not a duration in range", v)
+		}
+		*dst = time.Duration(f * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (want seconds, or a number with ms, s, m or h)", v)
+	}
+	if d < 0 {
+		return errors.New("must not be negative")
+	}
+	*dst = d
+	return nil
+}

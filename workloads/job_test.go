@@ -1,0 +1,252 @@
+package workloads
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint64
+		bad  bool
+	}{
+		{"4096", 4096, false},
+		{"4k", 4096, false},
+		{"4K", 4096, false},
+		{"4KiB", 4096, false},
+		{"4kb", 4096, false},
+		{"64m", 64 << 20, false},
+		{"1g", 1 << 30, false},
+		{"2t", 2 << 40, false},
+		{"0", 0, false},
+		{"", 0, true},
+		{"4x", 0, true},
+		{"-4k", 0, true},
+		{"1.5m", 0, true},
+		{"99999999999999t", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	tests := []struct {
+		in   uint64
+		want string
+	}{{0, "0"}, {1536, "1536"}, {4096, "4k"}, {64 << 20, "64m"}, {3 << 30, "3g"}, {1 << 40, "1t"}}
+	for _, tt := range tests {
+		if got := FormatSize(tt.in); got != tt.want {
+			t.Errorf("FormatSize(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+		if back, err := ParseSize(tt.want); err != nil || back != tt.in {
+			t.Errorf("ParseSize(FormatSize(%d)) = %d, %v", tt.in, back, err)
+		}
+	}
+}
+
+func TestParseDistribution(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Distribution
+		bad  string
+	}{
+		{"random", Distribution{Kind: Uniform}, ""},
+		{"uniform", Distribution{Kind: Uniform}, ""},
+		{"zipf:1.2", Distribution{Kind: Zipf, Theta: 1.2}, ""},
+		{"zipf:0.8", Distribution{Kind: Zipf, Theta: 0.8}, ""},
+		{"zipf:1", Distribution{}, "not 1"},
+		{"zipf:0", Distribution{}, "positive"},
+		{"zipf:x", Distribution{}, "not a number"},
+		{"zipf:NaN", Distribution{}, "not a number"},
+		{"zipf", Distribution{}, "needs an exponent"},
+		{"pareto:0.5", Distribution{}, "unknown distribution"},
+	}
+	for _, tt := range tests {
+		got, err := ParseDistribution(tt.in)
+		if tt.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.bad) {
+				t.Errorf("ParseDistribution(%q) error %v, want one containing %q", tt.in, err, tt.bad)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseDistribution(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+		if back, err := ParseDistribution(got.String()); err != nil || back != got {
+			t.Errorf("round trip of %v gives %v, %v", got, back, err)
+		}
+	}
+}
+
+func TestJobSet(t *testing.T) {
+	tests := []struct {
+		key, value string
+		check      func(j Job) bool
+		bad        string // substring of the error, "" for success
+	}{
+		{"rw", "randwrite", func(j Job) bool { return j.RW == RWRandWrite }, ""},
+		{"readwrite", "readwrite", func(j Job) bool { return j.RW == RWMixed }, ""},
+		{"rw", "randrw", func(j Job) bool { return j.RW == RWRandMixed }, ""},
+		{"rw", "trim", nil, "want one of"},
+		{"bs", "16k", func(j Job) bool { return j.BlockSize == 16<<10 }, ""},
+		{"blocksize", "8k", func(j Job) bool { return j.BlockSize == 8<<10 }, ""},
+		{"number_ios", "123", func(j Job) bool { return j.Ops == 123 }, ""},
+		{"ops", "-1", nil, "not a whole number"},
+		{"runtime", "10", func(j Job) bool { return j.Runtime == 10*time.Second }, ""},
+		{"runtime", "500ms", func(j Job) bool { return j.Runtime == 500*time.Millisecond }, ""},
+		{"runtime", "soon", nil, "not a duration"},
+		{"rwmixread", "70", func(j Job) bool { return j.RWMixRead == 70 }, ""},
+		{"rwmixwrite", "30", func(j Job) bool { return j.RWMixRead == 70 }, ""},
+		{"rwmixread", "101", nil, "[0, 100]"},
+		{"random_distribution", "zipf:1.1", func(j Job) bool { return j.Distribution == Distribution{Zipf, 1.1} }, ""},
+		{"norandommap", "", func(j Job) bool { return j.NoRandomMap }, ""},
+		{"norandommap", "maybe", nil, "not a boolean"},
+		{"pattern", "first-touch", func(j Job) bool { return j.Pattern == FirstTouch }, ""},
+		{"pattern", "hot", nil, "want one of"},
+		{"cluster_size", "4k", func(j Job) bool { return j.ClusterSize == 4096 }, ""},
+		{"table_size", "1", func(j Job) bool { return j.TableSize == 1 }, ""},
+		{"backing", "1", func(j Job) bool { return j.Backing }, ""},
+		{"iodepth", "many", nil, "not a whole number"},
+		{"rwmixred", "4", nil, "did you mean rwmixread?"},
+		{"colour", "red", nil, "unknown key"},
+	}
+	for _, tt := range tests {
+		j := DefaultJob()
+		j.Name = "t"
+		err := j.Set(tt.key, tt.value)
+		if tt.bad != "" {
+			var ke *KeyError
+			if err == nil || !strings.Contains(err.Error(), tt.bad) || !errors.As(err, &ke) {
+				t.Errorf("Set(%q, %q) error %v, want a *KeyError containing %q", tt.key, tt.value, err, tt.bad)
+			}
+			continue
+		}
+		if err != nil || !tt.check(j) {
+			t.Errorf("Set(%q, %q): %v; job %+v", tt.key, tt.value, err, j)
+		}
+	}
+}
+
+func TestJobStringRoundTrip(t *testing.T) {
+	j := DefaultJob()
+	j.Name = "round"
+	for k, v := range map[string]string{"rw": "randrw", "bs": "8k", "random_distribution": "zipf:1.3",
+		"runtime": "1.5s", "backing": "1", "fsync": "4", "rwmixread": "30"} {
+		if err := j.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := ParseJobFile(strings.NewReader(j.String()), "round.fio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0] != j {
+		t.Errorf("round trip of\n%s gives %+v, want %+v", j.String(), jobs, j)
+	}
+}
+
+// TestPlanErrors checks that every impossible job is refused with an error
+// naming the key to change.
+func TestPlanErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		key  string
+		msg  string
+	}{
+		{"bs not sectors", map[string]string{"bs": "1000"}, "bs", "multiple of 512"},
+		{"bs zero", map[string]string{"bs": "0"}, "bs", "multiple of 512"},
+		{"iodepth zero", map[string]string{"iodepth": "0"}, "iodepth", "[1, "},
+		{"numjobs zero", map[string]string{"numjobs": "0"}, "numjobs", "[1, "},
+		{"size below bs", map[string]string{"size": "2k"}, "size", "smaller than bs"},
+		{"offset unaligned", map[string]string{"offset": "100"}, "offset", "multiple of 512"},
+		{"cluster size", map[string]string{"cluster_size": "3k"}, "cluster_size", "power of two"},
+		{"table size", map[string]string{"table_size": "3"}, "table_size", "power of two"},
+		{"image too small", map[string]string{"image_size": "1m"}, "image_size", "smaller than the end"},
+		{"image too large", map[string]string{"cluster_size": "4k", "table_size": "1", "image_size": "1t"}, "image_size", "exceeds the maximum"},
+		{"zipf sequential", map[string]string{"rw": "write", "random_distribution": "zipf:1.2"}, "random_distribution", "random offsets"},
+		{"first-touch reads", map[string]string{"pattern": "first-touch", "rw": "randrw"}, "pattern", "rw=write or rw=randwrite"},
+		{"first-touch prefill", map[string]string{"pattern": "first-touch", "rw": "write", "prefill": "1"}, "prefill", "none fresh"},
+		{"first-touch size", map[string]string{"pattern": "first-touch", "rw": "write", "size": "100k"}, "size", "multiple of cluster_size"},
+		{"first-touch offset", map[string]string{"pattern": "first-touch", "rw": "write", "offset": "4k"}, "offset", "aligned to cluster_size"},
+		{"first-touch ops", map[string]string{"pattern": "first-touch", "rw": "randwrite", "size": "1m", "ops": "17"}, "ops", "exceeds the 16 writes"},
+		{"first-touch bs", map[string]string{"pattern": "first-touch", "rw": "write", "size": "64k", "bs": "128k"}, "size", "smaller than bs"},
+		{"same-cluster bs", map[string]string{"pattern": "same-cluster", "rw": "write", "bs": "64k"}, "bs", "divide cluster_size"},
+		{"same-cluster bs divides", map[string]string{"pattern": "same-cluster", "rw": "write", "bs": "24k"}, "bs", "divide cluster_size"},
+		{"zipf too many blocks", map[string]string{"rw": "randread", "random_distribution": "zipf:1.2", "bs": "512", "size": "4g"}, "random_distribution", "at most"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := DefaultJob()
+			j.Name = "bad"
+			for k, v := range tt.set {
+				if err := j.Set(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := j.Plan()
+			var ke *KeyError
+			if !errors.As(err, &ke) {
+				t.Fatalf("Plan() = %v, want a *KeyError", err)
+			}
+			if ke.Key != tt.key || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("Plan() = %q (key %s), want key %s and a message containing %q", err, ke.Key, tt.key, tt.msg)
+			}
+		})
+	}
+}
+
+func TestPlanDefaults(t *testing.T) {
+	tests := []struct {
+		name      string
+		set       map[string]string
+		ops       uint64
+		imageSize uint64
+		prefill   bool
+	}{
+		{"one pass", map[string]string{"size": "1m"}, 256, 1 << 20, false},
+		{"runtime unbounded", map[string]string{"size": "1m", "runtime": "1"}, 0, 1 << 20, false},
+		{"first-touch units", map[string]string{"pattern": "first-touch", "rw": "write", "size": "1m"}, 16, 1 << 20, false},
+		{"first-touch big bs", map[string]string{"pattern": "first-touch", "rw": "write", "size": "1m", "bs": "96k"}, 8, 1 << 20, false},
+		{"same-cluster slots", map[string]string{"pattern": "same-cluster", "rw": "write", "size": "1m"}, 256, 1 << 20, false},
+		{"rewrite prefills", map[string]string{"pattern": "rewrite", "rw": "randwrite", "size": "1m"}, 256, 1 << 20, true},
+		{"numjobs regions", map[string]string{"size": "1m", "numjobs": "3", "offset": "64k"}, 256, 3<<20 + 64<<10, false},
+		{"explicit image", map[string]string{"size": "1m", "image_size": "1g"}, 256, 1 << 30, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := DefaultJob()
+			for k, v := range tt.set {
+				if err := j.Set(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := j.Plan()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.OpsPerJob() != tt.ops || p.ImageSize() != tt.imageSize || p.Job().Prefill != tt.prefill {
+				t.Errorf("ops %d, image %d, prefill %v; want %d, %d, %v", p.OpsPerJob(), p.ImageSize(), p.Job().Prefill, tt.ops, tt.imageSize, tt.prefill)
+			}
+		})
+	}
+}
+
+func TestKeysDocumented(t *testing.T) {
+	d := DefaultJob()
+	for _, k := range Keys() {
+		if k.Help == "" {
+			t.Errorf("key %s has no help", k.Name)
+		}
+		if v, err := d.Get(k.Name); err != nil || v != k.Default {
+			t.Errorf("Get(%s) = %q, %v; Keys says default %q", k.Name, v, err, k.Default)
+		}
+	}
+}

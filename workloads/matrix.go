@@ -1,0 +1,410 @@
+package workloads
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/model"
+)
+
+// Config identifies one configuration of a matrix: everything a run
+// depends on except its repetition.
+type Config struct {
+	Policy   string
+	Workload string
+	QD       int
+	Backend  string
+	// Device is the sim preset on the sim backend, "ram" on mem, and the
+	// file system type on file.
+	Device string
+}
+
+// Name renders the configuration as Go benchmark sub-names:
+// "policy=overlap/workload=first-touch/qd=32/backend=sim/device=nvme".
+func (c Config) Name() string {
+	return fmt.Sprintf("policy=%s/workload=%s/qd=%d/backend=%s/device=%s", c.Policy, c.Workload, c.QD, c.Backend, c.Device)
+}
+
+// Matrix runs policies x workloads x queue depths x backends (x sim
+// devices), repeated. Zero fields other than the lists take defaults.
+type Matrix struct {
+	// Policies, Plans and QDs are the dimensions; none may be empty.
+	Policies []model.Registration
+	Plans    []*Plan
+	QDs      []int
+	// Backends lists BackendSim, BackendMem and BackendFile; empty means sim.
+	Backends []string
+	// Devices are the devices simulated on the sim backend; empty means
+	// the nvme preset.
+	Devices []impl.Device
+	// Repeat is the number of measured repetitions of each configuration
+	// (default 3); Warmup the number of rounds run first and discarded
+	// (0 means none; runbench passes 1).
+	Repeat, Warmup int
+	// Seed is the base seed: measured repetition k (from 1) uses seed
+	// Seed+k-1, warm-up rounds use the seeds after the last repetition's.
+	// All configurations of one repetition share its seed, so policies
+	// are compared on the same streams.
+	Seed int64
+	// Parallel is how many sim runs go at once (default GOMAXPROCS); sim
+	// figures are in virtual time, so running them together changes
+	// nothing. Wall-clock backends always run one at a time.
+	Parallel int
+	// Dir and File configure the file backend (see RunConfig).
+	Dir  string
+	File impl.FileOptions
+	// FileSystem names the file system of Dir for records; "" means
+	// "file".
+	FileSystem string
+	// Baselines lists the baselines (BaselineNames) to run beside the
+	// policies on the file backend, with the qemu-img at QemuImg; each
+	// appears in records as a policy of that name. Workloads qemu-img
+	// bench cannot express are left out (see BaselineNotes).
+	Baselines []string
+	QemuImg   string
+	// Wrap, if not nil, wraps each run's image (see RunConfig.Wrap).
+	Wrap func(c Config, p *Plan, im *impl.Image, clock func() int64) (Submitter, error)
+	// Verify, if not nil, judges each measured run's history and returns
+	// whether it was linearizable; nil means not checked. It is called
+	// from the goroutine that made the run, so sim runs verify in
+	// parallel. VerifyRepeats limits it to repetitions 1..VerifyRepeats
+	// (0: every repetition); ReadBack sets RunConfig.ReadBack, for runs
+	// whose history is recorded.
+	Verify        func(c Config, repeat int, res *Result) (Verification, error)
+	VerifyRepeats int
+	// VerifyQD, if not 0, limits Verify to configurations at that queue
+	// depth.
+	VerifyQD int
+	ReadBack bool
+	// Progress, if not nil, is called after every run (warm-ups too),
+	// from one goroutine at a time.
+	Progress func(Progress)
+	// WallClock is the clock of wall-time backends and of the records'
+	// harness time; nil means the monotonic clock.
+	WallClock func() int64
+}
+
+// BaselineNotes says, for each workload, why its baselines were left out
+// or how they differ from the workload; nil without baselines or without
+// the file backend.
+func (m *Matrix) BaselineNotes() []string {
+	if len(m.Baselines) == 0 || !slices.Contains(m.Backends, BackendFile) {
+		return nil
+	}
+	var notes []string
+	for _, p := range m.Plans {
+		_, note, err := BenchArgs(p, 1)
+		switch {
+		case err != nil:
+			notes = append(notes, fmt.Sprintf("%s: no baseline: %v", p.Name(), err))
+		case note != "":
+			notes = append(notes, fmt.Sprintf("%s: baselines run %s", p.Name(), note))
+		}
+	}
+	return notes
+}
+
+// Verification is what Matrix.Verify found in a run's history.
+type Verification struct {
+	// Linearizable is the verdict, nil when the check could not decide.
+	Linearizable *bool
+	// Counterexample names a file (relative to the results directory)
+	// holding the shortest failing history, when not linearizable.
+	Counterexample string
+	// Note says why there is no verdict, when Linearizable is nil.
+	Note string
+}
+
+// Progress reports a finished run.
+type Progress struct {
+	// Done runs out of Total, counting warm-ups.
+	Done, Total int
+	// Config and Repeat (0 or less for a warm-up) name the run.
+	Config Config
+	Repeat int
+}
+
+// slot is one scheduled run.
+type slot struct {
+	cfg    Config
+	plan   *Plan
+	policy model.Policy
+	dev    impl.Device
+	repeat int // 1..Repeat measured, <= 0 warm-up
+	seed   int64
+	index  int // position in the schedule
+}
+
+// deviceName is the Device of a configuration on backend b.
+func (m *Matrix) deviceName(b string, d impl.Device) string {
+	switch b {
+	case BackendSim:
+		return d.Name
+	case BackendMem:
+		return "ram"
+	}
+	if m.FileSystem != "" {
+		return m.FileSystem
+	}
+	return "file"
+}
+
+// Configs returns every configuration, in table order: workload, backend,
+// device, queue depth, policy.
+func (m *Matrix) Configs() []Config {
+	var out []Config
+	m.each(func(c Config, _ *Plan, _ model.Policy, _ impl.Device) { out = append(out, c) })
+	return out
+}
+
+func (m *Matrix) each(fn func(Config, *Plan, model.Policy, impl.Device)) {
+	backends := m.Backends
+	if len(backends) == 0 {
+		backends = []string{BackendSim}
+	}
+	for _, p := range m.Plans {
+		for _, b := range backends {
+			devs := []impl.Device{{}}
+			if b == BackendSim {
+				devs = m.devices()
+			}
+			for _, d := range devs {
+				for _, qd := range m.QDs {
+					for _, reg := range m.Policies {
+						fn(Config{Policy: reg.Name, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, reg.Policy, d)
+					}
+					if b != BackendFile {
+						continue
+					}
+					for _, base := range m.Baselines {
+						if _, _, err := BenchArgs(p, qd); err == nil {
+							fn(Config{Policy: base, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, nil, d)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func (m *Matrix) devices() []impl.Device {
+	if len(m.Devices) > 0 {
+		return m.Devices
+	}
+	d, _ := impl.DevicePreset("nvme")
+	return []impl.Device{d}
+}
+
+func (m *Matrix) repeat() int {
+	if m.Repeat <= 0 {
+		return 3
+	}
+	return m.Repeat
+}
+
+// schedule returns the runs in the order they are made: Warmup rounds,
+// then Repeat rounds, each round running every configuration once in an
+// order shuffled from the seed, so repetitions interleave (A B A B, never
+// A A B B) and no configuration always runs first.
+func (m *Matrix) schedule() []slot {
+	type entry struct {
+		cfg    Config
+		plan   *Plan
+		policy model.Policy
+		dev    impl.Device
+	}
+	var entries []entry
+	m.each(func(c Config, p *Plan, pol model.Policy, d impl.Device) {
+		entries = append(entries, entry{c, p, pol, d})
+	})
+	rounds := m.Warmup + m.repeat()
+	rng := rand.New(rand.NewPCG(uint64(m.Seed), 0x5eed5c4ed))
+	var out []slot
+	for r := range rounds {
+		order := rng.Perm(len(entries))
+		repeat := r - m.Warmup + 1
+		seed := m.Seed + int64(repeat) - 1
+		if repeat <= 0 {
+			seed = m.Seed + int64(m.repeat()) + int64(r)
+		}
+		for _, i := range order {
+			e := entries[i]
+			out = append(out, slot{cfg: e.cfg, plan: e.plan, policy: e.policy, dev: e.dev, repeat: repeat, seed: seed, index: len(out)})
+		}
+	}
+	return out
+}
+
+// Validate reports what makes m unusable.
+func (m *Matrix) Validate() error {
+	var errs []error
+	if len(m.Policies) == 0 {
+		errs = append(errs, errors.New("no policies"))
+	}
+	if len(m.Plans) == 0 {
+		errs = append(errs, errors.New("no workloads"))
+	}
+	if len(m.QDs) == 0 {
+		errs = append(errs, errors.New("no queue depths"))
+	}
+	for _, qd := range m.QDs {
+		if qd < 1 || qd > maxIODepth {
+			errs = append(errs, fmt.Errorf("queue depth %d not in [1, %d]", qd, maxIODepth))
+		}
+	}
+	for _, b := range m.Backends {
+		if b != BackendSim && b != BackendMem && b != BackendFile {
+			errs = append(errs, fmt.Errorf("unknown backend %q", b))
+		}
+	}
+	for _, d := range m.Devices {
+		if err := d.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, b := range m.Baselines {
+		if !IsBaseline(b) {
+			errs = append(errs, fmt.Errorf("unknown baseline %q (want %s)", b, strings.Join(BaselineNames(), ", ")))
+		}
+	}
+	if len(m.Baselines) > 0 && m.QemuImg == "" {
+		errs = append(errs, errors.New("baselines need qemu-img"))
+	}
+	if m.Warmup < 0 {
+		errs = append(errs, errors.New("negative warm-up"))
+	}
+	seen := map[string]bool{}
+	for _, p := range m.Plans {
+		if seen[p.Name()] {
+			errs = append(errs, fmt.Errorf("workload %q listed twice", p.Name()))
+		}
+		seen[p.Name()] = true
+	}
+	return errors.Join(errs...)
+}
+
+// Run makes every scheduled run and returns the records of the measured
+// ones, in schedule order. A run that fails is recorded with its error
+// and the matrix goes on; Run itself fails only if the matrix is invalid.
+func (m *Matrix) Run() ([]Record, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("matrix: %w", err)
+	}
+	wall := m.WallClock
+	if wall == nil {
+		t0 := time.Now()
+		wall = func() int64 { return int64(time.Since(t0)) }
+	}
+	sched := m.schedule()
+	pages := &PagePool{}
+	records := make([]*Record, len(sched))
+	var mu sync.Mutex
+	done := 0
+	finish := func(s slot, rec *Record) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s.repeat > 0 {
+			records[s.index] = rec
+		}
+		done++
+		if m.Progress != nil {
+			m.Progress(Progress{Done: done, Total: len(sched), Config: s.cfg, Repeat: s.repeat})
+		}
+	}
+	var simSlots, wallSlots []slot
+	for _, s := range sched {
+		if s.cfg.Backend == BackendSim {
+			simSlots = append(simSlots, s)
+		} else {
+			wallSlots = append(wallSlots, s)
+		}
+	}
+	workers := m.Parallel
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	next := make(chan slot)
+	var wg sync.WaitGroup
+	for range min(workers, len(simSlots)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range next {
+				finish(s, m.runOne(s, wall, pages))
+			}
+		}()
+	}
+	for _, s := range simSlots {
+		next <- s
+	}
+	close(next)
+	wg.Wait()
+	for _, s := range wallSlots {
+		finish(s, m.runOne(s, wall, pages))
+	}
+	out := make([]Record, 0, len(sched))
+	for _, r := range records {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+// runOne makes one run and turns it into a record.
+func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
+	cfg := RunConfig{
+		Plan: s.plan, Policy: s.policy, Backend: s.cfg.Backend, Device: s.dev,
+		QD: s.cfg.QD, Seed: s.seed, Dir: m.Dir, File: m.File, WallClock: wall, Pages: pages,
+		ReadBack: m.ReadBack && m.verifies(s),
+	}
+	if m.Wrap != nil && m.verifies(s) {
+		cfg.Wrap = func(im *impl.Image, clock func() int64) (Submitter, error) { return m.Wrap(s.cfg, s.plan, im, clock) }
+	}
+	t0 := wall()
+	var res Result
+	var err error
+	if IsBaseline(s.cfg.Policy) {
+		res, err = RunBaseline(BaselineConfig{QemuImg: m.QemuImg, Baseline: s.cfg.Policy, Plan: s.plan, QD: s.cfg.QD, Dir: m.Dir, Direct: m.File.Direct})
+	} else {
+		res, err = Run(cfg)
+	}
+	rec := NewRecord(s.cfg, s.repeat, s.seed, &res)
+	rec.Expect = expectOf(m.Policies, s.cfg.Policy)
+	if IsBaseline(s.cfg.Policy) {
+		rec.Check = "-"
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	} else if m.Verify != nil && m.verifies(s) && !IsBaseline(s.cfg.Policy) {
+		v, verr := m.Verify(s.cfg, s.repeat, &res)
+		if verr != nil {
+			rec.Error = "linearizability check: " + verr.Error()
+		}
+		rec.Linearizable, rec.Counterexample, rec.LinearizabilityNote = v.Linearizable, v.Counterexample, v.Note
+	}
+	rec.WallSeconds = float64(wall()-t0) / 1e9
+	return rec
+}
+
+// verifies reports whether the run of s is wrapped and verified.
+func (m *Matrix) verifies(s slot) bool {
+	return s.repeat > 0 && (m.VerifyRepeats == 0 || s.repeat <= m.VerifyRepeats) &&
+		(m.VerifyQD == 0 || s.cfg.QD == m.VerifyQD)
+}
+
+func expectOf(regs []model.Registration, name string) string {
+	for _, r := range regs {
+		if r.Name == name {
+			return r.Expect.String()
+		}
+	}
+	return ""
+}

@@ -1,0 +1,600 @@
+package workloads
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/model"
+)
+
+// Submitter is the submit path the runner drives: an *impl.Image, or a
+// wrapper around one (a history recorder) that passes every request on to
+// the image. Submit must eventually lead to the request's Done callback
+// being called, from within Submit or while the runner steps the image,
+// on the runner's goroutine.
+type Submitter interface {
+	Submit(*impl.Request)
+}
+
+// Backend names accepted by RunConfig.Backend.
+const (
+	// BackendSim runs on impl.SimBackend in virtual time, images in memory.
+	BackendSim = "sim"
+	// BackendMem runs on impl.MemBackend, images in memory, wall time.
+	BackendMem = "mem"
+	// BackendFile runs on impl.FileBackend, images in files, wall time.
+	BackendFile = "file"
+)
+
+// Backends returns the backend names, in table order.
+func Backends() []string { return []string{BackendSim, BackendMem, BackendFile} }
+
+// RunConfig configures one run.
+type RunConfig struct {
+	// Plan is the workload.
+	Plan *Plan
+	// Policy decides when allocating writes may overlap.
+	Policy model.Policy
+	// Backend is BackendSim, BackendMem or BackendFile.
+	Backend string
+	// Device is the device BackendSim simulates; ignored otherwise.
+	Device impl.Device
+	// QD is the number of requests each instance keeps in flight; 0 means
+	// the job's iodepth.
+	QD int
+	// Seed seeds the streams, the sim device's jitter and the data.
+	Seed int64
+	// Dir is where BackendFile puts the image (and backing file); "" means
+	// a new temporary directory. The run removes the files it created.
+	Dir string
+	// File configures BackendFile.
+	File impl.FileOptions
+	// Wrap, if not nil, wraps the opened image for the run; clock is the
+	// image's clock (virtual on sim). The runner submits through what Wrap
+	// returns (a Recorder, for example: NewRecorder(plan.Disk(), an opener
+	// returning im and clock)) and hands it back in Result.Submitter.
+	Wrap func(im *impl.Image, clock func() int64) (Submitter, error)
+	// WallClock returns monotonic nanoseconds for BackendMem and
+	// BackendFile; nil means time since the run started. BackendSim uses
+	// the device's virtual clock.
+	WallClock func() int64
+	// ReadBack, after the measured phase, reads back every byte the run
+	// wrote through the submit path at the same queue depth, so that a
+	// history recorder sees whether each write survived (a write-only
+	// history is linearizable whatever the image lost). The reads count
+	// in no figure.
+	ReadBack bool
+	// Pages, if not nil, supplies and takes back the memory of in-memory
+	// images (sim and mem backends); runs made one after another should
+	// share one. A Matrix shares one among its runs.
+	Pages *PagePool
+}
+
+// Result holds the figures of one run. Times are in nanoseconds, virtual
+// on the sim backend; counts cover the measured phase only (not the
+// prefill, nor the close).
+type Result struct {
+	// Ops counts completed requests (reads, writes and flushes); Reads,
+	// Writes and Flushes split them.
+	Ops, Reads, Writes, Flushes uint64
+	// Bytes counts guest bytes read and written.
+	Bytes uint64
+	// Nanos is the time from the first submission to the last completion.
+	Nanos int64
+	// Latency percentiles (nearest rank), mean and maximum of request
+	// latency, from submission to completion.
+	LatP50, LatP99, LatP999, LatMax int64
+	LatMean                         float64
+	// Freezes counts freeze episodes; FrozenNanos is the total time
+	// requests spent frozen (summed over requests, so it can exceed Nanos).
+	Freezes     uint64
+	FrozenNanos int64
+	// AllocatingWrites counts writes that allocated.
+	AllocatingWrites uint64
+	// DataBytes and MetaBytes are the host bytes written for guest data
+	// and for metadata (impl.Stats); HostIOs counts host I/Os issued.
+	DataBytes, MetaBytes, HostIOs uint64
+	// AchievedQD is the mean number of requests in flight: total latency
+	// over Nanos (Little's law).
+	AchievedQD float64
+	// Check is the result of impl.Check on the image after Close.
+	Check impl.CheckResult
+	// Submitter is what the runner submitted through: the image, or what
+	// RunConfig.Wrap returned.
+	Submitter Submitter
+	// Device is the sim device's counters, nil on other backends.
+	Device *impl.DeviceStats
+	// CPUUserNanos and CPUSysNanos are the process's user and system CPU
+	// time during the measured phase on the wall-clock backends (mem,
+	// file), 0 on sim: the harness's cost, I/O system calls included.
+	CPUUserNanos, CPUSysNanos int64
+}
+
+// Seconds returns Nanos in seconds.
+func (r *Result) Seconds() float64 { return float64(r.Nanos) / 1e9 }
+
+// OpsPerSec returns completed requests per second, or 0 for an empty run.
+func (r *Result) OpsPerSec() float64 {
+	if r.Nanos <= 0 {
+		return 0
+	}
+	return float64(r.Ops) / r.Seconds()
+}
+
+// MiBPerSec returns guest MiB (2^20 bytes) read and written per second.
+func (r *Result) MiBPerSec() float64 {
+	if r.Nanos <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / (1 << 20) / r.Seconds()
+}
+
+// HostIOsPerOp returns host I/Os issued per completed request.
+func (r *Result) HostIOsPerOp() float64 {
+	if r.Ops == 0 {
+		return 0
+	}
+	return float64(r.HostIOs) / float64(r.Ops)
+}
+
+// CheckSummary renders a check result in a few words: "clean", or the
+// counts of what remains, such as "2 corruptions, 1 leak".
+func CheckSummary(c impl.CheckResult) string {
+	if c.Clean() {
+		return "clean"
+	}
+	var parts []string
+	plural := func(n int, what string) {
+		if n == 1 {
+			parts = append(parts, "1 "+what)
+		} else if n > 1 {
+			parts = append(parts, fmt.Sprintf("%d %ss", n, what))
+		}
+	}
+	plural(c.Corruptions, "corruption")
+	plural(c.Leaks, "leak")
+	plural(c.CheckErrors, "check error")
+	return strings.Join(parts, ", ")
+}
+
+// simSalt separates the sim device's randomness from the streams'.
+const simSalt = 0x5bd1e995
+
+// Run drives an image with cfg.Plan at cfg.QD requests per instance (a
+// closed loop: each completion submits the instance's next operation),
+// then closes the image and checks it. A request that fails, or an image
+// that cannot be created, opened or closed, is an error; what the check
+// finds is not: it is reported in Result.Check.
+func Run(cfg RunConfig) (Result, error) {
+	p := cfg.Plan
+	if p == nil {
+		return Result{}, errors.New("run: no plan")
+	}
+	if cfg.Policy == nil {
+		return Result{}, errors.New("run: no policy")
+	}
+	qd := cfg.QD
+	if qd == 0 {
+		qd = p.job.IODepth
+	}
+	if qd < 1 || qd > maxIODepth {
+		return Result{}, fmt.Errorf("run %s: queue depth %d not in [1, %d]", p.Name(), qd, maxIODepth)
+	}
+	wall := cfg.WallClock
+	if wall == nil {
+		t0 := time.Now()
+		wall = func() int64 { return int64(time.Since(t0)) }
+	}
+	env, err := setUp(cfg, wall)
+	if err != nil {
+		return Result{}, fmt.Errorf("run %s: %w", p.Name(), err)
+	}
+	defer env.cleanup()
+	res, err := drive(cfg, env, qd)
+	if err != nil {
+		env.close()
+		return Result{}, fmt.Errorf("run %s (%s, qd %d, %s): %w", p.Name(), cfg.Policy.Name(), qd, cfg.Backend, err)
+	}
+	if err := env.close(); err != nil {
+		return Result{}, fmt.Errorf("run %s: %w", p.Name(), err)
+	}
+	if res.Check, err = env.check(); err != nil {
+		return Result{}, fmt.Errorf("run %s: after the run: %w", p.Name(), err)
+	}
+	return res, nil
+}
+
+// runEnv is a run's image, its storage and how to tear them down.
+type runEnv struct {
+	im      *impl.Image
+	clock   func() int64
+	sim     *impl.SimBackend
+	close   func() error
+	check   func() (impl.CheckResult, error)
+	cleanup func()
+}
+
+const backingName = "backing.raw"
+
+// setUp creates the image (and backing file), prefills it if the job
+// says so, and opens it on the run's backend.
+func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
+	p := cfg.Plan
+	copts := p.CreateOptions()
+	if p.job.Backing {
+		copts.BackingFile = backingName
+	}
+	opts := impl.Options{Policy: cfg.Policy}
+	env := &runEnv{cleanup: func() {}}
+	switch cfg.Backend {
+	case BackendSim, BackendMem:
+		img := newSparseStorage(cfg.Pages)
+		files := impl.Files{Image: img}
+		env.cleanup = img.release
+		if p.job.Backing {
+			files.Backing = backingStorage{size: int64(p.imageSize)}
+		}
+		if err := impl.Create(files.Image, p.imageSize, copts); err != nil {
+			return nil, err
+		}
+		if p.job.Prefill {
+			im, err := impl.Open(files, impl.NewMemBackend(files), impl.Options{})
+			if err != nil {
+				return nil, err
+			}
+			if err := prefill(im, p); err != nil {
+				im.Close()
+				return nil, err
+			}
+			if err := im.Close(); err != nil {
+				return nil, fmt.Errorf("prefill: %w", err)
+			}
+		}
+		var be impl.Backend
+		if cfg.Backend == BackendSim {
+			sim, err := impl.NewSimBackend(files, cfg.Device, cfg.Seed^simSalt)
+			if err != nil {
+				return nil, err
+			}
+			env.sim, env.clock, be = sim, sim.Now, sim
+		} else {
+			env.clock, be = wall, impl.NewMemBackend(files)
+		}
+		opts.Clock = env.clock
+		im, err := impl.Open(files, be, opts)
+		if err != nil {
+			return nil, err
+		}
+		env.im = im
+		env.close = im.Close
+		env.check = func() (impl.CheckResult, error) { return impl.Check(files.Image, false) }
+	case BackendFile:
+		dir := cfg.Dir
+		var made []string
+		if dir == "" {
+			d, err := os.MkdirTemp("", "runbench-")
+			if err != nil {
+				return nil, err
+			}
+			dir = d
+			env.cleanup = func() { os.RemoveAll(d) }
+		} else {
+			env.cleanup = func() {
+				for _, f := range made {
+					os.Remove(f)
+				}
+			}
+		}
+		path := filepath.Join(dir, "image.qed")
+		made = append(made, path)
+		if p.job.Backing {
+			bp := filepath.Join(dir, backingName)
+			made = append(made, bp)
+			if err := writeBackingFile(bp, p.imageSize); err != nil {
+				env.cleanup()
+				return nil, fmt.Errorf("backing file: %w", err)
+			}
+		}
+		fail := func(err error) (*runEnv, error) {
+			env.cleanup()
+			return nil, err
+		}
+		if err := impl.CreatePath(path, p.imageSize, copts); err != nil {
+			return fail(err)
+		}
+		if p.job.Prefill {
+			o, err := impl.OpenPath(path, impl.PathOptions{Backend: BackendMem})
+			if err != nil {
+				return fail(err)
+			}
+			if err := prefill(o.Image, p); err != nil {
+				o.Close()
+				return fail(err)
+			}
+			if err := o.Close(); err != nil {
+				return fail(fmt.Errorf("prefill: %w", err))
+			}
+		}
+		env.clock = wall
+		opts.Clock = wall
+		o, err := impl.OpenPath(path, impl.PathOptions{Options: opts, Backend: BackendFile, File: cfg.File})
+		if err != nil {
+			return fail(err)
+		}
+		env.im = o.Image
+		env.close = o.Close
+		env.check = func() (impl.CheckResult, error) {
+			st, err := impl.OpenFileStorage(path, true)
+			if err != nil {
+				return impl.CheckResult{}, err
+			}
+			defer st.Close()
+			return impl.Check(st, false)
+		}
+	default:
+		return nil, fmt.Errorf("unknown backend %q (want %s)", cfg.Backend, strings.Join(Backends(), ", "))
+	}
+	return env, nil
+}
+
+// prefill writes every instance's region in cluster-aligned chunks of at
+// least 1 MiB, so every cluster in it is allocated. It writes what the
+// region held already (zeros, or the backing file's content), so the
+// image still reads as Plan.Disk says it starts.
+func prefill(im *impl.Image, p *Plan) error {
+	cs := uint64(p.job.ClusterSize)
+	chunk := max(cs, 1<<20)
+	buf := make([]byte, chunk)
+	for i := range p.job.NumJobs {
+		off, size := p.Region(i)
+		for pos, end := off, off+size; pos < end; {
+			n := min(chunk-pos%cs, end-pos)
+			if p.job.Backing {
+				fillBacking(buf[:n], pos)
+			}
+			if _, err := im.WriteAt(buf[:n], int64(pos)); err != nil {
+				return fmt.Errorf("prefill: %w", err)
+			}
+			pos += n
+		}
+	}
+	return nil
+}
+
+// fillRandom fills b with bytes drawn from seed.
+func fillRandom(b []byte, seed int64) {
+	rng := rand.NewChaCha8([32]byte{0: byte(seed), 1: byte(seed >> 8), 2: byte(seed >> 16), 3: byte(seed >> 24),
+		4: byte(seed >> 32), 5: byte(seed >> 40), 6: byte(seed >> 48), 7: byte(seed >> 56), 8: 'w', 9: 'l'})
+	rng.Read(b)
+}
+
+// runSlot is one request slot of the closed loop.
+type runSlot struct {
+	req    impl.Request
+	buf    []byte
+	stream *Stream
+	done   func(*impl.Request)
+}
+
+// drive runs the closed loop and gathers the figures.
+func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
+	p := cfg.Plan
+	im := env.im
+	var sub Submitter = im
+	if cfg.Wrap != nil {
+		var err error
+		if sub, err = cfg.Wrap(im, env.clock); err != nil {
+			return Result{}, fmt.Errorf("wrap image: %w", err)
+		}
+	}
+	streams := p.Streams(cfg.Seed)
+	expect := p.opsPerJob * uint64(len(streams))
+	if p.job.Fsync > 0 {
+		expect += expect / uint64(p.job.Fsync)
+	}
+	lats := make([]int64, 0, min(expect, 1<<24))
+	var written []span // guest ranges written, for the read-back
+	var (
+		res      Result
+		firstErr error
+		stopped  bool
+		start    = env.clock()
+		deadline = int64(math.MaxInt64)
+		last     int64
+		issue    func(*runSlot)
+	)
+	if p.job.Runtime > 0 {
+		deadline = start + int64(p.job.Runtime)
+	}
+	issue = func(s *runSlot) {
+		if stopped {
+			return
+		}
+		if deadline != math.MaxInt64 && env.clock() >= deadline {
+			stopped = true
+			return
+		}
+		op, ok := s.stream.Next()
+		if !ok {
+			return
+		}
+		s.req = impl.Request{Off: op.Off, Done: s.done}
+		switch op.Kind {
+		case OpRead:
+			s.req.Op, s.req.Buf = impl.ReqRead, s.buf[:op.Len]
+		case OpWrite:
+			s.req.Op, s.req.Buf = impl.ReqWrite, s.buf[:op.Len]
+		case OpFlush:
+			s.req.Op = impl.ReqFlush
+		}
+		sub.Submit(&s.req)
+	}
+	slots := make([]runSlot, len(streams)*qd)
+	for i := range slots {
+		s := &slots[i]
+		s.stream = streams[i/qd]
+		s.buf = make([]byte, p.job.BlockSize)
+		fillRandom(s.buf, cfg.Seed+int64(i)+1)
+		s.done = func(r *impl.Request) {
+			if r.Err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("request %d (%s at %#x+%d): %w", r.ID, r.Op, r.Off, len(r.Buf), r.Err)
+				}
+				stopped = true
+				return
+			}
+			res.Ops++
+			switch r.Op {
+			case impl.ReqRead:
+				res.Reads++
+				res.Bytes += uint64(len(r.Buf))
+			case impl.ReqWrite:
+				res.Writes++
+				res.Bytes += uint64(len(r.Buf))
+			case impl.ReqFlush:
+				res.Flushes++
+			}
+			if cfg.ReadBack && r.Op == impl.ReqWrite {
+				written = append(written, span{r.Off, uint64(len(r.Buf))})
+			}
+			lats = append(lats, r.DoneNanos-r.SubmitNanos)
+			last = max(last, r.DoneNanos)
+			issue(s)
+		}
+	}
+	var user0, sys0 int64
+	if env.sim == nil {
+		user0, sys0 = processCPU()
+	}
+	for i := range slots {
+		issue(&slots[i])
+	}
+	im.Run()
+	if env.sim == nil {
+		user1, sys1 := processCPU()
+		res.CPUUserNanos, res.CPUSysNanos = user1-user0, sys1-sys0
+	}
+	if firstErr != nil {
+		return Result{}, firstErr
+	}
+	if n := im.InFlight(); n != 0 {
+		return Result{}, fmt.Errorf("%d requests stalled with no I/O in flight", n)
+	}
+	st := im.Stats()
+	if cfg.ReadBack {
+		if err := readBack(sub, im, written, max(uint64(p.job.ClusterSize), 64<<10), qd*len(streams)); err != nil {
+			return Result{}, err
+		}
+	}
+	res.Nanos = max(last-start, 0)
+	res.Freezes, res.FrozenNanos = st.Freezes, st.FrozenNanos
+	res.AllocatingWrites = st.AllocatingWrites
+	res.DataBytes, res.MetaBytes, res.HostIOs = st.DataBytes(), st.MetaBytes(), st.HostIOs()
+	res.Submitter = sub
+	if env.sim != nil {
+		ds := env.sim.Stats()
+		res.Device = &ds
+	}
+	summarizeLatency(&res, lats)
+	return res, nil
+}
+
+// span is a guest byte range.
+type span struct{ off, n uint64 }
+
+// readBack reads the guest ranges written, merged and cut at chunk
+// boundaries, with qd reads in flight, through sub, and runs the image
+// until done.
+func readBack(sub Submitter, im *impl.Image, written []span, chunk uint64, qd int) error {
+	slices.SortFunc(written, func(a, b span) int { return cmp.Compare(a.off, b.off) })
+	var merged []span
+	for _, w := range written {
+		if n := len(merged); n > 0 && w.off <= merged[n-1].off+merged[n-1].n {
+			last := &merged[n-1]
+			last.n = max(last.n, w.off+w.n-last.off)
+			continue
+		}
+		merged = append(merged, w)
+	}
+	var spans []span
+	for _, m := range merged {
+		for pos, end := m.off, m.off+m.n; pos < end; {
+			n := min(chunk-pos%chunk, end-pos)
+			spans = append(spans, span{pos, n})
+			pos += n
+		}
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	reqs := make([]impl.Request, min(qd, len(spans)))
+	bufs := make([][]byte, len(reqs))
+	var firstErr error
+	next := 0
+	var issue func(i int)
+	issue = func(i int) {
+		if next == len(spans) || firstErr != nil {
+			return
+		}
+		sp := spans[next]
+		next++
+		if bufs[i] == nil {
+			bufs[i] = make([]byte, chunk)
+		}
+		reqs[i] = impl.Request{Op: impl.ReqRead, Off: sp.off, Buf: bufs[i][:sp.n], Done: func(r *impl.Request) {
+			if r.Err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("read back %#x+%d: %w", r.Off, len(r.Buf), r.Err)
+			}
+			issue(i)
+		}}
+		sub.Submit(&reqs[i])
+	}
+	for i := range reqs {
+		issue(i)
+	}
+	im.Run()
+	if firstErr == nil && next < len(spans) {
+		firstErr = fmt.Errorf("read back stalled after %d of %d reads", next, len(spans))
+	}
+	return firstErr
+}
+
+// summarizeLatency fills the latency figures and the achieved queue depth.
+func summarizeLatency(res *Result, lats []int64) {
+	if len(lats) == 0 {
+		return
+	}
+	var sum float64
+	for _, l := range lats {
+		sum += float64(l)
+	}
+	res.LatMean = sum / float64(len(lats))
+	if res.Nanos > 0 {
+		res.AchievedQD = sum / float64(res.Nanos)
+	}
+	slices.Sort(lats)
+	res.LatP50 = Percentile(lats, 0.50)
+	res.LatP99 = Percentile(lats, 0.99)
+	res.LatP999 = Percentile(lats, 0.999)
+	res.LatMax = lats[len(lats)-1]
+}
+
+// Percentile returns the nearest-rank q-quantile (q in (0, 1]) of sorted,
+// the smallest value with at least q of the values at or below it; 0 for
+// an empty slice.
+func Percentile(sorted []int64, q float64) int64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}

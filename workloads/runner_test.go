@@ -1,0 +1,296 @@
+package workloads
+
+import (
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/model"
+)
+
+func nvme(t testing.TB) impl.Device {
+	t.Helper()
+	d, err := impl.DevicePreset("nvme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestRunBackends runs small jobs on every backend and checks the figures
+// hang together.
+func TestRunBackends(t *testing.T) {
+	tests := []struct {
+		name    string
+		set     map[string]string
+		backend string
+		qd      int
+		ops     uint64
+	}{
+		{"sim first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "2m"}, BackendSim, 8, 32},
+		{"sim rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "ops": "100"}, BackendSim, 4, 100},
+		{"sim backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "100", "fsync": "10"}, BackendSim, 4, 100 + 5},
+		{"sim two jobs", map[string]string{"rw": "write", "numjobs": "2", "size": "256k", "ops": "40"}, BackendSim, 2, 80},
+		{"mem same-cluster", map[string]string{"rw": "randwrite", "pattern": "same-cluster", "size": "256k"}, BackendMem, 16, 64},
+		{"file first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, BackendFile, 4, 16},
+		{"file rewrite", map[string]string{"rw": "randrw", "pattern": "rewrite", "size": "512k", "ops": "64"}, BackendFile, 4, 64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustPlan(t, "job", tt.set)
+			res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: tt.backend, Device: nvme(t), QD: tt.qd, Seed: 5, Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Ops != tt.ops || res.Reads+res.Writes+res.Flushes != res.Ops {
+				t.Errorf("ops %d (%d reads, %d writes, %d flushes), want %d", res.Ops, res.Reads, res.Writes, res.Flushes, tt.ops)
+			}
+			bs := p.Job().BlockSize
+			if res.Bytes != (res.Reads+res.Writes)*bs {
+				t.Errorf("bytes %d, want %d", res.Bytes, (res.Reads+res.Writes)*bs)
+			}
+			if res.Nanos <= 0 || res.OpsPerSec() <= 0 || res.MiBPerSec() <= 0 {
+				t.Errorf("time %d ns, %f ops/s, %f MiB/s", res.Nanos, res.OpsPerSec(), res.MiBPerSec())
+			}
+			if !(res.LatP50 <= res.LatP99 && res.LatP99 <= res.LatP999 && res.LatP999 <= res.LatMax) {
+				t.Errorf("latency percentiles out of order: %d %d %d %d", res.LatP50, res.LatP99, res.LatP999, res.LatMax)
+			}
+			if res.Writes > 0 && res.DataBytes < res.Writes*bs {
+				t.Errorf("data bytes %d below the %d written", res.DataBytes, res.Writes*bs)
+			}
+			if res.HostIOsPerOp() <= 0 {
+				t.Errorf("host I/Os per op %f", res.HostIOsPerOp())
+			}
+			if !res.Check.Clean() {
+				t.Errorf("check: %s %v", CheckSummary(res.Check), res.Check.Problems)
+			}
+			if tt.backend == BackendSim {
+				if res.Device == nil || res.AchievedQD > float64(tt.qd*p.Job().NumJobs)+1e-9 || res.AchievedQD < 1 {
+					t.Errorf("achieved qd %f with qd %d; device %v", res.AchievedQD, tt.qd, res.Device)
+				}
+			}
+		})
+	}
+}
+
+// TestRunDeterministic checks that a sim run is a function of its seed.
+func TestRunDeterministic(t *testing.T) {
+	p := mustPlan(t, "det", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "4m", "cluster_size": "4k"})
+	run := func(seed int64) Result {
+		res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 16, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Submitter, res.Device, res.Check = nil, nil, impl.CheckResult{}
+		return res
+	}
+	a, b, c := run(1), run(1), run(2)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("same seed, different results:\n%+v\n%+v", a, b)
+	}
+	if reflect.DeepEqual(a, c) {
+		t.Errorf("seeds 1 and 2 give identical results")
+	}
+}
+
+// TestRunQueueDepth checks the closed loop keeps qd requests in flight.
+func TestRunQueueDepth(t *testing.T) {
+	p := mustPlan(t, "qd", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "ops": "2000"})
+	for _, qd := range []int{1, 4, 32} {
+		res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: qd, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(res.AchievedQD-float64(qd)) > 0.05*float64(qd) {
+			t.Errorf("qd %d: achieved %f", qd, res.AchievedQD)
+		}
+	}
+}
+
+// TestRunRuntime checks runtime stops a run in virtual time.
+func TestRunRuntime(t *testing.T) {
+	p := mustPlan(t, "rt", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "runtime": "10ms"})
+	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Nanos < 10e6 || res.Nanos > 11e6 {
+		t.Errorf("run took %d virtual ns, want just over 10ms", res.Nanos)
+	}
+	if res.Ops < 1000 {
+		t.Errorf("only %d ops in 10 virtual ms", res.Ops)
+	}
+}
+
+// countingSubmitter wraps an image and counts submissions.
+type countingSubmitter struct {
+	im *impl.Image
+	n  int
+}
+
+func (c *countingSubmitter) Submit(r *impl.Request) {
+	c.n++
+	c.im.Submit(r)
+}
+
+func TestRunWrap(t *testing.T) {
+	p := mustPlan(t, "wrap", map[string]string{"rw": "randwrite", "size": "1m", "ops": "50"})
+	var clockSeen bool
+	res, err := Run(RunConfig{Plan: p, Policy: model.FreezeAny{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1,
+		Wrap: func(im *impl.Image, clock func() int64) (Submitter, error) {
+			clockSeen = clock != nil
+			return &countingSubmitter{im: im}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, ok := res.Submitter.(*countingSubmitter)
+	if !ok || cs.n != 50 || !clockSeen {
+		t.Errorf("submitter %T counted %v, clock %v; want 50 submissions through the wrapper", res.Submitter, cs, clockSeen)
+	}
+}
+
+// TestRunRecorder drives a run through the history Recorder, the use the
+// Submitter interface exists for.
+func TestRunRecorder(t *testing.T) {
+	p := mustPlan(t, "rec", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "64"})
+	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 8, Seed: 1,
+		Wrap: func(im *impl.Image, clock func() int64) (Submitter, error) {
+			return NewRecorder(p.Disk(), func(gen int) (*impl.Image, func() int64, error) { return im, clock, nil })
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := res.Submitter.(*Recorder)
+	h := rec.History()
+	if h.Ops() != 64 || h.Disk != p.Disk() {
+		t.Errorf("history has %d ops and disk %+v, want 64 and %+v", h.Ops(), h.Disk, p.Disk())
+	}
+	for _, ev := range h.Events {
+		for _, d := range ev.Seen {
+			if d.Fault != FaultNone {
+				t.Fatalf("read saw a faulty sector: %v", ev)
+			}
+		}
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	p := mustPlan(t, "err", map[string]string{"rw": "write", "size": "1m"})
+	tests := []struct {
+		name string
+		cfg  RunConfig
+		want string
+	}{
+		{"no plan", RunConfig{Policy: model.Serial{}, Backend: BackendSim}, "no plan"},
+		{"no policy", RunConfig{Plan: p, Backend: BackendSim}, "no policy"},
+		{"bad backend", RunConfig{Plan: p, Policy: model.Serial{}, Backend: "tape"}, "unknown backend"},
+		{"bad qd", RunConfig{Plan: p, Policy: model.Serial{}, Backend: BackendMem, QD: -1}, "queue depth"},
+		{"bad device", RunConfig{Plan: p, Policy: model.Serial{}, Backend: BackendSim}, "bandwidth"},
+	}
+	for _, tt := range tests {
+		_, err := Run(tt.cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	s := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	tests := []struct {
+		q    float64
+		want int64
+	}{{0.5, 5}, {0.99, 10}, {0.999, 10}, {0.1, 1}, {0.11, 2}, {1, 10}}
+	for _, tt := range tests {
+		if got := Percentile(s, tt.q); got != tt.want {
+			t.Errorf("Percentile(%v) = %d, want %d", tt.q, got, tt.want)
+		}
+	}
+	if Percentile(nil, 0.5) != 0 {
+		t.Error("Percentile of nothing is not 0")
+	}
+}
+
+func TestCheckSummary(t *testing.T) {
+	tests := []struct {
+		c    impl.CheckResult
+		want string
+	}{
+		{impl.CheckResult{}, "clean"},
+		{impl.CheckResult{Leaks: 1}, "1 leak"},
+		{impl.CheckResult{Corruptions: 2, Leaks: 3}, "2 corruptions, 3 leaks"},
+		{impl.CheckResult{CheckErrors: 1}, "1 check error"},
+	}
+	for _, tt := range tests {
+		if got := CheckSummary(tt.c); got != tt.want {
+			t.Errorf("CheckSummary(%+v) = %q, want %q", tt.c, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkRunSim measures harness speed on the sim backend: wall time
+// per simulated host I/O is the figure that matters (the issue asks for at
+// least a million simulated I/Os per wall-clock second).
+func BenchmarkRunSim(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+	}{
+		{"workload=rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "16m", "ops": "20000"}},
+		{"workload=first-touch-4k", map[string]string{"rw": "randwrite", "pattern": "first-touch", "cluster_size": "4k", "size": "80m", "ops": "20000"}},
+	} {
+		for _, pol := range []model.Policy{model.FreezeAny{}, model.Overlap{}} {
+			b.Run(tc.name+"/policy="+pol.Name()+"/qd=32", func(b *testing.B) {
+				p := mustPlan(b, "bench", tc.set)
+				pages := &PagePool{}
+				var ios uint64
+				for b.Loop() {
+					res, err := Run(RunConfig{Plan: p, Policy: pol, Backend: BackendSim, Device: nvme(b), QD: 32, Seed: 1, Pages: pages})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ios += res.Device.Reads + res.Device.Writes + res.Device.Flushes
+				}
+				b.ReportMetric(float64(ios)/b.Elapsed().Seconds(), "simIOs/s")
+			})
+		}
+	}
+}
+
+// TestRunReadBack checks the read-back reads exactly what was written,
+// through the submitter, without touching the figures.
+func TestRunReadBack(t *testing.T) {
+	p := mustPlan(t, "rb", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "1m"})
+	plain, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads, readBytes int
+	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1, ReadBack: true,
+		Wrap: func(im *impl.Image, clock func() int64) (Submitter, error) {
+			return submitFunc(func(r *impl.Request) {
+				if r.Op == impl.ReqRead {
+					reads++
+					readBytes += len(r.Buf)
+				}
+				im.Submit(r)
+			}), nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops != plain.Ops || res.Nanos != plain.Nanos || res.Reads != 0 {
+		t.Errorf("read-back changed the figures: %d ops in %d ns (%d reads), want %d in %d", res.Ops, res.Nanos, res.Reads, plain.Ops, plain.Nanos)
+	}
+	if reads != 16 || readBytes != 16*4096 {
+		t.Errorf("read back %d reads, %d bytes; want the 16 writes of 4k", reads, readBytes)
+	}
+}
+
+// submitFunc adapts a function to Submitter.
+type submitFunc func(*impl.Request)
+
+func (f submitFunc) Submit(r *impl.Request) { f(r) }

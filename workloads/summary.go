@@ -1,0 +1,292 @@
+package workloads
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/qedharness/qedharness/model"
+)
+
+// Stat is the median of a figure over a configuration's repetitions, with
+// its spread.
+type Stat struct {
+	Median, Min, Max float64
+}
+
+// statOf summarizes xs; the zero Stat for none.
+func statOf(xs []float64) Stat {
+	if len(xs) == 0 {
+		return Stat{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return Stat{Median: med, Min: s[0], Max: s[n-1]}
+}
+
+// Summary is one configuration's repetitions, summarized.
+type Summary struct {
+	Config Config
+	// Runs counts the repetitions that completed; Errors those that failed
+	// (the first error is in Error).
+	Runs, Errors int
+	Error        string
+	// Figures over the completed repetitions.
+	OpsPerSec, MiBPerSec          Stat
+	LatP50Us, LatP99Us, LatP999Us Stat
+	FrozenShare                   Stat
+	HostIOsPerOp, AchievedQD      Stat
+	DataBytes, MetaBytes          Stat
+	// DataPerOp and MetaPerOp are host bytes written per completed
+	// request, for guest data and for metadata.
+	DataPerOp, MetaPerOp Stat
+	// Check is the worst check seen: a run's corruption summary if any had
+	// corruption, else its leaks, else "clean".
+	Check string
+	// Linearizable is false if any run was not linearizable, true if every
+	// run was checked and was, nil otherwise.
+	Linearizable *bool
+	// Unsafe is true if any run was not linearizable or left corruption.
+	Unsafe bool
+	// Leaked is true if any run left leaked clusters (not corruption, but
+	// where writes raced for a cluster, often the sign of lost data).
+	Leaked bool
+	// Expect is the verdict the policy claims.
+	Expect string
+}
+
+// Summarize groups runs by configuration and summarizes each group.
+// Groups come in the order of order (configurations not listed follow),
+// and otherwise by workload, backend, device, queue depth and policy in
+// registry order.
+func Summarize(runs []Record, order []Config) []Summary {
+	idx := map[Config]int{}
+	var sums []Summary
+	var groups [][]*Record
+	for i := range runs {
+		c := runs[i].Config()
+		j, ok := idx[c]
+		if !ok {
+			j = len(sums)
+			idx[c] = j
+			sums = append(sums, Summary{Config: c})
+			groups = append(groups, nil)
+		}
+		groups[j] = append(groups[j], &runs[i])
+	}
+	for i := range sums {
+		summarizeGroup(&sums[i], groups[i])
+	}
+	rank := map[Config]int{}
+	for i, c := range order {
+		rank[c] = i + 1
+	}
+	polRank := map[string]int{}
+	for i, n := range model.Names() {
+		polRank[n] = i + 1
+	}
+	slices.SortStableFunc(sums, func(a, b Summary) int {
+		ra, rb := rank[a.Config], rank[b.Config]
+		if ra != 0 || rb != 0 {
+			if ra == 0 {
+				return 1
+			}
+			if rb == 0 {
+				return -1
+			}
+			return cmp.Compare(ra, rb)
+		}
+		x, y := a.Config, b.Config
+		return cmp.Or(cmp.Compare(x.Workload, y.Workload), cmp.Compare(x.Backend, y.Backend),
+			cmp.Compare(x.Device, y.Device), cmp.Compare(x.QD, y.QD),
+			cmp.Compare(polOrder(polRank, x.Policy), polOrder(polRank, y.Policy)), cmp.Compare(x.Policy, y.Policy))
+	})
+	return sums
+}
+
+func polOrder(rank map[string]int, name string) int {
+	if r, ok := rank[name]; ok {
+		return r
+	}
+	return math.MaxInt
+}
+
+func summarizeGroup(s *Summary, rs []*Record) {
+	var ops, mib, p50, p99, p999, frozen, hio, aqd, data, meta, dop, mop []float64
+	allChecked := true
+	worst := 0 // 0 clean, 1 leaks, 2 corruption
+	s.Check = "clean"
+	for _, r := range rs {
+		s.Expect = r.Expect
+		if r.Error != "" {
+			s.Errors++
+			if s.Error == "" {
+				s.Error = r.Error
+			}
+			continue
+		}
+		s.Runs++
+		ops = append(ops, r.OpsPerSec)
+		mib = append(mib, r.MiBPerSec)
+		p50 = append(p50, r.LatP50Us)
+		p99 = append(p99, r.LatP99Us)
+		p999 = append(p999, r.LatP999Us)
+		frozen = append(frozen, r.FrozenShare())
+		hio = append(hio, r.HostIOsPerOp)
+		aqd = append(aqd, r.AchievedQD)
+		data = append(data, float64(r.DataBytes))
+		meta = append(meta, float64(r.MetaBytes))
+		if r.Ops > 0 {
+			dop = append(dop, float64(r.DataBytes)/float64(r.Ops))
+			mop = append(mop, float64(r.MetaBytes)/float64(r.Ops))
+		}
+		if r.Check == "-" {
+			s.Check = "-"
+		}
+		switch {
+		case r.CheckCorruptions > 0 && worst < 2:
+			worst, s.Check = 2, r.Check
+		case r.CheckLeaks > 0 && worst < 1:
+			worst, s.Check = 1, r.Check
+		}
+		if r.Linearizable == nil {
+			allChecked = false
+		} else if !*r.Linearizable {
+			f := false
+			s.Linearizable = &f
+		}
+		if r.Unsafe() {
+			s.Unsafe = true
+		}
+		if r.CheckLeaks > 0 {
+			s.Leaked = true
+		}
+	}
+	if s.Linearizable == nil && allChecked && s.Runs > 0 {
+		t := true
+		s.Linearizable = &t
+	}
+	s.OpsPerSec, s.MiBPerSec = statOf(ops), statOf(mib)
+	s.LatP50Us, s.LatP99Us, s.LatP999Us = statOf(p50), statOf(p99), statOf(p999)
+	s.FrozenShare, s.HostIOsPerOp, s.AchievedQD = statOf(frozen), statOf(hio), statOf(aqd)
+	s.DataBytes, s.MetaBytes = statOf(data), statOf(meta)
+	s.DataPerOp, s.MetaPerOp = statOf(dop), statOf(mop)
+}
+
+// LinearizableText renders a verdict for tables: "yes", "NO" or "not checked".
+func LinearizableText(v *bool) string {
+	switch {
+	case v == nil:
+		return "not checked"
+	case *v:
+		return "yes"
+	}
+	return "NO"
+}
+
+// WriteTable writes sums as an aligned text table: the median throughput
+// with its min-max spread over repetitions, latency percentiles, the share
+// of request time spent frozen, metadata bytes per data byte, throughput
+// relative to the policy named baseline in the same workload, device and
+// queue depth (blank if absent), the image check and the linearizability
+// verdict. Unsafe configurations are marked with "!" after the policy.
+func WriteTable(w io.Writer, sums []Summary, baseline string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	base := map[Config]float64{}
+	for _, s := range sums {
+		if s.Config.Policy == baseline && s.Runs > 0 {
+			c := s.Config
+			c.Policy = ""
+			base[c] = s.OpsPerSec.Median
+		}
+	}
+	vs := "vs " + baseline
+	fmt.Fprintf(tw, "workload\tdevice\tqd\tpolicy\tops/s\tmin-max\tMiB/s\tp50 us\tp99 us\tp999 us\tfrozen\tmeta/data\t%s\tcheck\tlinearizable\t\n", vs)
+	for _, s := range sums {
+		c := s.Config
+		pol := c.Policy
+		if s.Unsafe {
+			pol += "!"
+		}
+		dev := c.Device
+		if c.Backend != BackendSim {
+			dev = c.Backend + ":" + c.Device
+		}
+		if s.Runs == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\tERROR\t\t\t\t\t\t\t\t\t%s\t\t\n", c.Workload, dev, c.QD, pol, firstLine(s.Error))
+			continue
+		}
+		ratio := ""
+		bc := c
+		bc.Policy = ""
+		if b, ok := base[bc]; ok && b > 0 {
+			ratio = fmt.Sprintf("%.2fx", s.OpsPerSec.Median/b)
+		}
+		metaData := "-"
+		if s.DataBytes.Median > 0 {
+			metaData = fmt.Sprintf("%.1f%%", 100*s.MetaBytes.Median/s.DataBytes.Median)
+		}
+		check := s.Check
+		if s.Errors > 0 {
+			check += fmt.Sprintf(" (%d failed)", s.Errors)
+		}
+		if IsBaseline(c.Policy) {
+			// qemu-img bench reports throughput only.
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s-%s\t%s\t-\t-\t-\t-\t-\t%s\t%s\t-\t\n",
+				c.Workload, dev, c.QD, pol, Human(s.OpsPerSec.Median), Human(s.OpsPerSec.Min), Human(s.OpsPerSec.Max),
+				sig3(s.MiBPerSec.Median), ratio, check)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s-%s\t%s\t%s\t%s\t%s\t%.1f%%\t%s\t%s\t%s\t%s\t\n",
+			c.Workload, dev, c.QD, pol, Human(s.OpsPerSec.Median), Human(s.OpsPerSec.Min), Human(s.OpsPerSec.Max),
+			sig3(s.MiBPerSec.Median), sig3(s.LatP50Us.Median), sig3(s.LatP99Us.Median), sig3(s.LatP999Us.Median),
+			100*s.FrozenShare.Median, metaData, ratio, check, LinearizableText(s.Linearizable))
+	}
+	return tw.Flush()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}
+
+// Human renders a rate with three significant digits and a k or M
+// suffix: 37714 is "37.7k".
+func Human(x float64) string {
+	switch ax := math.Abs(x); {
+	case ax >= 1e6:
+		return sig3(x/1e6) + "M"
+	case ax >= 1e3:
+		return sig3(x/1e3) + "k"
+	}
+	return sig3(x)
+}
+
+// sig3 renders x with three significant digits, without exponent.
+func sig3(x float64) string {
+	ax := math.Abs(x)
+	switch {
+	case ax == 0:
+		return "0"
+	case ax >= 100:
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	case ax >= 10:
+		return strconv.FormatFloat(x, 'f', 1, 64)
+	case ax >= 1:
+		return strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(x, 'g', 3, 64)
+}
