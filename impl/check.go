@@ -299,7 +299,10 @@ func (c *imageChecker) clusterProblem(e uint64) string {
 		return fmt.Sprintf("cluster offset %#x is not cluster-aligned", e)
 	case e < c.hdrBytes:
 		return fmt.Sprintf("cluster offset %#x lies inside the header (%d bytes)", e, c.hdrBytes)
-	case e >= c.size:
+	case e+c.g.ClusterSize < e || e+c.g.ClusterSize > c.size:
+		// Like QEMU, which rounds the file size down to a cluster: a
+		// cluster the file holds only part of is past its end, and an
+		// open would hand it out again.
 		return fmt.Sprintf("cluster offset %#x is past end of file (%d bytes)", e, c.size)
 	}
 	return ""

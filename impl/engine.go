@@ -11,18 +11,20 @@ import (
 type step uint8
 
 const (
-	stepNone       step = iota
-	stepTableRead       // an L2 table read finished loading
-	stepAdvance         // a guest read or in-place write finished its segment
-	stepFillRead        // the backing read for a copy-on-write fill finished
-	stepFillWrite       // one of QEMU-style separate fill writes finished
-	stepSparseTail      // a sparse allocation's data write finished; its last bytes follow
-	stepAllocData       // the write of newly allocated data clusters finished
-	stepPreL2Flush      // the flush QEMU orders before an L2 update (backing files) finished
-	stepNewTable        // the write of a new L2 table finished
-	stepFlush           // a guest flush finished
-	stepHeader          // the header write that sets need-check finished
-	stepMeta            // a metadata sector write finished
+	stepNone        step = iota
+	stepTableRead        // an L2 table read finished loading
+	stepAdvance          // a guest read or in-place write finished its segment
+	stepFillRead         // the backing read for a copy-on-write fill finished
+	stepFillWrite        // one of QEMU-style separate fill writes finished
+	stepSparseTail       // a sparse allocation's data write finished; its last bytes follow
+	stepAllocData        // the write of newly allocated data clusters finished
+	stepPreL2Flush       // the flush QEMU orders before an L2 update (backing files) finished
+	stepNewTable         // the write of a new L2 table finished
+	stepFlush            // a guest flush finished
+	stepHeader           // the header write that sets need-check finished
+	stepHeaderFlush      // the flush that makes the need-check bit durable finished
+	stepTableFlush       // the flush between a new L2 table and its L1 link (backing files) finished
+	stepMeta             // a metadata sector write finished
 )
 
 // zeroSector is the content of the zeros a sparse allocation writes at the
@@ -182,6 +184,13 @@ func (e *engine) complete(io *IO) {
 		e.tableLoaded(io)
 	case stepHeader:
 		e.headerWritten(io)
+	case stepHeaderFlush:
+		err := io.Err
+		e.putIO(io)
+		if err != nil {
+			err = fmt.Errorf("flush need-check bit: %w", err)
+		}
+		e.releaseHeaderWaiters(err)
 	case stepMeta:
 		e.metaWritten(io)
 	default:
@@ -222,6 +231,14 @@ func (e *engine) resume(rq *request, s step) {
 	case stepPreL2Flush:
 		e.updateL2(rq)
 	case stepNewTable:
+		if e.backing {
+			// With a backing file nothing sets need-check, so the table
+			// must be durable before the L1 entry that points at it.
+			e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepTableFlush)
+			return
+		}
+		e.linkNewTable(rq)
+	case stepTableFlush:
 		e.linkNewTable(rq)
 	case stepFlush:
 		e.finish(rq, nil)
@@ -558,6 +575,19 @@ func (e *engine) headerWritten(io *IO) {
 	err := io.Err
 	e.pool.put(io.Buf)
 	e.putIO(io)
+	if err == nil {
+		// The bit must be durable before any metadata it guards: a crash
+		// that kept an L2 or L1 update but lost the header would reopen
+		// without the check.
+		e.emit(e.newIO(0, OpFlush, ImageFile, 0, nil, PurposeFlush, stepHeaderFlush))
+		return
+	}
+	e.releaseHeaderWaiters(err)
+}
+
+// releaseHeaderWaiters lets the allocating writes that waited for the
+// need-check bit go on, or fails them with err.
+func (e *engine) releaseHeaderWaiters(err error) {
 	e.headerWriting = false
 	waiters := e.headerWaiters
 	e.headerWaiters = nil
