@@ -53,9 +53,11 @@ type Summary struct {
 	// Check is the worst check seen: a run's corruption summary if any had
 	// corruption, else its leaks, else "clean".
 	Check string
-	// Linearizable is false if any run was not linearizable, true if every
-	// run was checked and was, nil otherwise.
+	// Linearizable is false if any run was not linearizable, true if at
+	// least one run was checked and every checked run was, nil if none was
+	// checked. Checked counts the runs checked (of Runs).
 	Linearizable *bool
+	Checked      int
 	// Unsafe is true if any run was not linearizable or left corruption.
 	Unsafe bool
 	// Leaked is true if any run left leaked clusters (not corruption, but
@@ -123,7 +125,6 @@ func polOrder(rank map[string]int, name string) int {
 
 func summarizeGroup(s *Summary, rs []*Record) {
 	var ops, mib, p50, p99, p999, frozen, hio, aqd, data, meta, dop, mop []float64
-	allChecked := true
 	worst := 0 // 0 clean, 1 leaks, 2 corruption
 	s.Check = "clean"
 	for _, r := range rs {
@@ -159,11 +160,12 @@ func summarizeGroup(s *Summary, rs []*Record) {
 		case r.CheckLeaks > 0 && worst < 1:
 			worst, s.Check = 1, r.Check
 		}
-		if r.Linearizable == nil {
-			allChecked = false
-		} else if !*r.Linearizable {
-			f := false
-			s.Linearizable = &f
+		if r.Linearizable != nil {
+			s.Checked++
+			if !*r.Linearizable {
+				f := false
+				s.Linearizable = &f
+			}
 		}
 		if r.Unsafe() {
 			s.Unsafe = true
@@ -172,7 +174,7 @@ func summarizeGroup(s *Summary, rs []*Record) {
 			s.Leaked = true
 		}
 	}
-	if s.Linearizable == nil && allChecked && s.Runs > 0 {
+	if s.Linearizable == nil && s.Checked > 0 {
 		t := true
 		s.Linearizable = &t
 	}
@@ -181,6 +183,15 @@ func summarizeGroup(s *Summary, rs []*Record) {
 	s.FrozenShare, s.HostIOsPerOp, s.AchievedQD = statOf(frozen), statOf(hio), statOf(aqd)
 	s.DataBytes, s.MetaBytes = statOf(data), statOf(meta)
 	s.DataPerOp, s.MetaPerOp = statOf(dop), statOf(mop)
+}
+
+// LinearizableLabel renders the summary's verdict for tables: "yes",
+// "yes (1/3 checked)", "NO" or "not checked".
+func (s *Summary) LinearizableLabel() string {
+	if s.Linearizable != nil && *s.Linearizable && s.Checked < s.Runs {
+		return fmt.Sprintf("yes (%d/%d checked)", s.Checked, s.Runs)
+	}
+	return LinearizableText(s.Linearizable)
 }
 
 // LinearizableText renders a verdict for tables: "yes", "NO" or "not checked".
@@ -250,7 +261,7 @@ func WriteTable(w io.Writer, sums []Summary, baseline string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s-%s\t%s\t%s\t%s\t%s\t%.1f%%\t%s\t%s\t%s\t%s\t\n",
 			c.Workload, dev, c.QD, pol, Human(s.OpsPerSec.Median), Human(s.OpsPerSec.Min), Human(s.OpsPerSec.Max),
 			sig3(s.MiBPerSec.Median), sig3(s.LatP50Us.Median), sig3(s.LatP99Us.Median), sig3(s.LatP999Us.Median),
-			100*s.FrozenShare.Median, metaData, ratio, check, LinearizableText(s.Linearizable))
+			100*s.FrozenShare.Median, metaData, ratio, check, s.LinearizableLabel())
 	}
 	return tw.Flush()
 }
