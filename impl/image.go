@@ -21,18 +21,25 @@ type CreateOptions struct {
 	BackingFile string
 }
 
-// Create lays out a new, empty image of size guest bytes in st, replacing
-// whatever st held: header cluster, then a zeroed L1 table, as QEMU's
-// qed_create does.
-func Create(st Storage, size uint64, opts CreateOptions) error {
-	cs, ts := opts.ClusterSize, opts.TableSize
+// geometry returns the cluster and table sizes opts choose, defaults
+// applied, or why they cannot hold an image of size bytes.
+func (opts CreateOptions) geometry(size uint64) (cs, ts uint32, err error) {
+	cs, ts = opts.ClusterSize, opts.TableSize
 	if cs == 0 {
 		cs = DefaultClusterSize
 	}
 	if ts == 0 {
 		ts = DefaultTableSize
 	}
-	if err := ValidateGeometry(cs, ts, size); err != nil {
+	return cs, ts, ValidateGeometry(cs, ts, size)
+}
+
+// Create lays out a new, empty image of size guest bytes in st, replacing
+// whatever st held: header cluster, then a zeroed L1 table, as QEMU's
+// qed_create does.
+func Create(st Storage, size uint64, opts CreateOptions) error {
+	cs, ts, err := opts.geometry(size)
+	if err != nil {
 		return fmt.Errorf("create image: %w", err)
 	}
 	h := Header{ClusterSize: cs, TableSize: ts, HeaderSize: 1, L1TableOffset: uint64(cs), ImageSize: size}

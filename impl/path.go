@@ -44,14 +44,7 @@ func CreatePath(path string, size uint64, opts CreateOptions) error {
 		}
 	}
 	// Validate before touching the file, so a bad geometry leaves no trace.
-	cs, ts := opts.ClusterSize, opts.TableSize
-	if cs == 0 {
-		cs = DefaultClusterSize
-	}
-	if ts == 0 {
-		ts = DefaultTableSize
-	}
-	if err := ValidateGeometry(cs, ts, size); err != nil {
+	if _, _, err := opts.geometry(size); err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
 	st, err := CreateFileStorage(path)
