@@ -5,10 +5,10 @@ package impl
 // concurrent use; the engine owns it.
 type bufPool struct {
 	bufs     map[int][][]byte
-	ios      []*IO
-	requests []*request
-	sectors  []*metaSector
-	writes   []*metaWrite
+	ios      freeList[IO]
+	requests freeList[request]
+	sectors  freeList[metaSector]
+	writes   freeList[metaWrite]
 }
 
 // get returns a buffer of exactly n bytes with unspecified content.
@@ -37,67 +37,50 @@ func (p *bufPool) put(b []byte) {
 	}
 }
 
-func (p *bufPool) getIO() *IO {
-	if n := len(p.ios); n > 0 {
-		io := p.ios[n-1]
-		p.ios = p.ios[:n-1]
-		return io
+// freeList recycles values of one type. Callers reset what they put
+// back; the list is bounded so a burst does not pin memory forever.
+type freeList[T any] struct{ items []*T }
+
+func (f *freeList[T]) get() *T {
+	if n := len(f.items); n > 0 {
+		v := f.items[n-1]
+		f.items[n-1] = nil
+		f.items = f.items[:n-1]
+		return v
 	}
-	return new(IO)
+	return new(T)
 }
+
+func (f *freeList[T]) put(v *T) {
+	if len(f.items) < 1024 {
+		f.items = append(f.items, v)
+	}
+}
+
+func (p *bufPool) getIO() *IO { return p.ios.get() }
 
 func (p *bufPool) putIO(io *IO) {
 	*io = IO{}
-	if len(p.ios) < 1024 {
-		p.ios = append(p.ios, io)
-	}
+	p.ios.put(io)
 }
 
-func (p *bufPool) getRequest() *request {
-	if n := len(p.requests); n > 0 {
-		rq := p.requests[n-1]
-		p.requests = p.requests[:n-1]
-		return rq
-	}
-	return new(request)
-}
+func (p *bufPool) getRequest() *request { return p.requests.get() }
 
 func (p *bufPool) putRequest(rq *request) {
 	*rq = request{}
-	if len(p.requests) < 1024 {
-		p.requests = append(p.requests, rq)
-	}
+	p.requests.put(rq)
 }
 
-func (p *bufPool) getSector() *metaSector {
-	if n := len(p.sectors); n > 0 {
-		ms := p.sectors[n-1]
-		p.sectors = p.sectors[:n-1]
-		return ms
-	}
-	return new(metaSector)
-}
+func (p *bufPool) getSector() *metaSector { return p.sectors.get() }
 
 func (p *bufPool) putSector(ms *metaSector) {
-	w := ms.waiters[:0]
-	*ms = metaSector{waiters: w}
-	if len(p.sectors) < 1024 {
-		p.sectors = append(p.sectors, ms)
-	}
+	*ms = metaSector{waiters: ms.waiters[:0]}
+	p.sectors.put(ms)
 }
 
-func (p *bufPool) getWrite() *metaWrite {
-	if n := len(p.writes); n > 0 {
-		mw := p.writes[n-1]
-		p.writes = p.writes[:n-1]
-		return mw
-	}
-	return new(metaWrite)
-}
+func (p *bufPool) getWrite() *metaWrite { return p.writes.get() }
 
 func (p *bufPool) putWrite(mw *metaWrite) {
 	mw.gens = mw.gens[:0]
-	if len(p.writes) < 1024 {
-		p.writes = append(p.writes, mw)
-	}
+	p.writes.put(mw)
 }
