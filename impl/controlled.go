@@ -379,7 +379,7 @@ func (b *ControlledBackend) footprint(io *IO) Footprint {
 	default: // table reads
 		f.Requests = true
 	}
-	if f.Finish && (b.eng == nil || len(b.eng.frozen) > 0) {
+	if f.Finish && (b.eng == nil || b.eng.nFrozen > 0) {
 		// Completing a request wakes the frozen ones, which look up.
 		f.Requests = true
 	}

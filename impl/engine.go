@@ -54,6 +54,14 @@ type request struct {
 	frozen      bool  // frozen since frozenAt, not yet admitted again
 	frozenAt    int64 // clock reading when first frozen
 	finished    bool
+
+	// Requests frozen on this one (the policy's Blocker named it): a FIFO
+	// linked through nextWaiter, woken when this request finishes. waitAcc
+	// is the access of this request they froze on, unless waitMixed: they
+	// froze on different ones.
+	waitHead, waitTail, nextWaiter *request
+	waitAcc                        model.Access
+	waitMixed                      bool
 }
 
 // Stats counts what an engine did.
@@ -67,6 +75,9 @@ type Stats struct {
 	// Freezes counts freeze episodes; FrozenNanos their total length.
 	Freezes     uint64
 	FrozenNanos int64
+	// Restarts counts lookups of frozen requests woken to be reconsidered
+	// (each may freeze again): the engine's cost of freezing.
+	Restarts uint64
 	// MaxAllocInFlight is the largest number of requests observed with an
 	// allocating access in flight at once.
 	MaxAllocInFlight int
@@ -115,11 +126,22 @@ type engine struct {
 	cache    l2Cache
 	fileSize uint64 // allocation point: new clusters go here
 
-	inFlight []model.Access
-	scratch  []model.Access
-	frozen   []*request
-	woken    []*request
-	wake     bool
+	// inFlight holds the admitted accesses in admission order and
+	// inFlightReq their requests; scratch and scratchReq the same without
+	// the request being decided.
+	inFlight    []model.Access
+	inFlightReq []*request
+	scratch     []model.Access
+	scratchReq  []*request
+	// blocker is the policy as a model.Blocker, nil when it is not one or
+	// Options.WakeAll is set: then every frozen request waits in frozen
+	// and is reconsidered after every completion (wake).
+	blocker model.Blocker
+	frozen  []*request
+	wake    bool
+	ready   []waitList // woken, to look up again in this order
+	woken   []waitList
+	nFrozen int // frozen requests, in frozen or on a waiter list
 
 	headerWriting  bool
 	headerWaiters  []*request
@@ -379,13 +401,19 @@ func (e *engine) checkDataOffset(off uint64) error {
 // admit asks the policy about acc. On Proceed it records the access as in
 // flight and returns true; on Freeze it parks rq and returns false.
 func (e *engine) admit(rq *request, acc model.Access) bool {
-	others := e.scratch[:0]
-	for _, a := range e.inFlight {
-		if a.Req != rq.r.ID {
-			others = append(others, a)
+	others, owners := e.inFlight, e.inFlightReq
+	if rq.admitted {
+		// Hide rq's own accesses from the policy.
+		others, owners = e.scratch[:0], e.scratchReq[:0]
+		for i, a := range e.inFlight {
+			if a.Req != rq.r.ID {
+				others = append(others, a)
+				owners = append(owners, e.inFlightReq[i])
+			}
 		}
+		e.scratch, e.scratchReq = others, owners
+		defer clear(owners)
 	}
-	e.scratch = others
 	now := e.now()
 	if e.policy.Decide(acc, others) == model.Freeze {
 		if !rq.frozen {
@@ -394,7 +422,7 @@ func (e *engine) admit(rq *request, acc model.Access) bool {
 			rq.r.Freezes++
 			e.stats.Freezes++
 		}
-		e.frozen = append(e.frozen, rq)
+		e.park(rq, acc, others, owners)
 		return false
 	}
 	if rq.frozen {
@@ -405,6 +433,7 @@ func (e *engine) admit(rq *request, acc model.Access) bool {
 	}
 	rq.acc = acc
 	e.inFlight = append(e.inFlight, acc)
+	e.inFlightReq = append(e.inFlightReq, rq)
 	rq.admitted = true
 	if acc.Kind.Allocating() && !rq.allocating {
 		rq.allocating = true
@@ -415,16 +444,79 @@ func (e *engine) admit(rq *request, acc model.Access) bool {
 	return true
 }
 
-// drainWakes restarts frozen requests from their lookup, in the order they
-// froze, after a request in flight completed.
-func (e *engine) drainWakes() {
-	for e.wake {
-		e.wake = false
-		e.woken, e.frozen = e.frozen, e.woken[:0]
-		for i, rq := range e.woken {
-			e.woken[i] = nil
-			e.lookup(rq)
+// waitList is a FIFO of frozen requests linked through nextWaiter. For
+// the waiters of a request that completed, acc is that request's access
+// and handoff is set.
+type waitList struct {
+	head, tail *request
+	acc        model.Access
+	handoff    bool
+}
+
+// park holds frozen rq until it should be reconsidered: on the waiter
+// list of the in-flight request the policy names as its blocker, or, when
+// the policy names none, in frozen until any request in flight completes.
+func (e *engine) park(rq *request, acc model.Access, others []model.Access, owners []*request) {
+	e.nFrozen++
+	if e.blocker != nil {
+		if i := e.blocker.BlockedBy(acc, others); i >= 0 && i < len(owners) {
+			owners[i].addWaiters(rq, rq, others[i])
+			return
 		}
+	}
+	e.frozen = append(e.frozen, rq)
+}
+
+// drainWakes restarts woken requests from their lookup, in the order they
+// froze, after requests in flight completed: the waiters of each, and all
+// of frozen when a request in flight completed.
+func (e *engine) drainWakes() {
+	for e.wake || len(e.ready) > 0 {
+		if e.wake {
+			e.wake = false
+			for i, rq := range e.frozen {
+				e.ready = append(e.ready, waitList{head: rq, tail: rq})
+				e.frozen[i] = nil
+			}
+			e.frozen = e.frozen[:0]
+		}
+		e.woken, e.ready = e.ready, e.woken[:0]
+		for i, wl := range e.woken {
+			e.woken[i] = waitList{}
+			e.restart(wl)
+		}
+	}
+}
+
+// addWaiters appends the list head..tail to rq's waiters, frozen on its
+// access acc.
+func (rq *request) addWaiters(head, tail *request, acc model.Access) {
+	if rq.waitTail == nil {
+		rq.waitHead, rq.waitAcc, rq.waitMixed = head, acc, false
+	} else {
+		rq.waitTail.nextWaiter = head
+		rq.waitMixed = rq.waitMixed || rq.waitAcc != acc
+	}
+	rq.waitTail = tail
+}
+
+// restart looks the requests of wl up again, in order. Once one of them
+// is admitted with an access that covers the completed request's (the
+// policy's Covers), the rest would freeze on it: they wait on it as they
+// are, as QED's queued allocating writes wait for the new head, without a
+// lookup per waiter per completion.
+func (e *engine) restart(wl waitList) {
+	for w := wl.head; w != nil; {
+		next := w.nextWaiter
+		w.nextWaiter = nil
+		e.nFrozen--
+		e.stats.Restarts++
+		e.lookup(w)
+		if next != nil && wl.handoff && w.admitted && !w.frozen && !w.finished && e.blocker.Covers(w.acc, wl.acc) {
+			w.addWaiters(next, wl.tail, w.acc)
+			return
+		}
+		w = next
 	}
 }
 
@@ -437,15 +529,21 @@ func (e *engine) finish(rq *request, err error) {
 	rq.finished = true
 	e.releaseSegment(rq)
 	if rq.admitted {
-		kept := e.inFlight[:0]
-		for _, a := range e.inFlight {
+		n := 0
+		for i, a := range e.inFlight {
 			if a.Req != rq.r.ID {
-				kept = append(kept, a)
+				e.inFlight[n], e.inFlightReq[n] = a, e.inFlightReq[i]
+				n++
 			}
 		}
-		clear(e.inFlight[len(kept):])
-		e.inFlight = kept
+		clear(e.inFlight[n:])
+		clear(e.inFlightReq[n:])
+		e.inFlight, e.inFlightReq = e.inFlight[:n], e.inFlightReq[:n]
 		e.wake = len(e.frozen) > 0
+		if rq.waitHead != nil {
+			e.ready = append(e.ready, waitList{head: rq.waitHead, tail: rq.waitTail, acc: rq.waitAcc, handoff: !rq.waitMixed})
+			rq.waitHead, rq.waitTail = nil, nil
+		}
 	}
 	if rq.allocating {
 		e.allocInFlight--

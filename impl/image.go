@@ -94,6 +94,15 @@ type Options struct {
 	// checking it first (for inspection; a writable open normally checks
 	// and repairs, as QEMU does).
 	SkipCheck bool
+	// WakeAll reconsiders every frozen request after every completion of a
+	// request in flight, even when the policy is a model.Blocker that names
+	// the one request a frozen request waits for. It costs a lookup per
+	// frozen request per completion. Admissions differ when a frozen
+	// request's lookup changes before its blocker completes: the blocker's
+	// new L2 table is linked (a waiting write may then allocate under it),
+	// or another completion allocates part of a multi-cluster segment. It
+	// exists to compare the two schemes.
+	WakeAll bool
 }
 
 // FillMode says how an allocating write fills the part of a new cluster
@@ -209,6 +218,9 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 	e.policy = opts.Policy
 	if e.policy == nil {
 		e.policy = model.FreezeAny{}
+	}
+	if b, ok := e.policy.(model.Blocker); ok && !opts.WakeAll {
+		e.blocker = b
 	}
 	e.clock = opts.Clock
 	e.readOnly = opts.ReadOnly

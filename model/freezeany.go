@@ -16,13 +16,21 @@ func (FreezeAny) Name() string { return "freeze-any" }
 
 // Decide freezes an allocating a while any allocating access is in flight.
 func (FreezeAny) Decide(a Access, inFlight []Access) Decision {
-	if !a.Kind.Allocating() {
-		return Proceed
-	}
-	for _, b := range inFlight {
-		if b.Kind.Allocating() {
-			return Freeze
-		}
-	}
-	return Proceed
+	return freezeIf(firstConflict(a, inFlight, freezeAnyConflict))
+}
+
+// BlockedBy returns the index of the first access in inFlight that
+// conflicts with a, or -1.
+func (FreezeAny) BlockedBy(a Access, inFlight []Access) int {
+	return firstConflict(a, inFlight, freezeAnyConflict)
+}
+
+// Covers reports whether b freezes nothing or a allocates too.
+func (FreezeAny) Covers(a, b Access) bool {
+	return !b.Kind.Allocating() || a.Kind.Allocating()
+}
+
+// freezeAnyConflict: two allocating accesses never run together.
+func freezeAnyConflict(a, b Access) bool {
+	return a.Kind.Allocating() && b.Kind.Allocating()
 }

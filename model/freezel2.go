@@ -20,13 +20,21 @@ func (FreezeL2) Name() string { return "freeze-l2" }
 
 // Decide freezes an AllocL2 access while another AllocL2 is in flight.
 func (FreezeL2) Decide(a Access, inFlight []Access) Decision {
-	if a.Kind != AllocL2 {
-		return Proceed
-	}
-	for _, b := range inFlight {
-		if b.Kind == AllocL2 {
-			return Freeze
-		}
-	}
-	return Proceed
+	return freezeIf(firstConflict(a, inFlight, freezeL2Conflict))
+}
+
+// BlockedBy returns the index of the first access in inFlight that
+// conflicts with a, or -1.
+func (FreezeL2) BlockedBy(a Access, inFlight []Access) int {
+	return firstConflict(a, inFlight, freezeL2Conflict)
+}
+
+// Covers reports whether b freezes nothing or a allocates an L2 table too.
+func (FreezeL2) Covers(a, b Access) bool {
+	return b.Kind != AllocL2 || a.Kind == AllocL2
+}
+
+// freezeL2Conflict: two L2-table allocations never run together.
+func freezeL2Conflict(a, b Access) bool {
+	return a.Kind == AllocL2 && b.Kind == AllocL2
 }

@@ -22,19 +22,32 @@ func (Overlap) Name() string { return "overlap" }
 // its clusters is in flight, and an AllocL2 a while another AllocL2 of the
 // same L1 entry is in flight.
 func (Overlap) Decide(a Access, inFlight []Access) Decision {
-	if !a.Kind.Allocating() {
-		return Proceed
+	return freezeIf(firstConflict(a, inFlight, overlapConflict))
+}
+
+// BlockedBy returns the index of the first access in inFlight that
+// conflicts with a, or -1.
+func (Overlap) BlockedBy(a Access, inFlight []Access) int {
+	return firstConflict(a, inFlight, overlapConflict)
+}
+
+// Covers reports whether b freezes nothing, or a allocates every cluster b
+// does and, if b allocates an L2 table, the same one.
+func (Overlap) Covers(a, b Access) bool {
+	if !b.Kind.Allocating() {
+		return true
 	}
-	for _, b := range inFlight {
-		if !b.Kind.Allocating() {
-			continue
-		}
-		if a.Overlaps(b) {
-			return Freeze
-		}
-		if a.Kind == AllocL2 && b.Kind == AllocL2 && a.L1 == b.L1 {
-			return Freeze
-		}
+	if !a.Kind.Allocating() || a.First > b.First || a.First+a.Count < b.First+b.Count {
+		return false
 	}
-	return Proceed
+	return b.Kind != AllocL2 || (a.Kind == AllocL2 && a.L1 == b.L1)
+}
+
+// overlapConflict: allocations of a common guest cluster, or of a new L2
+// table for the same L1 entry, never run together.
+func overlapConflict(a, b Access) bool {
+	if !a.Kind.Allocating() || !b.Kind.Allocating() {
+		return false
+	}
+	return a.Overlaps(b) || (a.Kind == AllocL2 && b.Kind == AllocL2 && a.L1 == b.L1)
 }

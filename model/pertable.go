@@ -20,13 +20,23 @@ func (PerTable) Name() string { return "per-table" }
 // Decide freezes an allocating a while an allocating access under the same
 // L1 entry is in flight.
 func (PerTable) Decide(a Access, inFlight []Access) Decision {
-	if !a.Kind.Allocating() {
-		return Proceed
-	}
-	for _, b := range inFlight {
-		if b.Kind.Allocating() && b.L1 == a.L1 {
-			return Freeze
-		}
-	}
-	return Proceed
+	return freezeIf(firstConflict(a, inFlight, perTableConflict))
+}
+
+// BlockedBy returns the index of the first access in inFlight that
+// conflicts with a, or -1.
+func (PerTable) BlockedBy(a Access, inFlight []Access) int {
+	return firstConflict(a, inFlight, perTableConflict)
+}
+
+// Covers reports whether b freezes nothing or a allocates under the same
+// L1 entry.
+func (PerTable) Covers(a, b Access) bool {
+	return !b.Kind.Allocating() || (a.Kind.Allocating() && a.L1 == b.L1)
+}
+
+// perTableConflict: two allocating accesses under one L1 entry never run
+// together.
+func perTableConflict(a, b Access) bool {
+	return a.Kind.Allocating() && b.Kind.Allocating() && a.L1 == b.L1
 }

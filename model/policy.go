@@ -100,3 +100,44 @@ type Policy interface {
 	// Decide returns Proceed or Freeze for access a.
 	Decide(a Access, inFlight []Access) Decision
 }
+
+// A Blocker is a Policy that can name what holds a frozen access back, so
+// that a frozen request waits on one request in flight instead of being
+// reconsidered after every completion, as qcow2 waits on the one
+// overlapping allocation and QED on the head of its allocating-write
+// queue. Every registered policy is a Blocker.
+type Blocker interface {
+	Policy
+	// BlockedBy returns the index in inFlight of an access that by itself
+	// makes Decide freeze a, whatever else is or comes in flight; or -1 if
+	// there is none (then a is reconsidered after every completion). It is
+	// called only after Decide(a, inFlight) returned Freeze, and is pure
+	// like Decide.
+	BlockedBy(a Access, inFlight []Access) int
+	// Covers reports whether access a in flight freezes every access that
+	// b in flight freezes. When b's request completes and the first of
+	// the requests waiting on it is admitted with an access that covers
+	// b, the others go on waiting, on it, without being looked up again.
+	// Pure like Decide.
+	Covers(a, b Access) bool
+}
+
+// firstConflict returns the index of the first b in inFlight for which
+// conflict(a, b) holds, or -1. Policies that freeze a exactly while some
+// conflicting access is in flight use it for Decide and BlockedBy alike.
+func firstConflict(a Access, inFlight []Access, conflict func(a, b Access) bool) int {
+	for i, b := range inFlight {
+		if conflict(a, b) {
+			return i
+		}
+	}
+	return -1
+}
+
+// freezeIf returns Freeze when a conflicting access was found (i >= 0).
+func freezeIf(i int) Decision {
+	if i >= 0 {
+		return Freeze
+	}
+	return Proceed
+}

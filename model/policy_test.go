@@ -100,3 +100,89 @@ func TestKindAndAccessStrings(t *testing.T) {
 		t.Errorf("Kind(99).String = %q", s)
 	}
 }
+
+// smallAccesses returns one single-cluster access of every kind for each
+// of two clusters under each of two L1 entries, Req unset.
+func smallAccesses() []Access {
+	var accs []Access
+	for _, k := range []Kind{Read, Rewrite, AllocCluster, AllocL2, Flush} {
+		for l1 := uint64(0); l1 < 2; l1++ {
+			for cl := uint64(0); cl < 2; cl++ {
+				accs = append(accs, Access{Kind: k, L1: l1, First: l1*2 + cl, Count: 1})
+			}
+		}
+	}
+	return accs
+}
+
+// TestBlockedBy holds every registered policy to the Blocker contract the
+// image relies on when it parks a frozen request on one in-flight request:
+// whenever Decide freezes a, BlockedBy names an access that alone freezes
+// a, and keeps freezing it whatever else is in flight beside it.
+func TestBlockedBy(t *testing.T) {
+	accs := smallAccesses()
+	for _, k := range []Kind{Read, Rewrite, AllocCluster, AllocL2, Flush} {
+		accs = append(accs, Access{Kind: k, First: 0, Count: 2})
+	}
+	for _, reg := range Registered() {
+		p, ok := reg.Policy.(Blocker)
+		if !ok {
+			t.Errorf("%s is not a Blocker: its frozen requests would be reconsidered after every completion", reg.Name)
+			continue
+		}
+		frozen := 0
+		for _, a := range accs {
+			a.Req = 1
+			for _, b := range accs {
+				b.Req = 2
+				for _, c := range accs {
+					c.Req = 3
+					inFlight := []Access{b, c}
+					i := p.BlockedBy(a, inFlight)
+					if p.Decide(a, inFlight) == Proceed {
+						continue
+					}
+					frozen++
+					if i < 0 || i >= len(inFlight) {
+						t.Fatalf("%s: Decide(%v, [%v, %v]) froze but BlockedBy returned %d", reg.Name, a, b, c, i)
+					}
+					blocker := inFlight[i]
+					if p.Decide(a, []Access{blocker}) != Freeze {
+						t.Fatalf("%s: BlockedBy(%v, [%v, %v]) named %v, which alone does not freeze it", reg.Name, a, b, c, blocker)
+					}
+					for _, d := range accs {
+						d.Req = 4
+						if p.Decide(a, []Access{d, blocker}) != Freeze {
+							t.Fatalf("%s: %v froze %v, but not with %v in flight beside it", reg.Name, blocker, a, d)
+						}
+					}
+				}
+			}
+		}
+		if frozen == 0 {
+			t.Errorf("%s never froze: the test checked nothing", reg.Name)
+		}
+		covered := 0
+		for _, a := range accs {
+			a.Req = 1
+			for _, b := range accs {
+				b.Req = 2
+				if !p.Covers(a, b) {
+					continue
+				}
+				if b.Kind.Allocating() {
+					covered++
+				}
+				for _, x := range accs {
+					x.Req = 3
+					if p.Decide(x, []Access{b}) == Freeze && p.Decide(x, []Access{a}) != Freeze {
+						t.Fatalf("%s: Covers(%v, %v), but %v freezes %v and %v does not", reg.Name, a, b, b, x, a)
+					}
+				}
+			}
+		}
+		if covered == 0 {
+			t.Errorf("%s: Covers never holds for an allocating access: frozen requests would all be looked up again", reg.Name)
+		}
+	}
+}

@@ -146,14 +146,7 @@ func TestCanonicalizeRenaming(t *testing.T) {
 // in-flight accesses (the model passes them in request order, the engine
 // in admission order).
 func TestPolicyOrderInsensitive(t *testing.T) {
-	var accs []Access
-	for _, k := range []Kind{Read, Rewrite, AllocCluster, AllocL2, Flush} {
-		for l1 := uint64(0); l1 < 2; l1++ {
-			for cl := uint64(0); cl < 2; cl++ {
-				accs = append(accs, Access{Kind: k, L1: l1, First: l1*2 + cl, Count: 1})
-			}
-		}
-	}
+	accs := smallAccesses()
 	for _, reg := range Registered() {
 		for _, a := range accs {
 			a.Req = 1

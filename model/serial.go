@@ -16,8 +16,21 @@ func (Serial) Name() string { return "serial" }
 
 // Decide freezes a while any other request is in flight.
 func (Serial) Decide(a Access, inFlight []Access) Decision {
-	if len(inFlight) > 0 {
-		return Freeze
-	}
-	return Proceed
+	return freezeIf(firstConflict(a, inFlight, serialConflict))
+}
+
+// BlockedBy returns the index of the first access in inFlight that
+// conflicts with a, or -1.
+func (Serial) BlockedBy(a Access, inFlight []Access) int {
+	return firstConflict(a, inFlight, serialConflict)
+}
+
+// Covers is always true: any access in flight freezes every other.
+func (Serial) Covers(a, b Access) bool {
+	return true
+}
+
+// serialConflict: every access in flight holds every other back.
+func serialConflict(a, b Access) bool {
+	return true
 }
