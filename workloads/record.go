@@ -150,7 +150,9 @@ type Provenance struct {
 	// Command is the command line.
 	Command string `json:"command"`
 	// FileSystem and CacheMode describe the file backend's directory and
-	// I/O mode ("buffered" or "direct"); empty without the file backend.
+	// I/O mode ("buffered" or "direct", with "+grow" when the image file
+	// was grown ahead of allocating writes); empty without the file
+	// backend.
 	FileSystem string `json:"file_system,omitempty"`
 	CacheMode  string `json:"cache_mode,omitempty"`
 	// Linearizability says how runs were checked, or why they were not.

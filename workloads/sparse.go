@@ -18,26 +18,74 @@ var zeroPage [pageSize]byte
 // cluster with zeros, so a first-touch run of 4 KiB writes into 64 KiB
 // clusters stores 4 KiB per write rather than 64: fresh memory is slow
 // to fault in, and memory-backed images would otherwise dominate a run's
-// wall time. Reads of pages never stored return zeros. It is not safe
-// for concurrent use; the sim and mem backends use it from one goroutine.
+// wall time. Reads of pages never stored return zeros. Pages are found
+// through a two-level table indexed by offset, dense because QED
+// allocates at the end of the file. It is not safe for concurrent use;
+// the sim and mem backends use it from one goroutine.
 type sparseStorage struct {
-	pages map[int64]*[pageSize]byte
-	size  int64
-	pool  *PagePool // nil: pages come from the heap
+	dir  []*pageChunk // chunk i holds pages i*chunkPages onwards
+	held int          // pages held
+	size int64
+	pool *PagePool // nil: pages come from the heap
 }
+
+// chunkPages is the number of pages one pageChunk indexes (1 MiB).
+const chunkPages = 256
+
+// pageChunk indexes chunkPages consecutive pages; nil means zeros.
+type pageChunk [chunkPages]*[pageSize]byte
 
 // newSparseStorage returns an empty storage taking its pages from pool,
 // which may be nil.
 func newSparseStorage(pool *PagePool) *sparseStorage {
-	return &sparseStorage{pages: make(map[int64]*[pageSize]byte), pool: pool}
+	return &sparseStorage{pool: pool}
+}
+
+// page returns the page with index pg, or nil.
+func (s *sparseStorage) page(pg int64) *[pageSize]byte {
+	if c := pg / chunkPages; c < int64(len(s.dir)) && s.dir[c] != nil {
+		return s.dir[c][pg%chunkPages]
+	}
+	return nil
+}
+
+// setPage stores page as the page with index pg.
+func (s *sparseStorage) setPage(pg int64, page *[pageSize]byte) {
+	c := pg / chunkPages
+	for int64(len(s.dir)) <= c {
+		s.dir = append(s.dir, nil)
+	}
+	if s.dir[c] == nil {
+		s.dir[c] = new(pageChunk)
+	}
+	s.dir[c][pg%chunkPages] = page
+	s.held++
+}
+
+// dropPagesFrom returns every page from index first on to the pool.
+func (s *sparseStorage) dropPagesFrom(first int64) {
+	for c := first / chunkPages; c < int64(len(s.dir)); c++ {
+		ch := s.dir[c]
+		if ch == nil {
+			continue
+		}
+		from := int64(0)
+		if c == first/chunkPages {
+			from = first % chunkPages
+		}
+		for i := from; i < chunkPages; i++ {
+			if ch[i] != nil {
+				s.pool.put(ch[i])
+				ch[i] = nil
+				s.held--
+			}
+		}
+	}
 }
 
 // release returns every page to the pool and empties the storage.
 func (s *sparseStorage) release() {
-	if s.pool != nil {
-		s.pool.put(s.pages)
-	}
-	clear(s.pages)
+	s.dropPagesFrom(0)
 	s.size = 0
 }
 
@@ -52,8 +100,9 @@ type PagePool struct {
 	free []*[pageSize]byte
 }
 
-// get returns a zeroed page.
-func (p *PagePool) get() *[pageSize]byte {
+// get returns a page, zeroed if zero is set; otherwise its content is
+// stale and the caller overwrites all of it.
+func (p *PagePool) get(zero bool) *[pageSize]byte {
 	if p != nil {
 		p.mu.Lock()
 		if n := len(p.free); n > 0 {
@@ -61,7 +110,9 @@ func (p *PagePool) get() *[pageSize]byte {
 			p.free[n-1] = nil
 			p.free = p.free[:n-1]
 			p.mu.Unlock()
-			clear(pg[:])
+			if zero {
+				clear(pg[:])
+			}
 			return pg
 		}
 		p.mu.Unlock()
@@ -69,13 +120,14 @@ func (p *PagePool) get() *[pageSize]byte {
 	return new([pageSize]byte)
 }
 
-// put takes back the pages of a storage.
-func (p *PagePool) put(pages map[int64]*[pageSize]byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, pg := range pages {
-		p.free = append(p.free, pg)
+// put takes back a page; a nil pool drops it.
+func (p *PagePool) put(pg *[pageSize]byte) {
+	if p == nil {
+		return
 	}
+	p.mu.Lock()
+	p.free = append(p.free, pg)
+	p.mu.Unlock()
 }
 
 var errNegativeOffset = errors.New("negative offset")
@@ -97,7 +149,7 @@ func (s *sparseStorage) ReadAt(p []byte, off int64) (int, error) {
 		pos := off + int64(n)
 		pg, in := pos/pageSize, int(pos%pageSize)
 		c := min(len(p)-n, pageSize-in)
-		if page := s.pages[pg]; page != nil {
+		if page := s.page(pg); page != nil {
 			copy(p[n:n+c], page[in:])
 		} else {
 			clear(p[n : n+c])
@@ -118,10 +170,11 @@ func (s *sparseStorage) WriteAt(p []byte, off int64) (int, error) {
 		pg, in := pos/pageSize, int(pos%pageSize)
 		c := min(len(p)-n, pageSize-in)
 		chunk := p[n : n+c]
-		page := s.pages[pg]
+		page := s.page(pg)
 		if page == nil && !bytes.Equal(chunk, zeroPage[:c]) {
-			page = s.pool.get()
-			s.pages[pg] = page
+			// A whole-page write overwrites every byte: skip the clear.
+			page = s.pool.get(c < pageSize)
+			s.setPage(pg, page)
 		}
 		if page != nil {
 			copy(page[in:], chunk)
@@ -141,17 +194,14 @@ func (s *sparseStorage) Truncate(size int64) error {
 		return errors.New("negative size")
 	}
 	if size < s.size {
-		for pg, page := range s.pages {
-			switch start := pg * pageSize; {
-			case start >= size:
-				delete(s.pages, pg)
-				if s.pool != nil {
-					s.pool.put(map[int64]*[pageSize]byte{pg: page})
-				}
-			case start+pageSize > size:
-				clear(page[size-start:])
+		last := size / pageSize // the page holding byte size, if any
+		if in := size % pageSize; in != 0 {
+			if page := s.page(last); page != nil {
+				clear(page[in:])
 			}
+			last++
 		}
+		s.dropPagesFrom(last)
 	}
 	s.size = size
 	return nil
@@ -161,4 +211,4 @@ func (s *sparseStorage) Truncate(size int64) error {
 func (s *sparseStorage) Sync() error { return nil }
 
 // storedBytes returns the bytes of the pages held.
-func (s *sparseStorage) storedBytes() int64 { return int64(len(s.pages)) * pageSize }
+func (s *sparseStorage) storedBytes() int64 { return int64(s.held) * pageSize }

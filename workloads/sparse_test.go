@@ -85,6 +85,20 @@ func TestPagePoolReusesZeroed(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("a reused page was not zeroed")
 	}
+	// A whole-page write takes a page without clearing it; unaligned
+	// whole-page-long writes span two pages and must still clear both.
+	full := bytes.Repeat([]byte{9}, pageSize)
+	b.WriteAt(full, pageSize)
+	b.WriteAt(full[:pageSize], 2*pageSize+100)
+	got = make([]byte, 4*pageSize)
+	b.ReadAt(got, 0)
+	want = make([]byte, 4*pageSize)
+	want[5] = 1
+	copy(want[pageSize:], full)
+	copy(want[2*pageSize+100:], full)
+	if !bytes.Equal(got, want) {
+		t.Error("reused pages hold stale bytes after whole-page and unaligned writes")
+	}
 }
 
 // TestBackingStorage checks the computed backing file matches the

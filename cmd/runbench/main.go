@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -54,11 +55,11 @@ func (e usageError) Unwrap() error { return e.err }
 // options are the command-line flags, unparsed beyond their types.
 type options struct {
 	policies, workloads, qds, backends, devices string
-	jobFile, out, dir                           string
+	jobFile, out, dir, cpuProfile               string
 	sets                                        multiFlag
 	repeat, warmup, parallel                    int
 	seed                                        int64
-	direct, keys, list, noPlots                 bool
+	direct, grow, keys, list, noPlots           bool
 	baseline, baselines, lin                    string
 }
 
@@ -84,11 +85,13 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.warmup, "warmup", 1, "discarded warm-up rounds before the repetitions")
 	fs.Int64Var(&o.seed, "seed", 1, "base `seed`: repetition k uses seed+k-1 (every random choice comes from it)")
 	fs.StringVar(&o.out, "out", "results/latest", "`directory` for runs.json, runs.csv, bench.txt and summary.txt")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the runs to `file` (go tool pprof)")
 	fs.StringVar(&o.jobFile, "job", "", "fio-like job `file` to take workloads from instead of the standard ones")
 	fs.Var(&o.sets, "set", "job settings `key=value,...` applied to every selected workload (repeatable; see -keys)")
 	fs.IntVar(&o.parallel, "parallel", 0, "sim runs at once (default GOMAXPROCS; sim figures are virtual time, so this changes none)")
 	fs.StringVar(&o.dir, "dir", "", "`directory` for the file backend's images (default a temporary directory)")
 	fs.BoolVar(&o.direct, "direct", false, "file backend: O_DIRECT for aligned image I/O")
+	fs.BoolVar(&o.grow, "grow", false, "file backend: grow the image file ahead of allocating writes with fallocate (ext4 serializes direct writes that move the file size; the tail is truncated at close)")
 	fs.StringVar(&o.baseline, "baseline", "freeze-any", "`policy` the table compares throughput with")
 	fs.StringVar(&o.baselines, "baselines", "auto", "file backend: `list` of qemu-img bench baselines to run beside the policies ("+strings.Join(workloads.BaselineNames(), ", ")+"), auto (all, when qemu-img is installed) or none")
 	fs.BoolVar(&o.noPlots, "noplots", false, "skip the figures")
@@ -201,10 +204,18 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	s.matrix = workloads.Matrix{
 		Policies: regs, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
 		Repeat: o.repeat, Warmup: o.warmup, Seed: o.seed, Parallel: o.parallel,
-		Dir: o.dir, File: impl.FileOptions{Direct: o.direct},
+		Dir: o.dir, File: impl.FileOptions{Direct: o.direct, GrowFile: o.grow},
 	}
 	if s.linNote, err = setLinearizability(&s.matrix, o.lin, o.out); err != nil {
 		return bad("linearizability", err)
+	}
+	if !contains(backends, workloads.BackendFile) {
+		switch {
+		case o.direct:
+			return bad("direct", errors.New("applies to the file backend only (add -backend file)"))
+		case o.grow:
+			return bad("grow", errors.New("applies to the file backend only (add -backend file)"))
+		}
 	}
 	if contains(backends, workloads.BackendFile) {
 		dir := o.dir
@@ -216,6 +227,9 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 		s.cache = "buffered"
 		if o.direct {
 			s.cache = "direct"
+		}
+		if o.grow {
+			s.cache += "+grow"
 		}
 		if err := s.chooseBaselines(o.baselines); err != nil {
 			return bad("baselines", err)
@@ -411,6 +425,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		_ = o
 		return 0
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "runbench: -cpuprofile: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "runbench: -cpuprofile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	prov := collectProvenance(s, args, start)
 	if isTerminal(stderr) {
@@ -466,6 +493,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)\n", len(runs), time.Since(start).Seconds(), s.out, len(figs))
+	if ios, secs := simSpeed(runs); secs > 0 {
+		fmt.Fprintf(stdout, "harness speed on sim: %.2fM simulated I/Os per wall second of a run (%.0f I/Os in %.2fs, setup and image checks included)\n", ios/secs/1e6, ios, secs)
+	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "runbench: %d runs failed; see the error field in %s/runs.json\n", failed, s.out)
 		return 1
@@ -499,4 +529,16 @@ func progressPrinter(w io.Writer, start time.Time) func(workloads.Progress) {
 		fmt.Fprintf(w, "\r\033[K[%d/%d %.0fs] %s %s %s qd=%d %s", p.Done, p.Total, now.Sub(start).Seconds(),
 			p.Config.Device, p.Config.Workload, p.Config.Policy, p.Config.QD, rep)
 	}
+}
+
+// simSpeed sums the simulated host I/Os and the wall time of the sim runs
+// (each run's own time, so it does not depend on how many ran at once).
+func simSpeed(runs []workloads.Record) (ios, secs float64) {
+	for _, r := range runs {
+		if r.Backend == workloads.BackendSim && r.Error == "" {
+			ios += r.HostIOsPerOp * float64(r.Ops)
+			secs += r.WallSeconds
+		}
+	}
+	return ios, secs
 }

@@ -41,6 +41,8 @@ func TestBadFlags(t *testing.T) {
 		{"missing job file", []string{"-job", filepath.Join(dir, "none.fio")}, "-job: open"},
 		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
 		{"bad baseline", []string{"-baseline", "x"}, "-baseline: unknown policy"},
+		{"direct without file", []string{"-direct"}, "-direct: applies to the file backend only"},
+		{"grow without file", []string{"-backend", "sim,mem", "-grow"}, "-grow: applies to the file backend only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
