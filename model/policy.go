@@ -72,8 +72,8 @@ const (
 	// Proceed lets the segment go on with its I/O now.
 	Proceed Decision = iota
 	// Freeze parks the request. It is woken when a request in flight
-	// completes and then restarts from the lookup, because the tables may
-	// have changed while it waited.
+	// completes (for a Blocker, the one it names) and then restarts from
+	// the lookup, because the tables may have changed while it waited.
 	Freeze
 )
 
