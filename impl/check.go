@@ -20,7 +20,9 @@ type CheckResult struct {
 	// L1 or L2 entry, one per data cluster referenced again, and one per
 	// cluster of an L2 table that overlaps clusters already in use.
 	Corruptions int
-	// Leaks counts clusters past the header that nothing references.
+	// Leaks counts clusters past the header that nothing references. (A
+	// repair that an I/O error stopped may leave more than it found: an
+	// L2 table copied past the end of file but not yet relinked.)
 	Leaks int
 	// CheckErrors counts I/O errors met while checking or repairing; while
 	// an L2 table cannot be read, leaks are neither counted nor repaired.
@@ -90,11 +92,15 @@ const (
 // Repair clears invalid entries and every reference to a cluster after the
 // first (in L1 order, then L2 order), writing only the changed sectors of
 // a table, and syncs. It then removes leaks: trailing leaked clusters by
-// truncating the file, leaked clusters in the middle by moving the last
-// cluster in use (a data cluster, or a whole L2 table into a run of free
-// clusters large enough) into the lowest hole: copy, Sync, rewrite the
-// sector holding the one reference, Sync, truncate. A crash at any point
-// leaves a consistent image, with at worst a leak. When no corruptions or
+// truncating the file, leaked clusters in the middle by moving clusters in
+// use down into them (a data cluster, or a whole L2 table into a run of
+// free clusters large enough; a table that no free run below it holds
+// goes past the end of file first), each move a copy into free clusters,
+// Sync, a rewrite of the sector holding the one reference, Sync, before
+// the old place is written again or truncated. A crash at any point leaves
+// a consistent image, with at worst a leak. The L1 table does not move:
+// leaked clusters below it that nothing else can fill remain (an image
+// QEMU made has its L1 table right after the header). When no corruptions or
 // I/O errors remain, the need-check feature bit is cleared by rewriting the
 // header's first sector, and the image is synced.
 //
@@ -377,8 +383,35 @@ type clusterOwner struct {
 	off      uint64 // a table's offset
 }
 
+// leakRepair is the state of one leak repair. owners records what
+// references each cluster in use at or after cluster from (and each
+// cluster something has moved to since); below from it is incomplete.
+type leakRepair struct {
+	c      *imageChecker
+	owners map[uint64]clusterOwner
+	from   uint64
+}
+
 // repairLeaks removes leaked clusters: it truncates trailing ones, and
-// fills holes in the middle by moving the last cluster in use into them.
+// fills the holes below the last cluster in use by moving clusters in use
+// down, each move to a lower cluster, until none is left or a move is not
+// possible (an I/O error, or the L1 table in the way).
+//
+// Each step moves one thing, the first of these that applies:
+//   - the last cluster in use, when it is a data cluster, into the lowest
+//     hole;
+//   - the L2 table at the end, into the lowest free run that holds it;
+//   - when no free run below that table holds it, the highest data
+//     cluster below the table into the lowest hole, so that the free
+//     clusters gather below the table (unstick);
+//   - when no data cluster is left above the lowest hole, the L2 table
+//     just above it, which its free clusters cannot hold without
+//     overlapping the table itself: first past the end of file, then down
+//     into the hole and its own old clusters (unstick).
+//
+// Every step lowers the sum of the cluster numbers in use, so repair ends.
+// Owners are collected for the last clusters in use, as many as there are
+// holes; unstick collects them for every cluster above the lowest hole.
 func (c *imageChecker) repairLeaks() {
 	hs := uint64(c.h.HeaderSize)
 	last, ok := c.lastUsed(c.nbits)
@@ -391,9 +424,10 @@ func (c *imageChecker) repairLeaks() {
 			holes++
 		}
 	}
-	var owners map[uint64]clusterOwner
+	r := &leakRepair{c: c, from: math.MaxUint64}
 	if holes > 0 {
-		// Only the last holes clusters in use can move: find their owners.
+		// The last holes clusters in use are the first to move: find
+		// their owners.
 		t, n := last, uint64(0)
 		for ; t > hs; t-- {
 			if c.isUsed(t) {
@@ -402,64 +436,151 @@ func (c *imageChecker) repairLeaks() {
 				}
 			}
 		}
-		var err error
-		if owners, err = c.collectOwners(t); err != nil {
-			c.checkError(fmt.Sprintf("leak repair: %v", err))
-			owners = nil
+		if !r.cover(t) {
+			holes = 0
 		}
 	}
-	if !c.truncateAfter(last) {
+	if !c.truncateAfter(last) || holes == 0 {
 		return
 	}
-	cs := c.g.ClusterSize
+	cs, ts := c.g.ClusterSize, c.g.TableSize
 	lo := hs // every cluster below lo is in use
-	for owners != nil {
+	for {
 		for lo < last && c.isUsed(lo) {
 			lo++
 		}
 		if lo >= last {
 			return
 		}
-		o, ok := owners[last]
+		if last < r.from && !r.cover(lo) {
+			return
+		}
+		o, ok := r.owners[last]
 		if !ok || o.conflict {
 			return // the L1 table, or a cluster we cannot account for
 		}
-		if o.table {
-			start := o.off / cs
-			if start+c.g.TableSize-1 != last {
-				return
+		var moved bool
+		switch start := o.off / cs; {
+		case !o.table:
+			moved = r.moveData(o, last, lo)
+		case start+ts-1 != last:
+			return
+		default:
+			if to, ok := c.freeRun(lo, start, ts); ok {
+				_, moved = r.moveTable(o, to)
+			} else {
+				moved = r.unstick(lo, start)
 			}
-			to, ok := c.freeRun(lo, start, c.g.TableSize)
-			if !ok {
-				return // no hole large enough: the leaks stay
-			}
-			if err := c.moveTable(o, to*cs); err != nil {
-				c.checkError(fmt.Sprintf("leak repair: move L2 table at %#x to %#x: %v", o.off, to*cs, err))
-				return
-			}
-			c.clearUsed(start, c.g.TableSize)
-			c.setUsed(to, c.g.TableSize)
-			for k := uint64(0); k < c.g.TableSize; k++ {
-				delete(owners, start+k)
-			}
-			o.off = to * cs
-			for k := uint64(0); k < c.g.TableSize; k++ {
-				owners[to+k] = o
-			}
-		} else {
-			if err := c.moveData(o, last*cs, lo*cs); err != nil {
-				c.checkError(fmt.Sprintf("leak repair: move cluster %#x to %#x: %v", last*cs, lo*cs, err))
-				return
-			}
-			c.clearUsed(last, 1)
-			c.setUsed(lo, 1)
-			delete(owners, last)
-			owners[lo] = o
 		}
-		if last, ok = c.lastUsed(last); !ok || !c.truncateAfter(last) {
+		if !moved {
+			return
+		}
+		if last, ok = c.lastUsed(c.nbits); !ok || !c.truncateAfter(last) {
 			return
 		}
 	}
+}
+
+// unstick moves one thing down when the L2 table at the end of the image,
+// at cluster s, fits in no free run below it; lo is the lowest free
+// cluster. It moves the highest data cluster between lo and s into lo;
+// when there is none, the first cluster in use above lo starts an L2
+// table with fewer free clusters below it than it has clusters, and
+// unstick moves that table past the end of file and from there to lo,
+// never overwriting a table still referenced. It reports whether it moved
+// something; it does not move the L1 table.
+func (r *leakRepair) unstick(lo, s uint64) bool {
+	c := r.c
+	cs, ts := c.g.ClusterSize, c.g.TableSize
+	if !r.cover(lo) {
+		return false
+	}
+	l1 := c.h.L1TableOffset / cs
+	for i := s; i > lo+1; {
+		i--
+		switch o, ok := r.owners[i]; {
+		case !c.isUsed(i):
+		case i >= l1 && i < l1+ts:
+			i = l1 // skip the L1 table
+		case !ok || o.conflict:
+			return false
+		case o.table:
+			i = o.off / cs // skip the table
+		default:
+			return r.moveData(o, i, lo)
+		}
+	}
+	p := lo + 1
+	for p < s && !c.isUsed(p) {
+		p++
+	}
+	o, ok := r.owners[p]
+	if !ok || o.conflict || !o.table || o.off/cs != p || p-lo >= ts {
+		return false // the L1 table is in the way
+	}
+	far, ok := r.moveTable(o, (c.size+cs-1)/cs)
+	if !ok {
+		return false
+	}
+	// [lo, p) was free, and the table has left [p, p+ts).
+	_, ok = r.moveTable(far, lo)
+	return ok
+}
+
+// cover makes sure owners covers every cluster at or after from,
+// collecting them afresh if not; a read error is a check error.
+func (r *leakRepair) cover(from uint64) bool {
+	if from >= r.from {
+		return true
+	}
+	owners, err := r.c.collectOwners(from)
+	if err != nil {
+		r.c.checkError(fmt.Sprintf("leak repair: %v", err))
+		return false
+	}
+	r.owners, r.from = owners, from
+	return true
+}
+
+// moveData moves the data cluster src, which o references, to the free
+// cluster dst, and reports whether it did; a failure is a check error.
+func (r *leakRepair) moveData(o clusterOwner, src, dst uint64) bool {
+	c := r.c
+	cs := c.g.ClusterSize
+	if err := c.moveData(o, src*cs, dst*cs); err != nil {
+		c.checkError(fmt.Sprintf("leak repair: move cluster %#x to %#x: %v", src*cs, dst*cs, err))
+		return false
+	}
+	c.clearUsed(src, 1)
+	c.setUsed(dst, 1)
+	delete(r.owners, src)
+	r.owners[dst] = o
+	return true
+}
+
+// moveTable moves the L2 table o to the free clusters from cluster dst on,
+// which may lie past the end of file, and returns its new owner and
+// whether it moved; a failure is a check error.
+func (r *leakRepair) moveTable(o clusterOwner, dst uint64) (clusterOwner, bool) {
+	c := r.c
+	cs, ts := c.g.ClusterSize, c.g.TableSize
+	src := o.off / cs
+	err := c.moveTable(o, dst*cs)
+	c.grow(dst + ts)
+	if err != nil {
+		c.checkError(fmt.Sprintf("leak repair: move L2 table at %#x to %#x: %v", o.off, dst*cs, err))
+		return o, false
+	}
+	c.clearUsed(src, ts)
+	c.setUsed(dst, ts)
+	for k := uint64(0); k < ts; k++ {
+		delete(r.owners, src+k)
+	}
+	o.off = dst * cs
+	for k := uint64(0); k < ts; k++ {
+		r.owners[dst+k] = o
+	}
+	return o, true
 }
 
 // truncateAfter cuts the file after cluster last, if that shortens it,
@@ -479,6 +600,20 @@ func (c *imageChecker) truncateAfter(last uint64) bool {
 	c.size = end
 	c.wrote = true
 	return true
+}
+
+// grow extends the bitmap, and the file size it knows, after a write past
+// the end of file that may have reached cluster n: it asks the storage
+// for the size.
+func (c *imageChecker) grow(n uint64) {
+	if sz, err := c.st.Size(); err == nil && uint64(sz) > c.size {
+		c.size = uint64(sz)
+	}
+	n = max(n, (c.size+c.g.ClusterSize-1)/c.g.ClusterSize)
+	for uint64(len(c.used))*64 < n {
+		c.used = append(c.used, 0)
+	}
+	c.nbits = max(c.nbits, n)
 }
 
 // collectOwners records what references each cluster at or after t.

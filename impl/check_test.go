@@ -15,12 +15,22 @@ import (
 
 // Geometry of the hand-built test images: 4 KiB clusters, 2-cluster tables
 // (1024 entries, so one L2 table maps 4 MiB), 16 MiB guest. QEMU 7.2 cannot
-// open table_size 1, so 2 is the smallest size both sides check.
+// open table_size 1, so 2 is the smallest size both sides check. A case
+// may ask for larger tables (chkCase.tableSize).
 const (
 	chkCS        = 4096
 	chkTS        = 2
 	chkEntries   = chkCS * chkTS / 8
 	chkImageSize = 16 << 20
+)
+
+// chkBackingName is the raw backing file that images of a case with
+// backing name, and chkBackingFill what every byte of it holds; the QEMU
+// tests write it next to the image.
+const (
+	chkBackingName = "base.raw"
+	chkBackingFill = 0xb5
+	chkBackingSize = 1 << 20
 )
 
 // chkImage lays out a QED image by hand: header cluster(s), the L1 table
@@ -29,23 +39,43 @@ const (
 // after a repair (a fill byte; 0 for zeros).
 type chkImage struct {
 	h    Header
+	ts   uint64 // clusters per table
 	buf  []byte
 	want map[uint64]byte
 }
 
+// newChkImage starts an image with the default geometry.
 func newChkImage(headerClusters uint32) *chkImage {
+	return newChkImageOf(headerClusters, chkTS, chkImageSize)
+}
+
+// newChkImageOf starts an image of tableSize-cluster tables and a guest of
+// imageSize bytes.
+func newChkImageOf(headerClusters, tableSize uint32, imageSize uint64) *chkImage {
 	h := Header{
 		ClusterSize:   chkCS,
-		TableSize:     chkTS,
+		TableSize:     tableSize,
 		HeaderSize:    headerClusters,
 		L1TableOffset: uint64(headerClusters) * chkCS,
-		ImageSize:     chkImageSize,
+		ImageSize:     imageSize,
 	}
-	m := &chkImage{h: h, want: map[uint64]byte{}}
-	m.buf = make([]byte, (uint64(headerClusters)+chkTS)*chkCS)
+	m := &chkImage{h: h, ts: uint64(tableSize), want: map[uint64]byte{}}
+	m.buf = make([]byte, (uint64(headerClusters)+m.ts)*chkCS)
 	copy(m.buf[HeaderLen:], "extra header bytes that a repair must preserve")
 	return m
 }
+
+// backed names chkBackingName as the image's raw backing file, in the
+// header cluster after the extra bytes.
+func (m *chkImage) backed() {
+	const at = 1024
+	m.h.Features |= FeatureBackingFile | FeatureBackingFormatNoProbe
+	m.h.BackingNameOffset, m.h.BackingNameSize = at, uint32(len(chkBackingName))
+	copy(m.buf[at:], chkBackingName)
+}
+
+// entries returns the number of entries per table.
+func (m *chkImage) entries() uint64 { return chkCS * m.ts / 8 }
 
 // bytes returns the image with its header encoded.
 func (m *chkImage) bytes() []byte {
@@ -69,7 +99,7 @@ func (m *chkImage) cluster(fill byte) uint64 {
 // table appends an empty L2 table for L1 entry i and returns its offset.
 func (m *chkImage) table(i uint64) uint64 {
 	off := m.end()
-	m.buf = append(m.buf, make([]byte, chkCS*chkTS)...)
+	m.buf = append(m.buf, make([]byte, chkCS*m.ts)...)
 	m.setL1(i, off)
 	return off
 }
@@ -81,15 +111,17 @@ func (m *chkImage) setL1(i, v uint64) { m.put(m.h.L1TableOffset+8*i, v) }
 // entryOff returns the file offset of guest cluster gc's L2 entry,
 // appending its L2 table if the L1 entry is empty.
 func (m *chkImage) entryOff(gc uint64) uint64 {
-	t := m.l1(gc / chkEntries)
+	t := m.l1(gc / m.entries())
 	if t == 0 {
-		t = m.table(gc / chkEntries)
+		t = m.table(gc / m.entries())
 	}
-	return t + 8*(gc%chkEntries)
+	return t + 8*(gc%m.entries())
 }
 
 // entry returns guest cluster gc's L2 entry; its table must exist.
-func (m *chkImage) entry(gc uint64) uint64 { return m.get(m.l1(gc/chkEntries) + 8*(gc%chkEntries)) }
+func (m *chkImage) entry(gc uint64) uint64 {
+	return m.get(m.l1(gc/m.entries()) + 8*(gc%m.entries()))
+}
 
 // setEntry stores v raw in guest cluster gc's L2 entry; after repair gc
 // should read after (a fill byte, or 0 for zeros).
@@ -143,6 +175,9 @@ func chkCountsOf(r CheckResult) chkCounts {
 type chkCase struct {
 	name           string
 	headerClusters uint32
+	tableSize      uint32 // clusters per table; 0 means chkTS
+	imageSize      uint64 // guest bytes; 0 means chkImageSize
+	backing        bool   // the header names chkBackingName
 	build          func(m *chkImage)
 	corrupt        func(m *chkImage)
 	check, repair  chkCounts
@@ -212,15 +247,115 @@ var chkCases = []chkCase{
 	},
 	{
 		// The last cluster is an L2 table and the hole is too small for
-		// it: the leak stays.
-		name:  "leak-middle-stuck",
+		// it: the data cluster below the table moves into the hole, then
+		// the table, overlapping its old place, by way of the end of file.
+		name:  "leak-middle-small-hole",
 		build: chkBase,
 		corrupt: func(m *chkImage) {
 			m.leak()
 			m.writeDataFirst(2048, 'f')
 		},
 		check:  chkCounts{Leaks: 1},
-		repair: chkCounts{Leaks: 1},
+		repair: chkCounts{LeaksFixed: 1},
+	},
+	{
+		// The hole is right below the last table: it moves by way of the
+		// end of file at once.
+		name:  "leak-hole-below-table",
+		build: chkBase,
+		corrupt: func(m *chkImage) {
+			e := m.cluster('e')
+			m.leak()
+			m.setEntry(2*chkEntries, e, 'e')
+		},
+		check:  chkCounts{Leaks: 1},
+		repair: chkCounts{LeaksFixed: 1},
+	},
+	{
+		// One-cluster holes below and between the last two tables, no
+		// data cluster between them: the first table moves down by way
+		// of the end of file, then the last into the run now below it.
+		name:  "leak-holes-between-tables",
+		build: chkBase,
+		corrupt: func(m *chkImage) {
+			e, f := m.cluster('e'), m.cluster('f')
+			m.leak()
+			m.table(2)
+			m.leak()
+			m.table(3)
+			m.setEntry(2*chkEntries+1, e, 'e')
+			m.setEntry(3*chkEntries+2, f, 'f')
+		},
+		check:  chkCounts{Leaks: 2},
+		repair: chkCounts{LeaksFixed: 2},
+	},
+	{
+		// A table in the middle, with a hole on either side and data
+		// clusters after it: the data gathers the holes below the last
+		// table, and the table in the middle stays.
+		name:  "leak-table-in-middle",
+		build: chkBase,
+		corrupt: func(m *chkImage) {
+			m.leak()
+			m.write(2*chkEntries, 'e')
+			m.leak()
+			m.write(3, 'f')
+			m.writeDataFirst(3*chkEntries, 'g')
+		},
+		check:  chkCounts{Leaks: 2},
+		repair: chkCounts{LeaksFixed: 2},
+	},
+	{
+		// Three one-cluster holes, each followed by a data cluster, below
+		// the last table.
+		name:  "leak-several-small-holes",
+		build: chkBase,
+		corrupt: func(m *chkImage) {
+			m.leak()
+			m.write(3, 'e')
+			m.leak()
+			m.write(1026, 'f')
+			m.leak()
+			m.writeDataFirst(2048, 'g')
+		},
+		check:  chkCounts{Leaks: 3},
+		repair: chkCounts{LeaksFixed: 3},
+	},
+	{
+		// Three free clusters below a four-cluster table.
+		name:      "leak-small-hole-ts4",
+		tableSize: 4,
+		build:     func(m *chkImage) { m.write(0, 'a'); m.write(1, 'b') },
+		corrupt: func(m *chkImage) {
+			m.leak()
+			m.leak()
+			m.leak()
+			m.writeDataFirst(m.entries(), 'c')
+		},
+		check:  chkCounts{Leaks: 3},
+		repair: chkCounts{LeaksFixed: 3},
+	},
+	{
+		// Sixteen-cluster tables over a backing file: fifteen free
+		// clusters in five holes between data clusters, below the last
+		// table. The guest clusters nothing maps still read the backing
+		// file after repair.
+		name:      "leak-small-holes-ts16-backed",
+		tableSize: 16,
+		imageSize: 64 << 20,
+		backing:   true,
+		build:     func(m *chkImage) { m.write(0, 'a'); m.write(5, 'b') },
+		corrupt: func(m *chkImage) {
+			for i := uint64(0); i < 5; i++ {
+				m.leak()
+				m.leak()
+				m.leak()
+				m.write(10+i, byte('c'+i))
+			}
+			m.writeDataFirst(m.entries()+3, 'x')
+		},
+		check:  chkCounts{Leaks: 15},
+		repair: chkCounts{LeaksFixed: 15},
 	},
 	{
 		name:    "l2-past-eof",
@@ -467,7 +602,17 @@ func chkVariants(tc chkCase) []chkVariant {
 	if hc == 0 {
 		hc = 1
 	}
-	m := newChkImage(hc)
+	ts, size := tc.tableSize, tc.imageSize
+	if ts == 0 {
+		ts = chkTS
+	}
+	if size == 0 {
+		size = chkImageSize
+	}
+	m := newChkImageOf(hc, ts, size)
+	if tc.backing {
+		m.backed()
+	}
 	tc.build(m)
 	vs := []chkVariant{{name: tc.name + "-ok", img: m.bytes(), want: chkCopyWant(m.want)}}
 	if tc.corrupt != nil {
@@ -515,8 +660,8 @@ func testCheckVariant(t *testing.T, v chkVariant) {
 	if v.problem != "" && !chkHas(got.Problems, v.problem) {
 		t.Errorf("Check problems lack %q:\n%s", v.problem, strings.Join(got.Problems, "\n"))
 	}
-	if got.TotalClusters != chkImageSize/chkCS {
-		t.Errorf("TotalClusters = %d, want %d", got.TotalClusters, chkImageSize/chkCS)
+	if h, _ := DecodeHeader(v.img); got.TotalClusters != h.ImageSize/chkCS {
+		t.Errorf("TotalClusters = %d, want %d", got.TotalClusters, h.ImageSize/chkCS)
 	}
 	if !bytes.Equal(st.Bytes(), v.img) {
 		t.Errorf("Check without repair changed the image")
@@ -587,6 +732,41 @@ func testCheckVariant(t *testing.T, v chkVariant) {
 			t.Errorf("guest cluster %d after repair reads %q..., want %q", gc, got[:8], fill)
 		}
 	}
+	// A repair of leaks alone changes no guest cluster: each is mapped to
+	// the same bytes, to a zero cluster, or (to the backing file) to
+	// nothing, as before.
+	if v.check.Corruptions == 0 && !chkSameGuest(v.img, fixed) {
+		t.Errorf("the guest reads otherwise after repair")
+	}
+}
+
+// chkGuestMap returns what each guest cluster that img maps holds: its
+// bytes, or "zero" for a zero cluster. It reads the tables without the code
+// under test and assumes every entry is valid.
+func chkGuestMap(img []byte) map[uint64]string {
+	h, err := DecodeHeader(img)
+	if err != nil {
+		panic(err)
+	}
+	g := GeometryOf(&h)
+	le := binary.LittleEndian
+	out := map[uint64]string{}
+	for i := uint64(0); i < g.TableEntries; i++ {
+		t := le.Uint64(img[h.L1TableOffset+8*i:])
+		if t == 0 {
+			continue
+		}
+		for j := uint64(0); j < g.TableEntries; j++ {
+			switch d := le.Uint64(img[t+8*j:]); d {
+			case 0:
+			case ZeroCluster:
+				out[i*g.TableEntries+j] = "zero"
+			default:
+				out[i*g.TableEntries+j] = string(img[d : d+g.ClusterSize])
+			}
+		}
+	}
+	return out
 }
 
 // TestCheckQEMU checks every fixture with qemu-img as well: it must find
@@ -614,6 +794,9 @@ func TestCheckQEMU(t *testing.T) {
 				}
 				chkQEMUCheck(t, qimg, "after repair", st.Bytes(), again)
 				chkQEMURead(t, qio, st.Bytes(), v.want)
+				if v.check.Corruptions == 0 {
+					chkQEMUCompare(t, qimg, v.img, st.Bytes())
+				}
 			})
 		}
 	}
@@ -659,6 +842,35 @@ func chkReadGuest(img []byte, gc uint64) []byte {
 	return out
 }
 
+// chkWriteImage writes img to name in dir, and the backing file it names
+// next to it, and returns the image's path.
+func chkWriteImage(t *testing.T, dir, name string, img []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := DecodeHeader(img); err == nil && h.Features&FeatureBackingFile != 0 {
+		back := bytes.Repeat([]byte{chkBackingFill}, chkBackingSize)
+		if err := os.WriteFile(filepath.Join(dir, chkBackingName), back, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// chkQEMUCompare checks with qemu-img compare that the guest reads the
+// same from images a and b, backing file included: a repair of leaks
+// alone must not change what the guest sees.
+func chkQEMUCompare(t *testing.T, qimg string, a, b []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	pa, pb := chkWriteImage(t, dir, "before.qed", a), chkWriteImage(t, dir, "after.qed", b)
+	if out, err := exec.Command(qimg, "compare", "-f", "qed", "-F", "qed", pa, pb).CombinedOutput(); err != nil {
+		t.Errorf("qemu-img compare before and after repair: %v\n%s", err, out)
+	}
+}
+
 // chkQEMUJSON is the part of `qemu-img check --output=json` we compare.
 type chkQEMUJSON struct {
 	Corruptions       int    `json:"corruptions"`
@@ -671,10 +883,7 @@ type chkQEMUJSON struct {
 // chkQEMUCheck runs qemu-img check on img and compares its findings with ours.
 func chkQEMUCheck(t *testing.T, qimg, when string, img []byte, ours CheckResult) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "image.qed")
-	if err := os.WriteFile(path, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := chkWriteImage(t, t.TempDir(), "image.qed", img)
 	out, err := exec.Command(qimg, "check", "--output=json", "-f", "qed", path).Output()
 	code := 0
 	var xe *exec.ExitError
@@ -700,10 +909,7 @@ func chkQEMUCheck(t *testing.T, qimg, when string, img []byte, ours CheckResult)
 // repair fixed.
 func chkQEMURepair(t *testing.T, qimg string, img []byte, ours CheckResult) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "image.qed")
-	if err := os.WriteFile(path, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := chkWriteImage(t, t.TempDir(), "image.qed", img)
 	out, err := exec.Command(qimg, "check", "-r", "all", "--output=json", "-f", "qed", path).Output()
 	var xe *exec.ExitError
 	if err != nil && !errors.As(err, &xe) {
@@ -727,10 +933,7 @@ func chkQEMURepair(t *testing.T, qimg string, img []byte, ours CheckResult) {
 // their pattern.
 func chkQEMURead(t *testing.T, qio string, img []byte, want map[uint64]byte) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "image.qed")
-	if err := os.WriteFile(path, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := chkWriteImage(t, t.TempDir(), "image.qed", img)
 	args := []string{"-f", "qed", "-r"}
 	for gc, fill := range want {
 		args = append(args, "-c", fmt.Sprintf("read -P %#x %d %d", fill, gc*chkCS, chkCS))
@@ -856,6 +1059,58 @@ func TestCheckIOErrors(t *testing.T) {
 	})
 }
 
+// TestCheckLeakRepairIOErrors fails each step of a leak repair that moves
+// a table by way of the end of file: the repair stops with a check error,
+// the image stays consistent and reads the same, and a repair without
+// errors then removes every leak.
+func TestCheckLeakRepairIOErrors(t *testing.T) {
+	// Clusters 0-10 as in chkBase, a hole at 11, guest cluster 2048's data
+	// at 12 and its table at 13-14.
+	m := newChkImage(1)
+	chkBase(m)
+	m.leak()
+	m.writeDataFirst(2048, 'f')
+	img := m.bytes()
+	const cs = chkCS
+	cases := []struct {
+		name    string
+		off, n  int64
+		writes  bool
+		unfixed int // leaks the failed repair leaves
+	}{
+		{name: "read-data", off: 12 * cs, n: 8, unfixed: 1},
+		{name: "write-data", off: 11 * cs, n: cs, writes: true, unfixed: 1},
+		{name: "write-past-end", off: 15 * cs, n: 1 << 30, writes: true, unfixed: 1},
+		{name: "write-l1-entry", off: cs, n: SectorSize, writes: true, unfixed: 3},
+		{name: "write-table-back", off: 12 * cs, n: cs, writes: true, unfixed: 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &chkFailStorage{MemStorage: NewMemStorageFrom(img), failOff: tc.off, n: tc.n, writes: tc.writes}
+			r, err := Check(st, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.CheckErrors != 1 || r.Corruptions != 0 || r.Leaks != tc.unfixed || r.ExitCode() != 1 {
+				t.Errorf("repair: got %+v, want 1 check error and %d leaks", r, tc.unfixed)
+			}
+			after := st.MemStorage
+			if r, err := Check(after, false); err != nil || r.Corruptions != 0 || r.CheckErrors != 0 || r.Leaks != tc.unfixed {
+				t.Errorf("check after the failed repair: %+v, %v", r, err)
+			}
+			if !chkSameGuest(img, after.Bytes()) {
+				t.Errorf("the guest reads otherwise after the failed repair")
+			}
+			if r, err := Check(after, true); err != nil || r.Leaks != 0 || r.LeaksFixed != tc.unfixed || r.CheckErrors != 0 {
+				t.Errorf("second repair: %+v, %v", r, err)
+			}
+			if r, err := Check(after, false); err != nil || !r.Clean() || !chkSameGuest(img, after.Bytes()) {
+				t.Errorf("after the second repair: %+v, %v", r, err)
+			}
+		})
+	}
+}
+
 // chkCrashStorage crashes after a number of writes, truncates and syncs:
 // from then on every call fails. durable is the state as of the last Sync,
 // what survives a crash that loses every write not yet synced.
@@ -947,12 +1202,32 @@ func chkAfterCrash(t *testing.T, what string, img []byte, v chkVariant) {
 			t.Errorf("%s: guest cluster %d reads %q..., want %q", what, gc, got[:8], fill)
 		}
 	}
+	if v.check.Corruptions == 0 && r.Corruptions == 0 && !chkSameGuest(v.img, img) {
+		t.Errorf("%s: the guest reads otherwise than before the repair", what)
+	}
 	if _, err := Check(st, true); err != nil {
 		t.Fatalf("%s: repair: %v", what, err)
 	}
-	if r, err := Check(st, false); err != nil || r.Corruptions != 0 || r.CheckErrors != 0 {
+	// A new repair finishes the job: no corruptions, and no leaks where
+	// the interrupted repair would have left none.
+	if r, err := Check(st, false); err != nil || r.Corruptions != 0 || r.CheckErrors != 0 || (v.repair.Leaks == 0 && r.Leaks != 0) {
 		t.Errorf("%s: after a new repair: %+v, %v", what, r, err)
 	}
+}
+
+// chkSameGuest reports whether images a and b, whose entries are all
+// valid, map the same guest clusters to the same contents.
+func chkSameGuest(a, b []byte) bool {
+	ma, mb := chkGuestMap(a), chkGuestMap(b)
+	if len(ma) != len(mb) {
+		return false
+	}
+	for gc, x := range ma {
+		if y, ok := mb[gc]; !ok || x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func TestCheckExitCode(t *testing.T) {

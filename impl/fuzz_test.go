@@ -15,7 +15,8 @@ import (
 // every -ok and -bad image), the committed corpus under testdata/fuzz/
 // (images qemu-img created and qemu-io wrote, so the fuzzer starts from
 // what QEMU really writes), and, where qemu-img is installed, the same
-// images made afresh.
+// images made afresh. FuzzDecodeTable (table_fuzz_test.go) fuzzes the
+// table decoders and entry validators on their own.
 
 // fuzzQEMUImages makes small images with qemu-img and qemu-io, or returns
 // nil where they are not installed.
