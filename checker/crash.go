@@ -1,9 +1,12 @@
 package checker
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,7 +31,53 @@ import (
 //
 // A flush covers exactly the writes that completed before it was
 // submitted (the explorer arms impl.CrashStore.SyncLimit), as the Backend
-// contract says.
+// contract says. Writes in flight together to the same bytes land in
+// either order (the Backend contract again): when in-flight writes
+// overlap, the crash images of every order of the overlapping ones are
+// tried.
+//
+// Reduction. Unless CrashConfig.NoReduction is set, the search prunes in
+// two ways, neither of which loses a crash image:
+//
+//   - Sleep sets over completion orders (the partial-order reduction the
+//     implementation explorer uses, explore_impl.go): after the subtree
+//     that completes I/O a first has been explored, a sibling order that
+//     completes b first does not complete a while only I/Os independent
+//     of a have completed since, since that order reaches only states
+//     the first subtree reached. Two completions are independent when
+//     their footprints commute (impl.Footprint.Commutes: disjoint bytes,
+//     disjoint engine state) and neither writes the image while the
+//     other submits a flush, which would cover the write in one order
+//     and not in the other (see independent). A sleep-set
+//     search still reaches every state a full search reaches (it prunes
+//     transitions, not states; Godefroid, 1996, ch. 5), so every crash
+//     point's state is crashed. That state is the same for both orders as
+//     far as crashes go: storage and the engine are the same by the
+//     footprint contract; the CrashStore log holds the same writes, two
+//     of them swapped, which write disjoint bytes, so every subset lands
+//     the same image; a flush's coverage is a count of writes logged
+//     before its submission, the same in either order; in-flight writes
+//     are the same set, and their order matters only where they overlap,
+//     which is why overlapping ones are tried in every order (up to six
+//     of them; past that a sample, and the guarantee holds up to it, as
+//     it does up to the MaxUnits sample of subsets); and the
+//     ledger's promises depend only on counts of completions at each
+//     submission and each flush, not on which of two adjacent
+//     completions came first. The workload is the one input outside the
+//     footprint contract: a completion that may finish the last open
+//     request of a phase submits the next phase, which enters the engine,
+//     so such a completion is given impl.EngineFootprint's conflicts too.
+//     With MaxSchedules cutting the search short the reduced and the full
+//     search cover different parts of the space; the guarantee is for a
+//     search that runs to the end.
+//   - Crash-state deduplication: a crash point whose crash state (the
+//     CrashStore's durable image, unflushed writes and in-flight writes,
+//     impl.CrashStore.Fingerprint, and what the ledger allows and
+//     promises per sector) was crashed before gives the same crash images
+//     judged against the same promises, so it is counted and skipped.
+//
+// TestCrashReductionSound checks, on configurations small enough to run
+// to the end, that both searches judge the same set of crash states.
 
 // CrashConfig bounds one crash exploration.
 type CrashConfig struct {
@@ -43,6 +92,10 @@ type CrashConfig struct {
 	// MaxSchedules bounds the completion orders run to the end per
 	// workload (default 32).
 	MaxSchedules int
+	// NoReduction turns off the sleep-set reduction of completion orders
+	// and the deduplication of crash states (see the package comment on
+	// crash exploration), exploring orders as they come.
+	NoReduction bool
 }
 
 func (c CrashConfig) withDefaults() CrashConfig {
@@ -118,8 +171,9 @@ func CrashWorkloads() []CrashWorkload {
 // CrashStats are the figures of one crash exploration.
 type CrashStats struct {
 	// Schedules counts completion orders run to the end; CrashPoints the
-	// distinct I/O completion boundaries crashed at (prefixes of those
-	// orders).
+	// I/O completion boundaries reached (prefixes of the orders tried),
+	// each crashed unless the reduction found its crash state crashed
+	// before (DupCrashStates).
 	Schedules, CrashPoints int
 	// Images counts crash images tried (subsets of units landing);
 	// Recovered the distinct ones recovered and judged.
@@ -134,6 +188,15 @@ type CrashStats struct {
 	Known      map[string]int
 	// Truncated says MaxSchedules cut the search short.
 	Truncated bool
+	// Pruned counts completions the sleep-set reduction did not take;
+	// Asleep the orders it ended early, every pending completion being
+	// asleep; DupCrashStates the crash points not crashed because their
+	// crash state had been crashed before. All three are 0 with
+	// NoReduction.
+	Pruned, Asleep, DupCrashStates int
+	// Reordered counts crash points with overlapping in-flight writes,
+	// crashed once per order of the overlapping ones.
+	Reordered int
 }
 
 func (s *CrashStats) add(o CrashStats) {
@@ -145,6 +208,10 @@ func (s *CrashStats) add(o CrashStats) {
 	s.Leaks += o.Leaks
 	s.Violations += o.Violations
 	s.Truncated = s.Truncated || o.Truncated
+	s.Pruned += o.Pruned
+	s.Asleep += o.Asleep
+	s.DupCrashStates += o.DupCrashStates
+	s.Reordered += o.Reordered
 	for k, n := range o.Known {
 		if s.Known == nil {
 			s.Known = map[string]int{}
@@ -188,6 +255,10 @@ type CrashResult struct {
 	// Shortest is the violation with the shortest trace (unknown causes
 	// first), or nil; FirstKnown the first of a known class.
 	Shortest, FirstKnown *CrashViolation
+
+	// judged holds, per workload, the keys of the crash images judged
+	// (image and ledger hashes), for tests comparing searches.
+	judged map[string]map[uint64]bool
 }
 
 // ExploreCrashes runs every workload under reg's policy.
@@ -195,15 +266,19 @@ func ExploreCrashes(reg model.Registration, workloads []CrashWorkload, cfg Crash
 	cfg = cfg.withDefaults()
 	res := &CrashResult{Policy: reg.Name, Expect: reg.Expect, ByWorkload: map[string]CrashStats{}}
 	for _, w := range workloads {
-		x := &crashExplorer{reg: reg, w: w, cfg: cfg, seen: map[uint64]bool{}, res: res}
+		x := &crashExplorer{reg: reg, w: w, cfg: cfg, seen: map[uint64]bool{}, states: map[uint64]bool{}, res: res}
 		if cfg.Backing {
 			x.backing = impl.CrashBacking(crashBackingSize)
 		}
-		if err := x.explore(nil); err != nil {
+		if _, err := x.explore(nil, crashMove{}, nil, nil); err != nil {
 			return nil, fmt.Errorf("crash exploration %s/%s: %w", reg.Name, w.Name, err)
 		}
 		res.ByWorkload[w.Name] = x.stats
 		res.Stats.add(x.stats)
+		if res.judged == nil {
+			res.judged = map[string]map[uint64]bool{}
+		}
+		res.judged[w.Name] = x.seen
 	}
 	return res, nil
 }
@@ -214,7 +289,8 @@ type crashExplorer struct {
 	w       CrashWorkload
 	cfg     CrashConfig
 	backing []byte
-	seen    map[uint64]bool // crash states judged
+	seen    map[uint64]bool // crash images judged, with the ledger's promises
+	states  map[uint64]bool // crash states crashed (reduction only)
 	stats   CrashStats
 	res     *CrashResult
 }
@@ -293,6 +369,7 @@ func (x *crashExplorer) start() (*crashRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.be.Attach(im) // finer footprints for the reduction
 	r.im = im
 	r.phase = -1
 	r.advance(x.w)
@@ -370,48 +447,188 @@ func (r *crashRun) inFlight() []impl.CrashWrite {
 	return out
 }
 
+// sleeper is a completion the reduction holds back (a sleep-set entry):
+// the pending I/O ID, whether it writes the image, and whether its
+// completion, when it was taken, submitted a flush.
+type sleeper struct {
+	id           uint64
+	write, flush bool
+}
+
+// crashMove is a pending completion as the reduction sees it.
+type crashMove struct {
+	sleeper
+	fp impl.Footprint
+}
+
+// independent reports whether completing m and s in either order leads
+// to the same crash states: their footprints commute, and neither writes
+// the image while the other submits a flush (the flush would cover the
+// write in one order and not in the other). Whether a completion submits
+// a flush is seen when it is taken: for m here, since explore replays m
+// before it decides what sleeps below it; for s when it was taken at an
+// ancestor. The footprint contract keeps s doing the same since, except
+// for what the workload adds (a completion that now may finish a phase
+// submits the next one); such a completion has Requests in its footprint
+// as computed here (sfp), and every completion with Requests is assumed
+// to submit a flush.
+func independent(m crashMove, s sleeper, sfp impl.Footprint) bool {
+	return m.fp.Commutes(sfp) && !(m.write && (s.flush || sfp.Requests)) && !(m.flush && s.write)
+}
+
 // explore replays schedule on a fresh run, crashes at its end in every
-// way, and recurses into every pending completion.
-func (x *crashExplorer) explore(schedule []uint64) error {
+// way, and recurses into every pending completion not asleep. prev holds
+// the IDs pending before the last completion of schedule and cand the
+// sleep-set candidates for this node: those that stay asleep here unless
+// that completion, as taken, conflicts with them. It reports whether the
+// last completion submitted a flush.
+func (x *crashExplorer) explore(schedule []uint64, last crashMove, prev map[uint64]bool, cand []crashMove) (bool, error) {
 	if x.stats.Schedules >= x.cfg.MaxSchedules {
 		x.stats.Truncated = true
-		return nil
+		return false, nil
 	}
 	r, err := x.start()
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, id := range schedule {
 		if err := r.complete(id, x.w); err != nil {
-			return fmt.Errorf("replay %v: %w", schedule, err)
+			return false, fmt.Errorf("replay %v: %w", schedule, err)
+		}
+	}
+	pending := r.be.Pending()
+	for _, p := range pending {
+		if p.Op == impl.OpFlush && p.File == impl.ImageFile && prev != nil && !prev[p.ID] {
+			last.flush = true
+		}
+	}
+	var sleep []sleeper
+	for _, c := range cand {
+		if independent(last, c.sleeper, c.fp) {
+			sleep = append(sleep, c.sleeper)
 		}
 	}
 	x.stats.CrashPoints++
 	if err := x.crashAll(r); err != nil {
-		return err
+		return false, err
 	}
-	pending := r.be.Pending()
 	if len(pending) == 0 {
 		x.stats.Schedules++
 		if r.open != 0 || r.phase+1 < len(x.w.Phases) {
-			return fmt.Errorf("schedule %v: %d requests stuck with no I/O pending", schedule, r.open)
+			return false, fmt.Errorf("schedule %v: %d requests stuck with no I/O pending", schedule, r.open)
 		}
-		return nil
+		return last.flush, nil
 	}
-	for _, p := range pending {
-		if err := x.explore(append(schedule[:len(schedule):len(schedule)], p.ID)); err != nil {
+	moves := make([]crashMove, len(pending))
+	here := make(map[uint64]bool, len(pending))
+	for i, p := range pending {
+		moves[i] = crashMove{sleeper{id: p.ID, write: p.Op == impl.OpWrite && p.File == impl.ImageFile}, r.footprint(p, x.w)}
+		here[p.ID] = true
+	}
+	fp := func(id uint64) (impl.Footprint, bool) {
+		for _, m := range moves {
+			if m.id == id {
+				return m.fp, true
+			}
+		}
+		return impl.Footprint{}, false
+	}
+	var done []sleeper // siblings explored before, with what they submitted
+	took := false
+	for _, m := range moves {
+		asleep := false
+		for _, s := range sleep {
+			asleep = asleep || s.id == m.id
+		}
+		if !x.cfg.NoReduction && asleep {
+			x.stats.Pruned++
+			continue
+		}
+		// Below m, a sleeping or explored sibling stays asleep while it is
+		// independent of m; the child checks what m submitted.
+		var child []crashMove
+		if !x.cfg.NoReduction {
+			for _, set := range [2][]sleeper{sleep, done} {
+				for _, s := range set {
+					if f, ok := fp(s.id); ok && m.fp.Commutes(f) {
+						child = append(child, crashMove{s, f})
+					}
+				}
+			}
+		}
+		took = true
+		flushed, err := x.explore(append(schedule[:len(schedule):len(schedule)], m.id), m, here, child)
+		if err != nil {
+			return false, err
+		}
+		if !x.cfg.NoReduction {
+			s := m.sleeper
+			s.flush = flushed
+			done = append(done, s)
+		}
+	}
+	if !took {
+		x.stats.Asleep++
+	}
+	return last.flush, nil
+}
+
+// footprint returns what completing p touches, for the reduction: its
+// footprint from the backend, and if the completion may finish the last
+// open request of a phase with another to come, the conflicts of the
+// next phase's requests entering the engine. Only a completion that may
+// complete a request (Finish or Requests) can finish one; one serving a
+// single request (guest data and flushes) finishes at most that one, so
+// it ends the phase only when one request is open.
+func (r *crashRun) footprint(p impl.PendingIO, w CrashWorkload) impl.Footprint {
+	f := p.Footprint
+	if !f.Finish || f.Requests || r.phase+1 >= len(w.Phases) {
+		return f
+	}
+	single := p.Purpose == impl.PurposeData || p.Purpose == impl.PurposeFlush
+	if !single || r.open <= 1 {
+		f.Requests = true
+	}
+	return f
+}
+
+// crashAll crashes r in every way the bounds allow and judges each new
+// crash state. With the reduction on, a crash state crashed before is
+// skipped.
+func (x *crashExplorer) crashAll(r *crashRun) error {
+	ledgerKey := ledgerHash(r.l)
+	orders, every := inFlightOrders(r.inFlight())
+	if len(orders) > 1 {
+		x.stats.Reordered++
+	}
+	if !x.cfg.NoReduction {
+		// With every order of the overlapping in-flight writes tried, the
+		// images depend only on which writes are in flight, so they enter
+		// the key in a canonical order.
+		extra := orders[0]
+		if every {
+			extra = canonicalWrites(extra)
+		}
+		key := r.cs.Fingerprint(extra)*0x100000001b3 ^ ledgerKey
+		if x.states[key] {
+			x.stats.DupCrashStates++
+			return nil
+		}
+		x.states[key] = true
+	}
+	for _, extra := range orders {
+		if err := x.crashWith(r, extra, ledgerKey); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// crashAll crashes r in every way the bounds allow and judges each new
-// crash state.
-func (x *crashExplorer) crashAll(r *crashRun) error {
+// crashWith crashes r with extra as the writes in flight, landing in that
+// order, and judges each crash image not judged before.
+func (x *crashExplorer) crashWith(r *crashRun, extra []impl.CrashWrite, ledgerKey uint64) error {
 	var herr error
-	ledgerKey := ledgerHash(r.l)
-	x.stats.Images += r.cs.Crashes(r.inFlight(), x.cfg.Torn, x.cfg.MaxUnits, func(img []byte, units []impl.CrashUnit, land []bool) bool {
+	x.stats.Images += r.cs.Crashes(extra, x.cfg.Torn, x.cfg.MaxUnits, func(img []byte, units []impl.CrashUnit, land []bool) bool {
 		h := fnv.New64a()
 		h.Write(img)
 		key := h.Sum64() ^ ledgerKey
@@ -482,4 +699,61 @@ func ledgerHash(l *impl.CrashLedger) uint64 {
 		fmt.Fprint(h, s, allowed, promised, ";")
 	}
 	return h.Sum64()
+}
+
+// inFlightOrders returns the orders in which the in-flight writes ws
+// (oldest first) are to be tried as landing: ws itself, and when some of
+// them overlap, also every other order of the overlapping ones (the
+// others keep their places; their order changes no image). Past six
+// overlapping writes (720 orders) only ws and the reverse order of the
+// overlapping ones are tried, and every is false.
+func inFlightOrders(ws []impl.CrashWrite) (orders [][]impl.CrashWrite, every bool) {
+	var idx []int
+	for i, a := range ws {
+		for j, b := range ws {
+			if i != j && a.Off < b.Off+int64(len(b.Data)) && b.Off < a.Off+int64(len(a.Data)) {
+				idx = append(idx, i)
+				break
+			}
+		}
+	}
+	if len(idx) < 2 {
+		return [][]impl.CrashWrite{ws}, true
+	}
+	if len(idx) > 6 {
+		rev := slices.Clone(ws)
+		for i, j := 0, len(idx)-1; i < j; i, j = i+1, j-1 {
+			rev[idx[i]], rev[idx[j]] = ws[idx[j]], ws[idx[i]]
+		}
+		return [][]impl.CrashWrite{ws, rev}, false
+	}
+	var out [][]impl.CrashWrite
+	perm := slices.Clone(idx)
+	var gen func(k int)
+	gen = func(k int) {
+		if k == len(perm) {
+			o := slices.Clone(ws)
+			for i, p := range perm {
+				o[idx[i]] = ws[p]
+			}
+			out = append(out, o)
+			return
+		}
+		for i := k; i < len(perm); i++ {
+			perm[k], perm[i] = perm[i], perm[k]
+			gen(k + 1)
+			perm[k], perm[i] = perm[i], perm[k]
+		}
+	}
+	gen(0)
+	return out, true
+}
+
+// canonicalWrites returns ws sorted by offset, length and bytes.
+func canonicalWrites(ws []impl.CrashWrite) []impl.CrashWrite {
+	out := slices.Clone(ws)
+	slices.SortFunc(out, func(a, b impl.CrashWrite) int {
+		return cmp.Or(cmp.Compare(a.Off, b.Off), cmp.Compare(len(a.Data), len(b.Data)), bytes.Compare(a.Data, b.Data))
+	})
+	return out
 }

@@ -1,8 +1,10 @@
 package impl
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 )
 
@@ -20,12 +22,16 @@ import (
 // (in the order WriteAt saw them) wins: a device does not bring back data
 // that a later completed write had overwritten in its cache.
 //
-// Sync covers every write logged before it, which is what a flush means
-// when, as on the sim backend, a storage write happens at the I/O's
-// completion. A flush covers only writes that completed before it was
-// submitted; a caller that knows the submission point (the controlled
-// backend's explorer) arms the next Sync with SyncLimit to cover only the
-// writes logged before Mark returned it.
+// Sync covers every write logged before it. A flush covers only the
+// writes that completed before it was submitted, though, so a caller
+// that knows the submission point arms the next Sync with SyncLimit to
+// cover only the writes logged before Mark returned it. The controlled
+// backend's explorer does so, and so does the sim crash test, through
+// SimBackend.SetPerformHook: both backends apply a write to storage at
+// its completion, so Mark at a flush's submission counts exactly the
+// writes completed before it. Writes still in flight at a crash are not
+// in the log; a caller passes them as extra (SimBackend.InFlight,
+// ControlledBackend.Pending).
 //
 // Truncate is treated as ordered and durable at once, with every write
 // logged before it (the engine never truncates; Create and repair do, and
@@ -145,6 +151,34 @@ func (c *CrashStore) Unflushed() []CrashWrite { return c.log }
 
 // Durable returns a copy of the image as the medium holds it for certain.
 func (c *CrashStore) Durable() []byte { return append([]byte(nil), c.durable...) }
+
+// Fingerprint returns a 64-bit hash (FNV-1a) of everything the crash
+// images depend on: the durable image, the unflushed writes in order and
+// extra in order, each by offset and bytes. Stores whose fingerprints
+// for their extra are equal give, up to hash collisions, the same images
+// from Crash, CrashRandom and Crashes for the same torn and bounds, so an
+// explorer that reaches such a state again need not crash it again.
+// Sequence numbers and syncs so far are left out: no image depends on
+// them.
+func (c *CrashStore) Fingerprint(extra []CrashWrite) uint64 {
+	h := fnv.New64a()
+	var w [16]byte
+	put := func(a, b uint64) {
+		binary.LittleEndian.PutUint64(w[:8], a)
+		binary.LittleEndian.PutUint64(w[8:], b)
+		h.Write(w[:])
+	}
+	put(uint64(len(c.durable)), uint64(len(c.log)))
+	h.Write(c.durable)
+	for _, ws := range [2][]CrashWrite{c.log, extra} {
+		put(uint64(len(ws)), 0)
+		for _, x := range ws {
+			put(uint64(x.Off), uint64(len(x.Data)))
+			h.Write(x.Data)
+		}
+	}
+	return h.Sum64()
+}
 
 // CrashUnit is one thing that lands or is lost at a crash: a whole
 // unflushed write or one sector of it.

@@ -1,6 +1,7 @@
 package impl
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -77,6 +78,45 @@ func TestCrashStoreModel(t *testing.T) {
 	}
 	if err := cs.Sync(); err != nil || len(cs.Unflushed()) != 0 || len(cs.Durable()) != 6*SectorSize {
 		t.Errorf("after a full sync: %v, %d unflushed, %d durable bytes", err, len(cs.Unflushed()), len(cs.Durable()))
+	}
+}
+
+// TestCrashStoreFingerprint checks that the fingerprint follows what
+// crash images depend on: the durable image, the unflushed writes and
+// the extra writes, in order, and nothing else.
+func TestCrashStoreFingerprint(t *testing.T) {
+	build := func(writes ...int64) *CrashStore {
+		cs, err := NewCrashStore(NewMemStorageFrom(make([]byte, 8*SectorSize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, off := range writes {
+			cs.WriteAt(bytes.Repeat([]byte{byte(off/SectorSize + 1)}, SectorSize), off)
+		}
+		return cs
+	}
+	a, b := build(0, SectorSize), build(0, SectorSize)
+	if a.Fingerprint(nil) != b.Fingerprint(nil) {
+		t.Error("equal stores, different fingerprints")
+	}
+	if a.Fingerprint(nil) == build(SectorSize, 0).Fingerprint(nil) {
+		t.Error("unflushed writes in another order, same fingerprint")
+	}
+	x := []CrashWrite{{Off: 0, Data: make([]byte, 3)}, {Off: 7, Data: make([]byte, 1)}}
+	if a.Fingerprint(x) == a.Fingerprint(nil) || a.Fingerprint(x) == a.Fingerprint([]CrashWrite{x[1], x[0]}) {
+		t.Error("extra writes, or their order, do not change the fingerprint")
+	}
+	before := a.Fingerprint(nil)
+	a.Mark()
+	a.Syncs()
+	if a.Fingerprint(nil) != before {
+		t.Error("reading the store changed its fingerprint")
+	}
+	if err := a.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Fingerprint(nil) == before {
+		t.Error("a sync did not change the fingerprint")
 	}
 }
 
@@ -157,19 +197,83 @@ func crashOp(rng *rand.Rand) (flush bool, off, n uint64) {
 	return false, off, n
 }
 
-// runCrashSim runs one seeded random workload on the sim backend, crashes
-// it at a random I/O completion with a random subset of the unflushed
-// writes landing, and recovers. It returns what the crash cost.
-func runCrashSim(t *testing.T, reg model.Registration, backed bool, seed uint64) ([]byte, Recovery, error) {
+// simCrashInfo says what one sim crash had to choose from.
+type simCrashInfo struct {
+	// InFlight counts the image writes in flight at the crash (accepted
+	// by the sim backend, not completed), each a crash candidate;
+	// InFlightUnits their units and InFlightLanded the units that landed.
+	InFlight, InFlightUnits, InFlightLanded int
+	// Unflushed counts the completed writes no completed flush covered.
+	Unflushed int
+	// Torn says the crash tore writes into sectors.
+	Torn bool
+	// Steps counts the completions before the crash; Drained says the
+	// workload had finished, nothing in flight.
+	Steps   int
+	Drained bool
+	// NarrowFlushes counts flushes that completed after writes which
+	// completed while they were in flight: the writes they did not cover.
+	NarrowFlushes int
+}
+
+// simFlushMarks is the Backend the image sees in a sim crash run: it
+// notes the CrashStore's mark when a flush of the image is submitted and,
+// through the sim's perform hook, arms that flush's Sync with it, so the
+// flush covers exactly the writes that completed before it was submitted
+// (the Backend contract), not those that completed while it was in
+// flight.
+type simFlushMarks struct {
+	*SimBackend
+	cs    *CrashStore
+	marks map[*IO]uint64
+	// narrow counts flushes that left out a write completed while they
+	// were in flight.
+	narrow int
+}
+
+func newSimFlushMarks(be *SimBackend, cs *CrashStore) *simFlushMarks {
+	m := &simFlushMarks{SimBackend: be, cs: cs, marks: map[*IO]uint64{}}
+	be.SetPerformHook(func(io *IO) {
+		if io.Op == OpFlush && io.File == ImageFile {
+			mark := m.marks[io]
+			if cs.Mark() > mark {
+				m.narrow++
+			}
+			cs.SyncLimit(mark)
+			delete(m.marks, io)
+		}
+	})
+	return m
+}
+
+func (m *simFlushMarks) Submit(io *IO) {
+	if io.Op == OpFlush && io.File == ImageFile {
+		m.marks[io] = m.cs.Mark()
+	}
+	m.SimBackend.Submit(io)
+}
+
+// runCrashSim runs one seeded random workload on the sim backend and
+// crashes it at a random instant: between two completions, after the
+// engine and the guest have submitted what the first one led to. Nothing
+// the crash can keep changes between two completions, so a crash at any
+// virtual time is one of these (drawn here by completion count, not
+// uniformly in virtual time). A
+// random subset of the crash candidates lands: the completed writes no
+// completed flush covers, and the writes the device holds in flight
+// (SimBackend.InFlight), which may have reached the medium before
+// completing; with tearing each sector on its own. Then it recovers.
+func runCrashSim(t *testing.T, reg model.Registration, backed bool, seed uint64) ([]byte, Recovery, simCrashInfo, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	l := &CrashLedger{}
 	files, cs, backing := crashSetup(t, backed, reg.Policy, l)
 	dev, _ := DevicePreset("ssd")
-	be, err := NewSimBackend(files, dev, int64(seed))
+	sim, err := NewSimBackend(files, dev, int64(seed))
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := Open(files, be, Options{Policy: reg.Policy, Clock: be.Now})
+	be := newSimFlushMarks(sim, cs)
+	im, err := Open(files, be, Options{Policy: reg.Policy, Clock: sim.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,37 +309,77 @@ func runCrashSim(t *testing.T, reg model.Registration, backed bool, seed uint64)
 			l.Completed(id)
 		}})
 	}
-	crashAt := rng.IntN(ops * 6)
-	for steps := 0; steps < crashAt; steps++ {
+	// A run takes some 60 to 90 completions (40 requests at depth 4), so
+	// most crash points fall inside it and a few after it drained.
+	var info simCrashInfo
+	crashAt := rng.IntN(ops * 2)
+	for ; ; info.Steps++ {
 		for outstanding < depth && submitted < ops {
 			submit()
 		}
+		if info.Steps == crashAt {
+			break
+		}
 		if !im.Step() {
+			info.Drained = true
 			break
 		}
 	}
 	if failed != nil {
 		t.Fatalf("seed %d: request failed before the crash: %v", seed, failed)
 	}
-	img, _, _ := cs.CrashRandom(rng, nil, rng.IntN(2) == 0)
+	var extra []CrashWrite
+	for _, io := range sim.InFlight(nil) {
+		if io.Op == OpWrite && io.File == ImageFile {
+			extra = append(extra, CrashWrite{Off: int64(io.Off), Data: append([]byte(nil), io.Buf...)})
+		}
+	}
+	info.InFlight, info.Unflushed, info.Torn = len(extra), len(cs.Unflushed()), rng.IntN(2) == 0
+	info.NarrowFlushes = be.narrow
+	img, units, land := cs.CrashRandom(rng, extra, info.Torn)
+	for i, u := range units {
+		if u.Write >= info.Unflushed {
+			info.InFlightUnits++
+			if land[i] {
+				info.InFlightLanded++
+			}
+		}
+	}
 	rec, err := RecoverCrash(img, backing, l, reg.Policy)
-	return img, rec, err
+	return img, rec, info, err
 }
 
 // TestCrashDurabilitySim crashes random workloads on the sim backend
 // under every registered policy, with and without a backing file, and
 // checks that recovery keeps every flushed write and leaves a clean
-// image. A failure prints the seed; QED_CRASH_SEEDS sets the count.
+// image. The crash candidates include the writes in flight on the
+// device; the test fails if no crash of a policy had one to choose from
+// (a vacuous run). A failure prints the seed; QED_CRASH_SEEDS sets the
+// count.
 func TestCrashDurabilitySim(t *testing.T) {
 	seeds := crashSeeds(t, 60)
 	for _, reg := range model.Registered() {
 		for _, backed := range []bool{false, true} {
 			t.Run(fmt.Sprintf("policy=%s/backing=%v", reg.Name, backed), func(t *testing.T) {
 				var needCheck, leaks, repaired, violations int
+				var withInFlight, inFlightLanded, inFlightWrites, inFlightUnits, landedUnits, drained, narrow int
 				known := map[string]int{}
 				var first error
 				for seed := uint64(1); seed <= uint64(seeds); seed++ {
-					img, rec, err := runCrashSim(t, reg, backed, seed)
+					img, rec, info, err := runCrashSim(t, reg, backed, seed)
+					if info.Drained {
+						drained++
+					}
+					narrow += info.NarrowFlushes
+					if info.InFlight > 0 {
+						withInFlight++
+						inFlightWrites += info.InFlight
+						inFlightUnits += info.InFlightUnits
+						landedUnits += info.InFlightLanded
+					}
+					if info.InFlightLanded > 0 {
+						inFlightLanded++
+					}
 					var v *CrashViolation
 					if errors.As(err, &v) {
 						if k := KnownCrashIssue(err, rec, img); k != "" && !crashStrict() {
@@ -245,7 +389,7 @@ func TestCrashDurabilitySim(t *testing.T) {
 						}
 						violations++
 						if first == nil {
-							first = fmt.Errorf("seed %d: %w", seed, err)
+							first = fmt.Errorf("seed %d (in-flight writes %d, %d of their %d units landed): %w", seed, info.InFlight, info.InFlightLanded, info.InFlightUnits, err)
 						}
 						continue
 					}
@@ -263,6 +407,11 @@ func TestCrashDurabilitySim(t *testing.T) {
 				}
 				t.Logf("%d crashes: %d with need-check set, %d leaked clusters found, %d repaired after an unchecked reopen, %d violations, known issues %v",
 					seeds, needCheck, leaks, repaired, violations, known)
+				t.Logf("in flight at the crash: %d crashes had writes in flight as candidates (%d writes, %d units), %d crashes kept some of them (%d units landed); %d crashes came after the workload drained; %d flushes did not cover writes that completed while they were in flight",
+					withInFlight, inFlightWrites, inFlightUnits, inFlightLanded, landedUnits, drained, narrow)
+				if withInFlight == 0 || inFlightLanded == 0 {
+					t.Errorf("vacuous: of %d crashes, %d had writes in flight as candidates and %d kept some; the crash points miss the device's in-flight writes", seeds, withInFlight, inFlightLanded)
+				}
 				switch {
 				case reg.Expect == model.Unsafe:
 					t.Logf("policy %s is registered unsafe; first violation: %v", reg.Name, first)

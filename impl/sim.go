@@ -1,11 +1,13 @@
 package impl
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"strings"
 )
 
@@ -219,6 +221,10 @@ type SimBackend struct {
 
 	closed bool
 	stats  DeviceStats
+
+	// onPerform, when set (SetPerformHook), sees each I/O just before Next
+	// applies it to storage.
+	onPerform func(io *IO)
 }
 
 var _ Backend = (*SimBackend)(nil)
@@ -317,6 +323,9 @@ func (b *SimBackend) Next() *IO {
 			b.stats.WaitTime += b.now - p.submitted
 			b.start(p)
 		}
+		if b.onPerform != nil {
+			b.onPerform(io)
+		}
 		io.Err = Perform(b.files, io)
 		switch io.Op {
 		case OpRead:
@@ -332,6 +341,40 @@ func (b *SimBackend) Next() *IO {
 	}
 	return nil
 }
+
+// InFlight appends to dst, and returns, every I/O accepted by Submit and
+// not yet returned by Next: first those holding a channel (in their
+// latency or transfer), by ID, then those queued for one, in FIFO order.
+// With IDs increasing in issue order, as the engine numbers them, that is
+// submission order. None of them has touched storage yet, since Next
+// applies an I/O only at its completion; at a crash, though, any write
+// among them may have reached the medium, and a crash model takes them as
+// candidates. The I/Os remain the backend's: callers may read them, not
+// change them. I/Os refused at Submit are not in flight. InFlight reads
+// the event heap and the queue the device keeps anyway, so it adds no
+// cost to Submit or Next.
+func (b *SimBackend) InFlight(dst []*IO) []*IO {
+	n := len(dst)
+	for i := range b.events {
+		dst = append(dst, b.events[i].io)
+	}
+	// The heap holds the started I/Os in no useful order. Every one of
+	// them was submitted before every queued one: an I/O starts at Submit
+	// only when nothing is queued, and the queue starts in FIFO order.
+	started := dst[n:]
+	slices.SortFunc(started, func(x, y *IO) int { return cmp.Compare(x.ID, y.ID) })
+	for _, p := range b.waiting[b.whead:] {
+		dst = append(dst, p.io)
+	}
+	return dst
+}
+
+// SetPerformHook makes Next call fn with each I/O just before applying it
+// to storage (fn nil removes the hook). A crash model uses it to learn
+// which flush is about to take effect, so that it covers only the writes
+// that completed before that flush was submitted. fn must not call the
+// backend. The hook costs one nil check per completion when unset.
+func (b *SimBackend) SetPerformHook(fn func(io *IO)) { b.onPerform = fn }
 
 // Close marks the backend closed: I/Os submitted afterwards fail with an
 // error. I/Os already in flight still complete through Next; Close does

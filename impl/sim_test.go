@@ -211,6 +211,67 @@ func TestSimSameBytes(t *testing.T) {
 	}
 }
 
+// TestSimInFlight checks what InFlight reports as I/Os complete: every
+// I/O accepted and not yet returned by Next, those holding a channel
+// first, then the queued ones, in submission order, none of them on
+// storage yet; and that the perform hook sees each I/O just before it
+// reaches storage.
+func TestSimInFlight(t *testing.T) {
+	mem := NewMemStorageFrom(make([]byte, 8*1000))
+	dev := simDev(2)
+	dev.Jitter = 0.5 // completions out of submission order
+	b := newSim(t, Files{Image: mem}, dev, 3)
+	var hooked []uint64
+	b.SetPerformHook(func(io *IO) {
+		hooked = append(hooked, io.ID)
+		if io.Op == OpWrite && mem.Bytes()[io.Off] != 0 {
+			t.Errorf("%v: on storage before the hook ran", io)
+		}
+	})
+	want := []uint64{}
+	for i := range 5 {
+		io := simIO(uint64(i+1), OpWrite, uint64(i)*1000, 1000)
+		io.Buf[0] = byte(i + 1)
+		b.Submit(io)
+		want = append(want, io.ID)
+	}
+	b.Submit(simIO(6, OpFlush, 0, 0))
+	want = append(want, 6)
+	var buf []*IO
+	for {
+		buf = b.InFlight(buf[:0])
+		got := make([]uint64, len(buf))
+		for i, io := range buf {
+			got[i] = io.ID
+			if io.Op == OpWrite && mem.Bytes()[io.Off] != 0 {
+				t.Errorf("%v: in flight but already on storage", io)
+			}
+		}
+		// The two holding a channel come first, ordered by ID; the queued
+		// ones follow in submission order.
+		if !slices.Equal(got, want) {
+			t.Fatalf("InFlight = %v, want %v", got, want)
+		}
+		io := b.Next()
+		if io == nil {
+			break
+		}
+		if hooked[len(hooked)-1] != io.ID {
+			t.Fatalf("hook last saw io %d, Next returned io %d", hooked[len(hooked)-1], io.ID)
+		}
+		want = slices.DeleteFunc(want, func(id uint64) bool { return id == io.ID })
+	}
+	if len(hooked) != 6 {
+		t.Errorf("hook called for %v, want all six I/Os", hooked)
+	}
+	b.SetPerformHook(nil)
+	b.Submit(simIO(7, OpRead, 0, 10))
+	b.Next()
+	if len(hooked) != 6 {
+		t.Errorf("hook still called after removal: %v", hooked)
+	}
+}
+
 // simLog is a Storage that logs writes and syncs with the virtual time.
 // Which of two writes ending together lands first is the RNG's choice, so
 // the log names no offsets.
