@@ -103,6 +103,43 @@ func TestNeedCheckBit(t *testing.T) {
 			t.Error("need-check still set after a clean close")
 		}
 	})
+	t.Run("no backing: cleared by a flush once no allocation is in flight, set again by the next", func(t *testing.T) {
+		im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096}, nil, Options{})
+		im.WriteAt([]byte{1}, 0)
+		if err := im.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		im.Run() // the clearing header write goes out after the flush completes
+		if header(files.Image).Features&FeatureNeedCheck != 0 {
+			t.Error("need-check still set after a flush with nothing allocating")
+		}
+		im.WriteAt([]byte{2}, 8192)
+		if header(files.Image).Features&FeatureNeedCheck == 0 {
+			t.Error("need-check not set again by the next allocating write")
+		}
+		if st := im.Stats(); st.IOs[PurposeHeader] != 3 {
+			t.Errorf("%d header writes, want 3 (set, clear, set)", st.IOs[PurposeHeader])
+		}
+		im.Close()
+	})
+	t.Run("no backing: a flush issued beside an allocating write leaves the bit set", func(t *testing.T) {
+		im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096}, nil, Options{})
+		im.WriteAt([]byte{1}, 0) // the bit is set and durable
+		// An allocating write and a flush in flight together: the flush
+		// covers none of the write's metadata, so it must not clear.
+		var errs []error
+		done := func(r *Request) { errs = append(errs, r.Err) }
+		im.Submit(&Request{Op: ReqWrite, Off: 4 * 4096, Buf: []byte{3}, Done: done})
+		im.Submit(&Request{Op: ReqFlush, Done: done})
+		im.Run()
+		if len(errs) != 2 || errs[0] != nil || errs[1] != nil {
+			t.Fatalf("requests: %v", errs)
+		}
+		if header(files.Image).Features&FeatureNeedCheck == 0 {
+			t.Error("need-check cleared by a flush issued while an allocating write was in flight")
+		}
+		im.Close()
+	})
 	t.Run("backing: never set", func(t *testing.T) {
 		im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096}, make([]byte, 4096), Options{})
 		im.WriteAt([]byte{1}, 0)

@@ -343,7 +343,7 @@ func (b *ControlledBackend) footprint(io *IO) Footprint {
 		} else {
 			f.Requests = true
 		}
-	case stepHeader:
+	case stepHeader, stepHeaderClear:
 		f.Alloc = true
 	case stepMeta:
 		f.MetaOff, f.MetaLen = io.Off, uint64(len(io.Buf))
@@ -373,6 +373,9 @@ func (b *ControlledBackend) footprint(io *IO) Footprint {
 		}
 	case stepAdvance, stepFlush:
 		f.Finish = true
+		// A quiet guest flush may clear the need-check bit: a header
+		// write, ordered against those that set it.
+		f.Alloc = io.step == stepFlush
 		if rq := io.owner; rq == nil || !b.lastSegment(rq) {
 			f.Requests = true
 		}
@@ -431,6 +434,8 @@ func (b *ControlledBackend) describe(io *IO) string {
 		return "flush"
 	case stepHeader:
 		return "header write setting the need-check bit"
+	case stepHeaderClear:
+		return "header write clearing the need-check bit"
 	case stepMeta:
 		if io.Purpose == PurposeL1Write {
 			base := (io.Off - b.l1Off) / 8

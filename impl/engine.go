@@ -23,6 +23,7 @@ const (
 	stepFlush            // a guest flush finished
 	stepHeader           // the header write that sets need-check finished
 	stepHeaderFlush      // the flush that makes the need-check bit durable finished
+	stepHeaderClear      // the header write that clears need-check after a quiet flush finished
 	stepTableFlush       // the flush between a new L2 table and its L1 link (backing files) finished
 	stepMeta             // a metadata sector write finished
 )
@@ -48,12 +49,16 @@ type request struct {
 	nClusters uint64 // clusters allocated for the segment
 	fillStage uint8  // next of QEMU-style separate fill writes
 
-	pendingMeta int   // metadata sector writes the segment waits for
-	admitted    bool  // the request has accesses in flight
-	allocating  bool  // the request has an allocating access in flight
-	frozen      bool  // frozen since frozenAt, not yet admitted again
-	frozenAt    int64 // clock reading when first frozen
-	finished    bool
+	pendingMeta int // metadata sector writes the segment waits for
+	// A guest flush: no allocating write was in flight when it was
+	// issued (flushQuiet), and allocGen then.
+	flushQuiet bool
+	flushGen   uint64
+	admitted   bool  // the request has accesses in flight
+	allocating bool  // the request has an allocating access in flight
+	frozen     bool  // frozen since frozenAt, not yet admitted again
+	frozenAt   int64 // clock reading when first frozen
+	finished   bool
 
 	// Requests frozen on this one (the policy's Blocker named it): a FIFO
 	// linked through nextWaiter, woken when this request finishes. waitAcc
@@ -143,8 +148,12 @@ type engine struct {
 	woken   []waitList
 	nFrozen int // frozen requests, in frozen or on a waiter list
 
-	headerWriting  bool
-	headerWaiters  []*request
+	headerWriting bool
+	headerWaiters []*request
+	// needCheckSet: this engine set the need-check bit (not found set at
+	// open). allocGen counts admitted allocating accesses.
+	needCheckSet   bool
+	allocGen       uint64
 	meta           metaWriter
 	active         int
 	allocInFlight  int
@@ -213,6 +222,8 @@ func (e *engine) complete(io *IO) {
 			err = fmt.Errorf("flush need-check bit: %w", err)
 		}
 		e.releaseHeaderWaiters(err)
+	case stepHeaderClear:
+		e.headerCleared(io)
 	case stepMeta:
 		e.metaWritten(io)
 	default:
@@ -263,6 +274,7 @@ func (e *engine) resume(rq *request, s step) {
 	case stepTableFlush:
 		e.linkNewTable(rq)
 	case stepFlush:
+		e.clearNeedCheckIfQuiet(rq)
 		e.finish(rq, nil)
 	}
 }
@@ -274,6 +286,7 @@ func (e *engine) lookup(rq *request) {
 	for !rq.finished {
 		if rq.r.Op == ReqFlush {
 			if e.admit(rq, model.Access{Req: rq.r.ID, Kind: model.Flush}) {
+				rq.flushQuiet, rq.flushGen = e.allocInFlight == 0, e.allocGen
 				e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepFlush)
 			}
 			return
@@ -435,6 +448,9 @@ func (e *engine) admit(rq *request, acc model.Access) bool {
 	e.inFlight = append(e.inFlight, acc)
 	e.inFlightReq = append(e.inFlightReq, rq)
 	rq.admitted = true
+	if acc.Kind.Allocating() {
+		e.allocGen++
+	}
 	if acc.Kind.Allocating() && !rq.allocating {
 		rq.allocating = true
 		rq.r.Allocated = true
@@ -653,13 +669,51 @@ func (e *engine) allocate(rq *request) {
 	if !e.backing && (e.h.Features&FeatureNeedCheck == 0 || e.headerWriting) {
 		e.headerWaiters = append(e.headerWaiters, rq)
 		if !e.headerWriting {
-			e.headerWriting = true
-			e.h.Features |= FeatureNeedCheck
-			e.writeHeader()
+			e.setNeedCheck()
 		}
 		return
 	}
 	e.allocateData(rq)
+}
+
+// setNeedCheck writes the header with the need-check bit set; the
+// allocating writes in headerWaiters go on once it is durable.
+func (e *engine) setNeedCheck() {
+	e.headerWriting, e.needCheckSet = true, true
+	e.h.Features |= FeatureNeedCheck
+	e.writeHeader()
+}
+
+// clearNeedCheckIfQuiet clears the need-check bit this engine set once
+// the metadata it guards is stable, as QEMU's need-check timer does: the
+// guest flush rq just completed found no allocating write in flight when
+// it was issued and none was admitted since, so every table update made
+// so far is durable. Allocating writes that come while the clearing
+// header write is in flight wait for it, then set the bit again.
+func (e *engine) clearNeedCheckIfQuiet(rq *request) {
+	if !e.needCheckSet || e.headerWriting || e.h.Features&FeatureNeedCheck == 0 ||
+		!rq.flushQuiet || rq.flushGen != e.allocGen || e.allocInFlight != 0 {
+		return
+	}
+	e.needCheckSet = false
+	e.headerWriting = true
+	e.h.Features &^= FeatureNeedCheck
+	copy(e.hdrSector, e.h.Encode())
+	buf := e.pool.get(SectorSize)
+	copy(buf, e.hdrSector)
+	e.emit(e.newIO(0, OpWrite, ImageFile, 0, buf, PurposeHeader, stepHeaderClear))
+}
+
+// headerCleared consumes the write that cleared the need-check bit. An
+// error leaves the bit set or clear on disk; either is safe, as the bit is
+// clear in memory and the next allocating write sets it again first.
+func (e *engine) headerCleared(io *IO) {
+	e.pool.put(io.Buf)
+	e.putIO(io)
+	e.headerWriting = false
+	if len(e.headerWaiters) > 0 {
+		e.setNeedCheck()
+	}
 }
 
 func (e *engine) writeHeader() {
