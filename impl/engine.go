@@ -55,6 +55,7 @@ type request struct {
 	flushQuiet bool
 	flushGen   uint64
 	admitted   bool  // the request has accesses in flight
+	nAcc       int   // how many
 	allocating bool  // the request has an allocating access in flight
 	frozen     bool  // frozen since frozenAt, not yet admitted again
 	frozenAt   int64 // clock reading when first frozen
@@ -448,6 +449,7 @@ func (e *engine) admit(rq *request, acc model.Access) bool {
 	e.inFlight = append(e.inFlight, acc)
 	e.inFlightReq = append(e.inFlightReq, rq)
 	rq.admitted = true
+	rq.nAcc++
 	if acc.Kind.Allocating() {
 		e.allocGen++
 	}
@@ -545,16 +547,7 @@ func (e *engine) finish(rq *request, err error) {
 	rq.finished = true
 	e.releaseSegment(rq)
 	if rq.admitted {
-		n := 0
-		for i, a := range e.inFlight {
-			if a.Req != rq.r.ID {
-				e.inFlight[n], e.inFlightReq[n] = a, e.inFlightReq[i]
-				n++
-			}
-		}
-		clear(e.inFlight[n:])
-		clear(e.inFlightReq[n:])
-		e.inFlight, e.inFlightReq = e.inFlight[:n], e.inFlightReq[:n]
+		e.dropInFlight(rq)
 		e.wake = len(e.frozen) > 0
 		if rq.waitHead != nil {
 			e.ready = append(e.ready, waitList{head: rq.waitHead, tail: rq.waitTail, acc: rq.waitAcc, handoff: !rq.waitMixed})
@@ -576,6 +569,34 @@ func (e *engine) finish(rq *request, err error) {
 		// are done and it waits in no list.
 		e.pool.putRequest(rq)
 	}
+}
+
+// dropInFlight removes rq's accesses from inFlight, keeping the others in
+// admission order.
+func (e *engine) dropInFlight(rq *request) {
+	id, n := rq.r.ID, len(e.inFlight)
+	i := 0
+	for i < n && e.inFlight[i].Req != id {
+		i++
+	}
+	if rq.nAcc == 1 && i < n {
+		// The usual case: one access, moved over in two block copies.
+		copy(e.inFlight[i:], e.inFlight[i+1:])
+		copy(e.inFlightReq[i:], e.inFlightReq[i+1:])
+		n--
+	} else {
+		j := i
+		for k := i; k < n; k++ {
+			if e.inFlight[k].Req != id {
+				e.inFlight[j], e.inFlightReq[j] = e.inFlight[k], e.inFlightReq[k]
+				j++
+			}
+		}
+		n = j
+	}
+	clear(e.inFlight[n:])
+	clear(e.inFlightReq[n:])
+	e.inFlight, e.inFlightReq = e.inFlight[:n], e.inFlightReq[:n]
 }
 
 // releaseSegment unpins the segment's table and frees its buffer.
