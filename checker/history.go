@@ -93,6 +93,13 @@ type history struct {
 	bySec   map[uint64][]int32 // sector -> indexes into ops
 }
 
+// CheckLog is Check on the history of a recorder's log. It converts the
+// log to events itself, so that a run recorded for checking pays for the
+// conversion only here (workloads.Log).
+func CheckLog(l *workloads.Log, opts Options) (*Result, error) {
+	return Check(l.History(), opts)
+}
+
 // prepare matches calls with returns and validates every read's tags.
 func prepare(h *workloads.History, allowPending bool) (*history, error) {
 	hist := &history{disk: h.Disk, end: int64(len(h.Events)) + 1}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,6 +63,8 @@ func (k EventKind) String() string {
 type Event struct {
 	// Kind says whether this is a call or a return.
 	Kind EventKind
+	// Action is the operation's kind (calls only).
+	Action Action
 	// ID names the operation, positive and unique in the history. A
 	// write's ID is the write id in the tags it stamps.
 	ID uint64
@@ -69,8 +73,6 @@ type Event struct {
 	// along Events. It is for display; order comes from the position.
 	Time int64
 
-	// Action is the operation's kind (calls only).
-	Action Action
 	// Sector and Sectors give the sectors a read or write covers (calls
 	// only).
 	Sector  uint64
@@ -132,15 +134,10 @@ type Recorder struct {
 	last   int64
 	nextID uint64
 
-	// The history, kept free of pointers while recording so the garbage
-	// collector never scans it, and in fixed-size chunks so it is never
-	// copied: raw events, the tags reads saw, errors. History builds
-	// Events from them.
-	disk  model.Disk
-	raw   chunks[rawEvent]
-	seen  chunks[seenTag]
-	errs  []string
-	built []Event
+	disk    model.Disk
+	log     eventLog
+	scratch []seenRun // a read's runs, before they go to log.runs
+	conv    converter // History's progress
 
 	free     []int // free client slots, as a stack
 	slots    int
@@ -149,41 +146,50 @@ type Recorder struct {
 	waiting []*pendingOp // wrappers free for reuse
 }
 
-// rawEvent is an Event as the recorder keeps it, in 48 bytes. A call
-// keeps Sector and Sectors in a and b; a return keeps Req in a and, for a
-// read, the position of its tags in Recorder.seen in b and their number
-// in n. err is an index into Recorder.errs plus one (0: none).
+// eventLog is a history as the recorder keeps it: free of pointers (but
+// for errors) so the garbage collector never scans it, compact because
+// the memory it fills is much of what recording costs, and in fixed-size
+// chunks so it is never copied. Converting it to Events is
+// left to History, and to Log.History when the history is checked.
+type eventLog struct {
+	raw     chunks[rawEvent]
+	runs    chunks[seenRun] // the runs of tags reads saw, in return order
+	errs    []string
+	calls   int // call events
+	sectors int // sectors of every read recorded: their Seen, all told
+}
+
+// rawEvent is an Event as the recorder keeps it, in 24 bytes. A call
+// keeps Sector in a, Sectors in b, its Action in bits 28-29 of c and
+// Client in the bits below; its ID is implicit, as calls take IDs 1, 2,
+// 3, ... in order. A return keeps Req in a, the operation's ID in b, and
+// in the low bits of c either, for a read, the number of runs of tags it
+// saw (which follow those of earlier reads in eventLog.runs) or, for a
+// failure, the index of its error in eventLog.errs. The fields bound a
+// history to 2^32-1 operations, 2^32-1 sectors per request, 2^28 clients
+// and 2^29 errors, which no history that fits in memory exceeds (Submit
+// and newID check the first two).
 type rawEvent struct {
-	id, a, b uint64
-	time     int64
-	n        uint32
-	err      uint32
-	client   uint32
-	kind     EventKind
-	action   Action
-	hasSeen  bool
+	time int64
+	a    uint64
+	b    uint32
+	c    uint32
 }
 
-// seenTag is a Decoded in 16 bytes: the sector index in the low 56 bits
-// of sector, the tag kind and the fault in its top byte.
-type seenTag struct{ write, sector uint64 }
+const (
+	rawReturn  = 1 << 31 // the event is a return
+	rawSeen    = 1 << 30 // a return with seen tags (a successful read)
+	rawErr     = 1 << 29 // a return with an error
+	rawAction  = 28      // a call's Action is in bits 28 and 29
+	rawClient  = 1<<rawAction - 1
+	rawLowMask = rawErr - 1 // a return's run count or error index
+)
 
-const seenShift = 56
-
-func packSeen(d Decoded) seenTag {
-	return seenTag{d.Tag.Write, d.Tag.Sector&(1<<seenShift-1) | uint64(d.Tag.Kind)<<seenShift | uint64(d.Fault)<<(seenShift+4)}
-}
-
-func (t seenTag) unpack() Decoded {
-	top := t.sector >> seenShift
-	return Decoded{
-		Tag:   model.Tag{Kind: model.TagKind(top & 0xf), Write: t.write, Sector: t.sector & (1<<seenShift - 1)},
-		Fault: Fault(top >> 4),
-	}
-}
-
-// chunkLen is the number of elements per chunk of recorded data.
-const chunkLen = 2048
+// chunkLen is the number of elements per chunk of recorded data: 12 KiB
+// of events or of runs, small enough that the last chunk wastes little
+// and that chunks come from the allocator's size classes, not straight
+// from the page heap.
+const chunkLen = 512
 
 // chunks is an append-only sequence stored in fixed-size chunks, so that
 // growing it never copies, and a run of elements appended together stays
@@ -194,8 +200,8 @@ type chunks[T any] struct {
 }
 
 // grow reserves room for k contiguous elements and returns their
-// position and storage.
-func (c *chunks[T]) grow(k int) (int, []T) {
+// storage.
+func (c *chunks[T]) grow(k int) []T {
 	last := len(c.list) - 1
 	if last < 0 || cap(c.list[last])-len(c.list[last]) < k {
 		if last >= 0 {
@@ -207,7 +213,7 @@ func (c *chunks[T]) grow(k int) (int, []T) {
 	cur := c.list[last]
 	at := len(cur)
 	c.list[last] = cur[:at+k]
-	return c.n + at, c.list[last][at : at+k : at+k]
+	return c.list[last][at : at+k : at+k]
 }
 
 // len returns the number of elements.
@@ -218,21 +224,13 @@ func (c *chunks[T]) len() int {
 	return c.n + len(c.list[len(c.list)-1])
 }
 
-// slice returns the k elements at position at, which grow returned.
-func (c *chunks[T]) slice(at, k int) []T {
-	for _, ch := range c.list {
-		if at < len(ch) {
-			return ch[at : at+k : at+k]
-		}
-		at -= len(ch)
-	}
-	return nil
-}
-
 // add appends v.
 func (c *chunks[T]) add(v T) {
-	_, s := c.grow(1)
-	s[0] = v
+	if last := len(c.list) - 1; last >= 0 && len(c.list[last]) < cap(c.list[last]) {
+		c.list[last] = append(c.list[last], v)
+		return
+	}
+	c.grow(1)[0] = v
 }
 
 // pendingOp is the recorder's state for one request in flight: its done
@@ -279,48 +277,131 @@ func (r *Recorder) Image() *impl.Image { return r.im }
 // with the recorder and with later calls: callers must not modify them.
 // Each call converts only the events recorded since the last.
 func (r *Recorder) History() History {
-	total := r.raw.len()
-	if cap(r.built) < total {
-		r.built = append(make([]Event, 0, total), r.built...)
+	return History{Disk: r.disk, Events: r.conv.convert(&r.log)}
+}
+
+// Log is a snapshot of a recorder's history in the compact form it
+// records it in, which costs nothing to take and is converted to Events
+// only by History: a run that hands its history to the checker as a Log
+// (see checker.CheckLog) leaves the conversion to the check. A Log is
+// immutable: it shares storage with the recorder, which only appends past
+// it, so it may be converted on another goroutine (handed over with the
+// usual synchronization) while the recorder goes on.
+type Log struct {
+	disk model.Disk
+	log  eventLog
+}
+
+// Log returns a snapshot of the history recorded so far.
+func (r *Recorder) Log() *Log {
+	l := &Log{disk: r.disk, log: r.log}
+	// The snapshot keeps its own chunk headers: the recorder's grow, not
+	// its chunks' contents, change after this.
+	l.log.raw.list = slices.Clone(r.log.raw.list)
+	l.log.runs.list = slices.Clone(r.log.runs.list)
+	return l
+}
+
+// Disk returns the disk the history is judged against.
+func (l *Log) Disk() model.Disk { return l.disk }
+
+// Ops returns the number of operations (call events), as History.Ops.
+func (l *Log) Ops() int { return l.log.calls }
+
+// History converts the log to a History, whose Events are new.
+func (l *Log) History() History {
+	var c converter
+	return History{Disk: l.disk, Events: c.convert(&l.log)}
+}
+
+// converter builds Events from an eventLog, resuming where it stopped.
+type converter struct {
+	events   []Event
+	chunk    int // the position in raw of the next event to convert
+	off      int
+	runChunk int // the position in runs of the next read's runs
+	runOff   int
+	sectors  int // sectors of Seen built
+	calls    int // call events converted
+}
+
+// convert converts the events of l it has not converted yet, appends
+// them to c.events and returns c.events.
+func (c *converter) convert(l *eventLog) []Event {
+	total := l.raw.len()
+	if len(c.events) == total {
+		return c.events
+	}
+	if cap(c.events) < total {
+		c.events = append(make([]Event, 0, total), c.events...)
 	}
 	// One block for the Seen of every read converted now.
 	var block []Decoded
-	skip := len(r.built)
-	for _, ch := range r.raw.list {
-		if skip >= len(ch) {
-			skip -= len(ch)
-			continue
-		}
-		for _, e := range ch[skip:] {
-			ev := Event{Kind: e.kind, ID: e.id, Time: e.time, Action: e.action, Client: int(e.client)}
-			if e.kind == Call {
-				ev.Sector, ev.Sectors = e.a, e.b
-			} else {
-				ev.Req = e.a
-			}
-			if e.hasSeen {
-				if len(block) < int(e.n) {
-					block = make([]Decoded, max(int(e.n), r.seen.len()-int(e.b)))
-				}
-				ev.Seen, block = block[:e.n:e.n], block[e.n:]
-				for i, t := range r.seen.slice(int(e.b), int(e.n)) {
-					ev.Seen[i] = t.unpack()
-				}
-			}
-			if e.err > 0 {
-				ev.Err = r.errs[e.err-1]
-			}
-			r.built = append(r.built, ev)
-		}
-		skip = 0
+	if n := l.sectors - c.sectors; n > 0 {
+		block = make([]Decoded, n)
+		c.sectors = l.sectors
 	}
-	return History{Disk: r.disk, Events: r.built}
+	for ; c.chunk < len(l.raw.list); c.chunk, c.off = c.chunk+1, 0 {
+		ch := l.raw.list[c.chunk]
+		for i := c.off; i < len(ch); i++ {
+			e := &ch[i]
+			ev := Event{Time: e.time}
+			if e.c&rawReturn == 0 {
+				c.calls++
+				ev.Kind, ev.ID, ev.Action = Call, uint64(c.calls), Action(e.c>>rawAction&3)
+				ev.Sector, ev.Sectors, ev.Client = e.a, uint64(e.b), int(e.c&rawClient)
+			} else {
+				ev.Kind, ev.ID, ev.Req = Return, uint64(e.b), e.a
+				if e.c&rawErr != 0 {
+					ev.Err = l.errs[e.c&rawLowMask]
+				}
+				if e.c&rawSeen != 0 {
+					rest := block
+					for _, run := range c.nextRuns(l, int(e.c&rawLowMask)) {
+						rest = run.expand(rest)
+					}
+					if n := len(block) - len(rest); n > 0 {
+						ev.Seen, block = block[:n:n], rest
+					}
+				}
+			}
+			c.events = append(c.events, ev)
+		}
+	}
+	// Stop at the end of the last chunk, which may grow.
+	c.chunk = len(l.raw.list) - 1
+	c.off = len(l.raw.list[c.chunk])
+	return c.events
 }
 
-// fail records err for a return and returns its index for rawEvent.err.
+// nextRuns returns the k runs of seen tags after those converted: they
+// are contiguous in l.runs, as complete stored them.
+func (c *converter) nextRuns(l *eventLog, k int) []seenRun {
+	if k == 0 {
+		return nil
+	}
+	if c.runOff+k > len(l.runs.list[c.runChunk]) {
+		c.runChunk, c.runOff = c.runChunk+1, 0
+	}
+	at := c.runOff
+	c.runOff += k
+	return l.runs.list[c.runChunk][at:c.runOff]
+}
+
+// fail records err for a return and returns the bits of rawEvent.c that
+// say so.
 func (r *Recorder) fail(err string) uint32 {
-	r.errs = append(r.errs, err)
-	return uint32(len(r.errs))
+	r.log.errs = append(r.log.errs, err)
+	return rawErr | uint32(len(r.log.errs)-1)
+}
+
+// newID returns the next operation ID.
+func (r *Recorder) newID() uint64 {
+	if r.nextID == math.MaxUint32 {
+		panic("recorder: a history holds at most 2^32-1 operations")
+	}
+	r.nextID++
+	return r.nextID
 }
 
 // MaxAllocInFlight returns the largest number of allocating writes the
@@ -368,8 +449,8 @@ func (r *Recorder) Submit(req *impl.Request) {
 	}
 	var sector, sectors uint64
 	if op != ActFlush {
-		if req.Off%SectorSize != 0 || len(req.Buf)%SectorSize != 0 {
-			req.Err = fmt.Errorf("recorder: %s of %d bytes at %d does not cover whole %d-byte sectors", req.Op, len(req.Buf), req.Off, SectorSize)
+		if req.Off%SectorSize != 0 || len(req.Buf)%SectorSize != 0 || uint64(len(req.Buf))/SectorSize > math.MaxUint32 {
+			req.Err = fmt.Errorf("recorder: %s of %d bytes at %d does not cover whole %d-byte sectors, at most 2^32-1 of them", req.Op, len(req.Buf), req.Off, SectorSize)
 			if req.Done != nil {
 				req.Done(req)
 			}
@@ -377,13 +458,13 @@ func (r *Recorder) Submit(req *impl.Request) {
 		}
 		sector, sectors = req.Off/SectorSize, uint64(len(req.Buf))/SectorSize
 	}
-	r.nextID++
-	id := r.nextID
+	id := r.newID()
 	if op == ActWrite {
 		StampWrite(req.Buf, id, sector)
 	}
 	slot := r.takeSlot()
-	r.raw.add(rawEvent{kind: Call, id: id, time: r.now(), action: op, a: sector, b: sectors, client: uint32(slot)})
+	r.log.raw.add(rawEvent{time: r.now(), a: sector, b: uint32(sectors), c: uint32(op)<<rawAction | uint32(slot)})
+	r.log.calls++
 	var p *pendingOp
 	if n := len(r.waiting); n > 0 {
 		p = r.waiting[n-1]
@@ -399,18 +480,16 @@ func (r *Recorder) Submit(req *impl.Request) {
 
 // complete records q's return.
 func (r *Recorder) complete(id uint64, op Action, slot int, q *impl.Request) {
-	ev := rawEvent{kind: Return, id: id, time: r.now(), a: q.ID}
+	ev := rawEvent{time: r.now(), a: q.ID, b: uint32(id), c: rawReturn}
 	if q.Err != nil {
-		ev.err = r.fail(q.Err.Error())
+		ev.c |= r.fail(q.Err.Error())
 	} else if op == ActRead {
-		n := len(q.Buf) / SectorSize
-		at, dst := r.seen.grow(n)
-		for i := range dst {
-			dst[i] = packSeen(DecodeTag(q.Buf[i*SectorSize : (i+1)*SectorSize]))
-		}
-		ev.hasSeen, ev.b, ev.n = true, uint64(at), uint32(n)
+		r.scratch = decodeRuns(r.scratch[:0], q.Buf)
+		copy(r.log.runs.grow(len(r.scratch)), r.scratch)
+		r.log.sectors += len(q.Buf) / SectorSize
+		ev.c |= rawSeen | uint32(len(r.scratch))
 	}
-	r.raw.add(ev)
+	r.log.raw.add(ev)
 	r.free = append(r.free, slot)
 }
 
@@ -426,10 +505,10 @@ func (r *Recorder) Run() { r.im.Run() }
 // later request.
 func (r *Recorder) Reopen() error {
 	r.im.Run()
-	r.nextID++
-	id := r.nextID
+	id := r.newID()
 	slot := r.takeSlot()
-	r.raw.add(rawEvent{kind: Call, id: id, time: r.now(), action: ActReopen, client: uint32(slot)})
+	r.log.raw.add(rawEvent{time: r.now(), c: uint32(ActReopen)<<rawAction | uint32(slot)})
+	r.log.calls++
 	r.maxAlloc = r.MaxAllocInFlight()
 	err := r.im.Close()
 	if err == nil {
@@ -446,12 +525,12 @@ func (r *Recorder) Reopen() error {
 			r.offset = max(0, r.last-clock())
 		}
 	}
-	ev := rawEvent{kind: Return, id: id, time: r.now()}
+	ev := rawEvent{time: r.now(), b: uint32(id), c: rawReturn}
 	if err != nil {
 		err = fmt.Errorf("recorder: reopen: %w", err)
-		ev.err = r.fail(err.Error())
+		ev.c |= r.fail(err.Error())
 	}
-	r.raw.add(ev)
+	r.log.raw.add(ev)
 	r.free = append(r.free, slot)
 	return err
 }

@@ -194,7 +194,8 @@ func TestParseHistoryErrors(t *testing.T) {
 // on both alike, and reports the wall time of each (base-ns/run,
 // recorded-ns/run, medians) and the median of the paired overheads, in
 // percent: medians, because a burst of load on a shared machine skews a
-// mean. Image setup is not timed.
+// mean; see pairedOverhead for the CPU-time and allocation figures. Image
+// setup is not timed.
 //
 //	go test ./workloads -run XXX -bench Recorder -benchtime 200x
 func BenchmarkRecorder(b *testing.B) {
@@ -209,7 +210,7 @@ func BenchmarkRecorder(b *testing.B) {
 	for i := range bufs {
 		bufs[i] = make([]byte, 4096)
 	}
-	run := func(seed uint64, record bool) time.Duration {
+	run := func(seed uint64, record bool) runTime {
 		open := simOpener(b, size, backing, model.Overlap{})
 		var submit func(*impl.Request)
 		var drain func()
@@ -241,22 +242,24 @@ func BenchmarkRecorder(b *testing.B) {
 			}
 			submit(r)
 		}
-		runtime.GC()
-		start := time.Now()
-		for i := range reqs {
-			reqs[i].Buf = bufs[i]
-			next(&reqs[i])
-		}
-		drain()
-		return time.Since(start)
+		return timeRun(func() {
+			for i := range reqs {
+				reqs[i].Buf = bufs[i]
+				next(&reqs[i])
+			}
+			drain()
+		})
 	}
 	pairedOverhead(b, run)
 }
 
 // BenchmarkRecordedRun measures recording where it is used: a whole
 // workloads.Run on the sim backend (20,000 requests at queue depth 32),
-// with and without a Recorder wrapping the image through RunConfig.Wrap,
-// the recorded run including the History call; paired as BenchmarkRecorder.
+// with and without a Recorder wrapping the image through RunConfig.Wrap;
+// paired as BenchmarkRecorder. The recorded run ends by handing its
+// history on: with handoff=history as Recorder.History, converted to
+// Events; with handoff=log as Recorder.Log, as runbench hands it to
+// checker.CheckLog, which converts it as part of the check.
 //
 //	go test ./workloads -run XXX -bench RecordedRun -benchtime 40x
 func BenchmarkRecordedRun(b *testing.B) {
@@ -267,70 +270,258 @@ func BenchmarkRecordedRun(b *testing.B) {
 		{"workload=randrw-backing", map[string]string{"rw": "randrw", "backing": "1", "size": "16m", "ops": "20000"}},
 		{"workload=first-touch-4k", map[string]string{"rw": "randwrite", "pattern": "first-touch", "cluster_size": "4k", "size": "80m", "ops": "20000"}},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			j := DefaultJob()
-			for k, v := range tc.set {
-				if err := j.Set(k, v); err != nil {
-					b.Fatal(err)
-				}
-			}
-			p, err := j.Plan()
-			if err != nil {
-				b.Fatal(err)
-			}
-			dev, err := impl.DevicePreset("nvme")
-			if err != nil {
-				b.Fatal(err)
-			}
-			pages := &PagePool{}
-			pairedOverhead(b, func(seed uint64, record bool) time.Duration {
-				cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: dev, QD: 32, Seed: int64(seed), Pages: pages}
-				if record {
-					cfg.Wrap = func(im *impl.Image, clock func() int64) (Submitter, error) {
-						return NewRecorder(p.Disk(), func(int) (*impl.Image, func() int64, error) { return im, clock, nil })
+		for _, handoff := range []string{"history", "log"} {
+			b.Run(tc.name+"/handoff="+handoff, func(b *testing.B) {
+				p, dev := mustPlan(b, "bench", tc.set), nvme(b)
+				pages := &PagePool{}
+				pairedOverhead(b, func(seed uint64, record bool) runTime {
+					cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: dev, QD: 32, Seed: int64(seed), Pages: pages}
+					if record {
+						cfg.Wrap = func(im *impl.Image, clock func() int64) (Submitter, error) {
+							return NewRecorder(p.Disk(), func(int) (*impl.Image, func() int64, error) { return im, clock, nil })
+						}
 					}
-				}
-				runtime.GC()
-				start := time.Now()
-				res, err := Run(cfg)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if record {
-					if h := res.Submitter.(*Recorder).History(); h.Ops() == 0 {
-						b.Fatal("empty history")
-					}
-				}
-				return time.Since(start)
+					return timeRun(func() {
+						res, err := Run(cfg)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if !record {
+							return
+						}
+						rec := res.Submitter.(*Recorder)
+						ops := 0
+						if handoff == "history" {
+							h := rec.History()
+							ops = h.Ops()
+						} else {
+							ops = rec.Log().Ops()
+						}
+						if ops == 0 {
+							b.Fatal("empty history")
+						}
+					})
+				})
 			})
-		})
+		}
 	}
 }
 
+// BenchmarkLogHistory measures converting the log of a recorded
+// randrw-backing run of 20,000 requests to a History: the work
+// handoff=log of BenchmarkRecordedRun leaves to the check.
+func BenchmarkLogHistory(b *testing.B) {
+	p := mustPlan(b, "bench", map[string]string{"rw": "randrw", "backing": "1", "size": "16m", "ops": "20000"})
+	cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(b), QD: 32, Seed: 1}
+	cfg.Wrap = func(im *impl.Image, clock func() int64) (Submitter, error) {
+		return NewRecorder(p.Disk(), func(int) (*impl.Image, func() int64, error) { return im, clock, nil })
+	}
+	res, err := Run(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := res.Submitter.(*Recorder).Log()
+	b.ReportAllocs()
+	for range b.N {
+		if h := l.History(); len(h.Events) == 0 {
+			b.Fatal("empty history")
+		}
+	}
+}
+
+// runTime is what one run took: wall-clock time, the CPU time (user and
+// system) of the whole process, garbage collection included, and the
+// bytes it allocated.
+type runTime struct {
+	wall, cpu time.Duration
+	bytes     uint64
+}
+
+// timeRun collects garbage, then runs f and measures it.
+func timeRun(f func()) runTime {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b0 := ms.TotalAlloc
+	u0, s0 := processCPU()
+	start := time.Now()
+	f()
+	wall := time.Since(start)
+	u1, s1 := processCPU()
+	runtime.ReadMemStats(&ms)
+	return runTime{wall, time.Duration(u1 - u0 + s1 - s0), ms.TotalAlloc - b0}
+}
+
 // pairedOverhead runs run(seed, false) and run(seed, true) b.N times each,
-// alternating which goes first, and reports the median time of each and
-// the median of the paired overheads, in percent.
-func pairedOverhead(b *testing.B, run func(seed uint64, record bool) time.Duration) {
-	bases, recs, ratios := make([]float64, b.N), make([]float64, b.N), make([]float64, b.N)
+// alternating which goes first, and reports the median wall time of each
+// and the median of the paired overheads, in percent; and the same
+// overhead in process CPU time (cpu-overhead-%), which load from other
+// processes on a shared machine disturbs less than wall time; and the
+// bytes recording allocates per run (recorder-B/run), which load does not
+// disturb at all and which cost in page faults as much as in copying.
+func pairedOverhead(b *testing.B, run func(seed uint64, record bool) runTime) {
+	bases, recs, ratios, cpuRatios, extra := make([]float64, b.N), make([]float64, b.N), make([]float64, b.N), make([]float64, b.N), make([]float64, b.N)
 	for i := range b.N {
 		first := i%2 == 0
+		var base, rec runTime
 		for _, record := range []bool{!first, first} {
-			d := float64(run(uint64(i), record).Nanoseconds())
-			if record {
-				recs[i] = d
+			if t := run(uint64(i), record); record {
+				rec = t
 			} else {
-				bases[i] = d
+				base = t
 			}
 		}
+		bases[i], recs[i] = float64(base.wall), float64(rec.wall)
 		ratios[i] = recs[i] / bases[i]
+		cpuRatios[i] = float64(rec.cpu) / float64(max(base.cpu, 1))
+		extra[i] = float64(rec.bytes) - float64(base.bytes)
 	}
 	b.ReportMetric(median(bases), "base-ns/run")
 	b.ReportMetric(median(recs), "recorded-ns/run")
 	b.ReportMetric(100*(median(ratios)-1), "overhead-%")
+	b.ReportMetric(100*(median(cpuRatios)-1), "cpu-overhead-%")
+	b.ReportMetric(median(extra), "recorder-B/run")
 }
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// TestRecorderSeen runs random reads and writes of 1 to 16 sectors
+// through a Recorder, over a backing file with corrupt, torn and zeroed
+// sectors, and requires every read's Seen to be what DecodeSectors finds
+// in its buffer on completion, with History called midway as well.
+func TestRecorderSeen(t *testing.T) {
+	const size = 1 << 20
+	backingSectors := uint64(size / 2 / SectorSize)
+	backing := BackingContent(backingSectors)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		s := backing[rng.Uint64N(backingSectors)*SectorSize:][:SectorSize]
+		switch rng.IntN(3) {
+		case 0:
+			s[sumOffset] ^= 1
+			s[tailOffset+sumOffset] ^= 1 // corrupt
+		case 1:
+			other := make([]byte, SectorSize)
+			EncodeTag(other, model.BackingTag(0))
+			copy(s[SectorSize/2:], other[SectorSize/2:]) // torn
+		case 2:
+			clear(s) // zero
+		}
+	}
+	rec, err := NewRecorder(model.Disk{BackingSectors: backingSectors}, simOpener(t, size, backing, model.Overlap{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint64][]Decoded{} // request ID -> what the read found
+	faults := 0
+	var mid History
+	var midLog *Log
+	issued := 0
+	var next func(*impl.Request)
+	done := func(q *impl.Request) {
+		if q.Err != nil {
+			t.Fatal(q.Err)
+		}
+		if q.Op == impl.ReqRead {
+			want[q.ID] = DecodeSectors(nil, q.Buf)
+			for _, d := range want[q.ID] {
+				if d.Fault != FaultNone {
+					faults++
+				}
+			}
+		}
+		if issued == 1500 {
+			mid, midLog = rec.History(), rec.Log() // a conversion midway
+		}
+		next(q)
+	}
+	next = func(q *impl.Request) {
+		if issued == 3000 {
+			return
+		}
+		issued++
+		n := 1 + rng.IntN(16)
+		*q = impl.Request{Op: impl.ReqRead, Off: rng.Uint64N(size/SectorSize-16) * SectorSize, Buf: q.Buf[:n*SectorSize], Done: done}
+		if rng.IntN(3) == 0 {
+			q.Op = impl.ReqWrite
+		}
+		rec.Submit(q)
+	}
+	reqs := make([]impl.Request, 8)
+	for i := range reqs {
+		reqs[i].Buf = make([]byte, 16*SectorSize)
+		next(&reqs[i])
+	}
+	rec.Run()
+	h := rec.History()
+	reads := 0
+	for _, ev := range h.Events {
+		if ev.Kind != Return || ev.Seen == nil {
+			continue
+		}
+		reads++
+		if w, ok := want[ev.Req]; !ok || !slices.Equal(ev.Seen, w) {
+			t.Fatalf("read %d (request %d) saw %v, want %v", ev.ID, ev.Req, ev.Seen, w)
+		}
+	}
+	if reads != len(want) || reads < 1500 || faults == 0 {
+		t.Fatalf("%d reads in the history, %d completed, %d faulty sectors read", reads, len(want), faults)
+	}
+	// Snapshots convert to the same events, and a later one extends an
+	// earlier one.
+	if l := rec.Log(); !reflect.DeepEqual(l.History(), h) || l.Ops() != h.Ops() || l.Disk() != h.Disk {
+		t.Errorf("Log().History() differs from History()")
+	}
+	n := len(mid.Events)
+	if n == 0 || !reflect.DeepEqual(mid.Events, h.Events[:n]) || !reflect.DeepEqual(midLog.History(), mid) {
+		t.Errorf("the history of %d events taken midway is not a prefix of the final one", n)
+	}
+}
+
+// TestRecorderErrors requires failed requests to return with their error
+// and no Seen, in History and in Log().History() alike, and the IDs of
+// calls and returns to match.
+func TestRecorderErrors(t *testing.T) {
+	const size = 1 << 20
+	rec, err := NewRecorder(model.Disk{}, simOpener(t, size, nil, model.Overlap{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []*impl.Request{
+		{Op: impl.ReqRead, Off: size, Buf: make([]byte, SectorSize)},  // past the end: fails
+		{Op: impl.ReqWrite, Off: 0, Buf: make([]byte, 2*SectorSize)},  // ok
+		{Op: impl.ReqWrite, Off: size, Buf: make([]byte, SectorSize)}, // past the end: fails
+		{Op: impl.ReqRead, Off: 0, Buf: make([]byte, 3*SectorSize)},   // ok
+	}
+	for _, q := range reqs {
+		rec.Submit(q)
+		rec.Run()
+	}
+	h := rec.History()
+	if !reflect.DeepEqual(rec.Log().History(), h) {
+		t.Errorf("Log().History() differs from History()")
+	}
+	want := []struct{ prefix, has string }{
+		{"call 1 read s2048+1", ""}, {"return 1", "err="}, {"call 2 write s0+2", ""}, {"return 2", "req="},
+		{"call 3 write s2048+1", ""}, {"return 3", "err="}, {"call 4 read s0+3", ""}, {"return 4", "saw="},
+	}
+	if len(h.Events) != len(want) {
+		t.Fatalf("history:\n%s", historyText(h))
+	}
+	for i, ev := range h.Events {
+		s := ev.String()
+		if !strings.HasPrefix(s, want[i].prefix) || !strings.Contains(s, want[i].has) {
+			t.Errorf("event %d is %q, want %q ... %q", i, s, want[i].prefix, want[i].has)
+		}
+		if ev.Kind == Return && (ev.Err != "") != (reqs[ev.ID-1].Err != nil) {
+			t.Errorf("event %d is %q, but request %d failed with %v", i, s, ev.ID, reqs[ev.ID-1].Err)
+		}
+	}
+	if got := h.Events[7].Seen; len(got) != 3 || got[0].Tag != model.WriteTag(2, 0) || got[2].Tag != model.ZeroTag() {
+		t.Errorf("read 4 saw %v", got)
+	}
 }

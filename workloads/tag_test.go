@@ -1,6 +1,8 @@
 package workloads
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/qedharness/qedharness/model"
@@ -111,5 +113,95 @@ func BenchmarkDecodeTag(b *testing.B) {
 		if DecodeTag(s).Fault != FaultNone {
 			b.Fatal("fault")
 		}
+	}
+}
+
+// TestDecodeRuns requires the runs a recorded read keeps to expand to
+// exactly what DecodeSectors decodes, sector by sector, for reads mixing
+// runs of write, backing and zero tags with corrupt and torn sectors,
+// sectors stamped out of order and repeated sectors.
+func TestDecodeRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 2000 {
+		n := 1 + rng.IntN(40)
+		buf := make([]byte, n*SectorSize)
+		for s := 0; s < n; {
+			k := min(n-s, 1+rng.IntN(8))
+			part := buf[s*SectorSize : (s+k)*SectorSize]
+			base := uint64(rng.IntN(4)) * 8
+			switch rng.IntN(8) {
+			case 0: // a write's run
+				StampWrite(part, uint64(1+rng.IntN(3)), base)
+			case 1: // backing content
+				for i := range k {
+					EncodeTag(part[i*SectorSize:], model.BackingTag(base+uint64(i)))
+				}
+			case 2: // zeros
+				clear(part)
+			case 3: // one sector corrupt
+				StampWrite(part, 1, base)
+				part[rng.IntN(len(part))/SectorSize*SectorSize+sumOffset] ^= 1
+			case 4: // one sector torn
+				StampWrite(part, 1, base)
+				i := rng.IntN(k) * SectorSize
+				StampWrite(part[i:i+SectorSize], 2, base)
+				copy(part[i:i+SectorSize/2], make([]byte, SectorSize/2))
+			case 5: // the same sector again and again
+				for i := range k {
+					StampWrite(part[i*SectorSize:(i+1)*SectorSize], 1, base)
+				}
+			case 6: // random bytes
+				for i := range part {
+					part[i] = byte(rng.Uint32())
+				}
+			case 7: // the same write, sectors going backwards
+				for i := range k {
+					StampWrite(part[i*SectorSize:(i+1)*SectorSize], 1, base+uint64(k-i))
+				}
+			}
+			s += k
+		}
+		want := DecodeSectors(nil, buf)
+		runs := decodeRuns(nil, buf)
+		got := make([]Decoded, n)
+		rest := got
+		for i := range runs {
+			rest = runs[i].expand(rest)
+		}
+		if len(rest) != 0 {
+			t.Fatalf("trial %d: runs %v cover %d sectors, want %d", trial, runs, n-len(rest), n)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("trial %d: runs %v expand to\n%v, want\n%v", trial, runs, got, want)
+		}
+		// Runs are maximal: no run continues the one before it.
+		for i := 1; i < len(runs); i++ {
+			if len(appendDecoded(slices.Clone(runs[:i]), runs[i].at(0))) == i {
+				t.Fatalf("trial %d: run %d (%v) continues run %d (%v)", trial, i, runs[i], i-1, runs[i-1])
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeRuns measures decoding a 4 KiB read of one write's
+// sectors as a recorded read does.
+func BenchmarkDecodeRuns(b *testing.B) {
+	buf := make([]byte, 4096)
+	StampWrite(buf, 7, 24)
+	runs := make([]seenRun, 0, 8)
+	b.SetBytes(int64(len(buf)))
+	for range b.N {
+		if runs = decodeRuns(runs[:0], buf); len(runs) != 1 {
+			b.Fatal(runs)
+		}
+	}
+}
+
+// BenchmarkStampWrite measures stamping a 4 KiB write.
+func BenchmarkStampWrite(b *testing.B) {
+	buf := make([]byte, 4096)
+	b.SetBytes(int64(len(buf)))
+	for i := range b.N {
+		StampWrite(buf, uint64(i), 24)
 	}
 }

@@ -71,7 +71,7 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 		if !ok {
 			return workloads.Verification{}, fmt.Errorf("run was not recorded")
 		}
-		r, err := checker.Check(rec.History(), checker.Options{Timeout: linTimeout})
+		r, err := checker.CheckLog(rec.Log(), checker.Options{Timeout: linTimeout})
 		if bad := imageFaults(err); len(bad) > 0 {
 			// A read returned bytes that no write and no backing file put
 			// there (torn or misplaced sectors): the image broke the disk

@@ -1,0 +1,75 @@
+package checker
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads"
+)
+
+// TestCheckLog records a run and requires CheckLog on its log to judge
+// what Check on its History judges, for a linearizable run and for the
+// same run with a backing file one sector short, whose reads past it the
+// checker must reject as unknown tags.
+func TestCheckLog(t *testing.T) {
+	j := workloads.DefaultJob()
+	for k, v := range map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "400"} {
+		if err := j.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := j.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := impl.DevicePreset("nvme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := workloads.Run(workloads.RunConfig{Plan: p, Policy: model.Overlap{}, Backend: workloads.BackendSim, Device: dev, QD: 8, Seed: 1,
+		Wrap: func(im *impl.Image, clock func() int64) (workloads.Submitter, error) {
+			return workloads.NewRecorder(p.Disk(), func(int) (*impl.Image, func() int64, error) { return im, clock, nil })
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := res.Submitter.(*workloads.Recorder)
+	opts := Options{Timeout: 20 * time.Second}
+	want, werr := Check(rec.History(), opts)
+	got, gerr := CheckLog(rec.Log(), opts)
+	if werr != nil || gerr != nil || want.Verdict != Ok || !reflect.DeepEqual(got, want) {
+		t.Fatalf("CheckLog = %+v, %v; Check = %+v, %v; want both Ok and equal", got, gerr, want, werr)
+	}
+
+	// A read of a corrupt backing sector: both reject the history alike.
+	backing := workloads.BackingContent(16)
+	backing[3*workloads.SectorSize+30] ^= 1
+	backing[4*workloads.SectorSize-2] ^= 1
+	files := impl.Files{Image: impl.NewMemStorage(), Backing: impl.NewMemStorageFrom(backing)}
+	if err := impl.Create(files.Image, 1<<20, impl.CreateOptions{ClusterSize: 4096, TableSize: 1, BackingFile: "backing.raw"}); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := workloads.NewRecorder(model.Disk{BackingSectors: 16}, func(gen int) (*impl.Image, func() int64, error) {
+		sim, err := impl.NewSimBackend(files, dev, int64(gen))
+		if err != nil {
+			return nil, nil, err
+		}
+		im, err := impl.Open(files, sim, impl.Options{Policy: model.Overlap{}, Clock: sim.Now})
+		return im, sim.Now, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Submit(&impl.Request{Op: impl.ReqRead, Off: 0, Buf: make([]byte, 8*workloads.SectorSize)})
+	bad.Run()
+	_, werr = Check(bad.History(), opts)
+	_, gerr = CheckLog(bad.Log(), opts)
+	var ie *InputError
+	if !errors.As(werr, &ie) || ie.Problem != CorruptTag || gerr == nil || gerr.Error() != werr.Error() {
+		t.Errorf("corrupt sector: CheckLog: %v; Check: %v; want the same corrupt-tag error", gerr, werr)
+	}
+}
