@@ -336,6 +336,9 @@ func (m *Matrix) Run() ([]Record, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A pool per worker: a shared one's lock cost more than
+			// the memory it saved.
+			pages := &PagePool{}
 			for s := range next {
 				finish(s, m.runOne(s, wall, pages))
 			}
