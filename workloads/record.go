@@ -127,7 +127,8 @@ func (r *Record) Unsafe() bool {
 type Provenance struct {
 	// Commit is the git commit of the harness, or "unknown".
 	Commit string `json:"commit"`
-	// Dirty is true when the work tree had uncommitted changes.
+	// Dirty is true when tracked files outside the output directory had
+	// uncommitted changes.
 	Dirty bool `json:"dirty"`
 	// GoVersion, OS, Arch, CPUs (logical) and CPUModel describe the build
 	// and the machine.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -34,9 +35,7 @@ func collectProvenance(s *setup, args []string, start time.Time) workloads.Prove
 	}
 	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
 		p.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
-			p.Dirty = len(strings.TrimSpace(string(st))) > 0
-		}
+		p.Dirty = workTreeDirty(s.out)
 	}
 	if contains(m.Backends, workloads.BackendSim) {
 		for _, d := range m.Devices {
@@ -82,4 +81,22 @@ func loadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// workTreeDirty reports whether tracked files differ from the commit,
+// leaving out the output directory: its earlier results (and the stale
+// counterexamples runbench removes from it before this is called) are
+// what this run replaces, not a change to the code that made them.
+func workTreeDirty(outDir string) bool {
+	args := []string{"status", "--porcelain", "--untracked-files=no", "--", "."}
+	if top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output(); err == nil {
+		root := strings.TrimSpace(string(top))
+		if abs, err := filepath.Abs(outDir); err == nil {
+			if rel, err := filepath.Rel(root, abs); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+				args = append(args, ":(top,exclude)"+filepath.ToSlash(rel))
+			}
+		}
+	}
+	st, err := exec.Command("git", args...).Output()
+	return err == nil && len(strings.TrimSpace(string(st))) > 0
 }
