@@ -55,7 +55,7 @@ type request struct {
 	flushQuiet bool
 	flushGen   uint64
 	admitted   bool  // the request has accesses in flight
-	nAcc       int   // how many
+	nAcc       int   // its accesses in inFlight
 	allocating bool  // the request has an allocating access in flight
 	frozen     bool  // frozen since frozenAt, not yet admitted again
 	frozenAt   int64 // clock reading when first frozen
@@ -702,7 +702,7 @@ func (e *engine) allocate(rq *request) {
 func (e *engine) setNeedCheck() {
 	e.headerWriting, e.needCheckSet = true, true
 	e.h.Features |= FeatureNeedCheck
-	e.writeHeader()
+	e.writeHeader(stepHeader)
 }
 
 // clearNeedCheckIfQuiet clears the need-check bit this engine set once
@@ -719,10 +719,7 @@ func (e *engine) clearNeedCheckIfQuiet(rq *request) {
 	e.needCheckSet = false
 	e.headerWriting = true
 	e.h.Features &^= FeatureNeedCheck
-	copy(e.hdrSector, e.h.Encode())
-	buf := e.pool.get(SectorSize)
-	copy(buf, e.hdrSector)
-	e.emit(e.newIO(0, OpWrite, ImageFile, 0, buf, PurposeHeader, stepHeaderClear))
+	e.writeHeader(stepHeaderClear)
 }
 
 // headerCleared consumes the write that cleared the need-check bit. An
@@ -737,11 +734,13 @@ func (e *engine) headerCleared(io *IO) {
 	}
 }
 
-func (e *engine) writeHeader() {
+// writeHeader writes the header as e.h says; s is the step its completion
+// resumes.
+func (e *engine) writeHeader(s step) {
 	copy(e.hdrSector, e.h.Encode())
 	buf := e.pool.get(SectorSize)
 	copy(buf, e.hdrSector)
-	e.emit(e.newIO(0, OpWrite, ImageFile, 0, buf, PurposeHeader, stepHeader))
+	e.emit(e.newIO(0, OpWrite, ImageFile, 0, buf, PurposeHeader, s))
 }
 
 func (e *engine) headerWritten(io *IO) {
