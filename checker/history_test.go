@@ -31,8 +31,8 @@ func TestCheckLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := workloads.Run(workloads.RunConfig{Plan: p, Policy: model.Overlap{}, Backend: workloads.BackendSim, Device: dev, QD: 8, Seed: 1,
-		Wrap: func(im *impl.Image, clock func() int64) (workloads.Submitter, error) {
-			return workloads.NewRecorder(p.Disk(), func(int) (*impl.Image, func() int64, error) { return im, clock, nil })
+		Wrap: func(open workloads.Opener) (workloads.Submitter, error) {
+			return workloads.NewRecorder(p.Disk(), open)
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -71,5 +71,69 @@ func TestCheckLog(t *testing.T) {
 	var ie *InputError
 	if !errors.As(werr, &ie) || ie.Problem != CorruptTag || gerr == nil || gerr.Error() != werr.Error() {
 		t.Errorf("corrupt sector: CheckLog: %v; Check: %v; want the same corrupt-tag error", gerr, werr)
+	}
+}
+
+// TestCheckReopenRun records runs of a job with reopen_every, read back
+// after the last reopen, on every backend: each history holds its
+// reopens and must be linearizable, and the same history with one write
+// lost across the reopens (a read-back seeing the sector's initial
+// content) must not be.
+func TestCheckReopenRun(t *testing.T) {
+	dev, err := impl.DevicePreset("nvme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		backend string
+		policy  model.Policy
+	}{
+		{workloads.BackendSim, model.Overlap{}},
+		{workloads.BackendSim, model.FreezeAny{}},
+		{workloads.BackendMem, model.Overlap{}},
+		{workloads.BackendFile, model.Overlap{}},
+	} {
+		t.Run("backend="+tc.backend+"/policy="+tc.policy.Name(), func(t *testing.T) {
+			j := workloads.DefaultJob()
+			j.Name = "reopen"
+			for k, v := range map[string]string{"rw": "randrw", "backing": "1", "cluster_size": "4k", "size": "512k", "ops": "300", "fsync": "16", "reopen_every": "40"} {
+				if err := j.Set(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := j.Plan()
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := workloads.Run(workloads.RunConfig{Plan: p, Policy: tc.policy, Backend: tc.backend, Device: dev, QD: 8, Seed: 2,
+				Dir: t.TempDir(), ReadBack: true,
+				Wrap: func(open workloads.Opener) (workloads.Submitter, error) { return workloads.NewRecorder(p.Disk(), open) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Reopens == 0 {
+				t.Fatal("the run never reopened the image")
+			}
+			h := res.Submitter.(*workloads.Recorder).Log().History()
+			reopens := 0
+			for _, ev := range h.Events {
+				if ev.Kind == workloads.Call && ev.Action == workloads.ActReopen {
+					reopens++
+				}
+			}
+			if reopens != res.Reopens {
+				t.Errorf("history has %d reopens, the run made %d", reopens, res.Reopens)
+			}
+			opts := Options{Timeout: 20 * time.Second}
+			if r, err := Check(h, opts); err != nil || r.Verdict != Ok {
+				t.Fatalf("run with %d reopens: verdict %v, %v; want Ok", res.Reopens, r.Verdict, err)
+			}
+			if _, ok := breakHistory(&h); !ok {
+				t.Fatal("no read-back to break")
+			}
+			if r, err := Check(h, opts); err != nil || r.Verdict != Illegal {
+				t.Errorf("run with a write lost across its reopens: verdict %v, %v; want Illegal", r.Verdict, err)
+			}
+		})
 	}
 }

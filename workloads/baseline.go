@@ -72,6 +72,8 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench has no skewed distribution")
 	case p.opsPerJob == 0:
 		return nil, "", errors.New("qemu-img bench needs an op count, not a runtime")
+	case j.ReopenEvery > 0:
+		return nil, "", errors.New("qemu-img bench cannot reopen the image (reopen_every)")
 	}
 	step := j.BlockSize
 	switch j.Pattern {

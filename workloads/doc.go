@@ -5,7 +5,9 @@
 // numjobs, size, number_ios or runtime, rwmixread and random_distribution,
 // plus what allocation policies need: a Pattern (first-touch of fresh
 // clusters, rewrite of allocated ones, same-cluster contention) and the
-// image geometry (cluster size, table size, image size, backing file).
+// image geometry (cluster size, table size, image size, backing file),
+// and reopen_every, which closes the image and opens it again every N
+// requests, so a run also covers what the image keeps on disk.
 // Jobs come from a small fio-like job file (ParseJobFile) or from
 // key=value settings (Job.Set), which both check every key and value.
 //

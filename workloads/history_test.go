@@ -277,8 +277,8 @@ func BenchmarkRecordedRun(b *testing.B) {
 				pairedOverhead(b, func(seed uint64, record bool) runTime {
 					cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: dev, QD: 32, Seed: int64(seed), Pages: pages}
 					if record {
-						cfg.Wrap = func(im *impl.Image, clock func() int64) (Submitter, error) {
-							return NewRecorder(p.Disk(), func(int) (*impl.Image, func() int64, error) { return im, clock, nil })
+						cfg.Wrap = func(open Opener) (Submitter, error) {
+							return NewRecorder(p.Disk(), open)
 						}
 					}
 					return timeRun(func() {
@@ -313,8 +313,8 @@ func BenchmarkRecordedRun(b *testing.B) {
 func BenchmarkLogHistory(b *testing.B) {
 	p := mustPlan(b, "bench", map[string]string{"rw": "randrw", "backing": "1", "size": "16m", "ops": "20000"})
 	cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(b), QD: 32, Seed: 1}
-	cfg.Wrap = func(im *impl.Image, clock func() int64) (Submitter, error) {
-		return NewRecorder(p.Disk(), func(int) (*impl.Image, func() int64, error) { return im, clock, nil })
+	cfg.Wrap = func(open Opener) (Submitter, error) {
+		return NewRecorder(p.Disk(), open)
 	}
 	res, err := Run(cfg)
 	if err != nil {

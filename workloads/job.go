@@ -161,6 +161,10 @@ type Job struct {
 	// Prefill writes the whole region before the run, untimed, so the
 	// clusters are allocated (key prefill; pattern=rewrite implies it).
 	Prefill bool
+	// ReopenEvery closes the image cleanly and opens it again from its
+	// files after every ReopenEvery requests completed across the run
+	// (key reopen_every), dropping every cache; 0 never reopens.
+	ReopenEvery uint64
 	// ClusterSize is the image's cluster size (key cluster_size).
 	ClusterSize uint32
 	// TableSize is the image's table size in clusters (key table_size).
@@ -283,6 +287,14 @@ var jobKeys = []jobKey{
 	{name: "prefill", help: "1 allocates the whole region before the run, untimed",
 		set: func(j *Job, v string) error { return setBool(&j.Prefill, v) },
 		get: func(j *Job) string { return formatBool(j.Prefill) }},
+	{name: "reopen_every", help: "after every N requests completed (all instances together), drain, close the image cleanly and open it again from its files, dropping every cache; 0 never",
+		set: func(j *Job, v string) error {
+			if strings.HasPrefix(v, "-") {
+				return errors.New("must not be negative (0 never reopens)")
+			}
+			return setUint(&j.ReopenEvery, v)
+		},
+		get: func(j *Job) string { return strconv.FormatUint(j.ReopenEvery, 10) }},
 	{name: "cluster_size", help: "image cluster size, a power of two in [4k, 64m]",
 		set: func(j *Job, v string) error { return setSize32(&j.ClusterSize, v) },
 		get: func(j *Job) string { return FormatSize(uint64(j.ClusterSize)) }},

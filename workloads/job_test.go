@@ -113,6 +113,11 @@ func TestJobSet(t *testing.T) {
 		{"cluster_size", "4k", func(j Job) bool { return j.ClusterSize == 4096 }, ""},
 		{"table_size", "1", func(j Job) bool { return j.TableSize == 1 }, ""},
 		{"backing", "1", func(j Job) bool { return j.Backing }, ""},
+		{"reopen_every", "100", func(j Job) bool { return j.ReopenEvery == 100 }, ""},
+		{"reopen_every", "0", func(j Job) bool { return j.ReopenEvery == 0 }, ""},
+		{"reopen_every", "-1", nil, "must not be negative"},
+		{"reopen_every", "often", nil, "not a whole number"},
+		{"reopen_every", "1.5", nil, "not a whole number"},
 		{"iodepth", "many", nil, "not a whole number"},
 		{"rwmixred", "4", nil, "did you mean rwmixread?"},
 		{"colour", "red", nil, "unknown key"},
@@ -138,7 +143,7 @@ func TestJobStringRoundTrip(t *testing.T) {
 	j := DefaultJob()
 	j.Name = "round"
 	for k, v := range map[string]string{"rw": "randrw", "bs": "8k", "random_distribution": "zipf:1.3",
-		"runtime": "1.5s", "backing": "1", "fsync": "4", "rwmixread": "30"} {
+		"runtime": "1.5s", "backing": "1", "fsync": "4", "rwmixread": "30", "reopen_every": "250"} {
 		if err := j.Set(k, v); err != nil {
 			t.Fatal(err)
 		}

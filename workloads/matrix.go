@@ -70,7 +70,7 @@ type Matrix struct {
 	Baselines []string
 	QemuImg   string
 	// Wrap, if not nil, wraps each run's image (see RunConfig.Wrap).
-	Wrap func(c Config, p *Plan, im *impl.Image, clock func() int64) (Submitter, error)
+	Wrap func(c Config, p *Plan, open Opener) (Submitter, error)
 	// Verify, if not nil, judges each measured run's history and returns
 	// whether it was linearizable; nil means not checked. It is called
 	// from the goroutine that made the run, so sim runs verify in
@@ -369,7 +369,7 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
 		ReadBack: m.ReadBack && m.verifies(s),
 	}
 	if m.Wrap != nil && m.verifies(s) {
-		cfg.Wrap = func(im *impl.Image, clock func() int64) (Submitter, error) { return m.Wrap(s.cfg, s.plan, im, clock) }
+		cfg.Wrap = func(open Opener) (Submitter, error) { return m.Wrap(s.cfg, s.plan, open) }
 	}
 	t0 := wall()
 	var res Result

@@ -156,11 +156,12 @@ func TestMatrixValidate(t *testing.T) {
 func TestMatrixFailedRunRecorded(t *testing.T) {
 	m := smallMatrix(t)
 	m.Repeat, m.Warmup = 1, 0
-	m.Wrap = func(c Config, p *Plan, im *impl.Image, clock func() int64) (Submitter, error) {
+	m.Wrap = func(c Config, p *Plan, open Opener) (Submitter, error) {
 		if c.Policy == "overlap" {
 			return nil, os.ErrPermission
 		}
-		return im, nil
+		im, _, err := open(0)
+		return im, err
 	}
 	runs, err := m.Run()
 	if err != nil {

@@ -58,6 +58,9 @@ type Record struct {
 	HostIOsPerOp     float64 `json:"host_ios_per_op"`
 	AchievedQD       float64 `json:"achieved_qd"`
 	AllocatingWrites uint64  `json:"allocating_writes"`
+	// Reopens counts the times the run closed the image and opened it
+	// again (the job's reopen_every); absent when it never did.
+	Reopens int `json:"reopens,omitempty"`
 	// Expect is the verdict the policy claims ("safe" or "unsafe").
 	Expect string `json:"expect"`
 	// WallSeconds is the harness's wall time for the run, setup and check
@@ -83,7 +86,7 @@ func NewRecord(c Config, repeat int, seed int64, r *Result) *Record {
 		Freezes: r.Freezes, FrozenSecs: float64(r.FrozenNanos) / 1e9,
 		DataBytes: r.DataBytes, MetaBytes: r.MetaBytes,
 		Check: CheckSummary(r.Check), CheckCorruptions: r.Check.Corruptions, CheckLeaks: r.Check.Leaks,
-		HostIOsPerOp: r.HostIOsPerOp(), AchievedQD: r.AchievedQD, AllocatingWrites: r.AllocatingWrites,
+		HostIOsPerOp: r.HostIOsPerOp(), AchievedQD: r.AchievedQD, AllocatingWrites: r.AllocatingWrites, Reopens: r.Reopens,
 		CPUUserSecs: float64(r.CPUUserNanos) / 1e9, CPUSysSecs: float64(r.CPUSysNanos) / 1e9,
 	}
 }

@@ -58,11 +58,16 @@ type RunConfig struct {
 	Dir string
 	// File configures BackendFile.
 	File impl.FileOptions
-	// Wrap, if not nil, wraps the opened image for the run; clock is the
-	// image's clock (virtual on sim). The runner submits through what Wrap
-	// returns (a Recorder, for example: NewRecorder(plan.Disk(), an opener
-	// returning im and clock)) and hands it back in Result.Submitter.
-	Wrap func(im *impl.Image, clock func() int64) (Submitter, error)
+	// Wrap, if not nil, wraps the opened image for the run. open(0)
+	// returns the image the runner opened and its clock (virtual on sim);
+	// open(g) for the next generation g closes the image and opens it
+	// again from its files, on the same clock, for a job with
+	// reopen_every. The runner submits through what Wrap returns (a
+	// Recorder, for example: NewRecorder(plan.Disk(), open)) and hands it
+	// back in Result.Submitter. With reopen_every the submitter must have a
+	// method Reopen() error that lets the image drain and then calls open
+	// with the next generation, as Recorder.Reopen does.
+	Wrap func(open Opener) (Submitter, error)
 	// WallClock returns monotonic nanoseconds for BackendMem and
 	// BackendFile; nil means time since the run started. BackendSim uses
 	// the device's virtual clock.
@@ -100,6 +105,10 @@ type Result struct {
 	FrozenNanos int64
 	// AllocatingWrites counts writes that allocated.
 	AllocatingWrites uint64
+	// Reopens counts the times the image was closed and opened again
+	// during the run (the job's reopen_every); the figures cover every
+	// generation of the image.
+	Reopens int
 	// DataBytes and MetaBytes are the host bytes written for guest data
 	// and for metadata (impl.Stats); HostIOs counts host I/Os issued.
 	DataBytes, MetaBytes, HostIOs uint64
@@ -215,13 +224,59 @@ func Run(cfg RunConfig) (Result, error) {
 
 // runEnv is a run's image, its storage and how to tear them down.
 type runEnv struct {
-	im      *impl.Image
-	clock   func() int64
-	sim     *impl.SimBackend
-	close   func() error
+	im    *impl.Image
+	gen   int // im's generation: 0, then one more per reopen
+	clock func() int64
+	sim   *impl.SimBackend
+	// open opens a generation of the image from the run's files, on
+	// clock, and returns it with what closes it.
+	open    func() (*impl.Image, func() error, error)
+	close   func() error // closes im (and, on file, its files)
 	check   func() (impl.CheckResult, error)
 	cleanup func()
 }
+
+// reopen closes generation gen-1 of the image, adding its counters to
+// res, and opens generation gen from the same files. It is the runner's
+// Opener: generation 0 is the image setUp opened.
+func (env *runEnv) reopen(res *Result, gen int) (*impl.Image, func() int64, error) {
+	if gen == 0 && env.gen == 0 {
+		return env.im, env.clock, nil
+	}
+	if gen != env.gen+1 {
+		return nil, nil, fmt.Errorf("reopen: generation %d asked for, the image is at %d", gen, env.gen)
+	}
+	addStats(res, env.im.Stats())
+	if err := env.close(); err != nil {
+		return nil, nil, fmt.Errorf("reopen: %w", err)
+	}
+	env.close = func() error { return nil }
+	im, cl, err := env.open()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reopen: %w", err)
+	}
+	env.im, env.close, env.gen = im, cl, gen
+	res.Reopens++
+	return im, env.clock, nil
+}
+
+// addStats adds the counters of one generation of the image to res.
+func addStats(res *Result, st impl.Stats) {
+	res.Freezes += st.Freezes
+	res.FrozenNanos += st.FrozenNanos
+	res.AllocatingWrites += st.AllocatingWrites
+	res.DataBytes += st.DataBytes()
+	res.MetaBytes += st.MetaBytes()
+	res.HostIOs += st.HostIOs()
+}
+
+// keepOpen is the sim device as one image generation sees it: the
+// device outlives the image, so the image's Close leaves it open and its
+// virtual clock and counters go on across reopens.
+type keepOpen struct{ *impl.SimBackend }
+
+// Close does nothing; see keepOpen.
+func (keepOpen) Close() error { return nil }
 
 const backingName = "backing.raw"
 
@@ -259,23 +314,29 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 				return nil, fmt.Errorf("prefill: %w", err)
 			}
 		}
-		var be impl.Backend
 		if cfg.Backend == BackendSim {
 			sim, err := impl.NewSimBackend(files, cfg.Device, cfg.Seed^simSalt)
 			if err != nil {
 				return nil, err
 			}
-			env.sim, env.clock, be = sim, sim.Now, sim
+			env.sim, env.clock = sim, sim.Now
 		} else {
-			env.clock, be = wall, impl.NewMemBackend(files)
+			env.clock = wall
 		}
 		opts.Clock = env.clock
-		im, err := impl.Open(files, be, opts)
-		if err != nil {
-			return nil, err
+		env.open = func() (*impl.Image, func() error, error) {
+			var be impl.Backend
+			if env.sim != nil {
+				be = keepOpen{env.sim}
+			} else {
+				be = impl.NewMemBackend(files)
+			}
+			im, err := impl.Open(files, be, opts)
+			if err != nil {
+				return nil, nil, err
+			}
+			return im, im.Close, nil
 		}
-		env.im = im
-		env.close = im.Close
 		env.check = func() (impl.CheckResult, error) { return impl.Check(files.Image, false) }
 	case BackendFile:
 		dir := cfg.Dir
@@ -326,12 +387,13 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 		}
 		env.clock = wall
 		opts.Clock = wall
-		o, err := impl.OpenPath(path, impl.PathOptions{Options: opts, Backend: BackendFile, File: cfg.File})
-		if err != nil {
-			return fail(err)
+		env.open = func() (*impl.Image, func() error, error) {
+			o, err := impl.OpenPath(path, impl.PathOptions{Options: opts, Backend: BackendFile, File: cfg.File})
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.Image, o.Close, nil
 		}
-		env.im = o.Image
-		env.close = o.Close
 		env.check = func() (impl.CheckResult, error) {
 			st, err := impl.OpenFileStorage(path, true)
 			if err != nil {
@@ -343,6 +405,12 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 	default:
 		return nil, fmt.Errorf("unknown backend %q (want %s)", cfg.Backend, strings.Join(Backends(), ", "))
 	}
+	im, cl, err := env.open()
+	if err != nil {
+		env.cleanup()
+		return nil, err
+	}
+	env.im, env.close = im, cl
 	return env, nil
 }
 
@@ -383,17 +451,30 @@ type runSlot struct {
 	buf    []byte
 	stream *Stream
 	done   func(*impl.Request)
+	parked Op // the next op, held over a reopen
 }
 
-// drive runs the closed loop and gathers the figures.
+// drive runs the closed loop and gathers the figures. With the job's
+// reopen_every N it issues N requests, lets the image drain, reopens it
+// (through the submitter's Reopen when Wrap gave one) and issues the
+// next N, until the streams end; the figures cover every generation.
 func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 	p := cfg.Plan
-	im := env.im
-	var sub Submitter = im
+	var (
+		res Result
+		sub Submitter = env.im
+	)
+	open := func(gen int) (*impl.Image, func() int64, error) { return env.reopen(&res, gen) }
+	every := p.job.ReopenEvery
+	var reopener interface{ Reopen() error } // nil: the runner reopens
 	if cfg.Wrap != nil {
 		var err error
-		if sub, err = cfg.Wrap(im, env.clock); err != nil {
+		if sub, err = cfg.Wrap(open); err != nil {
 			return Result{}, fmt.Errorf("wrap image: %w", err)
+		}
+		var ok bool
+		if reopener, ok = sub.(interface{ Reopen() error }); !ok && every > 0 {
+			return Result{}, fmt.Errorf("reopen_every=%d: cannot reopen through %T, which has no Reopen method", every, sub)
 		}
 	}
 	streams := p.Streams(cfg.Seed)
@@ -404,29 +485,25 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 	lats := make([]int64, 0, min(expect, 1<<24))
 	var written []span // guest ranges written, for the read-back
 	var (
-		res      Result
 		firstErr error
 		stopped  bool
 		start    = env.clock()
 		deadline = int64(math.MaxInt64)
 		last     int64
+		issued   uint64     // requests issued to the current generation
+		parked   []*runSlot // slots holding an op for the next generation
 		issue    func(*runSlot)
 	)
 	if p.job.Runtime > 0 {
 		deadline = start + int64(p.job.Runtime)
 	}
-	issue = func(s *runSlot) {
-		if stopped {
+	submit := func(s *runSlot, op Op) {
+		if every > 0 && issued == every {
+			s.parked = op
+			parked = append(parked, s)
 			return
 		}
-		if deadline != math.MaxInt64 && env.clock() >= deadline {
-			stopped = true
-			return
-		}
-		op, ok := s.stream.Next()
-		if !ok {
-			return
-		}
+		issued++
 		s.req = impl.Request{Off: op.Off, Done: s.done}
 		switch op.Kind {
 		case OpRead:
@@ -437,6 +514,18 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 			s.req.Op = impl.ReqFlush
 		}
 		sub.Submit(&s.req)
+	}
+	issue = func(s *runSlot) {
+		if stopped {
+			return
+		}
+		if deadline != math.MaxInt64 && env.clock() >= deadline {
+			stopped = true
+			return
+		}
+		if op, ok := s.stream.Next(); ok {
+			submit(s, op)
+		}
 	}
 	slots := make([]runSlot, len(streams)*qd)
 	for i := range slots {
@@ -478,7 +567,35 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 	for i := range slots {
 		issue(&slots[i])
 	}
-	im.Run()
+	var err error
+	for {
+		env.im.Run()
+		if firstErr != nil || len(parked) == 0 || env.im.InFlight() != 0 {
+			break
+		}
+		if deadline != math.MaxInt64 && env.clock() >= deadline {
+			stopped = true
+			break
+		}
+		gen := env.gen
+		if reopener != nil {
+			err = reopener.Reopen()
+		} else {
+			_, _, err = open(gen + 1)
+			sub = env.im
+		}
+		if err == nil && env.gen != gen+1 {
+			err = fmt.Errorf("%T reopened the image without opening its next generation", sub)
+		}
+		if err != nil {
+			break
+		}
+		resume := parked
+		parked, issued = nil, 0
+		for _, s := range resume {
+			submit(s, s.parked)
+		}
+	}
 	if env.sim == nil {
 		user1, sys1 := processCPU()
 		res.CPUUserNanos, res.CPUSysNanos = user1-user0, sys1-sys0
@@ -486,6 +603,10 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 	if firstErr != nil {
 		return Result{}, firstErr
 	}
+	if err != nil {
+		return Result{}, err
+	}
+	im := env.im
 	if n := im.InFlight(); n != 0 {
 		return Result{}, fmt.Errorf("%d requests stalled with no I/O in flight", n)
 	}
@@ -496,9 +617,7 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 		}
 	}
 	res.Nanos = max(last-start, 0)
-	res.Freezes, res.FrozenNanos = st.Freezes, st.FrozenNanos
-	res.AllocatingWrites = st.AllocatingWrites
-	res.DataBytes, res.MetaBytes, res.HostIOs = st.DataBytes(), st.MetaBytes(), st.HostIOs()
+	addStats(&res, st)
 	res.Submitter = sub
 	if env.sim != nil {
 		ds := env.sim.Stats()

@@ -139,9 +139,10 @@ func TestRunWrap(t *testing.T) {
 	p := mustPlan(t, "wrap", map[string]string{"rw": "randwrite", "size": "1m", "ops": "50"})
 	var clockSeen bool
 	res, err := Run(RunConfig{Plan: p, Policy: model.FreezeAny{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1,
-		Wrap: func(im *impl.Image, clock func() int64) (Submitter, error) {
+		Wrap: func(open Opener) (Submitter, error) {
+			im, clock, err := open(0)
 			clockSeen = clock != nil
-			return &countingSubmitter{im: im}, nil
+			return &countingSubmitter{im: im}, err
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -157,8 +158,8 @@ func TestRunWrap(t *testing.T) {
 func TestRunRecorder(t *testing.T) {
 	p := mustPlan(t, "rec", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "64"})
 	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 8, Seed: 1,
-		Wrap: func(im *impl.Image, clock func() int64) (Submitter, error) {
-			return NewRecorder(p.Disk(), func(gen int) (*impl.Image, func() int64, error) { return im, clock, nil })
+		Wrap: func(open Opener) (Submitter, error) {
+			return NewRecorder(p.Disk(), open)
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -276,14 +277,15 @@ func TestRunReadBack(t *testing.T) {
 	}
 	var reads, readBytes int
 	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1, ReadBack: true,
-		Wrap: func(im *impl.Image, clock func() int64) (Submitter, error) {
+		Wrap: func(open Opener) (Submitter, error) {
+			im, _, err := open(0)
 			return submitFunc(func(r *impl.Request) {
 				if r.Op == impl.ReqRead {
 					reads++
 					readBytes += len(r.Buf)
 				}
 				im.Submit(r)
-			}), nil
+			}), err
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -300,3 +302,101 @@ func TestRunReadBack(t *testing.T) {
 type submitFunc func(*impl.Request)
 
 func (f submitFunc) Submit(r *impl.Request) { f(r) }
+
+// TestRunReopen runs jobs with reopen_every on every backend, plain and
+// recorded, and checks the run reopens as often as the job says, that the
+// figures cover every generation of the image, that time never goes back,
+// and that everything written reads back after the last reopen.
+func TestRunReopen(t *testing.T) {
+	tests := []struct {
+		name    string
+		set     map[string]string
+		backend string
+		qd      int
+		ops     uint64
+		reopens int
+	}{
+		{"sim backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "200", "fsync": "10", "reopen_every": "50"}, BackendSim, 8, 210, 4},
+		{"sim first-touch fewer than slots", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "2m", "reopen_every": "5"}, BackendSim, 8, 32, 6},
+		{"sim two jobs", map[string]string{"rw": "write", "numjobs": "2", "size": "256k", "ops": "40", "reopen_every": "16"}, BackendSim, 2, 80, 4},
+		{"sim every request", map[string]string{"rw": "randwrite", "cluster_size": "4k", "size": "64k", "ops": "12", "reopen_every": "1"}, BackendSim, 4, 12, 11},
+		{"sim never reached", map[string]string{"rw": "randwrite", "size": "64k", "ops": "12", "reopen_every": "12"}, BackendSim, 4, 12, 0},
+		{"mem backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "100", "reopen_every": "30"}, BackendMem, 4, 100, 3},
+		{"file first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m", "reopen_every": "5"}, BackendFile, 4, 16, 3},
+		{"file mixed", map[string]string{"rw": "randrw", "size": "512k", "ops": "64", "reopen_every": "16"}, BackendFile, 4, 64, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustPlan(t, "job", tt.set)
+			cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: tt.backend, Device: nvme(t), QD: tt.qd, Seed: 3, Dir: t.TempDir(), ReadBack: true}
+			plain, err := Run(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Wrap = func(open Opener) (Submitter, error) { return NewRecorder(p.Disk(), open) }
+			res, err := Run(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs := p.Job().BlockSize
+			for _, r := range []*Result{&plain, &res} {
+				if r.Reopens != tt.reopens || r.Ops != tt.ops {
+					t.Errorf("%d reopens and %d ops, want %d and %d", r.Reopens, r.Ops, tt.reopens, tt.ops)
+				}
+				if r.DataBytes < r.Writes*bs || r.HostIOs < r.Ops-r.Flushes {
+					t.Errorf("%d data bytes and %d host I/Os for %d writes and %d requests: figures of earlier generations lost", r.DataBytes, r.HostIOs, r.Writes, r.Ops)
+				}
+				if !r.Check.Clean() {
+					t.Errorf("check after the run: %s", CheckSummary(r.Check))
+				}
+				// Time that went back at a reopen would shrink Nanos
+				// below the requests' latencies.
+				if slots := float64(tt.qd * p.Job().NumJobs); r.Nanos <= 0 || r.AchievedQD > slots {
+					t.Errorf("%d ns with %.2f requests in flight on average, at most %v slots", r.Nanos, r.AchievedQD, slots)
+				}
+			}
+			if tt.backend == BackendSim {
+				// Recording changes no figure: the sim run is the same.
+				if plain.Nanos != res.Nanos || plain.HostIOs != res.HostIOs || plain.MetaBytes != res.MetaBytes || plain.Freezes != res.Freezes || plain.LatMax != res.LatMax {
+					t.Errorf("recorded run %+v differs from plain run %+v", res, plain)
+				}
+			}
+			h := res.Submitter.(*Recorder).History()
+			reopens, last := 0, int64(0)
+			for i, ev := range h.Events {
+				if ev.Time < last {
+					t.Fatalf("event %d (%v) goes back in time from %d", i, &ev, last)
+				}
+				last = ev.Time
+				if ev.Kind == Call && ev.Action == ActReopen {
+					reopens++
+				}
+				if ev.Err != "" {
+					t.Errorf("event %d failed: %v", i, &ev)
+				}
+				for _, d := range ev.Seen {
+					if d.Fault != FaultNone {
+						t.Fatalf("read saw a faulty sector: %v", &ev)
+					}
+				}
+			}
+			if reopens != tt.reopens || uint64(h.Ops()) <= tt.ops+uint64(reopens) && res.Writes > 0 {
+				t.Errorf("history has %d reopens and %d ops, want %d reopens and a read-back beyond %d requests", reopens, h.Ops(), tt.reopens, tt.ops)
+			}
+		})
+	}
+}
+
+// TestRunReopenNeedsReopener checks a job with reopen_every refuses a
+// wrapper that cannot reopen the image.
+func TestRunReopenNeedsReopener(t *testing.T) {
+	p := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "64k", "ops": "8", "reopen_every": "4"})
+	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 2, Seed: 1,
+		Wrap: func(open Opener) (Submitter, error) {
+			im, _, err := open(0)
+			return &countingSubmitter{im: im}, err
+		}})
+	if err == nil || !strings.Contains(err.Error(), "no Reopen method") {
+		t.Errorf("error %v, want one saying the wrapper cannot reopen", err)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/checker"
-	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/workloads"
 )
 
@@ -58,13 +57,10 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 	if err := os.RemoveAll(filepath.Join(dir, counterexampleDir)); err != nil {
 		return "", err
 	}
-	m.Wrap = func(c workloads.Config, p *workloads.Plan, im *impl.Image, clock func() int64) (workloads.Submitter, error) {
-		return workloads.NewRecorder(p.Disk(), func(gen int) (*impl.Image, func() int64, error) {
-			if gen > 0 {
-				return nil, nil, fmt.Errorf("reopen is not part of runbench workloads")
-			}
-			return im, clock, nil
-		})
+	m.Wrap = func(c workloads.Config, p *workloads.Plan, open workloads.Opener) (workloads.Submitter, error) {
+		// open reopens the image for a job with reopen_every; the
+		// recorder logs each reopen.
+		return workloads.NewRecorder(p.Disk(), open)
 	}
 	m.Verify = func(c workloads.Config, repeat int, res *workloads.Result) (workloads.Verification, error) {
 		rec, ok := res.Submitter.(*workloads.Recorder)

@@ -266,3 +266,34 @@ func TestImageFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestReopenRun runs jobs with reopen_every through runbench on the sim
+// and mem backends, every run recorded and checked: the recorder reopens
+// the image, each record counts the reopens, and every history is
+// linearizable.
+func TestReopenRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-workloads", "first-touch-4k,rewrite", "-policies", "freeze-any,overlap", "-qd", "1,8", "-repeat", "1", "-warmup", "0",
+		"-backend", "sim,mem", "-set", "size=1m", "-set", "ops=64", "-set", "reopen_every=20", "-linearizability", "all", "-out", out, "-noplots"}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	res, err := workloads.ReadResults(filepath.Join(out, "runs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range res.Runs {
+		if workloads.IsBaseline(r.Policy) {
+			continue
+		}
+		n++
+		if r.Error != "" || r.Reopens != 3 || r.Ops != 64 || r.Linearizable == nil || !*r.Linearizable {
+			t.Errorf("%s %s qd %d on %s: %d reopens, %d ops, linearizable %v, error %q; want 3, 64, true", r.Policy, r.Workload, r.QD, r.Backend, r.Reopens, r.Ops, r.Linearizable, r.Error)
+		}
+	}
+	if n != 2*2*2*2 {
+		t.Errorf("%d runs, want 16", n)
+	}
+}
