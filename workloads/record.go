@@ -155,7 +155,8 @@ type Provenance struct {
 	Command string `json:"command"`
 	// FileSystem and CacheMode describe the file backend's directory and
 	// I/O mode ("buffered" or "direct", with "+grow" when the image file
-	// was grown ahead of allocating writes); empty without the file
+	// was grown ahead of allocating writes and "+workers=N" when the I/O
+	// goroutines were not the default 64); empty without the file
 	// backend.
 	FileSystem string `json:"file_system,omitempty"`
 	CacheMode  string `json:"cache_mode,omitempty"`

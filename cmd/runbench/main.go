@@ -57,7 +57,7 @@ type options struct {
 	policies, workloads, qds, backends, devices string
 	jobFile, out, dir, cpuProfile               string
 	sets                                        multiFlag
-	repeat, warmup, parallel                    int
+	repeat, warmup, parallel, fileWorkers       int
 	seed                                        int64
 	direct, grow, keys, list, noPlots           bool
 	baseline, baselines, lin                    string
@@ -91,6 +91,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.parallel, "parallel", 0, "sim runs at once (default GOMAXPROCS; sim figures are virtual time, so this changes none)")
 	fs.StringVar(&o.dir, "dir", "", "`directory` for the file backend's images (default a temporary directory)")
 	fs.BoolVar(&o.direct, "direct", false, "file backend: O_DIRECT for aligned image I/O")
+	fs.IntVar(&o.fileWorkers, "file-workers", 0, "file backend: goroutines performing I/O (0: 64, QEMU's thread-pool size); fewer cost less CPU but bound the I/Os in flight")
 	fs.BoolVar(&o.grow, "grow", false, "file backend: grow the image file ahead of allocating writes with fallocate (ext4 serializes direct writes that move the file size; the tail is truncated at close)")
 	fs.StringVar(&o.baseline, "baseline", "freeze-any", "`policy` the table compares throughput with")
 	fs.StringVar(&o.baselines, "baselines", "auto", "file backend: `list` of qemu-img bench baselines to run beside the policies ("+strings.Join(workloads.BaselineNames(), ", ")+"), auto (all, when qemu-img is installed) or none")
@@ -192,6 +193,8 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 		return bad("repeat", fmt.Errorf("%d: want at least 1", o.repeat))
 	case o.warmup < 0:
 		return bad("warmup", fmt.Errorf("%d: want 0 or more", o.warmup))
+	case o.fileWorkers < 0:
+		return bad("file-workers", fmt.Errorf("%d: want 0 (the default, 64) or more", o.fileWorkers))
 	case o.parallel < 0:
 		return bad("parallel", fmt.Errorf("%d: want 0 (GOMAXPROCS) or more", o.parallel))
 	case o.out == "":
@@ -204,7 +207,7 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	s.matrix = workloads.Matrix{
 		Policies: regs, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
 		Repeat: o.repeat, Warmup: o.warmup, Seed: o.seed, Parallel: o.parallel,
-		Dir: o.dir, File: impl.FileOptions{Direct: o.direct, GrowFile: o.grow},
+		Dir: o.dir, File: impl.FileOptions{Direct: o.direct, GrowFile: o.grow, Workers: o.fileWorkers},
 	}
 	if s.linNote, err = setLinearizability(&s.matrix, o.lin, o.out); err != nil {
 		return bad("linearizability", err)
@@ -215,6 +218,8 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 			return bad("direct", errors.New("applies to the file backend only (add -backend file)"))
 		case o.grow:
 			return bad("grow", errors.New("applies to the file backend only (add -backend file)"))
+		case o.fileWorkers != 0:
+			return bad("file-workers", errors.New("applies to the file backend only (add -backend file)"))
 		}
 	}
 	if contains(backends, workloads.BackendFile) {
@@ -230,6 +235,9 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 		}
 		if o.grow {
 			s.cache += "+grow"
+		}
+		if o.fileWorkers > 0 {
+			s.cache += fmt.Sprintf("+workers=%d", o.fileWorkers)
 		}
 		if err := s.chooseBaselines(o.baselines); err != nil {
 			return bad("baselines", err)
