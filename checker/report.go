@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -225,7 +226,7 @@ func (c *run) describe(s uint64, part []porcupine.Operation) *Counterexample {
 		}
 		ops = append(ops, op)
 	}
-	slices.SortStableFunc(ops, func(a, b porcupine.Operation) int { return cmpI64(a.Call, b.Call) })
+	slices.SortStableFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
 	lo, hi := int64(1<<62), int64(-1<<62)
 	for i, op := range ops {
 		k := op.Metadata.(opMeta).op
@@ -320,34 +321,14 @@ func (c *run) concurrent(s uint64, lo, hi int64) []Step {
 	}
 	slices.SortStableFunc(cands, func(a, b near) int {
 		if a.dist != b.dist {
-			return cmpU64(a.dist, b.dist)
+			return cmp.Compare(a.dist, b.dist)
 		}
-		return cmpI64(c.hist.ops[a.k].call, c.hist.ops[b.k].call)
+		return cmp.Compare(c.hist.ops[a.k].call, c.hist.ops[b.k].call)
 	})
 	var out []Step
 	for _, n := range cands[:min(len(cands), maxContext)] {
 		out = append(out, c.step(n.k))
 	}
-	slices.SortFunc(out, func(a, b Step) int { return cmpI64(a.Call, b.Call) })
+	slices.SortFunc(out, func(a, b Step) int { return cmp.Compare(a.Call, b.Call) })
 	return out
-}
-
-func cmpI64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -306,7 +307,7 @@ func PartitionBySector(history []porcupine.Operation) [][]porcupine.Operation {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmpU64(sectors[a], sectors[b]) })
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(sectors[a], sectors[b]) })
 	out := make([][]porcupine.Operation, 0, len(parts)+1)
 	for _, i := range order {
 		out = append(out, parts[i])
@@ -347,20 +348,10 @@ func PartitionEventsBySector(history []porcupine.Event) [][]porcupine.Event {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return cmpU64(keys[a], keys[b]) })
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(keys[a], keys[b]) })
 	out := make([][]porcupine.Event, len(parts))
 	for j, i := range order {
 		out[j] = parts[i]
 	}
 	return out
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
