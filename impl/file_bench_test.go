@@ -15,7 +15,8 @@ import (
 // the file system (default: the temporary directory); scripts/compare-qemu.sh
 // runs it beside qemu-img bench. user% is the process's user CPU time
 // (the engine, the backend's workers, the Go runtime) as a share of wall
-// time; sys% the kernel's time performing the I/O.
+// time; sys% the kernel's time performing the I/O. aio= is how the
+// backend submits I/O (FileOptions.AIO).
 func BenchmarkFileFirstTouch(b *testing.B) {
 	dir := os.Getenv("QED_BENCH_DIR")
 	if dir == "" {
@@ -23,53 +24,56 @@ func BenchmarkFileFirstTouch(b *testing.B) {
 	}
 	for _, fill := range []FillMode{FillSeparate, FillMerged, FillSparse} {
 		for _, grow := range []bool{false, true} {
-			for _, pol := range []model.Policy{model.FreezeAny{}, model.Overlap{}} {
-				for _, qd := range []int{1, 32} {
-					b.Run(fmt.Sprintf("fill=%s/grow=%v/policy=%s/qd=%d", fill, grow, pol.Name(), qd), func(b *testing.B) {
-						path := filepath.Join(dir, "bench.qed")
-						defer os.Remove(path)
-						const cluster = 64 << 10
-						if err := CreatePath(path, uint64(b.N+1)*cluster+(1<<30), CreateOptions{}); err != nil {
-							b.Fatal(err)
-						}
-						im, err := OpenPath(path, PathOptions{Options: Options{Policy: pol, Fill: fill}, Backend: "file", File: FileOptions{Direct: true, GrowFile: grow}})
-						if err != nil {
-							b.Fatal(err)
-						}
-						buf := AlignedBuffer(4096)
-						reqs := make([]Request, qd)
-						issued := 0
-						var next func(*Request)
-						next = func(r *Request) {
-							if r.Err != nil {
-								b.Fatal(r.Err)
+			for _, aio := range aioModes {
+				for _, pol := range []model.Policy{model.FreezeAny{}, model.Overlap{}} {
+					for _, qd := range []int{1, 32} {
+						b.Run(fmt.Sprintf("fill=%s/grow=%v/aio=%v/policy=%s/qd=%d", fill, grow, aio, pol.Name(), qd), func(b *testing.B) {
+							path := filepath.Join(dir, "bench.qed")
+							defer os.Remove(path)
+							const cluster = 64 << 10
+							if err := CreatePath(path, uint64(b.N+1)*cluster+(1<<30), CreateOptions{}); err != nil {
+								b.Fatal(err)
 							}
-							if issued == b.N {
-								return
+							im, err := OpenPath(path, PathOptions{Options: Options{Policy: pol, Fill: fill}, Backend: "file", File: FileOptions{Direct: true, GrowFile: grow, AIO: aio}})
+							if err != nil {
+								skipIfRefused(b, FileOptions{Direct: true, AIO: aio}, err)
+								b.Fatal(err)
 							}
-							*r = Request{Op: ReqWrite, Off: uint64(issued) * cluster, Buf: buf, Done: next}
-							issued++
-							im.Submit(r)
-						}
-						b.ResetTimer()
-						user0, sys0 := processCPU()
-						for i := range reqs {
-							next(&reqs[i])
-						}
-						im.Run()
-						b.StopTimer()
-						user1, sys1 := processCPU()
-						st := im.Stats()
-						b.ReportMetric(float64(st.HostIOs())/float64(max(st.Requests, 1)), "hostIOs/op")
-						// The harness's own CPU is user time: the kernel's
-						// work for the I/O is system time.
-						wall := float64(b.Elapsed().Nanoseconds())
-						b.ReportMetric(100*float64(user1-user0)/wall, "user%")
-						b.ReportMetric(100*float64(sys1-sys0)/wall, "sys%")
-						if err := im.Close(); err != nil {
-							b.Fatal(err)
-						}
-					})
+							buf := AlignedBuffer(4096)
+							reqs := make([]Request, qd)
+							issued := 0
+							var next func(*Request)
+							next = func(r *Request) {
+								if r.Err != nil {
+									b.Fatal(r.Err)
+								}
+								if issued == b.N {
+									return
+								}
+								*r = Request{Op: ReqWrite, Off: uint64(issued) * cluster, Buf: buf, Done: next}
+								issued++
+								im.Submit(r)
+							}
+							b.ResetTimer()
+							user0, sys0 := processCPU()
+							for i := range reqs {
+								next(&reqs[i])
+							}
+							im.Run()
+							b.StopTimer()
+							user1, sys1 := processCPU()
+							st := im.Stats()
+							b.ReportMetric(float64(st.HostIOs())/float64(max(st.Requests, 1)), "hostIOs/op")
+							// The harness's own CPU is user time: the kernel's
+							// work for the I/O is system time.
+							wall := float64(b.Elapsed().Nanoseconds())
+							b.ReportMetric(100*float64(user1-user0)/wall, "user%")
+							b.ReportMetric(100*float64(sys1-sys0)/wall, "sys%")
+							if err := im.Close(); err != nil {
+								b.Fatal(err)
+							}
+						})
+					}
 				}
 			}
 		}

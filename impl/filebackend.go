@@ -68,6 +68,46 @@ type FileOptions struct {
 	// crash leaves the grown tail behind, which a check counts as leaked
 	// clusters and a repair truncates.
 	GrowFile bool
+	// AIO chooses how I/Os reach the kernel. AIOThreads, the zero value,
+	// performs each with a blocking system call on one of Workers
+	// goroutines, as QEMU's aio=threads. AIOIOUring queues them on an
+	// io_uring and submits and reaps them in batches from Next, as QEMU's
+	// aio=io_uring, with at most Workers in the kernel at once; it costs
+	// far less CPU per I/O. Linux only; NewFileBackend fails with a
+	// reason where the kernel refuses io_uring.
+	AIO AIOMode
+}
+
+// AIOMode is how a FileBackend submits I/O; see FileOptions.AIO.
+type AIOMode uint8
+
+const (
+	// AIOThreads performs I/O with blocking calls on worker goroutines.
+	AIOThreads AIOMode = iota
+	// AIOIOUring performs I/O through an io_uring.
+	AIOIOUring
+)
+
+// String returns the mode's name as QEMU's aio= option spells it.
+func (m AIOMode) String() string {
+	switch m {
+	case AIOThreads:
+		return "threads"
+	case AIOIOUring:
+		return "io_uring"
+	}
+	return fmt.Sprintf("aio(%d)", uint8(m))
+}
+
+// ParseAIOMode returns the mode named s ("threads" or "io_uring").
+func ParseAIOMode(s string) (AIOMode, error) {
+	switch s {
+	case "threads":
+		return AIOThreads, nil
+	case "io_uring":
+		return AIOIOUring, nil
+	}
+	return 0, fmt.Errorf("unknown aio mode %q (want threads or io_uring)", s)
 }
 
 const (
@@ -125,8 +165,9 @@ type FileBackend struct {
 	path  string
 	dfd   int // the O_DIRECT descriptor, or -1
 
-	jobs   chan fileJob
+	jobs   chan fileJob // nil with io_uring
 	done   chan *IO
+	ur     *uringState // nil with threads
 	wg     sync.WaitGroup
 	bounce bouncePool
 
@@ -208,6 +249,24 @@ func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, e
 	if workers <= 0 {
 		workers = defaultFileWorkers
 	}
+	switch opts.AIO {
+	case AIOThreads:
+	case AIOIOUring:
+		ur, err := newURingState(files, b.dfd, workers)
+		if err != nil {
+			if b.dfd >= 0 {
+				closeFD(b.dfd)
+			}
+			return nil, fmt.Errorf("file backend: aio=io_uring: %w", err)
+		}
+		b.ur = ur
+		return b, nil
+	default:
+		if b.dfd >= 0 {
+			closeFD(b.dfd)
+		}
+		return nil, fmt.Errorf("file backend: unknown aio mode %d", opts.AIO)
+	}
 	b.jobs = make(chan fileJob, workers)
 	b.done = make(chan *IO, workers)
 	b.wg.Add(workers)
@@ -250,6 +309,10 @@ func (b *FileBackend) Submit(o *IO) {
 		b.preallocate(o)
 	}
 	b.pending = append(b.pending, j)
+	if b.ur != nil {
+		b.ur.dispatch(b)
+		return
+	}
 	b.dispatch()
 }
 
@@ -345,6 +408,9 @@ func (b *FileBackend) Next() *IO {
 	if b.inflight == 0 {
 		return nil
 	}
+	if b.ur != nil {
+		return b.completed(b.ur.next(b))
+	}
 	b.dispatch()
 	for b.pendHead < len(b.pending) {
 		select {
@@ -380,9 +446,15 @@ func (b *FileBackend) Close() error {
 		b.Next()
 	}
 	b.closed = true
-	close(b.jobs)
-	b.wg.Wait()
 	var errs []error
+	if b.ur != nil {
+		if err := b.ur.close(); err != nil {
+			errs = append(errs, fmt.Errorf("file backend: %w", err))
+		}
+	} else {
+		close(b.jobs)
+		b.wg.Wait()
+	}
 	if b.dfd >= 0 {
 		if err := closeFD(b.dfd); err != nil {
 			errs = append(errs, fmt.Errorf("file backend: %w", &os.PathError{Op: "close O_DIRECT", Path: b.path, Err: err}))
@@ -434,19 +506,37 @@ func (b *FileBackend) perform(j fileJob) error {
 	return Perform(b.files, o)
 }
 
+// performWith finishes job j with blocking calls from byte done of buf,
+// the buffer its transfer uses (the caller's, or a bounce buffer).
+func (b *FileBackend) performWith(j fileJob, buf []byte, done int) error {
+	o := j.io
+	if j.route != routeBuffered {
+		return b.performDirectFrom(o, buf, done)
+	}
+	rest := *o
+	rest.Buf = o.Buf[done:]
+	rest.Off += uint64(done)
+	return Perform(b.files, &rest)
+}
+
 // performDirect carries out read or write o with buf, aligned, on the
 // O_DIRECT descriptor. The kernel moves whole blocks only, so when a
 // transfer stops short of a block boundary (a read at an unaligned end of
 // file) the rest goes through the image storage, which also zero-fills a
 // read past the end of the file, as Perform does.
 func (b *FileBackend) performDirect(o *IO, buf []byte) error {
+	return b.performDirectFrom(o, buf, 0)
+}
+
+// performDirectFrom is performDirect for the bytes of buf from done on,
+// the earlier ones being transferred already.
+func (b *FileBackend) performDirectFrom(o *IO, buf []byte, done int) error {
 	off := int64(o.Off)
 	xfer, name := preadFD, "pread"
 	if o.Op == OpWrite {
 		xfer, name = pwriteFD, "pwrite"
 	}
-	done := 0
-	for done < len(buf) {
+	for done < len(buf) && done%DirectAlign == 0 {
 		n, err := xfer(b.dfd, buf[done:], off+int64(done))
 		if err != nil {
 			return fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, &os.PathError{Op: name + " O_DIRECT", Path: b.path, Err: err})
@@ -459,9 +549,6 @@ func (b *FileBackend) performDirect(o *IO, buf []byte) error {
 			return fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, &os.PathError{Op: name + " O_DIRECT", Path: b.path, Err: io.ErrShortWrite})
 		}
 		done += n
-		if done%DirectAlign != 0 {
-			break
-		}
 	}
 	if done == len(buf) {
 		return nil

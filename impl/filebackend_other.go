@@ -32,3 +32,16 @@ func fallocateKeepSize(fd int, off, n int64) error { return errors.ErrUnsupporte
 func allocatedBytes(fd int) (int64, error) { return 0, errors.ErrUnsupported }
 
 func fallocateGrow(fd int, off, n int64) error { return errors.ErrUnsupported }
+
+// uringState stands in for the io_uring of Linux; it is never made.
+type uringState struct{}
+
+func newURingState(Files, int, int) (*uringState, error) {
+	return nil, fmt.Errorf("io_uring is Linux only (this is %s): %w", runtime.GOOS, errors.ErrUnsupported)
+}
+
+func (u *uringState) dispatch(*FileBackend) {}
+
+func (u *uringState) next(*FileBackend) *IO { return nil }
+
+func (u *uringState) close() error { return nil }

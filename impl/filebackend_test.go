@@ -30,13 +30,33 @@ func newFileTestBackend(t testing.TB, opts FileOptions) (*FileBackend, *FileStor
 	t.Cleanup(func() { st.Close() })
 	b, err := NewFileBackend(Files{Image: st}, path, opts)
 	if err != nil {
-		if opts.Direct && (errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported)) {
-			t.Skipf("skipping: O_DIRECT refused here: %v", err)
-		}
+		skipIfRefused(t, opts, err)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
 	return b, st
+}
+
+// skipIfRefused skips the test if err from NewFileBackend says this
+// system refuses what opts ask for: O_DIRECT, or io_uring.
+func skipIfRefused(t testing.TB, opts FileOptions, err error) {
+	t.Helper()
+	if opts.Direct && (errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported)) {
+		t.Skipf("skipping: O_DIRECT refused here: %v", err)
+	}
+	if opts.AIO == AIOIOUring && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EPERM) || errors.Is(err, errors.ErrUnsupported)) {
+		t.Skipf("skipping: io_uring refused here: %v", err)
+	}
+}
+
+// aioModes are the ways a FileBackend submits I/O; the tests run in each.
+var aioModes = []AIOMode{AIOThreads, AIOIOUring}
+
+// forEachAIO runs f as a subtest per AIO mode.
+func forEachAIO(t *testing.T, f func(t *testing.T, aio AIOMode)) {
+	for _, aio := range aioModes {
+		t.Run("aio="+aio.String(), func(t *testing.T) { f(t, aio) })
+	}
 }
 
 // drainFile returns every I/O the backend completes until it is idle,
@@ -141,6 +161,10 @@ func TestFileBackendRoundTrip(t *testing.T) {
 		{"direct=false/workers=3", FileOptions{Workers: 3}, true},
 		{"direct=true", FileOptions{Direct: true}, true},
 		{"direct=true/bounce", FileOptions{Direct: true, Workers: 8}, false},
+		{"direct=false/aio=io_uring", FileOptions{AIO: AIOIOUring}, true},
+		{"direct=false/aio=io_uring/workers=3", FileOptions{AIO: AIOIOUring, Workers: 3}, true},
+		{"direct=true/aio=io_uring", FileOptions{Direct: true, AIO: AIOIOUring}, true},
+		{"direct=true/bounce/aio=io_uring", FileOptions{Direct: true, AIO: AIOIOUring, Workers: 8}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Logf("seed %d", fileTestSeed)
@@ -234,7 +258,11 @@ func TestFileBackendRoundTrip(t *testing.T) {
 // I/O in Direct mode, ending the file off a block boundary, and checks
 // the file and every read against the expected bytes.
 func TestFileBackendDirectUnaligned(t *testing.T) {
-	b, st := newFileTestBackend(t, FileOptions{Direct: true})
+	forEachAIO(t, testFileBackendDirectUnaligned)
+}
+
+func testFileBackendDirectUnaligned(t *testing.T, aio AIOMode) {
+	b, st := newFileTestBackend(t, FileOptions{Direct: true, AIO: aio})
 	rng := rand.New(rand.NewPCG(fileTestSeed, 1))
 	fill := func(buf []byte) []byte {
 		for i := range buf {
@@ -351,9 +379,13 @@ func checkDirectRefused(t *testing.T, err error, path string) {
 // highest write, keeps the file size, and is released by Close.
 func TestFileBackendPrealloc(t *testing.T) {
 	const ahead = 8 << 20
-	for _, direct := range []bool{false, true} {
-		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
-			b, st := newFileTestBackend(t, FileOptions{Direct: direct, PreallocBytes: ahead})
+	for _, c := range []struct {
+		direct bool
+		aio    AIOMode
+	}{{false, AIOThreads}, {true, AIOThreads}, {false, AIOIOUring}, {true, AIOIOUring}} {
+		direct := c.direct
+		t.Run(fmt.Sprintf("direct=%v/aio=%v", direct, c.aio), func(t *testing.T) {
+			b, st := newFileTestBackend(t, FileOptions{Direct: direct, PreallocBytes: ahead, AIO: c.aio})
 			allocated := func() int64 {
 				t.Helper()
 				var n int64
@@ -430,7 +462,11 @@ func TestFileBackendPrealloc(t *testing.T) {
 }
 
 func TestFileBackendNextIdle(t *testing.T) {
-	b, _ := newFileTestBackend(t, FileOptions{Workers: 2})
+	forEachAIO(t, testFileBackendNextIdle)
+}
+
+func testFileBackendNextIdle(t *testing.T, aio AIOMode) {
+	b, _ := newFileTestBackend(t, FileOptions{Workers: 2, AIO: aio})
 	if o := b.Next(); o != nil {
 		t.Fatalf("Next on a new backend returned %v", o)
 	}
@@ -445,17 +481,41 @@ func TestFileBackendNextIdle(t *testing.T) {
 }
 
 // TestFileBackendFlushAndBacking covers flushes, backing-file reads
-// (zero-filled past the backing file's end) and the refused backing write.
+// (zero-filled past the backing file's end) and the refused backing write,
+// with the backing file in memory and on disk.
 func TestFileBackendFlushAndBacking(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "image.qed")
+	for _, onDisk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("backing-file=%v", onDisk), func(t *testing.T) {
+			forEachAIO(t, func(t *testing.T, aio AIOMode) { testFileBackendFlushAndBacking(t, aio, onDisk) })
+		})
+	}
+}
+
+func testFileBackendFlushAndBacking(t *testing.T, aio AIOMode, onDisk bool) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "image.qed")
 	st, err := CreateFileStorage(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	backing := NewMemStorageFrom([]byte("backing data"))
-	b, err := NewFileBackend(Files{Image: st, Backing: backing}, "", FileOptions{})
+	var backing Storage = NewMemStorageFrom([]byte("backing data"))
+	if onDisk {
+		bpath := filepath.Join(dir, "backing.raw")
+		if err := os.WriteFile(bpath, []byte("backing data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		bst, err := OpenFileStorage(bpath, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bst.Close()
+		backing = bst
+	}
+	opts := FileOptions{AIO: aio}
+	b, err := NewFileBackend(Files{Image: st, Backing: backing}, "", opts)
 	if err != nil {
+		skipIfRefused(t, opts, err)
 		t.Fatal(err)
 	}
 	defer b.Close()
@@ -488,9 +548,13 @@ func TestFileBackendFlushAndBacking(t *testing.T) {
 // than the workers and their queue hold) and checks that every write
 // completed and landed, and that the storage stays open.
 func TestFileBackendClose(t *testing.T) {
+	forEachAIO(t, testFileBackendClose)
+}
+
+func testFileBackendClose(t *testing.T, aio AIOMode) {
 	for _, direct := range []bool{false, true} {
 		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
-			b, st := newFileTestBackend(t, FileOptions{Direct: direct, Workers: 4})
+			b, st := newFileTestBackend(t, FileOptions{Direct: direct, Workers: 4, AIO: aio})
 			const n, block = 512, 4096
 			var ios []*IO
 			for i := range n {
@@ -543,6 +607,10 @@ func TestFileBackendClose(t *testing.T) {
 // TestFileBackendErrors checks that failed I/O reports an error naming
 // the file, on both descriptors.
 func TestFileBackendErrors(t *testing.T) {
+	forEachAIO(t, testFileBackendErrors)
+}
+
+func testFileBackendErrors(t *testing.T, aio AIOMode) {
 	for _, direct := range []bool{false, true} {
 		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "image.qed")
@@ -554,11 +622,10 @@ func TestFileBackendErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			b, err := NewFileBackend(Files{Image: st}, "", FileOptions{Direct: direct})
+			opts := FileOptions{Direct: direct, AIO: aio}
+			b, err := NewFileBackend(Files{Image: st}, "", opts)
 			if err != nil {
-				if direct && (errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported)) {
-					t.Skipf("skipping: O_DIRECT refused here: %v", err)
-				}
+				skipIfRefused(t, opts, err)
 				t.Fatal(err)
 			}
 			defer b.Close()
@@ -597,51 +664,74 @@ func TestAlignedBuffer(t *testing.T) {
 func BenchmarkFileBackend(b *testing.B) {
 	const depth, block, region = 32, 4096, 32 << 20
 	for _, direct := range []bool{false, true} {
-		for _, c := range []struct {
-			name     string
-			rewrite  bool
-			prealloc int64
-		}{
-			{"pattern=rewrite", true, -1},
-			{"pattern=append/prealloc=64MiB", false, 0},
-			{"pattern=append/prealloc=off", false, -1},
-		} {
-			b.Run(fmt.Sprintf("direct=%v/%s", direct, c.name), func(b *testing.B) {
-				be, st := newFileTestBackend(b, FileOptions{Direct: direct, PreallocBytes: c.prealloc})
-				next := func(i int) uint64 { return uint64(i) * block }
-				if c.rewrite {
-					if _, err := st.WriteAt(make([]byte, region), 0); err != nil {
-						b.Fatal(err)
+		for _, aio := range aioModes {
+			for _, c := range []struct {
+				name     string
+				rewrite  bool
+				prealloc int64
+			}{
+				{"pattern=rewrite", true, -1},
+				{"pattern=append/prealloc=64MiB", false, 0},
+				{"pattern=append/prealloc=off", false, -1},
+			} {
+				b.Run(fmt.Sprintf("direct=%v/aio=%v/%s", direct, aio, c.name), func(b *testing.B) {
+					be, st := newFileTestBackend(b, FileOptions{Direct: direct, PreallocBytes: c.prealloc, AIO: aio})
+					next := func(i int) uint64 { return uint64(i) * block }
+					if c.rewrite {
+						if _, err := st.WriteAt(make([]byte, region), 0); err != nil {
+							b.Fatal(err)
+						}
+						if err := st.Sync(); err != nil {
+							b.Fatal(err)
+						}
+						rng := rand.New(rand.NewPCG(fileTestSeed, 2))
+						next = func(int) uint64 { return rng.Uint64N(region/block) * block }
 					}
-					if err := st.Sync(); err != nil {
-						b.Fatal(err)
+					ios := make([]*IO, depth)
+					for i := range ios {
+						ios[i] = &IO{Op: OpWrite, Buf: AlignedBuffer(block)}
 					}
-					rng := rand.New(rand.NewPCG(fileTestSeed, 2))
-					next = func(int) uint64 { return rng.Uint64N(region/block) * block }
-				}
-				ios := make([]*IO, depth)
-				for i := range ios {
-					ios[i] = &IO{Op: OpWrite, Buf: AlignedBuffer(block)}
-				}
-				b.SetBytes(block)
-				b.ResetTimer()
-				issued := 0
-				for ; issued < min(depth, b.N); issued++ {
-					ios[issued].Off = next(issued)
-					be.Submit(ios[issued])
-				}
-				for o := be.Next(); o != nil; o = be.Next() {
-					if o.Err != nil {
-						b.Fatal(o.Err)
+					b.SetBytes(block)
+					b.ResetTimer()
+					issued := 0
+					for ; issued < min(depth, b.N); issued++ {
+						ios[issued].Off = next(issued)
+						be.Submit(ios[issued])
 					}
-					if issued < b.N {
-						o.Off = next(issued)
-						issued++
-						be.Submit(o)
+					for o := be.Next(); o != nil; o = be.Next() {
+						if o.Err != nil {
+							b.Fatal(o.Err)
+						}
+						if issued < b.N {
+							o.Off = next(issued)
+							issued++
+							be.Submit(o)
+						}
 					}
-				}
-				b.StopTimer()
-			})
+					b.StopTimer()
+				})
+			}
+		}
+	}
+}
+
+func TestParseAIOMode(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want AIOMode
+		err  bool
+	}{
+		{"threads", AIOThreads, false},
+		{"io_uring", AIOIOUring, false},
+		{"native", 0, true},
+		{"", 0, true},
+	} {
+		got, err := ParseAIOMode(c.in)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("ParseAIOMode(%q) = %v, %v; want %v, error %v", c.in, got, err, c.want, c.err)
+		}
+		if err == nil && got.String() != c.in {
+			t.Errorf("%v.String() = %q, want %q", got, got.String(), c.in)
 		}
 	}
 }

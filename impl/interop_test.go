@@ -276,6 +276,7 @@ type iopEnv struct {
 	img       string
 	cs        uint64
 	m         iopModel
+	open      PathOptions // how ourWrite opens the image
 }
 
 // ourCreate creates the image with our code.
@@ -306,7 +307,7 @@ func (e *iopEnv) qemuCreate(t *testing.T, g iopGeom) {
 // ourWrite applies spans with OpenPath + WriteAt and closes the image.
 func (e *iopEnv) ourWrite(t *testing.T, spans []iopSpan) {
 	t.Helper()
-	im, err := OpenPath(e.img, PathOptions{})
+	im, err := OpenPath(e.img, e.open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -547,13 +548,27 @@ var iopCases = []iopCase{
 // side, verifies, lets the other side write more, and verifies again.
 func TestInteropMatrix(t *testing.T) {
 	qimg, qio := iopTools(t)
-	for _, c := range iopCases {
-		name := fmt.Sprintf("%s/backing=%v/first=%s", c.g, c.backed, map[bool]string{true: "ours", false: "qemu"}[c.oursFirst])
+	// Our writes go through each backend in turn: memory, and files
+	// with each way of submitting I/O.
+	backends := []PathOptions{{}, {Backend: "file"}}
+	if IOUringAvailable() == nil {
+		backends = append(backends, PathOptions{Backend: "file", File: FileOptions{AIO: AIOIOUring}})
+	}
+	for i, c := range iopCases {
+		open := backends[i%len(backends)]
+		backend := open.Backend
+		if backend == "" {
+			backend = "mem"
+		}
+		if open.File.AIO != AIOThreads {
+			backend += "+" + open.File.AIO.String()
+		}
+		name := fmt.Sprintf("%s/backing=%v/first=%s/ours=%s", c.g, c.backed, map[bool]string{true: "ours", false: "qemu"}[c.oursFirst], backend)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			size, first, second := iopLayout(c.g)
-			e := &iopEnv{qimg: qimg, qio: qio, img: filepath.Join(dir, "img.qed"), cs: uint64(c.g.cs)}
+			e := &iopEnv{qimg: qimg, qio: qio, img: filepath.Join(dir, "img.qed"), cs: uint64(c.g.cs), open: open}
 			e.m.size = size
 			if c.backed {
 				e.m.backing = iopBacking(t, filepath.Join(dir, "base.raw"), iopBackingLen)

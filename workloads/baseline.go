@@ -51,6 +51,9 @@ type BaselineConfig struct {
 	Dir string
 	// Direct runs with cache=none (O_DIRECT) rather than writeback.
 	Direct bool
+	// AIO is qemu-img bench's -i: how QEMU submits I/O (threads,
+	// io_uring, native); "" leaves QEMU's default, threads.
+	AIO string
 }
 
 // BenchArgs returns the qemu-img bench arguments (without the image
@@ -172,6 +175,9 @@ func RunBaseline(cfg BaselineConfig) (Result, error) {
 				return Result{}, fmt.Errorf("prefill: %w", err)
 			}
 		}
+	}
+	if cfg.AIO != "" {
+		args = append(args, "-i", cfg.AIO)
 	}
 	args = append(args, "-f", format, "-t", cache, img)
 	out, err := exec.Command(cfg.QemuImg, args...).CombinedOutput()

@@ -375,7 +375,7 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
 	var res Result
 	var err error
 	if IsBaseline(s.cfg.Policy) {
-		res, err = RunBaseline(BaselineConfig{QemuImg: m.QemuImg, Baseline: s.cfg.Policy, Plan: s.plan, QD: s.cfg.QD, Dir: m.Dir, Direct: m.File.Direct})
+		res, err = RunBaseline(BaselineConfig{QemuImg: m.QemuImg, Baseline: s.cfg.Policy, Plan: s.plan, QD: s.cfg.QD, Dir: m.Dir, Direct: m.File.Direct, AIO: m.File.AIO.String()})
 	} else {
 		res, err = Run(cfg)
 	}

@@ -60,7 +60,7 @@ type options struct {
 	repeat, warmup, parallel, fileWorkers       int
 	seed                                        int64
 	direct, grow, keys, list, noPlots           bool
-	baseline, baselines, lin                    string
+	baseline, baselines, lin, aio               string
 }
 
 // multiFlag is a repeatable string flag.
@@ -91,7 +91,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.parallel, "parallel", 0, "sim runs at once (default GOMAXPROCS; sim figures are virtual time, so this changes none)")
 	fs.StringVar(&o.dir, "dir", "", "`directory` for the file backend's images (default a temporary directory)")
 	fs.BoolVar(&o.direct, "direct", false, "file backend: O_DIRECT for aligned image I/O")
-	fs.IntVar(&o.fileWorkers, "file-workers", 0, "file backend: goroutines performing I/O (0: 64, QEMU's thread-pool size); fewer cost less CPU but bound the I/Os in flight")
+	fs.StringVar(&o.aio, "aio", "auto", "file backend: how I/O reaches the kernel, as QEMU's aio= option: io_uring (batched submission, least CPU), threads (a blocking call per I/O on worker goroutines), or auto (io_uring where the kernel allows it, else threads); the qemu-img baselines use the same")
+	fs.IntVar(&o.fileWorkers, "file-workers", 0, "file backend: I/Os in the kernel at once: goroutines performing I/O with -aio threads, ring slots with io_uring (0: 64, QEMU's thread-pool size); with threads, fewer cost less CPU")
 	fs.BoolVar(&o.grow, "grow", false, "file backend: grow the image file ahead of allocating writes with fallocate (ext4 serializes direct writes that move the file size; the tail is truncated at close)")
 	fs.StringVar(&o.baseline, "baseline", "freeze-any", "`policy` the table compares throughput with")
 	fs.StringVar(&o.baselines, "baselines", "auto", "file backend: `list` of qemu-img bench baselines to run beside the policies ("+strings.Join(workloads.BaselineNames(), ", ")+"), auto (all, when qemu-img is installed) or none")
@@ -119,6 +120,29 @@ type setup struct {
 	baselineNote string
 	// linNote says how runs were checked for linearizability.
 	linNote string
+	// aioNote says why -aio auto chose threads, if it did.
+	aioNote string
+}
+
+// chooseAIO resolves -aio: a mode by name, or for "auto" io_uring if
+// available() returns nil and threads otherwise, with a note saying why.
+func chooseAIO(name string, available func() error) (impl.AIOMode, string, error) {
+	if name != "auto" {
+		m, err := impl.ParseAIOMode(name)
+		if err != nil {
+			return 0, "", errors.New(strings.Replace(err.Error(), "want threads or io_uring", "want auto, io_uring or threads", 1))
+		}
+		if m == impl.AIOIOUring {
+			if err := available(); err != nil {
+				return 0, "", fmt.Errorf("io_uring: %w; use -aio threads", err)
+			}
+		}
+		return m, "", nil
+	}
+	if err := available(); err != nil {
+		return impl.AIOThreads, fmt.Sprintf("file backend uses aio=threads: io_uring is not available (%v)", err), nil
+	}
+	return impl.AIOIOUring, "", nil
 }
 
 // parse turns the command line into a setup; every error is a usageError
@@ -220,6 +244,8 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 			return bad("grow", errors.New("applies to the file backend only (add -backend file)"))
 		case o.fileWorkers != 0:
 			return bad("file-workers", errors.New("applies to the file backend only (add -backend file)"))
+		case o.aio != "auto":
+			return bad("aio", errors.New("applies to the file backend only (add -backend file)"))
 		}
 	}
 	if contains(backends, workloads.BackendFile) {
@@ -236,6 +262,12 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 		if o.grow {
 			s.cache += "+grow"
 		}
+		aio, note, err := chooseAIO(o.aio, impl.IOUringAvailable)
+		if err != nil {
+			return bad("aio", err)
+		}
+		s.matrix.File.AIO, s.aioNote = aio, note
+		s.cache += "+aio=" + aio.String()
 		if o.fileWorkers > 0 {
 			s.cache += fmt.Sprintf("+workers=%d", o.fileWorkers)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/qedharness/qedharness/checker"
+	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/workloads"
 )
 
@@ -45,6 +46,8 @@ func TestBadFlags(t *testing.T) {
 		{"grow without file", []string{"-backend", "sim,mem", "-grow"}, "-grow: applies to the file backend only"},
 		{"file workers without file", []string{"-file-workers", "4"}, "-file-workers: applies to the file backend only"},
 		{"negative file workers", []string{"-backend", "file", "-file-workers", "-1"}, "-file-workers: -1: want 0"},
+		{"aio without file", []string{"-aio", "threads"}, "-aio: applies to the file backend only"},
+		{"bad aio", []string{"-backend", "file", "-aio", "native"}, `-aio: unknown aio mode "native" (want auto, io_uring or threads)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,5 +300,39 @@ func TestReopenRun(t *testing.T) {
 	}
 	if n != 2*2*2*2 {
 		t.Errorf("%d runs, want 16", n)
+	}
+}
+
+// TestChooseAIO resolves -aio against a system that has io_uring and one
+// that refuses it.
+func TestChooseAIO(t *testing.T) {
+	refused := func() error { return errors.New("io_uring_setup: operation not permitted") }
+	ok := func() error { return nil }
+	for _, c := range []struct {
+		name      string
+		flag      string
+		available func() error
+		want      impl.AIOMode
+		note, err string
+	}{
+		{"auto with io_uring", "auto", ok, impl.AIOIOUring, "", ""},
+		{"auto without", "auto", refused, impl.AIOThreads, "uses aio=threads: io_uring is not available (io_uring_setup: operation not permitted)", ""},
+		{"threads", "threads", refused, impl.AIOThreads, "", ""},
+		{"io_uring", "io_uring", ok, impl.AIOIOUring, "", ""},
+		{"io_uring refused", "io_uring", refused, 0, "", "io_uring: io_uring_setup: operation not permitted; use -aio threads"},
+		{"unknown", "posix", ok, 0, "", `unknown aio mode "posix"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, note, err := chooseAIO(c.flag, c.available)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one containing %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || got != c.want || !strings.Contains(note, c.note) || (c.note == "") != (note == "") {
+				t.Errorf("chooseAIO(%q) = %v, %q, %v; want %v, %q", c.flag, got, note, err, c.want, c.note)
+			}
+		})
 	}
 }

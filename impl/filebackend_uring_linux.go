@@ -1,0 +1,256 @@
+package impl
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"syscall"
+)
+
+// uringState is a FileBackend's io_uring (FileOptions.AIO = AIOIOUring):
+// Submit queues I/Os on the ring and Next hands the queued ones to the
+// kernel and waits for completions in one system call, so the I/Os that
+// become ready together cost one call, and no goroutine is switched.
+type uringState struct {
+	ring    *uring
+	imageFD int // duplicate of the image's descriptor, or -1
+	backFD  int // duplicate of the backing file's descriptor, or -1
+	limit   int // most I/Os in the kernel at once
+	slots   []uringSlot
+	free    []uint32 // indexes of unused slots
+	queued  int      // I/Os queued on the ring or in the kernel
+	err     error    // the ring failed: every later I/O fails with it
+}
+
+// uringSlot is an I/O on the ring; its index is the operation's user data.
+type uringSlot struct {
+	job    fileJob
+	buf    []byte  // what the kernel transfers: o.Buf, or the bounce buffer
+	bounce *[]byte // the bounce buffer, to return to the pool
+}
+
+// newURingState sets up a ring for up to limit I/Os in the kernel at once.
+// Reads and writes of storages that are not files are performed at
+// Submit instead.
+func newURingState(files Files, dfd, limit int) (*uringState, error) {
+	u := &uringState{imageFD: -1, backFD: -1, limit: limit}
+	dup := func(st Storage) (int, error) {
+		fs, ok := st.(*FileStorage)
+		if !ok {
+			return -1, nil
+		}
+		nfd := -1
+		err := fs.withFD(func(fd int) error {
+			var err error
+			nfd, err = dupFD(fd)
+			return err
+		})
+		if err != nil {
+			return -1, &os.PathError{Op: "dup", Path: fs.Name(), Err: err}
+		}
+		return nfd, nil
+	}
+	var err error
+	if u.imageFD, err = dup(files.Image); err != nil {
+		return nil, err
+	}
+	if files.Backing != nil {
+		if u.backFD, err = dup(files.Backing); err != nil {
+			u.close()
+			return nil, err
+		}
+	}
+	entries := uint32(1) << bits.Len32(uint32(limit-1)) // the kernel rounds up too
+	if u.ring, err = newURing(entries); err != nil {
+		u.close()
+		if errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EPERM) {
+			return nil, fmt.Errorf("%w (the kernel lacks io_uring, or it is disabled: sysctl kernel.io_uring_disabled, or a container's seccomp profile); use threads", err)
+		}
+		return nil, err
+	}
+	u.limit = min(limit, int(u.ring.entries))
+	u.slots = make([]uringSlot, u.limit)
+	u.free = make([]uint32, u.limit)
+	for i := range u.free {
+		u.free[i] = uint32(u.limit - 1 - i)
+	}
+	return u, nil
+}
+
+// fdOf returns the descriptor for job j, or -1 if it is performed at
+// Submit.
+func (u *uringState) fdOf(b *FileBackend, j fileJob) int {
+	if j.route != routeBuffered {
+		return b.dfd
+	}
+	if j.io.File == BackingFile {
+		return u.backFD
+	}
+	return u.imageFD
+}
+
+// dispatch queues pending jobs on the ring while there is room; jobs for
+// storages without a descriptor are performed on the spot.
+func (u *uringState) dispatch(b *FileBackend) {
+	for b.pendHead < len(b.pending) {
+		j := b.pending[b.pendHead]
+		o := j.io
+		if fd := u.fdOf(b, j); fd < 0 || u.err != nil {
+			b.popPending()
+			if u.err != nil {
+				o.Err = fmt.Errorf("%v: file backend: %w", o, u.err)
+			} else {
+				o.Err = Perform(b.files, o)
+			}
+			b.ready = append(b.ready, o)
+			continue
+		}
+		if len(u.free) == 0 || u.ring.free() == 0 {
+			return
+		}
+		b.popPending()
+		i := u.free[len(u.free)-1]
+		u.free = u.free[:len(u.free)-1]
+		s := &u.slots[i]
+		s.job, s.buf = j, o.Buf
+		if j.route == routeBounce {
+			s.bounce = b.bounce.get(len(o.Buf))
+			s.buf = (*s.bounce)[:len(o.Buf)]
+			if o.Op == OpWrite {
+				copy(s.buf, o.Buf)
+			}
+		}
+		switch o.Op {
+		case OpRead:
+			u.ring.queue(ioringOpRead, u.fdOf(b, j), s.buf, o.Off, 0, uint64(i))
+		case OpWrite:
+			u.ring.queue(ioringOpWrite, u.fdOf(b, j), s.buf, o.Off, 0, uint64(i))
+		default:
+			u.ring.queue(ioringOpFsync, u.fdOf(b, j), nil, 0, ioringFsyncDatasync, uint64(i))
+		}
+		u.queued++
+	}
+}
+
+// next returns a completed I/O, waiting for one if none is ready. The
+// backend has at least one I/O in flight and none in b.ready.
+func (u *uringState) next(b *FileBackend) *IO {
+	for {
+		if n := len(b.ready); n > 0 {
+			o := b.ready[n-1]
+			b.ready[n-1] = nil
+			b.ready = b.ready[:n-1]
+			return o
+		}
+		if i, res, ok := u.ring.reap(); ok {
+			u.queued--
+			return u.finish(b, i, res)
+		}
+		u.dispatch(b)
+		if u.queued == 0 {
+			continue // dispatch performed or failed them all
+		}
+		if err := u.ring.enter(true); err != nil {
+			u.fail(b, err)
+		}
+	}
+}
+
+// fail stops using the ring after err: the I/Os queued but not taken by
+// the kernel fail with err, as does every later one. I/Os the kernel took
+// still complete through the ring.
+func (u *uringState) fail(b *FileBackend, err error) {
+	u.err = err
+	for n := u.ring.unsubmitted(); n > 0; n-- {
+		u.ring.tail--
+		i := uint32(u.ring.sqes[u.ring.tail&u.ring.sqMask].userData)
+		o := u.release(b, i)
+		o.Err = fmt.Errorf("%v: file backend: %w", o, err)
+		b.ready = append(b.ready, o)
+		u.queued--
+	}
+	if u.queued > 0 {
+		// The kernel has the rest; wait for them without submitting.
+		if werr := u.ring.enter(true); werr != nil && !u.ring.ready() {
+			// Nothing can be reaped: keep the slots (and so the
+			// buffers the kernel may still use) and report the I/Os
+			// lost.
+			for i := range u.slots {
+				if s := &u.slots[i]; s.job.io != nil {
+					o := s.job.io
+					o.Err = fmt.Errorf("%v: file backend: %w", o, err)
+					b.ready = append(b.ready, o)
+					s.job.io = nil
+				}
+			}
+			u.queued = 0
+		}
+	}
+}
+
+// release frees slot i and returns its I/O.
+func (u *uringState) release(b *FileBackend, i uint32) *IO {
+	s := &u.slots[i]
+	o := s.job.io
+	if s.bounce != nil {
+		b.bounce.put(s.bounce)
+	}
+	*s = uringSlot{}
+	u.free = append(u.free, i)
+	return o
+}
+
+// finish completes the I/O in slot i, whose operation returned res: an
+// error, or the bytes transferred. A short transfer is finished with
+// blocking calls, as the threads mode would.
+func (u *uringState) finish(b *FileBackend, i uint64, res int32) *IO {
+	s := &u.slots[i]
+	j, buf := s.job, s.buf
+	o := j.io
+	o.Err = nil
+	switch {
+	case o.Op == OpFlush:
+		if res < 0 {
+			o.Err = fmt.Errorf("flush %s: %w", o.File, &os.PathError{Op: "fdatasync", Path: b.path, Err: syscall.Errno(-res)})
+		}
+	case res == -int32(syscall.EINTR) || res == -int32(syscall.EAGAIN):
+		o.Err = b.performWith(j, buf, 0)
+	case res < 0:
+		name := "pread"
+		if o.Op == OpWrite {
+			name = "pwrite"
+		}
+		if j.route != routeBuffered {
+			name += " O_DIRECT"
+		}
+		o.Err = fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, &os.PathError{Op: name, Path: b.path, Err: syscall.Errno(-res)})
+	case int(res) < len(buf):
+		o.Err = b.performWith(j, buf, int(res))
+	}
+	if j.route == routeBounce && o.Op == OpRead && o.Err == nil {
+		copy(o.Buf, buf)
+	}
+	u.release(b, uint32(i))
+	return o
+}
+
+// close closes the ring and the duplicated descriptors; every I/O has
+// completed.
+func (u *uringState) close() error {
+	var errs []error
+	if u.ring != nil {
+		if err := u.ring.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close io_uring: %w", err))
+		}
+	}
+	for _, fd := range []*int{&u.imageFD, &u.backFD} {
+		if *fd >= 0 {
+			if err := syscall.Close(*fd); err != nil {
+				errs = append(errs, fmt.Errorf("close duplicated descriptor: %w", err))
+			}
+			*fd = -1
+		}
+	}
+	return errors.Join(errs...)
+}
