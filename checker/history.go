@@ -3,7 +3,8 @@ package checker
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"math"
+	"slices"
 
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads"
@@ -88,9 +89,9 @@ type op struct {
 type history struct {
 	disk    model.Disk
 	ops     []op
-	end     int64 // len(Events)+1: the return time of pending operations
-	sectors []uint64
-	bySec   map[uint64][]int32 // sector -> indexes into ops
+	end     int64     // len(Events)+1: the return time of pending operations
+	sectors []uint64  // the sectors touched, ascending
+	secOps  [][]int32 // secOps[i]: indexes into ops of sectors[i]'s operations
 }
 
 // CheckLog is Check on the history of a recorder's log. It converts the
@@ -219,27 +220,93 @@ func (h *history) unknownTag(index map[uint64]int32, t model.Tag, s uint64) stri
 	return fmt.Sprintf("tag kind %d is unknown", t.Kind)
 }
 
+// indexed reports whether o is in the per-sector index: pending reads
+// have no result and are left out.
+func (o *op) indexed() bool {
+	return o.action == workloads.ActWrite || o.action == workloads.ActRead && o.seen != nil
+}
+
 // index groups the reads and writes by sector, each sector's operations
-// in call order. Pending reads have no result and are left out.
+// in call order. When the sectors touched span a range not much larger
+// than the operations' sectors, it sorts by counting over that range;
+// otherwise it groups through a map.
 func (h *history) index() {
-	h.bySec = make(map[uint64][]int32)
+	lo, hi, total := uint64(math.MaxUint64), uint64(0), 0
+	for k := range h.ops {
+		if o := &h.ops[k]; o.indexed() {
+			lo, hi = min(lo, o.sector), max(hi, o.sector+o.sectors)
+			total += int(o.sectors)
+		}
+	}
+	if total == 0 {
+		return
+	}
+	if span := hi - lo; span <= uint64(max(4*total, 1<<16)) && total < math.MaxInt32 {
+		h.indexDense(lo, int(span), total)
+		return
+	}
+	h.indexMap()
+}
+
+// indexMap is index through a map from sector to operations.
+func (h *history) indexMap() {
+	bySec := make(map[uint64][]int32)
 	for k := range h.ops {
 		o := &h.ops[k]
-		switch {
-		case o.action == workloads.ActWrite:
-		case o.action == workloads.ActRead && o.seen != nil:
-		default:
+		if !o.indexed() {
 			continue
 		}
 		for s := o.sector; s < o.sector+o.sectors; s++ {
-			list, ok := h.bySec[s]
+			list, ok := bySec[s]
 			if !ok {
 				h.sectors = append(h.sectors, s)
 			}
-			h.bySec[s] = append(list, int32(k))
+			bySec[s] = append(list, int32(k))
 		}
 	}
-	sort.Slice(h.sectors, func(i, j int) bool { return h.sectors[i] < h.sectors[j] })
+	slices.Sort(h.sectors)
+	h.secOps = make([][]int32, len(h.sectors))
+	for i, s := range h.sectors {
+		h.secOps[i] = bySec[s]
+	}
+}
+
+// indexDense is index by a counting sort over the span sectors from lo,
+// which hold total single-sector operations.
+func (h *history) indexDense(lo uint64, span, total int) {
+	next := make([]int32, span) // per sector: its count, then where its next op goes
+	for k := range h.ops {
+		if o := &h.ops[k]; o.indexed() {
+			for i := o.sector - lo; i < o.sector-lo+o.sectors; i++ {
+				next[i]++
+			}
+		}
+	}
+	n := 0
+	for _, c := range next {
+		if c > 0 {
+			n++
+		}
+	}
+	h.sectors, h.secOps = make([]uint64, 0, n), make([][]int32, 0, n)
+	flat := make([]int32, total)
+	off := int32(0)
+	for i, c := range next {
+		next[i] = off
+		if c > 0 {
+			h.sectors = append(h.sectors, lo+uint64(i))
+			h.secOps = append(h.secOps, flat[off:off+c:off+c])
+			off += c
+		}
+	}
+	for k := range h.ops {
+		if o := &h.ops[k]; o.indexed() {
+			for i := o.sector - lo; i < o.sector-lo+o.sectors; i++ {
+				flat[next[i]] = int32(k)
+				next[i]++
+			}
+		}
+	}
 }
 
 // sectorInput returns what op k does to sector s, for the model.

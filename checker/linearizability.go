@@ -95,9 +95,11 @@ type Result struct {
 	failing []porcupine.Operation
 }
 
-// segment is a piece of one sector's history: ops[lo:hi] of bySec.
+// segment is a piece of one sector's history: secOps[idx][lo:hi], where
+// sector is sectors[idx].
 type segment struct {
 	sector uint64
+	idx    int
 	lo, hi int
 }
 
@@ -121,11 +123,21 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 		maxSeg = DefaultMaxSegment
 	}
 	// Split every sector's history into segments.
+	all := make([]segment, 0, len(hist.sectors))
+	ends := make([]int, len(hist.sectors))
+	for i := range hist.sectors {
+		all = c.split(all, i, maxSeg)
+		ends[i] = len(all)
+		res.SectorOps += len(hist.secOps[i])
+	}
+	res.Segments = len(all)
 	segs := make([][]segment, len(hist.sectors))
-	for i, s := range hist.sectors {
-		segs[i] = c.split(s, maxSeg)
-		res.SectorOps += len(hist.bySec[s])
-		res.Segments += len(segs[i])
+	for i, end := range ends {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		segs[i] = all[start:end:end]
 	}
 	// Check round by round: round r holds the r-th segment of every
 	// sector still going, each starting from what its previous segment
@@ -141,9 +153,18 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 		failed := make([]bool, len(live))
 		for lo := 0; lo < len(live) && !timedOut; lo += batchPartitions {
 			batch := live[lo:min(lo+batchPartitions, len(live))]
-			parts := make([][]porcupine.Operation, len(batch))
+			// Segments whose operations never overlap are judged by
+			// replaySegment as checkAll's replay would judge them, but
+			// without making porcupine operations; the rest (and any
+			// that fail, for the counterexample) go on as partitions.
+			var parts [][]porcupine.Operation
+			var at []int // at[j]: the position in batch of parts[j]
 			for j, i := range batch {
-				parts[j] = c.operations(segs[i][round], assumed[i])
+				if c.replaySegment(segs[i][round], assumed[i]) == Ok {
+					continue
+				}
+				parts = append(parts, c.operations(segs[i][round], assumed[i]))
+				at = append(at, j)
 			}
 			switch c.checkAll(parts) {
 			case Unknown:
@@ -155,8 +176,8 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 				for j, v := range results {
 					switch v {
 					case Illegal:
-						failed[lo+j] = true
-						s := hist.sectors[batch[j]]
+						failed[lo+at[j]] = true
+						s := hist.sectors[batch[at[j]]]
 						res.Failing = append(res.Failing, s)
 						failedSeg[s] = parts[j]
 					case Unknown:
@@ -290,25 +311,72 @@ func verdictOf(r porcupine.CheckResult) Verdict {
 	return Unknown
 }
 
-// split cuts sector s's operations into segments of at least maxSeg
-// operations each (the last may be shorter), at quiescent points.
-func (c *run) split(s uint64, maxSeg int) []segment {
-	list := c.hist.bySec[s]
+// split cuts the operations of sector sectors[idx] into segments of at
+// least maxSeg operations each (the last may be shorter), at quiescent
+// points, and appends them to out.
+func (c *run) split(out []segment, idx int, maxSeg int) []segment {
+	list, s := c.hist.secOps[idx], c.hist.sectors[idx]
 	if maxSeg < 0 || len(list) <= maxSeg {
-		return []segment{{sector: s, lo: 0, hi: len(list)}}
+		return append(out, segment{sector: s, idx: idx, lo: 0, hi: len(list)})
 	}
-	var out []segment
 	lo := 0
 	maxRet := int64(-1 << 63)
 	for k, i := range list {
 		o := &c.hist.ops[i]
 		if k-lo >= maxSeg && maxRet < o.call {
-			out = append(out, segment{sector: s, lo: lo, hi: k})
+			out = append(out, segment{sector: s, idx: idx, lo: lo, hi: k})
 			lo = k
 		}
 		maxRet = max(maxRet, o.ret)
 	}
-	return append(out, segment{sector: s, lo: lo, hi: len(list)})
+	return append(out, segment{sector: s, idx: idx, lo: lo, hi: len(list)})
+}
+
+// replaySegment is replay on the partition operations(seg, assumed)
+// would make, straight from the history: Unknown if its operations
+// overlap in time, else the model's verdict, stepped as model.Disk steps
+// a sector (an assume of no value fails; a read must return the value
+// held, or one of the values assumed).
+func (c *run) replaySegment(seg segment, assumed []model.Tag) Verdict {
+	list := c.hist.secOps[seg.idx][seg.lo:seg.hi]
+	end := int64(-1 << 63)
+	if assumed != nil && len(list) > 0 {
+		end = c.hist.ops[list[0]].call - 1 // the assume's return
+	}
+	for _, k := range list {
+		o := &c.hist.ops[k]
+		if o.call <= end {
+			return Unknown
+		}
+		end = o.ret
+	}
+	if assumed != nil && len(assumed) == 0 {
+		return Illegal
+	}
+	possible := assumed // nil: the sector's initial content
+	var held model.Tag
+	if assumed == nil {
+		held = c.hist.disk.Initial(seg.sector)
+	} else if len(assumed) == 1 {
+		held, possible = assumed[0], nil
+	}
+	for _, k := range list {
+		o := &c.hist.ops[k]
+		if o.action == workloads.ActWrite {
+			held, possible = model.WriteTag(o.id, seg.sector), nil
+			continue
+		}
+		got := o.seen[seg.sector-o.sector].Tag
+		if possible != nil {
+			if !slices.Contains(possible, got) {
+				return Illegal
+			}
+		} else if got != held {
+			return Illegal
+		}
+		held, possible = got, nil
+	}
+	return Ok
 }
 
 // opMeta is the Metadata of a porcupine operation: the history operation
@@ -318,7 +386,7 @@ type opMeta struct{ op int32 }
 // operations returns seg as porcupine operations, preceded by an assume
 // of the possible values when the segment does not start the sector.
 func (c *run) operations(seg segment, assumed []model.Tag) []porcupine.Operation {
-	list := c.hist.bySec[seg.sector][seg.lo:seg.hi]
+	list := c.hist.secOps[seg.idx][seg.lo:seg.hi]
 	out := make([]porcupine.Operation, 0, len(list)+1)
 	if assumed != nil {
 		t := c.hist.ops[list[0]].call - 1
@@ -348,7 +416,7 @@ func (c *run) operations(seg segment, assumed []model.Tag) []porcupine.Operation
 // found linearizable from assumed: the tag of any write that can be
 // linearized last, or, without writes, the value the reads saw.
 func (c *run) finals(seg segment, assumed []model.Tag) []model.Tag {
-	list := c.hist.bySec[seg.sector][seg.lo:seg.hi]
+	list := c.hist.secOps[seg.idx][seg.lo:seg.hi]
 	// A write followed in real time by another write is never last.
 	var cands []int32
 	var lastRead model.Tag

@@ -208,7 +208,7 @@ func (c *imageChecker) scan() error {
 	l1buf := make([]byte, min(c.g.TableBytes, checkChunk))
 	l2buf := make([]byte, len(l1buf))
 	l1 := c.h.L1TableOffset
-	rerr, werr := c.walkTable(l1, l1buf, c.repair, func(i, e uint64) uint64 {
+	rerr, werr := c.walkTable(l1, l1buf, c.repair, true, func(i, e uint64) uint64 {
 		if e == 0 {
 			return e
 		}
@@ -239,7 +239,7 @@ func (c *imageChecker) scan() error {
 // scanL2 checks the data cluster entries of the L2 table at off, which
 // L1 entry l1i references.
 func (c *imageChecker) scanL2(off, l1i uint64, buf []byte) {
-	rerr, werr := c.walkTable(off, buf, c.repair, func(j, e uint64) uint64 {
+	rerr, werr := c.walkTable(off, buf, c.repair, true, func(j, e uint64) uint64 {
 		if e == 0 || e == ZeroCluster {
 			return e
 		}
@@ -315,10 +315,12 @@ func (c *imageChecker) clusterProblem(e uint64) string {
 }
 
 // walkTable calls visit with the index and value of every entry of the
-// table at off, reading it through buf in chunks. visit returns the new
-// value; when write is set, the sectors whose entries changed are written
-// back. A read error stops the walk; a write error is returned after it.
-func (c *imageChecker) walkTable(off uint64, buf []byte, write bool, visit func(i, e uint64) uint64) (readErr, writeErr error) {
+// table at off (every nonzero one, with skipZero: for callers to which a
+// zero entry means nothing, as most of a sparse table is), reading it
+// through buf in chunks. visit returns the new value; when write is set,
+// the sectors whose entries changed are written back. A read error stops
+// the walk; a write error is returned after it.
+func (c *imageChecker) walkTable(off uint64, buf []byte, write, skipZero bool, visit func(i, e uint64) uint64) (readErr, writeErr error) {
 	le := binary.LittleEndian
 	var dirty [checkChunk / SectorSize]bool
 	for base := uint64(0); base < c.g.TableBytes; base += uint64(len(buf)) {
@@ -328,6 +330,9 @@ func (c *imageChecker) walkTable(off uint64, buf []byte, write bool, visit func(
 		changed := false
 		for k := 0; k < len(buf); k += 8 {
 			e := le.Uint64(buf[k:])
+			if e == 0 && skipZero {
+				continue
+			}
 			if ne := visit((base+uint64(k))/8, e); ne != e {
 				le.PutUint64(buf[k:], ne)
 				dirty[k/SectorSize] = true
@@ -629,7 +634,7 @@ func (c *imageChecker) collectOwners(t uint64) (map[uint64]clusterOwner, error) 
 	l1buf := make([]byte, min(c.g.TableBytes, checkChunk))
 	l2buf := make([]byte, len(l1buf))
 	var l2err error
-	rerr, _ := c.walkTable(c.h.L1TableOffset, l1buf, false, func(i, e uint64) uint64 {
+	rerr, _ := c.walkTable(c.h.L1TableOffset, l1buf, false, true, func(i, e uint64) uint64 {
 		if e == 0 || c.tableProblem(e) != "" || l2err != nil {
 			return e
 		}
@@ -638,7 +643,7 @@ func (c *imageChecker) collectOwners(t uint64) (map[uint64]clusterOwner, error) 
 				add(cl, clusterOwner{table: true, l1: i, off: e})
 			}
 		}
-		rerr, _ := c.walkTable(e, l2buf, false, func(j, d uint64) uint64 {
+		rerr, _ := c.walkTable(e, l2buf, false, true, func(j, d uint64) uint64 {
 			if d != 0 && d != ZeroCluster && c.clusterProblem(d) == "" && d/cs >= t {
 				add(d/cs, clusterOwner{l1: i, l2: j})
 			}

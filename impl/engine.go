@@ -46,6 +46,7 @@ type request struct {
 	table     *l2Table
 	newTable  *l2Table
 	buf       []byte // cluster buffer of an allocating segment
+	zeroFill  bool   // buf's fill around the guest data is zeros, not backing data
 	nClusters uint64 // clusters allocated for the segment
 	fillStage uint8  // next of QEMU-style separate fill writes
 
@@ -160,10 +161,11 @@ type engine struct {
 	allocInFlight  int
 	nextIO, nextID uint64
 
-	ios   []*IO
-	dones []*Request
-	pool  bufPool
-	stats Stats
+	ios     []*IO
+	dones   []*Request
+	pool    bufPool
+	buffers *BufferPool // where pool's buffers came from and go back at Close; nil for none
+	stats   Stats
 }
 
 func (e *engine) now() int64 {
@@ -605,11 +607,26 @@ func (e *engine) releaseSegment(rq *request) {
 		e.cache.unpin(rq.table)
 		rq.table = nil
 	}
-	if rq.buf != nil {
-		e.pool.put(rq.buf)
-		rq.buf = nil
-	}
+	e.releaseBuf(rq)
 	rq.newTable = nil
+}
+
+// releaseBuf returns the segment's cluster buffer to the pool. A buffer
+// filled with zeros around the guest data goes back zeroed, the guest
+// data cleared, so that the next zero fill of its size need not clear the
+// rest.
+func (e *engine) releaseBuf(rq *request) {
+	if rq.buf == nil {
+		return
+	}
+	if rq.zeroFill {
+		head := e.g.InCluster(rq.pos)
+		clear(rq.buf[head : head+rq.segLen])
+		e.pool.putZeroed(rq.buf)
+	} else {
+		e.pool.put(rq.buf)
+	}
+	rq.buf, rq.zeroFill = nil, false
 }
 
 // segmentDone moves rq past its current segment and looks up the next.
@@ -806,15 +823,14 @@ func (e *engine) allocateData(rq *request) {
 		e.issue(rq, OpWrite, ImageFile, rq.segOff+head, rq.guestBuf(), PurposeData, next)
 		return
 	}
-	rq.buf = e.pool.get(int(size))
 	if needBacking {
+		rq.buf = e.pool.get(int(size))
 		m := min(size, e.backingSize-start)
 		clear(rq.buf[m:])
 		e.issue(rq, OpRead, BackingFile, start, rq.buf[:m], PurposeBacking, stepFillRead)
 		return
 	}
-	clear(rq.buf[:head])
-	clear(rq.buf[tail:])
+	rq.buf, rq.zeroFill = e.pool.getZeroed(int(size)), true
 	e.copyDataIntoCluster(rq)
 	e.writeAllocated(rq)
 }
@@ -826,25 +842,37 @@ func (e *engine) copyDataIntoCluster(rq *request) {
 // writeAllocated writes the filled clusters: as one I/O, or (FillSeparate)
 // as QEMU's QED does, the fill before the data, then the fill after it,
 // then the data, one after another.
+//
+// A zero fill is marked on the I/O (IO.zeroHead, IO.zeroTail), so that
+// Perform can hand it to a ZeroWriter without the storage scanning it.
 func (e *engine) writeAllocated(rq *request) {
-	if e.fill != FillSeparate {
-		e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf, PurposeData, stepAllocData)
-		return
-	}
 	head := e.g.InCluster(rq.pos)
 	tail := head + rq.segLen
+	if e.fill != FillSeparate {
+		io := e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf, PurposeData, stepAllocData)
+		if rq.zeroFill {
+			io.zeroHead, io.zeroTail = int(head), len(rq.buf)-int(tail)
+		}
+		return
+	}
 	for {
 		stage := rq.fillStage
 		rq.fillStage++
 		switch stage {
 		case 0:
 			if head > 0 {
-				e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf[:head], PurposeData, stepFillWrite)
+				io := e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf[:head], PurposeData, stepFillWrite)
+				if rq.zeroFill {
+					io.zeroHead = len(io.Buf)
+				}
 				return
 			}
 		case 1:
 			if tail < uint64(len(rq.buf)) {
-				e.issue(rq, OpWrite, ImageFile, rq.segOff+tail, rq.buf[tail:], PurposeData, stepFillWrite)
+				io := e.issue(rq, OpWrite, ImageFile, rq.segOff+tail, rq.buf[tail:], PurposeData, stepFillWrite)
+				if rq.zeroFill {
+					io.zeroHead = len(io.Buf)
+				}
 				return
 			}
 		default:
@@ -868,11 +896,14 @@ func (e *engine) updateL2(rq *request) {
 			t.entries[idx+k] = rq.segOff + k*g.ClusterSize
 		}
 		rq.newTable = t
-		buf := e.pool.get(int(g.TableBytes))
-		encodeTable(buf, t.entries)
+		// Only the new entries are not zero: encode them into a zeroed
+		// buffer and mark the zeros around them for Perform.
+		buf := e.pool.getZeroed(int(g.TableBytes))
+		encodeTable(buf[idx*8:(idx+n)*8], t.entries[idx:idx+n])
 		io := e.newIO(rq.r.ID, OpWrite, ImageFile, t.off, buf, PurposeL2Write, stepNewTable)
 		io.owner = rq
 		io.pooled = true
+		io.zeroHead, io.zeroTail = int(idx*8), len(buf)-int((idx+n)*8)
 		e.emit(io)
 		return
 	}
@@ -880,10 +911,7 @@ func (e *engine) updateL2(rq *request) {
 	for k := range n {
 		t.entries[idx+k] = rq.segOff + k*g.ClusterSize
 	}
-	if rq.buf != nil {
-		e.pool.put(rq.buf)
-		rq.buf = nil
-	}
+	e.releaseBuf(rq)
 	e.meta.update(e, rq, t.off, false, idx, n)
 }
 
@@ -895,10 +923,7 @@ func (e *engine) linkNewTable(rq *request) {
 	e.l1[l1i] = t.off
 	e.cache.insert(t)
 	e.cache.unpin(t) // the write that pinned it is done
-	if rq.buf != nil {
-		e.pool.put(rq.buf)
-		rq.buf = nil
-	}
+	e.releaseBuf(rq)
 	e.meta.update(e, rq, e.h.L1TableOffset, true, l1i, 1)
 }
 
@@ -907,11 +932,12 @@ func (e *engine) metaDone(rq *request) {
 	e.segmentDone(rq)
 }
 
-// issue emits an I/O on behalf of rq.
-func (e *engine) issue(rq *request, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) {
+// issue emits an I/O on behalf of rq and returns it.
+func (e *engine) issue(rq *request, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) *IO {
 	io := e.newIO(rq.r.ID, op, f, off, buf, p, s)
 	io.owner = rq
 	e.emit(io)
+	return io
 }
 
 func (e *engine) newIO(req uint64, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) *IO {
@@ -932,7 +958,13 @@ func (e *engine) emit(io *IO) {
 
 func (e *engine) putIO(io *IO) {
 	if io.pooled {
-		e.pool.put(io.Buf)
+		if io.Op == OpWrite && (io.zeroHead > 0 || io.zeroTail > 0) {
+			// Zeros but for the middle, which a write left as it was.
+			clear(io.Buf[io.zeroHead : len(io.Buf)-io.zeroTail])
+			e.pool.putZeroed(io.Buf)
+		} else {
+			e.pool.put(io.Buf)
+		}
 	}
 	e.pool.putIO(io)
 }

@@ -103,6 +103,11 @@ type Options struct {
 	// or another completion allocates part of a multi-cluster segment. It
 	// exists to compare the two schemes.
 	WakeAll bool
+	// Buffers, if not nil, supplies the image's I/O buffers and L1 table
+	// when it opens and takes them back when it closes (the engine keeps
+	// no table after Close then), so that images opened one after another
+	// reuse memory rather than fault fresh memory in.
+	Buffers *BufferPool
 }
 
 // FillMode says how an allocating write fills the part of a new cluster
@@ -209,8 +214,8 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 		}
 	}
 	g := GeometryOf(&h)
-	l1raw := make([]byte, g.TableBytes)
-	if _, err := files.Image.ReadAt(l1raw, int64(h.L1TableOffset)); err != nil {
+	l1 := opts.Buffers.table(g.TableEntries) // every entry is read
+	if err := readTable(files.Image, l1, int64(h.L1TableOffset)); err != nil {
 		return nil, fmt.Errorf("open image: read L1 table: %w", err)
 	}
 	e := &im.eng
@@ -225,8 +230,7 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 	e.clock = opts.Clock
 	e.readOnly = opts.ReadOnly
 	e.headerEnd = uint64(h.HeaderSize) * g.ClusterSize
-	e.l1 = make([]uint64, g.TableEntries)
-	decodeTable(e.l1, l1raw)
+	e.l1 = l1
 	capacity := opts.L2CacheTables
 	if capacity <= 0 {
 		capacity = 512
@@ -242,6 +246,10 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 			return nil, fmt.Errorf("open image: backing file: %w", err)
 		}
 		e.backing, e.backingSize = true, uint64(bs)
+	}
+	if opts.Buffers != nil {
+		e.buffers = opts.Buffers
+		e.buffers.take(&e.pool)
 	}
 	return im, nil
 }
@@ -370,6 +378,11 @@ func (im *Image) Close() error {
 	}
 	im.Run()
 	im.closed = true
+	if b := im.eng.buffers; b != nil {
+		b.give(&im.eng.pool)
+		b.putTable(im.eng.l1)
+		im.eng.buffers, im.eng.l1 = nil, nil
+	}
 	var err error
 	if im.eng.active != 0 {
 		err = fmt.Errorf("close: %d requests never completed", im.eng.active)

@@ -105,6 +105,10 @@ type IO struct {
 	meta   *metaWrite
 	table  *l2Table
 	pooled bool // Buf returns to the engine's pool on completion
+	// A write's first zeroHead and last zeroTail bytes of Buf are zeros
+	// the engine put there (a new cluster's fill), for Perform to hand
+	// to a ZeroWriter.
+	zeroHead, zeroTail int
 }
 
 // String renders the I/O for traces: "io 7 write image 0x30000+65536 (data, req 2)".
@@ -146,6 +150,16 @@ type Storage interface {
 	Sync() error
 }
 
+// ZeroWriter is a Storage that can store zeros without being handed
+// them: WriteZerosAt(off, n) leaves the storage exactly as WriteAt of n
+// zero bytes at off would, growing it likewise. Perform uses it for the
+// parts of a write the engine filled with zeros (the fill of a new
+// cluster), so that a storage keeping only nonzero pages need not scan
+// them.
+type ZeroWriter interface {
+	WriteZerosAt(off, n int64) error
+}
+
 // Files are the storages an image uses. Backing is nil when the image has
 // no backing file.
 type Files struct {
@@ -177,6 +191,14 @@ func Perform(files Files, io *IO) error {
 		if io.File == BackingFile {
 			return errors.New("write to the backing file refused")
 		}
+		if io.zeroHead > 0 || io.zeroTail > 0 {
+			if zw, ok := st.(ZeroWriter); ok {
+				if err := writeZeroed(st, zw, io); err != nil {
+					return fmt.Errorf("write %s at %#x: %w", io.File, io.Off, err)
+				}
+				return nil
+			}
+		}
 		if _, err := st.WriteAt(io.Buf, int64(io.Off)); err != nil {
 			return fmt.Errorf("write %s at %#x: %w", io.File, io.Off, err)
 		}
@@ -191,3 +213,24 @@ func Perform(files Files, io *IO) error {
 }
 
 var errEOF = io.EOF
+
+// writeZeroed writes io.Buf as a zero head, the bytes between and a zero
+// tail, leaving st as one WriteAt of io.Buf would.
+func writeZeroed(st Storage, zw ZeroWriter, io *IO) error {
+	off, n := int64(io.Off), len(io.Buf)
+	head, tail := min(io.zeroHead, n), min(io.zeroTail, n-min(io.zeroHead, n))
+	if head > 0 {
+		if err := zw.WriteZerosAt(off, int64(head)); err != nil {
+			return err
+		}
+	}
+	if mid := io.Buf[head : n-tail]; len(mid) > 0 {
+		if _, err := st.WriteAt(mid, off+int64(head)); err != nil {
+			return err
+		}
+	}
+	if tail > 0 {
+		return zw.WriteZerosAt(off+int64(n-tail), int64(tail))
+	}
+	return nil
+}

@@ -149,7 +149,7 @@ func fuzzDecodeTable(t *testing.T, clusterShift, tableShift, headerClusters, chu
 	c.st = st
 	buf := make([]byte, min(g.TableBytes, SectorSize<<(chunkShift%8)))
 	next := uint64(0)
-	rerr, werr := c.walkTable(0, buf, true, func(i, e uint64) uint64 {
+	rerr, werr := c.walkTable(0, buf, true, false, func(i, e uint64) uint64 {
 		if i != next || e != entries[i] {
 			t.Fatalf("walkTable visited entry %d = %#x, want entry %d = %#x", i, e, next, entries[next])
 		}

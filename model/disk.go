@@ -172,13 +172,15 @@ func (d Disk) step(state, input, output any) (bool, any) {
 		if !ok {
 			return false, state
 		}
+		// The next state is the tag read: output itself, already boxed,
+		// spares porcupine's search an allocation per step.
 		switch s := state.(type) {
 		case initialState:
-			return got == d.Initial(in.Sector), got
+			return got == d.Initial(in.Sector), output
 		case Tag:
-			return got == s, got
+			return got == s, output
 		case tagSet:
-			return slices.Contains(s, got), got
+			return slices.Contains(s, got), output
 		}
 	}
 	return false, state

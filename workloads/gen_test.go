@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -219,6 +220,42 @@ func TestLazyPermIsPermutation(t *testing.T) {
 				t.Errorf("n=%d: %d swaps stored", n, len(p.swaps))
 			}
 		}
+	}
+}
+
+// TestLazyPermDenseMatchesMap checks the array form of lazyPerm draws
+// what the map form draws: the same values from the same generator, over
+// more than one pass.
+func TestLazyPermDenseMatchesMap(t *testing.T) {
+	for _, n := range []uint64{1, 3, 100, 4096, densePermMax, densePermMax + 1} {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			p := lazyPerm{n: n}
+			ref := map[uint64]uint64{} // the map form, spelled out
+			var i uint64
+			rngA, rngB := rand.New(rand.NewPCG(3, 4)), rand.New(rand.NewPCG(3, 4))
+			for k := range 2*n + 5 {
+				if i == n {
+					i = 0
+					clear(ref)
+				}
+				j := i + rngB.Uint64N(n-i)
+				at := func(k uint64) uint64 {
+					if v, ok := ref[k]; ok {
+						return v
+					}
+					return k
+				}
+				want := at(j)
+				if j != i {
+					ref[j] = at(i)
+				}
+				delete(ref, i)
+				i++
+				if got := p.next(rngA); got != want {
+					t.Fatalf("draw %d: %d, want %d", k, got, want)
+				}
+			}
+		})
 	}
 }
 

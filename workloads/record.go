@@ -66,6 +66,11 @@ type Record struct {
 	// WallSeconds is the harness's wall time for the run, setup and check
 	// included.
 	WallSeconds float64 `json:"wall_seconds"`
+	// IOWallSeconds is the part of WallSeconds spent in the measured
+	// phase (Result.IOWallNanos): on sim, the harness's wall time for the
+	// simulated I/O alone, without setup, read-back, close, image check
+	// and linearizability check.
+	IOWallSeconds float64 `json:"io_wall_seconds"`
 	// CPUUserSecs and CPUSysSecs are the process's CPU time during the
 	// measured phase of a mem or file run (0 on sim): CPUShare, their sum
 	// over Seconds, is the harness's share of the machine.
@@ -87,7 +92,8 @@ func NewRecord(c Config, repeat int, seed int64, r *Result) *Record {
 		DataBytes: r.DataBytes, MetaBytes: r.MetaBytes,
 		Check: CheckSummary(r.Check), CheckCorruptions: r.Check.Corruptions, CheckLeaks: r.Check.Leaks,
 		HostIOsPerOp: r.HostIOsPerOp(), AchievedQD: r.AchievedQD, AllocatingWrites: r.AllocatingWrites, Reopens: r.Reopens,
-		CPUUserSecs: float64(r.CPUUserNanos) / 1e9, CPUSysSecs: float64(r.CPUSysNanos) / 1e9,
+		IOWallSeconds: float64(r.IOWallNanos) / 1e9,
+		CPUUserSecs:   float64(r.CPUUserNanos) / 1e9, CPUSysSecs: float64(r.CPUSysNanos) / 1e9,
 	}
 }
 

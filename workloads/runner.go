@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/qedharness/qedharness/impl"
@@ -126,6 +127,13 @@ type Result struct {
 	// time during the measured phase on the wall-clock backends (mem,
 	// file), 0 on sim: the harness's cost, I/O system calls included.
 	CPUUserNanos, CPUSysNanos int64
+	// IOWallNanos is the wall time of the measured phase on the run's
+	// RunConfig.WallClock, on every backend (on sim, where Nanos is
+	// virtual, it is the harness's cost of the simulated I/O): from the
+	// first submission until the image has nothing in flight, reopens
+	// included; setup, the read-back, the close and the check are not.
+	// It is the only wall-clock figure of a Result besides the CPU times.
+	IOWallNanos int64
 }
 
 // Seconds returns Nanos in seconds.
@@ -208,7 +216,7 @@ func Run(cfg RunConfig) (Result, error) {
 		return Result{}, fmt.Errorf("run %s: %w", p.Name(), err)
 	}
 	defer env.cleanup()
-	res, err := drive(cfg, env, qd)
+	res, err := drive(cfg, env, qd, wall)
 	if err != nil {
 		env.close()
 		return Result{}, fmt.Errorf("run %s (%s, qd %d, %s): %w", p.Name(), cfg.Policy.Name(), qd, cfg.Backend, err)
@@ -298,22 +306,17 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 		if p.job.Backing {
 			files.Backing = backingStorage{size: int64(p.imageSize)}
 		}
-		if err := impl.Create(files.Image, p.imageSize, copts); err != nil {
-			return nil, err
-		}
 		if p.job.Prefill {
-			im, err := impl.Open(files, impl.NewMemBackend(files), impl.Options{})
+			// Every run of the plan prefills the same image: copy it.
+			tmpl, err := p.prefilledImage(files.Backing)
 			if err != nil {
 				return nil, err
 			}
-			if err := prefill(im, p); err != nil {
-				im.Close()
-				return nil, err
-			}
-			if err := im.Close(); err != nil {
-				return nil, fmt.Errorf("prefill: %w", err)
-			}
+			img.copyFrom(tmpl)
+		} else if err := impl.Create(files.Image, p.imageSize, copts); err != nil {
+			return nil, err
 		}
+		opts.Buffers = cfg.Pages.engineBuffers()
 		if cfg.Backend == BackendSim {
 			sim, err := impl.NewSimBackend(files, cfg.Device, cfg.Seed^simSalt)
 			if err != nil {
@@ -414,6 +417,49 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 	return env, nil
 }
 
+// prefilledImage is the image a prefilled plan starts from on the
+// in-memory backends, made once and copied into each run's storage.
+type prefilledImage struct {
+	once sync.Once
+	st   *sparseStorage // read-only once made
+	err  error
+}
+
+// prefilledImage returns the plan's prefilled image, making it at the
+// first call: created, opened on a mem backend over backing (the plan's
+// backing file, the same for every run), prefilled and closed, as a run's
+// own storage would be. The result is shared and must not be written.
+func (p *Plan) prefilledImage(backing impl.Storage) (*sparseStorage, error) {
+	build := func() (*sparseStorage, error) {
+		copts := p.CreateOptions()
+		if p.job.Backing {
+			copts.BackingFile = backingName
+		}
+		files := impl.Files{Image: newSparseStorage(nil), Backing: backing}
+		if err := impl.Create(files.Image, p.imageSize, copts); err != nil {
+			return nil, err
+		}
+		im, err := impl.Open(files, impl.NewMemBackend(files), impl.Options{})
+		if err != nil {
+			return nil, err
+		}
+		if err := prefill(im, p); err != nil {
+			im.Close()
+			return nil, err
+		}
+		if err := im.Close(); err != nil {
+			return nil, fmt.Errorf("prefill: %w", err)
+		}
+		return files.Image.(*sparseStorage), nil
+	}
+	if p.prefilled == nil {
+		return build()
+	}
+	pi := p.prefilled
+	pi.once.Do(func() { pi.st, pi.err = build() })
+	return pi.st, pi.err
+}
+
 // prefill writes every instance's region in cluster-aligned chunks of at
 // least 1 MiB, so every cluster in it is allocated. It writes what the
 // region held already (zeros, or the backing file's content), so the
@@ -458,7 +504,8 @@ type runSlot struct {
 // reopen_every N it issues N requests, lets the image drain, reopens it
 // (through the submitter's Reopen when Wrap gave one) and issues the
 // next N, until the streams end; the figures cover every generation.
-func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
+// wall times the loop for Result.IOWallNanos.
+func drive(cfg RunConfig, env *runEnv, qd int, wall func() int64) (Result, error) {
 	p := cfg.Plan
 	var (
 		res Result
@@ -528,11 +575,16 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 		}
 	}
 	slots := make([]runSlot, len(streams)*qd)
+	bs := int(p.job.BlockSize)
+	// The slots' buffers, from the pool: fresh memory is slow to fault
+	// in. They go back at the end of a run that succeeded, when no
+	// request holds them.
+	bufs := cfg.Pages.buffer(len(slots) * bs)
 	for i := range slots {
 		s := &slots[i]
 		s.stream = streams[i/qd]
-		s.buf = make([]byte, p.job.BlockSize)
-		fillRandom(s.buf, cfg.Seed+int64(i)+1)
+		s.buf = bufs[i*bs : (i+1)*bs : (i+1)*bs]
+		cfg.Pages.fillRandom(s.buf, cfg.Seed+int64(i)+1)
 		s.done = func(r *impl.Request) {
 			if r.Err != nil {
 				if firstErr == nil {
@@ -564,6 +616,7 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 	if env.sim == nil {
 		user0, sys0 = processCPU()
 	}
+	wall0 := wall()
 	for i := range slots {
 		issue(&slots[i])
 	}
@@ -596,6 +649,7 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 			submit(s, s.parked)
 		}
 	}
+	res.IOWallNanos = wall() - wall0
 	if env.sim == nil {
 		user1, sys1 := processCPU()
 		res.CPUUserNanos, res.CPUSysNanos = user1-user0, sys1-sys0
@@ -624,6 +678,7 @@ func drive(cfg RunConfig, env *runEnv, qd int) (Result, error) {
 		res.Device = &ds
 	}
 	summarizeLatency(&res, lats)
+	cfg.Pages.putBuffer(bufs)
 	return res, nil
 }
 
@@ -700,11 +755,22 @@ func summarizeLatency(res *Result, lats []int64) {
 	if res.Nanos > 0 {
 		res.AchievedQD = sum / float64(res.Nanos)
 	}
-	slices.Sort(lats)
-	res.LatP50 = Percentile(lats, 0.50)
-	res.LatP99 = Percentile(lats, 0.99)
-	res.LatP999 = Percentile(lats, 0.999)
-	res.LatMax = lats[len(lats)-1]
+	// Select the three ranks, each in what lies above the one before,
+	// rather than sort: what Percentile of the sorted values gives.
+	n := len(lats)
+	from := 0
+	for _, f := range []struct {
+		q   float64
+		dst *int64
+	}{{0.50, &res.LatP50}, {0.99, &res.LatP99}, {0.999, &res.LatP999}} {
+		k := percentileRank(n, f.q)
+		if k >= from {
+			selectNth(lats[from:], k-from)
+			from = k + 1
+		}
+		*f.dst = lats[k]
+	}
+	res.LatMax = slices.Max(lats)
 }
 
 // Percentile returns the nearest-rank q-quantile (q in (0, 1]) of sorted,
@@ -714,6 +780,47 @@ func Percentile(sorted []int64, q float64) int64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
+	return sorted[percentileRank(len(sorted), q)]
+}
+
+// percentileRank returns the index in n sorted values (n > 0) of the
+// nearest-rank q-quantile.
+func percentileRank(n int, q float64) int {
+	i := int(math.Ceil(q*float64(n))) - 1
+	return min(max(i, 0), n-1)
+}
+
+// selectNth reorders a so that a[k] holds the value it would hold were a
+// sorted, with no larger value before it and no smaller one after
+// (quickselect, three-way partitions for the many equal latencies of a
+// simulated device).
+func selectNth(a []int64, k int) {
+	lo, hi := 0, len(a)
+	for hi-lo > 32 {
+		x, y, z := a[lo], a[lo+(hi-lo)/2], a[hi-1]
+		p := max(min(x, y), min(max(x, y), z)) // median of three
+		lt, i, gt := lo, lo, hi
+		for i < gt {
+			switch v := a[i]; {
+			case v < p:
+				a[lt], a[i] = v, a[lt]
+				lt++
+				i++
+			case v > p:
+				gt--
+				a[i], a[gt] = a[gt], v
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt
+		case k >= gt:
+			lo = gt
+		default:
+			return
+		}
+	}
+	slices.Sort(a[lo:hi])
 }

@@ -2,7 +2,9 @@ package workloads
 
 import (
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,6 +94,7 @@ func TestRunDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		res.Submitter, res.Device, res.Check = nil, nil, impl.CheckResult{}
+		res.IOWallNanos = 0 // wall-clock, the one figure that may differ
 		return res
 	}
 	a, b, c := run(1), run(1), run(2)
@@ -240,36 +243,61 @@ func TestCheckSummary(t *testing.T) {
 	}
 }
 
-// BenchmarkRunSim measures harness speed on the sim backend: wall time
-// per simulated host I/O is the figure that matters (the issue asks for at
-// least a million simulated I/Os per wall-clock second).
+// BenchmarkRunSim measures harness speed on the sim backend, on every job
+// of the standard comparison (standard.fio, workload=NAME) and on two
+// longer runs of 20,000 requests (workload=long-*), at qd 32. The figures
+// that matter are host I/Os per wall second (the issue asks for at least a
+// million simulated I/Os per wall-clock second): hostIOs/s over the I/O
+// loop alone (Result.IOWallNanos), run-hostIOs/s over whole runs, setup
+// and image check included, as runbench prints them.
 func BenchmarkRunSim(b *testing.B) {
+	jobs, err := StandardJobs()
+	if err != nil {
+		b.Fatal(err)
+	}
+	type bench struct {
+		name string
+		plan *Plan
+	}
+	var cases []bench
+	for _, j := range jobs {
+		p, err := j.Plan()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cases = append(cases, bench{j.Name, p})
+	}
 	for _, tc := range []struct {
 		name string
 		set  map[string]string
 	}{
-		{"workload=rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "16m", "ops": "20000"}},
-		{"workload=first-touch-4k", map[string]string{"rw": "randwrite", "pattern": "first-touch", "cluster_size": "4k", "size": "80m", "ops": "20000"}},
+		{"long-rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "16m", "ops": "20000"}},
+		{"long-first-touch-4k", map[string]string{"rw": "randwrite", "pattern": "first-touch", "cluster_size": "4k", "size": "80m", "ops": "20000"}},
 	} {
+		cases = append(cases, bench{tc.name, mustPlan(b, tc.name, tc.set)})
+	}
+	for _, tc := range cases {
 		for _, pol := range []model.Policy{model.FreezeAny{}, model.Overlap{}} {
-			b.Run(tc.name+"/policy="+pol.Name()+"/qd=32", func(b *testing.B) {
-				p := mustPlan(b, "bench", tc.set)
+			b.Run("workload="+tc.name+"/policy="+pol.Name()+"/qd=32", func(b *testing.B) {
 				pages := &PagePool{}
-				cfg := RunConfig{Plan: p, Policy: pol, Backend: BackendSim, Device: nvme(b), QD: 32, Seed: 1, Pages: pages}
+				cfg := RunConfig{Plan: tc.plan, Policy: pol, Backend: BackendSim, Device: nvme(b), QD: 32, Seed: 1, Pages: pages}
 				// One untimed run faults the pool's memory in, so that the
 				// first configuration is not charged for it.
 				if _, err := Run(cfg); err != nil {
 					b.Fatal(err)
 				}
 				var ios uint64
+				var loop int64
 				for b.Loop() {
 					res, err := Run(cfg)
 					if err != nil {
 						b.Fatal(err)
 					}
-					ios += res.Device.Reads + res.Device.Writes + res.Device.Flushes
+					ios += res.HostIOs
+					loop += res.IOWallNanos
 				}
-				b.ReportMetric(float64(ios)/b.Elapsed().Seconds(), "simIOs/s")
+				b.ReportMetric(float64(ios)/(float64(loop)/1e9), "hostIOs/s")
+				b.ReportMetric(float64(ios)/b.Elapsed().Seconds(), "run-hostIOs/s")
 			})
 		}
 	}
@@ -406,5 +434,44 @@ func TestRunReopenNeedsReopener(t *testing.T) {
 		}})
 	if err == nil || !strings.Contains(err.Error(), "no Reopen method") {
 		t.Errorf("error %v, want one saying the wrapper cannot reopen", err)
+	}
+}
+
+// TestSummarizeLatencySelects checks the latency figures found by
+// selection are those of the sorted values, on inputs that stress the
+// selection: sorted, reversed, all equal, few distinct, random, tiny.
+func TestSummarizeLatencySelects(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	gen := func(n int, f func(i int) int64) []int64 {
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = f(i)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		lats []int64
+	}{
+		{"one", []int64{5}},
+		{"two", []int64{9, 3}},
+		{"sorted", gen(5000, func(i int) int64 { return int64(i) })},
+		{"reversed", gen(5000, func(i int) int64 { return int64(5000 - i) })},
+		{"equal", gen(3000, func(int) int64 { return 7 })},
+		{"few distinct", gen(20000, func(int) int64 { return rng.Int64N(4) * 1000 })},
+		{"random", gen(12345, func(int) int64 { return rng.Int64N(1 << 40) })},
+		{"organ pipe", gen(4097, func(i int) int64 { return int64(min(i, 4096-i)) })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sorted := slices.Clone(tt.lats)
+			slices.Sort(sorted)
+			var got Result
+			summarizeLatency(&got, slices.Clone(tt.lats))
+			want := [4]int64{Percentile(sorted, 0.50), Percentile(sorted, 0.99), Percentile(sorted, 0.999), sorted[len(sorted)-1]}
+			if g := [4]int64{got.LatP50, got.LatP99, got.LatP999, got.LatMax}; g != want {
+				t.Errorf("p50, p99, p999, max = %v, want %v", g, want)
+			}
+		})
 	}
 }

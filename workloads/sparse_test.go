@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/qedharness/qedharness/impl"
@@ -26,7 +27,12 @@ func TestSparseStorageMatchesMem(t *testing.T) {
 					t.Fatal(err)
 				}
 				mem.Truncate(off)
-			case 1, 2, 3, 4:
+			case 1:
+				if err := sp.WriteZerosAt(off, int64(n)); err != nil {
+					t.Fatal(err)
+				}
+				mem.WriteAt(make([]byte, n), off)
+			case 2, 3, 4:
 				p := make([]byte, n)
 				if rng.IntN(3) > 0 {
 					for j := range p {
@@ -73,8 +79,8 @@ func TestPagePoolReusesZeroed(t *testing.T) {
 	a := newSparseStorage(pool)
 	a.WriteAt(bytes.Repeat([]byte{7}, 3*pageSize), 0)
 	a.release()
-	if len(pool.free) != 3 {
-		t.Fatalf("pool holds %d pages, want 3", len(pool.free))
+	if len(pool.free) != 1 {
+		t.Fatalf("pool holds %d slabs, want 1", len(pool.free))
 	}
 	b := newSparseStorage(pool)
 	b.WriteAt([]byte{1}, 5)
@@ -125,5 +131,139 @@ func TestBackingStorage(t *testing.T) {
 	}
 	if _, err := bs.WriteAt([]byte{1}, 0); err == nil {
 		t.Error("backing storage accepted a write")
+	}
+}
+
+// TestPagePoolFillRandom checks the pool's cached random content is what
+// fillRandom gives, for a nil pool, a first fill and a cached one, and
+// that a caller writing to its buffer does not change the cache.
+func TestPagePoolFillRandom(t *testing.T) {
+	pool := &PagePool{}
+	tests := []struct {
+		name string
+		pool *PagePool
+		seed int64
+		n    int
+	}{
+		{"nil pool", nil, 3, 4096},
+		{"first", pool, 3, 4096},
+		{"cached", pool, 3, 4096},
+		{"other length", pool, 3, 512},
+		{"other seed", pool, 4, 4096},
+		{"cached again", pool, 3, 4096},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := make([]byte, tt.n)
+			fillRandom(want, tt.seed)
+			got := make([]byte, tt.n)
+			tt.pool.fillRandom(got, tt.seed)
+			if !bytes.Equal(got, want) {
+				t.Errorf("seed %d, %d bytes: content differs from fillRandom", tt.seed, tt.n)
+			}
+			clear(got) // must not reach the cache
+		})
+	}
+}
+
+// TestPrefilledImageShared checks a run from the plan's shared prefilled
+// image starts from the image a prefill of its own would make, and ends
+// with the same figures.
+func TestPrefilledImageShared(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+	}{
+		{"rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "2m", "ops": "300"}},
+		{"rewrite backing", map[string]string{"rw": "randwrite", "pattern": "rewrite", "backing": "1", "size": "2m", "ops": "300"}},
+		{"randrw prefill 4k clusters", map[string]string{"rw": "randrw", "prefill": "1", "cluster_size": "4k", "size": "1m", "ops": "300"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shared := mustPlan(t, "job", tt.set)
+			own := *shared
+			own.prefilled = nil // prefill every run afresh
+			backing := func(p *Plan) impl.Storage {
+				if p.job.Backing {
+					return backingStorage{size: int64(p.imageSize)}
+				}
+				return nil
+			}
+			a, err := shared.prefilledImage(backing(shared))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := own.prefilledImage(backing(&own))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a == b {
+				t.Fatal("a plan without a memo returned the shared image")
+			}
+			c := newSparseStorage(&PagePool{})
+			c.copyFrom(a)
+			for _, st := range []*sparseStorage{b, c} {
+				if st.size != a.size || st.held != a.held {
+					t.Fatalf("%d bytes in %d pages, want %d in %d", st.size, st.held, a.size, a.held)
+				}
+				want, got := make([]byte, a.size), make([]byte, a.size)
+				a.ReadAt(want, 0)
+				st.ReadAt(got, 0)
+				if !bytes.Equal(got, want) {
+					t.Fatal("prefilled images differ")
+				}
+			}
+			var results []Result
+			for _, p := range []*Plan{shared, &own, shared} {
+				res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 8, Seed: 3, Pages: &PagePool{}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Submitter, res.IOWallNanos = nil, 0
+				results = append(results, res)
+			}
+			for i := 1; i < len(results); i++ {
+				if !reflect.DeepEqual(results[i], results[0]) {
+					t.Errorf("run %d differs:\n%+v\n%+v", i, results[i], results[0])
+				}
+			}
+		})
+	}
+}
+
+// TestPagePoolBuffers checks request buffers come back for requests that
+// fit them, and that the pool keeps at most maxPoolBuffers, the largest.
+func TestPagePoolBuffers(t *testing.T) {
+	pool := &PagePool{}
+	a := pool.buffer(1000)
+	if len(a) != 1000 {
+		t.Fatalf("buffer(1000) has %d bytes", len(a))
+	}
+	pool.putBuffer(a)
+	tests := []struct {
+		name   string
+		n      int
+		reused bool
+	}{
+		{"larger than any kept", 2000, false},
+		{"fits the kept one", 500, true},
+		{"none kept now", 500, false},
+	}
+	for _, tt := range tests {
+		b := pool.buffer(tt.n)
+		if len(b) != tt.n || (&b[0] == &a[0]) != tt.reused {
+			t.Errorf("%s: %d bytes, reused %v, want %d bytes, reused %v", tt.name, len(b), &b[0] == &a[0], tt.n, tt.reused)
+		}
+	}
+	for n := range maxPoolBuffers + 2 {
+		pool.putBuffer(make([]byte, 100*(n+1)))
+	}
+	if len(pool.buffers) != maxPoolBuffers || cap(pool.buffers[0]) < 300 {
+		t.Errorf("pool keeps %d buffers, the first of %d bytes", len(pool.buffers), cap(pool.buffers[0]))
+	}
+	for _, b := range pool.buffers {
+		if cap(b) < 300 {
+			t.Errorf("pool kept a %d-byte buffer over larger ones", cap(b))
+		}
 	}
 }
