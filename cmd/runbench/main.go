@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -539,6 +540,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if ios, secs, ioSecs := simSpeed(runs); secs > 0 && ioSecs > 0 {
 		fmt.Fprintf(stdout, "harness speed on sim: %.0f simulated host I/Os; I/O loop %.2fM per wall second (%.2fs); whole runs %.2fM per wall second (%.2fs, setup, read-back and checks included)\n", ios, ios/ioSecs/1e6, ioSecs, ios/secs/1e6, secs)
 	}
+	if c := fileCPU(runs); c.runs > 0 {
+		fmt.Fprintf(stdout, "harness CPU on file (%s): user time %.1f%% of wall at qd %d (median of %d runs, %.1f-%.1f%%); the kernel's work for the I/O is system time, not counted\n",
+			s.cache, c.median, c.qd, c.runs, c.min, c.max)
+	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "runbench: %d runs failed; see the error field in %s/runs.json\n", failed, s.out)
 		return 1
@@ -588,4 +593,42 @@ func simSpeed(runs []workloads.Record) (ios, secs, ioSecs float64) {
 		}
 	}
 	return ios, secs, ioSecs
+}
+
+// cpuShare summarizes the harness's user CPU time as a share of wall time
+// over the runs at one queue depth.
+type cpuShare struct {
+	qd               int
+	runs             int
+	median, min, max float64 // percent of the run's measured wall time
+}
+
+// fileCPU summarizes the user CPU of the file backend's policy runs that
+// did not fail, at queue depth 32, or at the deepest one run if not 32.
+func fileCPU(runs []workloads.Record) cpuShare {
+	var c cpuShare
+	for _, r := range runs {
+		if r.Backend == workloads.BackendFile && r.Error == "" && !workloads.IsBaseline(r.Policy) && r.Seconds > 0 {
+			if r.QD == 32 || (c.qd != 32 && r.QD > c.qd) {
+				c.qd = r.QD
+			}
+		}
+	}
+	var shares []float64
+	for _, r := range runs {
+		if r.Backend == workloads.BackendFile && r.Error == "" && !workloads.IsBaseline(r.Policy) && r.Seconds > 0 && r.QD == c.qd {
+			shares = append(shares, 100*r.CPUUserSecs/r.Seconds)
+		}
+	}
+	if len(shares) == 0 {
+		return cpuShare{}
+	}
+	slices.Sort(shares)
+	c.runs, c.min, c.max = len(shares), shares[0], shares[len(shares)-1]
+	if n := len(shares); n%2 == 1 {
+		c.median = shares[n/2]
+	} else {
+		c.median = (shares[n/2-1] + shares[n/2]) / 2
+	}
+	return c
 }
