@@ -73,6 +73,11 @@ type Options struct {
 	// Otherwise they are reported as UnmatchedCall. Writes that returned
 	// an error are always treated as pending.
 	AllowPending bool
+	// SearchOnly judges every segment whose operations overlap with
+	// porcupine's search, without first trying the zone conditions
+	// (zoneSegment). The verdict is the same; this is for cross-checking
+	// and for timing the search.
+	SearchOnly bool
 }
 
 // Result is the outcome of Check.
@@ -116,7 +121,7 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &run{hist: hist, model: h.Disk.Model(), deadline: deadline}
+	c := &run{hist: hist, model: h.Disk.Model(), deadline: deadline, noZones: opts.SearchOnly}
 	res := &Result{Ops: len(hist.ops), Sectors: len(hist.sectors), disk: h.Disk}
 	maxSeg := opts.MaxSegment
 	if maxSeg == 0 {
@@ -152,15 +157,21 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 	for round := 0; len(live) > 0 && !timedOut; round++ {
 		failed := make([]bool, len(live))
 		for lo := 0; lo < len(live) && !timedOut; lo += batchPartitions {
+			if c.remaining() < 0 {
+				timedOut = true // the budget is spent, whoever judges
+				break
+			}
 			batch := live[lo:min(lo+batchPartitions, len(live))]
 			// Segments whose operations never overlap are judged by
 			// replaySegment as checkAll's replay would judge them, but
-			// without making porcupine operations; the rest (and any
-			// that fail, for the counterexample) go on as partitions.
+			// without making porcupine operations; segments the zone
+			// conditions accept need no search either. The rest (and
+			// any that fail, for the counterexample) go on as
+			// partitions.
 			var parts [][]porcupine.Operation
 			var at []int // at[j]: the position in batch of parts[j]
 			for j, i := range batch {
-				if c.replaySegment(segs[i][round], assumed[i]) == Ok {
+				if c.replaySegment(segs[i][round], assumed[i]) == Ok || (!c.noZones && c.zoneSegment(segs[i][round], assumed[i]) == Ok) {
 					continue
 				}
 				parts = append(parts, c.operations(segs[i][round], assumed[i]))
@@ -220,6 +231,7 @@ type run struct {
 	hist     *history
 	model    porcupine.Model
 	deadline time.Time
+	noZones  bool // Options.SearchOnly
 }
 
 // remaining returns the time left, 0 for no limit, or -1 if none is left.
@@ -447,15 +459,29 @@ func (c *run) finals(seg segment, assumed []model.Tag) []model.Tag {
 	case len(cands) == 0:
 		return assumed
 	}
-	// Probe: append a read after everything that sees candidate t.
-	base := c.operations(seg, assumed)
-	end := base[len(base)-1].Return
-	for _, op := range base {
-		end = max(end, op.Return)
-	}
+	// Probe: append a read after everything that sees candidate t, and
+	// ask the zone conditions, then porcupine.
+	var base []porcupine.Operation
+	var end int64
 	var out []model.Tag
 	for _, k := range cands {
 		t := model.WriteTag(c.hist.ops[k].id, seg.sector)
+		if !c.noZones {
+			switch c.zoneFinal(seg, assumed, t) {
+			case Ok:
+				out = append(out, t)
+				continue
+			case Illegal:
+				continue
+			}
+		}
+		if base == nil {
+			base = c.operations(seg, assumed)
+			end = base[len(base)-1].Return
+			for _, op := range base {
+				end = max(end, op.Return)
+			}
+		}
 		probe := append(base[:len(base):len(base)], porcupine.Operation{
 			Input:  model.SectorInput{Kind: model.SectorRead, Sector: seg.sector},
 			Call:   end + 1,

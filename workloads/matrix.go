@@ -387,7 +387,9 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
 	if err != nil {
 		rec.Error = err.Error()
 	} else if m.Verify != nil && m.verifies(s) && !IsBaseline(s.cfg.Policy) {
+		c0 := wall()
 		v, verr := m.Verify(s.cfg, s.repeat, &res)
+		rec.CheckWallSeconds = float64(wall()-c0) / 1e9
 		if verr != nil {
 			rec.Error = "linearizability check: " + verr.Error()
 		}

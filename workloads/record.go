@@ -71,6 +71,10 @@ type Record struct {
 	// simulated I/O alone, without setup, read-back, close, image check
 	// and linearizability check.
 	IOWallSeconds float64 `json:"io_wall_seconds"`
+	// CheckWallSeconds is the part of WallSeconds spent checking the
+	// run's history for linearizability (Matrix.Verify); absent when the
+	// run was not checked.
+	CheckWallSeconds float64 `json:"check_wall_seconds,omitempty"`
 	// CPUUserSecs and CPUSysSecs are the process's CPU time during the
 	// measured phase of a mem or file run (0 on sim): CPUShare, their sum
 	// over Seconds, is the harness's share of the machine.

@@ -93,7 +93,7 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 		}
 		return v, err
 	}
-	return "checked with porcupine against the disk specification (per sector) on " + which +
+	return "checked with porcupine against the disk specification (per sector; segments the zone conditions of a register accept need no search) on " + which +
 		", each run followed by an unmeasured read-back of every byte it wrote; baselines are not checked", nil
 }
 

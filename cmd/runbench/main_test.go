@@ -380,3 +380,17 @@ func TestFileCPU(t *testing.T) {
 		})
 	}
 }
+
+// TestSimSpeed checks the sim speed sums only successful sim runs.
+func TestSimSpeed(t *testing.T) {
+	runs := []workloads.Record{
+		{Backend: "sim", Ops: 100, HostIOsPerOp: 2, WallSeconds: 1, IOWallSeconds: 0.5, CheckWallSeconds: 0.25},
+		{Backend: "sim", Ops: 50, HostIOsPerOp: 1, WallSeconds: 0.5, IOWallSeconds: 0.25},
+		{Backend: "sim", Ops: 50, HostIOsPerOp: 1, WallSeconds: 9, IOWallSeconds: 9, Error: "boom"},
+		{Backend: "file", Ops: 50, HostIOsPerOp: 1, WallSeconds: 9, IOWallSeconds: 9},
+	}
+	want := simTime{ios: 250, secs: 1.5, ioSecs: 0.75, checkSecs: 0.25}
+	if got := simSpeed(runs); got != want {
+		t.Errorf("simSpeed = %+v, want %+v", got, want)
+	}
+}
