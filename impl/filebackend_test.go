@@ -44,7 +44,7 @@ func skipIfRefused(t testing.TB, opts FileOptions, err error) {
 	if opts.Direct && (errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported)) {
 		t.Skipf("skipping: O_DIRECT refused here: %v", err)
 	}
-	if opts.AIO == AIOIOUring && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EPERM) || errors.Is(err, errors.ErrUnsupported)) {
+	if opts.AIO == AIOIOUring && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EPERM) || errors.Is(err, errors.ErrUnsupported) || IOUringAvailable() != nil) {
 		t.Skipf("skipping: io_uring refused here: %v", err)
 	}
 }
