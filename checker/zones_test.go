@@ -120,10 +120,11 @@ func TestZoneSegment(t *testing.T) {
 
 // TestCheckSearchOnlyAgrees checks that Check gives the same verdict and
 // failing sectors with and without the zone conditions, on linearizable
-// and mutated histories.
+// and mutated histories (QED_SOAK=N: N times as many).
 func TestCheckSearchOnlyAgrees(t *testing.T) {
 	verdicts := map[Verdict]int{}
-	for seed := uint64(1); seed <= 40; seed++ {
+	seeds := uint64(40 * max(1, envInt(t, "QED_SOAK", 1)))
+	for seed := uint64(1); seed <= seeds; seed++ {
 		cfg := genConfig{ops: 400, sectors: 24, maxLen: 4, depth: 2 + int(seed%16), backing: 8 * (seed % 2), seed: seed, readPct: 50}
 		h := genHistory(cfg)
 		if seed%2 == 0 {
