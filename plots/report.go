@@ -115,6 +115,9 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 		r.Provenance = append(r.Provenance, fmt.Sprintf("File backend: %s, %s I/O; load average %s at the start, %s at the end (wall-clock figures are slower and noisier under load).",
 			p.FileSystem, p.CacheMode, orDash(p.LoadAvg), orDash(p.LoadAvgEnd)))
 	}
+	for _, line := range in.Results.HarnessCost().Lines(p.CacheMode) {
+		r.Provenance = append(r.Provenance, strings.ToUpper(line[:1])+line[1:]+".")
+	}
 	for _, d := range p.Devices {
 		r.Provenance = append(r.Provenance, fmt.Sprintf("Sim device %s: read %.0f us, write %.0f us, flush %.0f us, %.2f GB/s, %d channels, jitter %.0f%% (virtual time).",
 			d.Name, float64(d.ReadLatencyNs)/1e3, float64(d.WriteLatencyNs)/1e3, float64(d.FlushLatencyNs)/1e3, float64(d.BandwidthBps)/1e9, d.Parallelism, 100*d.Jitter))

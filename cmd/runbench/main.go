@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -537,13 +536,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)\n", len(runs), time.Since(start).Seconds(), s.out, len(figs))
-	if t := simSpeed(runs); t.secs > t.checkSecs && t.ioSecs > 0 {
-		fmt.Fprintf(stdout, "harness speed on sim: %.0f simulated host I/Os; I/O loop %.2fM per wall second (%.2fs); runs %.2fM per wall second (%.2fs, setup, read-back and image check included); with the linearizability checks %.2fM (%.2fs)\n",
-			t.ios, t.ios/t.ioSecs/1e6, t.ioSecs, t.ios/(t.secs-t.checkSecs)/1e6, t.secs-t.checkSecs, t.ios/t.secs/1e6, t.secs)
-	}
-	if c := fileCPU(runs); c.runs > 0 {
-		fmt.Fprintf(stdout, "harness CPU on file (%s): user time %.1f%% of wall at qd %d (median of %d runs, %.1f-%.1f%%); the kernel's work for the I/O is system time, not counted\n",
-			s.cache, c.median, c.qd, c.runs, c.min, c.max)
+	for _, line := range workloads.HarnessCostOf(runs).Lines(s.cache) {
+		fmt.Fprintln(stdout, line)
 	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "runbench: %d runs failed; see the error field in %s/runs.json\n", failed, s.out)
@@ -578,65 +572,4 @@ func progressPrinter(w io.Writer, start time.Time) func(workloads.Progress) {
 		fmt.Fprintf(w, "\r\033[K[%d/%d %.0fs] %s %s %s qd=%d %s", p.Done, p.Total, now.Sub(start).Seconds(),
 			p.Config.Device, p.Config.Workload, p.Config.Policy, p.Config.QD, rep)
 	}
-}
-
-// simTime sums, over the sim runs that did not fail, the simulated host
-// I/Os and the wall time of the whole runs (setup, read-back, image and
-// linearizability checks included), of their measured phases alone (the
-// I/O loop) and of their linearizability checks. Each is a run's own
-// time, so none depends on how many runs went at once.
-type simTime struct {
-	ios, secs, ioSecs, checkSecs float64
-}
-
-// simSpeed returns the sim runs' simTime.
-func simSpeed(runs []workloads.Record) simTime {
-	var t simTime
-	for _, r := range runs {
-		if r.Backend == workloads.BackendSim && r.Error == "" {
-			t.ios += r.HostIOsPerOp * float64(r.Ops)
-			t.secs += r.WallSeconds
-			t.ioSecs += r.IOWallSeconds
-			t.checkSecs += r.CheckWallSeconds
-		}
-	}
-	return t
-}
-
-// cpuShare summarizes the harness's user CPU time as a share of wall time
-// over the runs at one queue depth.
-type cpuShare struct {
-	qd               int
-	runs             int
-	median, min, max float64 // percent of the run's measured wall time
-}
-
-// fileCPU summarizes the user CPU of the file backend's policy runs that
-// did not fail, at queue depth 32, or at the deepest one run if not 32.
-func fileCPU(runs []workloads.Record) cpuShare {
-	var c cpuShare
-	for _, r := range runs {
-		if r.Backend == workloads.BackendFile && r.Error == "" && !workloads.IsBaseline(r.Policy) && r.Seconds > 0 {
-			if r.QD == 32 || (c.qd != 32 && r.QD > c.qd) {
-				c.qd = r.QD
-			}
-		}
-	}
-	var shares []float64
-	for _, r := range runs {
-		if r.Backend == workloads.BackendFile && r.Error == "" && !workloads.IsBaseline(r.Policy) && r.Seconds > 0 && r.QD == c.qd {
-			shares = append(shares, 100*r.CPUUserSecs/r.Seconds)
-		}
-	}
-	if len(shares) == 0 {
-		return cpuShare{}
-	}
-	slices.Sort(shares)
-	c.runs, c.min, c.max = len(shares), shares[0], shares[len(shares)-1]
-	if n := len(shares); n%2 == 1 {
-		c.median = shares[n/2]
-	} else {
-		c.median = (shares[n/2-1] + shares[n/2]) / 2
-	}
-	return c
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,6 +246,9 @@ func TestReportCommand(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if md, _ := os.ReadFile(filepath.Join(out, "report.md")); !strings.Contains(string(md), "Harness speed on sim: ") {
+		t.Errorf("report.md does not give the harness's speed:\n%s", md)
+	}
 	if code := run([]string{"report"}, &stdout, &stderr); code != exitUsage {
 		t.Errorf("report without a directory: exit %d", code)
 	}
@@ -335,62 +337,5 @@ func TestChooseAIO(t *testing.T) {
 				t.Errorf("chooseAIO(%q) = %v, %q, %v; want %v, %q", c.flag, got, note, err, c.want, c.note)
 			}
 		})
-	}
-}
-
-// TestFileCPU checks the closing line's CPU summary picks the file
-// backend's policy runs at queue depth 32 (or the deepest) and takes
-// their median.
-func TestFileCPU(t *testing.T) {
-	rec := func(backend, policy string, qd int, user, secs float64, failed bool) workloads.Record {
-		r := workloads.Record{Backend: backend, Policy: policy, QD: qd, CPUUserSecs: user, Seconds: secs}
-		if failed {
-			r.Error = "boom"
-		}
-		return r
-	}
-	tests := []struct {
-		name string
-		runs []workloads.Record
-		want cpuShare
-	}{
-		{"none", []workloads.Record{rec("sim", "overlap", 32, 0, 1, false)}, cpuShare{}},
-		{"qd 32 only", []workloads.Record{
-			rec("file", "overlap", 32, 0.05, 1, false),
-			rec("file", "serial", 32, 0.02, 1, false),
-			rec("file", "freeze-any", 32, 0.30, 2, false),
-			rec("file", "overlap", 64, 0.9, 1, false),  // another depth
-			rec("file", "qemu-qed", 32, 0.9, 1, false), // a baseline
-			rec("file", "overlap", 32, 0.9, 1, true),   // failed
-			rec("sim", "overlap", 32, 0.9, 1, false),   // not file
-		}, cpuShare{qd: 32, runs: 3, median: 5, min: 2, max: 15}},
-		{"deepest without 32", []workloads.Record{
-			rec("file", "overlap", 4, 0.5, 1, false),
-			rec("file", "overlap", 16, 0.01, 1, false),
-			rec("file", "serial", 16, 0.03, 1, false),
-		}, cpuShare{qd: 16, runs: 2, median: 2, min: 1, max: 3}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := fileCPU(tt.runs)
-			const eps = 1e-9
-			if got.qd != tt.want.qd || got.runs != tt.want.runs || math.Abs(got.median-tt.want.median) > eps || math.Abs(got.min-tt.want.min) > eps || math.Abs(got.max-tt.want.max) > eps {
-				t.Errorf("fileCPU = %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-// TestSimSpeed checks the sim speed sums only successful sim runs.
-func TestSimSpeed(t *testing.T) {
-	runs := []workloads.Record{
-		{Backend: "sim", Ops: 100, HostIOsPerOp: 2, WallSeconds: 1, IOWallSeconds: 0.5, CheckWallSeconds: 0.25},
-		{Backend: "sim", Ops: 50, HostIOsPerOp: 1, WallSeconds: 0.5, IOWallSeconds: 0.25},
-		{Backend: "sim", Ops: 50, HostIOsPerOp: 1, WallSeconds: 9, IOWallSeconds: 9, Error: "boom"},
-		{Backend: "file", Ops: 50, HostIOsPerOp: 1, WallSeconds: 9, IOWallSeconds: 9},
-	}
-	want := simTime{ios: 250, secs: 1.5, ioSecs: 0.75, checkSecs: 0.25}
-	if got := simSpeed(runs); got != want {
-		t.Errorf("simSpeed = %+v, want %+v", got, want)
 	}
 }
