@@ -98,8 +98,14 @@ func (m *Matrix) BaselineNotes() []string {
 	if len(m.Baselines) == 0 || !slices.Contains(m.Backends, BackendFile) {
 		return nil
 	}
+	return BaselineNotes(m.Plans)
+}
+
+// BaselineNotes says, for each plan, how the qemu-img bench baselines
+// differ from it, or why it has none.
+func BaselineNotes(plans []*Plan) []string {
 	var notes []string
-	for _, p := range m.Plans {
+	for _, p := range plans {
 		_, note, err := BenchArgs(p, 1)
 		switch {
 		case err != nil:

@@ -504,7 +504,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	prov.LoadAvgEnd = loadAvg()
 	res := &workloads.Results{Provenance: prov, Runs: runs}
-	sums := workloads.Summarize(runs, s.matrix.Configs())
+	// The order runbench report uses too, so that both write one table.
+	sums := workloads.Summarize(runs, tableOrder(res))
 	if err := workloads.WriteTable(stdout, sums, s.baseline); err != nil {
 		fmt.Fprintf(stderr, "runbench: %v\n", err)
 		return 1

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/plots"
@@ -57,7 +58,7 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	err = plots.WriteReport(dir, plots.ReportInput{Results: res, Summaries: sums, Figures: figs, Policies: regs,
-		Baseline: *baseline, Command: "go run ./cmd/" + res.Provenance.Command})
+		Baseline: *baseline, Command: "go run ./cmd/" + res.Provenance.Command, BaselineNotes: baselineNotes(res)})
 	if err != nil {
 		fmt.Fprintf(stderr, "runbench report: %v\n", err)
 		return 1
@@ -66,9 +67,10 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// tableOrder orders the configurations of res as the run's table did:
-// workloads in job order, then backend, device, queue depth and policy in
-// registry order (baselines last).
+// tableOrder orders the configurations of res for the tables, of a run
+// and of runbench report alike: workloads in job order, then backend
+// (sim, mem, file), device (sim presets in the run's order), queue depth
+// and policy in registry order (baselines last).
 func tableOrder(res *workloads.Results) []workloads.Config {
 	wrank := map[string]int{}
 	for i, w := range res.Provenance.Workloads {
@@ -77,6 +79,11 @@ func tableOrder(res *workloads.Results) []workloads.Config {
 	prank := map[string]int{}
 	for i, n := range append(model.Names(), workloads.BaselineNames()...) {
 		prank[n] = i
+	}
+	brank := map[string]int{workloads.BackendSim: 0, workloads.BackendMem: 1, workloads.BackendFile: 2}
+	drank := map[string]int{}
+	for i, d := range res.Provenance.Devices {
+		drank[d.Name] = i - len(res.Provenance.Devices) // sim presets first, as run
 	}
 	var order []workloads.Config
 	seen := map[workloads.Config]bool{}
@@ -88,8 +95,28 @@ func tableOrder(res *workloads.Results) []workloads.Config {
 	}
 	slices.SortStableFunc(order, func(a, b workloads.Config) int {
 		return cmp.Or(cmp.Compare(wrank[a.Workload], wrank[b.Workload]), cmp.Compare(a.Workload, b.Workload),
-			cmp.Compare(a.Backend, b.Backend), cmp.Compare(a.Device, b.Device), cmp.Compare(a.QD, b.QD),
+			cmp.Compare(brank[a.Backend], brank[b.Backend]), cmp.Compare(a.Backend, b.Backend),
+			cmp.Compare(drank[a.Device], drank[b.Device]), cmp.Compare(a.Device, b.Device), cmp.Compare(a.QD, b.QD),
 			cmp.Compare(prank[a.Policy], prank[b.Policy]))
 	})
 	return order
+}
+
+// baselineNotes recomputes the run's notes on the qemu-img bench
+// baselines from the jobs in its provenance, if it ran baselines.
+func baselineNotes(res *workloads.Results) []string {
+	if !slices.ContainsFunc(res.Runs, func(r workloads.Record) bool { return workloads.IsBaseline(r.Policy) }) {
+		return nil
+	}
+	var plans []*workloads.Plan
+	for _, name := range res.Provenance.Workloads {
+		jobs, err := workloads.ParseJobFile(strings.NewReader(res.Provenance.Jobs[name]), "runs.json")
+		if err != nil || len(jobs) != 1 {
+			continue // an older or edited record: leave its note out
+		}
+		if p, err := jobs[0].Plan(); err == nil {
+			plans = append(plans, p)
+		}
+	}
+	return workloads.BaselineNotes(plans)
 }
