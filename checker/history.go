@@ -110,12 +110,12 @@ func prepare(h *workloads.History, allowPending bool) (*history, error) {
 			errs = append(errs, &InputError{Problem: p, Op: id, Event: ev, Detail: fmt.Sprintf(format, args...)})
 		}
 	}
-	index := make(map[uint64]int32, len(h.Events)/2)
+	index := newOpIndex(h.Events)
 	returned := make([]bool, 0, len(h.Events)/2)
 	for i := range h.Events {
 		ev := &h.Events[i]
 		if ev.Kind == workloads.Call {
-			if _, dup := index[ev.ID]; dup {
+			if _, dup := index.get(ev.ID); dup {
 				fail(DuplicateCall, ev.ID, i, "operation id already used by an earlier call")
 				continue
 			}
@@ -123,7 +123,7 @@ func prepare(h *workloads.History, allowPending bool) (*history, error) {
 				fail(Malformed, ev.ID, i, "%s covers no sector", ev.Action)
 				continue
 			}
-			index[ev.ID] = int32(len(hist.ops))
+			index.set(ev.ID, int32(len(hist.ops)))
 			returned = append(returned, false)
 			hist.ops = append(hist.ops, op{
 				id: ev.ID, action: ev.Action, sector: ev.Sector, sectors: ev.Sectors, client: ev.Client,
@@ -131,7 +131,7 @@ func prepare(h *workloads.History, allowPending bool) (*history, error) {
 			})
 			continue
 		}
-		k, ok := index[ev.ID]
+		k, ok := index.get(ev.ID)
 		if !ok {
 			fail(UnmatchedReturn, ev.ID, i, "return without a call")
 			continue
@@ -188,7 +188,7 @@ func prepare(h *workloads.History, allowPending bool) (*history, error) {
 
 // unknownTag explains why no operation of the history put t in sector s,
 // or returns "".
-func (h *history) unknownTag(index map[uint64]int32, t model.Tag, s uint64) string {
+func (h *history) unknownTag(index *opIndex, t model.Tag, s uint64) string {
 	switch t.Kind {
 	case model.TagZero:
 		return ""
@@ -201,7 +201,7 @@ func (h *history) unknownTag(index map[uint64]int32, t model.Tag, s uint64) stri
 		}
 		return ""
 	case model.TagWrite:
-		k, ok := index[t.Write]
+		k, ok := index.get(t.Write)
 		if !ok {
 			return fmt.Sprintf("the history has no operation %d", t.Write)
 		}
@@ -316,4 +316,47 @@ func (h *history) sectorInput(k int32, s uint64) (model.SectorInput, any) {
 		return model.SectorInput{Kind: model.SectorWrite, Sector: s, Tag: model.WriteTag(o.id, s)}, nil
 	}
 	return model.SectorInput{Kind: model.SectorRead, Sector: s}, o.seen[s-o.sector].Tag
+}
+
+// opIndex maps operation ids to their positions in history.ops: through a
+// slice when the ids are dense, as a recorder's are (a call's id is its
+// position in the log), and a map otherwise.
+type opIndex struct {
+	dense []int32 // dense[id] is the position plus one, 0 for none
+	byID  map[uint64]int32
+}
+
+// newOpIndex returns an empty index suited to the ids of events' calls.
+func newOpIndex(events []workloads.Event) *opIndex {
+	var maxID uint64
+	for i := range events {
+		if events[i].Kind == workloads.Call {
+			maxID = max(maxID, events[i].ID)
+		}
+	}
+	if maxID <= 2*uint64(len(events))+64 {
+		return &opIndex{dense: make([]int32, maxID+1)}
+	}
+	return &opIndex{byID: make(map[uint64]int32, len(events)/2)}
+}
+
+// get returns the position of operation id.
+func (x *opIndex) get(id uint64) (int32, bool) {
+	if x.byID != nil {
+		k, ok := x.byID[id]
+		return k, ok
+	}
+	if id >= uint64(len(x.dense)) || x.dense[id] == 0 {
+		return 0, false
+	}
+	return x.dense[id] - 1, true
+}
+
+// set records that operation id is at position k; id is a call's.
+func (x *opIndex) set(id uint64, k int32) {
+	if x.byID != nil {
+		x.byID[id] = k
+		return
+	}
+	x.dense[id] = k + 1
 }

@@ -149,3 +149,51 @@ func TestCheckSearchOnlyAgrees(t *testing.T) {
 		t.Errorf("verdicts %v: want both", verdicts)
 	}
 }
+
+// TestSparseIDs checks a history whose operation ids are far apart (the
+// index of ids then is a map, not a slice) is judged as the same history
+// with small ids, linearizable or not.
+func TestSparseIDs(t *testing.T) {
+	verdicts := map[Verdict]int{}
+	for seed := uint64(1); seed <= 6; seed++ {
+		h := genHistory(genConfig{ops: 300, sectors: 16, maxLen: 3, depth: 6, seed: seed, readPct: 50})
+		if seed%2 == 0 {
+			mutateReads(&h, rand.New(rand.NewPCG(seed, 11)), 2)
+		}
+		const spread = 1 << 33
+		sparse := workloads.History{Disk: h.Disk, Events: slices.Clone(h.Events)}
+		for i := range sparse.Events {
+			ev := &sparse.Events[i]
+			ev.ID *= spread
+			if ev.Seen != nil {
+				ev.Seen = slices.Clone(ev.Seen)
+				for j := range ev.Seen {
+					if tag := &ev.Seen[j].Tag; tag.Kind == model.TagWrite {
+						tag.Write *= spread
+					}
+				}
+			}
+		}
+		if x := newOpIndex(sparse.Events); x.byID == nil {
+			t.Fatal("sparse ids indexed by a slice")
+		}
+		if x := newOpIndex(h.Events); x.dense == nil {
+			t.Fatal("dense ids indexed by a map")
+		}
+		a, err := Check(h, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Check(sparse, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Verdict != b.Verdict || !slices.Equal(a.Failing, b.Failing) {
+			t.Errorf("seed %d: small ids %s %v, sparse ids %s %v", seed, a.Verdict, a.Failing, b.Verdict, b.Failing)
+		}
+		verdicts[b.Verdict]++
+	}
+	if verdicts[Ok] == 0 || verdicts[Illegal] == 0 {
+		t.Errorf("verdicts %v: want both", verdicts)
+	}
+}
