@@ -47,6 +47,8 @@ type request struct {
 	newTable  *l2Table
 	buf       []byte // cluster buffer of an allocating segment
 	zeroFill  bool   // buf's fill around the guest data is zeros, not backing data
+	backFill  bool   // buf's fill around the guest data is the backing file's bytes from backFrom
+	backFrom  uint64
 	nClusters uint64 // clusters allocated for the segment
 	fillStage uint8  // next of QEMU-style separate fill writes
 
@@ -626,7 +628,7 @@ func (e *engine) releaseBuf(rq *request) {
 	} else {
 		e.pool.put(rq.buf)
 	}
-	rq.buf, rq.zeroFill = nil, false
+	rq.buf, rq.zeroFill, rq.backFill = nil, false, false
 }
 
 // segmentDone moves rq past its current segment and looks up the next.
@@ -827,6 +829,8 @@ func (e *engine) allocateData(rq *request) {
 		rq.buf = e.pool.get(int(size))
 		m := min(size, e.backingSize-start)
 		clear(rq.buf[m:])
+		// A fill wholly inside the backing file is its bytes from start.
+		rq.backFill, rq.backFrom = m == size, start
 		e.issue(rq, OpRead, BackingFile, start, rq.buf[:m], PurposeBacking, stepFillRead)
 		return
 	}
@@ -844,15 +848,15 @@ func (e *engine) copyDataIntoCluster(rq *request) {
 // then the data, one after another.
 //
 // A zero fill is marked on the I/O (IO.zeroHead, IO.zeroTail), so that
-// Perform can hand it to a ZeroWriter without the storage scanning it.
+// Perform can hand it to a ZeroWriter without the storage scanning it,
+// and so is a fill of backing bytes (IO.backHead, IO.backTail), for a
+// BackingWriter.
 func (e *engine) writeAllocated(rq *request) {
 	head := e.g.InCluster(rq.pos)
 	tail := head + rq.segLen
 	if e.fill != FillSeparate {
 		io := e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf, PurposeData, stepAllocData)
-		if rq.zeroFill {
-			io.zeroHead, io.zeroTail = int(head), len(rq.buf)-int(tail)
-		}
+		e.markFill(rq, io, 0, int(head), len(rq.buf)-int(tail))
 		return
 	}
 	for {
@@ -862,17 +866,13 @@ func (e *engine) writeAllocated(rq *request) {
 		case 0:
 			if head > 0 {
 				io := e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.buf[:head], PurposeData, stepFillWrite)
-				if rq.zeroFill {
-					io.zeroHead = len(io.Buf)
-				}
+				e.markFill(rq, io, 0, len(io.Buf), 0)
 				return
 			}
 		case 1:
 			if tail < uint64(len(rq.buf)) {
 				io := e.issue(rq, OpWrite, ImageFile, rq.segOff+tail, rq.buf[tail:], PurposeData, stepFillWrite)
-				if rq.zeroFill {
-					io.zeroHead = len(io.Buf)
-				}
+				e.markFill(rq, io, tail, len(io.Buf), 0)
 				return
 			}
 		default:
@@ -880,6 +880,18 @@ func (e *engine) writeAllocated(rq *request) {
 			e.issue(rq, OpWrite, ImageFile, rq.segOff+head, rq.buf[head:tail], PurposeData, stepAllocData)
 			return
 		}
+	}
+}
+
+// markFill marks on io, a write of rq.buf from byte at on, that its first
+// head and last tail bytes are the fill: zeros, or the backing file's
+// bytes.
+func (e *engine) markFill(rq *request, io *IO, at uint64, head, tail int) {
+	switch {
+	case rq.zeroFill:
+		io.zeroHead, io.zeroTail = head, tail
+	case rq.backFill:
+		io.backHead, io.backTail, io.backFrom = head, tail, rq.backFrom+at
 	}
 }
 

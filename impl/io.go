@@ -109,6 +109,12 @@ type IO struct {
 	// the engine put there (a new cluster's fill), for Perform to hand
 	// to a ZeroWriter.
 	zeroHead, zeroTail int
+	// A write's first backHead and last backTail bytes of Buf are the
+	// backing file's bytes the engine read for a copy-on-write fill,
+	// Buf[0] being the backing file's byte backFrom, for Perform to hand
+	// to a BackingWriter.
+	backHead, backTail int
+	backFrom           uint64
 }
 
 // String renders the I/O for traces: "io 7 write image 0x30000+65536 (data, req 2)".
@@ -160,6 +166,17 @@ type ZeroWriter interface {
 	WriteZerosAt(off, n int64) error
 }
 
+// BackingWriter is a Storage that can store bytes of the image's backing
+// file by where they came from: WriteBackingAt(p, off, from), where p
+// holds the backing file's bytes from offset from, leaves the storage
+// exactly as WriteAt(p, off) would, but may keep a reference to the
+// backing bytes instead of a copy. Perform uses it for the copy-on-write
+// fill of a new cluster, so that an in-memory image over a backing file
+// it can regenerate need not copy the fill.
+type BackingWriter interface {
+	WriteBackingAt(p []byte, off int64, from uint64) error
+}
+
 // Files are the storages an image uses. Backing is nil when the image has
 // no backing file.
 type Files struct {
@@ -199,6 +216,14 @@ func Perform(files Files, io *IO) error {
 				return nil
 			}
 		}
+		if io.backHead > 0 || io.backTail > 0 {
+			if bw, ok := st.(BackingWriter); ok {
+				if err := writeBacked(st, bw, io); err != nil {
+					return fmt.Errorf("write %s at %#x: %w", io.File, io.Off, err)
+				}
+				return nil
+			}
+		}
 		if _, err := st.WriteAt(io.Buf, int64(io.Off)); err != nil {
 			return fmt.Errorf("write %s at %#x: %w", io.File, io.Off, err)
 		}
@@ -231,6 +256,27 @@ func writeZeroed(st Storage, zw ZeroWriter, io *IO) error {
 	}
 	if tail > 0 {
 		return zw.WriteZerosAt(off+int64(n-tail), int64(tail))
+	}
+	return nil
+}
+
+// writeBacked writes io.Buf as a head of backing bytes, the bytes between
+// and a tail of backing bytes, leaving st as one WriteAt of io.Buf would.
+func writeBacked(st Storage, bw BackingWriter, io *IO) error {
+	off, n := int64(io.Off), len(io.Buf)
+	head, tail := min(io.backHead, n), min(io.backTail, n-min(io.backHead, n))
+	if head > 0 {
+		if err := bw.WriteBackingAt(io.Buf[:head], off, io.backFrom); err != nil {
+			return err
+		}
+	}
+	if mid := io.Buf[head : n-tail]; len(mid) > 0 {
+		if _, err := st.WriteAt(mid, off+int64(head)); err != nil {
+			return err
+		}
+	}
+	if tail > 0 {
+		return bw.WriteBackingAt(io.Buf[n-tail:], off+int64(n-tail), io.backFrom+uint64(n-tail))
 	}
 	return nil
 }

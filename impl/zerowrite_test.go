@@ -207,3 +207,69 @@ func TestBufferPool(t *testing.T) {
 		t.Error("closing gave nothing back")
 	}
 }
+
+// backedStorage is a MemStorage that is a BackingWriter: it checks that
+// what it is handed as backing bytes is the backing file's, and counts
+// them.
+type backedStorage struct {
+	*MemStorage
+	backing []byte
+	handed  int
+	wrong   int
+}
+
+func (b *backedStorage) WriteBackingAt(p []byte, off int64, from uint64) error {
+	b.handed += len(p)
+	if from+uint64(len(p)) > uint64(len(b.backing)) || !bytes.Equal(p, b.backing[from:from+uint64(len(p))]) {
+		b.wrong++
+	}
+	_, err := b.WriteAt(p, off)
+	return err
+}
+
+// TestBackingFillMarked checks the engine marks a copy-on-write fill as
+// the backing file's bytes, at the right offsets, only when they are,
+// and that an image on a BackingWriter ends as one on a plain storage.
+func TestBackingFillMarked(t *testing.T) {
+	const size = 1 << 20
+	backing := make([]byte, size-3096) // ends 1000 bytes into the last cluster
+	for i := range backing {
+		backing[i] = byte(i*7 + i>>9)
+	}
+	writes := []struct{ off, n int64 }{
+		{1024, 512}, {8192, 4096}, {20000, 7000}, {1024, 100}, {size - 4096 + 2000, 200}, {65536 + 4000, 9000},
+	}
+	for _, fill := range []FillMode{FillMerged, FillSeparate} {
+		t.Run(fmt.Sprintf("fill=%s", fill), func(t *testing.T) {
+			copts := CreateOptions{ClusterSize: 4096, TableSize: 2, BackingFile: "b"}
+			plain := Files{Image: NewMemStorage(), Backing: NewMemStorageFrom(backing)}
+			bs := &backedStorage{MemStorage: NewMemStorage(), backing: backing}
+			marked := Files{Image: bs, Backing: NewMemStorageFrom(backing)}
+			var images [][]byte
+			for _, files := range []Files{plain, marked} {
+				if err := Create(files.Image, size, copts); err != nil {
+					t.Fatal(err)
+				}
+				im, err := Open(files, NewMemBackend(files), Options{Fill: fill})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, w := range writes {
+					if _, err := im.WriteAt(bytes.Repeat([]byte{5}, int(w.n)), w.off); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := im.Close(); err != nil {
+					t.Fatal(err)
+				}
+				images = append(images, files.Image.(interface{ Bytes() []byte }).Bytes())
+			}
+			if !bytes.Equal(images[0], images[1]) {
+				t.Errorf("images differ: %d bytes and %d", len(images[0]), len(images[1]))
+			}
+			if bs.wrong > 0 || bs.handed == 0 {
+				t.Errorf("%d backing bytes handed over, %d handovers not the backing file's", bs.handed, bs.wrong)
+			}
+		})
+	}
+}

@@ -305,6 +305,9 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 		env.cleanup = img.release
 		if p.job.Backing {
 			files.Backing = backingStorage{size: int64(p.imageSize)}
+			// The image keeps copy-on-write fills as marks on the
+			// backing content, which it regenerates when read.
+			img.backing, img.backingSize = fillBacking, int64(p.imageSize)
 		}
 		if p.job.Prefill {
 			// Every run of the plan prefills the same image: copy it.

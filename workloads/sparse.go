@@ -31,6 +31,13 @@ var zeroPage [pageSize]byte
 // after another (QED allocates at the end of the file) sit side by side:
 // copying into scattered 4 KiB pages ran at half the speed on this
 // project's VM.
+//
+// Over a backing file it can regenerate (backing set), a whole page of
+// the backing file's bytes that the engine hands over as such
+// (impl.BackingWriter: a copy-on-write fill) is kept as a mark saying
+// where in the backing file it comes from, not copied; a page is then
+// stored, marked, or neither (zeros). Writing part of a marked page
+// makes it a stored page first.
 type sparseStorage struct {
 	dir  []*pageChunk // chunk i holds pages i*chunkPages onwards
 	held int          // pages held
@@ -40,7 +47,15 @@ type sparseStorage struct {
 	slabs []*pageSlab       // slabs taken from pool; the last one hands out pages
 	used  int               // pages handed out from the last slab
 	spare []*[pageSize]byte // pages dropped by Truncate, handed out first
+
+	marks       []*markChunk               // chunk i marks pages i*chunkPages onwards
+	backing     func(p []byte, off uint64) // fills p with the backing file's bytes from off; nil: none
+	backingSize int64                      // the backing file's size
 }
+
+// markChunk marks chunkPages consecutive pages: the backing file offset
+// each page's bytes start at, plus one; 0 for an unmarked page.
+type markChunk [chunkPages]uint64
 
 // slabPages is the number of pages in a pageSlab (256 KiB).
 const slabPages = 64
@@ -80,6 +95,77 @@ func (s *sparseStorage) setPage(pg int64, page *[pageSize]byte) {
 	}
 	s.dir[c][pg%chunkPages] = page
 	s.held++
+}
+
+// mark returns the backing offset page pg was marked with, if it was.
+func (s *sparseStorage) mark(pg int64) (uint64, bool) {
+	if c := pg / chunkPages; c < int64(len(s.marks)) && s.marks[c] != nil {
+		if m := s.marks[c][pg%chunkPages]; m != 0 {
+			return m - 1, true
+		}
+	}
+	return 0, false
+}
+
+// setMark marks page pg as the backing file's bytes from from.
+func (s *sparseStorage) setMark(pg int64, from uint64) {
+	c := pg / chunkPages
+	for int64(len(s.marks)) <= c {
+		s.marks = append(s.marks, nil)
+	}
+	if s.marks[c] == nil {
+		s.marks[c] = new(markChunk)
+	}
+	s.marks[c][pg%chunkPages] = from + 1
+}
+
+// unmark removes page pg's mark and returns it, if it had one.
+func (s *sparseStorage) unmark(pg int64) (uint64, bool) {
+	from, ok := s.mark(pg)
+	if ok {
+		s.marks[pg/chunkPages][pg%chunkPages] = 0
+	}
+	return from, ok
+}
+
+// writable returns page pg to write part of: the page stored, or a new
+// one holding the backing bytes pg was marked with, or nil if pg reads
+// as zeros.
+func (s *sparseStorage) writable(pg int64) *[pageSize]byte {
+	if page := s.page(pg); page != nil {
+		return page
+	}
+	from, ok := s.unmark(pg)
+	if !ok {
+		return nil
+	}
+	page := s.newPage(false)
+	s.backing(page[:], from)
+	s.setPage(pg, page)
+	return page
+}
+
+// dropPage forgets the page stored as pg, if any; the storage reuses its
+// memory.
+func (s *sparseStorage) dropPage(pg int64) {
+	if page := s.page(pg); page != nil {
+		s.spare = append(s.spare, page)
+		s.dir[pg/chunkPages][pg%chunkPages] = nil
+		s.held--
+	}
+}
+
+// dropMarksFrom removes the marks of every page from index first on.
+func (s *sparseStorage) dropMarksFrom(first int64) {
+	for c := first / chunkPages; c < int64(len(s.marks)); c++ {
+		if ch := s.marks[c]; ch != nil {
+			from := int64(0)
+			if c == first/chunkPages {
+				from = first % chunkPages
+			}
+			clear(ch[from:])
+		}
+	}
 }
 
 // newPage returns a page for the storage to hold, zeroed if zero is set;
@@ -141,6 +227,18 @@ func (s *sparseStorage) copyFrom(src *sparseStorage) {
 			}
 		}
 	}
+	for c, ch := range src.marks {
+		if ch != nil {
+			for i, m := range ch {
+				if m != 0 {
+					s.setMark(int64(c)*chunkPages+int64(i), m-1)
+				}
+			}
+		}
+	}
+	if s.backing == nil {
+		s.backing, s.backingSize = src.backing, src.backingSize
+	}
 	s.size = src.size
 }
 
@@ -148,7 +246,7 @@ func (s *sparseStorage) copyFrom(src *sparseStorage) {
 func (s *sparseStorage) release() {
 	s.pool.put(s.slabs)
 	clear(s.slabs)
-	*s = sparseStorage{pool: s.pool}
+	*s = sparseStorage{pool: s.pool, backing: s.backing, backingSize: s.backingSize}
 }
 
 // PagePool keeps the memory of finished runs' in-memory images for the
@@ -314,6 +412,8 @@ func (s *sparseStorage) ReadAt(p []byte, off int64) (int, error) {
 		c := min(len(p)-n, pageSize-in)
 		if page := s.page(pg); page != nil {
 			copy(p[n:n+c], page[in:])
+		} else if from, ok := s.mark(pg); ok {
+			s.backing(p[n:n+c], from+uint64(in))
 		} else {
 			clear(p[n : n+c])
 		}
@@ -333,7 +433,13 @@ func (s *sparseStorage) WriteAt(p []byte, off int64) (int, error) {
 		pg, in := pos/pageSize, int(pos%pageSize)
 		c := min(len(p)-n, pageSize-in)
 		chunk := p[n : n+c]
-		page := s.page(pg)
+		var page *[pageSize]byte
+		if c == pageSize {
+			s.unmark(pg) // overwritten whole
+			page = s.page(pg)
+		} else {
+			page = s.writable(pg)
+		}
 		if page == nil && !bytes.Equal(chunk, zeroPage[:c]) {
 			// A whole-page write overwrites every byte: skip the clear.
 			page = s.newPage(c < pageSize)
@@ -357,12 +463,43 @@ func (s *sparseStorage) WriteZerosAt(off, n int64) error {
 	for pos, end := off, off+n; pos < end; {
 		pg, in := pos/pageSize, pos%pageSize
 		c := min(end-pos, pageSize-in)
-		if page := s.page(pg); page != nil {
+		if c == pageSize {
+			s.unmark(pg)
+		}
+		if page := s.writable(pg); page != nil {
 			clear(page[in : in+c])
 		}
 		pos += c
 	}
 	s.size = max(s.size, off+n)
+	return nil
+}
+
+// WriteBackingAt stores p, the backing file's bytes from from, at off, as
+// WriteAt(p, off) would (impl.BackingWriter): each whole page of it is
+// marked with where it comes from rather than copied, when the storage
+// can regenerate the backing file's bytes there.
+func (s *sparseStorage) WriteBackingAt(p []byte, off int64, from uint64) error {
+	if off < 0 {
+		return errNegativeOffset
+	}
+	if s.backing == nil || from > uint64(s.backingSize) || uint64(len(p)) > uint64(s.backingSize)-from {
+		_, err := s.WriteAt(p, off)
+		return err
+	}
+	for n := 0; n < len(p); {
+		pos := off + int64(n)
+		pg, in := pos/pageSize, int(pos%pageSize)
+		c := min(len(p)-n, pageSize-in)
+		if c == pageSize {
+			s.dropPage(pg)
+			s.setMark(pg, from+uint64(n))
+		} else if _, err := s.WriteAt(p[n:n+c], pos); err != nil {
+			return err
+		}
+		n += c
+	}
+	s.size = max(s.size, off+int64(len(p)))
 	return nil
 }
 
@@ -377,12 +514,13 @@ func (s *sparseStorage) Truncate(size int64) error {
 	if size < s.size {
 		last := size / pageSize // the page holding byte size, if any
 		if in := size % pageSize; in != 0 {
-			if page := s.page(last); page != nil {
+			if page := s.writable(last); page != nil {
 				clear(page[in:])
 			}
 			last++
 		}
 		s.dropPagesFrom(last)
+		s.dropMarksFrom(last)
 	}
 	s.size = size
 	return nil

@@ -13,15 +13,50 @@ import (
 )
 
 // TestSparseStorageMatchesMem applies the same random operations to a
-// sparseStorage and an impl.MemStorage and requires identical reads.
+// sparseStorage and an impl.MemStorage and requires identical reads, with
+// and without a backing file whose bytes it marks rather than copies; a
+// copy (copyFrom) must read the same too.
 func TestSparseStorageMatchesMem(t *testing.T) {
-	for _, pool := range []*PagePool{nil, {}} {
+	const backingSize = 1 << 20
+	for _, c := range []struct {
+		pool    *PagePool
+		backing bool
+	}{{nil, false}, {&PagePool{}, false}, {nil, true}, {&PagePool{}, true}} {
 		rng := rand.New(rand.NewPCG(1, 1))
-		sp, mem := newSparseStorage(pool), impl.NewMemStorage()
-		for i := range 3000 {
+		sp, mem := newSparseStorage(c.pool), impl.NewMemStorage()
+		if c.backing {
+			sp.backing, sp.backingSize = fillBacking, backingSize
+		}
+		marked := 0
+		for i := range 4000 {
 			off := int64(rng.IntN(64 << 10))
 			n := rng.IntN(10000)
-			switch rng.IntN(10) {
+			switch rng.IntN(13) {
+			case 10, 11, 12:
+				// Backing bytes, often page-aligned so that whole
+				// pages are marked; sometimes past the backing file.
+				from := uint64(rng.IntN(backingSize))
+				if rng.IntN(2) == 0 {
+					off, from = off&^(pageSize-1), from&^(pageSize-1)
+				}
+				if rng.IntN(10) == 0 {
+					from = backingSize - uint64(n)/2
+				}
+				p := make([]byte, n)
+				fillBacking(p, from)
+				if err := sp.WriteBackingAt(p, off, from); err != nil {
+					t.Fatal(err)
+				}
+				mem.WriteAt(p, off)
+				for c := range sp.marks {
+					if sp.marks[c] != nil {
+						for _, m := range sp.marks[c] {
+							if m != 0 {
+								marked++
+							}
+						}
+					}
+				}
 			case 0:
 				if err := sp.Truncate(off); err != nil {
 					t.Fatal(err)
@@ -56,6 +91,16 @@ func TestSparseStorageMatchesMem(t *testing.T) {
 		if sp.storedBytes() > 2*int64(len(mem.Bytes()))+pageSize {
 			t.Errorf("sparse storage holds %d bytes for %d", sp.storedBytes(), len(mem.Bytes()))
 		}
+		if c.backing && marked == 0 {
+			t.Error("no page was ever marked as backing bytes")
+		}
+		cp := newSparseStorage(c.pool)
+		cp.copyFrom(sp)
+		all := make([]byte, len(mem.Bytes()))
+		if n, err := cp.ReadAt(all, 0); n != len(all) || (err != nil && err != io.EOF) || !bytes.Equal(all, mem.Bytes()) {
+			t.Errorf("copy reads %d bytes (%v), differing from the storage", n, err)
+		}
+		cp.release()
 		sp.release()
 	}
 }
