@@ -23,6 +23,9 @@ type uringState struct {
 	err     error    // the ring failed: every later I/O fails with it
 }
 
+// maxURingEntries bounds the ring, and so the I/Os in the kernel at once.
+const maxURingEntries = 4096
+
 // uringSlot is an I/O on the ring; its index is the operation's user data.
 type uringSlot struct {
 	job    fileJob
@@ -61,7 +64,9 @@ func newURingState(files Files, dfd, limit int) (*uringState, error) {
 			return nil, err
 		}
 	}
-	entries := uint32(1) << bits.Len32(uint32(limit-1)) // the kernel rounds up too
+	// A power of two, as the kernel rounds up to; 4096 in flight is far
+	// past any device's queue, and a larger ring only costs memory.
+	entries := uint32(1) << bits.Len32(uint32(min(limit, maxURingEntries)-1))
 	if u.ring, err = newURing(entries); err != nil {
 		u.close()
 		if errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EPERM) {
