@@ -149,6 +149,9 @@ func (u *uringState) next(b *FileBackend) *IO {
 			return o
 		}
 		if i, res, ok := u.ring.reap(); ok {
+			if u.slots[i].job.io == nil {
+				continue // given up after the ring failed (fail)
+			}
 			u.queued--
 			return u.finish(b, i, res)
 		}
