@@ -1,6 +1,9 @@
 package impl
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestFileBackendManyWorkers asks for more I/Os in flight than an
 // io_uring holds and expects a working backend that bounds them.
@@ -13,5 +16,30 @@ func TestFileBackendManyWorkers(t *testing.T) {
 		if err := runFileIO(t, b, &IO{Op: OpWrite, Off: uint64(i) * 4096, Buf: make([]byte, 4096)}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestFileBackendRingFailure breaks the ring under queued I/Os and
+// expects each of them, and every later one, back with the ring's error,
+// and Close to succeed.
+func TestFileBackendRingFailure(t *testing.T) {
+	b, _ := newFileTestBackend(t, FileOptions{AIO: AIOIOUring})
+	real := b.ur.ring.fd
+	defer closeFD(real)
+	b.ur.ring.fd = -1 // io_uring_enter now fails with EBADF
+	for i := range 3 {
+		b.Submit(&IO{ID: uint64(i), Op: OpWrite, Off: uint64(i) * 4096, Buf: make([]byte, 4096)})
+	}
+	for range 3 {
+		o := b.Next()
+		if o == nil || o.Err == nil || !strings.Contains(o.Err.Error(), "io_uring_enter") {
+			t.Fatalf("Next = %v, want an I/O failed by io_uring_enter", o)
+		}
+	}
+	if err := runFileIO(t, b, &IO{Op: OpWrite, Buf: make([]byte, 512)}); err == nil || !strings.Contains(err.Error(), "io_uring_enter") {
+		t.Errorf("I/O after the failure: %v, want the ring's error", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("Close: %v", err)
 	}
 }
