@@ -89,9 +89,18 @@ const (
 // are corruptions (an L2 table overlapping used clusters is not read);
 // unreferenced whole clusters past the header are leaks.
 //
-// Repair clears invalid entries and every reference to a cluster after the
-// first (in L1 order, then L2 order), writing only the changed sectors of
-// a table, and syncs. It then removes leaks: trailing leaked clusters by
+// Repair clears invalid entries, writing only the changed sectors of a
+// table, and syncs; it never changes what a valid reference reads. It
+// clears no reference to a cluster that another reference reaches too (a
+// cross-link: which one is right cannot be told, and the data of the one
+// that is must stay where its guest offset finds it), and writes nothing
+// into an L2 table whose clusters another reference reaches (a bogus table
+// may be another table or someone's data): those stay corruptions, and
+// with any corruption left no leak is repaired, since what an overlapping
+// table references looks leaked. (QEMU also leaves cross-links, but clears
+// invalid entries in any table it reads.) Autoclear feature bits are
+// cleared, as QEMU's writable open does. Then leaks are removed: trailing
+// leaked clusters by
 // truncating the file, leaked clusters in the middle by moving clusters in
 // use down into them (a data cluster, or a whole L2 table into a run of
 // free clusters large enough; a table that no free run below it holds
@@ -100,9 +109,13 @@ const (
 // the old place is written again or truncated. A crash at any point leaves
 // a consistent image, with at worst a leak. The L1 table does not move:
 // leaked clusters below it that nothing else can fill remain (an image
-// QEMU made has its L1 table right after the header). When no corruptions or
-// I/O errors remain, the need-check feature bit is cleared by rewriting the
-// header's first sector, and the image is synced.
+// QEMU made has its L1 table right after the header), and nothing moves
+// into cluster 0, which holds the header even when header_size is 0. When
+// no corruptions or I/O errors remain, the need-check feature bit is
+// cleared by rewriting the header's first sector, and the image is synced.
+//
+// Sizes follow QEMU: the file's length counts rounded up to a whole sector,
+// and a cluster the file holds only part of is past its end.
 //
 // Check returns an error, which names the problem and wraps its cause, only
 // when it cannot check at all: the header is invalid, or the file size, the
@@ -126,7 +139,12 @@ func Check(st Storage, repair bool) (CheckResult, error) {
 	if err := h.Validate(uint64(sz)); err != nil {
 		return CheckResult{}, fmt.Errorf("check image: invalid header: %w", err)
 	}
-	c := newImageChecker(st, h, uint64(sz), repair)
+	if repair {
+		if err := h.writable(); err != nil {
+			return CheckResult{}, fmt.Errorf("check image: refusing to repair: %w", err)
+		}
+	}
+	c := newImageChecker(st, h, sectorLength(uint64(sz)), repair)
 	if err := c.run(); err != nil {
 		return CheckResult{}, err
 	}
@@ -139,14 +157,19 @@ type imageChecker struct {
 	repair   bool
 	h        Header
 	g        Geometry
-	size     uint64   // current file size in bytes
+	size     uint64   // current file size in bytes, rounded up to a sector (sectorLength)
 	hdrBytes uint64   // header_size in bytes
 	used     []uint64 // bitmap of clusters in use, over the file's clusters rounded up
 	nbits    uint64   // clusters in the bitmap
-	wrote    bool     // repair wrote something not yet synced
-	partial  bool     // an L2 table could not be read: the bitmap is incomplete
-	omitted  int      // problems left out of res.Problems
-	res      CheckResult
+	// shared marks, in a repair, the clusters that more than one reference
+	// reaches (the header and L1 table count as references): a table
+	// holding any of them is not written, since which reference is right
+	// cannot be told (census).
+	shared  []uint64
+	wrote   bool // repair wrote something not yet synced
+	partial bool // an L2 table could not be read: the bitmap is incomplete
+	omitted int  // problems left out of res.Problems
+	res     CheckResult
 }
 
 func newImageChecker(st Storage, h Header, size uint64, repair bool) *imageChecker {
@@ -173,6 +196,12 @@ func newImageChecker(st Storage, h Header, size uint64, repair bool) *imageCheck
 }
 
 func (c *imageChecker) run() error {
+	if c.repair {
+		if err := c.census(); err != nil {
+			return err
+		}
+		c.clearAutoclear()
+	}
 	c.setUsed(0, uint64(c.h.HeaderSize))
 	c.setUsed(c.h.L1TableOffset/c.g.ClusterSize, c.g.TableSize)
 	if err := c.scan(); err != nil {
@@ -184,7 +213,10 @@ func (c *imageChecker) run() error {
 	if !c.partial {
 		found := c.countLeaks(true)
 		c.res.Leaks = found
-		if c.repair && found > 0 && c.res.CheckErrors == 0 {
+		// Leaks move only in an image left with no corruption: a table
+		// that overlaps another is not read, and what it references
+		// looks leaked but may be the data that is right.
+		if c.repair && found > 0 && c.res.CheckErrors == 0 && c.res.Corruptions == 0 {
 			c.repairLeaks()
 			c.res.Leaks = c.countLeaks(false)
 			c.res.LeaksFixed = max(0, found-c.res.Leaks)
@@ -213,15 +245,22 @@ func (c *imageChecker) scan() error {
 			return e
 		}
 		if why := c.tableProblem(e); why != "" {
-			return c.invalid(fmt.Sprintf("L1 table at %#x entry %d: %s", l1, i, why), e, 1)
+			return c.invalid(fmt.Sprintf("L1 table at %#x entry %d: %s", l1, i, why), e, 1, "")
 		}
 		first := e / c.g.ClusterSize
 		if n := c.countUsed(first, c.g.TableSize); n > 0 {
+			// As QEMU does: the table is not read and its other clusters
+			// are not leaks. A repair clears the entry only when the
+			// table overlaps the L1 table, whose place the header fixes.
 			msg := fmt.Sprintf("L1 table at %#x entry %d: L2 table at %#x overlaps %d cluster(s) already in use", l1, i, e, n)
-			if !c.repair {
-				c.setUsed(first, c.g.TableSize) // as QEMU does: its other clusters are not leaks
+			leave := leaveShared
+			if c.overlapsL1(first, c.g.TableSize) {
+				leave = ""
 			}
-			return c.invalid(msg, e, n)
+			if !c.repair || leave != "" {
+				c.setUsed(first, c.g.TableSize)
+			}
+			return c.invalid(msg, e, n, leave)
 		}
 		c.setUsed(first, c.g.TableSize)
 		c.scanL2(e, i, l2buf)
@@ -239,11 +278,15 @@ func (c *imageChecker) scan() error {
 // scanL2 checks the data cluster entries of the L2 table at off, which
 // L1 entry l1i references.
 func (c *imageChecker) scanL2(off, l1i uint64, buf []byte) {
-	rerr, werr := c.walkTable(off, buf, c.repair, true, func(j, e uint64) uint64 {
+	leave := ""
+	if c.repair && c.isShared(off/c.g.ClusterSize, c.g.TableSize) {
+		leave = "its table shares clusters with another reference, so it is not written"
+	}
+	rerr, werr := c.walkTable(off, buf, c.repair && leave == "", true, func(j, e uint64) uint64 {
 		if e == 0 || e == ZeroCluster {
 			return e
 		}
-		ne := c.checkData(off, j, e)
+		ne := c.checkData(off, j, e, leave)
 		if ne != 0 {
 			c.res.AllocatedClusters++
 		}
@@ -258,27 +301,114 @@ func (c *imageChecker) scanL2(off, l1i uint64, buf []byte) {
 	}
 }
 
+// census marks in c.shared, before a repair writes anything, the clusters
+// that more than one reference reaches: the header clusters, the L1 table,
+// every L2 table that an L1 entry references inside the file (but for one
+// overlapping the L1 table, which the repair clears), and every data
+// cluster that an entry of such a table references. Unlike the check
+// it reads every table, also one that overlaps another. Where an L2 table
+// cannot be read, what it references is unknown, and every cluster counts
+// as shared.
+func (c *imageChecker) census() error {
+	once := make([]uint64, len(c.used))
+	c.shared = make([]uint64, len(c.used))
+	mark := func(first, n uint64) {
+		for i := first; i < first+n && i < c.nbits; i++ {
+			w, b := i/64, uint64(1)<<(i%64)
+			if once[w]&b != 0 {
+				c.shared[w] |= b
+			}
+			once[w] |= b
+		}
+	}
+	cs := c.g.ClusterSize
+	mark(0, uint64(c.h.HeaderSize))
+	mark(c.h.L1TableOffset/cs, c.g.TableSize)
+	l1buf := make([]byte, min(c.g.TableBytes, checkChunk))
+	l2buf := make([]byte, len(l1buf))
+	unknown := false
+	rerr, _ := c.walkTable(c.h.L1TableOffset, l1buf, false, true, func(_, e uint64) uint64 {
+		if unknown || c.tableProblem(e) != "" || c.overlapsL1(e/cs, c.g.TableSize) {
+			return e // a repair clears the entry: it references nothing
+		}
+		mark(e/cs, c.g.TableSize)
+		rerr, _ := c.walkTable(e, l2buf, false, true, func(_, d uint64) uint64 {
+			if d != ZeroCluster && c.clusterProblem(d) == "" {
+				mark(d/cs, 1)
+			}
+			return d
+		})
+		unknown = rerr != nil
+		return e
+	})
+	if rerr != nil {
+		return fmt.Errorf("check image: read L1 table at %#x: %w", c.h.L1TableOffset, rerr)
+	}
+	if unknown {
+		for i := range c.shared {
+			c.shared[i] = ^uint64(0)
+		}
+	}
+	return nil
+}
+
+// overlapsL1 reports whether clusters [first, first+n) overlap the L1
+// table: a reference there is the wrong one, since the header fixes where
+// the L1 table is.
+func (c *imageChecker) overlapsL1(first, n uint64) bool {
+	l1 := c.h.L1TableOffset / c.g.ClusterSize
+	return first < l1+c.g.TableSize && l1 < first+n
+}
+
+// isShared reports whether any of clusters [first, first+n) is shared
+// (census); outside a repair none is.
+func (c *imageChecker) isShared(first, n uint64) bool {
+	if c.shared == nil {
+		return false
+	}
+	for i := first; i < first+n && i < c.nbits; i++ {
+		if c.shared[i/64]&(1<<(i%64)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // checkData checks L2 entry j of the table at off, e, which references a
-// data cluster, and returns the entry's value after repair.
-func (c *imageChecker) checkData(off, j, e uint64) uint64 {
+// data cluster, and returns the entry's value after repair: an invalid
+// entry is cleared unless leave says why not. A cluster referenced twice
+// is left referenced twice: which reference is right cannot be told, and
+// clearing either might drop the guest data that is.
+func (c *imageChecker) checkData(off, j, e uint64, leave string) uint64 {
 	if why := c.clusterProblem(e); why != "" {
-		return c.invalid(fmt.Sprintf("L2 table at %#x entry %d: %s", off, j, why), e, 1)
+		return c.invalid(fmt.Sprintf("L2 table at %#x entry %d: %s", off, j, why), e, 1, leave)
 	}
 	cl := e / c.g.ClusterSize
 	if c.isUsed(cl) {
-		return c.invalid(fmt.Sprintf("L2 table at %#x entry %d: cluster %#x is already in use", off, j, e), e, 1)
+		if leave == "" && !c.overlapsL1(cl, 1) {
+			leave = leaveShared
+		}
+		return c.invalid(fmt.Sprintf("L2 table at %#x entry %d: cluster %#x is already in use", off, j, e), e, 1, leave)
 	}
 	c.setUsed(cl, 1)
 	return e
 }
 
+// leaveShared is why a repair leaves a reference to a cluster that
+// another reference reaches too.
+const leaveShared = "another reference reaches the same cluster, and which is right cannot be told"
+
 // invalid records n corruptions described by msg for an entry holding e,
-// and returns the entry's value after repair: 0 when repairing.
-func (c *imageChecker) invalid(msg string, e uint64, n int) uint64 {
-	if c.repair {
+// and returns the entry's value after repair: a repair clears the entry
+// (0) unless leave says why it must not, which the finding then gives.
+func (c *imageChecker) invalid(msg string, e uint64, n int, leave string) uint64 {
+	switch {
+	case c.repair && leave == "":
 		c.res.CorruptionsFixed += n
 		c.problem(msg + " (cleared)")
 		return 0
+	case c.repair:
+		msg += " (left: " + leave + ")"
 	}
 	c.res.Corruptions += n
 	c.problem(msg)
@@ -418,7 +548,9 @@ type leakRepair struct {
 // Owners are collected for the last clusters in use, as many as there are
 // holes; unstick collects them for every cluster above the lowest hole.
 func (c *imageChecker) repairLeaks() {
-	hs := uint64(c.h.HeaderSize)
+	// Cluster 0 holds the header even when header_size says 0 clusters
+	// (QEMU then counts it leaked): nothing moves into it.
+	hs := max(1, uint64(c.h.HeaderSize))
 	last, ok := c.lastUsed(c.nbits)
 	if !ok {
 		return
@@ -611,8 +743,8 @@ func (c *imageChecker) truncateAfter(last uint64) bool {
 // the end of file that may have reached cluster n: it asks the storage
 // for the size.
 func (c *imageChecker) grow(n uint64) {
-	if sz, err := c.st.Size(); err == nil && uint64(sz) > c.size {
-		c.size = uint64(sz)
+	if sz, err := c.st.Size(); err == nil && sectorLength(uint64(sz)) > c.size {
+		c.size = sectorLength(uint64(sz))
 	}
 	n = max(n, (c.size+c.g.ClusterSize-1)/c.g.ClusterSize)
 	for uint64(len(c.used))*64 < n {
@@ -724,6 +856,28 @@ func (c *imageChecker) updateEntry(table, i, old, val uint64) error {
 		return fmt.Errorf("sync: %w", err)
 	}
 	return nil
+}
+
+// clearAutoclear clears the autoclear feature bits, none of which this
+// implementation (or QEMU) knows, as QEMU does when it opens an image
+// writable: the specification says a writer that does not know an
+// autoclear bit must clear it.
+func (c *imageChecker) clearAutoclear() {
+	if c.h.AutoclearFeatures == 0 {
+		return
+	}
+	var b [SectorSize]byte
+	if err := checkRead(c.st, b[:], 0); err != nil {
+		c.checkError(fmt.Sprintf("clear autoclear features: read header: %v", err))
+		return
+	}
+	binary.LittleEndian.PutUint64(b[32:], 0)
+	if err := checkWrite(c.st, b[:], 0); err != nil {
+		c.checkError(fmt.Sprintf("clear autoclear features: write header: %v", err))
+		return
+	}
+	c.h.AutoclearFeatures = 0
+	c.wrote = true
 }
 
 // markClean clears the need-check bit in the header's first sector.

@@ -2,6 +2,7 @@ package impl
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -407,11 +408,16 @@ var chkCases = []chkCase{
 		problem: "L2 table at 0x3000 entry 3: cluster 0x1000 is already in use",
 	},
 	{
-		name:    "l2-in-own-table",
-		build:   chkBase,
-		corrupt: func(m *chkImage) { m.setEntry(3, m.l1(0)+chkCS, 0) },
-		check:   chkCounts{Corruptions: 1},
-		repair:  chkCounts{CorruptionsFixed: 1},
+		// Whether the entry or the L1 entry of its table is wrong cannot
+		// be told: the repair writes nothing into the table.
+		name:  "l2-in-own-table",
+		build: chkBase,
+		corrupt: func(m *chkImage) {
+			m.setEntry(3, m.l1(0)+chkCS, 0)
+			delete(m.want, 3) // reads the table's bytes
+		},
+		check:  chkCounts{Corruptions: 1},
+		repair: chkCounts{Corruptions: 1},
 	},
 	{
 		name:    "l1-misaligned",
@@ -459,57 +465,61 @@ var chkCases = []chkCase{
 		problem: "L1 table at 0x1000 entry 2: L2 table at 0x1000 overlaps 2 cluster(s) already in use",
 	},
 	{
+		// Cross-links stay as they are in a repair, as in QEMU: either
+		// reference may be the right one.
 		name:    "l2-table-twice",
 		build:   chkBase,
 		corrupt: func(m *chkImage) { m.setL1(2, m.l1(0)) },
 		check:   chkCounts{Corruptions: 2},
-		repair:  chkCounts{CorruptionsFixed: 2},
+		repair:  chkCounts{Corruptions: 2},
 	},
 	{
-		// Half of the table is free: in a check it counts as used, as in
-		// QEMU; a repair drops the table and then removes that cluster.
+		// Half of the table is free: it counts as used, as in QEMU, so it
+		// is no leak; the table overlaps data, so a repair leaves it.
 		name:    "l2-table-half-overlap",
 		build:   chkBase,
 		corrupt: func(m *chkImage) { m.setL1(2, m.end()-chkCS); m.leak() },
 		check:   chkCounts{Corruptions: 1},
-		repair:  chkCounts{CorruptionsFixed: 1, LeaksFixed: 1},
+		repair:  chkCounts{Corruptions: 1},
 	},
 	{
 		name:    "l2-table-over-data",
 		build:   chkBase,
 		corrupt: func(m *chkImage) { m.setL1(2, m.entry(1025)) },
 		check:   chkCounts{Corruptions: 2},
-		repair:  chkCounts{CorruptionsFixed: 2},
+		repair:  chkCounts{Corruptions: 2},
 	},
 	{
-		// The first reference (guest cluster 0) keeps the cluster.
+		// Both references keep the cluster: a repair cannot tell which
+		// guest offset the data belongs to.
 		name:    "data-twice",
 		build:   chkBase,
-		corrupt: func(m *chkImage) { m.setEntry(3, m.entry(0), 0) },
+		corrupt: func(m *chkImage) { m.setEntry(3, m.entry(0), 'a') },
 		check:   chkCounts{Corruptions: 1},
-		repair:  chkCounts{CorruptionsFixed: 1},
+		repair:  chkCounts{Corruptions: 1},
 		problem: "L2 table at 0x3000 entry 3: cluster 0x5000 is already in use",
 	},
 	{
 		name:    "data-twice-across-tables",
 		build:   chkBase,
-		corrupt: func(m *chkImage) { m.setEntry(1026, m.entry(1), 0) },
+		corrupt: func(m *chkImage) { m.setEntry(1026, m.entry(1), 'b') },
 		check:   chkCounts{Corruptions: 1},
-		repair:  chkCounts{CorruptionsFixed: 1},
+		repair:  chkCounts{Corruptions: 1},
 	},
 	{
 		// A data entry pointing into the second table, read before it: as
-		// in QEMU the table is the later reference, so it is not read (its
-		// other cluster and its data leak) and a repair drops it.
+		// in QEMU the table is the later reference, so it is not read and
+		// its other cluster and its data look leaked. A repair keeps the
+		// table (it may be the right one: guest cluster 1025 still reads
+		// its data), and moves no leak while the corruption remains.
 		name:  "data-in-later-table",
 		build: chkBase,
 		corrupt: func(m *chkImage) {
 			m.setEntry(3, m.l1(1), 0)
 			delete(m.want, 3) // reads the table's bytes
-			m.want[1025] = 0
 		},
 		check:  chkCounts{Corruptions: 1, Leaks: 1},
-		repair: chkCounts{CorruptionsFixed: 1, LeaksFixed: 2},
+		repair: chkCounts{Corruptions: 1, Leaks: 1},
 	},
 	{
 		// Value 1 is a zero cluster, not an offset; value 2 is neither.
@@ -567,11 +577,69 @@ var chkCases = []chkCase{
 		repair: chkCounts{LeaksFixed: 1},
 	},
 	{
+		// A bit flip in an L1 entry points it into the second cluster of
+		// a later table and the data cluster after it: the bogus table is
+		// read first, and its "entries" are that data. A repair writes
+		// into neither table (clearing the bogus table's invalid entries
+		// would write zeros over the data) and keeps the real table.
+		name: "crosslink-l1-bitflip",
+		build: func(m *chkImage) {
+			chkBase(m)
+			m.write(3*chkEntries+600, 'x') // table for L1 entry 3, then its data
+		},
+		corrupt: func(m *chkImage) { m.setL1(2, m.l1(3)+chkCS) },
+		check:   chkCounts{Corruptions: 514},
+		repair:  chkCounts{Corruptions: 514},
+	},
+	{
+		// QEMU takes the file's length rounded up to a sector: a file one
+		// byte short of its last cluster still holds it.
+		name:  "short-by-one",
+		build: chkBase,
+		corrupt: func(m *chkImage) {
+			m.buf = m.buf[:len(m.buf)-1]
+			delete(m.want, 2) // its last byte reads as zero
+		},
+	},
+	{
+		// Header fields QEMU accepts: header_size 0 (the header cluster
+		// is then leaked, and no repair moves anything into it), image
+		// size 0, the backing-file feature with an empty name (no
+		// backing file), unknown compatible and autoclear features (a
+		// repair clears the autoclear bits, as QEMU's writable open).
+		name:    "header-size-0",
+		build:   chkBase,
+		corrupt: func(m *chkImage) { m.h.HeaderSize = 0 },
+		check:   chkCounts{Leaks: 1},
+		repair:  chkCounts{Leaks: 1},
+	},
+	{
+		name:  "image-size-0",
+		build: chkBase,
+		corrupt: func(m *chkImage) {
+			m.h.ImageSize = 0
+			clear(m.want) // the guest has no bytes to read
+		},
+	},
+	{
+		name:  "backing-name-empty",
+		build: chkBase,
+		corrupt: func(m *chkImage) {
+			m.h.Features |= FeatureBackingFile
+			m.h.BackingNameOffset, m.h.BackingNameSize = 0, 0
+		},
+	},
+	{
+		name:    "feature-bits-unknown",
+		build:   chkBase,
+		corrupt: func(m *chkImage) { m.h.CompatFeatures, m.h.AutoclearFeatures = 0xff00, 1<<63|5 },
+	},
+	{
 		name:  "everything",
 		build: chkBase,
 		corrupt: func(m *chkImage) {
 			m.h.Features |= FeatureNeedCheck
-			m.setEntry(3, m.entry(2), 0)       // twice
+			m.setEntry(3, m.entry(2), 'd')     // twice
 			m.setEntry(4, 1<<33, 0)            // past EOF
 			m.setEntry(5, 0x1234, 0)           // misaligned
 			m.setL1(2, m.l1(1))                // table twice
@@ -584,7 +652,7 @@ var chkCases = []chkCase{
 			m.leak()
 		},
 		check:  chkCounts{Corruptions: 6, Leaks: 4},
-		repair: chkCounts{CorruptionsFixed: 6, LeaksFixed: 4},
+		repair: chkCounts{Corruptions: 3, CorruptionsFixed: 3, Leaks: 4},
 	},
 }
 
@@ -694,20 +762,21 @@ func testCheckVariant(t *testing.T, v chkVariant) {
 	if err != nil {
 		t.Fatalf("second Check: %v", err)
 	}
-	if again.Corruptions != 0 || again.CheckErrors != 0 || again.Leaks != rep.Leaks {
-		t.Errorf("second Check found %+v, want only %d leaks; problems:\n%s", chkCountsOf(again), rep.Leaks, strings.Join(again.Problems, "\n"))
+	if again.Corruptions != rep.Corruptions || again.CheckErrors != 0 || again.Leaks != rep.Leaks {
+		t.Errorf("second Check found %+v, want the %d corruptions and %d leaks the repair left; problems:\n%s",
+			chkCountsOf(again), rep.Corruptions, rep.Leaks, strings.Join(again.Problems, "\n"))
 	}
-	if rep.Leaks == 0 && !again.Clean() {
+	if rep.Leaks == 0 && rep.Corruptions == 0 && !again.Clean() {
 		t.Errorf("second Check is not clean: %q", again.Problems)
 	}
-	if rep.Leaks == 0 && again.ImageEndOffset != uint64(len(fixed))&^(chkCS-1) {
+	if rep.Leaks == 0 && rep.Corruptions == 0 && again.ImageEndOffset != usableLength(uint64(len(fixed)), chkCS) {
 		t.Errorf("after repair the file has %d bytes, image end offset is %d", len(fixed), again.ImageEndOffset)
 	}
 	if again.AllocatedClusters != rep.AllocatedClusters {
 		t.Errorf("AllocatedClusters: repair reported %d, second check %d", rep.AllocatedClusters, again.AllocatedClusters)
 	}
-	if v.check == (chkCounts{}) && chkNeedCheck(v.img) == false && !bytes.Equal(fixed, v.img) {
-		t.Errorf("repair changed a consistent image")
+	if v.check == (chkCounts{}) && !chkNeedCheck(v.img) && !bytes.Equal(fixed, chkNoAutoclear(v.img)) {
+		t.Errorf("repair changed a consistent image beyond its autoclear bits")
 	}
 	if v.check.Leaks > 0 && v.check.Corruptions == 0 && rep.Leaks == 0 {
 		if wantLen := len(v.img) - v.check.Leaks*chkCS; len(fixed) > wantLen {
@@ -715,12 +784,17 @@ func testCheckVariant(t *testing.T, v chkVariant) {
 		}
 	}
 
-	// The header's first sector is unchanged but for need-check.
-	if chkNeedCheck(fixed) {
-		t.Errorf("need-check still set after repair")
+	// The header's first sector is unchanged but for need-check, which a
+	// repair clears unless corruptions remain, and the autoclear bits,
+	// which it clears.
+	if chkNeedCheck(fixed) != (chkNeedCheck(v.img) && rep.Corruptions > 0) {
+		t.Errorf("need-check after repair is %v; before %v, with %d corruptions left", chkNeedCheck(fixed), chkNeedCheck(v.img), rep.Corruptions)
 	}
-	if !bytes.Equal(fixed[:16], v.img[:16]) || !bytes.Equal(fixed[24:SectorSize], v.img[24:SectorSize]) {
-		t.Errorf("repair changed the header beyond need-check")
+	if ac := binary.LittleEndian.Uint64(fixed[32:]); ac != 0 {
+		t.Errorf("autoclear bits %#x left after repair", ac)
+	}
+	if !bytes.Equal(fixed[:16], v.img[:16]) || !bytes.Equal(fixed[24:32], v.img[24:32]) || !bytes.Equal(fixed[40:SectorSize], v.img[40:SectorSize]) {
+		t.Errorf("repair changed the header beyond need-check and autoclear")
 	}
 	if f := binary.LittleEndian.Uint64(fixed[16:]) | FeatureNeedCheck; f != binary.LittleEndian.Uint64(v.img[16:])|FeatureNeedCheck {
 		t.Errorf("repair changed features other than need-check: %#x", f)
@@ -809,6 +883,13 @@ func chkHas(lines []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// chkNoAutoclear returns a copy of img with the autoclear bits cleared.
+func chkNoAutoclear(img []byte) []byte {
+	c := append([]byte(nil), img...)
+	binary.LittleEndian.PutUint64(c[32:], 0)
+	return c
 }
 
 func chkNeedCheck(img []byte) bool {
@@ -959,7 +1040,11 @@ func TestCheckInvalidHeader(t *testing.T) {
 		{"short", func() []byte { return base().bytes()[:40] }, "not a QED image"},
 		{"magic", func() []byte { b := base().bytes(); b[0] = 'X'; return b }, "magic"},
 		{"cluster-size", func() []byte { m := base(); m.h.ClusterSize = 1 << 27; return m.bytes() }, "cluster size"},
-		{"huge-tables", func() []byte { m := base(); m.h.ClusterSize, m.h.TableSize = 1<<26, 16; return m.bytes() }, "past end of file"},
+		{"huge-tables", func() []byte {
+			m := base()
+			m.h.ClusterSize, m.h.TableSize, m.h.L1TableOffset = 1<<26, 16, 1<<26
+			return m.bytes()
+		}, "past end of file"},
 		{"table-size", func() []byte { m := base(); m.h.TableSize = 3; return m.bytes() }, "table size"},
 		{"header-size", func() []byte { m := base(); m.h.HeaderSize = 1 << 31; return m.bytes() }, "header size"},
 		{"l1-in-header", func() []byte { m := base(); m.h.L1TableOffset = 0; return m.bytes() }, "inside the header"},
@@ -1208,11 +1293,69 @@ func chkAfterCrash(t *testing.T, what string, img []byte, v chkVariant) {
 	if _, err := Check(st, true); err != nil {
 		t.Fatalf("%s: repair: %v", what, err)
 	}
-	// A new repair finishes the job: no corruptions, and no leaks where
-	// the interrupted repair would have left none.
-	if r, err := Check(st, false); err != nil || r.Corruptions != 0 || r.CheckErrors != 0 || (v.repair.Leaks == 0 && r.Leaks != 0) {
+	// A new repair finishes the job: only the corruptions a repair leaves,
+	// and no leaks where the interrupted repair would have left none.
+	if r, err := Check(st, false); err != nil || r.Corruptions != v.repair.Corruptions || r.CheckErrors != 0 || (v.repair.Leaks == 0 && r.Leaks != 0) {
 		t.Errorf("%s: after a new repair: %+v, %v", what, r, err)
 	}
+}
+
+// chkGuestReads opens img read-only, without a backing file, and returns
+// a hash of each guest cluster (of the first 16 MiB) that reads without an
+// error and is not all zeros, but for those whose lookup goes through the
+// L1 table a second time (a reference into the L1 table, which a repair
+// clears: its bytes were never guest data); nil when it does not open.
+func chkGuestReads(img []byte) map[uint64][32]byte {
+	st := NewMemStorageFrom(img)
+	files := Files{Image: st}
+	if h, err := DecodeHeader(img); err == nil && h.HasBacking() {
+		files.Backing = NewMemStorage()
+	}
+	im, err := Open(files, NewMemBackend(files), Options{ReadOnly: true})
+	if err != nil {
+		return nil
+	}
+	defer im.Close()
+	g := im.Geometry()
+	out := map[uint64][32]byte{}
+	buf := make([]byte, g.ClusterSize)
+	zero := make([]byte, g.ClusterSize)
+	for off := uint64(0); off < min(g.ImageSize, 16<<20); off += g.ClusterSize {
+		b := buf[:min(g.ClusterSize, g.ImageSize-off)]
+		if chkThroughL1(img, off) {
+			continue
+		}
+		if _, err := im.ReadAt(b, int64(off)); err == nil && !bytes.Equal(b, zero[:len(b)]) {
+			out[off] = sha256.Sum256(b)
+		}
+	}
+	return out
+}
+
+// chkThroughL1 reports whether the lookup of guest offset off in img meets
+// the L1 table again: its L1 entry or its L2 entry references it.
+func chkThroughL1(img []byte, off uint64) bool {
+	h, err := DecodeHeader(img)
+	if err != nil {
+		return false
+	}
+	g := GeometryOf(&h)
+	at := func(p uint64) uint64 {
+		if p+8 > uint64(len(img)) || p+8 < p {
+			return 0
+		}
+		return binary.LittleEndian.Uint64(img[p:])
+	}
+	inL1 := func(p, n uint64) bool { return p < h.L1TableOffset+g.TableBytes && h.L1TableOffset < p+n }
+	t := at(h.L1TableOffset + 8*g.L1Index(off))
+	if t == 0 {
+		return false
+	}
+	if inL1(t, g.TableBytes) {
+		return true
+	}
+	d := at(t + 8*g.L2Index(off))
+	return d > ZeroCluster && inL1(d, g.ClusterSize)
 }
 
 // chkSameGuest reports whether images a and b, whose entries are all
@@ -1274,7 +1417,8 @@ func TestCheckProblemsBounded(t *testing.T) {
 
 // FuzzCheck mutates small images: Check must not panic, must not write
 // without repair, and a repair must leave an image whose second check
-// finds no corruptions and nothing more to repair.
+// finds only the corruptions it reported left and nothing more to repair,
+// and in which every guest cluster that read before reads the same.
 func FuzzCheck(f *testing.F) {
 	for _, tc := range chkCases {
 		for _, v := range chkVariants(tc) {
@@ -1289,16 +1433,26 @@ func FuzzCheck(f *testing.F) {
 		if !bytes.Equal(st.Bytes(), img) {
 			t.Fatal("Check without repair changed the image")
 		}
+		before := chkGuestReads(img)
 		rep, err := Check(st, true)
 		if err != nil {
-			t.Fatalf("Check with repair: %v", err)
+			if !strings.Contains(err.Error(), "refusing to repair") || !bytes.Equal(st.Bytes(), img) {
+				t.Fatalf("Check with repair: %v (the image changed: %v)", err, !bytes.Equal(st.Bytes(), img))
+			}
+			return
 		}
 		again, err := Check(st, false)
 		if err != nil {
 			t.Fatalf("Check after repair: %v", err)
 		}
-		if again.Corruptions != 0 || again.CheckErrors != 0 || again.Leaks != rep.Leaks {
+		if again.Corruptions != rep.Corruptions || again.CheckErrors != 0 || again.Leaks != rep.Leaks {
 			t.Fatalf("after repair %+v, second check %+v", rep, again)
+		}
+		after := chkGuestReads(st.Bytes())
+		for off, sum := range before {
+			if got, ok := after[off]; !ok || got != sum {
+				t.Fatalf("guest cluster at %#x read before the repair and reads otherwise after it (readable: %v)", off, ok)
+			}
 		}
 		if rep2, err := Check(st, true); err != nil || rep2.CorruptionsFixed != 0 || rep2.LeaksFixed != 0 {
 			t.Fatalf("second repair: %+v, %v", rep2, err)

@@ -134,6 +134,13 @@ type engine struct {
 	l1       []uint64
 	cache    l2Cache
 	fileSize uint64 // allocation point: new clusters go here
+	openEnd  uint64 // the file's usable length at open (usableLength)
+	// damaged holds the ranges at or past openEnd that a table referenced
+	// at open (sorted, merged; nil for a healthy image): alloc skips
+	// them, lookups refuse them. skip indexes the first alloc has not
+	// passed yet.
+	damaged []fileSpan
+	skip    int
 
 	// inFlight holds the admitted accesses in admission order and
 	// inFlightReq their requests; scratch and scratchReq the same without
@@ -412,6 +419,8 @@ func (e *engine) checkDataOffset(off uint64) error {
 		return fmt.Errorf("cluster offset %#x lies inside the header", off)
 	case off >= e.fileSize:
 		return fmt.Errorf("cluster offset %#x is past end of file (%#x)", off, e.fileSize)
+	case e.damaged != nil && e.pastEndAtOpen(off, e.g.ClusterSize):
+		return fmt.Errorf("cluster offset %#x was past end of file (%#x) at open", off, e.openEnd)
 	}
 	return nil
 }
@@ -678,6 +687,8 @@ func (e *engine) checkTableOffset(off uint64) error {
 		return fmt.Errorf("L2 table offset %#x lies inside the header", off)
 	case off+e.g.TableBytes < off || off+e.g.TableBytes > e.fileSize:
 		return fmt.Errorf("L2 table at %#x (%d bytes) is past end of file (%#x)", off, e.g.TableBytes, e.fileSize)
+	case e.damaged != nil && e.pastEndAtOpen(off, e.g.TableBytes):
+		return fmt.Errorf("L2 table at %#x (%d bytes) was past end of file (%#x) at open", off, e.g.TableBytes, e.openEnd)
 	}
 	return nil
 }
@@ -803,8 +814,7 @@ func (e *engine) allocateData(rq *request) {
 	n := g.ClusterIndex(rq.pos+rq.segLen-1) - g.ClusterIndex(rq.pos) + 1
 	size := n * g.ClusterSize
 	rq.nClusters = n
-	rq.segOff = e.fileSize
-	e.fileSize += size
+	rq.segOff = e.alloc(size)
 	head := rq.pos - start
 	tail := head + rq.segLen
 	needBacking := e.backing && !rq.zeroRun && start < e.backingSize
@@ -902,8 +912,7 @@ func (e *engine) updateL2(rq *request) {
 	idx := g.L2Index(rq.pos)
 	n := rq.nClusters
 	if rq.acc.Kind == model.AllocL2 {
-		t := &l2Table{off: e.fileSize, entries: make([]uint64, g.TableEntries), pins: 1}
-		e.fileSize += g.TableBytes
+		t := &l2Table{off: e.alloc(g.TableBytes), entries: make([]uint64, g.TableEntries), pins: 1}
 		for k := range n {
 			t.entries[idx+k] = rq.segOff + k*g.ClusterSize
 		}

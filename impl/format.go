@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 )
 
@@ -104,17 +105,26 @@ func DecodeHeader(b []byte) (Header, error) {
 	}, nil
 }
 
-// ValidateGeometry checks cluster size, table size and image size as the
-// specification constrains them.
+// ValidateGeometry checks the cluster size, table size and image size of a
+// new image: the ranges the specification gives, and a guest of at least
+// one sector. (An existing image may have image size 0; Header.Validate
+// accepts it, as QEMU does.)
 func ValidateGeometry(clusterSize, tableSize uint32, imageSize uint64) error {
+	if imageSize == 0 {
+		return errors.New("image size is zero")
+	}
+	return validateSizes(clusterSize, tableSize, imageSize)
+}
+
+// validateSizes checks cluster, table and image size as the specification
+// and QEMU's open constrain them: powers of two in range, and an image
+// size that is a whole number of sectors the L1 table can map.
+func validateSizes(clusterSize, tableSize uint32, imageSize uint64) error {
 	if clusterSize < MinClusterSize || clusterSize > MaxClusterSize || clusterSize&(clusterSize-1) != 0 {
 		return fmt.Errorf("cluster size %d is not a power of two in [%d, %d]", clusterSize, MinClusterSize, MaxClusterSize)
 	}
 	if tableSize < MinTableSize || tableSize > MaxTableSize || tableSize&(tableSize-1) != 0 {
 		return fmt.Errorf("table size %d is not a power of two in [%d, %d]", tableSize, MinTableSize, MaxTableSize)
-	}
-	if imageSize == 0 {
-		return errors.New("image size is zero")
 	}
 	if imageSize%SectorSize != 0 {
 		return fmt.Errorf("image size %d is not a multiple of %d bytes", imageSize, SectorSize)
@@ -137,43 +147,76 @@ func MaxImageSize(clusterSize, tableSize uint32) uint64 {
 	return lo
 }
 
-// Validate checks every header field against the specification and against
-// fileSize, the image file's size in bytes. The error names the field.
+// Validate checks every header field as QEMU's open does, against fileSize,
+// the image file's size in bytes; the error names the field. Like QEMU it
+// takes the file's length rounded up to a whole sector (as the block layer
+// reports it) and rounded down to a cluster, and it accepts what QEMU
+// accepts: an image size of 0, a header size of 0 (the header cluster then
+// counts as leaked), unknown compatible and autoclear feature bits, and the
+// backing-file feature with an empty name (no backing file). QEMU 7.2 also
+// refuses some geometries the specification allows; Validate does not.
 func (h *Header) Validate(fileSize uint64) error {
-	if err := ValidateGeometry(h.ClusterSize, h.TableSize, h.ImageSize); err != nil {
-		return err
-	}
 	if unknown := h.Features &^ knownFeatures; unknown != 0 {
 		return fmt.Errorf("unsupported feature bits %#x", unknown)
 	}
+	if err := validateSizes(h.ClusterSize, h.TableSize, h.ImageSize); err != nil {
+		return err
+	}
 	cs := uint64(h.ClusterSize)
-	if h.HeaderSize == 0 {
-		return errors.New("header size is 0 clusters")
+	if uint64(h.HeaderSize) > math.MaxUint32/cs {
+		return fmt.Errorf("header size %d clusters of %d bytes overflows 32 bits", h.HeaderSize, cs)
 	}
-	if uint64(h.HeaderSize)*cs > fileSize {
-		return fmt.Errorf("header size %d clusters (%d bytes) is past end of file (%d bytes)", h.HeaderSize, uint64(h.HeaderSize)*cs, fileSize)
-	}
+	hdr := uint64(h.HeaderSize) * cs
+	end := usableLength(fileSize, cs)
 	if h.L1TableOffset%cs != 0 {
 		return fmt.Errorf("L1 table offset %#x is not cluster-aligned", h.L1TableOffset)
 	}
-	if h.L1TableOffset < uint64(h.HeaderSize)*cs {
-		return fmt.Errorf("L1 table offset %#x lies inside the header", h.L1TableOffset)
+	if h.L1TableOffset < hdr {
+		return fmt.Errorf("L1 table offset %#x lies inside the header (%d bytes)", h.L1TableOffset, hdr)
 	}
-	if end := h.L1TableOffset + uint64(h.TableSize)*cs; end < h.L1TableOffset || end > fileSize {
-		return fmt.Errorf("L1 table at %#x (%d bytes) is past end of file (%d bytes)", h.L1TableOffset, uint64(h.TableSize)*cs, fileSize)
+	if tb := uint64(h.TableSize) * cs; h.L1TableOffset > end || tb > end-h.L1TableOffset {
+		return fmt.Errorf("L1 table at %#x (%d bytes) is past end of file (%d bytes)", h.L1TableOffset, tb, fileSize)
 	}
 	if h.Features&FeatureBackingFile != 0 {
-		if end := uint64(h.BackingNameOffset) + uint64(h.BackingNameSize); end > uint64(h.HeaderSize)*cs {
-			return fmt.Errorf("backing file name at %d (%d bytes) is outside the header clusters", h.BackingNameOffset, h.BackingNameSize)
-		}
-		if h.BackingNameSize == 0 {
-			return errors.New("backing file feature set but backing file name is empty")
+		if e := uint64(h.BackingNameOffset) + uint64(h.BackingNameSize); e > hdr {
+			return fmt.Errorf("backing file name at %d (%d bytes) is outside the header clusters (%d bytes)", h.BackingNameOffset, h.BackingNameSize, hdr)
 		}
 		if h.BackingNameSize > MaxBackingName {
 			return fmt.Errorf("backing file name is %d bytes, longer than %d", h.BackingNameSize, MaxBackingName)
 		}
 	}
 	return nil
+}
+
+// writable reports why a header that Validate accepts must still not be
+// written through: an L1 table in cluster 0 (header_size 0 lets QEMU take
+// one there) would overwrite the header with every entry written.
+func (h *Header) writable() error {
+	if h.L1TableOffset < uint64(h.ClusterSize) {
+		return fmt.Errorf("the L1 table at %#x overlaps the header in cluster 0", h.L1TableOffset)
+	}
+	return nil
+}
+
+// sectorLength returns size rounded up to a whole sector: the length
+// QEMU's block layer reports for a file of size bytes.
+func sectorLength(size uint64) uint64 {
+	return (size + SectorSize - 1) &^ (SectorSize - 1)
+}
+
+// usableLength returns the part of a file of size bytes that holds whole
+// clusters of cs bytes, as QEMU's QED driver counts it (its file_size): the
+// sector length rounded down to a cluster. A cluster at or past it is past
+// end of file, and QEMU allocates the next cluster there.
+func usableLength(size, cs uint64) uint64 {
+	return sectorLength(size) &^ (cs - 1)
+}
+
+// HasBacking reports whether the header names a backing file: the feature
+// bit is set and the name is not empty (QEMU opens no backing file for an
+// empty name).
+func (h *Header) HasBacking() bool {
+	return h.Features&FeatureBackingFile != 0 && h.BackingNameSize > 0
 }
 
 // Geometry holds the derived quantities of a validated header.

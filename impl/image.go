@@ -182,14 +182,19 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 	if err := h.Validate(uint64(size)); err != nil {
 		return nil, fmt.Errorf("open image: %w", err)
 	}
+	if !opts.ReadOnly {
+		if err := h.writable(); err != nil {
+			return nil, fmt.Errorf("open image: %w; open it read-only", err)
+		}
+	}
 	im := &Image{be: be, files: files}
 	if h.Features&FeatureBackingFile != 0 {
-		name := make([]byte, h.BackingNameSize)
-		if _, err := files.Image.ReadAt(name, int64(h.BackingNameOffset)); err != nil {
-			return nil, fmt.Errorf("open image: read backing file name: %w", err)
+		name, err := ReadBackingName(files.Image, &h)
+		if err != nil {
+			return nil, fmt.Errorf("open image: %w", err)
 		}
-		im.backing = string(name)
-		if files.Backing == nil {
+		im.backing = name
+		if name != "" && files.Backing == nil {
 			return nil, fmt.Errorf("open image: it has backing file %q, but no backing file was opened", im.backing)
 		}
 	}
@@ -198,8 +203,8 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open image: need-check bit set: %w", err)
 		}
-		if res.Corruptions > res.CorruptionsFixed {
-			return nil, fmt.Errorf("open image: need-check bit set and check found %d corruptions it could not repair", res.Corruptions-res.CorruptionsFixed)
+		if res.Corruptions > 0 || res.CheckErrors > 0 {
+			return nil, fmt.Errorf("open image: need-check bit set, and the repair left %d corruptions and %d check errors (cross-links it cannot resolve; see check)", res.Corruptions, res.CheckErrors)
 		}
 		again := opts
 		again.SkipCheck = true
@@ -236,11 +241,17 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 		capacity = 512
 	}
 	e.cache = newL2Cache(capacity)
-	e.fileSize = g.StartOfCluster(uint64(size))
-	e.zeroFrom = g.StartOfCluster(uint64(size) + g.ClusterSize - 1)
+	e.fileSize = usableLength(uint64(size), g.ClusterSize)
+	e.openEnd = e.fileSize
+	e.zeroFrom = g.StartOfCluster(sectorLength(uint64(size)) + g.ClusterSize - 1)
 	e.fill = opts.Fill
 	e.unorderedMeta = opts.UnorderedMetadata
-	if files.Backing != nil && h.Features&FeatureBackingFile != 0 {
+	if !opts.ReadOnly {
+		if e.damaged, err = referencesPast(files.Image, &h, l1, e.openEnd); err != nil {
+			return nil, fmt.Errorf("open image: %w", err)
+		}
+	}
+	if files.Backing != nil && im.backing != "" {
 		bs, err := files.Backing.Size()
 		if err != nil {
 			return nil, fmt.Errorf("open image: backing file: %w", err)

@@ -95,13 +95,14 @@ func (c *l2Cache) unlink(t *l2Table) {
 
 // readTable reads the table at off in st into dst, through a buffer of
 // at most 4 KiB rather than one of the table's size (an L1 table of 64
-// KiB clusters is 256 KiB, read at every open).
+// KiB clusters is 256 KiB, read at every open). Bytes past the end of the
+// file read as zeros, as QEMU's block layer pads a file to a whole sector.
 func readTable(st Storage, dst []uint64, off int64) error {
 	buf := make([]byte, min(len(dst)*8, 4096))
 	for i := 0; i < len(dst); {
 		n := min(len(dst)-i, len(buf)/8)
 		b := buf[:n*8]
-		if _, err := st.ReadAt(b, off+int64(i)*8); err != nil {
+		if err := checkRead(st, b, uint64(off)+uint64(i)*8); err != nil {
 			return err
 		}
 		decodeTable(dst[i:i+n], b)
