@@ -1,7 +1,11 @@
 package impl
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"syscall"
 )
 
 // FileStorage is a Storage over an operating-system file. ReadAt and
@@ -17,28 +21,120 @@ type FileStorage struct {
 var _ Storage = (*FileStorage)(nil)
 
 // OpenFileStorage opens the existing file at path, read-only if readOnly
-// and read-write otherwise.
+// and read-write otherwise. The file must be a regular file or a device:
+// a directory, FIFO or socket is refused before it is opened (opening a
+// FIFO would wait for a writer), with an *os.PathError ("open <path>: is
+// a directory").
 func OpenFileStorage(path string, readOnly bool) (*FileStorage, error) {
 	flag := os.O_RDWR
 	if readOnly {
 		flag = os.O_RDONLY
 	}
+	if fi, err := os.Stat(path); err == nil {
+		if err := imageFileKind(path, fi.Mode()); err != nil {
+			return nil, err
+		}
+	}
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, err // *os.PathError: "open <path>: <cause>"
 	}
+	// The file may have been replaced since the Stat.
+	if fi, err := f.Stat(); err == nil {
+		if err := imageFileKind(path, fi.Mode()); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	return &FileStorage{f: f, readOnly: readOnly}, nil
+}
+
+// imageFileKind refuses a file of mode m that cannot hold an image: one
+// that is neither a regular file nor a device.
+func imageFileKind(path string, m os.FileMode) error {
+	if m.IsRegular() || m&os.ModeDevice != 0 {
+		return nil
+	}
+	return &os.PathError{Op: "open", Path: path, Err: notRegular(m)}
+}
+
+// notRegular is the error for a file of mode m that is not a regular
+// file: syscall.EISDIR for a directory (so errors.Is works), else words.
+func notRegular(m os.FileMode) error {
+	switch {
+	case m.IsDir():
+		return syscall.EISDIR
+	case m&os.ModeNamedPipe != 0:
+		return errors.New("is a named pipe (FIFO), not a regular file")
+	case m&os.ModeSocket != 0:
+		return errors.New("is a socket, not a regular file")
+	case m&os.ModeCharDevice != 0:
+		return errors.New("is a character device, not a regular file")
+	case m&os.ModeDevice != 0:
+		return errors.New("is a block device, not a regular file")
+	default:
+		return fmt.Errorf("is not a regular file (mode %v)", m)
+	}
 }
 
 // CreateFileStorage creates the file at path read-write, truncating it to
 // zero bytes if it exists. A new file gets mode 0666 before the umask, as
-// with os.Create.
+// with os.Create. An existing file that is not a regular file (a device, a
+// directory, a FIFO) is refused untouched, with an *os.PathError.
 func CreateFileStorage(path string) (*FileStorage, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, &os.PathError{Op: "create", Path: path, Err: notRegular(fi.Mode())}
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
 	if err != nil {
 		return nil, err
 	}
 	return &FileStorage{f: f}, nil
+}
+
+// OpenCreateFileStorage opens the regular file at path read-write,
+// creating it (mode 0666 before the umask) if it does not exist, and
+// reports whether this call created it. It never truncates: a caller that
+// replaces the file's content can first Lock it, so that a file another
+// process is using is refused unchanged. Anything but a regular file is
+// refused untouched, with an *os.PathError.
+func OpenCreateFileStorage(path string) (st *FileStorage, created bool, err error) {
+	for attempt := 0; ; attempt++ {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if err == nil {
+			return &FileStorage{f: f}, true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, false, err
+		}
+		// It exists: refuse what is not a regular file before opening
+		// (a FIFO would block), then open it as it is.
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+			continue // removed meanwhile, or a dangling symbolic link
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, false, &os.PathError{Op: "create", Path: path, Err: notRegular(fi.Mode())}
+		}
+		f, err = os.OpenFile(path, os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+			f.Close()
+			if err == nil {
+				err = &os.PathError{Op: "create", Path: path, Err: notRegular(fi.Mode())}
+			}
+			return nil, false, err
+		}
+		return &FileStorage{f: f}, false, nil
+	}
 }
 
 // ReadAt reads len(p) bytes at off; past the end of the file it returns

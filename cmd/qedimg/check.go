@@ -32,19 +32,35 @@ type checkJSON struct {
 // as qemu-img does ("Double checking the fixed image now..."), and reports
 // what the second pass found. The exit status is qemu-img check's: 0
 // clean, 1 check errors or could not check, 2 corruptions, 3 leaks only.
+// It takes qemu-img check's locks on the image (with -r, those of a
+// writer): it refuses an image another process has open for writing
+// (unless -U, read-only only), and with -r one another process has open
+// at all (but for a -U reader).
 func runCheck(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("check")
 	repair := fs.Bool("r", false, "repair leaks and corruptions")
 	var out outputFlag
 	fs.Var(&out, "output", "output `FORMAT`: human or json")
+	force := forceShareFlag(fs)
 	pos, err := parseArgs(fs, args, "IMAGE")
 	if err != nil {
 		return exitUsage, err
+	}
+	if *repair && *force {
+		return exitUsage, usagef("-U (force share) is for read-only checks; -r writes the image")
 	}
 	path := pos[0]
 	st, err := impl.OpenFileStorage(path, !*repair)
 	if err != nil {
 		return exitFail, err
+	}
+	locks := readOnlyLocks(impl.LocksImageReadOnly, *force)
+	if *repair {
+		locks = impl.LocksImageReadWrite
+	}
+	if err := st.Lock(locks); err != nil {
+		st.Close()
+		return exitFail, fmt.Errorf("%s: %w", path, err)
 	}
 	first, err := impl.Check(st, *repair)
 	res := first

@@ -21,7 +21,12 @@ const maxBackingName = 4095
 // the geometry asked for (QEMU's defaults otherwise: 64 KiB clusters,
 // 4-cluster tables) and an optional raw backing file, which must exist.
 // Bad sizes and geometries are argument errors (exit 2) and leave no file
-// behind.
+// behind, and so is a geometry QEMU 7.2 cannot open
+// (impl.QEMUGeometryProblem) unless -force. An existing regular file is
+// replaced, as qemu-img create does, once it is locked as qemu-img locks
+// it (so a file another process is using is refused unchanged); anything
+// else (a device, a directory, a FIFO) is refused untouched. A new file
+// is removed again if the create fails.
 func runCreate(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("create")
 	cs := bytesFlag{v: impl.DefaultClusterSize}
@@ -29,6 +34,7 @@ func runCreate(args []string, stdout io.Writer) (int, error) {
 	fs.Var(&cs, "cluster-size", "cluster size in `BYTES`, a power of two from 4k to 64M")
 	fs.Var(&ts, "table-size", "L1 and L2 table size: `N` clusters, a power of two from 1 to 16")
 	backing := fs.String("backing", "", "raw backing `FILE`, stored as given (relative names are relative to the image's directory)")
+	force := fs.Bool("force", false, "create a geometry QEMU 7.2 cannot open (table size 1; clusters of 16M or more, 8M with tables of 2 or more, 4M with 4 or more, 2M with 16)")
 	pos, err := parseArgs(fs, args, "IMAGE", "SIZE")
 	if err != nil {
 		return exitUsage, err
@@ -47,6 +53,10 @@ func runCreate(args []string, stdout io.Writer) (int, error) {
 	if err := impl.ValidateGeometry(uint32(cs.v), ts.v, size); err != nil {
 		return exitUsage, usagef("%v", err)
 	}
+	problem := impl.QEMUGeometryProblem(uint32(cs.v), ts.v)
+	if problem != "" && !*force {
+		return exitUsage, usagef("%s; -force creates it anyway", problem)
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["backing"] && *backing == "" {
@@ -61,9 +71,12 @@ func runCreate(args []string, stdout io.Writer) (int, error) {
 		if err1 == nil && err2 == nil && os.SameFile(bi, ii) {
 			return exitUsage, usagef("%s cannot be its own backing file", path)
 		}
+		if err1 != nil {
+			return exitFail, fmt.Errorf("create %s: backing file: %w", path, err1)
+		}
 	}
 	opts := impl.CreateOptions{ClusterSize: uint32(cs.v), TableSize: ts.v, BackingFile: *backing}
-	if err := impl.CreatePath(path, size, opts); err != nil {
+	if err := createImage(path, size, opts); err != nil {
 		return exitFail, err
 	}
 	fmt.Fprintf(stdout, "Formatting '%s', fmt=qed size=%d cluster_size=%d table_size=%d", path, size, cs.v, ts.v)
@@ -71,8 +84,34 @@ func runCreate(args []string, stdout io.Writer) (int, error) {
 		fmt.Fprintf(stdout, " backing_file=%s backing_fmt=raw", *backing)
 	}
 	fmt.Fprintln(stdout)
-	if ts.v == 1 {
-		fmt.Fprintln(stdout, "note: QEMU 7.2 cannot open images with table_size 1 (\"QED table offset is invalid\")")
+	if problem != "" {
+		fmt.Fprintf(stdout, "note: %s\n", problem)
 	}
 	return exitOK, nil
+}
+
+// createImage writes a new image at path: it opens the file without
+// truncating it (refusing anything but a regular file), takes qemu-img
+// create's locks, and only then lays the image out (impl.Create truncates
+// first). If it created the file and fails, it removes it again.
+func createImage(path string, size uint64, opts impl.CreateOptions) (err error) {
+	st, created, err := impl.OpenCreateFileStorage(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("create %s: %w", path, cerr)
+		}
+		if err != nil && created {
+			os.Remove(path)
+		}
+	}()
+	if err := st.Lock(impl.LocksCreate); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := impl.Create(st, size, opts); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }

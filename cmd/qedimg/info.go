@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -19,20 +20,19 @@ type imageHeader struct {
 	backing  string // backing file name as stored, or ""
 }
 
-// readHeader reads and validates the header of the image at path, read
-// only: it never changes the file and does not open the backing file.
-func readHeader(path string) (imageHeader, error) {
-	st, err := impl.OpenFileStorage(path, true)
-	if err != nil {
-		return imageHeader{}, err
-	}
-	defer st.Close()
+// readHeaderFrom reads and validates the header of the image open as st
+// at path, read only: it never changes the file and does not open the
+// backing file. lockedImage opens and locks st.
+func readHeaderFrom(st *impl.FileStorage, path string) (imageHeader, error) {
 	size, err := st.Size()
 	if err != nil {
 		return imageHeader{}, err
 	}
 	first := make([]byte, impl.HeaderLen)
-	if n, _ := st.ReadAt(first, 0); n < impl.HeaderLen {
+	if n, err := st.ReadAt(first, 0); n < impl.HeaderLen {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return imageHeader{}, fmt.Errorf("%s: read header: %w", path, err)
+		}
 		return imageHeader{}, fmt.Errorf("%s: %w: file has %d bytes, a QED header needs %d", path, impl.ErrNotQED, size, impl.HeaderLen)
 	}
 	h, err := impl.DecodeHeader(first)
@@ -108,19 +108,23 @@ type infoJSON struct {
 
 // runInfo implements "qedimg info": the header, validated, in human or
 // JSON form. It reads the image only; the backing file need not exist.
+// Like qemu-img info it refuses an image open for writing elsewhere,
+// unless -U.
 func runInfo(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("info")
 	var out outputFlag
 	fs.Var(&out, "output", "output `FORMAT`: human or json")
+	force := forceShareFlag(fs)
 	pos, err := parseArgs(fs, args, "IMAGE")
 	if err != nil {
 		return exitUsage, err
 	}
 	path := pos[0]
-	ih, err := readHeader(path)
+	lk, ih, err := lockedImage(path, readOnlyLocks(impl.LocksImageHeader, *force))
 	if err != nil {
 		return exitFail, err
 	}
+	lk.Close()
 	h := ih.h
 	rec := infoJSON{
 		Filename:          path,

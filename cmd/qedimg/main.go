@@ -5,12 +5,12 @@
 //
 // Usage:
 //
-//	qedimg create [-cluster-size BYTES] [-table-size N] [-backing FILE] IMAGE SIZE
-//	qedimg info [-output human|json] IMAGE
+//	qedimg create [-cluster-size BYTES] [-table-size N] [-backing FILE] [-force] IMAGE SIZE
+//	qedimg info [-U] [-output human|json] IMAGE
 //	qedimg write -P BYTE IMAGE OFFSET LENGTH
-//	qedimg read -P BYTE IMAGE OFFSET LENGTH
-//	qedimg check [-r] [-output human|json] IMAGE
-//	qedimg convert IMAGE OUT.raw
+//	qedimg read [-U] -P BYTE IMAGE OFFSET LENGTH
+//	qedimg check [-r | -U] [-output human|json] IMAGE
+//	qedimg convert [-U] IMAGE OUT.raw
 //
 // Sizes, offsets and lengths are decimal byte counts with an optional
 // binary suffix k, M, G or T (either case: 64k is 65536). BYTE is decimal
@@ -25,7 +25,30 @@
 //
 // Images are always raw-backed (the backing file is never probed), and
 // info and check read the header and tables without opening the backing
-// file; read, write and convert need it.
+// file; read, write and convert need it. An image must be a regular file
+// or a device: a directory, FIFO or socket is refused before it is opened.
+//
+// create refuses (exit 2) a geometry that QEMU 7.2 cannot open (table
+// size 1; 16 MiB clusters or more; 8 MiB with tables of 2 clusters or
+// more, 4 MiB with 4 or more, 2 MiB with 16: impl.QEMUGeometryProblem)
+// unless -force, and then notes why. It replaces an existing regular file,
+// as qemu-img create does, and refuses anything else untouched.
+//
+// convert writes a regular output through a temporary file beside it,
+// renamed over the output only on success, so a failed convert leaves an
+// existing output as it was; a device output (block or character) is
+// written in place, zeros included, and never truncated or removed, as
+// qemu-img does. It refuses to write onto the image or its backing file.
+//
+// Locks: every command takes the open-file-description locks QEMU 7.2
+// takes for the same open (impl.Locks), so qedimg refuses an image a QEMU
+// process uses in a conflicting way ("Failed to get "write" lock: Is
+// another process using the image [IMAGE]?") and QEMU refuses an image
+// qedimg is writing. write and check -r lock as qemu-io does read-write;
+// read, check and convert as qemu-io -r and qemu-img check do (they refuse
+// an image open for writing); info as qemu-img info does. -U (also
+// -force-share, --force-share) on the read-only commands shares the image
+// with writers, as qemu-img's -U does: what it reads may be inconsistent.
 package main
 
 import (
@@ -60,12 +83,12 @@ type command struct {
 
 // commands lists the subcommands in the order usage shows them.
 var commands = []command{
-	{"create", "create [-cluster-size BYTES] [-table-size N] [-backing FILE] IMAGE SIZE", "create an empty image of SIZE guest bytes", runCreate},
-	{"info", "info [-output human|json] IMAGE", "show the image's header", runInfo},
+	{"create", "create [-cluster-size BYTES] [-table-size N] [-backing FILE] [-force] IMAGE SIZE", "create an empty image of SIZE guest bytes; -force allows a geometry QEMU 7.2 cannot open", runCreate},
+	{"info", "info [-U] [-output human|json] IMAGE", "show the image's header", runInfo},
 	{"write", "write -P BYTE IMAGE OFFSET LENGTH", "write LENGTH bytes of BYTE at OFFSET", runWrite},
-	{"read", "read -P BYTE IMAGE OFFSET LENGTH", "read LENGTH bytes at OFFSET and verify each is BYTE", runRead},
-	{"check", "check [-r] [-output human|json] IMAGE", "check the image for leaks and corruptions; -r repairs", runCheck},
-	{"convert", "convert IMAGE OUT.raw", "write the guest-visible content to a raw file", runConvert},
+	{"read", "read [-U] -P BYTE IMAGE OFFSET LENGTH", "read LENGTH bytes at OFFSET and verify each is BYTE", runRead},
+	{"check", "check [-r | -U] [-output human|json] IMAGE", "check the image for leaks and corruptions; -r repairs", runCheck},
+	{"convert", "convert [-U] IMAGE OUT.raw", "write the guest-visible content to a raw file or device", runConvert},
 }
 
 // usageError is a bad-argument error: the command prints it and its
@@ -148,6 +171,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  qedimg %s\n        %s\n", c.usage, c.summary)
 	}
 	fmt.Fprintln(w, "Sizes, offsets and lengths take an optional suffix k, M, G or T (powers of 1024).")
+	fmt.Fprintln(w, "-U (--force-share) opens a read-only image even while another process writes it.")
 	fmt.Fprintln(w, "Run 'qedimg COMMAND -h' for one command's usage.")
 }
 

@@ -189,6 +189,76 @@ func withRemoved(fx fixture, name string) fixture {
 
 func fxNone(t *testing.T, dir string) string { return filepath.Join(dir, "img.qed") }
 
+// fxDir is a directory where an image is expected.
+func fxDir(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "img.qed")
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fxCutL2 is an image whose second L2 table (guest 4M-8M) is cut short
+// by the end of the file: it opens, and reading guest data fails only
+// past 4 MiB, so convert fails after writing its first pieces (issue 12's
+// reproduction, made by qemu-img and qemu-io there).
+func fxCutL2(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "img.qed")
+	mustQedimg(t, "create", "-cluster-size", "4k", "-table-size", "2", p, "8M")
+	mustQedimg(t, "write", "-P", "0x11", p, "0", "4k")
+	mustQedimg(t, "write", "-P", "0x22", p, "6M", "4k")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, fi.Size()-4096); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fxBackedAbs is fxBacked with the backing file named by its absolute path.
+func fxBackedAbs(t *testing.T, dir string) string {
+	fxBacked(t, dir)
+	p := filepath.Join(dir, "img.qed")
+	mustQedimg(t, "create", "-cluster-size", "4k", "-table-size", "2", "-backing", filepath.Join(dir, "base.raw"), p, "8M")
+	return p
+}
+
+// withFile returns fx with a file name holding content beside the image.
+func withFile(fx fixture, name, content string) fixture {
+	return func(t *testing.T, dir string) string {
+		p := fx(t, dir)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}
+
+// withLink returns fx with a hard link to dir's old named new.
+func withLink(fx fixture, old, new string) fixture {
+	return func(t *testing.T, dir string) string {
+		p := fx(t, dir)
+		if err := os.Link(filepath.Join(dir, old), filepath.Join(dir, new)); err != nil {
+			t.Skipf("no hard links here: %v", err)
+		}
+		return p
+	}
+}
+
+// withSymlink returns fx with a symbolic link new pointing at old (a
+// relative name, which need not exist).
+func withSymlink(fx fixture, old, new string) fixture {
+	return func(t *testing.T, dir string) string {
+		p := fx(t, dir)
+		if err := os.Symlink(old, filepath.Join(dir, new)); err != nil {
+			t.Skipf("no symbolic links here: %v", err)
+		}
+		return p
+	}
+}
+
 func fxEmptyFile(t *testing.T, dir string) string {
 	p := filepath.Join(dir, "img.qed")
 	if err := os.WriteFile(p, nil, 0o644); err != nil {
@@ -248,7 +318,7 @@ var qedimgCases = []qedimgCase{
 	{name: "help -help", args: a("-help"), out: a("usage: qedimg")},
 	{name: "help word", args: a("help"), out: a("usage: qedimg")},
 	{name: "create -h", args: a("create", "-h"), out: a("usage: qedimg create [-cluster-size BYTES]", "-table-size N", "(default 65536)")},
-	{name: "check -help", args: a("check", "-help"), out: a("usage: qedimg check [-r]")},
+	{name: "check -help", args: a("check", "-help"), out: a("usage: qedimg check [-r | -U]", "-force-share")},
 	{name: "no command", args: a(), code: 2, err: a("missing command"), usage: true},
 	{name: "unknown command", args: a("frobnicate", "x"), code: 2, err: a(`unknown command "frobnicate"`), usage: true},
 
@@ -262,7 +332,25 @@ var qedimgCases = []qedimgCase{
 	{name: "create bytes", fx: fxNone, args: a("create", "-cluster-size", "65536", "IMG", "1048576"),
 		then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 1<<20 })},
 	{name: "create g", fx: fxNone, args: a("create", "IMG", "2g"), then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 2<<30 })},
-	{name: "create table size 1", fx: fxNone, args: a("create", "-table-size", "1", "IMG", "1M"), out: a("QEMU 7.2 cannot open")},
+	{name: "create table size 1 forced", fx: fxNone, args: a("create", "-force", "-table-size", "1", "IMG", "1M"),
+		out:  a("table_size=1", "note: QEMU 7.2 cannot open images with table_size 1 (\"QED table offset is invalid\""),
+		then: wantInfo(func(r infoJSON) bool { return r.TableSize == 1 })},
+	{name: "create table size 1 refused", fx: fxNone, args: a("create", "-table-size", "1", "IMG", "1M"), code: 2,
+		err: a("QEMU 7.2 cannot open images with table_size 1", "-force"), usage: true, then: wantNoFile("img.qed")},
+	{name: "create 16M clusters refused", fx: fxNone, args: a("create", "-cluster-size", "16M", "IMG", "1M"), code: 2,
+		err: a("cluster_size 16777216 and table_size 4", "QED image size is invalid"), usage: true, then: wantNoFile("img.qed")},
+	{name: "create 64M clusters 16 tables refused", fx: fxNone, args: a("create", "-cluster-size", "64M", "-table-size", "16", "IMG", "1M"), code: 2,
+		err: a("QED image size is invalid"), usage: true, then: wantNoFile("img.qed")},
+	{name: "create 2M clusters 16 tables refused", fx: fxNone, args: a("create", "-cluster-size", "2M", "-table-size", "16", "IMG", "1M"), code: 2,
+		err: a("QED image size is invalid"), usage: true, then: wantNoFile("img.qed")},
+	{name: "create refused geometry keeps file", fx: fxImage, args: a("create", "-cluster-size", "8M", "-table-size", "2", "IMG", "1M"), same: true, code: 2,
+		err: a("QED image size is invalid"), usage: true},
+	{name: "create largest QEMU geometry", fx: fxNone, args: a("create", "-cluster-size", "2M", "-table-size", "8", "IMG", "1M"),
+		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 2<<20 && r.TableSize == 8 })},
+	{name: "create 16M clusters forced", fx: fxNone, args: a("create", "-force", "-cluster-size", "16M", "-table-size", "2", "IMG", "1M"),
+		out:  a("note: QEMU 7.2 cannot open images with cluster_size 16777216 and table_size 2"),
+		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 16<<20 })},
+	{name: "create over directory", fx: func(t *testing.T, dir string) string { return dir }, args: a("create", "IMG", "1M"), code: 1, err: a("is a directory")},
 	{name: "create backing", fx: fxBacked, args: a("info", "IMG"), out: a("backing file: base.raw", "features: backing_file, backing_format_no_probe", "backing file format: raw")},
 	{name: "create replaces", fx: fxImage, args: a("create", "IMG", "1M"), then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 1<<20 && r.ClusterSize == 64<<10 })},
 	{name: "create size garbage", fx: fxNone, args: a("create", "IMG", "lots"), code: 2, err: a(`"lots" is not a byte count`), usage: true},
@@ -327,9 +415,15 @@ var qedimgCases = []qedimgCase{
 	{name: "info L1 cut", fx: fxL1Cut, args: a("info", "IMG"), same: true, code: 1, err: a("past end of file")},
 	{name: "info unknown feature", fx: fxUnknownFeat, args: a("info", "IMG"), same: true, code: 1, err: a("unsupported feature bits 0x100")},
 	{name: "info image size not sector multiple", fx: fxNotMultiple, args: a("info", "IMG"), same: true, code: 1, err: a("not a multiple of 512")},
-	{name: "info directory", fx: func(t *testing.T, dir string) string { return dir }, args: a("info", "IMG"), code: 1},
+	{name: "info directory", fx: fxDir, args: a("info", "IMG"), code: 1, err: a("is a directory")},
+	{name: "info -U", fx: fxImage, args: a("info", "-U", "IMG"), same: true, out: a("file format: qed")},
+	{name: "info --force-share", fx: fxImage, args: a("info", "--force-share", "IMG"), same: true, out: a("file format: qed")},
 
 	// write and read.
+	{name: "write directory", fx: fxDir, args: a("write", "-P", "1", "IMG", "0", "1"), code: 1, err: a("is a directory")},
+	{name: "read directory", fx: fxDir, args: a("read", "-P", "1", "IMG", "0", "1"), code: 1, err: a("is a directory")},
+	{name: "read -U", fx: fxImage, args: a("read", "-U", "-P", "0xab", "IMG", "4000", "9000"), same: true},
+	{name: "write -U refused", fx: fxImage, args: a("write", "-U", "-P", "1", "IMG", "0", "1"), same: true, code: 2, err: a("not defined: -U"), usage: true},
 	{name: "read pattern", fx: fxImage, args: a("read", "-P", "0xab", "IMG", "4000", "9000"), same: true, out: a("read 9000/9000 bytes at offset 4000")},
 	{name: "read decimal pattern", fx: fxImage, args: a("read", "-P", "171", "IMG", "4000", "9000"), same: true},
 	{name: "read upper hex pattern", fx: fxImage, args: a("read", "-P", "0XAB", "IMG", "4000", "9000"), same: true},
@@ -442,6 +536,10 @@ var qedimgCases = []qedimgCase{
 	{name: "check bad flag", fx: fxImage, args: a("check", "-r=maybe", "IMG"), same: true, code: 2, err: a("-r"), usage: true},
 	{name: "check bad output", fx: fxImage, args: a("check", "-output", "yaml", "IMG"), same: true, code: 2, err: a("not an output format"), usage: true},
 	{name: "check missing image", args: a("check", "-r"), code: 2, err: a("missing IMAGE"), usage: true},
+	{name: "check -U", fx: fxLeaky, args: a("check", "-U", "IMG"), same: true, code: 3, out: a("3 leaked clusters")},
+	{name: "check -r -U", fx: fxLeaky, args: a("check", "-r", "-U", "IMG"), same: true, code: 2, err: a("-U (force share) is for read-only checks"), usage: true},
+	{name: "check directory", fx: fxDir, args: a("check", "IMG"), code: 1, err: a("is a directory")},
+	{name: "check -r directory", fx: fxDir, args: a("check", "-r", "IMG"), code: 1, err: a("is a directory")},
 
 	// convert.
 	{name: "convert", fx: fxImage, args: a("convert", "IMG", "DIR/out.raw"), same: true, out: a("8388608 bytes (196608 written"),
@@ -471,6 +569,31 @@ var qedimgCases = []qedimgCase{
 	{name: "convert missing output", fx: fxImage, args: a("convert", "IMG"), same: true, code: 2, err: a("missing OUT.raw"), usage: true},
 	{name: "convert extra arg", fx: fxImage, args: a("convert", "IMG", "DIR/a", "DIR/b"), same: true, code: 2, err: a("unexpected argument"), usage: true},
 	{name: "convert flag", fx: fxImage, args: a("convert", "-O", "raw", "IMG", "DIR/a"), same: true, code: 2, err: a("not defined: -O"), usage: true},
+	{name: "convert -U", fx: fxImage, args: a("convert", "-U", "IMG", "DIR/out.raw"), same: true,
+		then: wantRaw(fxSize, []span{{4000, 9000, 0xab}, {4<<20 - 100, 200, 0xcd}})},
+	{name: "convert directory", fx: fxDir, args: a("convert", "IMG", "DIR/out.raw"), code: 1, err: a("is a directory"), then: wantNoFile("out.raw")},
+	{name: "convert into directory", fx: fxImage, args: a("convert", "IMG", "DIR/"), same: true, code: 1, err: a("is a directory")},
+	{name: "convert fails mid-way keeps output", fx: withFile(fxCutL2, "out.raw", "keep"), args: a("convert", "IMG", "DIR/out.raw"), same: true, code: 1,
+		err: a("past end of file"), then: wantOnly("out.raw", "keep")},
+	{name: "convert fails mid-way makes no output", fx: fxCutL2, args: a("convert", "IMG", "DIR/out.raw"), same: true, code: 1,
+		err: a("past end of file"), then: wantOnly("out.raw", "")},
+	{name: "convert onto backing file", fx: fxBacked, args: a("convert", "IMG", "DIR/base.raw"), same: true, code: 1,
+		err: a("base.raw: output is the backing file", "img.qed"), then: wantBase},
+	{name: "convert onto backing file by another name", fx: withLink(fxBacked, "base.raw", "other.raw"), args: a("convert", "IMG", "DIR/other.raw"), same: true, code: 1,
+		err: a("other.raw: output is the backing file", "base.raw of", "img.qed"), then: wantBase},
+	{name: "convert onto absolute backing file", fx: fxBackedAbs, args: a("convert", "IMG", "DIR/base.raw"), same: true, code: 1,
+		err: a("output is the backing file"), then: wantBase},
+	{name: "convert onto image by symlink", fx: withSymlink(fxImage, "img.qed", "link.qed"), args: a("convert", "IMG", "DIR/link.qed"), same: true, code: 1,
+		err: a("output is the image itself")},
+	{name: "convert through symlink", fx: withSymlink(withFile(fxImage, "out.raw", "old"), "out.raw", "link.raw"), args: a("convert", "IMG", "DIR/link.raw"), same: true,
+		then: func(t *testing.T, img string) {
+			wantRaw(fxSize, []span{{4000, 9000, 0xab}, {4<<20 - 100, 200, 0xcd}})(t, img)
+			if fi, err := os.Lstat(filepath.Join(filepath.Dir(img), "link.raw")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("link.raw is no longer a symbolic link: %v %v", fi, err)
+			}
+		}},
+	{name: "convert onto dangling symlink", fx: withSymlink(fxImage, "nowhere.raw", "link.raw"), args: a("convert", "IMG", "DIR/link.raw"), same: true, code: 1,
+		err: a("dangling symbolic link")},
 }
 
 // wantInfo returns a check that info -output json on the image satisfies ok.
@@ -524,6 +647,46 @@ func wantRaw(size uint64, spans []span) func(t *testing.T, img string) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("out.raw: %d bytes, differs from the expected %d bytes", len(got), len(want))
 		}
+	}
+}
+
+// wantOnly returns a check that the image's directory holds nothing but
+// the fixture's files and, when content is not "", name holding content;
+// when content is "", name must not exist. It catches a damaged output
+// and a temporary file left behind.
+func wantOnly(name, content string) func(t *testing.T, img string) {
+	return func(t *testing.T, img string) {
+		t.Helper()
+		dir := filepath.Dir(img)
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		switch {
+		case content == "" && !os.IsNotExist(err):
+			t.Errorf("%s: want no such file, got %d bytes, %v", name, len(got), err)
+		case content != "" && (err != nil || string(got) != content):
+			t.Errorf("%s: want %q, got %q, %v", name, content, got, err)
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if n := e.Name(); n != filepath.Base(img) && n != name && n != "base.raw" {
+				t.Errorf("unexpected file %s left in the directory", n)
+			}
+		}
+	}
+}
+
+// wantBase checks that the backing file of fxBacked is untouched: 1 MiB
+// of 0x5a.
+func wantBase(t *testing.T, img string) {
+	t.Helper()
+	got, err := os.ReadFile(filepath.Join(filepath.Dir(img), "base.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, bytes.Repeat([]byte{0x5a}, 1<<20)) {
+		t.Errorf("base.raw changed: %d bytes", len(got))
 	}
 }
 

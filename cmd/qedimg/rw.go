@@ -15,16 +15,21 @@ const chunkSize = 1 << 20
 
 // rwArgs are the arguments of read and write.
 type rwArgs struct {
-	pattern byte
-	path    string
-	off, n  uint64
+	pattern    byte
+	path       string
+	off, n     uint64
+	forceShare bool // -U: read only
 }
 
-// parseRW parses "-P BYTE IMAGE OFFSET LENGTH".
+// parseRW parses "-P BYTE IMAGE OFFSET LENGTH", and -U for read.
 func parseRW(name string, args []string) (rwArgs, error) {
 	fs := newFlags(name)
 	var p patternFlag
 	fs.Var(&p, "P", "pattern `BYTE`: decimal or 0x hexadecimal, 0 to 255")
+	force := new(bool)
+	if name == "read" {
+		force = forceShareFlag(fs)
+	}
 	pos, err := parseArgs(fs, args, "IMAGE", "OFFSET", "LENGTH")
 	if err != nil {
 		return rwArgs{}, err
@@ -40,25 +45,32 @@ func parseRW(name string, args []string) (rwArgs, error) {
 	if err != nil {
 		return rwArgs{}, usagef("%v", err)
 	}
-	return rwArgs{pattern: p.v, path: pos[0], off: off, n: n}, nil
+	return rwArgs{pattern: p.v, path: pos[0], off: off, n: n, forceShare: *force}, nil
 }
 
 // runWrite implements "qedimg write": LENGTH bytes of the pattern at
 // OFFSET, then a flush and a clean close. A write that does not fit in
 // the image is refused before the image is opened for writing, so the
-// file is left untouched.
+// file is left untouched. It takes the locks of qemu-io opening the image
+// read-write, so it refuses (untouched) an image another process uses.
 func runWrite(args []string, stdout io.Writer) (int, error) {
 	a, err := parseRW("write", args)
 	if err != nil {
 		return exitUsage, err
 	}
-	ih, err := readHeader(a.path)
+	lk, ih, err := lockedImage(a.path, impl.LocksImageReadWrite)
 	if err != nil {
 		return exitFail, err
 	}
+	defer lk.Close()
 	if err := ih.checkRange("write", a.off, a.n); err != nil {
 		return exitFail, fmt.Errorf("%s: %w", a.path, err)
 	}
+	blk, err := lockBacking(a.path, ih, impl.LocksBacking)
+	if err != nil {
+		return exitFail, err
+	}
+	defer closeLock(blk)
 	im, err := impl.OpenPath(a.path, impl.PathOptions{})
 	if err != nil {
 		return exitFail, err
@@ -107,19 +119,26 @@ func (m *mismatch) scan(got []byte, off uint64, pattern byte, want []byte) {
 // runRead implements "qedimg read": it reads LENGTH bytes at OFFSET with
 // the image open read-only and fails (exit 1) if any differs from the
 // pattern, naming the first differing offset, the value found there and
-// the number of differing bytes.
+// the number of differing bytes. It takes the locks of qemu-io -r (none
+// that refuse anyone with -U).
 func runRead(args []string, stdout io.Writer) (int, error) {
 	a, err := parseRW("read", args)
 	if err != nil {
 		return exitUsage, err
 	}
-	ih, err := readHeader(a.path)
+	lk, ih, err := lockedImage(a.path, readOnlyLocks(impl.LocksImageReadOnly, a.forceShare))
 	if err != nil {
 		return exitFail, err
 	}
+	defer lk.Close()
 	if err := ih.checkRange("read", a.off, a.n); err != nil {
 		return exitFail, fmt.Errorf("%s: %w", a.path, err)
 	}
+	blk, err := lockBacking(a.path, ih, readOnlyLocks(impl.LocksBacking, a.forceShare))
+	if err != nil {
+		return exitFail, err
+	}
+	defer closeLock(blk)
 	im, err := impl.OpenPath(a.path, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
 	if err != nil {
 		return exitFail, err
