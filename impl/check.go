@@ -240,27 +240,24 @@ func (c *imageChecker) scan() error {
 	l1buf := make([]byte, min(c.g.TableBytes, checkChunk))
 	l2buf := make([]byte, len(l1buf))
 	l1 := c.h.L1TableOffset
-	rerr, werr := c.walkTable(l1, l1buf, c.repair, true, func(i, e uint64) uint64 {
+	leave := ""
+	if c.repair && c.isShared(l1/c.g.ClusterSize, c.g.TableSize) {
+		leave = "the L1 table shares clusters with another reference, so it is not written"
+	}
+	rerr, werr := c.walkTable(l1, l1buf, c.repair && leave == "", true, func(i, e uint64) uint64 {
 		if e == 0 {
 			return e
 		}
 		if why := c.tableProblem(e); why != "" {
-			return c.invalid(fmt.Sprintf("L1 table at %#x entry %d: %s", l1, i, why), e, 1, "")
+			return c.invalid(fmt.Sprintf("L1 table at %#x entry %d: %s", l1, i, why), e, 1, leave)
 		}
 		first := e / c.g.ClusterSize
 		if n := c.countUsed(first, c.g.TableSize); n > 0 {
-			// As QEMU does: the table is not read and its other clusters
-			// are not leaks. A repair clears the entry only when the
-			// table overlaps the L1 table, whose place the header fixes.
+			// As QEMU does: the table is not read, its other clusters are
+			// not leaks, and the entry stays.
 			msg := fmt.Sprintf("L1 table at %#x entry %d: L2 table at %#x overlaps %d cluster(s) already in use", l1, i, e, n)
-			leave := leaveShared
-			if c.overlapsL1(first, c.g.TableSize) {
-				leave = ""
-			}
-			if !c.repair || leave != "" {
-				c.setUsed(first, c.g.TableSize)
-			}
-			return c.invalid(msg, e, n, leave)
+			c.setUsed(first, c.g.TableSize)
+			return c.invalid(msg, e, n, leaveShared)
 		}
 		c.setUsed(first, c.g.TableSize)
 		c.scanL2(e, i, l2buf)
@@ -303,9 +300,10 @@ func (c *imageChecker) scanL2(off, l1i uint64, buf []byte) {
 
 // census marks in c.shared, before a repair writes anything, the clusters
 // that more than one reference reaches: the header clusters, the L1 table,
-// every L2 table that an L1 entry references inside the file (but for one
-// overlapping the L1 table, which the repair clears), and every data
-// cluster that an entry of such a table references. Unlike the check
+// every L2 table that an L1 entry references inside the file, and every
+// data cluster that an entry of such a table references. Even the L1
+// table is not written where another reference reaches it: a damaged
+// header may give it the wrong place or size. Unlike the check
 // it reads every table, also one that overlaps another. Where an L2 table
 // cannot be read, what it references is unknown, and every cluster counts
 // as shared.
@@ -328,8 +326,8 @@ func (c *imageChecker) census() error {
 	l2buf := make([]byte, len(l1buf))
 	unknown := false
 	rerr, _ := c.walkTable(c.h.L1TableOffset, l1buf, false, true, func(_, e uint64) uint64 {
-		if unknown || c.tableProblem(e) != "" || c.overlapsL1(e/cs, c.g.TableSize) {
-			return e // a repair clears the entry: it references nothing
+		if unknown || c.tableProblem(e) != "" {
+			return e
 		}
 		mark(e/cs, c.g.TableSize)
 		rerr, _ := c.walkTable(e, l2buf, false, true, func(_, d uint64) uint64 {
@@ -350,14 +348,6 @@ func (c *imageChecker) census() error {
 		}
 	}
 	return nil
-}
-
-// overlapsL1 reports whether clusters [first, first+n) overlap the L1
-// table: a reference there is the wrong one, since the header fixes where
-// the L1 table is.
-func (c *imageChecker) overlapsL1(first, n uint64) bool {
-	l1 := c.h.L1TableOffset / c.g.ClusterSize
-	return first < l1+c.g.TableSize && l1 < first+n
 }
 
 // isShared reports whether any of clusters [first, first+n) is shared
@@ -385,10 +375,7 @@ func (c *imageChecker) checkData(off, j, e uint64, leave string) uint64 {
 	}
 	cl := e / c.g.ClusterSize
 	if c.isUsed(cl) {
-		if leave == "" && !c.overlapsL1(cl, 1) {
-			leave = leaveShared
-		}
-		return c.invalid(fmt.Sprintf("L2 table at %#x entry %d: cluster %#x is already in use", off, j, e), e, 1, leave)
+		return c.invalid(fmt.Sprintf("L2 table at %#x entry %d: cluster %#x is already in use", off, j, e), e, 1, leaveShared)
 	}
 	c.setUsed(cl, 1)
 	return e

@@ -32,6 +32,9 @@ type checkJSON struct {
 // as qemu-img does ("Double checking the fixed image now..."), and reports
 // what the second pass found. The exit status is qemu-img check's: 0
 // clean, 1 check errors or could not check, 2 corruptions, 3 leaks only.
+// Like qemu-img check it refuses (exit 1) an image QEMU 7.2 cannot open:
+// a geometry it rejects (unless -force, read-only) or a backing file it
+// cannot open.
 // It takes qemu-img check's locks on the image (with -r, those of a
 // writer): it refuses an image another process has open for writing
 // (unless -U, read-only only), and with -r one another process has open
@@ -42,12 +45,16 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 	var out outputFlag
 	fs.Var(&out, "output", "output `FORMAT`: human or json")
 	force := forceShareFlag(fs)
+	anyway := fs.Bool("force", false, "check (read-only) an image QEMU 7.2 cannot open, such as one of table_size 1")
 	pos, err := parseArgs(fs, args, "IMAGE")
 	if err != nil {
 		return exitUsage, err
 	}
 	if *repair && *force {
 		return exitUsage, usagef("-U (force share) is for read-only checks; -r writes the image")
+	}
+	if *repair && *anyway {
+		return exitUsage, usagef("-force is for read-only checks: an image QEMU cannot open is never repaired")
 	}
 	path := pos[0]
 	st, err := impl.OpenFileStorage(path, !*repair)
@@ -61,6 +68,10 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 	if err := st.Lock(locks); err != nil {
 		st.Close()
 		return exitFail, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := qemuOpens(st, path, *anyway); err != nil {
+		st.Close()
+		return exitFail, err
 	}
 	first, err := impl.Check(st, *repair)
 	res := first
@@ -105,6 +116,35 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 		return exitFail, err
 	}
 	return res.ExitCode(), nil
+}
+
+// qemuOpens refuses, as qemu-img check does by failing to open it, an
+// image whose header QEMU 7.2 rejects although impl.Check could read it:
+// a geometry QEMU cannot open (impl.QEMUGeometryProblem; allowed with
+// anyway, which never repairs and skips both), or a backing file it
+// cannot open. Such a
+// header is often a damaged one, and a repair through it would move or
+// clear the wrong clusters.
+func qemuOpens(st *impl.FileStorage, path string, anyway bool) error {
+	ih, err := readHeaderFrom(st, path)
+	if err != nil {
+		return err
+	}
+	if anyway {
+		return nil
+	}
+	if p := impl.QEMUGeometryProblem(ih.h.ClusterSize, ih.h.TableSize); p != "" {
+		return fmt.Errorf("%s: %s; qemu-img check refuses it too (-force checks it read-only)", path, p)
+	}
+	if ih.backing != "" {
+		bp := impl.ResolveBacking(path, ih.backing)
+		b, err := impl.OpenFileStorage(bp, true)
+		if err != nil {
+			return fmt.Errorf("%s: could not open backing file %q, as qemu-img check cannot (-force checks it read-only): %w", path, ih.backing, err)
+		}
+		b.Close()
+	}
+	return nil
 }
 
 func prefixed(p string, lines []string) []string {

@@ -43,12 +43,8 @@ func readHeaderFrom(st *impl.FileStorage, path string) (imageHeader, error) {
 		return imageHeader{}, fmt.Errorf("%s: invalid header: %w", path, err)
 	}
 	ih := imageHeader{h: h, fileSize: size}
-	if h.Features&impl.FeatureBackingFile != 0 {
-		name := make([]byte, h.BackingNameSize)
-		if _, err := st.ReadAt(name, int64(h.BackingNameOffset)); err != nil {
-			return imageHeader{}, fmt.Errorf("%s: read backing file name: %w", path, err)
-		}
-		ih.backing = string(name)
+	if ih.backing, err = impl.ReadBackingName(st, &h); err != nil {
+		return imageHeader{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return ih, nil
 }

@@ -9,7 +9,7 @@
 //	qedimg info [-U] [-output human|json] IMAGE
 //	qedimg write -P BYTE IMAGE OFFSET LENGTH
 //	qedimg read [-U] -P BYTE IMAGE OFFSET LENGTH
-//	qedimg check [-r | -U] [-output human|json] IMAGE
+//	qedimg check [-r | -U] [-force] [-output human|json] IMAGE
 //	qedimg convert [-U] IMAGE OUT.raw
 //
 // Sizes, offsets and lengths are decimal byte counts with an optional
@@ -87,7 +87,7 @@ var commands = []command{
 	{"info", "info [-U] [-output human|json] IMAGE", "show the image's header", runInfo},
 	{"write", "write -P BYTE IMAGE OFFSET LENGTH", "write LENGTH bytes of BYTE at OFFSET", runWrite},
 	{"read", "read [-U] -P BYTE IMAGE OFFSET LENGTH", "read LENGTH bytes at OFFSET and verify each is BYTE", runRead},
-	{"check", "check [-r | -U] [-output human|json] IMAGE", "check the image for leaks and corruptions; -r repairs", runCheck},
+	{"check", "check [-r | -U] [-force] [-output human|json] IMAGE", "check the image for leaks and corruptions; -r repairs; -force checks an image QEMU 7.2 cannot open", runCheck},
 	{"convert", "convert [-U] IMAGE OUT.raw", "write the guest-visible content to a raw file or device", runConvert},
 }
 

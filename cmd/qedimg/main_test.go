@@ -128,6 +128,15 @@ func fxImage(t *testing.T, dir string) string {
 	return p
 }
 
+// fxTableSize1 is an image of table_size 1 (valid, but QEMU 7.2 cannot
+// open it), made with -force.
+func fxTableSize1(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "img.qed")
+	mustQedimg(t, "create", "-force", "-cluster-size", "4k", "-table-size", "1", p, "8M")
+	mustQedimg(t, "write", "-P", "0xab", p, "4000", "9000")
+	return p
+}
+
 // fxBacked is an image over a 1 MiB raw backing file of 0x5a bytes, with
 // 0x11 at [1M-10, 1M+10).
 func fxBacked(t *testing.T, dir string) string {
@@ -525,7 +534,14 @@ var qedimgCases = []qedimgCase{
 	{name: "check need-check read-only leaves bit", fx: fxNeedCheck, args: a("check", "IMG"), same: true, out: a("No errors were found")},
 	{name: "check -r clears need-check", fx: fxNeedCheck, args: a("check", "-r", "IMG"),
 		then: wantInfo(func(r infoJSON) bool { return !r.NeedCheck })},
-	{name: "check missing backing is fine", fx: fxMissingBack, args: a("check", "IMG"), same: true},
+	// qemu-img check cannot open an image whose backing file is missing,
+	// and neither do we; -force checks it read-only.
+	{name: "check missing backing", fx: fxMissingBack, args: a("check", "IMG"), same: true, code: 1, err: a("could not open backing file")},
+	{name: "check -r missing backing", fx: fxMissingBack, args: a("check", "-r", "IMG"), same: true, code: 1, err: a("could not open backing file")},
+	{name: "check -force missing backing", fx: fxMissingBack, args: a("check", "-force", "IMG"), same: true},
+	{name: "check table size 1", fx: fxTableSize1, args: a("check", "IMG"), same: true, code: 1, err: a("table_size 1", "-force")},
+	{name: "check -force table size 1", fx: fxTableSize1, args: a("check", "-force", "IMG"), same: true},
+	{name: "check -r -force refused", fx: fxTableSize1, args: a("check", "-r", "-force", "IMG"), same: true, code: 2, err: a("never repaired"), usage: true},
 	{name: "check truncated", fx: fxTruncated, args: a("check", "IMG"), same: true, code: 1, err: a("not a QED image")},
 	{name: "check -r truncated", fx: fxTruncated, args: a("check", "-r", "IMG"), same: true, code: 1, err: a("not a QED image")},
 	{name: "check wrong magic", fx: fxWrongMagic, args: a("check", "-output", "json", "IMG"), same: true, code: 1, err: a("not a QED image")},
