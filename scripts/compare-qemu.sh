@@ -6,11 +6,13 @@
 #
 #   scripts/compare-qemu.sh [DIR] [COUNT]
 #
-# DIR (default: a new directory under /var/tmp, a disk-backed file system)
-# holds the images; COUNT (default 20000) is the number of writes per run.
-# Needs qemu-img (Debian package qemu-utils) and go.
+# DIR (default: /var/tmp, a disk-backed file system) is where the images
+# go, in a new directory the script makes there and removes at exit: no
+# file already in DIR is touched. COUNT (default 20000) is the number of
+# writes per run. Needs qemu-img (Debian package qemu-utils) and go.
 set -euo pipefail
-dir=${1:-$(mktemp -d /var/tmp/qedcmp.XXXXXX)}
+dir=$(mktemp -d "${1:-/var/tmp}/qedcmp.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
 count=${2:-20000}
 cd "$(dirname "$0")/.."
 command -v qemu-img >/dev/null || { echo "compare-qemu: qemu-img not installed (apt-get install qemu-utils)" >&2; exit 1; }
