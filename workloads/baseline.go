@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -46,8 +45,10 @@ type BaselineConfig struct {
 	// Plan is the workload; QD the queue depth (0: the job's iodepth).
 	Plan *Plan
 	QD   int
-	// Dir holds the image; "" means a new temporary directory. The run
-	// removes what it created.
+	// Dir is the directory in which the run makes its own new directory
+	// (WorkdirPattern) for the image and backing file; "" means
+	// os.TempDir(). The run removes that directory at its end, failed or
+	// not, and touches nothing else in Dir.
 	Dir string
 	// Direct runs with cache=none (O_DIRECT) rather than writeback.
 	Direct bool
@@ -78,13 +79,7 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 	case j.ReopenEvery > 0:
 		return nil, "", errors.New("qemu-img bench cannot reopen the image (reopen_every)")
 	}
-	step := j.BlockSize
-	switch j.Pattern {
-	case FirstTouch:
-		step = p.unitBytes
-	case SameCluster:
-		step = j.BlockSize
-	}
+	step := benchStride(p)
 	args = []string{"bench", "-c", strconv.FormatUint(p.opsPerJob, 10), "-d", strconv.Itoa(qd),
 		"-s", strconv.FormatUint(j.BlockSize, 10), "-S", strconv.FormatUint(step, 10), "-o", strconv.FormatUint(j.Offset, 10)}
 	if j.RW.Writes() {
@@ -102,10 +97,12 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 var benchTime = regexp.MustCompile(`Run completed in ([0-9.]+) seconds`)
 
 // RunBaseline creates the image (and backing file), prefills it if the
-// job says so, and times qemu-img bench on it. The result has the op and
+// job says so (or the job only reads), and times qemu-img bench on it.
+// The prefill covers what the bench touches: its -c requests at stride -S
+// from the region's start, at most the region. The result has the op and
 // byte counts and the time; qemu-img bench reports no latencies, and the
 // image is not checked.
-func RunBaseline(cfg BaselineConfig) (Result, error) {
+func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 	p := cfg.Plan
 	qd := cfg.QD
 	if qd == 0 {
@@ -115,24 +112,19 @@ func RunBaseline(cfg BaselineConfig) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	dir := cfg.Dir
-	var made []string
-	if dir == "" {
-		d, err := os.MkdirTemp("", "runbench-baseline-")
-		if err != nil {
-			return Result{}, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else {
-		defer func() {
-			for _, f := range made {
-				os.Remove(f)
-			}
-		}()
+	if err := p.CheckLimits(); err != nil {
+		return Result{}, err
 	}
+	dir, remove, err := newWorkdir(cfg.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		if rerr := remove(); rerr != nil && err == nil {
+			res, err = Result{}, rerr
+		}
+	}()
 	img := filepath.Join(dir, "baseline.img")
-	made = append(made, img)
 	size := strconv.FormatUint(p.imageSize, 10)
 	cs := strconv.FormatUint(uint64(p.job.ClusterSize), 10)
 	var create []string
@@ -151,7 +143,6 @@ func RunBaseline(cfg BaselineConfig) (Result, error) {
 	}
 	if p.job.Backing && cfg.Baseline != BaselineRaw {
 		bp := filepath.Join(dir, backingName)
-		made = append(made, bp)
 		if err := writeBackingFile(bp, p.imageSize); err != nil {
 			return Result{}, fmt.Errorf("backing file: %w", err)
 		}
@@ -169,6 +160,7 @@ func RunBaseline(cfg BaselineConfig) (Result, error) {
 		// Allocate the region first, untimed, in cluster-sized writes.
 		for i := range p.job.NumJobs {
 			off, rsize := p.Region(i)
+			rsize = min(rsize, benchSpan(p))
 			c := max(uint64(p.job.ClusterSize), 64<<10)
 			if err := qemuImg(cfg.QemuImg, "bench", "-q", "-w", "-f", format, "-t", cache, "-c", strconv.FormatUint((rsize+c-1)/c, 10),
 				"-d", "16", "-s", strconv.FormatUint(c, 10), "-S", strconv.FormatUint(c, 10), "-o", strconv.FormatUint(off, 10), img); err != nil {
@@ -192,13 +184,32 @@ func RunBaseline(cfg BaselineConfig) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("qemu-img bench: time %q: %w", m[1], err)
 	}
-	res := Result{Ops: p.opsPerJob, Bytes: p.opsPerJob * p.job.BlockSize, Nanos: int64(secs * 1e9)}
+	res = Result{Ops: p.opsPerJob, Bytes: p.opsPerJob * p.job.BlockSize, Nanos: int64(secs * 1e9)}
 	if p.job.RW.Writes() {
 		res.Writes = res.Ops
 	} else {
 		res.Reads = res.Ops
 	}
 	return res, nil
+}
+
+// benchStride returns the stride (-S) at which qemu-img bench runs p:
+// a fresh cluster run per write for first-touch, a block otherwise.
+func benchStride(p *Plan) uint64 {
+	if p.job.Pattern == FirstTouch {
+		return p.unitBytes
+	}
+	return p.job.BlockSize
+}
+
+// benchSpan returns the bytes from the region's start that qemu-img
+// bench touches running p: its requests of bs bytes at benchStride,
+// saturating.
+func benchSpan(p *Plan) uint64 {
+	if p.opsPerJob == 0 {
+		return 0
+	}
+	return satAdd(satMul(p.opsPerJob-1, benchStride(p)), p.job.BlockSize)
 }
 
 // qemuImg runs qemu-img with args and returns its error with its output.

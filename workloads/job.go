@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/qedharness/qedharness/impl"
 )
@@ -384,8 +386,20 @@ func (e *KeyError) Error() string {
 	if e.Job != "" {
 		fmt.Fprintf(&b, "[%s] ", e.Job)
 	}
-	fmt.Fprintf(&b, "%s=%s: %v", e.Key, e.Value, e.Err)
+	fmt.Fprintf(&b, "%s=%s: %v", printable(e.Key), printable(e.Value), e.Err)
 	return b.String()
+}
+
+// printable returns s, or s quoted if it holds a character that does not
+// print (a control character, invalid UTF-8), so that an error message
+// stays one line and cannot drive the terminal.
+func printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // Unwrap returns the cause.
@@ -549,6 +563,9 @@ func setSize32(dst *uint32, v string) error {
 
 func setInt(dst *int, v string) error {
 	n, err := strconv.Atoi(v)
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("%q is out of range", v)
+	}
 	if err != nil {
 		return fmt.Errorf("%q is not a whole number", v)
 	}
@@ -561,6 +578,9 @@ func setInt(dst *int, v string) error {
 
 func setUint(dst *uint64, v string) error {
 	n, err := strconv.ParseUint(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("%q is out of range (at most %d)", v, uint64(math.MaxUint64))
+	}
 	if err != nil {
 		return fmt.Errorf("%q is not a whole number", v)
 	}
@@ -606,7 +626,11 @@ func setDuration(dst *time.Duration, v string) error {
 		if f < 0 || math.IsNaN(f) || f > math.MaxInt64/float64(time.Second) {
 			return fmt.Errorf("%q is not a duration in range", v)
 		}
-		*dst = time.Duration(f * float64(time.Second))
+		d := time.Duration(f * float64(time.Second))
+		if d == 0 && f != 0 {
+			return fmt.Errorf("%q seconds is less than 1ns: want 0 (no limit) or at least 1ns", v)
+		}
+		*dst = d
 		return nil
 	}
 	d, err := time.ParseDuration(v)
@@ -615,6 +639,9 @@ func setDuration(dst *time.Duration, v string) error {
 	}
 	if d < 0 {
 		return errors.New("must not be negative")
+	}
+	if d == 0 && strings.ContainsAny(v, "123456789") {
+		return fmt.Errorf("%q is less than 1ns: want 0 (no limit) or at least 1ns", v)
 	}
 	*dst = d
 	return nil

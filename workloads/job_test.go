@@ -255,3 +255,46 @@ func TestKeysDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyErrorPrintable checks a key or value that would not print (a
+// control character, invalid UTF-8) is quoted in the error, which stays
+// one line.
+func TestKeyErrorPrintable(t *testing.T) {
+	for _, tt := range []struct{ key, value, want string }{
+		{"bs", "4q", "bs=4q: "},
+		{"bs", "4\nq", `bs="4\nq": `},
+		{"rw", "\x1b[2J", `rw="\x1b[2J": `},
+		{"b\xffs", "1", `"b\xffs"=1: `},
+	} {
+		j := DefaultJob()
+		err := j.Set(tt.key, tt.value)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.ContainsAny(err.Error(), "\n\x1b") {
+			t.Errorf("Set(%q, %q): %q, want one line containing %q", tt.key, tt.value, err, tt.want)
+		}
+	}
+}
+
+// TestSetRangeAndTinyDurations checks numbers out of range say so, and a
+// runtime too small to count is refused rather than read as no limit.
+func TestSetRangeAndTinyDurations(t *testing.T) {
+	for _, tt := range []struct{ key, value, want string }{
+		{"iodepth", "99999999999999999999", "is out of range"},
+		{"ops", "99999999999999999999", "is out of range"},
+		{"runtime", "1e-12", "less than 1ns"},
+		{"runtime", "0.1ns", "less than 1ns"},
+		{"runtime", "NaN", "not a duration in range"},
+		{"runtime", "Inf", "not a duration in range"},
+		{"runtime", "-1", "not a duration in range"},
+	} {
+		j := DefaultJob()
+		if err := j.Set(tt.key, tt.value); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Set(%s=%s): %v, want an error containing %q", tt.key, tt.value, err, tt.want)
+		}
+	}
+	for _, v := range []string{"0", "0s", "1ns", "0.5"} {
+		j := DefaultJob()
+		if err := j.Set("runtime", v); err != nil {
+			t.Errorf("runtime=%s: %v", v, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package workloads
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -60,6 +61,12 @@ func TestParseJobFileErrors(t *testing.T) {
 		{"bad section name", "[a b]\n", []string{"bad.fio:1:", "without spaces"}},
 		{"empty", "; nothing\n", []string{"no job sections"}},
 		{"two errors", "[a]\nbs=x\n[b]\nrw=nope\n", []string{"bad.fio:2:", "bad.fio:4:"}},
+		{"empty value", "[a]\nrw=write\nbs=\n", []string{"bad.fio:3:", "[a] bs=: empty value"}},
+		{"empty value of a boolean", "[a]\nprefill=\n", []string{"bad.fio:2:", "[a] prefill=: empty value"}},
+		{"empty key", "[a]\n=4k\n", []string{"bad.fio:2:", "[a] =4k: empty key"}},
+		{"control character in a value", "[a]\nrw=\x1b[2Jwrite\n", []string{"bad.fio:2: not a text file: control character 0x1b at column 4"}},
+		{"prefill beyond the limit", "[a]\nrw=randwrite\npattern=rewrite\nsize=16t\nruntime=10\n", []string{"bad.fio:4:", "[a] size=16t", "limit of 16777216"}},
+		{"prefill ops beyond the limit", "[a]\nrw=randread\nprefill\nsize=16t\nops=100000000\n", []string{"bad.fio:5:", "[a] ops=100000000", "fewer ops"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,5 +109,82 @@ func TestStandardJobs(t *testing.T) {
 		if !names[want] {
 			t.Errorf("standard jobs lack %s", want)
 		}
+	}
+}
+
+// TestParseJobFileNotText checks input that is not a text file, or has a
+// line beyond MaxJobLine, is refused in one line naming the file and the
+// line, however much of it there is.
+func TestParseJobFileNotText(t *testing.T) {
+	binary := make([]byte, 1<<20) // an executable: a header, then NULs and bytes of every value
+	copy(binary, "\x7fELF\x02\x01\x01")
+	for i := 4096; i < len(binary); i++ {
+		binary[i] = byte(i * 7)
+	}
+	long := "[a]\n; " + strings.Repeat("x", MaxJobLine) + "\nrw=write\n"
+	tests := []struct {
+		name, file, want string
+	}{
+		{"executable", string(binary), "bad.fio:1: not a text file: control character 0x7f at column 1"},
+		{"NUL bytes", "[a]\nrw=write\n\x00\x00\x00\n", "bad.fio:3: not a text file: NUL byte at column 1"},
+		{"NULs without a line end", "[a]\n" + strings.Repeat("\x00", 3*MaxJobLine), "bad.fio:2: not a text file: NUL byte at column 1"},
+		{"invalid UTF-8", "[a]\nrw=wr\xffite\n", "bad.fio:2: not a text file: invalid UTF-8 byte 0xff at column 6"},
+		{"C1 control", "[a]\nrw=write\u009b\n", "bad.fio:2: not a text file: control character 0x9b at column 9"},
+		{"UTF-16", "\xff\xfe[\x00a\x00]\x00\n\x00", "bad.fio:1: not a text file: UTF-16 byte order mark"},
+		{"long line", long, "bad.fio:2: line longer than 65536 bytes"},
+		{"long line without an end", "[a]\n" + strings.Repeat("y", 3*MaxJobLine), "bad.fio:2: line longer than 65536 bytes"},
+		{"long line of multibyte characters", "[a]\n; " + strings.Repeat("\u00e9", MaxJobLine), "bad.fio:2: line longer than 65536 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseJobFile(strings.NewReader(tt.file), "bad.fio")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, tt.want) || strings.Contains(msg, "\n") || len(msg) > 200 {
+				t.Errorf("error %q, want one line starting %q", msg, tt.want)
+			}
+		})
+	}
+	// The longest line allowed, with either line ending, is read.
+	for _, end := range []string{"\n", "\r\n", ""} {
+		ok := "[a]\nrw=write\n; " + strings.Repeat("z", MaxJobLine-2) + end
+		if _, err := ParseJobFile(strings.NewReader(ok), "ok.fio"); err != nil {
+			t.Errorf("line of %d bytes ending %q: %v", MaxJobLine, end, err)
+		}
+	}
+}
+
+// TestParseJobFileBOM checks a UTF-8 byte order mark is skipped, and
+// CRLF line endings read as LF.
+func TestParseJobFileBOM(t *testing.T) {
+	jobs, err := ParseJobFile(strings.NewReader("\xef\xbb\xbf[a]\r\nrw=write\r\nsize=1m\r\n"), "bom.fio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].Name != "a" || jobs[0].RW != RWWrite || jobs[0].Size != 1<<20 {
+		t.Errorf("jobs %+v", jobs)
+	}
+}
+
+// TestParseJobFileManyErrors checks a file with many bad lines reports
+// the first few and how many more, not every one.
+func TestParseJobFileManyErrors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[a]\n")
+	for i := range 500 {
+		fmt.Fprintf(&b, "nokey%d=1\n", i)
+	}
+	_, err := ParseJobFile(strings.NewReader(b.String()), "many.fio")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != maxJobFileErrors+1 || lines[len(lines)-1] != "many.fio: 480 more problems" || !strings.HasPrefix(lines[0], "many.fio:2: [a] nokey0=1") {
+		t.Errorf("%d lines, first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
+	}
+	var ke *KeyError
+	if !errors.As(err, &ke) || ke.Line != 2 {
+		t.Errorf("error %v does not hold the first *KeyError", err)
 	}
 }

@@ -261,8 +261,19 @@ func (m *Matrix) Validate() error {
 		errs = append(errs, errors.New("no queue depths"))
 	}
 	for _, qd := range m.QDs {
-		if qd < 1 || qd > maxIODepth {
-			errs = append(errs, fmt.Errorf("queue depth %d not in [1, %d]", qd, maxIODepth))
+		if qd < 1 || qd > MaxQD {
+			errs = append(errs, fmt.Errorf("queue depth %d not in [1, %d]", qd, MaxQD))
+			continue
+		}
+		for _, p := range m.Plans {
+			if err := p.CheckQD(qd); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, p := range m.Plans {
+		if err := p.CheckLimits(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for _, b := range m.Backends {
@@ -283,8 +294,16 @@ func (m *Matrix) Validate() error {
 	if len(m.Baselines) > 0 && m.QemuImg == "" {
 		errs = append(errs, errors.New("baselines need qemu-img"))
 	}
-	if m.Warmup < 0 {
+	switch {
+	case m.Warmup < 0:
 		errs = append(errs, errors.New("negative warm-up"))
+	case m.Repeat > MaxRuns || m.Warmup > MaxRuns:
+		errs = append(errs, fmt.Errorf("%d repetitions and %d warm-up rounds: more than the limit of %d runs", m.Repeat, m.Warmup, MaxRuns))
+	default:
+		if n := len(m.Configs()) * (m.Warmup + m.repeat()); n > MaxRuns {
+			errs = append(errs, fmt.Errorf("%d configurations x (%d repetitions + %d warm-up) = %d runs, more than the limit of %d",
+				len(m.Configs()), m.repeat(), m.Warmup, n, MaxRuns))
+		}
 	}
 	seen := map[string]bool{}
 	for _, p := range m.Plans {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -144,6 +145,17 @@ func TestMatrixValidate(t *testing.T) {
 		{"bad backend", func(m *Matrix) { m.Backends = []string{"tape"} }, "unknown backend"},
 		{"bad device", func(m *Matrix) { m.Devices = []impl.Device{{Name: "x"}} }, "device x"},
 		{"duplicate workload", func(m *Matrix) { m.Plans = append(m.Plans, m.Plans[0]) }, "listed twice"},
+		{"qd beyond the limit", func(m *Matrix) { m.QDs = []int{100000} }, "queue depth 100000 not in [1, 65536]"},
+		{"buffers beyond the limit", func(m *Matrix) {
+			m.Plans = []*Plan{mustPlan(t, "big", map[string]string{"rw": "write", "bs": "64m", "size": "1g"})}
+			m.QDs = []int{65536}
+		}, "[big] bs=64m: queue depth 65536 x numjobs=1 x bs=64m needs 4t of request buffers"},
+		{"prefill beyond the limit", func(m *Matrix) {
+			m.Plans = []*Plan{mustPlan(t, "huge", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "16t", "runtime": "1"})}
+		}, "[huge] size=16t: pattern=rewrite allocates up to 268435456 clusters"},
+		{"repeat beyond the limit", func(m *Matrix) { m.Repeat = 1 << 30 }, "more than the limit of 1048576 runs"},
+		{"overflowing rounds", func(m *Matrix) { m.Repeat, m.Warmup = math.MaxInt/2+1, math.MaxInt/2+1 }, "more than the limit of 1048576 runs"},
+		{"runs beyond the limit", func(m *Matrix) { m.Repeat = 1 << 18 }, "8 configurations x (262144 repetitions + 1 warm-up) = 2097160 runs"},
 	}
 	for _, tt := range tests {
 		m := smallMatrix(t)

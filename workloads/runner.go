@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -54,8 +53,10 @@ type RunConfig struct {
 	QD int
 	// Seed seeds the streams, the sim device's jitter and the data.
 	Seed int64
-	// Dir is where BackendFile puts the image (and backing file); "" means
-	// a new temporary directory. The run removes the files it created.
+	// Dir is the directory in which BackendFile makes the run's own new
+	// directory (WorkdirPattern) for the image and backing file; "" means
+	// os.TempDir(). The run removes that directory at its end, failed or
+	// not, and touches nothing else in Dir.
 	Dir string
 	// File configures BackendFile.
 	File impl.FileOptions
@@ -83,6 +84,10 @@ type RunConfig struct {
 	// images (sim and mem backends); runs made one after another should
 	// share one. A Matrix shares one among its runs.
 	Pages *PagePool
+
+	// prefillRegions prefills every cluster of the regions even where
+	// the run's ops touch only some (tests compare the two).
+	prefillRegions bool
 }
 
 // Result holds the figures of one run. Times are in nanoseconds, virtual
@@ -188,10 +193,17 @@ const simSalt = 0x5bd1e995
 
 // Run drives an image with cfg.Plan at cfg.QD requests per instance (a
 // closed loop: each completion submits the instance's next operation),
-// then closes the image and checks it. A request that fails, or an image
-// that cannot be created, opened or closed, is an error; what the check
-// finds is not: it is reported in Result.Check.
-func Run(cfg RunConfig) (Result, error) {
+// then closes the image and checks it. A request that fails, an image
+// that cannot be created, opened or closed, or a run beyond the limits
+// of Plan.CheckLimits and Plan.CheckQD is an error; what the check finds
+// is not: it is reported in Result.Check.
+//
+// A prefilled run (prefill=1, pattern=rewrite) allocates, before it
+// starts, the clusters its ops touch when it has an op count that cannot
+// touch the whole region, and every cluster of the region otherwise:
+// each request finds its cluster allocated either way, and the image
+// holds what Plan.Disk says it starts with.
+func Run(cfg RunConfig) (res Result, err error) {
 	p := cfg.Plan
 	if p == nil {
 		return Result{}, errors.New("run: no plan")
@@ -203,8 +215,11 @@ func Run(cfg RunConfig) (Result, error) {
 	if qd == 0 {
 		qd = p.job.IODepth
 	}
-	if qd < 1 || qd > maxIODepth {
-		return Result{}, fmt.Errorf("run %s: queue depth %d not in [1, %d]", p.Name(), qd, maxIODepth)
+	if err := p.CheckQD(qd); err != nil {
+		return Result{}, fmt.Errorf("run %s: %w", p.Name(), err)
+	}
+	if err := p.CheckLimits(); err != nil {
+		return Result{}, fmt.Errorf("run %s: %w", p.Name(), err)
 	}
 	wall := cfg.WallClock
 	if wall == nil {
@@ -215,8 +230,12 @@ func Run(cfg RunConfig) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("run %s: %w", p.Name(), err)
 	}
-	defer env.cleanup()
-	res, err := drive(cfg, env, qd, wall)
+	defer func() {
+		if cerr := env.cleanup(); cerr != nil && err == nil {
+			res, err = Result{}, fmt.Errorf("run %s: %w", p.Name(), cerr)
+		}
+	}()
+	res, err = drive(cfg, env, qd, wall)
 	if err != nil {
 		env.close()
 		return Result{}, fmt.Errorf("run %s (%s, qd %d, %s): %w", p.Name(), cfg.Policy.Name(), qd, cfg.Backend, err)
@@ -241,7 +260,7 @@ type runEnv struct {
 	open    func() (*impl.Image, func() error, error)
 	close   func() error // closes im (and, on file, its files)
 	check   func() (impl.CheckResult, error)
-	cleanup func()
+	cleanup func() error // releases what setUp made; removes the file backend's directory
 }
 
 // reopen closes generation gen-1 of the image, adding its counters to
@@ -297,12 +316,12 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 		copts.BackingFile = backingName
 	}
 	opts := impl.Options{Policy: cfg.Policy}
-	env := &runEnv{cleanup: func() {}}
+	env := &runEnv{cleanup: func() error { return nil }}
 	switch cfg.Backend {
 	case BackendSim, BackendMem:
 		img := newSparseStorage(cfg.Pages)
 		files := impl.Files{Image: img}
-		env.cleanup = img.release
+		env.cleanup = func() error { img.release(); return nil }
 		if p.job.Backing {
 			files.Backing = backingStorage{size: int64(p.imageSize)}
 			// The image keeps copy-on-write fills as marks on the
@@ -310,8 +329,9 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 			img.backing, img.backingSize = fillBacking, int64(p.imageSize)
 		}
 		if p.job.Prefill {
-			// Every run of the plan prefills the same image: copy it.
-			tmpl, err := p.prefilledImage(files.Backing)
+			// Runs of the plan with the same prefill share one
+			// prefilled image: copy it.
+			tmpl, err := p.prefilledImageFor(files.Backing, cfg.Seed, cfg.prefillRegions)
 			if err != nil {
 				return nil, err
 			}
@@ -345,35 +365,19 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 		}
 		env.check = func() (impl.CheckResult, error) { return impl.Check(files.Image, false) }
 	case BackendFile:
-		dir := cfg.Dir
-		var made []string
-		if dir == "" {
-			d, err := os.MkdirTemp("", "runbench-")
-			if err != nil {
-				return nil, err
-			}
-			dir = d
-			env.cleanup = func() { os.RemoveAll(d) }
-		} else {
-			env.cleanup = func() {
-				for _, f := range made {
-					os.Remove(f)
-				}
-			}
+		dir, remove, err := newWorkdir(cfg.Dir)
+		if err != nil {
+			return nil, err
+		}
+		env.cleanup = remove
+		fail := func(err error) (*runEnv, error) {
+			return nil, errors.Join(err, env.cleanup())
 		}
 		path := filepath.Join(dir, "image.qed")
-		made = append(made, path)
 		if p.job.Backing {
-			bp := filepath.Join(dir, backingName)
-			made = append(made, bp)
-			if err := writeBackingFile(bp, p.imageSize); err != nil {
-				env.cleanup()
-				return nil, fmt.Errorf("backing file: %w", err)
+			if err := writeBackingFile(filepath.Join(dir, backingName), p.imageSize); err != nil {
+				return fail(fmt.Errorf("backing file: %w", err))
 			}
-		}
-		fail := func(err error) (*runEnv, error) {
-			env.cleanup()
-			return nil, err
 		}
 		if err := impl.CreatePath(path, p.imageSize, copts); err != nil {
 			return fail(err)
@@ -383,7 +387,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 			if err != nil {
 				return fail(err)
 			}
-			if err := prefill(o.Image, p); err != nil {
+			if err := prefill(o.Image, p, p.prefillSpans(cfg.Seed, cfg.prefillRegions)); err != nil {
 				o.Close()
 				return fail(err)
 			}
@@ -413,27 +417,74 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 	}
 	im, cl, err := env.open()
 	if err != nil {
-		env.cleanup()
-		return nil, err
+		return nil, errors.Join(err, env.cleanup())
 	}
 	env.im, env.close = im, cl
 	return env, nil
 }
 
-// prefilledImage is the image a prefilled plan starts from on the
-// in-memory backends, made once and copied into each run's storage.
+// prefilledImage holds the images a prefilled plan starts from on the
+// in-memory backends, each made once and copied into each run's storage:
+// one for a plan that prefills its whole regions, one per seed (the most
+// recent few) for a plan that prefills what its streams touch.
 type prefilledImage struct {
+	mu      sync.Mutex
+	entries []*prefilledEntry // least recently made first
+}
+
+// maxPrefilledImages is how many prefilled images a plan keeps: a
+// matrix runs one seed per round, and its workers may straddle a few.
+const maxPrefilledImages = 4
+
+// prefillKey names a prefilled image: the seed of the streams whose
+// clusters it holds, or whole for every cluster of the regions.
+type prefillKey struct {
+	seed  int64
+	whole bool
+}
+
+// prefilledEntry is one prefilled image, made once.
+type prefilledEntry struct {
+	key  prefillKey
 	once sync.Once
 	st   *sparseStorage // read-only once made
 	err  error
 }
 
-// prefilledImage returns the plan's prefilled image, making it at the
-// first call: created, opened on a mem backend over backing (the plan's
-// backing file, the same for every run), prefilled and closed, as a run's
-// own storage would be. The result is shared and must not be written.
+// entry returns the entry for key, adding it (and dropping the oldest
+// beyond maxPrefilledImages) if there is none.
+func (pi *prefilledImage) entry(key prefillKey) *prefilledEntry {
+	pi.mu.Lock()
+	defer pi.mu.Unlock()
+	for _, e := range pi.entries {
+		if e.key == key {
+			return e
+		}
+	}
+	e := &prefilledEntry{key: key}
+	pi.entries = append(pi.entries, e)
+	if len(pi.entries) > maxPrefilledImages {
+		pi.entries[0] = nil
+		pi.entries = pi.entries[1:]
+	}
+	return e
+}
+
+// prefilledImage returns the plan's image with its whole regions
+// prefilled, as prefilledImageFor does.
 func (p *Plan) prefilledImage(backing impl.Storage) (*sparseStorage, error) {
+	return p.prefilledImageFor(backing, 0, true)
+}
+
+// prefilledImageFor returns the plan's prefilled image for a run with
+// seed, making it at the first call: created, opened on a mem backend
+// over backing (the plan's backing file, the same for every run),
+// prefilled (Plan.prefillSpans; whole regions if regions is set) and
+// closed, as a run's own storage would be. The result is shared and must
+// not be written.
+func (p *Plan) prefilledImageFor(backing impl.Storage, seed int64, regions bool) (*sparseStorage, error) {
 	build := func() (*sparseStorage, error) {
+		spans := p.prefillSpans(seed, regions)
 		copts := p.CreateOptions()
 		if p.job.Backing {
 			copts.BackingFile = backingName
@@ -446,7 +497,7 @@ func (p *Plan) prefilledImage(backing impl.Storage) (*sparseStorage, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := prefill(im, p); err != nil {
+		if err := prefill(im, p, spans); err != nil {
 			im.Close()
 			return nil, err
 		}
@@ -458,22 +509,72 @@ func (p *Plan) prefilledImage(backing impl.Storage) (*sparseStorage, error) {
 	if p.prefilled == nil {
 		return build()
 	}
-	pi := p.prefilled
-	pi.once.Do(func() { pi.st, pi.err = build() })
-	return pi.st, pi.err
+	key := prefillKey{seed: seed}
+	if regions || !p.prefillTouchedOnly() {
+		key = prefillKey{whole: true} // the same image whatever the seed
+	}
+	e := p.prefilled.entry(key)
+	e.once.Do(func() { e.st, e.err = build() })
+	return e.st, e.err
 }
 
-// prefill writes every instance's region in cluster-aligned chunks of at
-// least 1 MiB, so every cluster in it is allocated. It writes what the
-// region held already (zeros, or the backing file's content), so the
-// image still reads as Plan.Disk says it starts.
-func prefill(im *impl.Image, p *Plan) error {
+// prefillSpans returns the guest ranges a prefilled run of p with seed
+// writes before it starts: every instance's region when the run has no
+// op count or one that can touch every cluster of the regions (or when
+// regions is set), and otherwise every cluster the streams of seed read
+// or write, merged into runs of consecutive clusters and clipped to the
+// image. Either way each request of the run finds its cluster allocated.
+func (p *Plan) prefillSpans(seed int64, regions bool) []span {
+	if regions || !p.prefillTouchedOnly() {
+		spans := make([]span, 0, p.job.NumJobs)
+		for i := range p.job.NumJobs {
+			off, size := p.Region(i)
+			spans = append(spans, span{off, size})
+		}
+		return spans
+	}
+	cs := uint64(p.job.ClusterSize)
+	var clusters []uint64
+	for _, s := range p.Streams(seed) {
+		for {
+			op, ok := s.Next()
+			if !ok {
+				break
+			}
+			if op.Kind == OpFlush || op.Len == 0 {
+				continue
+			}
+			for c := op.Off / cs; c <= (op.Off+op.Len-1)/cs; c++ {
+				clusters = append(clusters, c)
+			}
+		}
+	}
+	slices.Sort(clusters)
+	clusters = slices.Compact(clusters)
+	var spans []span
+	for i := 0; i < len(clusters); {
+		j := i + 1
+		for j < len(clusters) && clusters[j] == clusters[j-1]+1 {
+			j++
+		}
+		off := clusters[i] * cs
+		end := min((clusters[j-1]+1)*cs, p.imageSize)
+		spans = append(spans, span{off, end - off})
+		i = j
+	}
+	return spans
+}
+
+// prefill writes spans (guest ranges, in order) in cluster-aligned
+// chunks of at least 1 MiB, so every cluster they touch is allocated. It
+// writes what the ranges held already (zeros, or the backing file's
+// content), so the image still reads as Plan.Disk says it starts.
+func prefill(im *impl.Image, p *Plan, spans []span) error {
 	cs := uint64(p.job.ClusterSize)
 	chunk := max(cs, 1<<20)
 	buf := make([]byte, chunk)
-	for i := range p.job.NumJobs {
-		off, size := p.Region(i)
-		for pos, end := off, off+size; pos < end; {
+	for _, sp := range spans {
+		for pos, end := sp.off, sp.off+sp.n; pos < end; {
 			n := min(chunk-pos%cs, end-pos)
 			if p.job.Backing {
 				fillBacking(buf[:n], pos)

@@ -30,3 +30,13 @@ func fileSystemType(dir string) string {
 	}
 	return fmt.Sprintf("fs-%#x", st.Type)
 }
+
+// freeBytes returns the bytes free to an unprivileged user in dir's
+// file system, or false if statfs fails.
+func freeBytes(dir string) (n uint64, ok bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), true
+}

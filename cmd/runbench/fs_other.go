@@ -5,3 +5,7 @@ package main
 // fileSystemType names the file system holding dir; only Linux is
 // supported.
 func fileSystemType(dir string) string { return "unknown" }
+
+// freeBytes returns the bytes free to an unprivileged user in dir's
+// file system; only Linux is supported (ok false).
+func freeBytes(dir string) (n uint64, ok bool) { return 0, false }

@@ -31,7 +31,9 @@ const linTimeout = 10 * time.Second
 // matrix: runs of the checked repetitions are recorded through a
 // workloads.Recorder, read back after their measured phase, and checked
 // with checker.Check; a run that is not linearizable gets its
-// counterexample written to dir. It returns the provenance text.
+// counterexample written to dir (run removes the stale ones before the
+// matrix runs; parsing flags removes nothing). It returns the provenance
+// text.
 func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 	which := "repetition 1 of each configuration"
 	switch mode {
@@ -53,10 +55,6 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 		return "", fmt.Errorf("%q: want %s, %s, %s or %s", mode, linNone, linSample, linFirst, linAll)
 	}
 	m.ReadBack = true
-	// Counterexamples of an earlier run in the same directory are stale.
-	if err := os.RemoveAll(filepath.Join(dir, counterexampleDir)); err != nil {
-		return "", err
-	}
 	m.Wrap = func(c workloads.Config, p *workloads.Plan, open workloads.Opener) (workloads.Submitter, error) {
 		// open reopens the image for a job with reopen_every; the
 		// recorder logs each reopen.

@@ -14,7 +14,12 @@
 // from a job file with -job.
 //
 // Exit status: 0 when every run completed, 1 when a run failed or the
-// results could not be written, 2 for bad flags.
+// results could not be written, 2 for bad flags or a bad job file, 128
+// plus the signal's number when interrupted (SIGINT, SIGTERM).
+//
+// The file backend and the qemu-img baselines work in a new directory
+// runbench makes inside -dir, which it removes at the end (and when
+// interrupted); nothing else in -dir is read, written or removed.
 package main
 
 import (
@@ -24,8 +29,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
@@ -89,7 +94,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.jobFile, "job", "", "fio-like job `file` to take workloads from instead of the standard ones")
 	fs.Var(&o.sets, "set", "job settings `key=value,...` applied to every selected workload (repeatable; see -keys)")
 	fs.IntVar(&o.parallel, "parallel", 0, "sim runs at once (default GOMAXPROCS; sim figures are virtual time, so this changes none)")
-	fs.StringVar(&o.dir, "dir", "", "`directory` for the file backend's images (default a temporary directory)")
+	fs.StringVar(&o.dir, "dir", "", "`directory` in which the file backend makes (and at the end removes) a directory for its images (default the system's temporary directory)")
 	fs.BoolVar(&o.direct, "direct", false, "file backend: O_DIRECT for aligned image I/O")
 	fs.StringVar(&o.aio, "aio", "auto", "file backend: how I/O reaches the kernel, as QEMU's aio= option: io_uring (batched submission, least CPU), threads (a blocking call per I/O on worker goroutines), or auto (io_uring where the kernel allows it, else threads); the qemu-img baselines use the same")
 	fs.IntVar(&o.fileWorkers, "file-workers", 0, "file backend: I/Os in the kernel at once: goroutines performing I/O with -aio threads, ring slots with io_uring (0: 64, QEMU's thread-pool size); with threads, fewer cost less CPU")
@@ -156,6 +161,9 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	if fs.NArg() > 0 {
 		return nil, nil, usageError{fmt.Errorf("unexpected argument %q (flags only; or runbench compare OLD NEW)", fs.Arg(0))}
 	}
+	if err := checkEmptyFlags(fs); err != nil {
+		return nil, nil, err
+	}
 	if o.keys {
 		printKeys(stdout)
 		return nil, &o, nil
@@ -187,41 +195,42 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 			return bad("set", err)
 		}
 	}
+	if _, err := workloads.SplitList(o.policies); err != nil {
+		return bad("policies", err)
+	}
 	regs, err := model.ParseList(o.policies)
 	if err != nil {
 		return bad("policies", err)
 	}
 	qds := workloads.StandardQDs()
 	if o.qds != "" {
-		if qds, err = parseInts(o.qds); err != nil {
+		if qds, err = parseInts(o.qds, workloads.MaxQD); err != nil {
 			return bad("qd", err)
 		}
+	}
+	if name, err := checkPlans(plans, qds); err != nil {
+		return bad(name, err)
 	}
 	backends, err := parseBackends(o.backends)
 	if err != nil {
 		return bad("backend", err)
 	}
+	devNames, err := workloads.SplitList(o.devices)
+	if err != nil {
+		return bad("device", err)
+	}
 	var devs []impl.Device
-	for _, name := range splitList(o.devices) {
+	for _, name := range devNames {
 		d, err := impl.DevicePreset(name)
 		if err != nil {
 			return bad("device", err)
 		}
 		devs = append(devs, d)
 	}
-	if len(devs) == 0 {
-		return bad("device", errors.New("no device"))
+	if name, err := checkCounts(&o); err != nil {
+		return bad(name, err)
 	}
-	switch {
-	case o.repeat < 1:
-		return bad("repeat", fmt.Errorf("%d: want at least 1", o.repeat))
-	case o.warmup < 0:
-		return bad("warmup", fmt.Errorf("%d: want 0 or more", o.warmup))
-	case o.fileWorkers < 0:
-		return bad("file-workers", fmt.Errorf("%d: want 0 (the default, 64) or more", o.fileWorkers))
-	case o.parallel < 0:
-		return bad("parallel", fmt.Errorf("%d: want 0 (GOMAXPROCS) or more", o.parallel))
-	case o.out == "":
+	if strings.TrimSpace(o.out) == "" {
 		return bad("out", errors.New("empty directory"))
 	}
 	if _, err := model.Lookup(o.baseline); err != nil {
@@ -236,8 +245,13 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	if s.linNote, err = setLinearizability(&s.matrix, o.lin, o.out); err != nil {
 		return bad("linearizability", err)
 	}
+	if err := checkRuns(&s.matrix); err != nil {
+		return bad("repeat", err)
+	}
 	if !contains(backends, workloads.BackendFile) {
 		switch {
+		case flagGiven(fs, "dir"):
+			return bad("dir", errors.New("applies to the file backend only (add -backend file)"))
 		case o.direct:
 			return bad("direct", errors.New("applies to the file backend only (add -backend file)"))
 		case o.grow:
@@ -252,6 +266,9 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 		dir := o.dir
 		if dir == "" {
 			dir = os.TempDir()
+		}
+		if err := checkDir(dir, plans, freeBytes); err != nil {
+			return bad("dir", err)
 		}
 		s.fsName = fileSystemType(dir)
 		s.matrix.FileSystem = s.fsName
@@ -274,6 +291,9 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 		if err := s.chooseBaselines(o.baselines); err != nil {
 			return bad("baselines", err)
 		}
+		if err := checkRuns(&s.matrix); err != nil { // with the baselines
+			return bad("repeat", err)
+		}
 	}
 	return s, &o, nil
 }
@@ -282,14 +302,18 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 // qemu-img is installed and notes why not otherwise; "none" runs none.
 func (s *setup) chooseBaselines(list string) error {
 	list = strings.TrimSpace(list)
-	if list == "none" || list == "" {
+	if list == "none" {
 		return nil
 	}
 	path, lookErr := exec.LookPath("qemu-img")
 	names := workloads.BaselineNames()
 	if list != "auto" {
+		fields, err := workloads.SplitList(list)
+		if err != nil {
+			return err
+		}
 		names = nil
-		for _, b := range splitList(list) {
+		for _, b := range fields {
 			if !workloads.IsBaseline(b) {
 				return fmt.Errorf("unknown baseline %q (want %s, auto or none)", b, strings.Join(workloads.BaselineNames(), ", "))
 			}
@@ -321,16 +345,19 @@ func loadJobs(path string) ([]workloads.Job, error) {
 	return jobs, nil
 }
 
-// selectJobs picks the named jobs, in the order named; "all" or "" keeps
-// every job.
+// selectJobs picks the named jobs, in the order named; "all" keeps every
+// job, and an empty list or name is an error.
 func selectJobs(jobs []workloads.Job, list string) ([]workloads.Job, error) {
-	list = strings.TrimSpace(list)
-	if list == "" || list == "all" {
+	if strings.TrimSpace(list) == "all" {
 		return jobs, nil
+	}
+	names, err := workloads.SplitList(list)
+	if err != nil {
+		return nil, err
 	}
 	var out []workloads.Job
 	seen := map[string]bool{}
-	for _, name := range splitList(list) {
+	for _, name := range names {
 		if seen[name] {
 			return nil, fmt.Errorf("workload %q listed twice", name)
 		}
@@ -354,12 +381,17 @@ func selectJobs(jobs []workloads.Job, list string) ([]workloads.Job, error) {
 	return out, nil
 }
 
-// applySets applies "key=value,key=value" to every job.
+// applySets applies "key=value,key=value" to every job; an empty
+// setting, key or value is an error.
 func applySets(jobs []workloads.Job, s string) error {
-	for _, kv := range splitList(s) {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("%q: want key=value", kv)
+	settings, err := workloads.SplitList(s)
+	if err != nil {
+		return err
+	}
+	for _, kv := range settings {
+		k, v, err := workloads.ParseSetting(kv)
+		if err != nil {
+			return err
 		}
 		for i := range jobs {
 			if err := jobs[i].Set(k, v); err != nil {
@@ -370,29 +402,13 @@ func applySets(jobs []workloads.Job, s string) error {
 	return nil
 }
 
-func parseInts(s string) ([]int, error) {
-	var out []int
-	seen := map[int]bool{}
-	for _, f := range splitList(s) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%q is not a positive whole number", f)
-		}
-		if seen[n] {
-			return nil, fmt.Errorf("%d listed twice", n)
-		}
-		seen[n] = true
-		out = append(out, n)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("empty list")
-	}
-	return out, nil
-}
-
 func parseBackends(s string) ([]string, error) {
+	fields, err := workloads.SplitList(s)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, b := range splitList(s) {
+	for _, b := range fields {
 		if !contains(workloads.Backends(), b) {
 			return nil, fmt.Errorf("unknown backend %q (want %s)", b, strings.Join(workloads.Backends(), ", "))
 		}
@@ -401,20 +417,7 @@ func parseBackends(s string) ([]string, error) {
 		}
 		out = append(out, b)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("empty list")
-	}
 	return out, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 func contains(list []string, s string) bool {
@@ -437,8 +440,10 @@ func printKeys(w io.Writer) {
 	}
 }
 
-// run is main without the exit: it returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
+// run is main without the exit: it returns the exit status. On SIGINT or
+// SIGTERM during file-backend runs it removes what they made and calls
+// os.Exit.
+func run(args []string, stdout, stderr io.Writer) (code int) {
 	if len(args) > 0 && args[0] == "explore" {
 		return checker.ExploreMain(args[1:], stdout, stderr)
 	}
@@ -477,6 +482,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if contains(s.matrix.Backends, workloads.BackendFile) {
+		w, err := makeWorkdir(s.matrix.Dir, stderr, os.Exit)
+		if err != nil {
+			fmt.Fprintf(stderr, "runbench: -dir: %v\n", err)
+			return 1
+		}
+		defer func() {
+			if err := w.close(); err != nil {
+				fmt.Fprintf(stderr, "runbench: %v\n", err)
+				code = max(code, 1)
+			}
+		}()
+		s.matrix.Dir = w.dir
+	}
+	if s.matrix.Verify != nil {
+		// Counterexamples of an earlier run in the same directory are
+		// stale.
+		if err := os.RemoveAll(filepath.Join(s.out, counterexampleDir)); err != nil {
+			fmt.Fprintf(stderr, "runbench: %v\n", err)
+			return 1
+		}
 	}
 	start := time.Now()
 	prov := collectProvenance(s, args, start)

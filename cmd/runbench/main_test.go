@@ -21,6 +21,16 @@ func TestBadFlags(t *testing.T) {
 	dir := t.TempDir()
 	badJob := filepath.Join(dir, "bad.fio")
 	os.WriteFile(badJob, []byte("[a]\nbsz=4k\n"), 0o644)
+	binJob := filepath.Join(dir, "bin.fio")
+	bin := make([]byte, 256<<10)
+	for i := range bin {
+		bin[i] = byte(i % 251) // every line of it would be a bad setting
+	}
+	os.WriteFile(binJob, bin, 0o644)
+	longJob := filepath.Join(dir, "long.fio")
+	os.WriteFile(longJob, []byte("[a]\nrw=write\nbs="+strings.Repeat("4", 70000)+"\n"), 0o644)
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -48,6 +58,44 @@ func TestBadFlags(t *testing.T) {
 		{"file workers without file", []string{"-file-workers", "4"}, "-file-workers: applies to the file backend only"},
 		{"negative file workers", []string{"-backend", "file", "-file-workers", "-1"}, "-file-workers: -1: want 0"},
 		{"aio without file", []string{"-aio", "threads"}, "-aio: applies to the file backend only"},
+		// Issue 12, item 9: each exits 2 in one line naming the flag, the
+		// file, the line and the key.
+		{"qd beyond the largest", []string{"-qd", "100000"}, `-qd: "100000" is more than the largest, 65536`},
+		{"qd overflowing", []string{"-qd", "99999999999999999999"}, `-qd: "99999999999999999999" is more than the largest`},
+		{"binary job file", []string{"-job", binJob}, "-job: " + binJob + ":1: not a text file: NUL byte at column 1"},
+		{"long line", []string{"-job", longJob}, "-job: " + longJob + ":3: line longer than 65536 bytes"},
+		{"empty qd element", []string{"-qd", "1,,2"}, `-qd: "1,,2": element 2 of 3 is empty`},
+		{"trailing comma", []string{"-qd", "1,"}, `-qd: "1,": element 2 of 2 is empty`},
+		{"empty policies", []string{"-policies", ""}, "-policies: empty value"},
+		{"empty policy element", []string{"-policies", "overlap,,serial"}, `-policies: "overlap,,serial": element 2 of 3 is empty`},
+		{"empty set", []string{"-set", ""}, "-set: empty value"},
+		{"empty second set", []string{"-set", "bs=4k", "-set", " "}, "-set: empty list"},
+		{"empty set value", []string{"-set", "bs="}, `-set: "bs=": empty value for bs`},
+		{"empty set key", []string{"-set", "=4k"}, `-set: "=4k": empty key`},
+		{"empty set element", []string{"-set", "bs=4k,,ops=1"}, "element 2 of 3 is empty"},
+		{"empty workloads element", []string{"-workloads", "rewrite,"}, "-workloads: \"rewrite,\": element 2 of 2 is empty"},
+		{"empty device element", []string{"-device", ",nvme"}, "-device: \",nvme\": element 1 of 2 is empty"},
+		{"empty backend", []string{"-backend", ""}, "-backend: empty value"},
+		{"empty job", []string{"-job", ""}, "-job: empty value"},
+		{"empty out", []string{"-out", " "}, "-out: empty value"},
+		{"empty baselines", []string{"-backend", "file", "-baselines", ""}, "-baselines: empty value"},
+		{"huge rewrite without ops", []string{"-workloads", "rewrite", "-set", "size=16t,ops=0,runtime=10"}, "-set: [rewrite] size=16t: pattern=rewrite allocates up to 268435456 clusters before the run, more than the limit of 16777216"},
+		{"huge block", []string{"-workloads", "seq-write", "-set", "bs=1t,size=1t,ops=1"}, "-set: [seq-write] bs=1t: queue depth 1 x numjobs=1 x bs=1t needs 1t of request buffers"},
+		{"huge qd x block", []string{"-workloads", "seq-write", "-set", "bs=64m", "-qd", "65536"}, "-qd: [seq-write] bs=64m: queue depth 65536 x numjobs=1 x bs=64m needs 4t of request buffers"},
+		{"negative repeat", []string{"-repeat", "-3"}, "-repeat: -3: want at least 1"},
+		{"huge repeat", []string{"-repeat", "2000000000"}, "-repeat: 2000000000: want at most 1048576"},
+		{"overflowing rounds", []string{"-repeat", "4611686018427387904", "-warmup", "4611686018427387904"}, "-repeat: 4611686018427387904: want at most"},
+		{"huge warmup", []string{"-warmup", "9223372036854775807"}, "-warmup: 9223372036854775807: want at most"},
+		{"too many runs", []string{"-repeat", "1000000"}, "-repeat: 245 configurations x (1000000 repetitions + 1 warm-up) is 245000245 runs, more than the limit of 1048576"},
+		{"huge file workers", []string{"-backend", "file", "-file-workers", "2000000000"}, "-file-workers: 2000000000: want at most 4096"},
+		{"tiny runtime", []string{"-set", "runtime=1e-12"}, `runtime=1e-12: "1e-12" seconds is less than 1ns`},
+		{"NaN runtime", []string{"-set", "runtime=NaN"}, `runtime=NaN: "NaN" is not a duration in range`},
+		{"overflowing iodepth", []string{"-set", "iodepth=99999999999999999999"}, `"99999999999999999999" is out of range`},
+		{"overflowing ops", []string{"-set", "ops=99999999999999999999"}, `"99999999999999999999" is out of range`},
+		{"control characters in a value", []string{"-set", "rw=\x1b[2J"}, `rw="\x1b[2J": want one of`},
+		{"dir without file", []string{"-dir", dir}, "-dir: applies to the file backend only"},
+		{"missing dir", []string{"-backend", "file", "-dir", filepath.Join(dir, "none")}, "-dir: stat " + filepath.Join(dir, "none") + ": no such file or directory"},
+		{"dir a file", []string{"-backend", "file", "-dir", notDir}, "-dir: " + notDir + " is not a directory"},
 		{"bad aio", []string{"-backend", "file", "-aio", "native"}, `-aio: unknown aio mode "native" (want auto, io_uring or threads)`},
 	}
 	for _, tt := range tests {
@@ -62,6 +110,9 @@ func TestBadFlags(t *testing.T) {
 			}
 			if stdout.Len() != 0 {
 				t.Errorf("stdout not empty: %q", stdout.String())
+			}
+			if lines := strings.Count(stderr.String(), "\n"); lines > 2 && tt.name != "unknown flag" {
+				t.Errorf("stderr has %d lines, want the error and the hint:\n%s", lines, stderr.String())
 			}
 		})
 	}

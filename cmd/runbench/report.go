@@ -35,6 +35,10 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runbench report: want one results directory; got %d arguments\n", fs.NArg())
 		return exitUsage
 	}
+	if _, err := model.Lookup(*baseline); err != nil {
+		fmt.Fprintf(stderr, "runbench report: -baseline: %v\n", err)
+		return exitUsage
+	}
 	dir := fs.Arg(0)
 	res, err := workloads.ReadResults(filepath.Join(dir, "runs.json"))
 	if err != nil {
