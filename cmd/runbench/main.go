@@ -233,6 +233,9 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	if strings.TrimSpace(o.out) == "" {
 		return bad("out", errors.New("empty directory"))
 	}
+	if err := checkOutDir(o.out); err != nil {
+		return bad("out", err)
+	}
 	if _, err := model.Lookup(o.baseline); err != nil {
 		return bad("baseline", err)
 	}

@@ -31,6 +31,9 @@ func TestBadFlags(t *testing.T) {
 	os.WriteFile(longJob, []byte("[a]\nrw=write\nbs="+strings.Repeat("4", 70000)+"\n"), 0o644)
 	notDir := filepath.Join(dir, "file")
 	os.WriteFile(notDir, nil, 0o644)
+	someoneElses := filepath.Join(dir, "docs")
+	os.Mkdir(someoneElses, 0o755)
+	os.WriteFile(filepath.Join(someoneElses, "report.html"), []byte("mine"), 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -94,6 +97,8 @@ func TestBadFlags(t *testing.T) {
 		{"overflowing ops", []string{"-set", "ops=99999999999999999999"}, `"99999999999999999999" is out of range`},
 		{"control characters in a value", []string{"-set", "rw=\x1b[2J"}, `rw="\x1b[2J": want one of`},
 		{"dir without file", []string{"-dir", dir}, "-dir: applies to the file backend only"},
+		{"out holds other files", []string{"-out", someoneElses}, "holds files and no runs.json"},
+		{"out is a file", []string{"-out", notDir}, "is not a directory"},
 		{"missing dir", []string{"-backend", "file", "-dir", filepath.Join(dir, "none")}, "-dir: stat " + filepath.Join(dir, "none") + ": no such file or directory"},
 		{"dir a file", []string{"-backend", "file", "-dir", notDir}, "-dir: " + notDir + " is not a directory"},
 		{"bad aio", []string{"-backend", "file", "-aio", "native"}, `-aio: unknown aio mode "native" (want auto, io_uring or threads)`},
