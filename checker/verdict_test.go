@@ -92,13 +92,13 @@ func checkLostAllocation(t *testing.T, res *ExploreResult) {
 		for _, r := range reqs {
 			var marker string
 			if c.Mode == ExploreImpl {
-				marker = fmt.Sprintf("request %d issues io", r) // then: data write of the new cluster
+				marker = fmt.Sprintf("request %d issues io", r) // then: data write of (or into) the new cluster
 			} else {
 				marker = fmt.Sprintf("request %d allocates cluster at", r)
 			}
 			for _, line := range strings.Split(trace, "\n") {
 				if strings.Contains(line, marker) && (c.Mode == ExploreModel && strings.HasSuffix(line, fmt.Sprintf("for guest cluster %d", cluster)) ||
-					c.Mode == ExploreImpl && strings.Contains(line, "data write of the new cluster")) {
+					c.Mode == ExploreImpl && strings.Contains(line, "the new cluster at")) {
 					allocs++
 					break
 				}

@@ -156,10 +156,16 @@ func TestNeedCheckBit(t *testing.T) {
 	t.Run("open with need-check set repairs leaks", func(t *testing.T) {
 		im, files := testImage(t, 1<<20, CreateOptions{ClusterSize: 4096}, nil, Options{})
 		im.WriteAt([]byte{1}, 0)
-		// Crash: drop the image without closing, leaving the bit set,
-		// and leak a cluster at the end of the file.
-		sz, _ := files.Image.Size()
-		files.Image.Truncate(sz + 4096)
+		// Crash: drop the image without closing, leaving the bit set
+		// and the tail the image grew, and leak a cluster at the end of
+		// the file. The repair cuts both.
+		res, err := Check(files.Image, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sz := int64(res.ImageEndOffset)
+		grown, _ := files.Image.Size()
+		files.Image.Truncate(grown + 4096)
 		im2, err := Open(files, NewMemBackend(files), Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -253,14 +259,21 @@ func TestSmallL2CacheEvicts(t *testing.T) {
 	im, files := testImage(t, 16<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}, nil, Options{L2CacheTables: 2})
 	rng := rand.New(rand.NewPCG(3, 3))
 	ref := make([]byte, 16<<20)
-	for range 400 {
-		off := rng.Uint64N(16<<20 - 100)
+	// Writes in flight together may land in either order, so no two of
+	// them overlap: each takes its own 128-byte slot.
+	slots := rng.Perm(16 << 20 / 128)
+	for i := range 400 {
+		off := uint64(slots[i]) * 128
 		d := pattern(rng, 100)
 		copy(ref[off:], d)
 		im.Submit(&Request{Op: ReqWrite, Off: off, Buf: d})
 	}
 	im.Run()
-	// With nothing in flight, each new table evicts down to capacity.
+	// A flush writes back the dirty tables, which stay pinned until then;
+	// with nothing in flight, each new table then evicts down to capacity.
+	if err := im.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 8 {
 		if _, err := im.ReadAt(make([]byte, 1), int64(i)<<21); err != nil {
 			t.Fatal(err)

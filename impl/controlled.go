@@ -309,9 +309,12 @@ func entrySector(tableOff, idx uint64) uint64 { return tableOff + idx*8/SectorSi
 // it claims more, never less.
 func (b *ControlledBackend) footprint(io *IO) Footprint {
 	b.loadHeader()
-	f := Footprint{File: io.File, Off: io.Off, Write: io.Op == OpWrite}
-	if io.Op != OpFlush {
+	f := Footprint{File: io.File, Off: io.Off, Write: io.Op == OpWrite || io.Op == OpWriteZeroes}
+	switch io.Op {
+	case OpRead, OpWrite:
 		f.Len = uint64(len(io.Buf))
+	case OpWriteZeroes:
+		f.Len = io.Len
 	}
 	updateL2 := func() {
 		rq := io.owner
@@ -329,10 +332,22 @@ func (b *ControlledBackend) footprint(io *IO) Footprint {
 		}
 	}
 	switch io.step {
-	case stepFillRead:
-		// Copies into the request's own buffer and issues its data write.
+	case stepFillRead, stepZeroFill:
+		// Copies into the request's own buffer, or not, and issues its
+		// data write.
+	case stepMetaFlush:
+		// Writes the batch and lets the parked updates go on.
+		f.Requests = true
+	case stepGrow:
+		// The file grew (no one reads or writes the new space while the
+		// grow is in flight): the allocations waiting for it issue their
+		// writes, with no lookup, and another grow may follow.
+		f.Alloc = true
 	case stepAllocData:
-		if !b.backing {
+		// With a backing file a flush comes first, but for a write-back
+		// update of an existing table, made at once (or parked while a
+		// batch's flush is in flight).
+		if !b.backing || b.eng == nil || b.eng.meta.writeBack && (io.owner == nil || io.owner.acc.Kind != model.AllocL2) {
 			updateL2()
 		}
 	case stepPreL2Flush:
@@ -425,7 +440,25 @@ func (b *ControlledBackend) describe(io *IO) string {
 	case stepFillRead:
 		return "backing read for the copy-on-write fill"
 	case stepAllocData:
-		return fmt.Sprintf("data write of the new cluster at %#x (with fill)", io.Off)
+		if !b.geomOK {
+			return fmt.Sprintf("data write at %#x", io.Off)
+		}
+		start := b.g.StartOfCluster(io.Off)
+		switch {
+		case io.Op == OpWriteZeroes:
+			return fmt.Sprintf("write-zeroes to the end of the new cluster at %#x (bytes %#x+%d)", start, io.Off, io.Len)
+		case io.Off == start && uint64(len(io.Buf))%b.g.ClusterSize == 0:
+			return fmt.Sprintf("data write of the new cluster at %#x (with fill)", io.Off)
+		}
+		return fmt.Sprintf("data write into the new cluster at %#x (bytes %#x+%d; the rest reads as zeros)", start, io.Off, len(io.Buf))
+	case stepZeroFill:
+		return fmt.Sprintf("write-zeroes of the new cluster at %#x", io.Off)
+	case stepSparseTail:
+		return fmt.Sprintf("data write into the new cluster at %#x (bytes %#x+%d; zeros to its end follow)", b.g.StartOfCluster(io.Off), io.Off, len(io.Buf))
+	case stepGrow:
+		return fmt.Sprintf("growth of the image file to %#x", io.Off)
+	case stepMetaFlush:
+		return "flush before writing back L2 table sectors"
 	case stepPreL2Flush:
 		return "flush before the L2 update"
 	case stepNewTable:

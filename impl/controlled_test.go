@@ -170,7 +170,8 @@ func TestControlledDescribe(t *testing.T) {
 	text := strings.Join(seen, "\n")
 	for _, want := range []string{
 		"header write setting the need-check bit",
-		"data write of the new cluster at 0x2000 (with fill)",
+		"growth of the image file to",
+		"data write into the new cluster at 0x2000 (bytes 0x2000+512; the rest reads as zeros)",
 		"write of the new L2 table at 0x3000 (L2[1] = 0x2000)",
 		"write of the L1 table sector (L1[0] = 0x3000)",
 	} {
@@ -196,7 +197,7 @@ func raceTableSector(t *testing.T, unordered bool) (*ControlledBackend, *Image, 
 	}
 	files := Files{Image: st}
 	b := NewControlledBackend(files)
-	im, err := Open(files, b, Options{Policy: model.Overlap{}, UnorderedMetadata: unordered})
+	im, err := Open(files, b, Options{Policy: model.Overlap{}, UnorderedMetadata: unordered, Metadata: MetaWriteThrough})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,8 +34,10 @@ import (
 // ControlledBackend.Pending).
 //
 // Truncate is treated as ordered and durable at once, with every write
-// logged before it (the engine never truncates; Create and repair do, and
-// they sync straight afterwards). The file size after a crash is the
+// logged before it (the engine truncates only at a clean close, to cut
+// the tail it grew; Create and repair truncate too, and all of them sync
+// straight afterwards). Grow, the engine's growth ahead of allocation, is
+// logged as a write of zeros. The file size after a crash is the
 // durable size extended by the writes that landed.
 //
 // A CrashStore is not safe for concurrent use.
@@ -111,6 +113,22 @@ func (c *CrashStore) Truncate(size int64) error {
 	} else {
 		c.durable = append(c.durable, make([]byte, size-int64(len(c.durable)))...)
 	}
+	return nil
+}
+
+// Grow extends the wrapped storage to size bytes, if shorter, and logs
+// the new zeros as an unflushed write: a crash may lose the growth, as a
+// file system may lose an unsynced fallocate.
+func (c *CrashStore) Grow(size int64) error {
+	cur, err := c.inner.Size()
+	if err != nil || cur >= size {
+		return err
+	}
+	if err := c.inner.Truncate(size); err != nil {
+		return err
+	}
+	c.log = append(c.log, CrashWrite{Seq: c.seq, Off: cur, Data: make([]byte, size-cur)})
+	c.seq++
 	return nil
 }
 

@@ -10,17 +10,25 @@ import (
 // fileSpan is the file byte range [start, end).
 type fileSpan struct{ start, end uint64 }
 
-// referencesPast reads the L1 table l1 of the image in st and every L2
+// scanReferences reads the L1 table l1 of the image in st and every L2
 // table it references inside the file, and returns the cluster-aligned
 // ranges that an entry references at or past end, the allocation point:
 // the clusters that a damaged image (a file cut short, a flipped bit)
 // references where no cluster exists. Handing them out again would make
 // two guest offsets share one cluster, so the allocator skips them. The
-// ranges are sorted and merged; a healthy image has none, and the scan
-// reads each L2 table once.
-func referencesPast(st Storage, h *Header, l1 []uint64, end uint64) ([]fileSpan, error) {
+// ranges are sorted and merged; a healthy image has none. It also returns
+// usedEnd, the end of the last cluster below end that the header, the L1
+// table or a table entry uses: what lies between it and end is a leaked
+// tail (a crash left it: space grown ahead, or clusters whose L2 update
+// never landed). The scan reads each L2 table once.
+func scanReferences(st Storage, h *Header, l1 []uint64, end uint64) (spans []fileSpan, usedEnd uint64, err error) {
 	g := GeometryOf(h)
-	var spans []fileSpan
+	usedEnd = max(uint64(h.HeaderSize)*g.ClusterSize, g.ClusterSize, h.L1TableOffset+g.TableBytes)
+	use := func(off, n uint64) {
+		if off < end && n <= end-off {
+			usedEnd = max(usedEnd, off+n)
+		}
+	}
 	// add records the part at or past end of the n bytes at off.
 	add := func(off, n uint64) {
 		e := off + n
@@ -36,25 +44,34 @@ func referencesPast(st Storage, h *Header, l1 []uint64, end uint64) ([]fileSpan,
 		}
 		if t >= end || g.TableBytes > end-t {
 			add(t, g.TableBytes) // not read: the file does not hold it
+			if t < end {
+				use(t, end-t) // its part inside the file is referenced too
+			}
 			continue
 		}
+		use(t, g.TableBytes)
 		if buf == nil {
 			buf = make([]byte, min(g.TableBytes, checkChunk))
 		}
 		for base := uint64(0); base < g.TableBytes; base += uint64(len(buf)) {
 			if err := checkRead(st, buf, t+base); err != nil {
-				return nil, fmt.Errorf("L1 entry %d: read L2 table at %#x: %w", i, t, err)
+				return nil, 0, fmt.Errorf("L1 entry %d: read L2 table at %#x: %w", i, t, err)
 			}
 			for k := 0; k < len(buf); k += 8 {
 				d := binary.LittleEndian.Uint64(buf[k:])
-				if d >= end && d != ZeroCluster && d%g.ClusterSize == 0 {
+				switch {
+				case d == 0 || d == ZeroCluster || d%g.ClusterSize != 0:
+				case d >= end:
 					add(d, g.ClusterSize)
+				default:
+					use(d, g.ClusterSize)
 				}
 			}
 		}
 	}
+	usedEnd = min((usedEnd+g.ClusterSize-1)&^(g.ClusterSize-1), max(end, usedEnd))
 	if len(spans) == 0 {
-		return nil, nil
+		return nil, usedEnd, nil
 	}
 	slices.SortFunc(spans, func(a, b fileSpan) int {
 		switch {
@@ -74,7 +91,7 @@ func referencesPast(st Storage, h *Header, l1 []uint64, end uint64) ([]fileSpan,
 		}
 		merged = append(merged, s)
 	}
-	return merged, nil
+	return merged, usedEnd, nil
 }
 
 // alloc returns the file offset of size bytes of new clusters and moves

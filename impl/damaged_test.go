@@ -157,3 +157,48 @@ func mustRead(t *testing.T, im *Image, off uint64, v byte, n int) {
 		t.Errorf("read at %d: got %q..., want %#x", off, buf[:8], v)
 	}
 }
+
+// TestOpenReclaimsLeakedTail: a crash can leave unreferenced clusters at
+// the end of the file (space grown ahead, data whose L2 update never
+// landed) with the need-check bit clear. A writable open allocates from
+// the start of that tail, writing zeros over what it held, and a clean
+// close cuts what stays unused.
+func TestOpenReclaimsLeakedTail(t *testing.T) {
+	for _, fill := range []FillMode{FillElide, FillMerged} {
+		m := newChkImage(1)
+		chkBase(m)
+		used := m.end()
+		m.leak()
+		m.leak()
+		m.leak()
+		img := m.bytes()
+		if r, err := Check(NewMemStorageFrom(img), false); err != nil || r.Leaks != 3 {
+			t.Fatalf("fixture: %+v, %v", r, err)
+		}
+		im, st := openMem(t, img, Options{Fill: fill})
+		mustWrite(t, im, 5*chkCS+1024, 0x5a, 512)
+		if err := im.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out := st.Bytes()
+		if e := chkEntryOf(out, 5); e != used {
+			t.Errorf("fill=%s: the new cluster went to %#x, want the leaked tail's start %#x", fill, e, used)
+		}
+		want := make([]byte, chkCS)
+		copy(want[1024:], bytes.Repeat([]byte{0x5a}, 512))
+		if got := chkReadGuest(out, 5); !bytes.Equal(got, want) {
+			t.Errorf("fill=%s: guest cluster 5 reads %x... around the write, want zeros around it", fill, got[:16])
+		}
+		if r, err := Check(NewMemStorageFrom(out), false); err != nil || !r.Clean() {
+			t.Errorf("fill=%s: after close: %+v, %v", fill, r, err)
+		}
+		if uint64(len(out)) != used+chkCS {
+			t.Errorf("fill=%s: file is %d bytes, want %d (the unused tail cut)", fill, len(out), used+chkCS)
+		}
+		for gc, fill := range m.want {
+			if got := chkReadGuest(out, gc); !bytes.Equal(got, bytes.Repeat([]byte{fill}, chkCS)) {
+				t.Errorf("guest cluster %d lost its data", gc)
+			}
+		}
+	}
+}

@@ -26,6 +26,9 @@ const (
 	stepHeaderClear      // the header write that clears need-check after a quiet flush finished
 	stepTableFlush       // the flush between a new L2 table and its L1 link (backing files) finished
 	stepMeta             // a metadata sector write finished
+	stepGrow             // a grow of the image file finished
+	stepZeroFill         // the write-zeroes of a new cluster's fill finished; its data follows
+	stepMetaFlush        // the flush that starts a write-back batch (backing file) finished
 )
 
 // zeroSector is the content of the zeros a sparse allocation writes at the
@@ -53,6 +56,10 @@ type request struct {
 	fillStage uint8  // next of QEMU-style separate fill writes
 
 	pendingMeta int // metadata sector writes the segment waits for
+	// An allocation waiting for the file to grow to growEnd, and what it
+	// does then (room).
+	growKind growKind
+	growEnd  uint64
 	// A guest flush: no allocating write was in flight when it was
 	// issued (flushQuiet), and allocGen then.
 	flushQuiet bool
@@ -141,6 +148,19 @@ type engine struct {
 	// passed yet.
 	damaged []fileSpan
 	skip    int
+	// Growth ahead of allocation (grow.go): growOn with Options.Grow
+	// GrowAhead on a writable image. grownEnd is the file's size as the
+	// engine knows it (its size at open, openSize, or the last grow's);
+	// growTarget the size a grow in flight extends it to (0: none).
+	growOn      bool
+	openSize    uint64
+	grownEnd    uint64
+	growTarget  uint64
+	growChunk   uint64 // what the next grow adds past the allocation point
+	lastGrow    uint64 // what the last grow added
+	maxFileEnd  uint64
+	growWaiters []*request
+	reclaimed   bool // the open found a leaked tail and allocates from its start
 
 	// inFlight holds the admitted accesses in admission order and
 	// inFlightReq their requests; scratch and scratchReq the same without
@@ -238,6 +258,10 @@ func (e *engine) complete(io *IO) {
 		e.headerCleared(io)
 	case stepMeta:
 		e.metaWritten(io)
+	case stepGrow:
+		e.grown(io)
+	case stepMetaFlush:
+		e.batchFlushed(io)
 	default:
 		rq, err, s := io.owner, io.Err, io.step
 		e.putIO(io)
@@ -264,11 +288,19 @@ func (e *engine) resume(rq *request, s step) {
 	case stepFillWrite:
 		e.writeAllocated(rq)
 	case stepSparseTail:
+		// The file ends inside the new clusters: zeros to their end, so
+		// that it holds them whole (QEMU and our own open round a
+		// partial last cluster down and would hand it out again).
 		size := rq.nClusters * e.g.ClusterSize
-		from := max(e.g.InCluster(rq.pos)+rq.segLen, size-SectorSize)
-		e.issue(rq, OpWrite, ImageFile, rq.segOff+from, zeroSector[:size-from], PurposeData, stepAllocData)
+		from := e.g.InCluster(rq.pos) + rq.segLen
+		io := e.issue(rq, OpWriteZeroes, ImageFile, rq.segOff+from, nil, PurposeData, stepAllocData)
+		io.Len = size - from
+	case stepZeroFill:
+		e.issue(rq, OpWrite, ImageFile, rq.pos-e.g.StartOfCluster(rq.pos)+rq.segOff, rq.guestBuf(), PurposeData, stepAllocData)
 	case stepAllocData:
-		if e.backing {
+		if e.backing && (!e.meta.writeBack || rq.acc.Kind == model.AllocL2) {
+			// Data durable before the entry that points at it (a
+			// write-back batch flushes for its entries).
 			e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepPreL2Flush)
 			return
 		}
@@ -299,6 +331,9 @@ func (e *engine) lookup(rq *request) {
 		if rq.r.Op == ReqFlush {
 			if e.admit(rq, model.Access{Req: rq.r.ID, Kind: model.Flush}) {
 				rq.flushQuiet, rq.flushGen = e.allocInFlight == 0, e.allocGen
+				if e.meta.writeBack && e.meta.waitStable(e, rq) {
+					return // metaDone issues the flush
+				}
 				e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepFlush)
 			}
 			return
@@ -675,6 +710,11 @@ func (e *engine) loadTable(rq *request, off, l1i uint64, t *l2Table) {
 		io := e.newIO(0, OpRead, ImageFile, off, e.pool.get(int(e.g.TableBytes)), PurposeL2Read, stepTableRead)
 		io.table = t
 		e.emit(io)
+		if e.meta.dirty > 0 && len(e.cache.tables) > e.cache.capacity {
+			// Dirty tables hold the cache over its capacity: write them
+			// back, so they can be evicted.
+			e.meta.startBatch(e)
+		}
 	}
 	t.waiters = append(t.waiters, rq)
 }
@@ -805,16 +845,24 @@ func (e *engine) releaseHeaderWaiters(err error) {
 	}
 }
 
-// allocateData allocates the segment's data clusters and writes their
-// content: the guest data, and a fill (backing data or zeros) around it
-// as the FillMode says.
+// allocateData allocates the segment's data clusters and, once the file
+// extends over them (room), writes them.
 func (e *engine) allocateData(rq *request) {
 	g := &e.g
-	start := g.StartOfCluster(rq.pos)
 	n := g.ClusterIndex(rq.pos+rq.segLen-1) - g.ClusterIndex(rq.pos) + 1
-	size := n * g.ClusterSize
 	rq.nClusters = n
-	rq.segOff = e.alloc(size)
+	rq.segOff = e.alloc(n * g.ClusterSize)
+	if e.room(rq, rq.segOff+n*g.ClusterSize, growData) {
+		e.writeNewData(rq)
+	}
+}
+
+// writeNewData writes the segment's new data clusters: the guest data,
+// and a fill (backing data or zeros) around it as the FillMode says.
+func (e *engine) writeNewData(rq *request) {
+	g := &e.g
+	start := g.StartOfCluster(rq.pos)
+	size := rq.nClusters * g.ClusterSize
 	head := rq.pos - start
 	tail := head + rq.segLen
 	needBacking := e.backing && !rq.zeroRun && start < e.backingSize
@@ -822,14 +870,19 @@ func (e *engine) allocateData(rq *request) {
 		e.issue(rq, OpWrite, ImageFile, rq.segOff, rq.guestBuf(), PurposeData, stepAllocData)
 		return
 	}
-	if !needBacking && e.fill == FillSparse && rq.segOff >= e.zeroFrom {
-		// The fill would write zeros over a region that reads as zeros
-		// already: write the guest data, then (if the data stops short)
-		// the zeros of the clusters' last bytes, so the file covers
-		// whole clusters: QEMU and our own open round a partial last
-		// cluster down and would hand it out again.
+	if !needBacking && e.fill == FillElide {
+		if rq.segOff < e.zeroFrom {
+			// Space the file held at open: zeros must land there. A
+			// write-zeroes command over the clusters, then the data.
+			io := e.issue(rq, OpWriteZeroes, ImageFile, rq.segOff, nil, PurposeData, stepZeroFill)
+			io.Len = size
+			return
+		}
+		// The clusters read as zeros already: the guest data alone. When
+		// the file may end inside them (not grown ahead), zeros to their
+		// end follow (stepSparseTail).
 		next := stepAllocData
-		if tail < size {
+		if tail < size && rq.segOff+size > e.grownEnd {
 			next = stepSparseTail
 		}
 		e.issue(rq, OpWrite, ImageFile, rq.segOff+head, rq.guestBuf(), PurposeData, next)
@@ -917,15 +970,15 @@ func (e *engine) updateL2(rq *request) {
 			t.entries[idx+k] = rq.segOff + k*g.ClusterSize
 		}
 		rq.newTable = t
-		// Only the new entries are not zero: encode them into a zeroed
-		// buffer and mark the zeros around them for Perform.
-		buf := e.pool.getZeroed(int(g.TableBytes))
-		encodeTable(buf[idx*8:(idx+n)*8], t.entries[idx:idx+n])
-		io := e.newIO(rq.r.ID, OpWrite, ImageFile, t.off, buf, PurposeL2Write, stepNewTable)
-		io.owner = rq
-		io.pooled = true
-		io.zeroHead, io.zeroTail = int(idx*8), len(buf)-int((idx+n)*8)
-		e.emit(io)
+		if e.room(rq, t.off+g.TableBytes, growTable) {
+			e.writeNewTable(rq)
+		}
+		return
+	}
+	if e.meta.preFlush {
+		// A write-back batch's flush is in flight: an entry made now
+		// would go out with the batch without its data flushed.
+		e.meta.parked = append(e.meta.parked, rq)
 		return
 	}
 	t := rq.table
@@ -934,6 +987,25 @@ func (e *engine) updateL2(rq *request) {
 	}
 	e.releaseBuf(rq)
 	e.meta.update(e, rq, t.off, false, idx, n)
+	if rq.pendingMeta == 0 {
+		e.metaDone(rq) // written back later
+	}
+}
+
+// writeNewTable writes the segment's new L2 table. Only the new entries
+// are not zero: they are encoded into a zeroed buffer, and the zeros
+// around them marked for Perform.
+func (e *engine) writeNewTable(rq *request) {
+	g := &e.g
+	t := rq.newTable
+	idx, n := g.L2Index(rq.pos), rq.nClusters
+	buf := e.pool.getZeroed(int(g.TableBytes))
+	encodeTable(buf[idx*8:(idx+n)*8], t.entries[idx:idx+n])
+	io := e.newIO(rq.r.ID, OpWrite, ImageFile, t.off, buf, PurposeL2Write, stepNewTable)
+	io.owner = rq
+	io.pooled = true
+	io.zeroHead, io.zeroTail = int(idx*8), len(buf)-int((idx+n)*8)
+	e.emit(io)
 }
 
 // linkNewTable points the L1 entry at the new table, which is on disk, and
@@ -948,8 +1020,13 @@ func (e *engine) linkNewTable(rq *request) {
 	e.meta.update(e, rq, e.h.L1TableOffset, true, l1i, 1)
 }
 
-// metaDone is called when every metadata write rq waited for is stable.
+// metaDone is called when every metadata write rq waited for is stable
+// (at once for an update written back later); a guest flush then flushes.
 func (e *engine) metaDone(rq *request) {
+	if rq.r.Op == ReqFlush {
+		e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepFlush)
+		return
+	}
 	e.segmentDone(rq)
 }
 

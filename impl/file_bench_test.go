@@ -30,8 +30,8 @@ func BenchmarkFileFirstTouch(b *testing.B) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	for _, fill := range []FillMode{FillSeparate, FillMerged, FillSparse} {
-		for _, grow := range []bool{false, true} {
+	for _, fill := range []FillMode{FillSeparate, FillMerged, FillElide} {
+		for _, grow := range []GrowMode{GrowOff, GrowAhead} {
 			for _, aio := range aioModes {
 				for _, pol := range []model.Policy{model.FreezeAny{}, model.Overlap{}} {
 					for _, qd := range []int{1, 32} {
@@ -42,7 +42,7 @@ func BenchmarkFileFirstTouch(b *testing.B) {
 							if err := CreatePath(path, uint64(b.N+1)*cluster+(1<<30), CreateOptions{}); err != nil {
 								b.Fatal(err)
 							}
-							im, err := OpenPath(path, PathOptions{Options: Options{Policy: pol, Fill: fill}, Backend: "file", File: FileOptions{Direct: true, GrowFile: grow, AIO: aio}})
+							im, err := OpenPath(path, PathOptions{Options: Options{Policy: pol, Fill: fill, Grow: grow}, Backend: "file", File: FileOptions{Direct: true, AIO: aio}})
 							if err != nil {
 								skipIfRefused(b, FileOptions{Direct: true, AIO: aio}, err)
 								b.Fatal(err)

@@ -40,7 +40,8 @@ func isAligned(b []byte) bool {
 }
 
 // FileOptions configures a FileBackend. The zero value means 64 workers,
-// I/O through the page cache, and 64 MiB preallocation.
+// I/O through the page cache, and no preallocation (the image grows its
+// file itself: Options.Grow).
 type FileOptions struct {
 	// Workers is the number of goroutines that perform I/O, which bounds
 	// how many I/Os are in the kernel at once; 0 or less means 64. More
@@ -53,21 +54,15 @@ type FileOptions struct {
 	// AlignedBuffer). Other I/O, and every backing-file read, goes
 	// through the storages. Linux only.
 	Direct bool
-	// PreallocBytes is how far ahead of the highest write end the backend
-	// keeps the image allocated with fallocate(FALLOC_FL_KEEP_SIZE), so
-	// that appending writes find their blocks allocated (ext4 serializes
-	// direct writes into unallocated blocks). The file size does not
-	// change. 0 means 64 MiB; a negative value disables preallocation.
+	// PreallocBytes, if positive, is how far ahead of the highest write
+	// end the backend keeps the image allocated with
+	// fallocate(FALLOC_FL_KEEP_SIZE), so that appending writes find their
+	// blocks allocated; the file size does not change. 0 (the default) or
+	// less disables it: the image grows its own file ahead of allocation
+	// (Options.Grow), which also keeps data writes from moving the file's
+	// size (on ext4, direct writes that move it are serialized even into
+	// preallocated blocks). It stays for comparing the schemes.
 	PreallocBytes int64
-	// GrowFile preallocates with plain fallocate, which also grows the
-	// file size, instead of FALLOC_FL_KEEP_SIZE. Measured here on ext4,
-	// direct writes that move the file size are serialized even into
-	// preallocated blocks, so only a file already grown lets allocating
-	// writes at the end of the image run in parallel (6x at depth 32).
-	// Close truncates the file back to the end of the highest write. A
-	// crash leaves the grown tail behind, which a check counts as leaked
-	// clusters and a repair truncates.
-	GrowFile bool
 	// AIO chooses how I/Os reach the kernel. AIOThreads, the zero value,
 	// performs each with a blocking system call on one of Workers
 	// goroutines, as QEMU's aio=threads. AIOIOUring queues them on an
@@ -111,8 +106,7 @@ func ParseAIOMode(s string) (AIOMode, error) {
 }
 
 const (
-	defaultFileWorkers  = 64
-	defaultPreallocSize = 64 << 20
+	defaultFileWorkers = 64
 )
 
 // FileStats counts what a FileBackend did. Counts of reads and writes
@@ -179,8 +173,6 @@ type FileBackend struct {
 	closed   bool
 	prealloc int64 // bytes to preallocate ahead; 0 when off
 	allocEnd int64 // end of the preallocated region
-	grow     bool  // preallocation grows the file (FileOptions.GrowFile)
-	dataEnd  int64 // the image size before growing: max(initial size, highest write end)
 	stats    FileStats
 }
 
@@ -229,11 +221,8 @@ func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, e
 		}
 		b.dfd = fd
 	}
-	if !readOnly && (img != nil || b.dfd >= 0) && opts.PreallocBytes >= 0 {
+	if !readOnly && (img != nil || b.dfd >= 0) && opts.PreallocBytes > 0 {
 		b.prealloc = opts.PreallocBytes
-		if b.prealloc == 0 {
-			b.prealloc = defaultPreallocSize
-		}
 		size, err := files.Image.Size()
 		if err != nil {
 			if b.dfd >= 0 {
@@ -243,7 +232,6 @@ func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, e
 		}
 		b.allocEnd = size
 		b.stats.PreallocEnd = size
-		b.grow, b.dataEnd = opts.GrowFile, size
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -343,16 +331,12 @@ func (b *FileBackend) preallocate(o *IO) {
 		return // the write is past any file size; it will fail on its own
 	}
 	end := int64(o.Off + n)
-	b.dataEnd = max(b.dataEnd, end)
 	if end <= b.allocEnd {
 		return
 	}
 	start := max(b.allocEnd, int64(o.Off)&^(DirectAlign-1))
 	newEnd := (end + b.prealloc + DirectAlign - 1) &^ (DirectAlign - 1)
 	fallocate := func(fd int) error { return fallocateKeepSize(fd, start, newEnd-start) }
-	if b.grow {
-		fallocate = func(fd int) error { return fallocateGrow(fd, start, newEnd-start) }
-	}
 	var err error
 	if b.dfd >= 0 {
 		err = fallocate(b.dfd)
@@ -463,9 +447,6 @@ func (b *FileBackend) Close() error {
 	}
 	if b.stats.Preallocs > 0 {
 		size, err := b.files.Image.Size()
-		if b.grow {
-			size = b.dataEnd
-		}
 		if err == nil {
 			err = b.files.Image.Truncate(size)
 		}

@@ -89,6 +89,18 @@ func fallocateGrow(fd int, off, n int64) error {
 	return ignoringEINTR(func() error { return syscall.Fallocate(fd, 0, off, n) })
 }
 
+// fallocFlZeroRange is FALLOC_FL_ZERO_RANGE from <linux/falloc.h>: make
+// a range read as zeros, growing the file like a write would.
+const fallocFlZeroRange = 0x10
+
+// fallocateZeroRange makes [off, off+n) read as zeros without writing
+// them (fallocate FALLOC_FL_ZERO_RANGE), growing the file if it ends
+// there. File systems without it return an error errors.Is recognizes as
+// errors.ErrUnsupported.
+func fallocateZeroRange(fd int, off, n int64) error {
+	return ignoringEINTR(func() error { return syscall.Fallocate(fd, fallocFlZeroRange, off, n) })
+}
+
 // allocatedBytes returns the bytes of storage allocated to the file open
 // on fd (st_blocks * 512), including blocks preallocated past its end.
 func allocatedBytes(fd int) (int64, error) {

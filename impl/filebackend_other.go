@@ -33,6 +33,8 @@ func allocatedBytes(fd int) (int64, error) { return 0, errors.ErrUnsupported }
 
 func fallocateGrow(fd int, off, n int64) error { return errors.ErrUnsupported }
 
+func fallocateZeroRange(fd int, off, n int64) error { return errors.ErrUnsupported }
+
 // uringState stands in for the io_uring of Linux; it is never made.
 type uringState struct{}
 

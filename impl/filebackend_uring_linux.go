@@ -96,12 +96,14 @@ func (u *uringState) fdOf(b *FileBackend, j fileJob) int {
 }
 
 // dispatch queues pending jobs on the ring while there is room; jobs for
-// storages without a descriptor are performed on the spot.
+// storages without a descriptor, and grows and write-zeroes, are
+// performed on the spot.
 func (u *uringState) dispatch(b *FileBackend) {
 	for b.pendHead < len(b.pending) {
 		j := b.pending[b.pendHead]
 		o := j.io
-		if fd := u.fdOf(b, j); fd < 0 || u.err != nil {
+		if fd := u.fdOf(b, j); fd < 0 || u.err != nil || o.Op == OpGrow || o.Op == OpWriteZeroes {
+			// Grows and write-zeroes (fallocate) are rare: done on the spot.
 			b.popPending()
 			if u.err != nil {
 				o.Err = fmt.Errorf("%v: file backend: %w", o, u.err)

@@ -157,6 +157,36 @@ func (s *FileStorage) Size() (int64, error) {
 // systems it also releases blocks preallocated past the new end.
 func (s *FileStorage) Truncate(size int64) error { return s.f.Truncate(size) }
 
+// Grow extends the file to size bytes if it is shorter, allocating the
+// new blocks (fallocate), so that writes into them need not; where the
+// file system has no fallocate it extends the file with ftruncate.
+func (s *FileStorage) Grow(size int64) error {
+	cur, err := s.Size()
+	if err != nil || cur >= size {
+		return err
+	}
+	err = s.withFD(func(fd int) error { return fallocateGrow(fd, cur, size-cur) })
+	if errors.Is(err, errors.ErrUnsupported) {
+		return s.Truncate(size)
+	}
+	if err != nil {
+		return &os.PathError{Op: "fallocate", Path: s.f.Name(), Err: err}
+	}
+	return nil
+}
+
+// ZeroRange makes the n bytes at off read as zeros without writing them
+// (fallocate's zero range), growing the file as a write would. Where the
+// file system cannot, the error matches errors.ErrUnsupported, and the
+// caller writes zeros instead.
+func (s *FileStorage) ZeroRange(off, n int64) error {
+	err := s.withFD(func(fd int) error { return fallocateZeroRange(fd, off, n) })
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return &os.PathError{Op: "fallocate zero range", Path: s.f.Name(), Err: err}
+	}
+	return err
+}
+
 // Sync makes every write that completed before the call durable: file
 // data, and the metadata needed to read it back (fdatasync on Linux).
 func (s *FileStorage) Sync() error {

@@ -10,35 +10,39 @@ import (
 func TestFillModes(t *testing.T) {
 	tests := []struct {
 		fill    FillMode
+		grow    GrowMode
 		backing bool
-		// data writes and bytes for one 512-byte write in the middle of a
+		// data I/Os and bytes for one 512-byte write in the middle of a
 		// fresh 4 KiB cluster
-		wantWrites, wantBytes uint64
+		wantIOs, wantBytes uint64
 	}{
-		{FillMerged, false, 1, 4096},
-		{FillMerged, true, 1, 4096},
-		{FillSeparate, false, 3, 4096},
-		{FillSeparate, true, 3, 4096},
-		{FillSparse, false, 2, 1024}, // data, then the cluster's last sector
-		{FillSparse, true, 1, 4096},  // backing data must be copied
+		{FillMerged, GrowAhead, false, 1, 4096},
+		{FillMerged, GrowOff, false, 1, 4096},
+		{FillMerged, GrowAhead, true, 1, 4096},
+		{FillSeparate, GrowAhead, false, 3, 4096},
+		{FillSeparate, GrowAhead, true, 3, 4096},
+		{FillElide, GrowAhead, false, 1, 512}, // the file is grown past the cluster: the data alone
+		{FillElide, GrowOff, false, 2, 512},   // data, then write-zeroes to the cluster's end
+		{FillElide, GrowAhead, true, 1, 4096}, // backing data must be copied
+		{FillElide, GrowOff, true, 1, 4096},
 	}
 	for _, tc := range tests {
-		t.Run(fmt.Sprintf("fill=%s/backing=%v", tc.fill, tc.backing), func(t *testing.T) {
+		t.Run(fmt.Sprintf("fill=%s/grow=%s/backing=%v", tc.fill, tc.grow, tc.backing), func(t *testing.T) {
 			const size = 4 << 20
-			rng := rand.New(rand.NewPCG(5, uint64(tc.fill)))
+			rng := rand.New(rand.NewPCG(5, uint64(tc.fill)<<8|uint64(tc.grow)))
 			ref := make([]byte, size)
 			var backing []byte
 			if tc.backing {
 				backing = pattern(rng, size/2)
 				copy(ref, backing)
 			}
-			opts := Options{Fill: tc.fill}
+			opts := Options{Fill: tc.fill, Grow: tc.grow}
 			im, files := testImage(t, size, CreateOptions{ClusterSize: 4096, TableSize: 2}, backing, opts)
 			before := im.Stats()
 			im.WriteAt(make([]byte, 512), 1024)
 			after := im.Stats()
-			if got := after.IOs[PurposeData] - before.IOs[PurposeData]; got != tc.wantWrites {
-				t.Errorf("%d data writes for a partial allocating write, want %d", got, tc.wantWrites)
+			if got := after.IOs[PurposeData] - before.IOs[PurposeData]; got != tc.wantIOs {
+				t.Errorf("%d data I/Os for a partial allocating write, want %d", got, tc.wantIOs)
 			}
 			if got := after.Written[PurposeData] - before.Written[PurposeData]; got != tc.wantBytes {
 				t.Errorf("%d data bytes written, want %d", got, tc.wantBytes)

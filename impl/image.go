@@ -82,8 +82,21 @@ type Options struct {
 	// Clock returns the current time in nanoseconds (virtual time on the
 	// sim backend); nil reads as 0, so freeze times are not measured.
 	Clock func() int64
-	// Fill chooses how a new cluster's untouched part is written.
+	// Fill chooses how a new cluster's untouched part is written; the
+	// zero value, FillElide, writes no zeros where the file reads as
+	// zeros already.
 	Fill FillMode
+	// Metadata chooses when L2 entry updates are written: the zero value,
+	// MetaWriteBack, lets an allocating write complete once its data and
+	// the cached table are, and writes dirty table sectors in batches
+	// (before a guest flush completes, and at close), as qcow2's metadata
+	// cache does; MetaWriteThrough writes each update before the request
+	// completes, as QEMU's QED does.
+	Metadata MetaMode
+	// Grow chooses who grows the image file: the zero value, GrowAhead,
+	// has the image grow it ahead of allocation in chunks, so that no data
+	// write moves the file's size; GrowOff leaves it to the writes.
+	Grow GrowMode
 	// UnorderedMetadata turns off the ordered metadata writer: every
 	// table update is written at once as its own I/O, so two writes of one
 	// sector may be in flight together and land in either order. It is
@@ -115,20 +128,23 @@ type Options struct {
 type FillMode uint8
 
 const (
+	// FillElide, the default, writes no zero fill where the file reads as
+	// zeros already (space past its end at open, and space the image grew
+	// it by): the guest data alone. Elsewhere it is FillMerged. A
+	// copy-on-write fill from the backing file is always written, with
+	// the data, as one I/O.
+	FillElide FillMode = iota
 	// FillMerged writes fill and data as one I/O, as qcow2 does.
-	FillMerged FillMode = iota
+	FillMerged
 	// FillSeparate writes the fill before the data, the fill after it and
 	// the data as three I/Os, one after another, as QEMU's QED does; use
 	// it to compare with QEMU like for like.
 	FillSeparate
-	// FillSparse skips a zero fill of clusters past the file's end at
-	// open, which read as zeros already, and writes the guest data alone.
-	FillSparse
 )
 
-var fillNames = [...]string{"merged", "separate", "sparse"}
+var fillNames = [...]string{"elide", "merged", "separate"}
 
-// String returns "merged", "separate" or "sparse".
+// String returns "elide", "merged" or "separate".
 func (f FillMode) String() string {
 	if int(f) < len(fillNames) {
 		return fillNames[f]
@@ -136,14 +152,85 @@ func (f FillMode) String() string {
 	return fmt.Sprintf("fill(%d)", f)
 }
 
-// ParseFillMode returns the FillMode named s.
+// ParseFillMode returns the FillMode named s ("sparse", its old name,
+// means elide).
 func ParseFillMode(s string) (FillMode, error) {
+	if s == "sparse" {
+		return FillElide, nil
+	}
 	for i, n := range fillNames {
 		if n == s {
 			return FillMode(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown fill mode %q (want merged, separate or sparse)", s)
+	return 0, fmt.Errorf("unknown fill mode %q (want elide, merged or separate)", s)
+}
+
+// MetaMode says when L2 table updates reach the disk.
+type MetaMode uint8
+
+const (
+	// MetaWriteBack, the default: an allocating write completes when its
+	// data is written and the cached L2 table updated; dirty table
+	// sectors are written in batches before a guest flush completes, when
+	// 4096 are dirty, and at close, with a flush first when there is a
+	// backing file. A write not yet covered by a completed flush may be
+	// lost at a crash (or a killed process), as the disk contract allows;
+	// one covered is not.
+	MetaWriteBack MetaMode = iota
+	// MetaWriteThrough writes each L2 update before its request
+	// completes, one sector write at a time, newest content last.
+	MetaWriteThrough
+)
+
+// String returns "writeback" or "writethrough".
+func (m MetaMode) String() string {
+	switch m {
+	case MetaWriteBack:
+		return "writeback"
+	case MetaWriteThrough:
+		return "writethrough"
+	}
+	return fmt.Sprintf("meta(%d)", m)
+}
+
+// ParseMetaMode returns the MetaMode named s.
+func ParseMetaMode(s string) (MetaMode, error) {
+	switch s {
+	case "writeback":
+		return MetaWriteBack, nil
+	case "writethrough":
+		return MetaWriteThrough, nil
+	}
+	return 0, fmt.Errorf("unknown metadata mode %q (want writeback or writethrough)", s)
+}
+
+// GrowMode says who extends the image file as clusters are allocated.
+type GrowMode uint8
+
+const (
+	// GrowAhead, the default: the image extends the file ahead of
+	// allocation (OpGrow: fallocate where the file system has it), in
+	// chunks that double from 1 MiB to 64 MiB as allocation goes on, so
+	// no data write moves the file's size (ext4 serializes those) and
+	// the space reads as zeros without a fill. A clean close cuts the
+	// unused tail; a crash leaves it, which check counts as leaked
+	// clusters and repair truncates.
+	GrowAhead GrowMode = iota
+	// GrowOff leaves the file to grow with the writes past its end, as
+	// QEMU's QED does.
+	GrowOff
+)
+
+// String returns "ahead" or "off".
+func (m GrowMode) String() string {
+	switch m {
+	case GrowAhead:
+		return "ahead"
+	case GrowOff:
+		return "off"
+	}
+	return fmt.Sprintf("grow(%d)", m)
 }
 
 // Image is an open QED image: the engine plus the backend that carries
@@ -245,10 +332,25 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 	e.openEnd = e.fileSize
 	e.zeroFrom = g.StartOfCluster(sectorLength(uint64(size)) + g.ClusterSize - 1)
 	e.fill = opts.Fill
+	e.openSize = sectorLength(uint64(size))
+	e.grownEnd = e.openSize
+	if !opts.ReadOnly && opts.Grow == GrowAhead {
+		e.growOn, e.growChunk = true, min(growChunkClusters*g.ClusterSize, growChunkMax)
+		e.maxFileEnd = e.openEnd + g.L1Entries()*g.TableBytes + (g.ImageSize+g.ClusterSize-1)/g.ClusterSize*g.ClusterSize
+	}
 	e.unorderedMeta = opts.UnorderedMetadata
+	e.meta.writeBack = !opts.ReadOnly && opts.Metadata == MetaWriteBack && !opts.UnorderedMetadata
 	if !opts.ReadOnly {
-		if e.damaged, err = referencesPast(files.Image, &h, l1, e.openEnd); err != nil {
+		var usedEnd uint64
+		if e.damaged, usedEnd, err = scanReferences(files.Image, &h, l1, e.openEnd); err != nil {
 			return nil, fmt.Errorf("open image: %w", err)
+		}
+		if usedEnd < e.fileSize {
+			// A leaked tail (a crash's grown space, or clusters whose
+			// L2 update never landed): allocate from its start, zeros
+			// written where it held anything (below zeroFrom), and let
+			// a clean close cut what stays unused.
+			e.fileSize, e.reclaimed = usedEnd, true
 		}
 	}
 	if files.Backing != nil && im.backing != "" {
@@ -388,6 +490,13 @@ func (im *Image) Close() error {
 		return nil
 	}
 	im.Run()
+	// Write back the dirty table sectors (each batch writes every sector
+	// not in flight; one in flight is dirty again only if updated since).
+	for m := &im.eng.meta; m.dirty > 0 && m.err == nil; {
+		m.startBatch(&im.eng)
+		im.flush()
+		im.Run()
+	}
 	im.closed = true
 	if b := im.eng.buffers; b != nil {
 		b.give(&im.eng.pool)
@@ -401,15 +510,24 @@ func (im *Image) Close() error {
 	if cerr := im.be.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close: %w", cerr))
 	}
+	if err == nil && im.eng.meta.err != nil {
+		err = fmt.Errorf("close: write back L2 tables: %w", im.eng.meta.err)
+	}
 	if err == nil && !im.eng.readOnly {
 		err = im.markClean()
 	}
 	return err
 }
 
-// markClean syncs the image and clears the need-check bit.
+// markClean cuts the tail the image grew and did not use, syncs the
+// image and clears the need-check bit.
 func (im *Image) markClean() error {
 	st := im.files.Image
+	if keep := im.eng.keepSize(); keep > 0 {
+		if err := st.Truncate(int64(keep)); err != nil {
+			return fmt.Errorf("close: cut the unused grown tail: %w", err)
+		}
+	}
 	if err := st.Sync(); err != nil {
 		return fmt.Errorf("close: flush: %w", err)
 	}

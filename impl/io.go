@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // File names the file an I/O addresses.
@@ -35,11 +36,20 @@ const (
 	// OpFlush makes every write that completed before it was submitted
 	// durable. Off and Buf are unused.
 	OpFlush
+	// OpGrow extends the file to IO.Off bytes if it is shorter, with
+	// space that reads as zeros (fallocate where the file system has it,
+	// so later writes into it need not allocate blocks). Buf is nil. Like
+	// a write, it is durable only once a flush covers it.
+	OpGrow
+	// OpWriteZeroes stores IO.Len zero bytes at IO.Off without a buffer
+	// (a write-zeroes command: fallocate's zero range, or a hole), leaving
+	// the file as a write of that many zeros would. Buf is nil.
+	OpWriteZeroes
 )
 
-var opNames = [...]string{"read", "write", "flush"}
+var opNames = [...]string{"read", "write", "flush", "grow", "write-zeroes"}
 
-// String returns "read", "write" or "flush".
+// String returns "read", "write", "flush", "grow" or "write-zeroes".
 func (o IOOp) String() string {
 	if int(o) < len(opNames) {
 		return opNames[o]
@@ -59,9 +69,10 @@ const (
 	PurposeL1Write                // L1 table sectors
 	PurposeHeader                 // header sector (need-check bit)
 	PurposeFlush                  // guest flush, or the flush QEMU orders before an L2 update
+	PurposeGrow                   // growth of the image file ahead of allocation
 )
 
-var purposeNames = [...]string{"data", "backing", "l2-read", "l2-write", "l1-write", "header", "flush"}
+var purposeNames = [...]string{"data", "backing", "l2-read", "l2-write", "l1-write", "header", "flush", "grow"}
 
 // String returns the purpose's name as used in traces.
 func (p Purpose) String() string {
@@ -90,8 +101,11 @@ type IO struct {
 	File File
 	// Off is the byte offset in File.
 	Off uint64
-	// Buf is the data to write or the buffer to read into.
+	// Buf is the data to write or the buffer to read into; nil for
+	// OpFlush, OpGrow and OpWriteZeroes.
 	Buf []byte
+	// Len is the byte count of an OpWriteZeroes; 0 otherwise.
+	Len uint64
 	// Purpose says why the I/O was issued.
 	Purpose Purpose
 	// Req is the request the I/O serves, or 0 for the engine's own.
@@ -119,8 +133,13 @@ type IO struct {
 
 // String renders the I/O for traces: "io 7 write image 0x30000+65536 (data, req 2)".
 func (o *IO) String() string {
-	if o.Op == OpFlush {
+	switch o.Op {
+	case OpFlush:
 		return fmt.Sprintf("io %d flush %s (%s, req %d)", o.ID, o.File, o.Purpose, o.Req)
+	case OpGrow:
+		return fmt.Sprintf("io %d grow %s to %#x (%s, req %d)", o.ID, o.File, o.Off, o.Purpose, o.Req)
+	case OpWriteZeroes:
+		return fmt.Sprintf("io %d write-zeroes %s %#x+%d (%s, req %d)", o.ID, o.File, o.Off, o.Len, o.Purpose, o.Req)
 	}
 	return fmt.Sprintf("io %d %s %s %#x+%d (%s, req %d)", o.ID, o.Op, o.File, o.Off, len(o.Buf), o.Purpose, o.Req)
 }
@@ -175,6 +194,24 @@ type ZeroWriter interface {
 // it can regenerate need not copy the fill.
 type BackingWriter interface {
 	WriteBackingAt(p []byte, off int64, from uint64) error
+}
+
+// Grower is a Storage that can extend itself with space allocated up
+// front: Grow(size) leaves it as Truncate(size) would when size is larger
+// than its size (and unchanged otherwise), but a file system allocates the
+// blocks now (fallocate), so writes into them need not. Perform uses it
+// for OpGrow; a storage without it is extended with Truncate.
+type Grower interface {
+	Grow(size int64) error
+}
+
+// RangeZeroer is a Storage that can store zeros without a buffer by
+// telling the file system to (fallocate's zero range, or punching a
+// hole): ZeroRange(off, n) leaves it as a WriteAt of n zeros at off
+// would. Perform uses it, or a ZeroWriter, for OpWriteZeroes; a storage
+// with neither gets zeros written from a buffer.
+type RangeZeroer interface {
+	ZeroRange(off, n int64) error
 }
 
 // Files are the storages an image uses. Backing is nil when the image has
@@ -233,8 +270,63 @@ func Perform(files Files, io *IO) error {
 			return fmt.Errorf("flush %s: %w", io.File, err)
 		}
 		return nil
+	case OpGrow:
+		if io.File == BackingFile {
+			return errors.New("growing the backing file refused")
+		}
+		if err := growStorage(st, io.Off); err != nil {
+			return fmt.Errorf("grow %s to %#x: %w", io.File, io.Off, err)
+		}
+		return nil
+	case OpWriteZeroes:
+		if io.File == BackingFile {
+			return errors.New("write to the backing file refused")
+		}
+		if err := zeroRange(st, io.Off, io.Len); err != nil {
+			return fmt.Errorf("write zeroes %s at %#x+%d: %w", io.File, io.Off, io.Len, err)
+		}
+		return nil
 	}
 	return fmt.Errorf("unknown I/O op %d", io.Op)
+}
+
+// growStorage extends st to size bytes if it is shorter.
+func growStorage(st Storage, size uint64) error {
+	if size > math.MaxInt64 {
+		return fmt.Errorf("size %#x out of range", size)
+	}
+	cur, err := st.Size()
+	if err != nil || cur >= int64(size) {
+		return err
+	}
+	if g, ok := st.(Grower); ok {
+		return g.Grow(int64(size))
+	}
+	return st.Truncate(int64(size))
+}
+
+// zeroRange stores n zeros at off in st, by the cheapest means st has.
+func zeroRange(st Storage, off, n uint64) error {
+	if off > math.MaxInt64 || n > math.MaxInt64-off {
+		return fmt.Errorf("range %#x+%d out of range", off, n)
+	}
+	if zw, ok := st.(ZeroWriter); ok {
+		return zw.WriteZerosAt(int64(off), int64(n))
+	}
+	if z, ok := st.(RangeZeroer); ok {
+		if err := z.ZeroRange(int64(off), int64(n)); !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	var zeros [64 << 10]byte
+	for n > 0 {
+		k := min(n, uint64(len(zeros)))
+		if _, err := st.WriteAt(zeros[:k], int64(off)); err != nil {
+			return err
+		}
+		off, n = off+k, n-k
+	}
+	return nil
 }
 
 var errEOF = io.EOF

@@ -21,7 +21,10 @@ import (
 // channel until then, waiting for the link included. A lone I/O therefore
 // takes latency + bytes/Bandwidth, and many I/Os together never
 // move more than Bandwidth bytes per second, however parallel the device.
-// A flush holds a channel for FlushLatency and transfers nothing.
+// A flush holds a channel for FlushLatency and transfers nothing; a grow
+// or a write-zeroes (a command that allocates or zeroes space without
+// data: fallocate, WRITE ZEROES) holds one for WriteLatency and transfers
+// nothing.
 type Device struct {
 	// Name labels the device in reports; the model ignores it.
 	Name string
@@ -155,8 +158,9 @@ func DevicePreset(name string) (Device, error) {
 // are counted when an I/O completes; I/Os refused at Submit are not
 // counted. Times are in virtual nanoseconds.
 type DeviceStats struct {
-	// Reads, Writes and Flushes count completed I/Os by kind.
-	Reads, Writes, Flushes uint64
+	// Reads, Writes and Flushes count completed I/Os by kind, and Grows
+	// and ZeroWrites the commands that transfer no data.
+	Reads, Writes, Flushes, Grows, ZeroWrites uint64
 	// ReadBytes and WriteBytes count bytes of completed reads and writes.
 	ReadBytes, WriteBytes uint64
 	// BusyTime is the virtual time during which at least one I/O held a
@@ -267,7 +271,7 @@ func (b *SimBackend) Submit(io *IO) {
 		b.refused = append(b.refused, io)
 		return
 	}
-	if io.Op > OpFlush {
+	if io.Op > OpWriteZeroes {
 		io.Err = fmt.Errorf("sim backend: %v: unknown I/O op", io)
 		b.refused = append(b.refused, io)
 		return
@@ -336,6 +340,10 @@ func (b *SimBackend) Next() *IO {
 			b.stats.WriteBytes += uint64(len(io.Buf))
 		case OpFlush:
 			b.stats.Flushes++
+		case OpGrow:
+			b.stats.Grows++
+		case OpWriteZeroes:
+			b.stats.ZeroWrites++
 		}
 		return io
 	}
@@ -391,7 +399,7 @@ func (b *SimBackend) latency(op IOOp) int64 {
 	switch op {
 	case OpRead:
 		base = b.dev.ReadLatency
-	case OpWrite:
+	case OpWrite, OpGrow, OpWriteZeroes:
 		base = b.dev.WriteLatency
 	default:
 		base = b.dev.FlushLatency

@@ -187,7 +187,7 @@ func figureSpecs(focus int) []figureSpec {
 		{
 			kind:    "throughput",
 			title:   "Throughput against queue depth",
-			caption: "Median ops/s of the repetitions per policy (line), with the min-max band; policies with equal figures overlap, drawn widest first. Dashed: the same workload through qemu-img bench on QEMU's drivers and on a raw file, where run.",
+			caption: "Median ops/s of the repetitions per policy (line), with the min-max band; policies with equal figures overlap, drawn widest first. Dashed: the baselines, where run: the same workload through qemu-img bench on QEMU's drivers and a raw file (in sequential order), and on a raw file with the workload's own order (no metadata: the device's limit).",
 			panel:   throughputPanel,
 			legend:  policyLegend,
 		},
@@ -380,19 +380,25 @@ func newPalette(policies []string) palette {
 	return p
 }
 
-// baselineColors are the colors of the qemu-img baselines, drawn dashed.
+// baselineColors are the colors of the baselines, drawn dashed.
 var baselineColors = map[string]color.Color{
-	workloads.BaselineQED:   color.RGBA{0x20, 0x20, 0x20, 0xff},
-	workloads.BaselineQcow2: color.RGBA{0x8c, 0x51, 0x0a, 0xff},
-	workloads.BaselineRaw:   color.RGBA{0x7b, 0x32, 0x94, 0xff},
+	workloads.BaselineQED:             color.RGBA{0x20, 0x20, 0x20, 0xff},
+	workloads.BaselineQcow2:           color.RGBA{0x8c, 0x51, 0x0a, 0xff},
+	workloads.BaselineQcow2Falloc:     color.RGBA{0xbf, 0x81, 0x2d, 0xff},
+	workloads.BaselineQcow2Subcluster: color.RGBA{0x35, 0x97, 0x8f, 0xff},
+	workloads.BaselineRawQemuImg:      color.RGBA{0xb2, 0xab, 0xd2, 0xff},
+	workloads.BaselineRaw:             color.RGBA{0x7b, 0x32, 0x94, 0xff},
 }
 
-// baselineLabels name the baselines in legends; the caption says they
-// ran through qemu-img bench.
+// baselineLabels name the baselines in legends; the caption says how
+// they ran.
 var baselineLabels = map[string]string{
-	workloads.BaselineQED:   "QEMU QED",
-	workloads.BaselineQcow2: "QEMU qcow2",
-	workloads.BaselineRaw:   "raw file",
+	workloads.BaselineQED:             "QEMU QED",
+	workloads.BaselineQcow2:           "QEMU qcow2",
+	workloads.BaselineQcow2Falloc:     "QEMU qcow2 falloc",
+	workloads.BaselineQcow2Subcluster: "QEMU qcow2 128k subclusters",
+	workloads.BaselineRawQemuImg:      "raw file (qemu-img bench)",
+	workloads.BaselineRaw:             "raw file, same order",
 }
 
 // dashes is the dash pattern of baseline lines.
@@ -633,7 +639,7 @@ func barPanel(g *deviceGroup, w string, qd int, ylabel string, colors []color.Co
 	var names []string
 	for _, pol := range g.policies {
 		if workloads.IsBaseline(pol) {
-			continue // qemu-img bench reports no latencies or bytes
+			continue // qemu-img bench reports no latencies or bytes, and bars compare policies
 		}
 		s, ok := g.get(w, pol, qd)
 		name := pol

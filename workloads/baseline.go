@@ -14,17 +14,47 @@ import (
 // Baselines: the same workload on QEMU's own drivers through qemu-img
 // bench, and on a preallocated raw file with no metadata at all (the
 // device's limit). They run on the file backend only.
+//
+// qemu-img bench issues one stream of equal requests at a constant
+// stride, so the baselines run through it (every one but BaselineRaw) are
+// sequential where the workload is random; BenchArgs says how, and
+// BaselineNote says so for each baseline. BaselineRaw runs the workload's
+// own op stream through our file backend instead, in the policies' order.
 const (
-	// BaselineQED is QEMU's QED driver.
+	// BaselineQED is QEMU's QED driver through qemu-img bench, with the
+	// job's cluster and table sizes.
 	BaselineQED = "qemu-qed"
-	// BaselineQcow2 is QEMU's qcow2 driver.
+	// BaselineQcow2 is QEMU's qcow2 driver through qemu-img bench, with
+	// the job's cluster size.
 	BaselineQcow2 = "qemu-qcow2"
-	// BaselineRaw is a preallocated raw file through qemu-img bench.
+	// BaselineQcow2Falloc is QEMU's qcow2 driver through qemu-img bench,
+	// the image created with preallocation=falloc: every cluster's
+	// metadata written and its data fallocated at create, so no write
+	// allocates. Job's cluster size; no backing file (qcow2 refuses
+	// preallocation with one unless extended_l2=on).
+	BaselineQcow2Falloc = "qemu-qcow2-falloc"
+	// BaselineQcow2Subcluster is QEMU's qcow2 driver through qemu-img
+	// bench with extended L2 entries (extended_l2=on) and 128 KiB
+	// clusters, by definition rather than the job's cluster size: 32
+	// subclusters of 4 KiB, each allocated on its own.
+	BaselineQcow2Subcluster = "qemu-qcow2-subcluster"
+	// BaselineRawQemuImg is a preallocated raw file through qemu-img
+	// bench: the limit of the qemu-img bench baselines' (sequential) order.
+	BaselineRawQemuImg = "raw-qemu-img"
+	// BaselineRaw is a preallocated raw file driven with the workload's
+	// own op stream (offsets, order, queue depth, block size) through our
+	// file backend, with no metadata at all: the device's limit for the
+	// policies' order. It needs no qemu-img.
 	BaselineRaw = "raw"
 )
 
+// subclusterSize is BaselineQcow2Subcluster's cluster size.
+const subclusterSize = 128 << 10
+
 // BaselineNames returns every baseline, in table order.
-func BaselineNames() []string { return []string{BaselineQED, BaselineQcow2, BaselineRaw} }
+func BaselineNames() []string {
+	return []string{BaselineQED, BaselineQcow2, BaselineQcow2Falloc, BaselineQcow2Subcluster, BaselineRawQemuImg, BaselineRaw}
+}
 
 // IsBaseline reports whether name is a baseline rather than a policy.
 func IsBaseline(name string) bool {
@@ -36,35 +66,91 @@ func IsBaseline(name string) bool {
 	return false
 }
 
-// BaselineConfig configures one qemu-img bench run.
+// viaQemuImg reports whether baseline name runs through qemu-img bench.
+func viaQemuImg(name string) bool { return IsBaseline(name) && name != BaselineRaw }
+
+// benchBaselines returns the baselines that run through qemu-img bench,
+// in table order.
+func benchBaselines() []string {
+	var out []string
+	for _, b := range BaselineNames() {
+		if viaQemuImg(b) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// CheckBaseline reports why baseline name cannot run p at queue depth qd,
+// or nil if it can: for the qemu-img bench baselines, what BenchArgs
+// refuses; for BaselineRaw, a queue depth or plan beyond the runner's
+// limits (Plan.CheckQD, Plan.CheckLimits).
+func CheckBaseline(name string, p *Plan, qd int) error {
+	switch {
+	case !IsBaseline(name):
+		return fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(BaselineNames(), ", "))
+	case name == BaselineRaw:
+		if err := p.CheckQD(qd); err != nil {
+			return err
+		}
+		return p.CheckLimits()
+	}
+	_, _, err := BenchArgs(p, qd)
+	return err
+}
+
+// BaselineConfig configures one baseline run.
 type BaselineConfig struct {
-	// QemuImg is the qemu-img executable.
+	// QemuImg is the qemu-img executable; BaselineRaw does not use it.
 	QemuImg string
-	// Baseline is BaselineQED, BaselineQcow2 or BaselineRaw.
+	// Baseline is one of BaselineNames.
 	Baseline string
 	// Plan is the workload; QD the queue depth (0: the job's iodepth).
 	Plan *Plan
 	QD   int
+	// Seed seeds BaselineRaw's streams as RunConfig.Seed seeds a policy
+	// run's, so a run with the seed of a policy run issues the same
+	// operations in the same order; the qemu-img bench baselines have no
+	// randomness and ignore it.
+	Seed int64
 	// Dir is the directory in which the run makes its own new directory
 	// (WorkdirPattern) for the image and backing file; "" means
 	// os.TempDir(). The run removes that directory at its end, failed or
 	// not, and touches nothing else in Dir.
 	Dir string
-	// Direct runs with cache=none (O_DIRECT) rather than writeback.
+	// Direct runs with cache=none (O_DIRECT) rather than writeback; for
+	// BaselineRaw, impl.FileOptions.Direct.
 	Direct bool
 	// AIO is qemu-img bench's -i: how QEMU submits I/O (threads,
-	// io_uring, native); "" leaves QEMU's default, threads.
+	// io_uring, native); "" leaves QEMU's default, threads. BaselineRaw
+	// takes the file backend's mode of that name (threads or io_uring;
+	// "" is threads).
 	AIO string
+	// Workers is BaselineRaw's impl.FileOptions.Workers (0: 64); the
+	// qemu-img bench baselines ignore it.
+	Workers int
+	// Clock returns monotonic nanoseconds for BaselineRaw's figures; nil
+	// means time since the run started. qemu-img bench times itself.
+	Clock func() int64
+
+	// onSubmit, if not nil, sees each operation BaselineRaw submits, with
+	// the number then in flight (it included); for tests.
+	onSubmit func(op Op, inFlight int)
 }
 
 // BenchArgs returns the qemu-img bench arguments (without the image
-// name) that run p at queue depth qd, and a note on how the run differs
-// from ours, or an error saying why qemu-img bench cannot express p.
-// qemu-img bench issues one stream of equal requests at a constant
-// stride, all reads or all writes, so random orders become sequential
-// ones with the same stride (each write still hits a fresh cluster for
-// first-touch), and mixes, skewed distributions and several jobs are
-// refused.
+// name, format, cache and aio mode) that run p at queue depth qd, and a
+// note on how the baselines' runs differ from the policies', or an error
+// saying why qemu-img bench cannot express p. qemu-img bench issues one
+// stream of equal requests at a constant stride, all reads or all
+// writes, so random orders become sequential ones with the same stride
+// (each write still hits a fresh cluster for first-touch), and mixes,
+// skewed distributions and several jobs are refused.
+//
+// The note (for every workload of a run, after "baselines run ") covers
+// the qemu-img bench baselines' sequential order and the baselines'
+// other differences that depend on p (BaselineNote has each baseline's
+// own); "" when they have none.
 func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 	j := p.job
 	switch {
@@ -88,29 +174,117 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 			args = append(args, "--flush-interval="+strconv.Itoa(j.Fsync))
 		}
 	}
+	var notes []string
 	if j.RW.Random() {
-		note = "sequential at the same stride instead of random order"
+		notes = append(notes, fmt.Sprintf("through qemu-img bench (%s) in sequential order at a stride of %s, not the workload's random order, since qemu-img bench cannot issue random offsets (raw runs the workload's own order)",
+			strings.Join(benchBaselines(), ", "), FormatSize(step)))
 	}
-	return args, note, nil
+	if n := subclusterNote(p); n != "" {
+		notes = append(notes, BaselineQcow2Subcluster+" with "+n)
+	}
+	if j.Backing {
+		notes = append(notes, fmt.Sprintf("%s, %s and %s without the backing file (qcow2 refuses preallocation with one unless extended_l2=on; a raw file has none)",
+			BaselineQcow2Falloc, BaselineRawQemuImg, BaselineRaw))
+	}
+	return args, strings.Join(notes, "; "), nil
+}
+
+// subclusterNote says how BaselineQcow2Subcluster's clusters differ from
+// p's, or "" if they do not.
+func subclusterNote(p *Plan) string {
+	if uint64(p.job.ClusterSize) == subclusterSize {
+		return ""
+	}
+	return fmt.Sprintf("%s clusters (extended_l2=on) by definition, not the job's %s", FormatSize(subclusterSize), FormatSize(uint64(p.job.ClusterSize)))
+}
+
+// BaselineNote says, for readers of a record of baseline name's run of
+// p, how it differs from the policies' runs of p beyond being another
+// implementation: the order (sequential through qemu-img bench), the
+// cluster size, preallocation and a backing file left out; for
+// BaselineRaw, also that it runs the workload's own operations. "" when
+// there is nothing to say.
+func BaselineNote(name string, p *Plan) string {
+	var notes []string
+	if viaQemuImg(name) && p.job.RW.Random() {
+		notes = append(notes, fmt.Sprintf("sequential order at a stride of %s, not the workload's random order: qemu-img bench cannot issue random offsets", FormatSize(benchStride(p))))
+	}
+	switch name {
+	case BaselineQcow2Falloc:
+		notes = append(notes, "every cluster preallocated at create (preallocation=falloc), so no write allocates")
+		if p.job.Backing {
+			notes = append(notes, "no backing file: qcow2 refuses preallocation with one unless extended_l2=on")
+		}
+	case BaselineQcow2Subcluster:
+		if n := subclusterNote(p); n != "" {
+			notes = append(notes, n)
+		}
+	case BaselineRawQemuImg, BaselineRaw:
+		if p.job.Backing {
+			notes = append(notes, "no backing file: a raw file has none")
+		}
+	}
+	if name == BaselineRaw {
+		notes = append(notes, "the workload's own operations in its order, through our file backend with no metadata")
+	}
+	return strings.Join(notes, "; ")
 }
 
 var benchTime = regexp.MustCompile(`Run completed in ([0-9.]+) seconds`)
 
-// RunBaseline creates the image (and backing file), prefills it if the
-// job says so (or the job only reads), and times qemu-img bench on it.
-// The prefill covers what the bench touches: its -c requests at stride -S
-// from the region's start, at most the region. The result has the op and
-// byte counts and the time; qemu-img bench reports no latencies, and the
-// image is not checked.
+// createArgs returns the qemu-img create arguments, up to the options,
+// that make baseline name's image for p, its format and cluster size,
+// and whether it takes the job's backing file (given with -b after
+// them). The qed and qcow2 images have the job's cluster size, but for
+// BaselineQcow2Subcluster's 128 KiB; the raw file and the falloc qcow2
+// have no backing file.
+func createArgs(name string, p *Plan) (args []string, format string, clusterSize uint64, backing bool, err error) {
+	cs := uint64(p.job.ClusterSize)
+	csOpt := "cluster_size=" + strconv.FormatUint(cs, 10)
+	switch name {
+	case BaselineQED:
+		return []string{"create", "-q", "-f", "qed", "-o", csOpt + ",table_size=" + strconv.FormatUint(uint64(p.job.TableSize), 10)}, "qed", cs, p.job.Backing, nil
+	case BaselineQcow2:
+		return []string{"create", "-q", "-f", "qcow2", "-o", csOpt}, "qcow2", cs, p.job.Backing, nil
+	case BaselineQcow2Falloc:
+		return []string{"create", "-q", "-f", "qcow2", "-o", csOpt + ",preallocation=falloc"}, "qcow2", cs, false, nil
+	case BaselineQcow2Subcluster:
+		return []string{"create", "-q", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=" + strconv.Itoa(subclusterSize)}, "qcow2", subclusterSize, p.job.Backing, nil
+	case BaselineRawQemuImg:
+		return []string{"create", "-q", "-f", "raw", "-o", "preallocation=falloc"}, "raw", cs, false, nil
+	case BaselineRaw:
+		return nil, "", 0, false, fmt.Errorf("baseline %s runs on our file backend, not qemu-img", name)
+	}
+	return nil, "", 0, false, fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(BaselineNames(), ", "))
+}
+
+// RunBaseline runs cfg.Baseline on cfg.Plan. BaselineRaw runs the plan's
+// op stream on a raw file through our file backend (see BaselineRaw);
+// the others create the image (and backing file), prefill it if the job
+// says so (or the job only reads), and time qemu-img bench on it. The
+// prefill covers what the bench touches: its -c requests at stride -S
+// from the region's start, at most the region. Their result has the op
+// and byte counts and the time; qemu-img bench reports no latencies, and
+// the image is not checked.
 func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 	p := cfg.Plan
+	if p == nil {
+		return Result{}, fmt.Errorf("baseline %s: no plan", cfg.Baseline)
+	}
 	qd := cfg.QD
 	if qd == 0 {
 		qd = p.job.IODepth
 	}
-	args, _, err := BenchArgs(p, qd)
+	if cfg.Baseline == BaselineRaw {
+		return runRaw(cfg, qd)
+	}
+	create, format, cs, backing, err := createArgs(cfg.Baseline, p)
 	if err != nil {
 		return Result{}, err
+	}
+	args, _, err := BenchArgs(p, qd)
+	if err != nil {
+		return Result{}, fmt.Errorf("baseline %s on %s: %w", cfg.Baseline, p.Name(), err)
 	}
 	if err := p.CheckLimits(); err != nil {
 		return Result{}, err
@@ -125,30 +299,14 @@ func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 		}
 	}()
 	img := filepath.Join(dir, "baseline.img")
-	size := strconv.FormatUint(p.imageSize, 10)
-	cs := strconv.FormatUint(uint64(p.job.ClusterSize), 10)
-	var create []string
-	format := "raw"
-	switch cfg.Baseline {
-	case BaselineQED:
-		format = "qed"
-		create = []string{"create", "-q", "-f", "qed", "-o", "cluster_size=" + cs + ",table_size=" + strconv.FormatUint(uint64(p.job.TableSize), 10)}
-	case BaselineQcow2:
-		format = "qcow2"
-		create = []string{"create", "-q", "-f", "qcow2", "-o", "cluster_size=" + cs}
-	case BaselineRaw:
-		create = []string{"create", "-q", "-f", "raw", "-o", "preallocation=falloc"}
-	default:
-		return Result{}, fmt.Errorf("unknown baseline %q (want %s)", cfg.Baseline, strings.Join(BaselineNames(), ", "))
-	}
-	if p.job.Backing && cfg.Baseline != BaselineRaw {
+	if backing {
 		bp := filepath.Join(dir, backingName)
 		if err := writeBackingFile(bp, p.imageSize); err != nil {
 			return Result{}, fmt.Errorf("backing file: %w", err)
 		}
 		create = append(create, "-b", backingName, "-F", "raw")
 	}
-	create = append(create, img, size)
+	create = append(create, img, strconv.FormatUint(p.imageSize, 10))
 	if err := qemuImg(cfg.QemuImg, create...); err != nil {
 		return Result{}, err
 	}
@@ -161,7 +319,7 @@ func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 		for i := range p.job.NumJobs {
 			off, rsize := p.Region(i)
 			rsize = min(rsize, benchSpan(p))
-			c := max(uint64(p.job.ClusterSize), 64<<10)
+			c := max(cs, 64<<10)
 			if err := qemuImg(cfg.QemuImg, "bench", "-q", "-w", "-f", format, "-t", cache, "-c", strconv.FormatUint((rsize+c-1)/c, 10),
 				"-d", "16", "-s", strconv.FormatUint(c, 10), "-S", strconv.FormatUint(c, 10), "-o", strconv.FormatUint(off, 10), img); err != nil {
 				return Result{}, fmt.Errorf("prefill: %w", err)
@@ -176,13 +334,9 @@ func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("qemu-img %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
-	m := benchTime.FindSubmatch(out)
-	if m == nil {
-		return Result{}, fmt.Errorf("qemu-img bench: no time in its output %q", out)
-	}
-	secs, err := strconv.ParseFloat(string(m[1]), 64)
+	secs, err := parseBenchTime(out)
 	if err != nil {
-		return Result{}, fmt.Errorf("qemu-img bench: time %q: %w", m[1], err)
+		return Result{}, err
 	}
 	res = Result{Ops: p.opsPerJob, Bytes: p.opsPerJob * p.job.BlockSize, Nanos: int64(secs * 1e9)}
 	if p.job.RW.Writes() {
@@ -191,6 +345,20 @@ func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 		res.Reads = res.Ops
 	}
 	return res, nil
+}
+
+// parseBenchTime returns the seconds qemu-img bench's output says the
+// run took.
+func parseBenchTime(out []byte) (float64, error) {
+	m := benchTime.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("qemu-img bench: no time in its output %q", out)
+	}
+	secs, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return 0, fmt.Errorf("qemu-img bench: time %q: %w", m[1], err)
+	}
+	return secs, nil
 }
 
 // benchStride returns the stride (-S) at which qemu-img bench runs p:

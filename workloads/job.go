@@ -178,6 +178,15 @@ type Job struct {
 	// a known pattern (key backing), so partial writes to fresh clusters
 	// copy the rest from it.
 	Backing bool
+	// Fill is how the image writes the part of a new cluster the guest did
+	// not write (key fill: elide, merged, separate).
+	Fill impl.FillMode
+	// Grow is whether the image grows its file ahead of allocation (key
+	// grow: 1, the default) or lets the writes grow it (0).
+	Grow impl.GrowMode
+	// Meta is when L2 updates are written (key meta: writeback, the
+	// default, or writethrough).
+	Meta impl.MetaMode
 }
 
 // DefaultJob returns the job every section starts from: fio's defaults
@@ -319,6 +328,45 @@ var jobKeys = []jobKey{
 	{name: "backing", help: "1 gives the image a raw backing file with a known pattern",
 		set: func(j *Job, v string) error { return setBool(&j.Backing, v) },
 		get: func(j *Job) string { return formatBool(j.Backing) }},
+	{name: "fill", help: "how a new cluster's unwritten part is written: elide (no zeros where the file reads as zeros already; a backing file's data is copied with the guest data in one write), merged (fill and data as one write, as qcow2), separate (fill before, fill after, then data: QEMU's QED)",
+		set: func(j *Job, v string) error {
+			m, err := impl.ParseFillMode(v)
+			if err != nil {
+				return errors.New("want elide, merged or separate")
+			}
+			j.Fill = m
+			return nil
+		},
+		get: func(j *Job) string { return j.Fill.String() }},
+	{name: "grow", help: "1 has the image grow its file ahead of allocation, so no data write moves the file's size; 0 lets the writes past the end grow it (QEMU's way)",
+		set: func(j *Job, v string) error {
+			var on bool
+			if err := setBool(&on, v); err != nil {
+				return err
+			}
+			j.Grow = impl.GrowOff
+			if on {
+				j.Grow = impl.GrowAhead
+			}
+			return nil
+		},
+		get: func(j *Job) string { return formatBool(j.Grow == impl.GrowAhead) }},
+	{name: "meta", help: "when L2 table updates are written: writeback (an allocating write completes once its data is written; dirty table sectors are written in batches before a flush completes, as qcow2's cache) or writethrough (each update written before its write completes, as QEMU's QED)",
+		set: func(j *Job, v string) error {
+			m, err := impl.ParseMetaMode(v)
+			if err != nil {
+				return errors.New("want writeback or writethrough")
+			}
+			j.Meta = m
+			return nil
+		},
+		get: func(j *Job) string { return j.Meta.String() }},
+}
+
+// Scheme renders how the job's image allocates, as its job keys: "fill=elide
+// grow=1 meta=writeback".
+func (j *Job) Scheme() string {
+	return fmt.Sprintf("fill=%s grow=%s meta=%s", j.Fill, formatBool(j.Grow == impl.GrowAhead), j.Meta)
 }
 
 // KeyHelp describes one job key for help text.

@@ -190,7 +190,7 @@ func (m *Matrix) each(fn func(Config, *Plan, model.Policy, impl.Device)) {
 						continue
 					}
 					for _, base := range m.Baselines {
-						if _, _, err := BenchArgs(p, qd); err == nil {
+						if CheckBaseline(base, p, qd) == nil {
 							fn(Config{Policy: base, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, nil, d)
 						}
 					}
@@ -291,8 +291,8 @@ func (m *Matrix) Validate() error {
 			errs = append(errs, fmt.Errorf("unknown baseline %q (want %s)", b, strings.Join(BaselineNames(), ", ")))
 		}
 	}
-	if len(m.Baselines) > 0 && m.QemuImg == "" {
-		errs = append(errs, errors.New("baselines need qemu-img"))
+	if m.QemuImg == "" && slices.ContainsFunc(m.Baselines, viaQemuImg) {
+		errs = append(errs, errors.New("baselines through qemu-img bench need qemu-img"))
 	}
 	switch {
 	case m.Warmup < 0:
@@ -400,7 +400,8 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
 	var res Result
 	var err error
 	if IsBaseline(s.cfg.Policy) {
-		res, err = RunBaseline(BaselineConfig{QemuImg: m.QemuImg, Baseline: s.cfg.Policy, Plan: s.plan, QD: s.cfg.QD, Dir: m.Dir, Direct: m.File.Direct, AIO: m.File.AIO.String()})
+		res, err = RunBaseline(BaselineConfig{QemuImg: m.QemuImg, Baseline: s.cfg.Policy, Plan: s.plan, QD: s.cfg.QD, Dir: m.Dir,
+			Direct: m.File.Direct, AIO: m.File.AIO.String(), Seed: s.seed, Workers: m.File.Workers})
 	} else {
 		res, err = Run(cfg)
 	}
@@ -408,6 +409,9 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
 	rec.Expect = expectOf(m.Policies, s.cfg.Policy)
 	if IsBaseline(s.cfg.Policy) {
 		rec.Check = "-"
+		rec.Note = BaselineNote(s.cfg.Policy, s.plan)
+	} else {
+		rec.Scheme = s.plan.job.Scheme()
 	}
 	if err != nil {
 		rec.Error = err.Error()

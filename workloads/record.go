@@ -61,6 +61,12 @@ type Record struct {
 	// Reopens counts the times the run closed the image and opened it
 	// again (the job's reopen_every); absent when it never did.
 	Reopens int `json:"reopens,omitempty"`
+	// Scheme is how the image allocates, as job keys ("fill=elide grow=1
+	// meta=writeback"); absent for baselines.
+	Scheme string `json:"scheme,omitempty"`
+	// Note says how a baseline's run differs from the policies' runs of
+	// the workload (BaselineNote): order, preallocation, cluster size.
+	Note string `json:"note,omitempty"`
 	// Expect is the verdict the policy claims ("safe" or "unsafe").
 	Expect string `json:"expect"`
 	// WallSeconds is the harness's wall time for the run, setup and check

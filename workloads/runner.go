@@ -273,10 +273,12 @@ func (env *runEnv) reopen(res *Result, gen int) (*impl.Image, func() int64, erro
 	if gen != env.gen+1 {
 		return nil, nil, fmt.Errorf("reopen: generation %d asked for, the image is at %d", gen, env.gen)
 	}
-	addStats(res, env.im.Stats())
+	// Close first: its write-back of dirty tables is this generation's
+	// work (and time), whoever closes it (a Recorder already has).
 	if err := env.close(); err != nil {
 		return nil, nil, fmt.Errorf("reopen: %w", err)
 	}
+	addStats(res, env.im.Stats())
 	env.close = func() error { return nil }
 	im, cl, err := env.open()
 	if err != nil {
@@ -315,7 +317,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 	if p.job.Backing {
 		copts.BackingFile = backingName
 	}
-	opts := impl.Options{Policy: cfg.Policy}
+	opts := impl.Options{Policy: cfg.Policy, Fill: p.job.Fill, Grow: p.job.Grow, Metadata: p.job.Meta}
 	env := &runEnv{cleanup: func() error { return nil }}
 	switch cfg.Backend {
 	case BackendSim, BackendMem:

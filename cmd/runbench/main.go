@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ type options struct {
 	repeat, warmup, parallel, fileWorkers       int
 	seed                                        int64
 	direct, grow, keys, list, noPlots           bool
-	baseline, baselines, lin, aio               string
+	baseline, baselines, lin, aio, fill, meta   string
 }
 
 // multiFlag is a repeatable string flag.
@@ -98,9 +99,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.direct, "direct", false, "file backend: O_DIRECT for aligned image I/O")
 	fs.StringVar(&o.aio, "aio", "auto", "file backend: how I/O reaches the kernel, as QEMU's aio= option: io_uring (batched submission, least CPU), threads (a blocking call per I/O on worker goroutines), or auto (io_uring where the kernel allows it, else threads); the qemu-img baselines use the same")
 	fs.IntVar(&o.fileWorkers, "file-workers", 0, "file backend: I/Os in the kernel at once: goroutines performing I/O with -aio threads, ring slots with io_uring (0: 64, QEMU's thread-pool size); with threads, fewer cost less CPU")
-	fs.BoolVar(&o.grow, "grow", false, "file backend: grow the image file ahead of allocating writes with fallocate (ext4 serializes direct writes that move the file size; the tail is truncated at close)")
+	fs.BoolVar(&o.grow, "grow", true, "the image grows its file ahead of allocation (fallocate on the file backend), so no data write moves the file's size; -grow=false lets the writes grow it, as QEMU does (the same as -set grow=0)")
+	fs.StringVar(&o.meta, "meta", "writeback", "when L2 table updates are written: `mode` writeback (batched; an allocating write completes once its data is written, as qcow2) or writethrough (each before its write completes, as QEMU's QED); the same as -set meta=MODE")
+	fs.StringVar(&o.fill, "fill", "elide", "how a new cluster's unwritten part is written: `mode` elide (no zeros where the file reads as zeros), merged (fill and data in one write, as qcow2) or separate (QEMU QED's three writes); the same as -set fill=MODE")
 	fs.StringVar(&o.baseline, "baseline", "freeze-any", "`policy` the table compares throughput with")
-	fs.StringVar(&o.baselines, "baselines", "auto", "file backend: `list` of qemu-img bench baselines to run beside the policies ("+strings.Join(workloads.BaselineNames(), ", ")+"), auto (all, when qemu-img is installed) or none")
+	fs.StringVar(&o.baselines, "baselines", "auto", "file backend: `list` of baselines to run beside the policies ("+strings.Join(workloads.BaselineNames(), ", ")+"; raw runs the workloads' own order on our file backend, the others sequentially through qemu-img bench), auto (all, when qemu-img is installed) or none")
 	fs.BoolVar(&o.noPlots, "noplots", false, "skip the figures")
 	fs.StringVar(&o.lin, "linearizability", linSample, "check run histories for linearizability: `mode` none, sample (repetition 1 at queue depth 32, or the largest run), first (repetition 1 of each configuration) or all")
 	fs.BoolVar(&o.keys, "keys", false, "list the job keys and exit")
@@ -184,6 +187,17 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	if jobs, err = selectJobs(jobs, o.workloads); err != nil {
 		return bad("workloads", err)
 	}
+	// -grow and -fill are shorthands for the job keys, applied first so
+	// that an explicit -set wins.
+	if flagGiven(fs, "grow") {
+		o.sets = append(multiFlag{"grow=" + map[bool]string{true: "1", false: "0"}[o.grow]}, o.sets...)
+	}
+	if flagGiven(fs, "fill") {
+		o.sets = append(multiFlag{"fill=" + o.fill}, o.sets...)
+	}
+	if flagGiven(fs, "meta") {
+		o.sets = append(multiFlag{"meta=" + o.meta}, o.sets...)
+	}
 	for _, s := range o.sets {
 		if err := applySets(jobs, s); err != nil {
 			return bad("set", err)
@@ -243,7 +257,7 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	s.matrix = workloads.Matrix{
 		Policies: regs, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
 		Repeat: o.repeat, Warmup: o.warmup, Seed: o.seed, Parallel: o.parallel,
-		Dir: o.dir, File: impl.FileOptions{Direct: o.direct, GrowFile: o.grow, Workers: o.fileWorkers},
+		Dir: o.dir, File: impl.FileOptions{Direct: o.direct, Workers: o.fileWorkers},
 	}
 	if s.linNote, err = setLinearizability(&s.matrix, o.lin, o.out); err != nil {
 		return bad("linearizability", err)
@@ -257,8 +271,6 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 			return bad("dir", errors.New("applies to the file backend only (add -backend file)"))
 		case o.direct:
 			return bad("direct", errors.New("applies to the file backend only (add -backend file)"))
-		case o.grow:
-			return bad("grow", errors.New("applies to the file backend only (add -backend file)"))
 		case o.fileWorkers != 0:
 			return bad("file-workers", errors.New("applies to the file backend only (add -backend file)"))
 		case o.aio != "auto":
@@ -278,9 +290,6 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 		s.cache = "buffered"
 		if o.direct {
 			s.cache = "direct"
-		}
-		if o.grow {
-			s.cache += "+grow"
 		}
 		aio, note, err := chooseAIO(o.aio, impl.IOUringAvailable)
 		if err != nil {
@@ -324,7 +333,12 @@ func (s *setup) chooseBaselines(list string) error {
 		}
 	}
 	if lookErr != nil {
-		s.baselineNote = "baselines skipped: qemu-img is not installed (Debian package qemu-utils)"
+		// The raw baseline needs no qemu-img; the others are skipped.
+		kept := slices.DeleteFunc(names, func(b string) bool { return b != workloads.BaselineRaw })
+		if len(kept) < len(names) || list == "auto" {
+			s.baselineNote = "baselines through qemu-img bench skipped: qemu-img is not installed (Debian package qemu-utils)"
+		}
+		s.matrix.Baselines = kept
 		return nil
 	}
 	s.matrix.Baselines, s.matrix.QemuImg = names, path

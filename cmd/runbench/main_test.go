@@ -57,7 +57,6 @@ func TestBadFlags(t *testing.T) {
 		{"stray argument", []string{"extra"}, `unexpected argument "extra"`},
 		{"bad baseline", []string{"-baseline", "x"}, "-baseline: unknown policy"},
 		{"direct without file", []string{"-direct"}, "-direct: applies to the file backend only"},
-		{"grow without file", []string{"-backend", "sim,mem", "-grow"}, "-grow: applies to the file backend only"},
 		{"file workers without file", []string{"-file-workers", "4"}, "-file-workers: applies to the file backend only"},
 		{"negative file workers", []string{"-backend", "file", "-file-workers", "-1"}, "-file-workers: -1: want 0"},
 		{"aio without file", []string{"-aio", "threads"}, "-aio: applies to the file backend only"},
