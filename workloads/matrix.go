@@ -108,6 +108,8 @@ func BaselineNotes(plans []*Plan) []string {
 	for _, p := range plans {
 		_, note, err := BenchArgs(p, 1)
 		switch {
+		case err != nil && CheckBaseline(BaselineRaw, p, 1) == nil:
+			notes = append(notes, fmt.Sprintf("%s: no qemu-img bench baseline (%v); raw runs the workload's own operations", p.Name(), err))
 		case err != nil:
 			notes = append(notes, fmt.Sprintf("%s: no baseline: %v", p.Name(), err))
 		case note != "":
