@@ -11,10 +11,11 @@ import (
 	"strings"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/controlled"
 	"github.com/qedharness/qedharness/model"
 )
 
-// Crash exploration runs the real engine on impl.ControlledBackend over an
+// Crash exploration runs the real engine on controlled.Backend over an
 // impl.CrashStore, and crashes it at every I/O completion boundary of
 // every completion order it tries (a depth-first search over which pending
 // I/O completes next, bounded by CrashConfig.MaxSchedules). At each
@@ -298,7 +299,7 @@ type crashExplorer struct {
 // crashRun is one run of the workload, replayed along a schedule.
 type crashRun struct {
 	cs     *impl.CrashStore
-	be     *impl.ControlledBackend
+	be     *controlled.Backend
 	im     *impl.Image
 	l      *impl.CrashLedger
 	ios    map[uint64]*impl.IO // every I/O submitted, by ID
@@ -364,12 +365,12 @@ func (x *crashExplorer) start() (*crashRun, error) {
 	}
 	r.cs = cs
 	files.Image = cs
-	r.be = impl.NewControlledBackend(files)
+	r.be = controlled.New(files)
 	im, err := impl.Open(files, crashRecorder{r}, impl.Options{Policy: x.reg.Policy})
 	if err != nil {
 		return nil, err
 	}
-	r.be.Attach(im) // finer footprints for the reduction
+	r.be.Attach(im.Engine()) // finer footprints for the reduction
 	r.im = im
 	r.phase = -1
 	r.advance(x.w)
@@ -580,7 +581,7 @@ func (x *crashExplorer) explore(schedule []uint64, last crashMove, prev map[uint
 // complete a request (Finish or Requests) can finish one; one serving a
 // single request (guest data and flushes) finishes at most that one, so
 // it ends the phase only when one request is open.
-func (r *crashRun) footprint(p impl.PendingIO, w CrashWorkload) impl.Footprint {
+func (r *crashRun) footprint(p controlled.PendingIO, w CrashWorkload) impl.Footprint {
 	f := p.Footprint
 	if !f.Finish || f.Requests || r.phase+1 >= len(w.Phases) {
 		return f

@@ -1,7 +1,6 @@
 package checker
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -11,11 +10,12 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/controlled"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads"
 )
 
-// Impl mode runs the real engine on impl.ControlledBackend. The image
+// Impl mode runs the real engine on controlled.Backend. The image
 // has the smallest valid QED geometry, 4 KiB clusters and one-cluster
 // (512-entry) L2 tables, and the configuration's geometry maps onto it:
 // L1 entry e, cluster i of its table and model sector k of the cluster
@@ -377,7 +377,7 @@ type implRun struct {
 	x        *implExplorer
 	wl       []model.WorkloadOp
 	files    impl.Files
-	be       *impl.ControlledBackend
+	be       *controlled.Backend
 	rec      *exploreRecorder
 	reqs     []*impl.Request
 	index    map[*impl.Request]int
@@ -423,7 +423,7 @@ func (r *implRun) endKey() (uint64, error) {
 	if _, err := r.store.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 		return 0, err
 	}
-	return (wordHash(buf)*0x100000001b3^historyKey(r.rec.History()))*0x100000001b3 ^ r.be.EngineHash(), nil
+	return (controlled.HashBytes(buf)*0x100000001b3^historyKey(r.rec.History()))*0x100000001b3 ^ r.be.EngineHash(), nil
 }
 
 // recycle hands the storage of a run that is over to the next run.
@@ -459,12 +459,12 @@ func (x *implExplorer) newRun(wl []model.WorkloadOp, tracing bool) (*implRun, er
 		if r.be != nil {
 			r.prevHash = r.prevHash*0x100000001b3 ^ r.be.TraceHash()
 		}
-		be := impl.NewControlledBackend(r.files)
+		be := controlled.New(r.files)
 		im, err := impl.Open(r.files, be, impl.Options{Policy: x.reg.Policy, UnorderedMetadata: x.cfg.UnorderedMeta})
 		if err != nil {
 			return nil, err
 		}
-		be.Attach(im)
+		be.Attach(im.Engine())
 		r.be, r.gen = be, gen
 		r.engineID = map[uint64]int{}
 		return im, nil
@@ -832,7 +832,7 @@ func (x *implExplorer) check(st impl.Storage) (impl.CheckResult, error) {
 	if _, err := st.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 		return impl.CheckResult{}, err
 	}
-	key := wordHash(buf)
+	key := controlled.HashBytes(buf)
 	if cr, ok := x.checkCache[key]; ok {
 		return cr, nil
 	}
@@ -842,20 +842,6 @@ func (x *implExplorer) check(st impl.Storage) (impl.CheckResult, error) {
 	}
 	x.checkCache[key] = cr
 	return cr, nil
-}
-
-// wordHash hashes p eight bytes at a time.
-func wordHash(p []byte) uint64 {
-	h := uint64(len(p)) * 0x9e3779b97f4a7c15
-	for len(p) >= 8 {
-		h = (h ^ binary.LittleEndian.Uint64(p)) * 0xbf58476d1ce4e5b9
-		h ^= h >> 29
-		p = p[8:]
-	}
-	for _, c := range p {
-		h = (h ^ uint64(c)) * 0x100000001b3
-	}
-	return h ^ h>>32
 }
 
 // linearizable runs the linearizability checker, once per distinct

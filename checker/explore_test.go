@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qedharness/qedharness/impl/controlled"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -327,7 +328,7 @@ func TestReductionPreservesEndStates(t *testing.T) {
 				buf, _ := r.store.Size()
 				b := make([]byte, buf)
 				r.store.ReadAt(b, 0)
-				ends[i][wordHash(b)^r.be.EngineHash()] = true
+				ends[i][controlled.HashBytes(b)^r.be.EngineHash()] = true
 			}
 			for _, wl := range tc.workloads {
 				if err := x.search(wl); err != nil {

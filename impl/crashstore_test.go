@@ -501,31 +501,32 @@ func TestCrashReproducers(t *testing.T) {
 				t.Fatal(err)
 			}
 			files.Image = cs
-			be := NewControlledBackend(files)
-			im, err := Open(files, be, Options{})
+			// The engine driven directly: every I/O completes in issue
+			// order until the L1 update is the only one pending.
+			eng, err := NewEngine(files, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			l.Submitted(1, 0, crashCS)
-			im.Submit(&Request{Op: ReqWrite, Off: 0, Buf: CrashData(1, 0, crashCS)})
-			var l1 *PendingIO
+			eng.Submit(&Request{Op: ReqWrite, Off: 0, Buf: CrashData(1, 0, crashCS)})
+			pending := append([]*IO(nil), eng.Ready().IOs...)
+			var l1 *IO
 			for l1 == nil {
-				p := be.Pending()
-				if len(p) == 0 {
+				if len(pending) == 0 {
 					t.Fatal("no I/O pending before the L1 update")
 				}
-				if p[0].Purpose == PurposeL1Write {
-					if len(p) != 1 {
-						t.Fatalf("%d I/Os pending with the L1 update, want it alone", len(p))
+				if pending[0].Purpose == PurposeL1Write {
+					if len(pending) != 1 {
+						t.Fatalf("%d I/Os pending with the L1 update, want it alone", len(pending))
 					}
-					l1 = &p[0]
+					l1 = pending[0]
 					break
 				}
-				// The oldest first (the file's growth, then the chain).
-				if err := be.Complete(p[0].ID); err != nil {
-					t.Fatal(err)
-				}
-				im.Step()
+				io := pending[0]
+				pending = pending[1:]
+				io.Err = Perform(files, io)
+				eng.Complete(io)
+				pending = append(pending, eng.Ready().IOs...)
 			}
 			// Only the L1 update lands: the L1 sector as the engine writes it
 			// holds entry 0 pointing at the new table.
@@ -533,7 +534,7 @@ func TestCrashReproducers(t *testing.T) {
 			if _, err := cs.ReadAt(entry, int64(l1.Off)); err != nil {
 				t.Fatal(err)
 			}
-			binary.LittleEndian.PutUint64(entry, im.eng.l1[0])
+			binary.LittleEndian.PutUint64(entry, eng.l1[0])
 			units := cs.Units([]CrashWrite{{Off: int64(l1.Off), Data: entry}}, false)
 			land := make([]bool, len(units))
 			land[len(land)-1] = true

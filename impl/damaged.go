@@ -97,7 +97,7 @@ func scanReferences(st Storage, h *Header, l1 []uint64, end uint64) (spans []fil
 // alloc returns the file offset of size bytes of new clusters and moves
 // the allocation point past them, skipping the damaged ranges (clusters a
 // table referenced past the end of file at open).
-func (e *engine) alloc(size uint64) uint64 {
+func (e *Engine) alloc(size uint64) uint64 {
 	off := e.fileSize
 	for e.skip < len(e.damaged) {
 		d := e.damaged[e.skip]
@@ -116,7 +116,7 @@ func (e *engine) alloc(size uint64) uint64 {
 // pastEndAtOpen reports whether [off, off+n) overlaps a damaged range: a
 // reference there was past the end of file when the image opened, and no
 // allocation since has put a cluster there.
-func (e *engine) pastEndAtOpen(off, n uint64) bool {
+func (e *Engine) pastEndAtOpen(off, n uint64) bool {
 	for _, d := range e.damaged {
 		if d.start < off+n && off < d.end {
 			return true

@@ -116,12 +116,26 @@ func (s *Stats) HostIOs() uint64 {
 	return n
 }
 
-// engine is the deterministic core of an image: it consumes request
-// submissions and I/O completions and emits I/Os to issue and requests
-// completed. It does no I/O and starts no goroutine; it is not safe for
-// concurrent use. Given the same inputs in the same order it produces the
-// same outputs, bit for bit.
-type engine struct {
+// Engine is the deterministic core of an image, exported so that any
+// driver can run it, as etcd-io/raft exports RawNode. Its contract:
+//
+//   - Inputs: Submit (a guest request arrives) and Complete (a host I/O
+//     the engine asked for finished, its Err set).
+//   - Outputs: Ready, which hands over the I/Os to issue, the requests
+//     completed and the requests woken since the last call. The driver
+//     issues every I/O (to a Backend, or by Perform) and hands each back
+//     to Complete exactly once, in any order; it delivers completions
+//     (Request.Done) itself.
+//   - NewEngine reads the image's header and tables from storage once,
+//     as raft's NewRawNode reads its Storage; after that the engine does
+//     no I/O, starts no goroutine and reads no clock but Options.Clock.
+//   - Given the same inputs in the same order it produces the same
+//     outputs, bit for bit: the only nondeterminism in a run is the
+//     order in which the driver completes I/Os.
+//
+// An Engine is not safe for concurrent use. Image is the driver most
+// callers want.
+type Engine struct {
 	h         Header
 	hdrSector []byte // the image's first sector, header fields patched on write
 	g         Geometry
@@ -135,6 +149,7 @@ type engine struct {
 	zeroFrom      uint64 // clusters from here on read as zeros: past the file's end at open
 
 	backing     bool
+	backingName string // the backing file name in the header, or ""
 	backingSize uint64
 	headerEnd   uint64 // first byte past the header clusters
 
@@ -190,22 +205,28 @@ type engine struct {
 	allocInFlight  int
 	nextIO, nextID uint64
 
-	ios     []*IO
-	dones   []*Request
-	pool    bufPool
-	buffers *BufferPool // where pool's buffers came from and go back at Close; nil for none
-	stats   Stats
+	// Outputs for Ready, each double-buffered (what Ready handed out last
+	// is the spare).
+	ios, spareIOs         []*IO
+	dones, spareDones     []*Request
+	wokenReqs, spareWoken []*Request
+	pool                  bufPool
+	buffers               *BufferPool // where pool's buffers came from and go back at Close; nil for none
+	stats                 Stats
 }
 
-func (e *engine) now() int64 {
+func (e *Engine) now() int64 {
 	if e.clock == nil {
 		return 0
 	}
 	return e.clock()
 }
 
-// submit starts r. Its completion is reported through dones.
-func (e *engine) submit(r *Request) {
+// Submit starts r: it assigns r.ID and the clock readings, and clears
+// the fields the engine fills. r and its Buf belong to the engine until r
+// is handed out by Ready as done (Request.Done is not called: the driver
+// calls it). A request that fails validation is done at once.
+func (e *Engine) Submit(r *Request) {
 	e.nextID++
 	r.ID = e.nextID
 	r.Err, r.Freezes, r.FrozenNanos, r.Allocated = nil, 0, 0, false
@@ -221,7 +242,7 @@ func (e *engine) submit(r *Request) {
 	e.drainWakes()
 }
 
-func (e *engine) validate(r *Request) error {
+func (e *Engine) validate(r *Request) error {
 	switch r.Op {
 	case ReqFlush:
 		return nil
@@ -240,8 +261,10 @@ func (e *engine) validate(r *Request) error {
 	return nil
 }
 
-// complete consumes a finished I/O.
-func (e *engine) complete(io *IO) {
+// Complete consumes io, one of the I/Os Ready handed out, after the
+// driver carried it out and set io.Err. The I/O (and its Buf) goes back
+// to the engine: the driver must not touch it afterwards.
+func (e *Engine) Complete(io *IO) {
 	switch io.step {
 	case stepTableRead:
 		e.tableLoaded(io)
@@ -278,7 +301,7 @@ func (e *engine) complete(io *IO) {
 }
 
 // resume continues rq after an I/O of the given step completed.
-func (e *engine) resume(rq *request, s step) {
+func (e *Engine) resume(rq *request, s step) {
 	switch s {
 	case stepAdvance:
 		e.segmentDone(rq)
@@ -326,7 +349,7 @@ func (e *engine) resume(rq *request, s step) {
 // lookup finds what the tables say about rq's next segment, asks the
 // policy, and starts the segment's I/O. A frozen request comes back here
 // when woken, because the tables may have changed while it waited.
-func (e *engine) lookup(rq *request) {
+func (e *Engine) lookup(rq *request) {
 	for !rq.finished {
 		if rq.r.Op == ReqFlush {
 			if e.admit(rq, model.Access{Req: rq.r.ID, Kind: model.Flush}) {
@@ -434,7 +457,7 @@ func (e *engine) lookup(rq *request) {
 }
 
 // access describes rq's current segment to the policy.
-func (e *engine) access(rq *request, kind model.Kind, l1i, first uint64) model.Access {
+func (e *Engine) access(rq *request, kind model.Kind, l1i, first uint64) model.Access {
 	last := e.g.ClusterIndex(rq.pos + rq.segLen - 1)
 	return model.Access{Req: rq.r.ID, Kind: kind, L1: l1i, First: first, Count: last - first + 1}
 }
@@ -446,7 +469,7 @@ func (rq *request) guestBuf() []byte {
 }
 
 // checkDataOffset reports an L2 entry that cannot be a data cluster.
-func (e *engine) checkDataOffset(off uint64) error {
+func (e *Engine) checkDataOffset(off uint64) error {
 	switch {
 	case off&(e.g.ClusterSize-1) != 0:
 		return fmt.Errorf("cluster offset %#x is not cluster-aligned", off)
@@ -462,7 +485,7 @@ func (e *engine) checkDataOffset(off uint64) error {
 
 // admit asks the policy about acc. On Proceed it records the access as in
 // flight and returns true; on Freeze it parks rq and returns false.
-func (e *engine) admit(rq *request, acc model.Access) bool {
+func (e *Engine) admit(rq *request, acc model.Access) bool {
 	others, owners := e.inFlight, e.inFlightReq
 	if rq.admitted {
 		// Hide rq's own accesses from the policy.
@@ -522,7 +545,7 @@ type waitList struct {
 // park holds frozen rq until it should be reconsidered: on the waiter
 // list of the in-flight request the policy names as its blocker, or, when
 // the policy names none, in frozen until any request in flight completes.
-func (e *engine) park(rq *request, acc model.Access, others []model.Access, owners []*request) {
+func (e *Engine) park(rq *request, acc model.Access, others []model.Access, owners []*request) {
 	e.nFrozen++
 	if e.blocker != nil {
 		if i := e.blocker.BlockedBy(acc, others); i >= 0 && i < len(owners) {
@@ -536,7 +559,7 @@ func (e *engine) park(rq *request, acc model.Access, others []model.Access, owne
 // drainWakes restarts woken requests from their lookup, in the order they
 // froze, after requests in flight completed: the waiters of each, and all
 // of frozen when a request in flight completed.
-func (e *engine) drainWakes() {
+func (e *Engine) drainWakes() {
 	for e.wake || len(e.ready) > 0 {
 		if e.wake {
 			e.wake = false
@@ -571,12 +594,13 @@ func (rq *request) addWaiters(head, tail *request, acc model.Access) {
 // policy's Covers), the rest would freeze on it: they wait on it as they
 // are, as QED's queued allocating writes wait for the new head, without a
 // lookup per waiter per completion.
-func (e *engine) restart(wl waitList) {
+func (e *Engine) restart(wl waitList) {
 	for w := wl.head; w != nil; {
 		next := w.nextWaiter
 		w.nextWaiter = nil
 		e.nFrozen--
 		e.stats.Restarts++
+		e.wokenReqs = append(e.wokenReqs, w.r)
 		e.lookup(w)
 		if next != nil && wl.handoff && w.admitted && !w.frozen && !w.finished && e.blocker.Covers(w.acc, wl.acc) {
 			w.addWaiters(next, wl.tail, w.acc)
@@ -588,7 +612,7 @@ func (e *engine) restart(wl waitList) {
 
 // finish completes rq with err, releases what it holds, and wakes frozen
 // requests if it had anything in flight.
-func (e *engine) finish(rq *request, err error) {
+func (e *Engine) finish(rq *request, err error) {
 	if rq.finished {
 		return
 	}
@@ -621,7 +645,7 @@ func (e *engine) finish(rq *request, err error) {
 
 // dropInFlight removes rq's accesses from inFlight, keeping the others in
 // admission order.
-func (e *engine) dropInFlight(rq *request) {
+func (e *Engine) dropInFlight(rq *request) {
 	id, n := rq.r.ID, len(e.inFlight)
 	i := 0
 	for i < n && e.inFlight[i].Req != id {
@@ -648,7 +672,7 @@ func (e *engine) dropInFlight(rq *request) {
 }
 
 // releaseSegment unpins the segment's table and frees its buffer.
-func (e *engine) releaseSegment(rq *request) {
+func (e *Engine) releaseSegment(rq *request) {
 	if rq.table != nil {
 		e.cache.unpin(rq.table)
 		rq.table = nil
@@ -661,7 +685,7 @@ func (e *engine) releaseSegment(rq *request) {
 // filled with zeros around the guest data goes back zeroed, the guest
 // data cleared, so that the next zero fill of its size need not clear the
 // rest.
-func (e *engine) releaseBuf(rq *request) {
+func (e *Engine) releaseBuf(rq *request) {
 	if rq.buf == nil {
 		return
 	}
@@ -676,7 +700,7 @@ func (e *engine) releaseBuf(rq *request) {
 }
 
 // segmentDone moves rq past its current segment and looks up the next.
-func (e *engine) segmentDone(rq *request) {
+func (e *Engine) segmentDone(rq *request) {
 	e.releaseSegment(rq)
 	rq.pos += rq.segLen
 	e.lookup(rq)
@@ -684,7 +708,7 @@ func (e *engine) segmentDone(rq *request) {
 
 // readUnallocated serves a read of unallocated clusters from the backing
 // file, or zeros. It returns true if the segment completed at once.
-func (e *engine) readUnallocated(rq *request) bool {
+func (e *Engine) readUnallocated(rq *request) bool {
 	buf := rq.guestBuf()
 	if !e.backing || rq.pos >= e.backingSize {
 		clear(buf)
@@ -699,7 +723,7 @@ func (e *engine) readUnallocated(rq *request) bool {
 
 // loadTable makes rq wait for the L2 table at off, reading it if no read
 // is in flight.
-func (e *engine) loadTable(rq *request, off, l1i uint64, t *l2Table) {
+func (e *Engine) loadTable(rq *request, off, l1i uint64, t *l2Table) {
 	if t == nil {
 		if err := e.checkTableOffset(off); err != nil {
 			e.finish(rq, fmt.Errorf("L1 entry %d: %w", l1i, err))
@@ -719,7 +743,7 @@ func (e *engine) loadTable(rq *request, off, l1i uint64, t *l2Table) {
 	t.waiters = append(t.waiters, rq)
 }
 
-func (e *engine) checkTableOffset(off uint64) error {
+func (e *Engine) checkTableOffset(off uint64) error {
 	switch {
 	case off&(e.g.ClusterSize-1) != 0:
 		return fmt.Errorf("L2 table offset %#x is not cluster-aligned", off)
@@ -733,7 +757,7 @@ func (e *engine) checkTableOffset(off uint64) error {
 	return nil
 }
 
-func (e *engine) tableLoaded(io *IO) {
+func (e *Engine) tableLoaded(io *IO) {
 	t := io.table
 	waiters := t.waiters
 	t.waiters = nil
@@ -756,7 +780,7 @@ func (e *engine) tableLoaded(io *IO) {
 
 // allocate starts an allocating segment: it sets the need-check bit first
 // when QEMU would, then allocates data clusters at the end of the file.
-func (e *engine) allocate(rq *request) {
+func (e *Engine) allocate(rq *request) {
 	if !e.backing && (e.h.Features&FeatureNeedCheck == 0 || e.headerWriting) {
 		e.headerWaiters = append(e.headerWaiters, rq)
 		if !e.headerWriting {
@@ -769,7 +793,7 @@ func (e *engine) allocate(rq *request) {
 
 // setNeedCheck writes the header with the need-check bit set; the
 // allocating writes in headerWaiters go on once it is durable.
-func (e *engine) setNeedCheck() {
+func (e *Engine) setNeedCheck() {
 	e.headerWriting, e.needCheckSet = true, true
 	e.h.Features |= FeatureNeedCheck
 	e.writeHeader(stepHeader)
@@ -781,7 +805,7 @@ func (e *engine) setNeedCheck() {
 // it was issued and none was admitted since, so every table update made
 // so far is durable. Allocating writes that come while the clearing
 // header write is in flight wait for it, then set the bit again.
-func (e *engine) clearNeedCheckIfQuiet(rq *request) {
+func (e *Engine) clearNeedCheckIfQuiet(rq *request) {
 	if !e.needCheckSet || e.headerWriting || e.h.Features&FeatureNeedCheck == 0 ||
 		!rq.flushQuiet || rq.flushGen != e.allocGen || e.allocInFlight != 0 {
 		return
@@ -795,7 +819,7 @@ func (e *engine) clearNeedCheckIfQuiet(rq *request) {
 // headerCleared consumes the write that cleared the need-check bit. An
 // error leaves the bit set or clear on disk; either is safe, as the bit is
 // clear in memory and the next allocating write sets it again first.
-func (e *engine) headerCleared(io *IO) {
+func (e *Engine) headerCleared(io *IO) {
 	e.pool.put(io.Buf)
 	e.putIO(io)
 	e.headerWriting = false
@@ -806,14 +830,14 @@ func (e *engine) headerCleared(io *IO) {
 
 // writeHeader writes the header as e.h says; s is the step its completion
 // resumes.
-func (e *engine) writeHeader(s step) {
+func (e *Engine) writeHeader(s step) {
 	copy(e.hdrSector, e.h.Encode())
 	buf := e.pool.get(SectorSize)
 	copy(buf, e.hdrSector)
 	e.emit(e.newIO(0, OpWrite, ImageFile, 0, buf, PurposeHeader, s))
 }
 
-func (e *engine) headerWritten(io *IO) {
+func (e *Engine) headerWritten(io *IO) {
 	err := io.Err
 	e.pool.put(io.Buf)
 	e.putIO(io)
@@ -829,7 +853,7 @@ func (e *engine) headerWritten(io *IO) {
 
 // releaseHeaderWaiters lets the allocating writes that waited for the
 // need-check bit go on, or fails them with err.
-func (e *engine) releaseHeaderWaiters(err error) {
+func (e *Engine) releaseHeaderWaiters(err error) {
 	e.headerWriting = false
 	waiters := e.headerWaiters
 	e.headerWaiters = nil
@@ -847,7 +871,7 @@ func (e *engine) releaseHeaderWaiters(err error) {
 
 // allocateData allocates the segment's data clusters and, once the file
 // extends over them (room), writes them.
-func (e *engine) allocateData(rq *request) {
+func (e *Engine) allocateData(rq *request) {
 	g := &e.g
 	n := g.ClusterIndex(rq.pos+rq.segLen-1) - g.ClusterIndex(rq.pos) + 1
 	rq.nClusters = n
@@ -859,7 +883,7 @@ func (e *engine) allocateData(rq *request) {
 
 // writeNewData writes the segment's new data clusters: the guest data,
 // and a fill (backing data or zeros) around it as the FillMode says.
-func (e *engine) writeNewData(rq *request) {
+func (e *Engine) writeNewData(rq *request) {
 	g := &e.g
 	start := g.StartOfCluster(rq.pos)
 	size := rq.nClusters * g.ClusterSize
@@ -902,7 +926,7 @@ func (e *engine) writeNewData(rq *request) {
 	e.writeAllocated(rq)
 }
 
-func (e *engine) copyDataIntoCluster(rq *request) {
+func (e *Engine) copyDataIntoCluster(rq *request) {
 	copy(rq.buf[e.g.InCluster(rq.pos):], rq.guestBuf())
 }
 
@@ -914,7 +938,7 @@ func (e *engine) copyDataIntoCluster(rq *request) {
 // Perform can hand it to a ZeroWriter without the storage scanning it,
 // and so is a fill of backing bytes (IO.backHead, IO.backTail), for a
 // BackingWriter.
-func (e *engine) writeAllocated(rq *request) {
+func (e *Engine) writeAllocated(rq *request) {
 	head := e.g.InCluster(rq.pos)
 	tail := head + rq.segLen
 	if e.fill != FillSeparate {
@@ -949,7 +973,7 @@ func (e *engine) writeAllocated(rq *request) {
 // markFill marks on io, a write of rq.buf from byte at on, that its first
 // head and last tail bytes are the fill: zeros, or the backing file's
 // bytes.
-func (e *engine) markFill(rq *request, io *IO, at uint64, head, tail int) {
+func (e *Engine) markFill(rq *request, io *IO, at uint64, head, tail int) {
 	switch {
 	case rq.zeroFill:
 		io.zeroHead, io.zeroTail = head, tail
@@ -960,7 +984,7 @@ func (e *engine) markFill(rq *request, io *IO, at uint64, head, tail int) {
 
 // updateL2 links the new clusters: into the cached L2 table, whose changed
 // sectors the metadata writer then writes, or into a new L2 table.
-func (e *engine) updateL2(rq *request) {
+func (e *Engine) updateL2(rq *request) {
 	g := &e.g
 	idx := g.L2Index(rq.pos)
 	n := rq.nClusters
@@ -995,7 +1019,7 @@ func (e *engine) updateL2(rq *request) {
 // writeNewTable writes the segment's new L2 table. Only the new entries
 // are not zero: they are encoded into a zeroed buffer, and the zeros
 // around them marked for Perform.
-func (e *engine) writeNewTable(rq *request) {
+func (e *Engine) writeNewTable(rq *request) {
 	g := &e.g
 	t := rq.newTable
 	idx, n := g.L2Index(rq.pos), rq.nClusters
@@ -1010,7 +1034,7 @@ func (e *engine) writeNewTable(rq *request) {
 
 // linkNewTable points the L1 entry at the new table, which is on disk, and
 // commits the table to the cache so lookups find it from now on.
-func (e *engine) linkNewTable(rq *request) {
+func (e *Engine) linkNewTable(rq *request) {
 	t := rq.newTable
 	l1i := e.g.L1Index(rq.pos)
 	e.l1[l1i] = t.off
@@ -1022,7 +1046,7 @@ func (e *engine) linkNewTable(rq *request) {
 
 // metaDone is called when every metadata write rq waited for is stable
 // (at once for an update written back later); a guest flush then flushes.
-func (e *engine) metaDone(rq *request) {
+func (e *Engine) metaDone(rq *request) {
 	if rq.r.Op == ReqFlush {
 		e.issue(rq, OpFlush, ImageFile, 0, nil, PurposeFlush, stepFlush)
 		return
@@ -1031,21 +1055,21 @@ func (e *engine) metaDone(rq *request) {
 }
 
 // issue emits an I/O on behalf of rq and returns it.
-func (e *engine) issue(rq *request, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) *IO {
+func (e *Engine) issue(rq *request, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) *IO {
 	io := e.newIO(rq.r.ID, op, f, off, buf, p, s)
 	io.owner = rq
 	e.emit(io)
 	return io
 }
 
-func (e *engine) newIO(req uint64, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) *IO {
+func (e *Engine) newIO(req uint64, op IOOp, f File, off uint64, buf []byte, p Purpose, s step) *IO {
 	e.nextIO++
 	io := e.pool.getIO()
 	*io = IO{ID: e.nextIO, Op: op, File: f, Off: off, Buf: buf, Purpose: p, Req: req, step: s}
 	return io
 }
 
-func (e *engine) emit(io *IO) {
+func (e *Engine) emit(io *IO) {
 	e.stats.IOs[io.Purpose]++
 	e.stats.Bytes[io.Purpose] += uint64(len(io.Buf))
 	if io.Op == OpWrite {
@@ -1054,7 +1078,7 @@ func (e *engine) emit(io *IO) {
 	e.ios = append(e.ios, io)
 }
 
-func (e *engine) putIO(io *IO) {
+func (e *Engine) putIO(io *IO) {
 	if io.pooled {
 		if io.Op == OpWrite && (io.zeroHead > 0 || io.zeroTail > 0) {
 			// Zeros but for the middle, which a write left as it was.

@@ -32,7 +32,7 @@ const (
 // just allocated, so that rq may write there now. If not, rq waits for a
 // grow, and its next step is kind when the file does. Either way it grows
 // the file ahead when the allocation point nears its end.
-func (e *engine) room(rq *request, end uint64, kind growKind) bool {
+func (e *Engine) room(rq *request, end uint64, kind growKind) bool {
 	if !e.growOn || end <= e.grownEnd {
 		e.growAhead()
 		return true
@@ -45,7 +45,7 @@ func (e *engine) room(rq *request, end uint64, kind growKind) bool {
 
 // growAhead issues a grow when none is in flight and allocation has used
 // half of what the last grow added.
-func (e *engine) growAhead() {
+func (e *Engine) growAhead() {
 	if e.growOn && e.growTarget == 0 && e.lastGrow > 0 && e.grownEnd < e.maxFileEnd && e.fileSize+e.lastGrow/2 > e.grownEnd {
 		e.growTo(e.fileSize)
 	}
@@ -53,7 +53,7 @@ func (e *engine) growAhead() {
 
 // growTo issues a grow that covers end and a chunk past the allocation
 // point, unless one is in flight (its completion issues the next).
-func (e *engine) growTo(end uint64) {
+func (e *Engine) growTo(end uint64) {
 	if e.growTarget != 0 {
 		return
 	}
@@ -70,7 +70,7 @@ func (e *engine) growTo(end uint64) {
 
 // grown consumes a completed grow: the allocations it covers go on; a
 // failure fails the ones that needed it.
-func (e *engine) grown(io *IO) {
+func (e *Engine) grown(io *IO) {
 	err, target := io.Err, io.Off
 	e.putIO(io)
 	e.growTarget = 0
@@ -108,7 +108,7 @@ func (e *engine) grown(io *IO) {
 // of the space allocated, or the size the file had at open if larger
 // (unless the open found a leaked tail, which it reclaims). It returns 0
 // when there is nothing to cut.
-func (e *engine) keepSize() uint64 {
+func (e *Engine) keepSize() uint64 {
 	switch {
 	case e.reclaimed:
 		if e.fileSize < max(e.grownEnd, e.openSize) {

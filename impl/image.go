@@ -238,19 +238,30 @@ func (m GrowMode) String() string {
 // not safe for concurrent use: Submit requests, then call Step or Run to
 // process I/O completions; Done callbacks run inside those calls.
 type Image struct {
-	eng     engine
-	be      Backend
-	files   Files
-	backing string
-	closed  bool
-	pending []*Request // completions to deliver
-	inDone  bool
+	eng    *Engine
+	be     Backend
+	files  Files
+	closed bool
+	inDone bool
 }
 
 // Open opens the image held in files, doing its I/O through be, which the
 // caller built over the same files. If the need-check bit is set and the
 // image is writable it is checked and repaired first, as QEMU does.
 func Open(files Files, be Backend, opts Options) (*Image, error) {
+	e, err := NewEngine(files, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Image{eng: e, be: be, files: files}, nil
+}
+
+// NewEngine loads the image held in files and returns its engine: it
+// reads the header, the L1 table and (for a writable image) every L2
+// table once, synchronously; a writable image with the need-check bit
+// set is checked and repaired first, as QEMU does, and unknown autoclear
+// bits are cleared. After it returns, the engine does no I/O of its own.
+func NewEngine(files Files, opts Options) (*Engine, error) {
 	size, err := files.Image.Size()
 	if err != nil {
 		return nil, fmt.Errorf("open image: %w", err)
@@ -274,15 +285,15 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 			return nil, fmt.Errorf("open image: %w; open it read-only", err)
 		}
 	}
-	im := &Image{be: be, files: files}
+	e := &Engine{}
 	if h.Features&FeatureBackingFile != 0 {
 		name, err := ReadBackingName(files.Image, &h)
 		if err != nil {
 			return nil, fmt.Errorf("open image: %w", err)
 		}
-		im.backing = name
+		e.backingName = name
 		if name != "" && files.Backing == nil {
-			return nil, fmt.Errorf("open image: it has backing file %q, but no backing file was opened", im.backing)
+			return nil, fmt.Errorf("open image: it has backing file %q, but no backing file was opened", e.backingName)
 		}
 	}
 	if h.Features&FeatureNeedCheck != 0 && !opts.ReadOnly && !opts.SkipCheck {
@@ -295,7 +306,7 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 		}
 		again := opts
 		again.SkipCheck = true
-		return Open(files, be, again)
+		return NewEngine(files, again)
 	}
 	if h.AutoclearFeatures != 0 && !opts.ReadOnly {
 		// No autoclear bit is defined: clear them all, as the spec says.
@@ -310,7 +321,6 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 	if err := readTable(files.Image, l1, int64(h.L1TableOffset)); err != nil {
 		return nil, fmt.Errorf("open image: read L1 table: %w", err)
 	}
-	e := &im.eng
 	e.h, e.g, e.hdrSector = h, g, first
 	e.policy = opts.Policy
 	if e.policy == nil {
@@ -353,7 +363,7 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 			e.fileSize, e.reclaimed = usedEnd, true
 		}
 	}
-	if files.Backing != nil && im.backing != "" {
+	if files.Backing != nil && e.backingName != "" {
 		bs, err := files.Backing.Size()
 		if err != nil {
 			return nil, fmt.Errorf("open image: backing file: %w", err)
@@ -364,7 +374,7 @@ func Open(files Files, be Backend, opts Options) (*Image, error) {
 		e.buffers = opts.Buffers
 		e.buffers.take(&e.pool)
 	}
-	return im, nil
+	return e, nil
 }
 
 // Header returns the image's header as it is in memory.
@@ -374,7 +384,7 @@ func (im *Image) Header() Header { return im.eng.h }
 func (im *Image) Geometry() Geometry { return im.eng.g }
 
 // BackingFile returns the backing file name stored in the header, or "".
-func (im *Image) BackingFile() string { return im.backing }
+func (im *Image) BackingFile() string { return im.eng.backingName }
 
 // Stats returns what the engine has done so far.
 func (im *Image) Stats() Stats { return im.eng.stats }
@@ -384,6 +394,11 @@ func (im *Image) Policy() model.Policy { return im.eng.policy }
 
 // InFlight returns the number of requests submitted and not yet done.
 func (im *Image) InFlight() int { return im.eng.active }
+
+// Engine returns the engine the image drives, for inspection (footprints,
+// descriptions and state hashes for an explorer). Calling its Submit,
+// Complete or Ready behind the image's back breaks the image.
+func (im *Image) Engine() *Engine { return im.eng }
 
 // Submit starts r. Its Done callback runs from a later Submit, Step or Run
 // call on the same goroutine (or from this one, for a request that fails
@@ -396,7 +411,7 @@ func (im *Image) Submit(r *Request) {
 		}
 		return
 	}
-	im.eng.submit(r)
+	im.eng.Submit(r)
 	im.flush()
 }
 
@@ -409,16 +424,12 @@ func (im *Image) flush() {
 	}
 	im.inDone = true
 	defer func() { im.inDone = false }()
-	e := &im.eng
-	for len(e.ios) > 0 || len(e.dones) > 0 {
-		for i, io := range e.ios {
-			e.ios[i] = nil
+	for im.eng.HasReady() {
+		rd := im.eng.Ready()
+		for _, io := range rd.IOs {
 			im.be.Submit(io)
 		}
-		e.ios = e.ios[:0]
-		im.pending, e.dones = e.dones, im.pending[:0]
-		for i, r := range im.pending {
-			im.pending[i] = nil
+		for _, r := range rd.Done {
 			if r.Done != nil {
 				r.Done(r)
 			}
@@ -433,7 +444,7 @@ func (im *Image) Step() bool {
 	if io == nil {
 		return false
 	}
-	im.eng.complete(io)
+	im.eng.Complete(io)
 	im.flush()
 	return true
 }
@@ -490,54 +501,37 @@ func (im *Image) Close() error {
 		return nil
 	}
 	im.Run()
-	// Write back the dirty table sectors (each batch writes every sector
-	// not in flight; one in flight is dirty again only if updated since).
-	for m := &im.eng.meta; m.dirty > 0 && m.err == nil; {
-		m.startBatch(&im.eng)
+	for im.eng.WriteBack() {
 		im.flush()
 		im.Run()
 	}
 	im.closed = true
-	if b := im.eng.buffers; b != nil {
-		b.give(&im.eng.pool)
-		b.putTable(im.eng.l1)
-		im.eng.buffers, im.eng.l1 = nil, nil
-	}
-	var err error
-	if im.eng.active != 0 {
-		err = fmt.Errorf("close: %d requests never completed", im.eng.active)
-	}
+	clean, err := im.eng.Close()
 	if cerr := im.be.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close: %w", cerr))
 	}
-	if err == nil && im.eng.meta.err != nil {
-		err = fmt.Errorf("close: write back L2 tables: %w", im.eng.meta.err)
-	}
 	if err == nil && !im.eng.readOnly {
-		err = im.markClean()
+		err = im.markClean(clean)
 	}
 	return err
 }
 
-// markClean cuts the tail the image grew and did not use, syncs the
-// image and clears the need-check bit.
-func (im *Image) markClean() error {
+// markClean carries out a clean close: it cuts the tail the image grew
+// and did not use, syncs the image and clears the need-check bit.
+func (im *Image) markClean(c CleanClose) error {
 	st := im.files.Image
-	if keep := im.eng.keepSize(); keep > 0 {
-		if err := st.Truncate(int64(keep)); err != nil {
+	if c.Truncate > 0 {
+		if err := st.Truncate(int64(c.Truncate)); err != nil {
 			return fmt.Errorf("close: cut the unused grown tail: %w", err)
 		}
 	}
 	if err := st.Sync(); err != nil {
 		return fmt.Errorf("close: flush: %w", err)
 	}
-	e := &im.eng
-	if e.h.Features&FeatureNeedCheck == 0 {
+	if c.Header == nil {
 		return nil
 	}
-	e.h.Features &^= FeatureNeedCheck
-	copy(e.hdrSector, e.h.Encode())
-	if _, err := st.WriteAt(e.hdrSector, 0); err != nil {
+	if _, err := st.WriteAt(c.Header, 0); err != nil {
 		return fmt.Errorf("close: clear need-check bit: %w", err)
 	}
 	if err := st.Sync(); err != nil {

@@ -64,7 +64,7 @@ type metaWrite struct {
 
 // update records that entries [first, first+n) of the table at tableOff
 // changed and makes rq wait until a write holding the change is stable.
-func (m *metaWriter) update(e *engine, rq *request, tableOff uint64, l1 bool, first, n uint64) {
+func (m *metaWriter) update(e *Engine, rq *request, tableOff uint64, l1 bool, first, n uint64) {
 	if e.unorderedMeta {
 		m.writeUnordered(e, rq, tableOff, l1, first, n)
 		return
@@ -107,7 +107,7 @@ func (m *metaWriter) update(e *engine, rq *request, tableOff uint64, l1 bool, fi
 // startBatch starts writing every dirty sector back: with a backing file
 // by a flush first (unless one is in flight, whose completion writes
 // them), without one at once.
-func (m *metaWriter) startBatch(e *engine) {
+func (m *metaWriter) startBatch(e *Engine) {
 	if m.preFlush {
 		return
 	}
@@ -122,7 +122,7 @@ func (m *metaWriter) startBatch(e *engine) {
 // issueDirty writes each run of dirty sectors not in flight, in file
 // order; a sector in flight is written again when its write completes,
 // if a guest flush waits for it.
-func (m *metaWriter) issueDirty(e *engine) {
+func (m *metaWriter) issueDirty(e *Engine) {
 	if m.dirty == 0 {
 		return
 	}
@@ -146,7 +146,7 @@ func (m *metaWriter) issueDirty(e *engine) {
 // waitStable makes the guest flush rq wait until every sector updated so
 // far is on disk, starting a batch for the dirty ones; it reports whether
 // rq has anything to wait for.
-func (m *metaWriter) waitStable(e *engine, rq *request) bool {
+func (m *metaWriter) waitStable(e *Engine, rq *request) bool {
 	for _, ms := range m.sectors {
 		if ms.gen != ms.stable {
 			ms.waiters = append(ms.waiters, metaWaiter{rq, ms.gen})
@@ -162,7 +162,7 @@ func (m *metaWriter) waitStable(e *engine, rq *request) bool {
 
 // batchFlushed consumes a batch's flush: the dirty sectors, whose data it
 // made durable, are written, then the parked updates go on.
-func (e *engine) batchFlushed(io *IO) {
+func (e *Engine) batchFlushed(io *IO) {
 	m := &e.meta
 	err := io.Err
 	e.putIO(io)
@@ -197,7 +197,7 @@ func (e *engine) batchFlushed(io *IO) {
 }
 
 // issue writes each run of dirty, idle sectors in [s0, s1] as one I/O.
-func (m *metaWriter) issue(e *engine, s0, s1 uint64) {
+func (m *metaWriter) issue(e *Engine, s0, s1 uint64) {
 	for s := s0; s <= s1; {
 		ms := m.sectors[s]
 		if ms == nil || ms.inflight || ms.gen == ms.issued {
@@ -217,7 +217,7 @@ func (m *metaWriter) issue(e *engine, s0, s1 uint64) {
 	}
 }
 
-func (m *metaWriter) write(e *engine, first *metaSector, s, end uint64) {
+func (m *metaWriter) write(e *Engine, first *metaSector, s, end uint64) {
 	buf := e.pool.get(int(end - s))
 	var entries []uint64
 	if first.l1 {
@@ -250,7 +250,7 @@ func (m *metaWriter) write(e *engine, first *metaSector, s, end uint64) {
 
 // writeUnordered writes the changed sectors at once, whatever is in
 // flight: the naive scheme, kept so checkers can show why ordering matters.
-func (m *metaWriter) writeUnordered(e *engine, rq *request, tableOff uint64, l1 bool, first, n uint64) {
+func (m *metaWriter) writeUnordered(e *Engine, rq *request, tableOff uint64, l1 bool, first, n uint64) {
 	s0 := tableOff + first*8/SectorSize*SectorSize
 	end := tableOff + ((first+n)*8-1)/SectorSize*SectorSize + SectorSize
 	entries := e.l1
@@ -273,7 +273,7 @@ func (m *metaWriter) writeUnordered(e *engine, rq *request, tableOff uint64, l1 
 
 // written consumes a completed metadata write: it wakes the requests whose
 // updates are now stable and writes sectors that changed meanwhile.
-func (e *engine) metaWritten(io *IO) {
+func (e *Engine) metaWritten(io *IO) {
 	m := &e.meta
 	mw := io.meta
 	err := io.Err

@@ -119,7 +119,7 @@ func fuzzDecodeTable(t *testing.T, clusterShift, tableShift, headerClusters, chu
 
 	// The validators agree with each other and with the contract.
 	c := &imageChecker{h: h, g: g, size: fileSize, hdrBytes: hdrBytes}
-	eng := &engine{g: g, headerEnd: hdrBytes, fileSize: g.StartOfCluster(fileSize)}
+	eng := &Engine{g: g, headerEnd: hdrBytes, fileSize: g.StartOfCluster(fileSize)}
 	fits := func(off, n uint64) bool { return off <= fileSize && n <= fileSize-off }
 	for i, e := range entries {
 		if e == 0 {

@@ -1,4 +1,4 @@
-package impl
+package controlled
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -13,10 +14,10 @@ import (
 // one completed last is what storage holds, in either order.
 func TestControlledLandingOrder(t *testing.T) {
 	for _, order := range [][2]uint64{{1, 2}, {2, 1}} {
-		st := NewMemStorage()
-		b := NewControlledBackend(Files{Image: st})
-		b.Submit(&IO{ID: 1, Op: OpWrite, Off: 0, Buf: bytes.Repeat([]byte{1}, 512)})
-		b.Submit(&IO{ID: 2, Op: OpWrite, Off: 0, Buf: bytes.Repeat([]byte{2}, 512)})
+		st := impl.NewMemStorage()
+		b := New(impl.Files{Image: st})
+		b.Submit(&impl.IO{ID: 1, Op: impl.OpWrite, Off: 0, Buf: bytes.Repeat([]byte{1}, 512)})
+		b.Submit(&impl.IO{ID: 2, Op: impl.OpWrite, Off: 0, Buf: bytes.Repeat([]byte{2}, 512)})
 		if got := len(b.Pending()); got != 2 {
 			t.Fatalf("pending = %d, want 2", got)
 		}
@@ -40,16 +41,16 @@ func TestControlledLandingOrder(t *testing.T) {
 }
 
 func TestControlledNextAndClose(t *testing.T) {
-	st := NewMemStorage()
-	b := NewControlledBackend(Files{Image: st})
+	st := impl.NewMemStorage()
+	b := New(impl.Files{Image: st})
 	if b.Next() != nil {
 		t.Fatal("Next on an idle backend returned an I/O")
 	}
 	if err := b.Complete(7); err == nil {
 		t.Fatal("Complete of an unknown I/O succeeded")
 	}
-	b.Submit(&IO{ID: 1, Op: OpWrite, Buf: []byte{1}})
-	b.Submit(&IO{ID: 2, Op: OpRead, Buf: make([]byte, 1)})
+	b.Submit(&impl.IO{ID: 1, Op: impl.OpWrite, Buf: []byte{1}})
+	b.Submit(&impl.IO{ID: 2, Op: impl.OpRead, Buf: make([]byte, 1)})
 	// Without a choice, Next completes in submission order.
 	if io := b.Next(); io.ID != 1 {
 		t.Fatalf("Next = io %d, want 1", io.ID)
@@ -58,7 +59,7 @@ func TestControlledNextAndClose(t *testing.T) {
 		t.Fatalf("Next = io %d reading %v, want io 2 reading [1]", io.ID, io.Buf)
 	}
 	b.Close()
-	b.Submit(&IO{ID: 3, Op: OpWrite, Buf: []byte{3}})
+	b.Submit(&impl.IO{ID: 3, Op: impl.OpWrite, Buf: []byte{3}})
 	if io := b.Next(); io == nil || io.Err == nil {
 		t.Fatalf("I/O submitted after Close: %v, want it failed", io)
 	}
@@ -69,19 +70,19 @@ func TestControlledNextAndClose(t *testing.T) {
 // chooses, and returns the trace hash and the image's content.
 func runControlled(t *testing.T, pick func(p []PendingIO) uint64) (uint64, []byte) {
 	t.Helper()
-	st := NewMemStorage()
-	if err := Create(st, 4<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
+	st := impl.NewMemStorage()
+	if err := impl.Create(st, 4<<20, impl.CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
 		t.Fatal(err)
 	}
-	files := Files{Image: st}
-	b := NewControlledBackend(files)
-	im, err := Open(files, b, Options{Policy: model.Overlap{}})
+	files := impl.Files{Image: st}
+	b := New(files)
+	im, err := impl.Open(files, b, impl.Options{Policy: model.Overlap{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Attach(im)
+	b.Attach(im.Engine())
 	for i, off := range []uint64{0, 4096, 2 << 20} {
-		im.Submit(&Request{Op: ReqWrite, Off: off, Buf: bytes.Repeat([]byte{byte(i + 1)}, 512)})
+		im.Submit(&impl.Request{Op: impl.ReqWrite, Off: off, Buf: bytes.Repeat([]byte{byte(i + 1)}, 512)})
 	}
 	for steps := 0; len(b.Pending()) > 0; steps++ {
 		if steps > 100 {
@@ -116,26 +117,28 @@ func TestControlledDeterminism(t *testing.T) {
 }
 
 func TestFootprintCommutes(t *testing.T) {
-	w := func(off, n uint64) Footprint { return Footprint{File: ImageFile, Off: off, Len: n, Write: true} }
-	r := func(off, n uint64) Footprint { return Footprint{File: ImageFile, Off: off, Len: n} }
-	with := func(f Footprint, mod func(*Footprint)) Footprint { mod(&f); return f }
+	w := func(off, n uint64) impl.Footprint {
+		return impl.Footprint{File: impl.ImageFile, Off: off, Len: n, Write: true}
+	}
+	r := func(off, n uint64) impl.Footprint { return impl.Footprint{File: impl.ImageFile, Off: off, Len: n} }
+	with := func(f impl.Footprint, mod func(*impl.Footprint)) impl.Footprint { mod(&f); return f }
 	tests := []struct {
 		name string
-		a, b Footprint
+		a, b impl.Footprint
 		want bool
 	}{
 		{"disjoint writes", w(0, 512), w(512, 512), true},
 		{"overlapping writes", w(0, 1024), w(512, 512), false},
 		{"read and write of the same bytes", r(0, 512), w(0, 512), false},
 		{"two reads of the same bytes", r(0, 512), r(0, 512), true},
-		{"same offset, other file", w(0, 512), Footprint{File: BackingFile, Len: 512}, true},
-		{"lookup and table update", EngineFootprint(), with(w(0, 512), func(f *Footprint) { f.MetaOff, f.MetaLen = 8192, 512 }), false},
-		{"lookup and storage only", EngineFootprint(), w(0, 512), true},
-		{"two finishes", Footprint{Finish: true}, Footprint{Finish: true}, true},
-		{"finish and allocation", Footprint{Finish: true}, Footprint{Alloc: true}, true},
-		{"two allocations", Footprint{Alloc: true}, Footprint{Alloc: true}, false},
-		{"updates of one table sector", Footprint{MetaOff: 8192, MetaLen: 512}, Footprint{MetaOff: 8192, MetaLen: 512}, false},
-		{"updates of two tables", Footprint{MetaOff: 8192, MetaLen: 512}, Footprint{MetaOff: 12288, MetaLen: 512}, true},
+		{"same offset, other file", w(0, 512), impl.Footprint{File: impl.BackingFile, Len: 512}, true},
+		{"lookup and table update", impl.EngineFootprint(), with(w(0, 512), func(f *impl.Footprint) { f.MetaOff, f.MetaLen = 8192, 512 }), false},
+		{"lookup and storage only", impl.EngineFootprint(), w(0, 512), true},
+		{"two finishes", impl.Footprint{Finish: true}, impl.Footprint{Finish: true}, true},
+		{"finish and allocation", impl.Footprint{Finish: true}, impl.Footprint{Alloc: true}, true},
+		{"two allocations", impl.Footprint{Alloc: true}, impl.Footprint{Alloc: true}, false},
+		{"updates of one table sector", impl.Footprint{MetaOff: 8192, MetaLen: 512}, impl.Footprint{MetaOff: 8192, MetaLen: 512}, false},
+		{"updates of two tables", impl.Footprint{MetaOff: 8192, MetaLen: 512}, impl.Footprint{MetaOff: 12288, MetaLen: 512}, true},
 	}
 	for _, tc := range tests {
 		if got := tc.a.Commutes(tc.b); got != tc.want {
@@ -151,16 +154,16 @@ func TestFootprintCommutes(t *testing.T) {
 // allocating write.
 func TestControlledDescribe(t *testing.T) {
 	var seen []string
-	st := NewMemStorage()
-	Create(st, 4<<20, CreateOptions{ClusterSize: 4096, TableSize: 1})
-	files := Files{Image: st}
-	b := NewControlledBackend(files)
-	im, err := Open(files, b, Options{})
+	st := impl.NewMemStorage()
+	impl.Create(st, 4<<20, impl.CreateOptions{ClusterSize: 4096, TableSize: 1})
+	files := impl.Files{Image: st}
+	b := New(files)
+	im, err := impl.Open(files, b, impl.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Attach(im)
-	im.Submit(&Request{Op: ReqWrite, Off: 4096, Buf: make([]byte, 512)})
+	b.Attach(im.Engine())
+	im.Submit(&impl.Request{Op: impl.ReqWrite, Off: 4096, Buf: make([]byte, 512)})
 	for len(b.Pending()) > 0 {
 		p := b.Pending()[0]
 		seen = append(seen, b.Describe(p.ID))
@@ -179,7 +182,7 @@ func TestControlledDescribe(t *testing.T) {
 			t.Errorf("descriptions lack %q:\n%s", want, text)
 		}
 	}
-	if b.EngineHash() == NewControlledBackend(files).EngineHash() {
+	if b.EngineHash() == New(files).EngineHash() {
 		t.Error("EngineHash of an attached engine equals that of none")
 	}
 }
@@ -189,23 +192,23 @@ func TestControlledDescribe(t *testing.T) {
 // writes of clusters 1 and 2, whose L2 updates fall in one table sector.
 // It completes every pending I/O but table sector writes while it can,
 // and returns the backend and image at that point, with what is pending.
-func raceTableSector(t *testing.T, unordered bool) (*ControlledBackend, *Image, *MemStorage, []PendingIO) {
+func raceTableSector(t *testing.T, unordered bool) (*Backend, *impl.Image, *impl.MemStorage, []PendingIO) {
 	t.Helper()
-	st := NewMemStorage()
-	if err := Create(st, 4<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
+	st := impl.NewMemStorage()
+	if err := impl.Create(st, 4<<20, impl.CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
 		t.Fatal(err)
 	}
-	files := Files{Image: st}
-	b := NewControlledBackend(files)
-	im, err := Open(files, b, Options{Policy: model.Overlap{}, UnorderedMetadata: unordered, Metadata: MetaWriteThrough})
+	files := impl.Files{Image: st}
+	b := New(files)
+	im, err := impl.Open(files, b, impl.Options{Policy: model.Overlap{}, UnorderedMetadata: unordered, Metadata: impl.MetaWriteThrough})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Attach(im)
-	im.Submit(&Request{Op: ReqWrite, Off: 0, Buf: bytes.Repeat([]byte{1}, 512)})
+	b.Attach(im.Engine())
+	im.Submit(&impl.Request{Op: impl.ReqWrite, Off: 0, Buf: bytes.Repeat([]byte{1}, 512)})
 	im.Run()
 	for i, off := range []uint64{4096, 8192} {
-		im.Submit(&Request{Op: ReqWrite, Off: off, Buf: bytes.Repeat([]byte{byte(i + 2)}, 512)})
+		im.Submit(&impl.Request{Op: impl.ReqWrite, Off: off, Buf: bytes.Repeat([]byte{byte(i + 2)}, 512)})
 	}
 	for steps := 0; ; steps++ {
 		if steps > 100 {
@@ -214,7 +217,7 @@ func raceTableSector(t *testing.T, unordered bool) (*ControlledBackend, *Image, 
 		var next *PendingIO
 		tableWrites := map[uint64]int{}
 		for _, p := range b.Pending() {
-			if p.Purpose == PurposeL2Write {
+			if p.Purpose == impl.PurposeL2Write {
 				tableWrites[p.Off]++
 			} else if next == nil {
 				next = &p
@@ -247,8 +250,8 @@ func TestControlledUnorderedMetadata(t *testing.T) {
 		t.Fatalf("ordered writer: %d I/Os pending, want the one table sector write", len(pending))
 	}
 
-	entries := func(st *MemStorage, off uint64) int {
-		buf := make([]byte, SectorSize)
+	entries := func(st *impl.MemStorage, off uint64) int {
+		buf := make([]byte, impl.SectorSize)
 		st.ReadAt(buf, int64(off))
 		n := 0
 		for i := 0; i < len(buf); i += 8 {
@@ -260,7 +263,7 @@ func TestControlledUnorderedMetadata(t *testing.T) {
 	}
 	for _, newerFirst := range []bool{false, true} {
 		b, im, st, pending := raceTableSector(t, true)
-		if len(pending) != 2 || pending[0].Off != pending[1].Off || pending[0].Purpose != PurposeL2Write {
+		if len(pending) != 2 || pending[0].Off != pending[1].Off || pending[0].Purpose != impl.PurposeL2Write {
 			t.Fatalf("unordered writer: pending %+v, want two writes of one table sector", pending)
 		}
 		if pending[0].Footprint.Commutes(pending[1].Footprint) {
@@ -288,26 +291,26 @@ func TestControlledUnorderedMetadata(t *testing.T) {
 // lookup, so its footprint claims the engine (Requests); the write that
 // ends the request's last segment only finishes it.
 func TestControlledUnorderedFootprintLooksUp(t *testing.T) {
-	st := NewMemStorage()
-	if err := Create(st, 4<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
+	st := impl.NewMemStorage()
+	if err := impl.Create(st, 4<<20, impl.CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
 		t.Fatal(err)
 	}
-	files := Files{Image: st}
-	b := NewControlledBackend(files)
-	im, err := Open(files, b, Options{UnorderedMetadata: true})
+	files := impl.Files{Image: st}
+	b := New(files)
+	im, err := impl.Open(files, b, impl.Options{UnorderedMetadata: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Attach(im)
+	b.Attach(im.Engine())
 	// Two segments: the last sector under L1[0] and the first under L1[1].
-	im.Submit(&Request{Op: ReqWrite, Off: 2<<20 - 512, Buf: make([]byte, 1024)})
-	var metaWrites []Footprint
+	im.Submit(&impl.Request{Op: impl.ReqWrite, Off: 2<<20 - 512, Buf: make([]byte, 1024)})
+	var metaWrites []impl.Footprint
 	for steps := 0; len(b.Pending()) > 0; steps++ {
 		if steps > 100 {
 			t.Fatal("no end after 100 steps")
 		}
 		p := b.Pending()[0]
-		if p.Purpose == PurposeL1Write {
+		if p.Purpose == impl.PurposeL1Write {
 			metaWrites = append(metaWrites, p.Footprint)
 		}
 		b.Complete(p.ID)
