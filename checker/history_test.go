@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads"
 )
@@ -26,7 +27,7 @@ func TestCheckLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := impl.DevicePreset("nvme")
+	dev, err := sim.Preset("nvme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestCheckLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad, err := workloads.NewRecorder(model.Disk{BackingSectors: 16}, func(gen int) (*impl.Image, func() int64, error) {
-		sim, err := impl.NewSimBackend(files, dev, int64(gen))
+		sim, err := sim.New(files, dev, int64(gen))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -80,7 +81,7 @@ func TestCheckLog(t *testing.T) {
 // lost across the reopens (a read-back seeing the sector's initial
 // content) must not be.
 func TestCheckReopenRun(t *testing.T) {
-	dev, err := impl.DevicePreset("nvme")
+	dev, err := sim.Preset("nvme")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/leanovate/gopter/prop"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads"
 )
@@ -29,8 +30,8 @@ type propOutcome struct {
 
 // propDevice is the sim device of the concurrent property: NVMe with
 // wide jitter, so the seed varies the completion order a lot.
-var propDevice = sync.OnceValue(func() impl.Device {
-	d, err := impl.DevicePreset("nvme")
+var propDevice = sync.OnceValue(func() sim.Device {
+	d, err := sim.Preset("nvme")
 	if err != nil {
 		panic(err)
 	}
@@ -58,7 +59,7 @@ func runCase(c propCase, policy model.Policy) propOutcome {
 		return fail("create", err.Error())
 	}
 	open := func(gen int) (*impl.Image, func() int64, error) {
-		sim, err := impl.NewSimBackend(files, propDevice(), c.Seed+int64(gen)<<40)
+		sim, err := sim.New(files, propDevice(), c.Seed+int64(gen)<<40)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -13,6 +13,8 @@ import (
 	"github.com/leanovate/gopter/commands"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/impl/sim"
 )
 
 // The sequential property: gopter's commands package drives an image with
@@ -136,13 +138,13 @@ func (u *seqSUT) open() error {
 	case "mem":
 		be = impl.NewMemBackend(u.files)
 	case "sim":
-		sim, err := impl.NewSimBackend(u.files, propDevice(), u.seed+int64(u.gen)<<40)
+		sim, err := sim.New(u.files, propDevice(), u.seed+int64(u.gen)<<40)
 		if err != nil {
 			return err
 		}
 		be, clock = sim, sim.Now
 	case "file":
-		fb, err := impl.NewFileBackend(u.files, filepath.Join(u.dir, "image.qed"), impl.FileOptions{})
+		fb, err := file.New(u.files, filepath.Join(u.dir, "image.qed"), file.Options{})
 		if err != nil {
 			return err
 		}

@@ -2,12 +2,9 @@ package impl
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/qedharness/qedharness/model"
 )
 
 // l2EntryOffset returns the file offset of the L2 entry mapping guest
@@ -198,61 +195,6 @@ func TestNeedCheckBit(t *testing.T) {
 	})
 }
 
-// simRun runs a fixed random workload on the sim backend and returns a
-// hash of the image file and the engine's stats.
-func simRun(t *testing.T, pol model.Policy, seed int64) ([32]byte, Stats, int64) {
-	t.Helper()
-	files := Files{Image: NewMemStorage()}
-	if err := Create(files.Image, 8<<20, CreateOptions{ClusterSize: 4096, TableSize: 1}); err != nil {
-		t.Fatal(err)
-	}
-	dev, _ := DevicePreset("nvme")
-	sim, err := NewSimBackend(files, dev, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := Open(files, sim, Options{Policy: pol, Clock: sim.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	n := 0
-	var next func(*Request)
-	next = func(*Request) {
-		if n == 1500 {
-			return
-		}
-		n++
-		off := rng.Uint64N(8<<20 - 8192)
-		im.Submit(&Request{Op: ReqWrite, Off: off, Buf: pattern(rng, 1+rng.IntN(8192)), Done: next})
-	}
-	for range 32 {
-		next(nil)
-	}
-	im.Run()
-	end := sim.Now()
-	if err := im.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(files.Image.(*MemStorage).Bytes()), im.Stats(), end
-}
-
-func TestSimRunIsReproducible(t *testing.T) {
-	for _, reg := range model.Registered() {
-		h1, s1, t1 := simRun(t, reg.Policy, 9)
-		h2, s2, t2 := simRun(t, reg.Policy, 9)
-		if h1 != h2 || s1 != s2 || t1 != t2 {
-			t.Errorf("%s: two runs with seed 9 differ (time %d vs %d)", reg.Name, t1, t2)
-		}
-		if reg.Parallel {
-			h3, _, _ := simRun(t, reg.Policy, 10)
-			if h3 == h1 {
-				t.Logf("%s: seed 10 gave the same image as seed 9", reg.Name)
-			}
-		}
-	}
-}
-
 func TestSmallL2CacheEvicts(t *testing.T) {
 	// 4 KiB clusters, table size 1: each L2 table maps 2 MiB. Touch 8
 	// tables with a cache of 2 so tables are evicted and read back.
@@ -294,42 +236,6 @@ func TestSmallL2CacheEvicts(t *testing.T) {
 	im.ReadAt(got, 0)
 	if !bytes.Equal(got, ref) {
 		t.Fatal("content wrong after reopen")
-	}
-	im.Close()
-}
-
-func TestFreezeAccounting(t *testing.T) {
-	files := Files{Image: NewMemStorage()}
-	Create(files.Image, 1<<20, CreateOptions{ClusterSize: 4096})
-	dev, _ := DevicePreset("nvme")
-	sim, _ := NewSimBackend(files, dev, 1)
-	im, err := Open(files, sim, Options{Policy: model.FreezeAny{}, Clock: sim.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reqs []*Request
-	for i := range 4 {
-		r := &Request{Op: ReqWrite, Off: uint64(i) * 8192, Buf: make([]byte, 512)}
-		reqs = append(reqs, r)
-		im.Submit(r)
-	}
-	im.Run()
-	if reqs[0].Freezes != 0 {
-		t.Errorf("first request frozen %d times", reqs[0].Freezes)
-	}
-	for _, r := range reqs[1:] {
-		if r.Freezes != 1 || r.FrozenNanos <= 0 {
-			t.Errorf("request %d: freezes %d, frozen %dns; want 1 episode of positive length", r.ID, r.Freezes, r.FrozenNanos)
-		}
-	}
-	// Each waits for all before it: frozen time grows with position.
-	for i := 2; i < len(reqs); i++ {
-		if reqs[i].FrozenNanos <= reqs[i-1].FrozenNanos {
-			t.Errorf("request %d frozen %dns, not longer than request %d's %dns", i, reqs[i].FrozenNanos, i-1, reqs[i-1].FrozenNanos)
-		}
-	}
-	if st := im.Stats(); st.Freezes != 3 || st.MaxAllocInFlight != 1 {
-		t.Errorf("stats: %d freezes, max alloc in flight %d; want 3 and 1", st.Freezes, st.MaxAllocInFlight)
 	}
 	im.Close()
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qedharness/qedharness/impl/qemutest"
 )
 
 // Geometry of the hand-built test images: 4 KiB clusters, 2-cluster tables
@@ -852,7 +854,7 @@ func chkGuestMap(img []byte) map[uint64]string {
 // what Check finds, before and after Check's repair, and qemu-io must read
 // the repaired image's guest data back.
 func TestCheckQEMU(t *testing.T) {
-	qimg, qio := qemuTools(t)
+	qimg, qio := qemutest.Tools(t)
 	for _, tc := range chkCases {
 		for _, v := range chkVariants(tc) {
 			t.Run(v.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/qedharness/qedharness/impl/internal/hostio"
 )
 
 // FileStorage is a Storage over an operating-system file. ReadAt and
@@ -165,7 +167,7 @@ func (s *FileStorage) Grow(size int64) error {
 	if err != nil || cur >= size {
 		return err
 	}
-	err = s.withFD(func(fd int) error { return fallocateGrow(fd, cur, size-cur) })
+	err = s.WithFD(func(fd int) error { return hostio.FallocateGrow(fd, cur, size-cur) })
 	if errors.Is(err, errors.ErrUnsupported) {
 		return s.Truncate(size)
 	}
@@ -180,7 +182,7 @@ func (s *FileStorage) Grow(size int64) error {
 // file system cannot, the error matches errors.ErrUnsupported, and the
 // caller writes zeros instead.
 func (s *FileStorage) ZeroRange(off, n int64) error {
-	err := s.withFD(func(fd int) error { return fallocateZeroRange(fd, off, n) })
+	err := s.WithFD(func(fd int) error { return hostio.FallocateZeroRange(fd, off, n) })
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		return &os.PathError{Op: "fallocate zero range", Path: s.f.Name(), Err: err}
 	}
@@ -190,7 +192,7 @@ func (s *FileStorage) ZeroRange(off, n int64) error {
 // Sync makes every write that completed before the call durable: file
 // data, and the metadata needed to read it back (fdatasync on Linux).
 func (s *FileStorage) Sync() error {
-	if err := syncData(s.f); err != nil {
+	if err := hostio.SyncData(s.f); err != nil {
 		return &os.PathError{Op: "fdatasync", Path: s.f.Name(), Err: err}
 	}
 	return nil
@@ -205,10 +207,10 @@ func (s *FileStorage) Name() string { return s.f.Name() }
 // ReadOnly reports whether the file was opened read-only.
 func (s *FileStorage) ReadOnly() bool { return s.readOnly }
 
-// withFD calls fn with the file's descriptor, holding the file open for
+// WithFD calls fn with the file's descriptor, holding the file open for
 // the duration of the call; it returns fn's error, or the error of a
 // closed file.
-func (s *FileStorage) withFD(fn func(fd int) error) error {
+func (s *FileStorage) WithFD(fn func(fd int) error) error {
 	rc, err := s.f.SyscallConn()
 	if err != nil {
 		return err

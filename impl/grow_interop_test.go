@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qedharness/qedharness/impl/qemutest"
 )
 
 // TestInteropGrownTail: an image the engine grew ahead and never closed (a
@@ -16,7 +18,7 @@ import (
 // qemu-io, and after our writable open and clean close qemu-img finds it
 // clean.
 func TestInteropGrownTail(t *testing.T) {
-	qimg, qio := qemuTools(t)
+	qimg, qio := qemutest.Tools(t)
 	for _, backing := range []bool{false, true} {
 		t.Run(fmt.Sprintf("backing=%v", backing), func(t *testing.T) {
 			dir := t.TempDir()

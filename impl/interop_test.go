@@ -1,4 +1,4 @@
-package impl
+package impl_test
 
 // Interoperability with QEMU's own QED driver, through qemu-img and
 // qemu-io (QEMU 7.2, Debian qemu-utils). Skipped when qemu-img or qemu-io
@@ -70,12 +70,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/impl/qemutest"
 )
 
 // iopTools returns the paths of qemu-img and qemu-io, or skips the test.
 func iopTools(t *testing.T) (qimg, qio string) {
 	t.Helper()
-	return qemuTools(t)
+	return qemutest.Tools(t)
 }
 
 // iopRun runs a QEMU tool and returns its combined output.
@@ -276,17 +280,17 @@ type iopEnv struct {
 	img       string
 	cs        uint64
 	m         iopModel
-	open      PathOptions // how ourWrite opens the image
+	open      impl.PathOptions // how ourWrite opens the image
 }
 
 // ourCreate creates the image with our code.
 func (e *iopEnv) ourCreate(t *testing.T, g iopGeom) {
 	t.Helper()
-	opts := CreateOptions{ClusterSize: g.cs, TableSize: g.ts}
+	opts := impl.CreateOptions{ClusterSize: g.cs, TableSize: g.ts}
 	if e.m.backing != nil {
 		opts.BackingFile = "base.raw"
 	}
-	if err := CreatePath(e.img, e.m.size, opts); err != nil {
+	if err := impl.CreatePath(e.img, e.m.size, opts); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -307,7 +311,7 @@ func (e *iopEnv) qemuCreate(t *testing.T, g iopGeom) {
 // ourWrite applies spans with OpenPath + WriteAt and closes the image.
 func (e *iopEnv) ourWrite(t *testing.T, spans []iopSpan) {
 	t.Helper()
-	im, err := OpenPath(e.img, e.open)
+	im, err := impl.OpenPath(e.img, e.open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,12 +367,12 @@ func (e *iopEnv) qemuCheck(t *testing.T) {
 // ourCheck runs our Check, read-only, and wants a clean image.
 func (e *iopEnv) ourCheck(t *testing.T) {
 	t.Helper()
-	st, err := OpenFileStorage(e.img, true)
+	st, err := impl.OpenFileStorage(e.img, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	r, err := Check(st, false)
+	r, err := impl.Check(st, false)
 	if err != nil || !r.Clean() {
 		t.Errorf("Check: %v, result %+v", err, r)
 	}
@@ -401,7 +405,7 @@ func iopHead(s string, n int) string {
 
 // iopStream writes im's guest content to w in 1 MiB chunks, as qedimg
 // convert does, without holding the image in memory.
-func iopStream(im *Image, w io.Writer) error {
+func iopStream(im *impl.Image, w io.Writer) error {
 	size := im.Geometry().ImageSize
 	buf := make([]byte, min(size, 1<<20))
 	for off := uint64(0); off < size; {
@@ -468,7 +472,7 @@ func iopDiff(got, want []byte, off uint64) string {
 // the windows around the writes otherwise.
 func (e *iopEnv) compareContent(t *testing.T) {
 	t.Helper()
-	im, err := OpenPath(e.img, PathOptions{Options: Options{ReadOnly: true}})
+	im, err := impl.OpenPath(e.img, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,19 +554,17 @@ func TestInteropMatrix(t *testing.T) {
 	qimg, qio := iopTools(t)
 	// Our writes go through each backend in turn: memory, and files
 	// with each way of submitting I/O.
-	backends := []PathOptions{{}, {Backend: "file"}}
-	if IOUringAvailable() == nil {
-		backends = append(backends, PathOptions{Backend: "file", File: FileOptions{AIO: AIOIOUring}})
+	type backend struct {
+		name string
+		open impl.PathOptions
+	}
+	backends := []backend{{"mem", impl.PathOptions{}}, {"file", impl.PathOptions{NewBackend: file.Opener(file.Options{})}}}
+	if file.IOUringAvailable() == nil {
+		backends = append(backends, backend{"file+io_uring", impl.PathOptions{NewBackend: file.Opener(file.Options{AIO: file.AIOIOUring})}})
 	}
 	for i, c := range iopCases {
-		open := backends[i%len(backends)]
-		backend := open.Backend
-		if backend == "" {
-			backend = "mem"
-		}
-		if open.File.AIO != AIOThreads {
-			backend += "+" + open.File.AIO.String()
-		}
+		open := backends[i%len(backends)].open
+		backend := backends[i%len(backends)].name
 		name := fmt.Sprintf("%s/backing=%v/first=%s/ours=%s", c.g, c.backed, map[bool]string{true: "ours", false: "qemu"}[c.oursFirst], backend)
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -616,7 +618,7 @@ func TestInteropTableSize1(t *testing.T) {
 	qe.qemuCreate(t, g)
 	qe.ourCheck(t)
 	qe.ourWrite(t, []iopSpan{{off: 4095, n: 2, b: 0x33}})
-	im, err := OpenPath(qe.img, PathOptions{Options: Options{ReadOnly: true}})
+	im, err := impl.OpenPath(qe.img, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,7 +648,7 @@ func TestInteropZeroCluster(t *testing.T) {
 	e.qemuWrite(t, []iopSpan{{off: 8 * cs, n: 4 * cs, zero: true}})
 	zeros := 0
 	for c := uint64(8); c < 12; c++ {
-		if iopL2EntryAt(t, e.img, c*cs) == ZeroCluster {
+		if iopL2EntryAt(t, e.img, c*cs) == impl.ZeroCluster {
 			zeros++
 		}
 	}
@@ -660,12 +662,12 @@ func TestInteropZeroCluster(t *testing.T) {
 	e.verify(t, "ours-into-zero-clusters")
 
 	// QEMU's partial write into a zero cluster (9; ours went to 8, 10 and 11).
-	if iopL2EntryAt(t, e.img, 9*cs) != ZeroCluster {
+	if iopL2EntryAt(t, e.img, 9*cs) != impl.ZeroCluster {
 		t.Fatalf("cluster 9 is no longer a zero cluster")
 	}
 	e.qemuWrite(t, []iopSpan{{off: 9*cs + 1000, n: 10, b: 0x23}})
 	got := e.qemuConvert(t, 0, e.m.size)
-	im, err := OpenPath(e.img, PathOptions{Options: Options{ReadOnly: true}})
+	im, err := impl.OpenPath(e.img, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -690,20 +692,20 @@ func TestInteropZeroCluster(t *testing.T) {
 // offset off, or 0 when its L2 table is not allocated.
 func iopL2EntryAt(t *testing.T, path string, off uint64) uint64 {
 	t.Helper()
-	st, err := OpenFileStorage(path, true)
+	st, err := impl.OpenFileStorage(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	hb := make([]byte, HeaderLen)
+	hb := make([]byte, impl.HeaderLen)
 	if _, err := st.ReadAt(hb, 0); err != nil {
 		t.Fatal(err)
 	}
-	h, err := DecodeHeader(hb)
+	h, err := impl.DecodeHeader(hb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := GeometryOf(&h)
+	g := impl.GeometryOf(&h)
 	var e [8]byte
 	if _, err := st.ReadAt(e[:], int64(h.L1TableOffset+8*g.L1Index(off))); err != nil {
 		t.Fatal(err)
@@ -753,12 +755,12 @@ func TestInteropNeedCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			needCheck := iopFeatures(t, f)&FeatureNeedCheck != 0
+			needCheck := iopFeatures(t, f)&impl.FeatureNeedCheck != 0
 			if needCheck == backed {
 				t.Errorf("after a crash need-check is %v; QEMU 7.2 sets it only without a backing file", needCheck)
 			}
 			// Read-only: read what QEMU wrote, change nothing.
-			im, err := OpenPath(e.img, PathOptions{Options: Options{ReadOnly: true}})
+			im, err := impl.OpenPath(e.img, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -779,7 +781,7 @@ func TestInteropNeedCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if iopFeatures(t, f)&FeatureNeedCheck != 0 {
+			if iopFeatures(t, f)&impl.FeatureNeedCheck != 0 {
 				t.Errorf("need-check still set after our writable open and close")
 			}
 			e.verify(t, "after-our-open")
@@ -790,7 +792,7 @@ func TestInteropNeedCheck(t *testing.T) {
 // iopFeatures returns the features field of the image file's bytes.
 func iopFeatures(t *testing.T, img []byte) uint64 {
 	t.Helper()
-	h, err := DecodeHeader(img)
+	h, err := impl.DecodeHeader(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -847,11 +849,11 @@ func TestInteropQEMUClusterCount(t *testing.T) {
 		t.Logf("QEMU difference (documented): a %d-cluster write overwrote the next L2 entry with %#x, past the end of file (%d bytes)", long, entry, fi.Size())
 		// Both sides must call it a corruption, and we must refuse to read
 		// the cluster rather than make up its content.
-		st, err := OpenFileStorage(e.img, true)
+		st, err := impl.OpenFileStorage(e.img, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Check(st, false)
+		res, err := impl.Check(st, false)
 		st.Close()
 		if err != nil || res.Corruptions == 0 {
 			t.Errorf("our Check: %v, %+v; want a corruption", err, res)
@@ -861,7 +863,7 @@ func TestInteropQEMUClusterCount(t *testing.T) {
 		if json.Unmarshal([]byte(out), &r) != nil || r.Corruptions == 0 {
 			t.Errorf("qemu-img check: want a corruption, got\n%s", out)
 		}
-		im, err := OpenPath(e.img, PathOptions{Options: Options{ReadOnly: true}})
+		im, err := impl.OpenPath(e.img, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
 		if err != nil {
 			t.Fatal(err)
 		}

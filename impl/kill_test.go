@@ -1,4 +1,4 @@
-package impl
+package impl_test
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -64,7 +66,7 @@ func TestKillChild(t *testing.T) {
 // it is killed; it prints "W n block" when write n is acknowledged and
 // "F n" when a flush completes that every write before n preceded.
 func killChild(path string, seed uint64, p model.Policy) error {
-	im, err := OpenPath(path, PathOptions{Options: Options{Policy: p}, Backend: "file"})
+	im, err := impl.OpenPath(path, impl.PathOptions{Options: impl.Options{Policy: p}, NewBackend: file.Opener(file.Options{})})
 	if err != nil {
 		return err
 	}
@@ -77,8 +79,8 @@ func killChild(path string, seed uint64, p model.Policy) error {
 			n := next
 			next++
 			inFlight++
-			r := &Request{Op: ReqWrite, Off: uint64(order[n]) * killBlock, Buf: bytes.Repeat([]byte{killPattern(n)}, killBlock)}
-			r.Done = func(r *Request) {
+			r := &impl.Request{Op: impl.ReqWrite, Off: uint64(order[n]) * killBlock, Buf: bytes.Repeat([]byte{killPattern(n)}, killBlock)}
+			r.Done = func(r *impl.Request) {
 				inFlight--
 				if r.Err != nil {
 					fail = r.Err
@@ -89,7 +91,7 @@ func killChild(path string, seed uint64, p model.Policy) error {
 				if acked++; acked%killFlushEach == 0 {
 					upTo := acked
 					inFlight++
-					im.Submit(&Request{Op: ReqFlush, Done: func(r *Request) {
+					im.Submit(&impl.Request{Op: impl.ReqFlush, Done: func(r *impl.Request) {
 						inFlight--
 						if r.Err != nil {
 							fail = r.Err
@@ -154,7 +156,7 @@ func TestKill(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "kill.qed")
-			if err := CreatePath(path, killBlocks*killBlock, CreateOptions{ClusterSize: cs, TableSize: 2}); err != nil {
+			if err := impl.CreatePath(path, killBlocks*killBlock, impl.CreateOptions{ClusterSize: cs, TableSize: 2}); err != nil {
 				t.Fatal(err)
 			}
 			seen := killRun(t, path, childSeed, policy, killAfter)
@@ -209,11 +211,11 @@ func killRun(t *testing.T, path string, seed uint64, policy string, killAfter in
 // killVerify checks the image a killed child left.
 func killVerify(t *testing.T, path string, seen killRound) {
 	t.Helper()
-	st, err := OpenFileStorage(path, true)
+	st, err := impl.OpenFileStorage(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Check(st, false)
+	res, err := impl.Check(st, false)
 	st.Close()
 	if err != nil || res.Corruptions != 0 || res.CheckErrors != 0 {
 		t.Fatalf("check after kill: %+v, %v", res, err)
@@ -228,8 +230,8 @@ func killVerify(t *testing.T, path string, seen killRound) {
 			t.Errorf("qemu-img check after kill: %s (%v)", out, err)
 		}
 	}
-	read := func(opts PathOptions, stage string) {
-		im, err := OpenPath(path, opts)
+	read := func(opts impl.PathOptions, stage string) {
+		im, err := impl.OpenPath(path, opts)
 		if err != nil {
 			t.Fatalf("%s: open: %v", stage, err)
 		}
@@ -258,14 +260,14 @@ func killVerify(t *testing.T, path string, seen killRound) {
 			t.Logf("%d of the acknowledged blocks were flushed before the kill", flushed)
 		}
 	}
-	read(PathOptions{Options: Options{ReadOnly: true}}, "after kill")
-	read(PathOptions{}, "writable open (checks and repairs when need-check is set)")
-	st, err = OpenFileStorage(path, true)
+	read(impl.PathOptions{Options: impl.Options{ReadOnly: true}}, "after kill")
+	read(impl.PathOptions{}, "writable open (checks and repairs when need-check is set)")
+	st, err = impl.OpenFileStorage(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if res, err := Check(st, false); err != nil || !res.Clean() {
+	if res, err := impl.Check(st, false); err != nil || !res.Clean() {
 		t.Errorf("check after a writable open and close: %+v, %v", res, err)
 	}
 }

@@ -3,6 +3,8 @@ package impl
 import (
 	"fmt"
 	"syscall"
+
+	"github.com/qedharness/qedharness/impl/internal/hostio"
 )
 
 // Open-file-description lock commands of <fcntl.h> (the same on every
@@ -23,7 +25,7 @@ const (
 // nothing and returns nil, as QEMU's locking=auto turns locking off. Lock
 // is safe for concurrent use with I/O, not with another Lock.
 func (s *FileStorage) Lock(l Locks) error {
-	err := s.withFD(func(fd int) error {
+	err := s.WithFD(func(fd int) error {
 		// Step one: publish our bytes (and drop any we no longer need).
 		for b := 0; b < permBits; b++ {
 			p := Perm(1) << b
@@ -61,7 +63,7 @@ func (s *FileStorage) Lock(l Locks) error {
 	}
 	if err != nil {
 		// Leave nothing behind: the caller may keep the file open.
-		s.withFD(func(fd int) error {
+		s.WithFD(func(fd int) error {
 			for b := 0; b < permBits; b++ {
 				setLockByte(fd, lockPermBase+b, false)
 				setLockByte(fd, lockSharedBase+b, false)
@@ -88,7 +90,7 @@ func setLockByte(fd, off int, on bool) error {
 	if on {
 		lk.Type = syscall.F_RDLCK
 	}
-	err := ignoringEINTR(func() error { return syscall.FcntlFlock(uintptr(fd), fOFDSetlk, &lk) })
+	err := hostio.IgnoringEINTR(func() error { return syscall.FcntlFlock(uintptr(fd), fOFDSetlk, &lk) })
 	if err == syscall.EINVAL {
 		return err // no OFD locks: Lock turns this into success
 	}
@@ -102,7 +104,7 @@ func setLockByte(fd, off int, on bool) error {
 // lock on byte off that a write lock would conflict with.
 func lockByteTaken(fd, off int) (bool, error) {
 	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: int64(off), Len: 1}
-	if err := ignoringEINTR(func() error { return syscall.FcntlFlock(uintptr(fd), fOFDGetlk, &lk) }); err != nil {
+	if err := hostio.IgnoringEINTR(func() error { return syscall.FcntlFlock(uintptr(fd), fOFDGetlk, &lk) }); err != nil {
 		return false, fmt.Errorf("test lock byte %d: %w", off, err)
 	}
 	return lk.Type != syscall.F_UNLCK, nil

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/qedharness/qedharness/impl/qemutest"
 )
 
 // lockedBytes returns the bytes of the file at path that carry an OFD
@@ -276,7 +278,7 @@ func (h *qemuIOHolder) stop() {
 // (qemu-img's opens are too short to watch here; the strace evidence for
 // info, check, convert and create is in Locks' comments.)
 func TestLockBytesMatchQEMU(t *testing.T) {
-	qimg, qio := qemuTools(t)
+	qimg, qio := qemutest.Tools(t)
 	dir := t.TempDir()
 	img, base := filepath.Join(dir, "img.qed"), filepath.Join(dir, "base.raw")
 	if out, err := exec.Command(qimg, "create", "-f", "raw", base, "1M").CombinedOutput(); err != nil {

@@ -11,11 +11,10 @@ import (
 // PathOptions configure OpenPath.
 type PathOptions struct {
 	Options
-	// Backend is "mem" (I/O performed synchronously on the files, the
-	// default) or "file" (a goroutine pool, many I/Os in flight).
-	Backend string
-	// File configures the file backend.
-	File FileOptions
+	// NewBackend returns the backend the image runs on, over its files
+	// (path is the image file's); nil means a MemBackend, which performs
+	// each I/O synchronously.
+	NewBackend func(files Files, path string) (Backend, error)
 }
 
 // OpenedImage is an image opened by path, with the files it holds open.
@@ -107,18 +106,11 @@ func OpenPath(path string, opts PathOptions) (*OpenedImage, error) {
 		}
 		files.Backing = b
 	}
-	var be Backend
-	switch opts.Backend {
-	case "", "mem":
-		be = NewMemBackend(files)
-	case "file":
-		fb, err := NewFileBackend(files, path, opts.File)
-		if err != nil {
+	var be Backend = NewMemBackend(files)
+	if opts.NewBackend != nil {
+		if be, err = opts.NewBackend(files, path); err != nil {
 			return fail(err)
 		}
-		be = fb
-	default:
-		return fail(fmt.Errorf("unknown backend %q for a path (want mem or file)", opts.Backend))
 	}
 	im, err := Open(files, be, opts.Options)
 	if err != nil {

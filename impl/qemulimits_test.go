@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qedharness/qedharness/impl/qemutest"
 )
 
 // qemuGeometries are every geometry ValidateGeometry accepts: clusters of
@@ -73,7 +75,7 @@ func TestQEMUGeometryProblem(t *testing.T) {
 // problem quotes. (The 64 MiB x 16 image's file is 1.1 GB long, but
 // sparse: 4 KiB of header on disk.)
 func TestQEMUGeometryProblemAgreesWithQEMU(t *testing.T) {
-	_, qio := qemuTools(t)
+	_, qio := qemutest.Tools(t)
 	dir := t.TempDir()
 	opened := 0
 	for _, g := range qemuGeometries() {

@@ -119,14 +119,14 @@ type BaselineConfig struct {
 	// not, and touches nothing else in Dir.
 	Dir string
 	// Direct runs with cache=none (O_DIRECT) rather than writeback; for
-	// BaselineRaw, impl.FileOptions.Direct.
+	// BaselineRaw, file.Options.Direct.
 	Direct bool
 	// AIO is qemu-img bench's -i: how QEMU submits I/O (threads,
 	// io_uring, native); "" leaves QEMU's default, threads. BaselineRaw
 	// takes the file backend's mode of that name (threads or io_uring;
 	// "" is threads).
 	AIO string
-	// Workers is BaselineRaw's impl.FileOptions.Workers (0: 64); the
+	// Workers is BaselineRaw's file.Options.Workers (0: 64); the
 	// qemu-img bench baselines ignore it.
 	Workers int
 	// Clock returns monotonic nanoseconds for BaselineRaw's figures; nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
 )
 
 // rawSlot is one request slot of BaselineRaw's closed loop.
@@ -23,7 +24,7 @@ type rawSlot struct {
 // streams a policy run with that seed issues: the same offsets, lengths
 // and order, qd requests in flight per instance, a closed loop) against
 // a raw file of the image's guest size, preallocated, through
-// impl.FileBackend with cfg's Direct, AIO and Workers, guest offsets
+// file.Backend with cfg's Direct, AIO and Workers, guest offsets
 // being file offsets. Flushes are fdatasyncs. There is no metadata and
 // no backing file. Like the qemu-img baselines it prefills, untimed, what
 // the streams touch (Plan.prefillSpans) when the job prefills or only
@@ -43,9 +44,9 @@ func runRaw(cfg BaselineConfig, qd int) (res Result, err error) {
 	if err := p.CheckLimits(); err != nil {
 		return fail(err)
 	}
-	mode := impl.AIOThreads
+	mode := file.AIOThreads
 	if cfg.AIO != "" {
-		if mode, err = impl.ParseAIOMode(cfg.AIO); err != nil {
+		if mode, err = file.ParseAIOMode(cfg.AIO); err != nil {
 			return fail(err)
 		}
 	}
@@ -76,7 +77,7 @@ func runRaw(cfg BaselineConfig, qd int) (res Result, err error) {
 			res, err = Result{}, fmt.Errorf("baseline %s: %w", BaselineRaw, cerr)
 		}
 	}()
-	be, err := impl.NewFileBackend(impl.Files{Image: st}, path, impl.FileOptions{
+	be, err := file.New(impl.Files{Image: st}, path, file.Options{
 		Direct: cfg.Direct, AIO: mode, Workers: cfg.Workers, PreallocBytes: -1, // preallocated whole
 	})
 	if err != nil {
@@ -131,7 +132,7 @@ func createRaw(path string, p *Plan, seed int64) (err error) {
 }
 
 // driveRaw runs the closed loop of runRaw on be and gathers the figures.
-func driveRaw(cfg BaselineConfig, be *impl.FileBackend, qd int, clock func() int64) (Result, error) {
+func driveRaw(cfg BaselineConfig, be *file.Backend, qd int, clock func() int64) (Result, error) {
 	p := cfg.Plan
 	streams := p.Streams(cfg.Seed)
 	slots := make([]rawSlot, len(streams)*qd)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
 )
 
 // needQemuImg returns qemu-img's path, skipping the test when it is not
@@ -342,7 +342,7 @@ func TestRawBaseline(t *testing.T) {
 		direct bool
 	}
 	modes := []mode{{"threads", "threads", false}, {"threads-direct", "threads", true}}
-	if impl.IOUringAvailable() == nil {
+	if file.IOUringAvailable() == nil {
 		modes = append(modes, mode{"io_uring", "io_uring", false}, mode{"io_uring-direct", "io_uring", true})
 	}
 	jobs := []struct {

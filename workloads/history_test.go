@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -34,12 +35,12 @@ func simOpener(t testing.TB, size uint64, backing []byte, policy model.Policy) O
 	if err := impl.Create(files.Image, size, co); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := impl.DevicePreset("nvme")
+	dev, err := sim.Preset("nvme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return func(gen int) (*impl.Image, func() int64, error) {
-		sim, err := impl.NewSimBackend(files, dev, int64(gen))
+		sim, err := sim.New(files, dev, int64(gen))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -10,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -43,7 +44,7 @@ type Matrix struct {
 	Backends []string
 	// Devices are the devices simulated on the sim backend; empty means
 	// the nvme preset.
-	Devices []impl.Device
+	Devices []sim.Device
 	// Repeat is the number of measured repetitions of each configuration
 	// (default 3); Warmup the number of rounds run first and discarded
 	// (0 means none; runbench passes 1).
@@ -59,7 +60,7 @@ type Matrix struct {
 	Parallel int
 	// Dir and File configure the file backend (see RunConfig).
 	Dir  string
-	File impl.FileOptions
+	File file.Options
 	// FileSystem names the file system of Dir for records; "" means
 	// "file".
 	FileSystem string
@@ -144,14 +145,14 @@ type slot struct {
 	cfg    Config
 	plan   *Plan
 	policy model.Policy
-	dev    impl.Device
+	dev    sim.Device
 	repeat int // 1..Repeat measured, <= 0 warm-up
 	seed   int64
 	index  int // position in the schedule
 }
 
 // deviceName is the Device of a configuration on backend b.
-func (m *Matrix) deviceName(b string, d impl.Device) string {
+func (m *Matrix) deviceName(b string, d sim.Device) string {
 	switch b {
 	case BackendSim:
 		return d.Name
@@ -168,18 +169,18 @@ func (m *Matrix) deviceName(b string, d impl.Device) string {
 // device, queue depth, policy.
 func (m *Matrix) Configs() []Config {
 	var out []Config
-	m.each(func(c Config, _ *Plan, _ model.Policy, _ impl.Device) { out = append(out, c) })
+	m.each(func(c Config, _ *Plan, _ model.Policy, _ sim.Device) { out = append(out, c) })
 	return out
 }
 
-func (m *Matrix) each(fn func(Config, *Plan, model.Policy, impl.Device)) {
+func (m *Matrix) each(fn func(Config, *Plan, model.Policy, sim.Device)) {
 	backends := m.Backends
 	if len(backends) == 0 {
 		backends = []string{BackendSim}
 	}
 	for _, p := range m.Plans {
 		for _, b := range backends {
-			devs := []impl.Device{{}}
+			devs := []sim.Device{{}}
 			if b == BackendSim {
 				devs = m.devices()
 			}
@@ -202,12 +203,12 @@ func (m *Matrix) each(fn func(Config, *Plan, model.Policy, impl.Device)) {
 	}
 }
 
-func (m *Matrix) devices() []impl.Device {
+func (m *Matrix) devices() []sim.Device {
 	if len(m.Devices) > 0 {
 		return m.Devices
 	}
-	d, _ := impl.DevicePreset("nvme")
-	return []impl.Device{d}
+	d, _ := sim.Preset("nvme")
+	return []sim.Device{d}
 }
 
 func (m *Matrix) repeat() int {
@@ -226,10 +227,10 @@ func (m *Matrix) schedule() []slot {
 		cfg    Config
 		plan   *Plan
 		policy model.Policy
-		dev    impl.Device
+		dev    sim.Device
 	}
 	var entries []entry
-	m.each(func(c Config, p *Plan, pol model.Policy, d impl.Device) {
+	m.each(func(c Config, p *Plan, pol model.Policy, d sim.Device) {
 		entries = append(entries, entry{c, p, pol, d})
 	})
 	rounds := m.Warmup + m.repeat()

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -143,7 +143,7 @@ func TestMatrixValidate(t *testing.T) {
 		{"no workloads", func(m *Matrix) { m.Plans = nil }, "no workloads"},
 		{"bad qd", func(m *Matrix) { m.QDs = []int{0} }, "queue depth 0"},
 		{"bad backend", func(m *Matrix) { m.Backends = []string{"tape"} }, "unknown backend"},
-		{"bad device", func(m *Matrix) { m.Devices = []impl.Device{{Name: "x"}} }, "device x"},
+		{"bad device", func(m *Matrix) { m.Devices = []sim.Device{{Name: "x"}} }, "device x"},
 		{"duplicate workload", func(m *Matrix) { m.Plans = append(m.Plans, m.Plans[0]) }, "listed twice"},
 		{"qd beyond the limit", func(m *Matrix) { m.QDs = []int{100000} }, "queue depth 100000 not in [1, 65536]"},
 		{"buffers beyond the limit", func(m *Matrix) {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -60,7 +61,7 @@ type RaceConfig struct {
 	Rounds int
 	// Device is the sim device; the default is the nvme preset with
 	// jitter 0.5, so the seed varies completion order widely.
-	Device *impl.Device
+	Device *sim.Device
 }
 
 // Race runs race-provoking workloads on the sim backend, each
@@ -69,7 +70,7 @@ type RaceConfig struct {
 // which I/Os complete. A Race is safe for concurrent use by Run calls.
 type Race struct {
 	cfg     RaceConfig
-	dev     impl.Device
+	dev     sim.Device
 	size    uint64
 	backing []byte // shared, read-only
 	spc     uint64 // sectors per cluster
@@ -104,12 +105,12 @@ func NewRace(cfg RaceConfig) (*Race, error) {
 	if cfg.BackingClusters == 0 {
 		cfg.BackingClusters = int(span/cs) + cfg.HotClusters/2
 	}
-	dev := impl.Device{}
+	dev := sim.Device{}
 	if cfg.Device != nil {
 		dev = *cfg.Device
 	} else {
 		var err error
-		if dev, err = impl.DevicePreset("nvme"); err != nil {
+		if dev, err = sim.Preset("nvme"); err != nil {
 			return nil, err
 		}
 		dev.Jitter = 0.5
@@ -162,7 +163,7 @@ func (r *Race) Run(policy model.Policy, seed int64) (RaceRun, error) {
 		return RaceRun{}, fmt.Errorf("race seed %d: %w", seed, err)
 	}
 	open := func(gen int) (*impl.Image, func() int64, error) {
-		sim, err := impl.NewSimBackend(files, r.dev, seed+int64(gen)<<40)
+		sim, err := sim.New(files, r.dev, seed+int64(gen)<<40)
 		if err != nil {
 			return nil, nil, err
 		}

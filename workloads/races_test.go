@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -85,7 +85,7 @@ func TestNewRaceRejects(t *testing.T) {
 		{HotClusters: 2},
 		{HotClusters: 1 << 20},
 		{Rounds: 1},
-		{Device: &impl.Device{Name: "broken"}},
+		{Device: &sim.Device{Name: "broken"}},
 	}
 	for _, cfg := range bad {
 		if _, err := NewRace(cfg); err == nil {

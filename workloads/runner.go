@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -27,11 +29,11 @@ type Submitter interface {
 
 // Backend names accepted by RunConfig.Backend.
 const (
-	// BackendSim runs on impl.SimBackend in virtual time, images in memory.
+	// BackendSim runs on sim.Backend in virtual time, images in memory.
 	BackendSim = "sim"
 	// BackendMem runs on impl.MemBackend, images in memory, wall time.
 	BackendMem = "mem"
-	// BackendFile runs on impl.FileBackend, images in files, wall time.
+	// BackendFile runs on file.Backend, images in files, wall time.
 	BackendFile = "file"
 )
 
@@ -47,7 +49,7 @@ type RunConfig struct {
 	// Backend is BackendSim, BackendMem or BackendFile.
 	Backend string
 	// Device is the device BackendSim simulates; ignored otherwise.
-	Device impl.Device
+	Device sim.Device
 	// QD is the number of requests each instance keeps in flight; 0 means
 	// the job's iodepth.
 	QD int
@@ -59,7 +61,7 @@ type RunConfig struct {
 	// not, and touches nothing else in Dir.
 	Dir string
 	// File configures BackendFile.
-	File impl.FileOptions
+	File file.Options
 	// Wrap, if not nil, wraps the opened image for the run. open(0)
 	// returns the image the runner opened and its clock (virtual on sim);
 	// open(g) for the next generation g closes the image and opens it
@@ -127,7 +129,7 @@ type Result struct {
 	// RunConfig.Wrap returned.
 	Submitter Submitter
 	// Device is the sim device's counters, nil on other backends.
-	Device *impl.DeviceStats
+	Device *sim.Stats
 	// CPUUserNanos and CPUSysNanos are the process's user and system CPU
 	// time during the measured phase on the wall-clock backends (mem,
 	// file), 0 on sim: the harness's cost, I/O system calls included.
@@ -254,7 +256,7 @@ type runEnv struct {
 	im    *impl.Image
 	gen   int // im's generation: 0, then one more per reopen
 	clock func() int64
-	sim   *impl.SimBackend
+	sim   *sim.Backend
 	// open opens a generation of the image from the run's files, on
 	// clock, and returns it with what closes it.
 	open    func() (*impl.Image, func() error, error)
@@ -302,7 +304,7 @@ func addStats(res *Result, st impl.Stats) {
 // keepOpen is the sim device as one image generation sees it: the
 // device outlives the image, so the image's Close leaves it open and its
 // virtual clock and counters go on across reopens.
-type keepOpen struct{ *impl.SimBackend }
+type keepOpen struct{ *sim.Backend }
 
 // Close does nothing; see keepOpen.
 func (keepOpen) Close() error { return nil }
@@ -343,7 +345,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 		}
 		opts.Buffers = cfg.Pages.engineBuffers()
 		if cfg.Backend == BackendSim {
-			sim, err := impl.NewSimBackend(files, cfg.Device, cfg.Seed^simSalt)
+			sim, err := sim.New(files, cfg.Device, cfg.Seed^simSalt)
 			if err != nil {
 				return nil, err
 			}
@@ -385,7 +387,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 			return fail(err)
 		}
 		if p.job.Prefill {
-			o, err := impl.OpenPath(path, impl.PathOptions{Backend: BackendMem})
+			o, err := impl.OpenPath(path, impl.PathOptions{})
 			if err != nil {
 				return fail(err)
 			}
@@ -400,7 +402,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 		env.clock = wall
 		opts.Clock = wall
 		env.open = func() (*impl.Image, func() error, error) {
-			o, err := impl.OpenPath(path, impl.PathOptions{Options: opts, Backend: BackendFile, File: cfg.File})
+			o, err := impl.OpenPath(path, impl.PathOptions{Options: opts, NewBackend: file.Opener(cfg.File)})
 			if err != nil {
 				return nil, nil, err
 			}

@@ -9,12 +9,14 @@ import (
 	"testing"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 )
 
-func nvme(t testing.TB) impl.Device {
+func nvme(t testing.TB) sim.Device {
 	t.Helper()
-	d, err := impl.DevicePreset("nvme")
+	d, err := sim.Preset("nvme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,22 +32,22 @@ func TestRunBackends(t *testing.T) {
 		backend string
 		qd      int
 		ops     uint64
-		file    impl.FileOptions
+		file    file.Options
 	}{
-		{"sim first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "2m"}, BackendSim, 8, 32, impl.FileOptions{}},
-		{"sim rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "ops": "100"}, BackendSim, 4, 100, impl.FileOptions{}},
-		{"sim backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "100", "fsync": "10"}, BackendSim, 4, 100 + 5, impl.FileOptions{}},
-		{"sim two jobs", map[string]string{"rw": "write", "numjobs": "2", "size": "256k", "ops": "40"}, BackendSim, 2, 80, impl.FileOptions{}},
-		{"mem same-cluster", map[string]string{"rw": "randwrite", "pattern": "same-cluster", "size": "256k"}, BackendMem, 16, 64, impl.FileOptions{}},
-		{"file first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, BackendFile, 4, 16, impl.FileOptions{}},
-		{"file rewrite", map[string]string{"rw": "randrw", "pattern": "rewrite", "size": "512k", "ops": "64"}, BackendFile, 4, 64, impl.FileOptions{}},
-		{"file io_uring first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, BackendFile, 4, 16, impl.FileOptions{AIO: impl.AIOIOUring}},
-		{"file io_uring direct mixed", map[string]string{"rw": "randrw", "size": "512k", "ops": "64", "fsync": "8"}, BackendFile, 8, 64 + 4, impl.FileOptions{AIO: impl.AIOIOUring, Direct: true}},
+		{"sim first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "2m"}, BackendSim, 8, 32, file.Options{}},
+		{"sim rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "ops": "100"}, BackendSim, 4, 100, file.Options{}},
+		{"sim backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "100", "fsync": "10"}, BackendSim, 4, 100 + 5, file.Options{}},
+		{"sim two jobs", map[string]string{"rw": "write", "numjobs": "2", "size": "256k", "ops": "40"}, BackendSim, 2, 80, file.Options{}},
+		{"mem same-cluster", map[string]string{"rw": "randwrite", "pattern": "same-cluster", "size": "256k"}, BackendMem, 16, 64, file.Options{}},
+		{"file first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, BackendFile, 4, 16, file.Options{}},
+		{"file rewrite", map[string]string{"rw": "randrw", "pattern": "rewrite", "size": "512k", "ops": "64"}, BackendFile, 4, 64, file.Options{}},
+		{"file io_uring first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, BackendFile, 4, 16, file.Options{AIO: file.AIOIOUring}},
+		{"file io_uring direct mixed", map[string]string{"rw": "randrw", "size": "512k", "ops": "64", "fsync": "8"}, BackendFile, 8, 64 + 4, file.Options{AIO: file.AIOIOUring, Direct: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.file.AIO == impl.AIOIOUring {
-				if err := impl.IOUringAvailable(); err != nil {
+			if tt.file.AIO == file.AIOIOUring {
+				if err := file.IOUringAvailable(); err != nil {
 					t.Skipf("skipping: %v", err)
 				}
 			}

@@ -3,7 +3,7 @@ package workloads
 import (
 	"testing"
 
-	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -39,7 +39,7 @@ func shapeResultMeta(t *testing.T, clusterSize, fill, meta string, pol model.Pol
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := impl.DevicePreset("nvme")
+	dev, err := sim.Preset("nvme")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -117,7 +117,7 @@ func TestRunBaselineLeavesDirAlone(t *testing.T) {
 func TestRunMissingDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "none")
 	p := mustPlan(t, "job", map[string]string{"rw": "write", "size": "256k"})
-	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendFile, QD: 1, Dir: dir, File: impl.FileOptions{}})
+	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendFile, QD: 1, Dir: dir, File: file.Options{}})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte(dir)) {
 		t.Errorf("error %v, want one naming %s", err, dir)
 	}

@@ -36,7 +36,8 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/checker"
-	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/plots"
 	"github.com/qedharness/qedharness/workloads"
@@ -86,7 +87,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.workloads, "workloads", "all", "comma-separated `names` of the job file's workloads, or all")
 	fs.StringVar(&o.qds, "qd", "", "comma-separated queue `depths` (requests in flight per job instance); default 1,2,4,8,16,32,64")
 	fs.StringVar(&o.backends, "backend", "sim", "comma-separated `backends`: sim (virtual time), mem, file")
-	fs.StringVar(&o.devices, "device", "nvme", "comma-separated sim device `presets`: "+strings.Join(impl.DevicePresets(), ", "))
+	fs.StringVar(&o.devices, "device", "nvme", "comma-separated sim device `presets`: "+strings.Join(sim.Presets(), ", "))
 	fs.IntVar(&o.repeat, "repeat", 3, "measured repetitions of each configuration, interleaved")
 	fs.IntVar(&o.warmup, "warmup", 1, "discarded warm-up rounds before the repetitions")
 	fs.Int64Var(&o.seed, "seed", 1, "base `seed`: repetition k uses seed+k-1 (every random choice comes from it)")
@@ -134,13 +135,13 @@ type setup struct {
 
 // chooseAIO resolves -aio: a mode by name, or for "auto" io_uring if
 // available() returns nil and threads otherwise, with a note saying why.
-func chooseAIO(name string, available func() error) (impl.AIOMode, string, error) {
+func chooseAIO(name string, available func() error) (file.AIOMode, string, error) {
 	if name != "auto" {
-		m, err := impl.ParseAIOMode(name)
+		m, err := file.ParseAIOMode(name)
 		if err != nil {
 			return 0, "", errors.New(strings.Replace(err.Error(), "want threads or io_uring", "want auto, io_uring or threads", 1))
 		}
-		if m == impl.AIOIOUring {
+		if m == file.AIOIOUring {
 			if err := available(); err != nil {
 				return 0, "", fmt.Errorf("io_uring: %w; use -aio threads", err)
 			}
@@ -148,9 +149,9 @@ func chooseAIO(name string, available func() error) (impl.AIOMode, string, error
 		return m, "", nil
 	}
 	if err := available(); err != nil {
-		return impl.AIOThreads, fmt.Sprintf("file backend uses aio=threads: io_uring is not available (%v)", err), nil
+		return file.AIOThreads, fmt.Sprintf("file backend uses aio=threads: io_uring is not available (%v)", err), nil
 	}
-	return impl.AIOIOUring, "", nil
+	return file.AIOIOUring, "", nil
 }
 
 // parse turns the command line into a setup; every error is a usageError
@@ -233,9 +234,9 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	if err != nil {
 		return bad("device", err)
 	}
-	var devs []impl.Device
+	var devs []sim.Device
 	for _, name := range devNames {
-		d, err := impl.DevicePreset(name)
+		d, err := sim.Preset(name)
 		if err != nil {
 			return bad("device", err)
 		}
@@ -257,7 +258,7 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	s.matrix = workloads.Matrix{
 		Policies: regs, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
 		Repeat: o.repeat, Warmup: o.warmup, Seed: o.seed, Parallel: o.parallel,
-		Dir: o.dir, File: impl.FileOptions{Direct: o.direct, Workers: o.fileWorkers},
+		Dir: o.dir, File: file.Options{Direct: o.direct, Workers: o.fileWorkers},
 	}
 	if s.linNote, err = setLinearizability(&s.matrix, o.lin, o.out); err != nil {
 		return bad("linearizability", err)
@@ -291,7 +292,7 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 		if o.direct {
 			s.cache = "direct"
 		}
-		aio, note, err := chooseAIO(o.aio, impl.IOUringAvailable)
+		aio, note, err := chooseAIO(o.aio, file.IOUringAvailable)
 		if err != nil {
 			return bad("aio", err)
 		}

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/qedharness/qedharness/checker"
-	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/workloads"
 )
 
@@ -371,13 +371,13 @@ func TestChooseAIO(t *testing.T) {
 		name      string
 		flag      string
 		available func() error
-		want      impl.AIOMode
+		want      file.AIOMode
 		note, err string
 	}{
-		{"auto with io_uring", "auto", ok, impl.AIOIOUring, "", ""},
-		{"auto without", "auto", refused, impl.AIOThreads, "uses aio=threads: io_uring is not available (io_uring_setup: operation not permitted)", ""},
-		{"threads", "threads", refused, impl.AIOThreads, "", ""},
-		{"io_uring", "io_uring", ok, impl.AIOIOUring, "", ""},
+		{"auto with io_uring", "auto", ok, file.AIOIOUring, "", ""},
+		{"auto without", "auto", refused, file.AIOThreads, "uses aio=threads: io_uring is not available (io_uring_setup: operation not permitted)", ""},
+		{"threads", "threads", refused, file.AIOThreads, "", ""},
+		{"io_uring", "io_uring", ok, file.AIOIOUring, "", ""},
 		{"io_uring refused", "io_uring", refused, 0, "", "io_uring: io_uring_setup: operation not permitted; use -aio threads"},
 		{"unknown", "posix", ok, 0, "", `unknown aio mode "posix"`},
 	} {

@@ -1,4 +1,4 @@
-package impl
+package file
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -17,7 +18,7 @@ import (
 // runs it beside qemu-img bench. user% is the process's user CPU time
 // (the engine, the backend's workers, the Go runtime) as a share of wall
 // time; sys% the kernel's time performing the I/O. aio= is how the
-// backend submits I/O (FileOptions.AIO). hostIOs/op counts the I/Os of the
+// backend submits I/O (Options.AIO). hostIOs/op counts the I/Os of the
 // measured writes; with meta=writeback the L2 sectors they dirtied are
 // written at close, after the timer stops (one per 64 writes here).
 func BenchmarkFileFirstTouch(b *testing.B) {
@@ -35,15 +36,15 @@ func BenchmarkFileFirstTouch(b *testing.B) {
 	// The allocating-write schemes, from QEMU's QED to our default, each
 	// one step further.
 	schemes := []struct {
-		fill FillMode
-		grow GrowMode
-		meta MetaMode
+		fill impl.FillMode
+		grow impl.GrowMode
+		meta impl.MetaMode
 	}{
-		{FillSeparate, GrowOff, MetaWriteThrough}, // QEMU's QED
-		{FillMerged, GrowOff, MetaWriteThrough},
-		{FillElide, GrowOff, MetaWriteThrough},
-		{FillElide, GrowAhead, MetaWriteThrough},
-		{FillElide, GrowAhead, MetaWriteBack}, // the default
+		{impl.FillSeparate, impl.GrowOff, impl.MetaWriteThrough}, // QEMU's QED
+		{impl.FillMerged, impl.GrowOff, impl.MetaWriteThrough},
+		{impl.FillElide, impl.GrowOff, impl.MetaWriteThrough},
+		{impl.FillElide, impl.GrowAhead, impl.MetaWriteThrough},
+		{impl.FillElide, impl.GrowAhead, impl.MetaWriteBack}, // the default
 	}
 	for _, sc := range schemes {
 		fill, grow, meta := sc.fill, sc.grow, sc.meta
@@ -54,26 +55,26 @@ func BenchmarkFileFirstTouch(b *testing.B) {
 						path := filepath.Join(dir, "bench.qed")
 						defer os.Remove(path)
 						const cluster = 64 << 10
-						if err := CreatePath(path, uint64(b.N+1)*cluster+(1<<30), CreateOptions{}); err != nil {
+						if err := impl.CreatePath(path, uint64(b.N+1)*cluster+(1<<30), impl.CreateOptions{}); err != nil {
 							b.Fatal(err)
 						}
-						im, err := OpenPath(path, PathOptions{Options: Options{Policy: pol, Fill: fill, Grow: grow, Metadata: meta}, Backend: "file", File: FileOptions{Direct: true, AIO: aio}})
+						im, err := impl.OpenPath(path, impl.PathOptions{Options: impl.Options{Policy: pol, Fill: fill, Grow: grow, Metadata: meta}, NewBackend: Opener(Options{Direct: true, AIO: aio})})
 						if err != nil {
-							skipIfRefused(b, FileOptions{Direct: true, AIO: aio}, err)
+							skipIfRefused(b, Options{Direct: true, AIO: aio}, err)
 							b.Fatal(err)
 						}
-						buf := AlignedBuffer(4096)
-						reqs := make([]Request, qd)
+						buf := impl.AlignedBuffer(4096)
+						reqs := make([]impl.Request, qd)
 						issued := 0
-						var next func(*Request)
-						next = func(r *Request) {
+						var next func(*impl.Request)
+						next = func(r *impl.Request) {
 							if r.Err != nil {
 								b.Fatal(r.Err)
 							}
 							if issued == b.N {
 								return
 							}
-							*r = Request{Op: ReqWrite, Off: uint64(issued) * cluster, Buf: buf, Done: next}
+							*r = impl.Request{Op: impl.ReqWrite, Off: uint64(issued) * cluster, Buf: buf, Done: next}
 							issued++
 							im.Submit(r)
 						}

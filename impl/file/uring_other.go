@@ -1,6 +1,6 @@
 //go:build !linux
 
-package impl
+package file
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 )
 
 // IOUringAvailable returns nil if this system lets the file backend use
-// io_uring (FileOptions.AIO = AIOIOUring), or the reason it does not.
+// io_uring (Options.AIO = AIOIOUring), or the reason it does not.
 func IOUringAvailable() error {
 	return fmt.Errorf("io_uring is Linux only (this is %s): %w", runtime.GOOS, errors.ErrUnsupported)
 }

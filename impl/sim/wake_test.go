@@ -1,17 +1,18 @@
-package impl
+package sim
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 )
 
 // wakeRun is what one seeded sim run of runWakeWorkload produced.
 type wakeRun struct {
 	trace []string // per request in completion order: id, op, times
-	stats Stats
+	stats impl.Stats
 	end   int64 // virtual nanoseconds
 }
 
@@ -26,19 +27,19 @@ func runWakeWorkload(t *testing.T, policy model.Policy, wakeAll bool, qd, ops in
 		cs   = 4096
 		size = 32 << 20
 	)
-	files := Files{Image: NewMemStorage()}
-	if err := Create(files.Image, size, CreateOptions{ClusterSize: cs, TableSize: 1}); err != nil {
+	files := impl.Files{Image: impl.NewMemStorage()}
+	if err := impl.Create(files.Image, size, impl.CreateOptions{ClusterSize: cs, TableSize: 1}); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := DevicePreset("nvme")
+	dev, err := Preset("nvme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := NewSimBackend(files, dev, 7)
+	sim, err := New(files, dev, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := Open(files, sim, Options{Policy: policy, Clock: sim.Now, WakeAll: wakeAll, L2CacheTables: 64})
+	im, err := impl.Open(files, sim, impl.Options{Policy: policy, Clock: sim.Now, WakeAll: wakeAll, L2CacheTables: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func runWakeWorkload(t *testing.T, policy model.Policy, wakeAll bool, qd, ops in
 	var run wakeRun
 	submitted, writes := 0, 0
 	var next func()
-	done := func(r *Request) {
+	done := func(r *impl.Request) {
 		if r.Err != nil {
 			t.Errorf("request %d: %v", r.ID, r.Err)
 		}
@@ -58,15 +59,15 @@ func runWakeWorkload(t *testing.T, policy model.Policy, wakeAll bool, qd, ops in
 		if submitted == ops {
 			return
 		}
-		r := &Request{Done: done}
+		r := &impl.Request{Done: done}
 		switch p := rng.IntN(100); {
 		case p < 3:
-			r.Op = ReqFlush
+			r.Op = impl.ReqFlush
 		case p < 25:
-			r.Op = ReqRead
+			r.Op = impl.ReqRead
 			r.Off, r.Buf = uint64(rng.IntN(size/cs))*cs, make([]byte, cs)
 		default:
-			r.Op = ReqWrite
+			r.Op = impl.ReqWrite
 			r.Off, r.Buf = uint64(order[writes])*cs, make([]byte, cs)
 			writes++
 		}
@@ -140,7 +141,7 @@ func TestWakeCost(t *testing.T) {
 	const ops = 3000
 	parked := runWakeWorkload(t, model.FreezeAny{}, false, 32, ops)
 	all := runWakeWorkload(t, model.FreezeAny{}, true, 32, ops)
-	perAlloc := func(s Stats) float64 { return float64(s.Restarts) / float64(s.AllocatingWrites) }
+	perAlloc := func(s impl.Stats) float64 { return float64(s.Restarts) / float64(s.AllocatingWrites) }
 	t.Logf("restarts per allocating write: parked %.2f, wake all %.2f (freezes %d, allocating writes %d)",
 		perAlloc(parked.stats), perAlloc(all.stats), parked.stats.Freezes, parked.stats.AllocatingWrites)
 	if p := perAlloc(parked.stats); p > 2 {

@@ -1,4 +1,4 @@
-package impl
+package file
 
 import (
 	"fmt"
@@ -215,7 +215,7 @@ func dupFD(fd int) (int, error) {
 }
 
 // IOUringAvailable returns nil if this system lets the file backend use
-// io_uring (FileOptions.AIO = AIOIOUring), or the reason it does not.
+// io_uring (Options.AIO = AIOIOUring), or the reason it does not.
 func IOUringAvailable() error {
 	r, err := newURing(1)
 	if err != nil {

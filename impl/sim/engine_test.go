@@ -1,9 +1,10 @@
-package impl
+package sim
 
 import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -19,26 +20,26 @@ func TestPoliciesOnSimNoDeadlock(t *testing.T) {
 	for _, reg := range model.Registered() {
 		t.Run("policy="+reg.Name, func(t *testing.T) {
 			t.Parallel()
-			files := Files{Image: NewMemStorage(), Backing: NewMemStorageFrom(make([]byte, size/2))}
-			if err := Create(files.Image, size, CreateOptions{ClusterSize: 4096, TableSize: 1, BackingFile: "b"}); err != nil {
+			files := impl.Files{Image: impl.NewMemStorage(), Backing: impl.NewMemStorageFrom(make([]byte, size/2))}
+			if err := impl.Create(files.Image, size, impl.CreateOptions{ClusterSize: 4096, TableSize: 1, BackingFile: "b"}); err != nil {
 				t.Fatal(err)
 			}
-			dev, err := DevicePreset("nvme")
+			dev, err := Preset("nvme")
 			if err != nil {
 				t.Fatal(err)
 			}
-			sim, err := NewSimBackend(files, dev, 42)
+			sim, err := New(files, dev, 42)
 			if err != nil {
 				t.Fatal(err)
 			}
-			im, err := Open(files, sim, Options{Policy: reg.Policy, Clock: sim.Now})
+			im, err := impl.Open(files, sim, impl.Options{Policy: reg.Policy, Clock: sim.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
 			rng := rand.New(rand.NewPCG(42, 1))
 			submitted, completed := 0, 0
 			var next func()
-			done := func(r *Request) {
+			done := func(r *impl.Request) {
 				if r.Err != nil {
 					t.Errorf("request %d (%s at %d): %v", r.ID, r.Op, r.Off, r.Err)
 				}
@@ -50,16 +51,16 @@ func TestPoliciesOnSimNoDeadlock(t *testing.T) {
 					return
 				}
 				submitted++
-				r := &Request{Done: done}
+				r := &impl.Request{Done: done}
 				switch p := rng.IntN(100); {
 				case p < 2:
-					r.Op = ReqFlush
+					r.Op = impl.ReqFlush
 				case p < 30:
-					r.Op = ReqRead
+					r.Op = impl.ReqRead
 				default:
-					r.Op = ReqWrite
+					r.Op = impl.ReqWrite
 				}
-				if r.Op != ReqFlush {
+				if r.Op != impl.ReqFlush {
 					// Cluster-sized hot spots make same-cluster races common.
 					off := rng.Uint64N(size/4096/8) * 4096 * uint64(1+rng.IntN(8))
 					off += rng.Uint64N(4096)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package impl
+package file
 
 // processCPU returns zeros where CPU time is not measured.
 func processCPU() (user, sys int64) { return 0, 0 }

@@ -1,4 +1,4 @@
-package impl
+package sim
 
 import (
 	"cmp"
@@ -9,9 +9,11 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+
+	"github.com/qedharness/qedharness/impl"
 )
 
-// Device describes a storage device for SimBackend. Every time is in
+// Device describes a storage device for Backend. Every time is in
 // virtual nanoseconds; nothing in the model reads a wall clock.
 //
 // The model: an I/O waits (FIFO) for one of Parallelism channels, holds
@@ -134,9 +136,9 @@ var devicePresets = []Device{
 	},
 }
 
-// DevicePresets returns the names DevicePreset accepts, from the fastest
+// Presets returns the names Preset accepts, from the fastest
 // device to the slowest.
-func DevicePresets() []string {
+func Presets() []string {
 	names := make([]string, len(devicePresets))
 	for i, d := range devicePresets {
 		names[i] = d.Name
@@ -144,20 +146,20 @@ func DevicePresets() []string {
 	return names
 }
 
-// DevicePreset returns the preset device called name; see DevicePresets.
-func DevicePreset(name string) (Device, error) {
+// Preset returns the preset device called name; see Presets.
+func Preset(name string) (Device, error) {
 	for _, d := range devicePresets {
 		if d.Name == name {
 			return d, nil
 		}
 	}
-	return Device{}, fmt.Errorf("unknown device preset %q (valid: %s)", name, strings.Join(DevicePresets(), ", "))
+	return Device{}, fmt.Errorf("unknown device preset %q (valid: %s)", name, strings.Join(Presets(), ", "))
 }
 
-// DeviceStats counts what a SimBackend's device has done. I/Os and bytes
+// Stats counts what a Backend's device has done. I/Os and bytes
 // are counted when an I/O completes; I/Os refused at Submit are not
 // counted. Times are in virtual nanoseconds.
-type DeviceStats struct {
+type Stats struct {
 	// Reads, Writes and Flushes count completed I/Os by kind, and Grows
 	// and ZeroWrites the commands that transfer no data.
 	Reads, Writes, Flushes, Grows, ZeroWrites uint64
@@ -181,7 +183,7 @@ const simStream = 0x9e3779b97f4a7c15
 
 // simPending is an I/O queued for a channel.
 type simPending struct {
-	io        *IO
+	io        *impl.IO
 	key       uint64 // tie-break among equal times, drawn at Submit
 	latency   int64  // jittered, drawn at Submit
 	submitted int64
@@ -194,10 +196,10 @@ type simEvent struct {
 	at   int64
 	key  uint64
 	xfer int64
-	io   *IO
+	io   *impl.IO
 }
 
-// SimBackend is a Backend that simulates a Device in virtual time over
+// Backend is a Backend that simulates a Device in virtual time over
 // Files. Submit never advances time; Next advances it to the earliest
 // completion and only then applies that I/O to storage with Perform, so
 // I/Os in flight together land in completion order: of two overlapping
@@ -207,9 +209,9 @@ type simEvent struct {
 // The only randomness, latency jitter and the order of I/Os whose times
 // tie, comes from a PCG generator seeded at construction: the same device,
 // seed and sequence of Submit and Next calls give the same completion
-// order and times. A SimBackend is not safe for concurrent use.
-type SimBackend struct {
-	files Files
+// order and times. A Backend is not safe for concurrent use.
+type Backend struct {
+	files impl.Files
 	dev   Device
 	rng   *rand.PCG
 
@@ -220,30 +222,30 @@ type SimBackend struct {
 	events  []simEvent // min-heap by (at, key)
 	waiting []simPending
 	whead   int
-	refused []*IO // I/Os failed at Submit, returned by Next before any other
+	refused []*impl.IO // I/Os failed at Submit, returned by Next before any other
 	rhead   int
 
 	closed bool
-	stats  DeviceStats
+	stats  Stats
 
 	// onPerform, when set (SetPerformHook), sees each I/O just before Next
 	// applies it to storage.
-	onPerform func(io *IO)
+	onPerform func(io *impl.IO)
 }
 
-var _ Backend = (*SimBackend)(nil)
+var _ impl.Backend = (*Backend)(nil)
 
-// NewSimBackend returns a SimBackend over files simulating dev, with its
+// New returns a Backend over files simulating dev, with its
 // randomness seeded from seed. It fails if dev is invalid or files has no
 // image storage.
-func NewSimBackend(files Files, dev Device, seed int64) (*SimBackend, error) {
+func New(files impl.Files, dev Device, seed int64) (*Backend, error) {
 	if err := dev.Validate(); err != nil {
 		return nil, fmt.Errorf("sim backend: %w", err)
 	}
 	if files.Image == nil {
 		return nil, errors.New("sim backend: no image storage")
 	}
-	return &SimBackend{
+	return &Backend{
 		files:  files,
 		dev:    dev,
 		rng:    rand.NewPCG(uint64(seed), simStream),
@@ -252,26 +254,26 @@ func NewSimBackend(files Files, dev Device, seed int64) (*SimBackend, error) {
 }
 
 // Device returns the device the backend simulates.
-func (b *SimBackend) Device() Device { return b.dev }
+func (b *Backend) Device() Device { return b.dev }
 
 // Now returns the virtual time in nanoseconds: 0 at construction, then the
 // completion time of the I/O Next last returned. It never decreases.
-func (b *SimBackend) Now() int64 { return b.now }
+func (b *Backend) Now() int64 { return b.now }
 
 // Stats returns the device's counters as of Now.
-func (b *SimBackend) Stats() DeviceStats { return b.stats }
+func (b *Backend) Stats() Stats { return b.stats }
 
 // Submit queues io for the device at the current virtual time; it starts
 // at once if a channel is free. After Close, or for an unknown op, io
 // fails instead: Next returns it, with Err set, before any other I/O and
 // without advancing time.
-func (b *SimBackend) Submit(io *IO) {
+func (b *Backend) Submit(io *impl.IO) {
 	if b.closed {
 		io.Err = fmt.Errorf("sim backend: %v submitted after Close: %w", io, errSimClosed)
 		b.refused = append(b.refused, io)
 		return
 	}
-	if io.Op > OpWriteZeroes {
+	if io.Op > impl.OpWriteZeroes {
 		io.Err = fmt.Errorf("sim backend: %v: unknown I/O op", io)
 		b.refused = append(b.refused, io)
 		return
@@ -295,7 +297,7 @@ func (b *SimBackend) Submit(io *IO) {
 // Next advances virtual time to the earliest completion, applies that I/O
 // to storage, and returns it with Err set. It returns nil when no I/O is
 // in flight.
-func (b *SimBackend) Next() *IO {
+func (b *Backend) Next() *impl.IO {
 	if b.rhead < len(b.refused) {
 		io := b.refused[b.rhead]
 		b.refused[b.rhead] = nil
@@ -330,19 +332,19 @@ func (b *SimBackend) Next() *IO {
 		if b.onPerform != nil {
 			b.onPerform(io)
 		}
-		io.Err = Perform(b.files, io)
+		io.Err = impl.Perform(b.files, io)
 		switch io.Op {
-		case OpRead:
+		case impl.OpRead:
 			b.stats.Reads++
 			b.stats.ReadBytes += uint64(len(io.Buf))
-		case OpWrite:
+		case impl.OpWrite:
 			b.stats.Writes++
 			b.stats.WriteBytes += uint64(len(io.Buf))
-		case OpFlush:
+		case impl.OpFlush:
 			b.stats.Flushes++
-		case OpGrow:
+		case impl.OpGrow:
 			b.stats.Grows++
-		case OpWriteZeroes:
+		case impl.OpWriteZeroes:
 			b.stats.ZeroWrites++
 		}
 		return io
@@ -361,7 +363,7 @@ func (b *SimBackend) Next() *IO {
 // change them. I/Os refused at Submit are not in flight. InFlight reads
 // the event heap and the queue the device keeps anyway, so it adds no
 // cost to Submit or Next.
-func (b *SimBackend) InFlight(dst []*IO) []*IO {
+func (b *Backend) InFlight(dst []*impl.IO) []*impl.IO {
 	n := len(dst)
 	for i := range b.events {
 		dst = append(dst, b.events[i].io)
@@ -370,7 +372,7 @@ func (b *SimBackend) InFlight(dst []*IO) []*IO {
 	// them was submitted before every queued one: an I/O starts at Submit
 	// only when nothing is queued, and the queue starts in FIFO order.
 	started := dst[n:]
-	slices.SortFunc(started, func(x, y *IO) int { return cmp.Compare(x.ID, y.ID) })
+	slices.SortFunc(started, func(x, y *impl.IO) int { return cmp.Compare(x.ID, y.ID) })
 	for _, p := range b.waiting[b.whead:] {
 		dst = append(dst, p.io)
 	}
@@ -382,24 +384,24 @@ func (b *SimBackend) InFlight(dst []*IO) []*IO {
 // which flush is about to take effect, so that it covers only the writes
 // that completed before that flush was submitted. fn must not call the
 // backend. The hook costs one nil check per completion when unset.
-func (b *SimBackend) SetPerformHook(fn func(io *IO)) { b.onPerform = fn }
+func (b *Backend) SetPerformHook(fn func(io *impl.IO)) { b.onPerform = fn }
 
 // Close marks the backend closed: I/Os submitted afterwards fail with an
 // error. I/Os already in flight still complete through Next; Close does
 // not wait for them, since nothing runs unless Next is called. It does not
 // close the storage. It always returns nil.
-func (b *SimBackend) Close() error {
+func (b *Backend) Close() error {
 	b.closed = true
 	return nil
 }
 
 // latency returns op's latency, jittered.
-func (b *SimBackend) latency(op IOOp) int64 {
+func (b *Backend) latency(op impl.IOOp) int64 {
 	var base int64
 	switch op {
-	case OpRead:
+	case impl.OpRead:
 		base = b.dev.ReadLatency
-	case OpWrite, OpGrow, OpWriteZeroes:
+	case impl.OpWrite, impl.OpGrow, impl.OpWriteZeroes:
 		base = b.dev.WriteLatency
 	default:
 		base = b.dev.FlushLatency
@@ -412,7 +414,7 @@ func (b *SimBackend) latency(op IOOp) int64 {
 }
 
 // transfer returns the time to move n bytes over the link, rounded up.
-func (b *SimBackend) transfer(n uint64) int64 {
+func (b *Backend) transfer(n uint64) int64 {
 	if n == 0 {
 		return 0
 	}
@@ -429,9 +431,9 @@ func (b *SimBackend) transfer(n uint64) int64 {
 }
 
 // start gives p a channel at the current time.
-func (b *SimBackend) start(p simPending) {
+func (b *Backend) start(p simPending) {
 	var xfer int64
-	if p.io.Op != OpFlush {
+	if p.io.Op != impl.OpFlush {
 		xfer = b.transfer(uint64(len(p.io.Buf)))
 	}
 	b.busy++
@@ -439,7 +441,7 @@ func (b *SimBackend) start(p simPending) {
 }
 
 // advance moves virtual time to t, accounting busy time.
-func (b *SimBackend) advance(t int64) {
+func (b *Backend) advance(t int64) {
 	if b.busy > 0 {
 		b.stats.BusyTime += t - b.now
 	}
@@ -448,12 +450,12 @@ func (b *SimBackend) advance(t int64) {
 
 // The event heap, hand-rolled to avoid container/heap's boxing.
 
-func (b *SimBackend) less(i, j int) bool {
+func (b *Backend) less(i, j int) bool {
 	ei, ej := &b.events[i], &b.events[j]
 	return ei.at < ej.at || ei.at == ej.at && ei.key < ej.key
 }
 
-func (b *SimBackend) push(ev simEvent) {
+func (b *Backend) push(ev simEvent) {
 	b.events = append(b.events, ev)
 	for i := len(b.events) - 1; i > 0; {
 		p := (i - 1) / 2
@@ -465,7 +467,7 @@ func (b *SimBackend) push(ev simEvent) {
 	}
 }
 
-func (b *SimBackend) pop() {
+func (b *Backend) pop() {
 	n := len(b.events) - 1
 	b.events[0] = b.events[n]
 	b.events[n] = simEvent{}
@@ -473,7 +475,7 @@ func (b *SimBackend) pop() {
 	b.down(0)
 }
 
-func (b *SimBackend) down(i int) {
+func (b *Backend) down(i int) {
 	n := len(b.events)
 	for {
 		l := 2*i + 1

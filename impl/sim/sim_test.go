@@ -1,4 +1,4 @@
-package impl
+package sim
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/qedharness/qedharness/impl"
 )
 
 // simDev is a device with round figures: 10µs for every op, 1 GB/s
@@ -22,12 +24,12 @@ func simDev(parallelism int) Device {
 	}
 }
 
-func newSim(t testing.TB, files Files, dev Device, seed int64) *SimBackend {
+func newSim(t testing.TB, files impl.Files, dev Device, seed int64) *Backend {
 	t.Helper()
 	if files.Image == nil {
-		files.Image = NewMemStorage()
+		files.Image = impl.NewMemStorage()
 	}
-	b, err := NewSimBackend(files, dev, seed)
+	b, err := New(files, dev, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ type simDone struct {
 
 // drain runs b until nothing is in flight, checking that time never goes
 // back, and returns the completions in order.
-func drain(t *testing.T, b *SimBackend) []simDone {
+func drain(t *testing.T, b *Backend) []simDone {
 	t.Helper()
 	var out []simDone
 	last := b.Now()
@@ -59,26 +61,26 @@ func drain(t *testing.T, b *SimBackend) []simDone {
 	return out
 }
 
-func simIO(id uint64, op IOOp, off uint64, n int) *IO {
-	return &IO{ID: id, Op: op, Off: off, Buf: make([]byte, n)}
+func simIO(id uint64, op impl.IOOp, off uint64, n int) *impl.IO {
+	return &impl.IO{ID: id, Op: op, Off: off, Buf: make([]byte, n)}
 }
 
 func TestSimSingleIO(t *testing.T) {
 	dev := Device{ReadLatency: 80_000, WriteLatency: 20_000, FlushLatency: 50_000, Bandwidth: 2_000_000_000, Parallelism: 4}
 	for _, tc := range []struct {
 		name string
-		io   *IO
+		io   *impl.IO
 		want int64
 	}{
-		{"read 4k", simIO(1, OpRead, 0, 4096), 80_000 + 2048},
-		{"write 4k", simIO(1, OpWrite, 0, 4096), 20_000 + 2048},
-		{"write 64k", simIO(1, OpWrite, 0, 65536), 20_000 + 32768},
-		{"write 3 bytes rounds up", simIO(1, OpWrite, 0, 3), 20_000 + 2},
-		{"read 0 bytes", simIO(1, OpRead, 0, 0), 80_000},
-		{"flush", simIO(1, OpFlush, 0, 0), 50_000},
+		{"read 4k", simIO(1, impl.OpRead, 0, 4096), 80_000 + 2048},
+		{"write 4k", simIO(1, impl.OpWrite, 0, 4096), 20_000 + 2048},
+		{"write 64k", simIO(1, impl.OpWrite, 0, 65536), 20_000 + 32768},
+		{"write 3 bytes rounds up", simIO(1, impl.OpWrite, 0, 3), 20_000 + 2},
+		{"read 0 bytes", simIO(1, impl.OpRead, 0, 0), 80_000},
+		{"flush", simIO(1, impl.OpFlush, 0, 0), 50_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newSim(t, Files{}, dev, 1)
+			b := newSim(t, impl.Files{}, dev, 1)
 			b.Submit(tc.io)
 			got := drain(t, b)
 			if len(got) != 1 || got[0].At != tc.want {
@@ -115,9 +117,9 @@ func TestSimParallelism(t *testing.T) {
 		{"p=64 n=2", 64, 2, 1000, []int64{11_000, 12_000}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newSim(t, Files{}, simDev(tc.parallelism), 1)
+			b := newSim(t, impl.Files{}, simDev(tc.parallelism), 1)
 			for i := range tc.n {
-				b.Submit(simIO(uint64(i+1), OpWrite, uint64(i*tc.size), tc.size))
+				b.Submit(simIO(uint64(i+1), impl.OpWrite, uint64(i*tc.size), tc.size))
 			}
 			var got []int64
 			for _, d := range drain(t, b) {
@@ -148,9 +150,9 @@ func TestSimSeedDeterminism(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := func(seed int64) []simDone {
-				b := newSim(t, Files{}, tc.dev, seed)
+				b := newSim(t, impl.Files{}, tc.dev, seed)
 				for i := range 32 {
-					b.Submit(simIO(uint64(i+1), OpWrite, uint64(i)*4096, tc.size))
+					b.Submit(simIO(uint64(i+1), impl.OpWrite, uint64(i)*4096, tc.size))
 				}
 				return drain(t, b)
 			}
@@ -180,11 +182,11 @@ func TestSimSameBytes(t *testing.T) {
 	dev.Jitter = 0.3
 	orders := map[string]int{}
 	for seed := range int64(40) {
-		mem := NewMemStorageFrom(bytes.Repeat([]byte{0}, 4096))
-		b := newSim(t, Files{Image: mem}, dev, seed)
-		a := &IO{ID: 1, Op: OpWrite, Buf: bytes.Repeat([]byte{0xaa}, 4096)}
-		c := &IO{ID: 2, Op: OpWrite, Buf: bytes.Repeat([]byte{0xcc}, 4096)}
-		r := simIO(3, OpRead, 0, 4096)
+		mem := impl.NewMemStorageFrom(bytes.Repeat([]byte{0}, 4096))
+		b := newSim(t, impl.Files{Image: mem}, dev, seed)
+		a := &impl.IO{ID: 1, Op: impl.OpWrite, Buf: bytes.Repeat([]byte{0xaa}, 4096)}
+		c := &impl.IO{ID: 2, Op: impl.OpWrite, Buf: bytes.Repeat([]byte{0xcc}, 4096)}
+		r := simIO(3, impl.OpRead, 0, 4096)
 		b.Submit(a)
 		b.Submit(c)
 		b.Submit(r)
@@ -217,33 +219,33 @@ func TestSimSameBytes(t *testing.T) {
 // storage yet; and that the perform hook sees each I/O just before it
 // reaches storage.
 func TestSimInFlight(t *testing.T) {
-	mem := NewMemStorageFrom(make([]byte, 8*1000))
+	mem := impl.NewMemStorageFrom(make([]byte, 8*1000))
 	dev := simDev(2)
 	dev.Jitter = 0.5 // completions out of submission order
-	b := newSim(t, Files{Image: mem}, dev, 3)
+	b := newSim(t, impl.Files{Image: mem}, dev, 3)
 	var hooked []uint64
-	b.SetPerformHook(func(io *IO) {
+	b.SetPerformHook(func(io *impl.IO) {
 		hooked = append(hooked, io.ID)
-		if io.Op == OpWrite && mem.Bytes()[io.Off] != 0 {
+		if io.Op == impl.OpWrite && mem.Bytes()[io.Off] != 0 {
 			t.Errorf("%v: on storage before the hook ran", io)
 		}
 	})
 	want := []uint64{}
 	for i := range 5 {
-		io := simIO(uint64(i+1), OpWrite, uint64(i)*1000, 1000)
+		io := simIO(uint64(i+1), impl.OpWrite, uint64(i)*1000, 1000)
 		io.Buf[0] = byte(i + 1)
 		b.Submit(io)
 		want = append(want, io.ID)
 	}
-	b.Submit(simIO(6, OpFlush, 0, 0))
+	b.Submit(simIO(6, impl.OpFlush, 0, 0))
 	want = append(want, 6)
-	var buf []*IO
+	var buf []*impl.IO
 	for {
 		buf = b.InFlight(buf[:0])
 		got := make([]uint64, len(buf))
 		for i, io := range buf {
 			got[i] = io.ID
-			if io.Op == OpWrite && mem.Bytes()[io.Off] != 0 {
+			if io.Op == impl.OpWrite && mem.Bytes()[io.Off] != 0 {
 				t.Errorf("%v: in flight but already on storage", io)
 			}
 		}
@@ -265,7 +267,7 @@ func TestSimInFlight(t *testing.T) {
 		t.Errorf("hook called for %v, want all six I/Os", hooked)
 	}
 	b.SetPerformHook(nil)
-	b.Submit(simIO(7, OpRead, 0, 10))
+	b.Submit(simIO(7, impl.OpRead, 0, 10))
 	b.Next()
 	if len(hooked) != 6 {
 		t.Errorf("hook still called after removal: %v", hooked)
@@ -276,7 +278,7 @@ func TestSimInFlight(t *testing.T) {
 // Which of two writes ending together lands first is the RNG's choice, so
 // the log names no offsets.
 type simLog struct {
-	*MemStorage
+	*impl.MemStorage
 	now func() int64
 	log []string
 }
@@ -296,44 +298,44 @@ func (s *simLog) Sync() error {
 // was submitted; it waits for a channel like any I/O; it does not wait
 // for writes still in flight, which it does not cover.
 func TestSimFlush(t *testing.T) {
-	w := func(id uint64, off uint64) *IO { return simIO(id, OpWrite, off, 1000) }
-	fl := func(id uint64) *IO { return simIO(id, OpFlush, 0, 0) }
+	w := func(id uint64, off uint64) *impl.IO { return simIO(id, impl.OpWrite, off, 1000) }
+	fl := func(id uint64) *impl.IO { return simIO(id, impl.OpFlush, 0, 0) }
 	for _, tc := range []struct {
 		name        string
 		parallelism int
-		steps       [][]*IO // each: I/Os to submit, then one Next
+		steps       [][]*impl.IO // each: I/Os to submit, then one Next
 		want        []string
 	}{
 		{
 			name:        "after completed write",
 			parallelism: 4,
-			steps:       [][]*IO{{w(1, 0)}, {fl(2)}},
+			steps:       [][]*impl.IO{{w(1, 0)}, {fl(2)}},
 			// The write lands at 11µs; the flush, submitted then, 10µs later.
 			want: []string{"11000 write", "21000 sync"},
 		},
 		{
 			name:        "queued behind write",
 			parallelism: 1,
-			steps:       [][]*IO{{w(1, 0), fl(2)}, {}},
+			steps:       [][]*impl.IO{{w(1, 0), fl(2)}, {}},
 			want:        []string{"11000 write", "21000 sync"},
 		},
 		{
 			name:        "does not wait for write in flight",
 			parallelism: 4,
-			steps:       [][]*IO{{w(1, 0), fl(2)}, {}},
+			steps:       [][]*impl.IO{{w(1, 0), fl(2)}, {}},
 			want:        []string{"10000 sync", "11000 write"},
 		},
 		{
 			name:        "covers two completed writes",
 			parallelism: 2,
-			steps:       [][]*IO{{w(1, 0), w(2, 0x1000)}, {}, {fl(3)}},
+			steps:       [][]*impl.IO{{w(1, 0), w(2, 0x1000)}, {}, {fl(3)}},
 			want:        []string{"11000 write", "12000 write", "22000 sync"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var b *SimBackend
-			st := &simLog{MemStorage: NewMemStorage(), now: func() int64 { return b.Now() }}
-			b = newSim(t, Files{Image: st}, simDev(tc.parallelism), 1)
+			var b *Backend
+			st := &simLog{MemStorage: impl.NewMemStorage(), now: func() int64 { return b.Now() }}
+			b = newSim(t, impl.Files{Image: st}, simDev(tc.parallelism), 1)
 			for _, s := range tc.steps {
 				for _, io := range s {
 					b.Submit(io)
@@ -362,8 +364,8 @@ func TestSimReadPastEnd(t *testing.T) {
 		{"far past end", 1 << 30, make([]byte, 4096)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newSim(t, Files{Image: NewMemStorageFrom(data)}, simDev(1), 1)
-			r := simIO(1, OpRead, tc.off, 4096)
+			b := newSim(t, impl.Files{Image: impl.NewMemStorageFrom(data)}, simDev(1), 1)
+			r := simIO(1, impl.OpRead, tc.off, 4096)
 			for i := range r.Buf {
 				r.Buf[i] = 0xff
 			}
@@ -379,22 +381,22 @@ func TestSimReadPastEnd(t *testing.T) {
 }
 
 func TestSimErrors(t *testing.T) {
-	b := newSim(t, Files{}, simDev(1), 1)
-	inFlight := simIO(1, OpWrite, 0, 10)
+	b := newSim(t, impl.Files{}, simDev(1), 1)
+	inFlight := simIO(1, impl.OpWrite, 0, 10)
 	b.Submit(inFlight)
-	noBacking := &IO{ID: 2, Op: OpRead, File: BackingFile, Buf: make([]byte, 10)}
+	noBacking := &impl.IO{ID: 2, Op: impl.OpRead, File: impl.BackingFile, Buf: make([]byte, 10)}
 	b.Submit(noBacking)
-	bad := &IO{ID: 3, Op: IOOp(9)}
+	bad := &impl.IO{ID: 3, Op: impl.IOOp(9)}
 	b.Submit(bad)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	late := simIO(4, OpRead, 0, 10)
+	late := simIO(4, impl.OpRead, 0, 10)
 	b.Submit(late)
 
 	// Refused I/Os come back first, at once; then the in-flight ones.
 	want := []struct {
-		io    *IO
+		io    *impl.IO
 		at    int64
 		errIs string
 	}{
@@ -424,18 +426,18 @@ func TestSimErrors(t *testing.T) {
 }
 
 func TestSimStats(t *testing.T) {
-	b := newSim(t, Files{}, simDev(2), 1)
+	b := newSim(t, impl.Files{}, simDev(2), 1)
 	for i := range 3 {
-		b.Submit(simIO(uint64(i+1), OpWrite, uint64(i)*1000, 1000))
+		b.Submit(simIO(uint64(i+1), impl.OpWrite, uint64(i)*1000, 1000))
 	}
-	b.Submit(simIO(4, OpRead, 0, 500))
+	b.Submit(simIO(4, impl.OpRead, 0, 500))
 	drain(t, b)
 	idle := b.Now()
-	b.Submit(simIO(5, OpFlush, 0, 0))
+	b.Submit(simIO(5, impl.OpFlush, 0, 0))
 	drain(t, b)
 	// Writes 1, 2 end at 11µs and 12µs; write 3 and the read start then
 	// and end at 22µs and 22.5µs; the flush runs 22.5-32.5µs.
-	want := DeviceStats{
+	want := Stats{
 		Reads: 1, Writes: 3, Flushes: 1,
 		ReadBytes: 500, WriteBytes: 3000,
 		BusyTime:      32_500,
@@ -451,14 +453,14 @@ func TestSimStats(t *testing.T) {
 }
 
 func TestDevicePresets(t *testing.T) {
-	names := DevicePresets()
+	names := Presets()
 	for _, want := range []string{"nvme", "ssd", "hdd"} {
 		if !slices.Contains(names, want) {
-			t.Errorf("DevicePresets() = %v lacks %q", names, want)
+			t.Errorf("Presets() = %v lacks %q", names, want)
 		}
 	}
 	for _, name := range names {
-		d, err := DevicePreset(name)
+		d, err := Preset(name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -468,13 +470,13 @@ func TestDevicePresets(t *testing.T) {
 		if err := d.Validate(); err != nil {
 			t.Errorf("preset %s: %v", name, err)
 		}
-		if _, err := NewSimBackend(Files{Image: NewMemStorage()}, d, 1); err != nil {
+		if _, err := New(impl.Files{Image: impl.NewMemStorage()}, d, 1); err != nil {
 			t.Errorf("preset %s: %v", name, err)
 		}
 	}
-	_, err := DevicePreset("floppy")
+	_, err := Preset("floppy")
 	if err == nil {
-		t.Fatal("DevicePreset(floppy) succeeded")
+		t.Fatal("Preset(floppy) succeeded")
 	}
 	for _, name := range append(names, "floppy") {
 		if !strings.Contains(err.Error(), name) {
@@ -520,36 +522,36 @@ func TestDeviceValidate(t *testing.T) {
 					t.Errorf("Validate() = %q, want it to contain %q", err, w)
 				}
 			}
-			if _, err := NewSimBackend(Files{Image: NewMemStorage()}, d, 1); err == nil {
-				t.Error("NewSimBackend accepted the invalid device")
+			if _, err := New(impl.Files{Image: impl.NewMemStorage()}, d, 1); err == nil {
+				t.Error("New accepted the invalid device")
 			}
 		})
 	}
-	if _, err := NewSimBackend(Files{}, simDev(1), 1); err == nil {
-		t.Error("NewSimBackend accepted Files without an image")
+	if _, err := New(impl.Files{}, simDev(1), 1); err == nil {
+		t.Error("New accepted Files without an image")
 	}
 }
 
 // BenchmarkSimBackend keeps qd small I/Os in flight on a MemStorage,
 // replacing each as it completes; one op is one Submit and one Next.
 func BenchmarkSimBackend(b *testing.B) {
-	dev, err := DevicePreset("nvme")
+	dev, err := Preset("nvme")
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, qd := range []int{1, 32, 256} {
 		b.Run(fmt.Sprintf("qd=%d", qd), func(b *testing.B) {
-			mem := NewMemStorage()
+			mem := impl.NewMemStorage()
 			if err := mem.Truncate(1 << 20); err != nil {
 				b.Fatal(err)
 			}
-			sim := newSim(b, Files{Image: mem}, dev, 1)
+			sim := newSim(b, impl.Files{Image: mem}, dev, 1)
 			for i := range qd {
-				op := OpWrite
+				op := impl.OpWrite
 				if i%2 == 1 {
-					op = OpRead
+					op = impl.OpRead
 				}
-				sim.Submit(&IO{ID: uint64(i + 1), Op: op, Off: uint64(i%256) * 4096, Buf: make([]byte, 512)})
+				sim.Submit(&impl.IO{ID: uint64(i + 1), Op: op, Off: uint64(i%256) * 4096, Buf: make([]byte, 512)})
 			}
 			b.ReportAllocs()
 			n := 0

@@ -1,4 +1,4 @@
-package impl
+package file
 
 import (
 	"bytes"
@@ -11,6 +11,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/internal/hostio"
 )
 
 // fileTestSeed seeds every random choice in these tests; a failure prints
@@ -18,17 +21,17 @@ import (
 const fileTestSeed = 20240601
 
 // newFileTestBackend creates an empty image file in a temporary directory
-// and a FileBackend over it. With opts.Direct it skips the test if the
+// and a Backend over it. With opts.Direct it skips the test if the
 // file system or the system refuses O_DIRECT.
-func newFileTestBackend(t testing.TB, opts FileOptions) (*FileBackend, *FileStorage) {
+func newFileTestBackend(t testing.TB, opts Options) (*Backend, *impl.FileStorage) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "image.qed")
-	st, err := CreateFileStorage(path)
+	st, err := impl.CreateFileStorage(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	b, err := NewFileBackend(Files{Image: st}, path, opts)
+	b, err := New(impl.Files{Image: st}, path, opts)
 	if err != nil {
 		skipIfRefused(t, opts, err)
 		t.Fatal(err)
@@ -37,9 +40,9 @@ func newFileTestBackend(t testing.TB, opts FileOptions) (*FileBackend, *FileStor
 	return b, st
 }
 
-// skipIfRefused skips the test if err from NewFileBackend says this
+// skipIfRefused skips the test if err from New says this
 // system refuses what opts ask for: O_DIRECT, or io_uring.
-func skipIfRefused(t testing.TB, opts FileOptions, err error) {
+func skipIfRefused(t testing.TB, opts Options, err error) {
 	t.Helper()
 	if opts.Direct && (errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported)) {
 		t.Skipf("skipping: O_DIRECT refused here: %v", err)
@@ -49,7 +52,7 @@ func skipIfRefused(t testing.TB, opts FileOptions, err error) {
 	}
 }
 
-// aioModes are the ways a FileBackend submits I/O; the tests run in each.
+// aioModes are the ways a Backend submits I/O; the tests run in each.
 var aioModes = []AIOMode{AIOThreads, AIOIOUring}
 
 // forEachAIO runs f as a subtest per AIO mode.
@@ -61,9 +64,9 @@ func forEachAIO(t *testing.T, f func(t *testing.T, aio AIOMode)) {
 
 // drainFile returns every I/O the backend completes until it is idle,
 // failing the test on an I/O error.
-func drainFile(t testing.TB, b *FileBackend) []*IO {
+func drainFile(t testing.TB, b *Backend) []*impl.IO {
 	t.Helper()
-	var out []*IO
+	var out []*impl.IO
 	for o := b.Next(); o != nil; o = b.Next() {
 		if o.Err != nil {
 			t.Fatalf("%v: %v", o, o.Err)
@@ -74,7 +77,7 @@ func drainFile(t testing.TB, b *FileBackend) []*IO {
 }
 
 // runFileIO submits one I/O, waits for it and returns its error.
-func runFileIO(t testing.TB, b *FileBackend, o *IO) error {
+func runFileIO(t testing.TB, b *Backend, o *impl.IO) error {
 	t.Helper()
 	b.Submit(o)
 	got := b.Next()
@@ -89,7 +92,7 @@ func runFileIO(t testing.TB, b *FileBackend, o *IO) error {
 
 func TestFileStorage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.raw")
-	st, err := CreateFileStorage(path)
+	st, err := impl.CreateFileStorage(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +129,7 @@ func TestFileStorage(t *testing.T) {
 		t.Errorf("Sync after Close = %v, want an error naming %s", err, path)
 	}
 
-	ro, err := OpenFileStorage(path, true)
+	ro, err := impl.OpenFileStorage(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +145,7 @@ func TestFileStorage(t *testing.T) {
 	}
 
 	missing := filepath.Join(t.TempDir(), "missing.qed")
-	if _, err := OpenFileStorage(missing, false); err == nil || !strings.Contains(err.Error(), missing) || !errors.Is(err, os.ErrNotExist) {
+	if _, err := impl.OpenFileStorage(missing, false); err == nil || !strings.Contains(err.Error(), missing) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("OpenFileStorage(missing) = %v, want ErrNotExist naming %s", err, missing)
 	}
 }
@@ -154,17 +157,17 @@ func TestFileStorage(t *testing.T) {
 func TestFileBackendRoundTrip(t *testing.T) {
 	for _, c := range []struct {
 		name    string
-		opts    FileOptions
+		opts    Options
 		aligned bool
 	}{
-		{"direct=false", FileOptions{}, true},
-		{"direct=false/workers=3", FileOptions{Workers: 3}, true},
-		{"direct=true", FileOptions{Direct: true}, true},
-		{"direct=true/bounce", FileOptions{Direct: true, Workers: 8}, false},
-		{"direct=false/aio=io_uring", FileOptions{AIO: AIOIOUring}, true},
-		{"direct=false/aio=io_uring/workers=3", FileOptions{AIO: AIOIOUring, Workers: 3}, true},
-		{"direct=true/aio=io_uring", FileOptions{Direct: true, AIO: AIOIOUring}, true},
-		{"direct=true/bounce/aio=io_uring", FileOptions{Direct: true, AIO: AIOIOUring, Workers: 8}, false},
+		{"direct=false", Options{}, true},
+		{"direct=false/workers=3", Options{Workers: 3}, true},
+		{"direct=true", Options{Direct: true}, true},
+		{"direct=true/bounce", Options{Direct: true, Workers: 8}, false},
+		{"direct=false/aio=io_uring", Options{AIO: AIOIOUring}, true},
+		{"direct=false/aio=io_uring/workers=3", Options{AIO: AIOIOUring, Workers: 3}, true},
+		{"direct=true/aio=io_uring", Options{Direct: true, AIO: AIOIOUring}, true},
+		{"direct=true/bounce/aio=io_uring", Options{Direct: true, AIO: AIOIOUring, Workers: 8}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Logf("seed %d", fileTestSeed)
@@ -173,9 +176,9 @@ func TestFileBackendRoundTrip(t *testing.T) {
 			const block, slots, writes = 4096, 1024, 256
 			buffer := func() []byte {
 				if c.aligned {
-					return AlignedBuffer(block)
+					return impl.AlignedBuffer(block)
 				}
-				return AlignedBuffer(block + 1)[1:] // misaligned on purpose
+				return impl.AlignedBuffer(block + 1)[1:] // misaligned on purpose
 			}
 			perm := rng.Perm(slots)
 			want := make(map[uint64][]byte)
@@ -186,7 +189,7 @@ func TestFileBackendRoundTrip(t *testing.T) {
 				}
 				off := uint64(slot) * block
 				want[off] = bytes.Clone(buf)
-				b.Submit(&IO{ID: uint64(i), Op: OpWrite, Off: off, Buf: buf})
+				b.Submit(&impl.IO{ID: uint64(i), Op: impl.OpWrite, Off: off, Buf: buf})
 			}
 			if got := len(drainFile(t, b)); got != writes {
 				t.Fatalf("%d writes completed, want %d", got, writes)
@@ -194,7 +197,7 @@ func TestFileBackendRoundTrip(t *testing.T) {
 			size, _ := st.Size()
 
 			// Read every written slot, 16 unwritten ones, and 4 past EOF.
-			var reads []*IO
+			var reads []*impl.IO
 			offs := make([]uint64, 0, writes+20)
 			for _, slot := range perm[:writes+16] {
 				offs = append(offs, uint64(slot)*block)
@@ -207,7 +210,7 @@ func TestFileBackendRoundTrip(t *testing.T) {
 				for j := range buf {
 					buf[j] = 0xAA // must be overwritten, with zeros if unwritten
 				}
-				o := &IO{ID: uint64(1000 + i), Op: OpRead, Off: off, Buf: buf}
+				o := &impl.IO{ID: uint64(1000 + i), Op: impl.OpRead, Off: off, Buf: buf}
 				reads = append(reads, o)
 				b.Submit(o)
 			}
@@ -262,7 +265,7 @@ func TestFileBackendDirectUnaligned(t *testing.T) {
 }
 
 func testFileBackendDirectUnaligned(t *testing.T, aio AIOMode) {
-	b, st := newFileTestBackend(t, FileOptions{Direct: true, AIO: aio})
+	b, st := newFileTestBackend(t, Options{Direct: true, AIO: aio})
 	rng := rand.New(rand.NewPCG(fileTestSeed, 1))
 	fill := func(buf []byte) []byte {
 		for i := range buf {
@@ -278,11 +281,11 @@ func testFileBackendDirectUnaligned(t *testing.T, aio AIOMode) {
 		copy(want[off:], p)
 	}
 
-	writes := []*IO{
-		{Op: OpWrite, Off: 0, Buf: fill(AlignedBuffer(8193)[1:])},       // bounced
-		{Op: OpWrite, Off: 8192, Buf: fill(AlignedBuffer(4096))},        // direct
-		{Op: OpWrite, Off: 12288 + 100, Buf: fill(AlignedBuffer(1000))}, // buffered: off and length unaligned
-		{Op: OpWrite, Off: 4096 + 512, Buf: fill(AlignedBuffer(512))},   // buffered, over the bounced write
+	writes := []*impl.IO{
+		{Op: impl.OpWrite, Off: 0, Buf: fill(impl.AlignedBuffer(8193)[1:])},       // bounced
+		{Op: impl.OpWrite, Off: 8192, Buf: fill(impl.AlignedBuffer(4096))},        // direct
+		{Op: impl.OpWrite, Off: 12288 + 100, Buf: fill(impl.AlignedBuffer(1000))}, // buffered: off and length unaligned
+		{Op: impl.OpWrite, Off: 4096 + 512, Buf: fill(impl.AlignedBuffer(512))},   // buffered, over the bounced write
 	}
 	for _, o := range writes {
 		if err := runFileIO(t, b, o); err != nil {
@@ -306,12 +309,12 @@ func testFileBackendDirectUnaligned(t *testing.T, aio AIOMode) {
 
 	// 13388 bytes of file: a direct read of 16 KiB stops short of a block
 	// boundary and finishes through the buffered descriptor, zero-filled.
-	reads := []*IO{
-		{Op: OpRead, Off: 0, Buf: AlignedBuffer(16384)},         // direct, crosses EOF
-		{Op: OpRead, Off: 0, Buf: AlignedBuffer(16385)[1:]},     // bounced, crosses EOF
-		{Op: OpRead, Off: 12288, Buf: AlignedBuffer(4096)},      // direct, ends past EOF
-		{Op: OpRead, Off: 12288 + 100, Buf: AlignedBuffer(999)}, // buffered
-		{Op: OpRead, Off: 1 << 20, Buf: AlignedBuffer(4096)},    // direct, wholly past EOF
+	reads := []*impl.IO{
+		{Op: impl.OpRead, Off: 0, Buf: impl.AlignedBuffer(16384)},         // direct, crosses EOF
+		{Op: impl.OpRead, Off: 0, Buf: impl.AlignedBuffer(16385)[1:]},     // bounced, crosses EOF
+		{Op: impl.OpRead, Off: 12288, Buf: impl.AlignedBuffer(4096)},      // direct, ends past EOF
+		{Op: impl.OpRead, Off: 12288 + 100, Buf: impl.AlignedBuffer(999)}, // buffered
+		{Op: impl.OpRead, Off: 1 << 20, Buf: impl.AlignedBuffer(4096)},    // direct, wholly past EOF
 	}
 	padded := append(bytes.Clone(want), make([]byte, 1<<21)...)
 	for _, o := range reads {
@@ -339,18 +342,18 @@ func TestFileBackendDirectRefused(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "image.qed")
-	st, err := CreateFileStorage(path)
+	st, err := impl.CreateFileStorage(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	b, err := NewFileBackend(Files{Image: st}, "", FileOptions{Direct: true})
+	b, err := New(impl.Files{Image: st}, "", Options{Direct: true})
 	if err == nil {
 		b.Close()
 		t.Skip("skipping: tmpfs on /dev/shm accepts O_DIRECT (Linux 6.6 and later)")
 	}
 	t.Log(err)
-	if !directSupported {
+	if !hostio.DirectSupported {
 		return
 	}
 	checkDirectRefused(t, err, path)
@@ -359,7 +362,7 @@ func TestFileBackendDirectRefused(t *testing.T) {
 // TestDirectOpenError checks the message for EINVAL from open(O_DIRECT),
 // which the tmpfs test cannot reach on kernels whose tmpfs accepts it.
 func TestDirectOpenError(t *testing.T) {
-	if !directSupported {
+	if !hostio.DirectSupported {
 		t.Skip("skipping: no O_DIRECT on this system")
 	}
 	checkDirectRefused(t, directOpenError("/x/image.qed", syscall.EINVAL), "/x/image.qed")
@@ -385,11 +388,11 @@ func TestFileBackendPrealloc(t *testing.T) {
 	}{{false, AIOThreads}, {true, AIOThreads}, {false, AIOIOUring}, {true, AIOIOUring}} {
 		direct := c.direct
 		t.Run(fmt.Sprintf("direct=%v/aio=%v", direct, c.aio), func(t *testing.T) {
-			b, st := newFileTestBackend(t, FileOptions{Direct: direct, PreallocBytes: ahead, AIO: c.aio})
+			b, st := newFileTestBackend(t, Options{Direct: direct, PreallocBytes: ahead, AIO: c.aio})
 			allocated := func() int64 {
 				t.Helper()
 				var n int64
-				err := st.withFD(func(fd int) (err error) { n, err = allocatedBytes(fd); return err })
+				err := st.WithFD(func(fd int) (err error) { n, err = hostio.AllocatedBytes(fd); return err })
 				if errors.Is(err, errors.ErrUnsupported) {
 					return -1
 				} else if err != nil {
@@ -399,7 +402,7 @@ func TestFileBackendPrealloc(t *testing.T) {
 			}
 			write := func(off uint64) {
 				t.Helper()
-				if err := runFileIO(t, b, &IO{Op: OpWrite, Off: off, Buf: AlignedBuffer(4096)}); err != nil {
+				if err := runFileIO(t, b, &impl.IO{Op: impl.OpWrite, Off: off, Buf: impl.AlignedBuffer(4096)}); err != nil {
 					t.Fatal(err)
 				}
 				if size, _ := st.Size(); size != int64(off)+4096 {
@@ -451,8 +454,8 @@ func TestFileBackendPrealloc(t *testing.T) {
 		})
 	}
 	t.Run("off", func(t *testing.T) {
-		b, _ := newFileTestBackend(t, FileOptions{PreallocBytes: -1})
-		if err := runFileIO(t, b, &IO{Op: OpWrite, Off: 1 << 20, Buf: make([]byte, 4096)}); err != nil {
+		b, _ := newFileTestBackend(t, Options{PreallocBytes: -1})
+		if err := runFileIO(t, b, &impl.IO{Op: impl.OpWrite, Off: 1 << 20, Buf: make([]byte, 4096)}); err != nil {
 			t.Fatal(err)
 		}
 		if s := b.Stats(); s.Preallocs != 0 || s.PreallocEnd != 0 {
@@ -466,12 +469,12 @@ func TestFileBackendNextIdle(t *testing.T) {
 }
 
 func testFileBackendNextIdle(t *testing.T, aio AIOMode) {
-	b, _ := newFileTestBackend(t, FileOptions{Workers: 2, AIO: aio})
+	b, _ := newFileTestBackend(t, Options{Workers: 2, AIO: aio})
 	if o := b.Next(); o != nil {
 		t.Fatalf("Next on a new backend returned %v", o)
 	}
 	for range 3 {
-		if err := runFileIO(t, b, &IO{Op: OpWrite, Buf: []byte("x")}); err != nil {
+		if err := runFileIO(t, b, &impl.IO{Op: impl.OpWrite, Buf: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 		if o := b.Next(); o != nil {
@@ -494,49 +497,49 @@ func TestFileBackendFlushAndBacking(t *testing.T) {
 func testFileBackendFlushAndBacking(t *testing.T, aio AIOMode, onDisk bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "image.qed")
-	st, err := CreateFileStorage(path)
+	st, err := impl.CreateFileStorage(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var backing Storage = NewMemStorageFrom([]byte("backing data"))
+	var backing impl.Storage = impl.NewMemStorageFrom([]byte("backing data"))
 	if onDisk {
 		bpath := filepath.Join(dir, "backing.raw")
 		if err := os.WriteFile(bpath, []byte("backing data"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		bst, err := OpenFileStorage(bpath, true)
+		bst, err := impl.OpenFileStorage(bpath, true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer bst.Close()
 		backing = bst
 	}
-	opts := FileOptions{AIO: aio}
-	b, err := NewFileBackend(Files{Image: st, Backing: backing}, "", opts)
+	opts := Options{AIO: aio}
+	b, err := New(impl.Files{Image: st, Backing: backing}, "", opts)
 	if err != nil {
 		skipIfRefused(t, opts, err)
 		t.Fatal(err)
 	}
 	defer b.Close()
 
-	if err := runFileIO(t, b, &IO{Op: OpWrite, Off: 0, Buf: []byte("image")}); err != nil {
+	if err := runFileIO(t, b, &impl.IO{Op: impl.OpWrite, Off: 0, Buf: []byte("image")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := runFileIO(t, b, &IO{Op: OpFlush, Purpose: PurposeFlush}); err != nil {
+	if err := runFileIO(t, b, &impl.IO{Op: impl.OpFlush, Purpose: impl.PurposeFlush}); err != nil {
 		t.Fatal(err)
 	}
-	if err := runFileIO(t, b, &IO{Op: OpFlush, File: BackingFile}); err != nil {
+	if err := runFileIO(t, b, &impl.IO{Op: impl.OpFlush, File: impl.BackingFile}); err != nil {
 		t.Fatal(err)
 	}
 	buf := bytes.Repeat([]byte{0xAA}, 16)
-	if err := runFileIO(t, b, &IO{Op: OpRead, File: BackingFile, Off: 8, Buf: buf}); err != nil {
+	if err := runFileIO(t, b, &impl.IO{Op: impl.OpRead, File: impl.BackingFile, Off: 8, Buf: buf}); err != nil {
 		t.Fatal(err)
 	}
 	if want := append([]byte("data"), make([]byte, 12)...); !bytes.Equal(buf, want) {
 		t.Errorf("backing read = %q, want %q", buf, want)
 	}
-	if err := runFileIO(t, b, &IO{Op: OpWrite, File: BackingFile, Buf: []byte("x")}); err == nil {
+	if err := runFileIO(t, b, &impl.IO{Op: impl.OpWrite, File: impl.BackingFile, Buf: []byte("x")}); err == nil {
 		t.Error("write to the backing file succeeded")
 	}
 	if s := b.Stats(); s.Flushes != 2 {
@@ -554,15 +557,15 @@ func TestFileBackendClose(t *testing.T) {
 func testFileBackendClose(t *testing.T, aio AIOMode) {
 	for _, direct := range []bool{false, true} {
 		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
-			b, st := newFileTestBackend(t, FileOptions{Direct: direct, Workers: 4, AIO: aio})
+			b, st := newFileTestBackend(t, Options{Direct: direct, Workers: 4, AIO: aio})
 			const n, block = 512, 4096
-			var ios []*IO
+			var ios []*impl.IO
 			for i := range n {
-				buf := AlignedBuffer(block)
+				buf := impl.AlignedBuffer(block)
 				for j := range buf {
 					buf[j] = byte(i + j/256)
 				}
-				o := &IO{ID: uint64(i), Op: OpWrite, Off: uint64(i) * block, Buf: buf}
+				o := &impl.IO{ID: uint64(i), Op: impl.OpWrite, Off: uint64(i) * block, Buf: buf}
 				o.Err = errors.New("not performed")
 				ios = append(ios, o)
 				b.Submit(o)
@@ -589,7 +592,7 @@ func testFileBackendClose(t *testing.T, aio AIOMode) {
 				t.Errorf("storage closed by Close: %v", err)
 			}
 
-			late := &IO{Op: OpWrite, Buf: []byte("late")}
+			late := &impl.IO{Op: impl.OpWrite, Buf: []byte("late")}
 			b.Submit(late)
 			if o := b.Next(); o != late || !errors.Is(o.Err, os.ErrClosed) {
 				t.Errorf("I/O submitted after Close returned %v with %v, want it with os.ErrClosed", o, late.Err)
@@ -617,19 +620,19 @@ func testFileBackendErrors(t *testing.T, aio AIOMode) {
 			if err := os.WriteFile(path, make([]byte, 8192), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			st, err := OpenFileStorage(path, true)
+			st, err := impl.OpenFileStorage(path, true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			opts := FileOptions{Direct: direct, AIO: aio}
-			b, err := NewFileBackend(Files{Image: st}, "", opts)
+			opts := Options{Direct: direct, AIO: aio}
+			b, err := New(impl.Files{Image: st}, "", opts)
 			if err != nil {
 				skipIfRefused(t, opts, err)
 				t.Fatal(err)
 			}
 			defer b.Close()
-			err = runFileIO(t, b, &IO{Op: OpWrite, Off: 4096, Buf: AlignedBuffer(4096)})
+			err = runFileIO(t, b, &impl.IO{Op: impl.OpWrite, Off: 4096, Buf: impl.AlignedBuffer(4096)})
 			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "write image at 0x1000") {
 				t.Errorf("write to a read-only image: %v, want an error naming the I/O and %s", err, path)
 			}
@@ -642,16 +645,16 @@ func testFileBackendErrors(t *testing.T, aio AIOMode) {
 
 func TestAlignedBuffer(t *testing.T) {
 	for _, n := range []int{0, 1, 512, 4095, 4096, 65536, 1<<20 + 3} {
-		b := AlignedBuffer(n)
-		if len(b) != n || cap(b) != n || (n > 0 && !isAligned(b)) {
-			t.Errorf("AlignedBuffer(%d): len %d cap %d aligned %v", n, len(b), cap(b), isAligned(b))
+		b := impl.AlignedBuffer(n)
+		if len(b) != n || cap(b) != n || (n > 0 && !impl.IsAligned(b)) {
+			t.Errorf("AlignedBuffer(%d): len %d cap %d aligned %v", n, len(b), cap(b), impl.IsAligned(b))
 		}
 	}
 	var p bouncePool
 	for _, n := range []int{1, 4096, 4097, 1 << 20} {
 		bp := p.get(n)
-		if len(*bp) < n || !isAligned(*bp) {
-			t.Errorf("bounce get(%d): len %d aligned %v", n, len(*bp), isAligned(*bp))
+		if len(*bp) < n || !impl.IsAligned(*bp) {
+			t.Errorf("bounce get(%d): len %d aligned %v", n, len(*bp), impl.IsAligned(*bp))
 		}
 		p.put(bp)
 	}
@@ -675,7 +678,7 @@ func BenchmarkFileBackend(b *testing.B) {
 				{"pattern=append/prealloc=off", false, -1},
 			} {
 				b.Run(fmt.Sprintf("direct=%v/aio=%v/%s", direct, aio, c.name), func(b *testing.B) {
-					be, st := newFileTestBackend(b, FileOptions{Direct: direct, PreallocBytes: c.prealloc, AIO: aio})
+					be, st := newFileTestBackend(b, Options{Direct: direct, PreallocBytes: c.prealloc, AIO: aio})
 					next := func(i int) uint64 { return uint64(i) * block }
 					if c.rewrite {
 						if _, err := st.WriteAt(make([]byte, region), 0); err != nil {
@@ -687,9 +690,9 @@ func BenchmarkFileBackend(b *testing.B) {
 						rng := rand.New(rand.NewPCG(fileTestSeed, 2))
 						next = func(int) uint64 { return rng.Uint64N(region/block) * block }
 					}
-					ios := make([]*IO, depth)
+					ios := make([]*impl.IO, depth)
 					for i := range ios {
-						ios[i] = &IO{Op: OpWrite, Buf: AlignedBuffer(block)}
+						ios[i] = &impl.IO{Op: impl.OpWrite, Buf: impl.AlignedBuffer(block)}
 					}
 					b.SetBytes(block)
 					b.ResetTimer()

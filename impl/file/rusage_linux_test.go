@@ -1,4 +1,4 @@
-package impl
+package file
 
 import "syscall"
 

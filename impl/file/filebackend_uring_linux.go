@@ -1,4 +1,4 @@
-package impl
+package file
 
 import (
 	"errors"
@@ -6,9 +6,11 @@ import (
 	"math/bits"
 	"os"
 	"syscall"
+
+	"github.com/qedharness/qedharness/impl"
 )
 
-// uringState is a FileBackend's io_uring (FileOptions.AIO = AIOIOUring):
+// uringState is a Backend's io_uring (Options.AIO = AIOIOUring):
 // Submit queues I/Os on the ring and Next hands the queued ones to the
 // kernel and waits for completions in one system call, so the I/Os that
 // become ready together cost one call, and no goroutine is switched.
@@ -36,15 +38,15 @@ type uringSlot struct {
 // newURingState sets up a ring for up to limit I/Os in the kernel at once.
 // Reads and writes of storages that are not files are performed at
 // Submit instead.
-func newURingState(files Files, dfd, limit int) (*uringState, error) {
+func newURingState(files impl.Files, dfd, limit int) (*uringState, error) {
 	u := &uringState{imageFD: -1, backFD: -1, limit: limit}
-	dup := func(st Storage) (int, error) {
-		fs, ok := st.(*FileStorage)
+	dup := func(st impl.Storage) (int, error) {
+		fs, ok := st.(*impl.FileStorage)
 		if !ok {
 			return -1, nil
 		}
 		nfd := -1
-		err := fs.withFD(func(fd int) error {
+		err := fs.WithFD(func(fd int) error {
 			var err error
 			nfd, err = dupFD(fd)
 			return err
@@ -85,11 +87,11 @@ func newURingState(files Files, dfd, limit int) (*uringState, error) {
 
 // fdOf returns the descriptor for job j, or -1 if it is performed at
 // Submit.
-func (u *uringState) fdOf(b *FileBackend, j fileJob) int {
+func (u *uringState) fdOf(b *Backend, j fileJob) int {
 	if j.route != routeBuffered {
 		return b.dfd
 	}
-	if j.io.File == BackingFile {
+	if j.io.File == impl.BackingFile {
 		return u.backFD
 	}
 	return u.imageFD
@@ -98,17 +100,17 @@ func (u *uringState) fdOf(b *FileBackend, j fileJob) int {
 // dispatch queues pending jobs on the ring while there is room; jobs for
 // storages without a descriptor, and grows and write-zeroes, are
 // performed on the spot.
-func (u *uringState) dispatch(b *FileBackend) {
+func (u *uringState) dispatch(b *Backend) {
 	for b.pendHead < len(b.pending) {
 		j := b.pending[b.pendHead]
 		o := j.io
-		if fd := u.fdOf(b, j); fd < 0 || u.err != nil || o.Op == OpGrow || o.Op == OpWriteZeroes {
+		if fd := u.fdOf(b, j); fd < 0 || u.err != nil || o.Op == impl.OpGrow || o.Op == impl.OpWriteZeroes {
 			// Grows and write-zeroes (fallocate) are rare: done on the spot.
 			b.popPending()
 			if u.err != nil {
 				o.Err = fmt.Errorf("%v: file backend: %w", o, u.err)
 			} else {
-				o.Err = Perform(b.files, o)
+				o.Err = impl.Perform(b.files, o)
 			}
 			b.ready = append(b.ready, o)
 			continue
@@ -124,14 +126,14 @@ func (u *uringState) dispatch(b *FileBackend) {
 		if j.route == routeBounce {
 			s.bounce = b.bounce.get(len(o.Buf))
 			s.buf = (*s.bounce)[:len(o.Buf)]
-			if o.Op == OpWrite {
+			if o.Op == impl.OpWrite {
 				copy(s.buf, o.Buf)
 			}
 		}
 		switch o.Op {
-		case OpRead:
+		case impl.OpRead:
 			u.ring.queue(ioringOpRead, u.fdOf(b, j), s.buf, o.Off, 0, uint64(i))
-		case OpWrite:
+		case impl.OpWrite:
 			u.ring.queue(ioringOpWrite, u.fdOf(b, j), s.buf, o.Off, 0, uint64(i))
 		default:
 			u.ring.queue(ioringOpFsync, u.fdOf(b, j), nil, 0, ioringFsyncDatasync, uint64(i))
@@ -142,7 +144,7 @@ func (u *uringState) dispatch(b *FileBackend) {
 
 // next returns a completed I/O, waiting for one if none is ready. The
 // backend has at least one I/O in flight and none in b.ready.
-func (u *uringState) next(b *FileBackend) *IO {
+func (u *uringState) next(b *Backend) *impl.IO {
 	for {
 		if n := len(b.ready); n > 0 {
 			o := b.ready[n-1]
@@ -170,7 +172,7 @@ func (u *uringState) next(b *FileBackend) *IO {
 // fail stops using the ring after err: the I/Os queued but not taken by
 // the kernel fail with err, as does every later one. I/Os the kernel took
 // still complete through the ring.
-func (u *uringState) fail(b *FileBackend, err error) {
+func (u *uringState) fail(b *Backend, err error) {
 	u.err = err
 	for n := u.ring.unsubmitted(); n > 0; n-- {
 		u.ring.tail--
@@ -200,7 +202,7 @@ func (u *uringState) fail(b *FileBackend, err error) {
 }
 
 // release frees slot i and returns its I/O.
-func (u *uringState) release(b *FileBackend, i uint32) *IO {
+func (u *uringState) release(b *Backend, i uint32) *impl.IO {
 	s := &u.slots[i]
 	o := s.job.io
 	if s.bounce != nil {
@@ -214,13 +216,13 @@ func (u *uringState) release(b *FileBackend, i uint32) *IO {
 // finish completes the I/O in slot i, whose operation returned res: an
 // error, or the bytes transferred. A short transfer is finished with
 // blocking calls, as the threads mode would.
-func (u *uringState) finish(b *FileBackend, i uint64, res int32) *IO {
+func (u *uringState) finish(b *Backend, i uint64, res int32) *impl.IO {
 	s := &u.slots[i]
 	j, buf := s.job, s.buf
 	o := j.io
 	o.Err = nil
 	switch {
-	case o.Op == OpFlush:
+	case o.Op == impl.OpFlush:
 		if res < 0 {
 			o.Err = fmt.Errorf("flush %s: %w", o.File, &os.PathError{Op: "fdatasync", Path: b.path, Err: syscall.Errno(-res)})
 		}
@@ -228,7 +230,7 @@ func (u *uringState) finish(b *FileBackend, i uint64, res int32) *IO {
 		o.Err = b.performWith(j, buf, 0)
 	case res < 0:
 		name := "pread"
-		if o.Op == OpWrite {
+		if o.Op == impl.OpWrite {
 			name = "pwrite"
 		}
 		if j.route != routeBuffered {
@@ -238,7 +240,7 @@ func (u *uringState) finish(b *FileBackend, i uint64, res int32) *IO {
 	case int(res) < len(buf):
 		o.Err = b.performWith(j, buf, int(res))
 	}
-	if j.route == routeBounce && o.Op == OpRead && o.Err == nil {
+	if j.route == routeBounce && o.Op == impl.OpRead && o.Err == nil {
 		copy(o.Buf, buf)
 	}
 	u.release(b, uint32(i))

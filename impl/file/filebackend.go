@@ -1,4 +1,4 @@
-package impl
+package file
 
 import (
 	"errors"
@@ -8,41 +8,15 @@ import (
 	"math/bits"
 	"os"
 	"sync"
-	"unsafe"
+
+	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/internal/hostio"
 )
 
-// DirectAlign is the alignment in bytes that FileBackend in Direct mode
-// requires of an I/O's offset, length and buffer address to send it to
-// the O_DIRECT descriptor. It is the largest logical block size in common
-// use (4Kn drives), so it suits every device without asking the kernel.
-const DirectAlign = 4096
-
-// AlignedBuffer returns a zeroed slice of n bytes whose first byte is
-// DirectAlign-aligned, so that FileBackend in Direct mode performs I/O on
-// it without a bounce buffer. Its capacity is n.
-func AlignedBuffer(n int) []byte {
-	if n == 0 {
-		return []byte{}
-	}
-	// Large objects start on runtime page boundaries and are usually
-	// aligned already; only small ones need the slack.
-	if b := make([]byte, n); isAligned(b) {
-		return b[:n:n]
-	}
-	b := make([]byte, n+DirectAlign-1)
-	skip := (DirectAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%DirectAlign)) % DirectAlign
-	return b[skip : skip+n : skip+n]
-}
-
-// isAligned reports whether b starts on a DirectAlign boundary.
-func isAligned(b []byte) bool {
-	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%DirectAlign == 0
-}
-
-// FileOptions configures a FileBackend. The zero value means 64 workers,
+// Options configures a Backend. The zero value means 64 workers,
 // I/O through the page cache, and no preallocation (the image grows its
 // file itself: Options.Grow).
-type FileOptions struct {
+type Options struct {
 	// Workers is the number of goroutines that perform I/O, which bounds
 	// how many I/Os are in the kernel at once; 0 or less means 64. More
 	// I/Os may be submitted; they queue until a worker is free.
@@ -68,12 +42,12 @@ type FileOptions struct {
 	// goroutines, as QEMU's aio=threads. AIOIOUring queues them on an
 	// io_uring and submits and reaps them in batches from Next, as QEMU's
 	// aio=io_uring, with at most Workers in the kernel at once; it costs
-	// far less CPU per I/O. Linux only; NewFileBackend fails with a
+	// far less CPU per I/O. Linux only; New fails with a
 	// reason where the kernel refuses io_uring.
 	AIO AIOMode
 }
 
-// AIOMode is how a FileBackend submits I/O; see FileOptions.AIO.
+// AIOMode is how a Backend submits I/O; see Options.AIO.
 type AIOMode uint8
 
 const (
@@ -109,9 +83,9 @@ const (
 	defaultFileWorkers = 64
 )
 
-// FileStats counts what a FileBackend did. Counts of reads and writes
+// Stats counts what a Backend did. Counts of reads and writes
 // are taken at Submit.
-type FileStats struct {
+type Stats struct {
 	// Submitted counts I/Os passed to Submit; Completed counts those
 	// returned by Next or drained by Close.
 	Submitted, Completed uint64
@@ -144,7 +118,7 @@ type FileStats struct {
 	PreallocErr error
 }
 
-// FileBackend is a Backend over files, with a pool of worker goroutines
+// Backend is a Backend over files, with a pool of worker goroutines
 // that perform I/O with pread, pwrite and fdatasync, as QEMU's thread
 // pool does: Submit hands an I/O to a worker and Next returns I/Os as
 // workers finish them, in whatever order that is. Many I/Os are in flight
@@ -153,14 +127,14 @@ type FileStats struct {
 //
 // Like every Backend it is driven from one goroutine; Stats must be
 // called from that goroutine too.
-type FileBackend struct {
-	files Files
-	img   *FileStorage // files.Image if it is a *FileStorage, else nil
+type Backend struct {
+	files impl.Files
+	img   *impl.FileStorage // files.Image if it is a *FileStorage, else nil
 	path  string
 	dfd   int // the O_DIRECT descriptor, or -1
 
 	jobs   chan fileJob // nil with io_uring
-	done   chan *IO
+	done   chan *impl.IO
 	ur     *uringState // nil with threads
 	wg     sync.WaitGroup
 	bounce bouncePool
@@ -169,14 +143,14 @@ type FileBackend struct {
 	inflight int       // submitted and not yet returned by Next
 	pending  []fileJob // submitted, waiting for room in jobs
 	pendHead int
-	ready    []*IO // completed without a worker (submitted after Close)
+	ready    []*impl.IO // completed without a worker (submitted after Close)
 	closed   bool
 	prealloc int64 // bytes to preallocate ahead; 0 when off
 	allocEnd int64 // end of the preallocated region
-	stats    FileStats
+	stats    Stats
 }
 
-var _ Backend = (*FileBackend)(nil)
+var _ impl.Backend = (*Backend)(nil)
 
 // fileRoute says how a worker performs an I/O.
 type fileRoute uint8
@@ -188,11 +162,11 @@ const (
 )
 
 type fileJob struct {
-	io    *IO
+	io    *impl.IO
 	route fileRoute
 }
 
-// NewFileBackend returns a FileBackend over files, with its workers
+// New returns a Backend over files, with its workers
 // started. path names the image file; it is needed only with Direct, to
 // open the O_DIRECT descriptor, and may be "" when files.Image is a
 // *FileStorage, whose name is then used. Preallocation needs a descriptor
@@ -200,22 +174,22 @@ type fileJob struct {
 // must be set; otherwise it is off.
 //
 // With Direct, a file system that refuses O_DIRECT (tmpfs, some FUSE file
-// systems) makes NewFileBackend fail with an error saying so.
-func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, error) {
+// systems) makes New fail with an error saying so.
+func New(files impl.Files, path string, opts Options) (*Backend, error) {
 	if files.Image == nil {
 		return nil, errors.New("file backend: no image storage")
 	}
-	img, _ := files.Image.(*FileStorage)
+	img, _ := files.Image.(*impl.FileStorage)
 	if path == "" && img != nil {
 		path = img.Name()
 	}
 	readOnly := img != nil && img.ReadOnly()
-	b := &FileBackend{files: files, img: img, path: path, dfd: -1}
+	b := &Backend{files: files, img: img, path: path, dfd: -1}
 	if opts.Direct {
 		if path == "" {
 			return nil, errors.New("file backend: Direct needs the image's path")
 		}
-		fd, err := openDirect(path, readOnly)
+		fd, err := hostio.OpenDirect(path, readOnly)
 		if err != nil {
 			return nil, directOpenError(path, err)
 		}
@@ -226,7 +200,7 @@ func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, e
 		size, err := files.Image.Size()
 		if err != nil {
 			if b.dfd >= 0 {
-				closeFD(b.dfd)
+				hostio.CloseFD(b.dfd)
 			}
 			return nil, fmt.Errorf("file backend: %w", err)
 		}
@@ -243,7 +217,7 @@ func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, e
 		ur, err := newURingState(files, b.dfd, workers)
 		if err != nil {
 			if b.dfd >= 0 {
-				closeFD(b.dfd)
+				hostio.CloseFD(b.dfd)
 			}
 			return nil, fmt.Errorf("file backend: aio=io_uring: %w", err)
 		}
@@ -251,12 +225,12 @@ func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, e
 		return b, nil
 	default:
 		if b.dfd >= 0 {
-			closeFD(b.dfd)
+			hostio.CloseFD(b.dfd)
 		}
 		return nil, fmt.Errorf("file backend: unknown aio mode %d", opts.AIO)
 	}
 	b.jobs = make(chan fileJob, workers)
-	b.done = make(chan *IO, workers)
+	b.done = make(chan *impl.IO, workers)
 	b.wg.Add(workers)
 	for range workers {
 		go b.work()
@@ -266,7 +240,7 @@ func NewFileBackend(files Files, path string, opts FileOptions) (*FileBackend, e
 
 // directOpenError explains why opening path with O_DIRECT failed.
 func directOpenError(path string, err error) error {
-	if isDirectRefused(err) {
+	if hostio.IsDirectRefused(err) {
 		return fmt.Errorf("file backend: the file system holding %s refuses O_DIRECT (older tmpfs, some FUSE file systems); use the image without Direct or put it elsewhere: %w", path, err)
 	}
 	return fmt.Errorf("file backend: %w", &os.PathError{Op: "open O_DIRECT", Path: path, Err: err})
@@ -274,7 +248,7 @@ func directOpenError(path string, err error) error {
 
 // Submit starts o: it preallocates if o writes past the preallocated
 // region, then queues o for a worker. It never blocks.
-func (b *FileBackend) Submit(o *IO) {
+func (b *Backend) Submit(o *impl.IO) {
 	b.inflight++
 	b.stats.Submitted++
 	if b.closed {
@@ -284,7 +258,7 @@ func (b *FileBackend) Submit(o *IO) {
 	}
 	j := fileJob{io: o, route: b.route(o)}
 	switch {
-	case o.Op == OpFlush:
+	case o.Op == impl.OpFlush:
 		b.stats.Flushes++
 	case j.route == routeDirect:
 		b.stats.Direct++
@@ -293,7 +267,7 @@ func (b *FileBackend) Submit(o *IO) {
 	default:
 		b.stats.Buffered++
 	}
-	if o.Op == OpWrite && o.File == ImageFile && b.prealloc > 0 {
+	if o.Op == impl.OpWrite && o.File == impl.ImageFile && b.prealloc > 0 {
 		b.preallocate(o)
 	}
 	b.pending = append(b.pending, j)
@@ -305,15 +279,15 @@ func (b *FileBackend) Submit(o *IO) {
 }
 
 // route decides how o is performed.
-func (b *FileBackend) route(o *IO) fileRoute {
-	if b.dfd < 0 || o.File != ImageFile || (o.Op != OpRead && o.Op != OpWrite) {
+func (b *Backend) route(o *impl.IO) fileRoute {
+	if b.dfd < 0 || o.File != impl.ImageFile || (o.Op != impl.OpRead && o.Op != impl.OpWrite) {
 		return routeBuffered
 	}
 	n := len(o.Buf)
-	if n == 0 || n%DirectAlign != 0 || o.Off%DirectAlign != 0 || o.Off > math.MaxInt64-uint64(n) {
+	if n == 0 || n%impl.DirectAlign != 0 || o.Off%impl.DirectAlign != 0 || o.Off > math.MaxInt64-uint64(n) {
 		return routeBuffered
 	}
-	if isAligned(o.Buf) {
+	if impl.IsAligned(o.Buf) {
 		return routeDirect
 	}
 	return routeBounce
@@ -324,9 +298,9 @@ func (b *FileBackend) route(o *IO) fileRoute {
 // the region already, so the fallocate never races a write for the same
 // blocks. The region starts at the write if the write leaves a gap after
 // the old end; the gap is not allocated.
-func (b *FileBackend) preallocate(o *IO) {
+func (b *Backend) preallocate(o *impl.IO) {
 	n, ahead := uint64(len(o.Buf)), uint64(b.prealloc)
-	const limit = math.MaxInt64 - DirectAlign
+	const limit = math.MaxInt64 - impl.DirectAlign
 	if n > limit || ahead > limit-n || o.Off > limit-n-ahead {
 		return // the write is past any file size; it will fail on its own
 	}
@@ -334,14 +308,14 @@ func (b *FileBackend) preallocate(o *IO) {
 	if end <= b.allocEnd {
 		return
 	}
-	start := max(b.allocEnd, int64(o.Off)&^(DirectAlign-1))
-	newEnd := (end + b.prealloc + DirectAlign - 1) &^ (DirectAlign - 1)
-	fallocate := func(fd int) error { return fallocateKeepSize(fd, start, newEnd-start) }
+	start := max(b.allocEnd, int64(o.Off)&^(impl.DirectAlign-1))
+	newEnd := (end + b.prealloc + impl.DirectAlign - 1) &^ (impl.DirectAlign - 1)
+	fallocate := func(fd int) error { return hostio.FallocateKeepSize(fd, start, newEnd-start) }
 	var err error
 	if b.dfd >= 0 {
 		err = fallocate(b.dfd)
 	} else {
-		err = b.img.withFD(fallocate)
+		err = b.img.WithFD(fallocate)
 	}
 	switch {
 	case err == nil:
@@ -361,7 +335,7 @@ func (b *FileBackend) preallocate(o *IO) {
 }
 
 // dispatch hands pending jobs to workers until the job queue is full.
-func (b *FileBackend) dispatch() {
+func (b *Backend) dispatch() {
 	for b.pendHead < len(b.pending) {
 		select {
 		case b.jobs <- b.pending[b.pendHead]:
@@ -372,7 +346,7 @@ func (b *FileBackend) dispatch() {
 	}
 }
 
-func (b *FileBackend) popPending() {
+func (b *Backend) popPending() {
 	b.pending[b.pendHead] = fileJob{}
 	b.pendHead++
 	if b.pendHead == len(b.pending) {
@@ -382,7 +356,7 @@ func (b *FileBackend) popPending() {
 
 // Next waits for a submitted I/O to complete and returns it with Err set;
 // it returns nil at once when none is in flight.
-func (b *FileBackend) Next() *IO {
+func (b *Backend) Next() *impl.IO {
 	if n := len(b.ready); n > 0 {
 		o := b.ready[n-1]
 		b.ready[n-1] = nil
@@ -407,14 +381,14 @@ func (b *FileBackend) Next() *IO {
 	return b.completed(<-b.done)
 }
 
-func (b *FileBackend) completed(o *IO) *IO {
+func (b *Backend) completed(o *impl.IO) *impl.IO {
 	b.inflight--
 	b.stats.Completed++
 	return o
 }
 
 // Stats returns the backend's counts so far.
-func (b *FileBackend) Stats() FileStats { return b.stats }
+func (b *Backend) Stats() Stats { return b.stats }
 
 // Close waits for every in-flight I/O to complete (they are not returned
 // by Next afterwards; each has Err set), stops the workers and closes the
@@ -422,7 +396,7 @@ func (b *FileBackend) Stats() FileStats { return b.stats }
 // preallocated, Close releases the blocks left allocated past the end of
 // the image by truncating it to its own size. An I/O submitted after
 // Close fails with an error wrapping os.ErrClosed. Close is idempotent.
-func (b *FileBackend) Close() error {
+func (b *Backend) Close() error {
 	if b.closed {
 		return nil
 	}
@@ -440,7 +414,7 @@ func (b *FileBackend) Close() error {
 		b.wg.Wait()
 	}
 	if b.dfd >= 0 {
-		if err := closeFD(b.dfd); err != nil {
+		if err := hostio.CloseFD(b.dfd); err != nil {
 			errs = append(errs, fmt.Errorf("file backend: %w", &os.PathError{Op: "close O_DIRECT", Path: b.path, Err: err}))
 		}
 		b.dfd = -1
@@ -458,7 +432,7 @@ func (b *FileBackend) Close() error {
 }
 
 // work performs jobs until the job queue is closed.
-func (b *FileBackend) work() {
+func (b *Backend) work() {
 	defer b.wg.Done()
 	for j := range b.jobs {
 		j.io.Err = b.perform(j)
@@ -466,7 +440,7 @@ func (b *FileBackend) work() {
 	}
 }
 
-func (b *FileBackend) perform(j fileJob) error {
+func (b *Backend) perform(j fileJob) error {
 	o := j.io
 	switch j.route {
 	case routeDirect:
@@ -475,21 +449,21 @@ func (b *FileBackend) perform(j fileJob) error {
 		bp := b.bounce.get(len(o.Buf))
 		defer b.bounce.put(bp)
 		buf := (*bp)[:len(o.Buf)]
-		if o.Op == OpWrite {
+		if o.Op == impl.OpWrite {
 			copy(buf, o.Buf)
 		}
 		err := b.performDirect(o, buf)
-		if o.Op == OpRead && err == nil {
+		if o.Op == impl.OpRead && err == nil {
 			copy(o.Buf, buf)
 		}
 		return err
 	}
-	return Perform(b.files, o)
+	return impl.Perform(b.files, o)
 }
 
 // performWith finishes job j with blocking calls from byte done of buf,
 // the buffer its transfer uses (the caller's, or a bounce buffer).
-func (b *FileBackend) performWith(j fileJob, buf []byte, done int) error {
+func (b *Backend) performWith(j fileJob, buf []byte, done int) error {
 	o := j.io
 	if j.route != routeBuffered {
 		return b.performDirectFrom(o, buf, done)
@@ -497,7 +471,7 @@ func (b *FileBackend) performWith(j fileJob, buf []byte, done int) error {
 	rest := *o
 	rest.Buf = o.Buf[done:]
 	rest.Off += uint64(done)
-	return Perform(b.files, &rest)
+	return impl.Perform(b.files, &rest)
 }
 
 // performDirect carries out read or write o with buf, aligned, on the
@@ -505,25 +479,25 @@ func (b *FileBackend) performWith(j fileJob, buf []byte, done int) error {
 // transfer stops short of a block boundary (a read at an unaligned end of
 // file) the rest goes through the image storage, which also zero-fills a
 // read past the end of the file, as Perform does.
-func (b *FileBackend) performDirect(o *IO, buf []byte) error {
+func (b *Backend) performDirect(o *impl.IO, buf []byte) error {
 	return b.performDirectFrom(o, buf, 0)
 }
 
 // performDirectFrom is performDirect for the bytes of buf from done on,
 // the earlier ones being transferred already.
-func (b *FileBackend) performDirectFrom(o *IO, buf []byte, done int) error {
+func (b *Backend) performDirectFrom(o *impl.IO, buf []byte, done int) error {
 	off := int64(o.Off)
-	xfer, name := preadFD, "pread"
-	if o.Op == OpWrite {
-		xfer, name = pwriteFD, "pwrite"
+	xfer, name := hostio.Pread, "pread"
+	if o.Op == impl.OpWrite {
+		xfer, name = hostio.Pwrite, "pwrite"
 	}
-	for done < len(buf) && done%DirectAlign == 0 {
+	for done < len(buf) && done%impl.DirectAlign == 0 {
 		n, err := xfer(b.dfd, buf[done:], off+int64(done))
 		if err != nil {
 			return fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, &os.PathError{Op: name + " O_DIRECT", Path: b.path, Err: err})
 		}
 		if n == 0 {
-			if o.Op == OpRead {
+			if o.Op == impl.OpRead {
 				clear(buf[done:]) // end of file
 				return nil
 			}
@@ -535,7 +509,7 @@ func (b *FileBackend) performDirectFrom(o *IO, buf []byte, done int) error {
 		return nil
 	}
 	rest, restOff := buf[done:], off+int64(done)
-	if o.Op == OpWrite {
+	if o.Op == impl.OpWrite {
 		if _, err := b.files.Image.WriteAt(rest, restOff); err != nil {
 			return fmt.Errorf("%s %s at %#x: %w", o.Op, o.File, o.Off, err)
 		}
@@ -562,13 +536,13 @@ const (
 func (p *bouncePool) get(n int) *[]byte {
 	c := max(bits.Len(uint(n-1)), bounceMinBits)
 	if c > bounceMaxBits {
-		b := AlignedBuffer(n)
+		b := impl.AlignedBuffer(n)
 		return &b
 	}
 	if v := p[c-bounceMinBits].Get(); v != nil {
 		return v.(*[]byte)
 	}
-	b := AlignedBuffer(1 << c)
+	b := impl.AlignedBuffer(1 << c)
 	return &b
 }
 
@@ -578,5 +552,13 @@ func (p *bouncePool) put(b *[]byte) {
 	c := bits.Len(uint(n - 1))
 	if n == 1<<c && c >= bounceMinBits && c <= bounceMaxBits {
 		p[c-bounceMinBits].Put(b)
+	}
+}
+
+// Opener returns an impl.PathOptions.NewBackend that runs the image on a
+// file backend configured by opts.
+func Opener(opts Options) func(files impl.Files, path string) (impl.Backend, error) {
+	return func(files impl.Files, path string) (impl.Backend, error) {
+		return New(files, path, opts)
 	}
 }
