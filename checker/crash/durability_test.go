@@ -1,8 +1,6 @@
-package impl
+package crash
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,114 +9,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 )
 
-// crashGeom is the geometry of the crash tests: 4 KiB clusters, one-cluster
-// tables (512 entries, 2 MiB per L2 table), 4 MiB of guest space, so a
-// small workload allocates data clusters and L2 tables both.
+// The geometry of the sim and reproducer tests: the explorer's 4 KiB
+// clusters (testCS) and one-cluster tables (512 entries, 2 MiB per L2
+// table), 4 MiB of guest space, so a small workload allocates data
+// clusters and L2 tables both. The backing file is the explorer's too
+// (backingSize, the first 16 clusters; the guest reads zeros past it).
 const (
-	crashCS   = 4096
-	crashSize = 4 << 20
-	// crashBackingSize covers the first 16 clusters; the guest reads
-	// zeros past it.
-	crashBackingSize = 64 << 10
+	testCS   = clusterSize
+	testSize = 4 << 20
 )
-
-func TestCrashStoreModel(t *testing.T) {
-	mem := NewMemStorageFrom(make([]byte, 4*SectorSize))
-	cs, err := NewCrashStore(mem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := make([]byte, SectorSize)
-	b := make([]byte, 2*SectorSize)
-	for i := range a {
-		a[i] = 0xaa
-	}
-	for i := range b {
-		b[i] = 0xbb
-	}
-	cs.WriteAt(a, 0)
-	if err := cs.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	mark := cs.Mark()
-	cs.WriteAt(b, 0)            // covered by nothing yet
-	cs.WriteAt(a, 5*SectorSize) // extends the file
-	if got := len(cs.Unflushed()); got != 2 {
-		t.Fatalf("%d unflushed writes, want 2", got)
-	}
-	// Whole writes: 4 images; torn into sectors: 3 units, 8 images.
-	seen := map[string]bool{}
-	if n := cs.Crashes(nil, false, 16, func(img []byte, _ []CrashUnit, _ []bool) bool {
-		seen[fmt.Sprint(len(img), img[0], img[SectorSize])] = true
-		return true
-	}); n != 4 {
-		t.Errorf("visited %d whole-write crash images, want 4", n)
-	}
-	want := map[string]bool{"2048 170 0": true, "2048 187 187": true, "3072 170 0": true, "3072 187 187": true}
-	if fmt.Sprint(seen) != fmt.Sprint(want) {
-		t.Errorf("crash images %v, want %v", seen, want)
-	}
-	if n := cs.Crashes(nil, true, 16, func([]byte, []CrashUnit, []bool) bool { return true }); n != 8 {
-		t.Errorf("visited %d torn crash images, want 8", n)
-	}
-	// A flush submitted at mark covers only the first write.
-	cs.SyncLimit(mark + 1)
-	if err := cs.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if got := len(cs.Unflushed()); got != 1 {
-		t.Fatalf("after a limited sync %d unflushed writes, want 1", got)
-	}
-	d := cs.Durable()
-	if d[0] != 0xbb || len(d) != 4*SectorSize {
-		t.Errorf("durable image starts %#x, %d bytes; want 0xbb, %d", d[0], len(d), 4*SectorSize)
-	}
-	if err := cs.Sync(); err != nil || len(cs.Unflushed()) != 0 || len(cs.Durable()) != 6*SectorSize {
-		t.Errorf("after a full sync: %v, %d unflushed, %d durable bytes", err, len(cs.Unflushed()), len(cs.Durable()))
-	}
-}
-
-// TestCrashStoreFingerprint checks that the fingerprint follows what
-// crash images depend on: the durable image, the unflushed writes and
-// the extra writes, in order, and nothing else.
-func TestCrashStoreFingerprint(t *testing.T) {
-	build := func(writes ...int64) *CrashStore {
-		cs, err := NewCrashStore(NewMemStorageFrom(make([]byte, 8*SectorSize)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, off := range writes {
-			cs.WriteAt(bytes.Repeat([]byte{byte(off/SectorSize + 1)}, SectorSize), off)
-		}
-		return cs
-	}
-	a, b := build(0, SectorSize), build(0, SectorSize)
-	if a.Fingerprint(nil) != b.Fingerprint(nil) {
-		t.Error("equal stores, different fingerprints")
-	}
-	if a.Fingerprint(nil) == build(SectorSize, 0).Fingerprint(nil) {
-		t.Error("unflushed writes in another order, same fingerprint")
-	}
-	x := []CrashWrite{{Off: 0, Data: make([]byte, 3)}, {Off: 7, Data: make([]byte, 1)}}
-	if a.Fingerprint(x) == a.Fingerprint(nil) || a.Fingerprint(x) == a.Fingerprint([]CrashWrite{x[1], x[0]}) {
-		t.Error("extra writes, or their order, do not change the fingerprint")
-	}
-	before := a.Fingerprint(nil)
-	a.Mark()
-	a.Syncs()
-	if a.Fingerprint(nil) != before {
-		t.Error("reading the store changed its fingerprint")
-	}
-	if err := a.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if a.Fingerprint(nil) == before {
-		t.Error("a sync did not change the fingerprint")
-	}
-}
 
 // crashSeeds returns how many seeds the random crash tests run per policy
 // and backing choice: QED_CRASH_SEEDS, or a default that keeps the race
@@ -139,30 +42,19 @@ func crashSeeds(t *testing.T, def int) int {
 
 // crashSetup creates the image of a crash run: a session that writes a few
 // clusters and closes cleanly (so the crashed session rewrites allocated
-// clusters as well as allocating), then a CrashStore over the result.
-func crashSetup(t testing.TB, backed bool, policy model.Policy, l *CrashLedger) (Files, *CrashStore, []byte) {
-	mem := NewMemStorage()
-	opts := CreateOptions{ClusterSize: crashCS, TableSize: 1}
-	var backing []byte
-	files := Files{Image: mem}
-	if backed {
-		opts.BackingFile = "backing.raw"
-		backing = CrashBacking(crashBackingSize)
-		files.Backing = NewMemStorageFrom(backing)
-	}
-	if err := Create(mem, crashSize, opts); err != nil {
-		t.Fatal(err)
-	}
-	im, err := Open(files, NewMemBackend(files), Options{Policy: policy})
+// clusters as well as allocating), then a Store over the result.
+func crashSetup(t testing.TB, backed bool, policy model.Policy, l *Ledger) (impl.Files, *Store, []byte) {
+	mem, files, backing := newTestImage(t, backed)
+	im, err := impl.Open(files, impl.NewMemBackend(files), impl.Options{Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.Backing = backed
 	for k, gc := range []uint64{1, 3, 512} {
 		id := uint64(1000 + k)
-		off := gc * crashCS
-		l.Submitted(id, off, crashCS)
-		if _, err := im.WriteAt(CrashData(id, off, crashCS), int64(off)); err != nil {
+		off := gc * testCS
+		l.Submitted(id, off, testCS)
+		if _, err := im.WriteAt(Data(id, off, testCS), int64(off)); err != nil {
 			t.Fatal(err)
 		}
 		l.Completed(id)
@@ -171,12 +63,26 @@ func crashSetup(t testing.TB, backed bool, policy model.Policy, l *CrashLedger) 
 	if err := im.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := NewCrashStore(mem)
+	cs, err := NewStore(mem)
 	if err != nil {
 		t.Fatal(err)
 	}
 	files.Image = cs
 	return files, cs, backing
+}
+
+// newTestImage creates an empty image of the test geometry in memory,
+// with a tagged backing file (returned) when backed.
+func newTestImage(t testing.TB, backed bool) (*impl.MemStorage, impl.Files, []byte) {
+	var backing []byte
+	if backed {
+		backing = Backing(backingSize)
+	}
+	mem, files, err := newImage(testSize, backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mem, files, backing
 }
 
 // crashOp draws a guest request: a sector-aligned write of 1 to 12
@@ -188,11 +94,11 @@ func crashOp(rng *rand.Rand) (flush bool, off, n uint64) {
 	}
 	clusters := []uint64{0, 1, 2, 3, 4, 5, 511, 512, 513, 700}
 	gc := clusters[rng.IntN(len(clusters))]
-	sec := uint64(rng.IntN(crashCS / SectorSize))
-	n = uint64(1+rng.IntN(12)) * SectorSize
-	off = gc*crashCS + sec*SectorSize
-	if off+n > crashSize {
-		n = crashSize - off
+	sec := uint64(rng.IntN(testCS / impl.SectorSize))
+	n = uint64(1+rng.IntN(12)) * impl.SectorSize
+	off = gc*testCS + sec*impl.SectorSize
+	if off+n > testSize {
+		n = testSize - off
 	}
 	return false, off, n
 }
@@ -217,24 +123,24 @@ type simCrashInfo struct {
 }
 
 // simFlushMarks is the Backend the image sees in a sim crash run: it
-// notes the CrashStore's mark when a flush of the image is submitted and,
+// notes the Store's mark when a flush of the image is submitted and,
 // through the sim's perform hook, arms that flush's Sync with it, so the
 // flush covers exactly the writes that completed before it was submitted
 // (the Backend contract), not those that completed while it was in
 // flight.
 type simFlushMarks struct {
-	*SimBackend
-	cs    *CrashStore
-	marks map[*IO]uint64
+	*impl.SimBackend
+	cs    *Store
+	marks map[*impl.IO]uint64
 	// narrow counts flushes that left out a write completed while they
 	// were in flight.
 	narrow int
 }
 
-func newSimFlushMarks(be *SimBackend, cs *CrashStore) *simFlushMarks {
-	m := &simFlushMarks{SimBackend: be, cs: cs, marks: map[*IO]uint64{}}
-	be.SetPerformHook(func(io *IO) {
-		if io.Op == OpFlush && io.File == ImageFile {
+func newSimFlushMarks(be *impl.SimBackend, cs *Store) *simFlushMarks {
+	m := &simFlushMarks{SimBackend: be, cs: cs, marks: map[*impl.IO]uint64{}}
+	be.SetPerformHook(func(io *impl.IO) {
+		if io.Op == impl.OpFlush && io.File == impl.ImageFile {
 			mark := m.marks[io]
 			if cs.Mark() > mark {
 				m.narrow++
@@ -246,8 +152,8 @@ func newSimFlushMarks(be *SimBackend, cs *CrashStore) *simFlushMarks {
 	return m
 }
 
-func (m *simFlushMarks) Submit(io *IO) {
-	if io.Op == OpFlush && io.File == ImageFile {
+func (m *simFlushMarks) Submit(io *impl.IO) {
+	if io.Op == impl.OpFlush && io.File == impl.ImageFile {
 		m.marks[io] = m.cs.Mark()
 	}
 	m.SimBackend.Submit(io)
@@ -261,19 +167,19 @@ func (m *simFlushMarks) Submit(io *IO) {
 // uniformly in virtual time). A
 // random subset of the crash candidates lands: the completed writes no
 // completed flush covers, and the writes the device holds in flight
-// (SimBackend.InFlight), which may have reached the medium before
+// (impl.SimBackend.InFlight), which may have reached the medium before
 // completing; with tearing each sector on its own. Then it recovers.
 func runCrashSim(t *testing.T, reg model.Registration, backed bool, seed uint64) ([]byte, Recovery, simCrashInfo, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	l := &CrashLedger{}
+	l := &Ledger{}
 	files, cs, backing := crashSetup(t, backed, reg.Policy, l)
-	dev, _ := DevicePreset("ssd")
-	sim, err := NewSimBackend(files, dev, int64(seed))
+	dev, _ := impl.DevicePreset("ssd")
+	sim, err := impl.NewSimBackend(files, dev, int64(seed))
 	if err != nil {
 		t.Fatal(err)
 	}
 	be := newSimFlushMarks(sim, cs)
-	im, err := Open(files, be, Options{Policy: reg.Policy, Clock: sim.Now})
+	im, err := impl.Open(files, be, impl.Options{Policy: reg.Policy, Clock: sim.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +193,7 @@ func runCrashSim(t *testing.T, reg model.Registration, backed bool, seed uint64)
 		outstanding++
 		if flush {
 			mark := l.FlushSubmitted()
-			im.Submit(&Request{Op: ReqFlush, Done: func(r *Request) {
+			im.Submit(&impl.Request{Op: impl.ReqFlush, Done: func(r *impl.Request) {
 				outstanding--
 				if r.Err != nil {
 					failed = r.Err
@@ -300,7 +206,7 @@ func runCrashSim(t *testing.T, reg model.Registration, backed bool, seed uint64)
 		id := nextID
 		nextID++
 		l.Submitted(id, off, n)
-		im.Submit(&Request{Op: ReqWrite, Off: off, Buf: CrashData(id, off, n), Done: func(r *Request) {
+		im.Submit(&impl.Request{Op: impl.ReqWrite, Off: off, Buf: Data(id, off, n), Done: func(r *impl.Request) {
 			outstanding--
 			if r.Err != nil {
 				failed = r.Err
@@ -328,10 +234,10 @@ func runCrashSim(t *testing.T, reg model.Registration, backed bool, seed uint64)
 	if failed != nil {
 		t.Fatalf("seed %d: request failed before the crash: %v", seed, failed)
 	}
-	var extra []CrashWrite
+	var extra []Write
 	for _, io := range sim.InFlight(nil) {
-		if io.Op == OpWrite && io.File == ImageFile {
-			extra = append(extra, CrashWrite{Off: int64(io.Off), Data: append([]byte(nil), io.Buf...)})
+		if io.Op == impl.OpWrite && io.File == impl.ImageFile {
+			extra = append(extra, Write{Off: int64(io.Off), Data: append([]byte(nil), io.Buf...)})
 		}
 	}
 	info.InFlight, info.Unflushed, info.Torn = len(extra), len(cs.Unflushed()), rng.IntN(2) == 0
@@ -345,7 +251,7 @@ func runCrashSim(t *testing.T, reg model.Registration, backed bool, seed uint64)
 			}
 		}
 	}
-	rec, err := RecoverCrash(img, backing, l, reg.Policy)
+	rec, err := Recover(img, backing, l, reg.Policy)
 	return img, rec, info, err
 }
 
@@ -380,9 +286,9 @@ func TestCrashDurabilitySim(t *testing.T) {
 					if info.InFlightLanded > 0 {
 						inFlightLanded++
 					}
-					var v *CrashViolation
+					var v *Violation
 					if errors.As(err, &v) {
-						if k := KnownCrashIssue(err, rec, img); k != "" && !crashStrict() {
+						if k := knownIssueOf(err, rec, img); k != "" && !crashStrict() {
 							known[k]++
 							t.Logf("seed %d: known issue %s: %v", seed, k, firstLine(err))
 							continue
@@ -434,15 +340,18 @@ func TestCrashDurabilitySim(t *testing.T) {
 // by ahead of allocation and had not used at the crash. It is 0 when any
 // byte there is not zero.
 func zeroTailClusters(img []byte) int {
-	h, err := DecodeHeader(img)
+	h, err := impl.DecodeHeader(img)
 	if err != nil {
 		return 0
 	}
-	res, err := Check(NewMemStorageFrom(img), false)
+	res, err := impl.Check(impl.NewMemStorageFrom(img), false)
 	if err != nil {
 		return 0
 	}
-	end := usableLength(uint64(len(img)), uint64(h.ClusterSize))
+	// The usable length, as impl and QEMU count it: the file's length
+	// rounded up to a sector, then down to a cluster.
+	cs := uint64(h.ClusterSize)
+	end := (uint64(len(img)) + impl.SectorSize - 1) &^ (impl.SectorSize - 1) &^ (cs - 1)
 	if res.ImageEndOffset >= end {
 		return 0
 	}
@@ -451,98 +360,14 @@ func zeroTailClusters(img []byte) int {
 			return 0
 		}
 	}
-	return int((end - res.ImageEndOffset) / uint64(h.ClusterSize))
+	return int((end - res.ImageEndOffset) / cs)
 }
 
-// crashStrict reports whether the known crash issues (KnownCrashIssue)
-// fail the crash tests: always, since the engine fixed them, unless
-// QED_CRASH_LENIENT is set to look past them while investigating.
-func crashStrict() bool { return os.Getenv("QED_CRASH_LENIENT") == "" }
-
+// firstLine returns err's first line, marked when more follow.
 func firstLine(err error) string {
 	s := err.Error()
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i] + " ..."
 	}
 	return s
-}
-
-// TestCrashReproducers replays, step by step, the shortest crash the
-// explorer (checker.ExploreCrashes) finds for each ordering issue, on
-// the controlled backend: one allocating write of guest cluster 0 on a
-// fresh image, every I/O completed in order (oldest first) until the L1
-// update is in flight, then a crash that keeps only the in-flight L1
-// write. The L1
-// entry then points at an L2 table that never reached the disk, the
-// need-check bit (without a backing file) is lost with its header write,
-// so the reopen does not check, and the allocator later hands out the
-// table's space: writes acknowledged and flushed after the crash are lost.
-// The engine now flushes after the need-check header write and, with a
-// backing file, between a new L2 table's write and the L1 update, so the
-// crash must recover cleanly: this is the regression test for that fix.
-func TestCrashReproducers(t *testing.T) {
-	for _, backed := range []bool{false, true} {
-		t.Run(fmt.Sprintf("backing=%v", backed), func(t *testing.T) {
-			mem := NewMemStorage()
-			opts := CreateOptions{ClusterSize: crashCS, TableSize: 1}
-			files := Files{Image: mem}
-			l := &CrashLedger{Backing: backed}
-			var backing []byte
-			if backed {
-				opts.BackingFile = "b.raw"
-				backing = CrashBacking(crashBackingSize)
-				files.Backing = NewMemStorageFrom(backing)
-			}
-			if err := Create(mem, crashSize, opts); err != nil {
-				t.Fatal(err)
-			}
-			cs, err := NewCrashStore(mem)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files.Image = cs
-			be := NewControlledBackend(files)
-			im, err := Open(files, be, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l.Submitted(1, 0, crashCS)
-			im.Submit(&Request{Op: ReqWrite, Off: 0, Buf: CrashData(1, 0, crashCS)})
-			var l1 *PendingIO
-			for l1 == nil {
-				p := be.Pending()
-				if len(p) == 0 {
-					t.Fatal("no I/O pending before the L1 update")
-				}
-				if p[0].Purpose == PurposeL1Write {
-					if len(p) != 1 {
-						t.Fatalf("%d I/Os pending with the L1 update, want it alone", len(p))
-					}
-					l1 = &p[0]
-					break
-				}
-				// The oldest first (the file's growth, then the chain).
-				if err := be.Complete(p[0].ID); err != nil {
-					t.Fatal(err)
-				}
-				im.Step()
-			}
-			// Only the L1 update lands: the L1 sector as the engine writes it
-			// holds entry 0 pointing at the new table.
-			entry := make([]byte, SectorSize)
-			if _, err := cs.ReadAt(entry, int64(l1.Off)); err != nil {
-				t.Fatal(err)
-			}
-			binary.LittleEndian.PutUint64(entry, im.eng.l1[0])
-			units := cs.Units([]CrashWrite{{Off: int64(l1.Off), Data: entry}}, false)
-			land := make([]bool, len(units))
-			land[len(land)-1] = true
-			img := cs.Crash(units, land)
-			rec, err := RecoverCrash(img, backing, l, nil)
-			t.Logf("need-check after crash %v; recovery: %v", rec.NeedCheck, err)
-			if err != nil {
-				t.Errorf("recovery failed (class %q): %v", KnownCrashIssue(err, rec, img), err)
-			}
-		})
-	}
 }
