@@ -201,7 +201,7 @@ func fuzzOpenReadCheck(t *testing.T, img []byte) {
 		return // cross-links a repair leaves: the image stays corrupt
 	}
 	if reliesOnPartialCluster(st) && os.Getenv("QED_FUZZ_LENIENT") != "" {
-		t.Skip("known issue (KnownCrashIssue partial-last-cluster): Check accepts a data cluster the file holds only in part, and the allocator hands it out again; QED_FUZZ_LENIENT is set")
+		t.Skip("known issue (partial-last-cluster, as the checker/crash tests classify it): Check accepts a data cluster the file holds only in part, and the allocator hands it out again; QED_FUZZ_LENIENT is set")
 	}
 	fs := files(st)
 	im, err := Open(fs, NewMemBackend(fs), Options{L2CacheTables: 4})
@@ -220,7 +220,8 @@ func fuzzOpenReadCheck(t *testing.T, img []byte) {
 
 // reliesOnPartialCluster reports whether the image in st ends inside a
 // cluster that a table entry references: Check accepts that and the
-// engine does not (IssuePartialCluster).
+// engine does not (the partial-last-cluster issue of the checker/crash
+// tests, issuePartialCluster).
 func reliesOnPartialCluster(st *fuzzStore) bool {
 	sz, err := st.Size()
 	if err != nil {

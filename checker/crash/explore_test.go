@@ -1,4 +1,4 @@
-package checker
+package crash
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -17,26 +16,27 @@ import (
 // completion boundary of a bounded set of completion orders, over every
 // subset of unflushed and in-flight writes, under every policy, with and
 // without a backing file. A policy registered safe must break no promise
-// for any reason (QED_CRASH_LENIENT tolerates the reasons
-// impl.KnownCrashIssue names, which the engine has fixed). QED_CRASH_EXPLORE=full raises the bounds
-// and tears writes into sectors; QED_CRASH_NO_REDUCTION=1 turns the
-// reduction off (CrashConfig.NoReduction).
+// for any reason (QED_CRASH_LENIENT tolerates the reasons knownIssue
+// names, which the engine has fixed). QED_CRASH_EXPLORE=full raises the
+// bounds and tears writes into sectors; QED_CRASH_NO_REDUCTION=1 turns
+// the reduction off (Config.NoReduction).
 func TestCrashExplore(t *testing.T) {
-	cfg := CrashConfig{MaxUnits: 8, MaxSchedules: 6}
+	cfg := Config{MaxUnits: 8, MaxSchedules: 6}
 	if testing.Short() {
 		cfg.MaxSchedules = 2
 	}
 	if os.Getenv("QED_CRASH_EXPLORE") == "full" {
-		cfg = CrashConfig{MaxUnits: 12, MaxSchedules: 200, Torn: true}
+		cfg = Config{MaxUnits: 12, MaxSchedules: 200, Torn: true}
 	}
 	cfg.NoReduction = os.Getenv("QED_CRASH_NO_REDUCTION") != ""
-	strict := os.Getenv("QED_CRASH_LENIENT") == ""
+	cfg.Classify = knownIssue
+	strict := crashStrict()
 	for _, reg := range model.Registered() {
 		for _, backed := range []bool{false, true} {
 			c := cfg
 			c.Backing = backed
 			t.Run(fmt.Sprintf("policy=%s/backing=%v", reg.Name, backed), func(t *testing.T) {
-				res, err := ExploreCrashes(reg, CrashWorkloads(), c)
+				res, err := Explore(reg, Workloads(), c)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -59,9 +59,9 @@ func TestCrashExplore(t *testing.T) {
 }
 
 // crashSummary renders a result's figures on one line per workload.
-func crashSummary(res *CrashResult) string {
+func crashSummary(res *Result) string {
 	var b strings.Builder
-	line := func(name string, s CrashStats) {
+	line := func(name string, s Stats) {
 		known := make([]string, 0, len(s.Known))
 		for k, n := range s.Known {
 			known = append(known, fmt.Sprintf("%s=%d", k, n))
@@ -97,11 +97,11 @@ func crashSummary(res *CrashResult) string {
 // keep the three workloads with the most orders under freeze-l2 and no
 // backing file, which is where its lost write shows.
 func TestCrashReductionSound(t *testing.T) {
-	cfg := CrashConfig{MaxUnits: 6, MaxSchedules: 1 << 20}
-	workloads := CrashWorkloads()
+	cfg := Config{MaxUnits: 6, MaxSchedules: 1 << 20, Classify: knownIssue}
+	workloads := Workloads()
 	backings := []bool{false, true}
-	if propRace || testing.Short() {
-		workloads = slices.DeleteFunc(workloads, func(w CrashWorkload) bool {
+	if raceEnabled || testing.Short() {
+		workloads = slices.DeleteFunc(workloads, func(w Workload) bool {
 			return !slices.Contains([]string{"concurrent-alloc-same-table", "rewrite-then-alloc", "same-fresh-cluster"}, w.Name)
 		})
 		backings = backings[:1]
@@ -110,11 +110,11 @@ func TestCrashReductionSound(t *testing.T) {
 	for _, reg := range model.Registered() {
 		for _, backed := range backings {
 			t.Run(fmt.Sprintf("policy=%s/backing=%v", reg.Name, backed), func(t *testing.T) {
-				var res [2]*CrashResult
+				var res [2]*Result
 				for i, noRed := range []bool{false, true} {
 					c := cfg
 					c.Backing, c.NoReduction = backed, noRed
-					r, err := ExploreCrashes(reg, workloads, c)
+					r, err := Explore(reg, workloads, c)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -165,10 +165,10 @@ func TestCrashReductionSound(t *testing.T) {
 // writes are tried: one order when none overlap, every order of the
 // overlapping ones otherwise, the others kept in place.
 func TestCrashInFlightOrders(t *testing.T) {
-	w := func(off int64, n int, b byte) impl.CrashWrite {
-		return impl.CrashWrite{Off: off, Data: bytes.Repeat([]byte{b}, n)}
+	w := func(off int64, n int, b byte) Write {
+		return Write{Off: off, Data: bytes.Repeat([]byte{b}, n)}
 	}
-	name := func(ws []impl.CrashWrite) string {
+	name := func(ws []Write) string {
 		var s []byte
 		for _, x := range ws {
 			s = append(s, x.Data[0])
@@ -176,14 +176,14 @@ func TestCrashInFlightOrders(t *testing.T) {
 		return string(s)
 	}
 	for _, tc := range []struct {
-		ws    []impl.CrashWrite
+		ws    []Write
 		want  []string
 		every bool
 	}{
 		{nil, []string{""}, true},
-		{[]impl.CrashWrite{w(0, 512, 'a'), w(512, 512, 'b')}, []string{"ab"}, true},
-		{[]impl.CrashWrite{w(0, 1024, 'a'), w(512, 512, 'b'), w(4096, 512, 'c')}, []string{"abc", "bac"}, true},
-		{[]impl.CrashWrite{w(0, 512, 'a'), w(4096, 512, 'b'), w(0, 512, 'c'), w(0, 512, 'd')}, []string{"abcd", "abdc", "cbad", "cbda", "dbca", "dbac"}, true},
+		{[]Write{w(0, 512, 'a'), w(512, 512, 'b')}, []string{"ab"}, true},
+		{[]Write{w(0, 1024, 'a'), w(512, 512, 'b'), w(4096, 512, 'c')}, []string{"abc", "bac"}, true},
+		{[]Write{w(0, 512, 'a'), w(4096, 512, 'b'), w(0, 512, 'c'), w(0, 512, 'd')}, []string{"abcd", "abdc", "cbad", "cbda", "dbca", "dbac"}, true},
 	} {
 		orders, every := inFlightOrders(tc.ws)
 		var got []string
@@ -194,7 +194,7 @@ func TestCrashInFlightOrders(t *testing.T) {
 			t.Errorf("orders of %s: %v (every %v), want %v (every %v)", name(tc.ws), got, every, tc.want, tc.every)
 		}
 	}
-	var seven []impl.CrashWrite
+	var seven []Write
 	for i := range 7 {
 		seven = append(seven, w(0, 512, byte('a'+i)))
 	}
