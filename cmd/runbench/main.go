@@ -35,7 +35,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/qedharness/qedharness/checker"
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
@@ -46,9 +45,6 @@ import (
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
-
-// exitUsage is the exit status for bad flags.
-const exitUsage = 2
 
 // usageError is a problem with the command line.
 type usageError struct{ err error }
@@ -463,7 +459,7 @@ func printKeys(w io.Writer) {
 // os.Exit.
 func run(args []string, stdout, stderr io.Writer) (code int) {
 	if len(args) > 0 && args[0] == "explore" {
-		return checker.ExploreMain(args[1:], stdout, stderr)
+		return exploreMain(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "compare" {
 		return compareMain(args[1:], stdout, stderr)
