@@ -132,13 +132,13 @@ func (c ExploreConfig) String() string {
 	return string(mode) + ", " + c.protocolConfig().String()
 }
 
-// ExploreVerdict is the outcome of an exploration.
-type ExploreVerdict uint8
+// Outcome is the outcome of an exploration.
+type Outcome uint8
 
 const (
 	// Holds: every invariant held in every state explored, and the whole
 	// space was explored.
-	Holds ExploreVerdict = iota
+	Holds Outcome = iota
 	// Violated: an invariant was broken; the result has a trace.
 	Violated
 	// Incomplete: a bound stopped the search before it found a violation
@@ -146,12 +146,12 @@ const (
 	Incomplete
 )
 
-var exploreVerdictNames = [...]string{"holds", "violated", "incomplete"}
+var outcomeNames = [...]string{"holds", "violated", "incomplete"}
 
 // String returns "holds", "violated" or "incomplete".
-func (v ExploreVerdict) String() string {
-	if int(v) < len(exploreVerdictNames) {
-		return exploreVerdictNames[v]
+func (v Outcome) String() string {
+	if int(v) < len(outcomeNames) {
+		return outcomeNames[v]
 	}
 	return fmt.Sprintf("verdict(%d)", v)
 }
@@ -208,11 +208,11 @@ type ExploreViolation struct {
 type ExploreResult struct {
 	// Policy and Expect are the policy's name and declared verdict.
 	Policy string
-	Expect model.Verdict
+	Expect model.Claim
 	// Config is the configuration explored.
 	Config ExploreConfig
 	// Verdict is the outcome; Reason says why for Incomplete.
-	Verdict ExploreVerdict
+	Verdict Outcome
 	Reason  string
 	// States counts distinct states (model) or engine states visited
 	// along explored paths (impl); Transitions the transitions taken.

@@ -153,7 +153,7 @@ func TestSymmetryAgrees(t *testing.T) {
 // overlap serializes allocations of the other. TestExploreUnorderedL2Race
 // shows the L2 race on a table of three clusters.
 func TestExploreUnorderedMetadata(t *testing.T) {
-	want := map[string]ExploreVerdict{"serial": Holds, "freeze-any": Holds, "freeze-l2": Violated, "per-table": Violated, "overlap": Violated}
+	want := map[string]Outcome{"serial": Holds, "freeze-any": Holds, "freeze-l2": Violated, "per-table": Violated, "overlap": Violated}
 	for _, mode := range []ExploreMode{ExploreModel, ExploreImpl} {
 		cfg := StandardExploreConfig(mode)
 		cfg.UnorderedMeta = true

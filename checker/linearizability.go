@@ -21,11 +21,11 @@ import (
 )
 
 // Verdict is the outcome of a check, as porcupine's CheckResult.
-type Verdict uint8
+type CheckResult uint8
 
 const (
 	// Ok: every sector's history is linearizable.
-	Ok Verdict = iota
+	Ok CheckResult = iota
 	// Illegal: at least one sector's history is not linearizable.
 	Illegal
 	// Unknown: the check ran out of time before finding a violation or
@@ -36,7 +36,7 @@ const (
 var verdictNames = [...]string{"ok", "illegal", "unknown"}
 
 // String returns "ok", "illegal" or "unknown".
-func (v Verdict) String() string {
+func (v CheckResult) String() string {
 	if int(v) < len(verdictNames) {
 		return verdictNames[v]
 	}
@@ -83,7 +83,7 @@ type Options struct {
 // Result is the outcome of Check.
 type Result struct {
 	// Verdict is the overall verdict.
-	Verdict Verdict
+	Verdict CheckResult
 	// Failing lists the sectors whose histories are not linearizable, in
 	// ascending order (empty unless Illegal).
 	Failing []uint64
@@ -121,7 +121,7 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &run{hist: hist, model: h.Disk.Model(), deadline: deadline, noZones: opts.SearchOnly}
+	c := &partitionCheck{hist: hist, model: h.Disk.Model(), deadline: deadline, noZones: opts.SearchOnly}
 	res := &Result{Ops: len(hist.ops), Sectors: len(hist.sectors), disk: h.Disk}
 	maxSeg := opts.MaxSegment
 	if maxSeg == 0 {
@@ -182,7 +182,7 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 				timedOut = true
 			case Illegal:
 				// Find which partitions failed.
-				results := make([]Verdict, len(parts))
+				results := make([]CheckResult, len(parts))
 				parallel(len(parts), func(j int) { results[j] = c.check(parts[j]) })
 				for j, v := range results {
 					switch v {
@@ -227,7 +227,7 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 }
 
 // run is the state of one Check.
-type run struct {
+type partitionCheck struct {
 	hist     *history
 	model    porcupine.Model
 	deadline time.Time
@@ -235,7 +235,7 @@ type run struct {
 }
 
 // remaining returns the time left, 0 for no limit, or -1 if none is left.
-func (c *run) remaining() time.Duration {
+func (c *partitionCheck) remaining() time.Duration {
 	if c.deadline.IsZero() {
 		return 0
 	}
@@ -249,7 +249,7 @@ func (c *run) remaining() time.Duration {
 // checkAll checks many independent partitions: sequential ones by replay,
 // the rest in one porcupine call, which runs them in parallel and stops at
 // the first failure.
-func (c *run) checkAll(parts [][]porcupine.Operation) Verdict {
+func (c *partitionCheck) checkAll(parts [][]porcupine.Operation) CheckResult {
 	var rest [][]porcupine.Operation
 	for _, p := range parts {
 		switch c.replay(p) {
@@ -276,7 +276,7 @@ func (c *run) checkAll(parts [][]porcupine.Operation) Verdict {
 
 // check checks one partition: by replay if it is sequential, else with
 // porcupine.
-func (c *run) check(part []porcupine.Operation) Verdict {
+func (c *partitionCheck) check(part []porcupine.Operation) CheckResult {
 	if v := c.replay(part); v != Unknown {
 		return v
 	}
@@ -294,7 +294,7 @@ func (c *run) check(part []porcupine.Operation) Verdict {
 // order, so stepping the model through it decides it exactly as porcupine
 // would, without porcupine's search (or its goroutines). It returns
 // Unknown for a partition with overlapping operations.
-func (c *run) replay(part []porcupine.Operation) Verdict {
+func (c *partitionCheck) replay(part []porcupine.Operation) CheckResult {
 	end := int64(-1 << 63)
 	for i := range part {
 		if part[i].Call <= end {
@@ -313,7 +313,7 @@ func (c *run) replay(part []porcupine.Operation) Verdict {
 	return Ok
 }
 
-func verdictOf(r porcupine.CheckResult) Verdict {
+func verdictOf(r porcupine.CheckResult) CheckResult {
 	switch r {
 	case porcupine.Ok:
 		return Ok
@@ -326,7 +326,7 @@ func verdictOf(r porcupine.CheckResult) Verdict {
 // split cuts the operations of sector sectors[idx] into segments of at
 // least maxSeg operations each (the last may be shorter), at quiescent
 // points, and appends them to out.
-func (c *run) split(out []segment, idx int, maxSeg int) []segment {
+func (c *partitionCheck) split(out []segment, idx int, maxSeg int) []segment {
 	list, s := c.hist.secOps[idx], c.hist.sectors[idx]
 	if maxSeg < 0 || len(list) <= maxSeg {
 		return append(out, segment{sector: s, idx: idx, lo: 0, hi: len(list)})
@@ -349,7 +349,7 @@ func (c *run) split(out []segment, idx int, maxSeg int) []segment {
 // overlap in time, else the model's verdict, stepped as model.Disk steps
 // a sector (an assume of no value fails; a read must return the value
 // held, or one of the values assumed).
-func (c *run) replaySegment(seg segment, assumed []model.Tag) Verdict {
+func (c *partitionCheck) replaySegment(seg segment, assumed []model.Tag) CheckResult {
 	list := c.hist.secOps[seg.idx][seg.lo:seg.hi]
 	end := int64(-1 << 63)
 	if assumed != nil && len(list) > 0 {
@@ -397,7 +397,7 @@ type opMeta struct{ op int32 }
 
 // operations returns seg as porcupine operations, preceded by an assume
 // of the possible values when the segment does not start the sector.
-func (c *run) operations(seg segment, assumed []model.Tag) []porcupine.Operation {
+func (c *partitionCheck) operations(seg segment, assumed []model.Tag) []porcupine.Operation {
 	list := c.hist.secOps[seg.idx][seg.lo:seg.hi]
 	out := make([]porcupine.Operation, 0, len(list)+1)
 	if assumed != nil {
@@ -427,7 +427,7 @@ func (c *run) operations(seg segment, assumed []model.Tag) []porcupine.Operation
 // finals returns the values the sector may hold after seg, which was
 // found linearizable from assumed: the tag of any write that can be
 // linearized last, or, without writes, the value the reads saw.
-func (c *run) finals(seg segment, assumed []model.Tag) []model.Tag {
+func (c *partitionCheck) finals(seg segment, assumed []model.Tag) []model.Tag {
 	list := c.hist.secOps[seg.idx][seg.lo:seg.hi]
 	// A write followed in real time by another write is never last.
 	var cands []int32

@@ -47,8 +47,8 @@ func TestReplaySegment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &run{hist: hist, model: h.Disk.Model()}
-			counts := map[Verdict]int{}
+			c := &partitionCheck{hist: hist, model: h.Disk.Model()}
+			counts := map[CheckResult]int{}
 			for i, s := range hist.sectors {
 				var seen []model.Tag // tags reads of the sector returned
 				for _, k := range hist.secOps[i] {

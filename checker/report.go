@@ -140,7 +140,7 @@ func abs(x int64) int64 {
 // counterexample minimizes the partitions of up to maxMinimized failing
 // sectors and returns the shortest, with the unminimized partition it
 // came from.
-func (c *run) counterexample(failing []uint64, parts map[uint64][]porcupine.Operation) (*Counterexample, []porcupine.Operation) {
+func (c *partitionCheck) counterexample(failing []uint64, parts map[uint64][]porcupine.Operation) (*Counterexample, []porcupine.Operation) {
 	var best []porcupine.Operation
 	var bestSector uint64
 	for _, s := range failing[:min(len(failing), maxMinimized)] {
@@ -156,7 +156,7 @@ func (c *run) counterexample(failing []uint64, parts map[uint64][]porcupine.Oper
 // fails, first in halves, then quarters, down to single operations, until
 // no single operation can go. An assume is never removed, nor a write
 // whose tag a remaining read returned.
-func (c *run) minimize(part []porcupine.Operation) []porcupine.Operation {
+func (c *partitionCheck) minimize(part []porcupine.Operation) []porcupine.Operation {
 	cur := part
 	first := 0
 	if len(cur) > 0 && cur[0].Input.(model.SectorInput).Kind == model.SectorAssume {
@@ -215,7 +215,7 @@ func consistent(part []porcupine.Operation) bool {
 }
 
 // describe turns a minimized partition of sector s into a Counterexample.
-func (c *run) describe(s uint64, part []porcupine.Operation) *Counterexample {
+func (c *partitionCheck) describe(s uint64, part []porcupine.Operation) *Counterexample {
 	ce := &Counterexample{Sector: s, Stale: -1}
 	var ops []porcupine.Operation
 	for _, op := range part {
@@ -253,7 +253,7 @@ func (c *run) describe(s uint64, part []porcupine.Operation) *Counterexample {
 
 // want returns the tags the stale read could have returned for part to be
 // linearizable.
-func (c *run) want(s uint64, part []porcupine.Operation, stale Step) []model.Tag {
+func (c *partitionCheck) want(s uint64, part []porcupine.Operation, stale Step) []model.Tag {
 	cands := []model.Tag{c.hist.disk.Initial(s)}
 	idx := -1
 	for i, op := range part {
@@ -289,7 +289,7 @@ func (c *run) want(s uint64, part []porcupine.Operation, stale Step) []model.Tag
 }
 
 // step describes history operation k.
-func (c *run) step(k int32) Step {
+func (c *partitionCheck) step(k int32) Step {
 	o := &c.hist.ops[k]
 	return Step{
 		ID: o.id, Action: o.action, Sector: o.sector, Sectors: o.sectors, Client: o.client,
@@ -299,7 +299,7 @@ func (c *run) step(k int32) Step {
 
 // concurrent returns reads and writes not covering sector s that were in
 // flight at some time in [lo, hi], nearest sectors first.
-func (c *run) concurrent(s uint64, lo, hi int64) []Step {
+func (c *partitionCheck) concurrent(s uint64, lo, hi int64) []Step {
 	type near struct {
 		k    int32
 		dist uint64

@@ -29,7 +29,7 @@ import (
 //
 // It returns Ok or Unknown, never Illegal: a segment it does not accept
 // goes to porcupine, which finds the failure and its counterexample.
-func (c *run) zoneSegment(seg segment, assumed []model.Tag) Verdict {
+func (c *partitionCheck) zoneSegment(seg segment, assumed []model.Tag) CheckResult {
 	list := c.hist.secOps[seg.idx][seg.lo:seg.hi]
 	if len(list) == 0 || !c.distinctTimes(list) {
 		return Unknown
@@ -50,7 +50,7 @@ func (c *run) zoneSegment(seg segment, assumed []model.Tag) Verdict {
 // the sector holding t: whether it stays linearizable with a read of t
 // after all its operations. It answers Ok or Illegal by the zone
 // conditions, which are exact, and Unknown where they do not apply.
-func (c *run) zoneFinal(seg segment, assumed []model.Tag, t model.Tag) Verdict {
+func (c *partitionCheck) zoneFinal(seg segment, assumed []model.Tag, t model.Tag) CheckResult {
 	list := c.hist.secOps[seg.idx][seg.lo:seg.hi]
 	if len(list) == 0 || !c.distinctTimes(list) {
 		return Unknown
@@ -85,7 +85,7 @@ type zoneRead struct {
 // distinctTimes reports whether the operations' calls and returns are
 // all different, but for the shared return of pending writes (c.hist.end),
 // which never ends a zone before another begins.
-func (c *run) distinctTimes(list []int32) bool {
+func (c *partitionCheck) distinctTimes(list []int32) bool {
 	times := make([]int64, 0, 2*len(list))
 	for _, k := range list {
 		o := &c.hist.ops[k]
@@ -118,7 +118,7 @@ type zone struct{ from, to int64 }
 // value start, with the read extra if it is not nil, meet the zone
 // conditions: Ok or Illegal, or Unknown if the conditions do not apply
 // (two writes of one value, or a zone without length).
-func (c *run) zonesHold(s uint64, list []int32, start model.Tag, extra *zoneRead) Verdict {
+func (c *partitionCheck) zonesHold(s uint64, list []int32, start model.Tag, extra *zoneRead) CheckResult {
 	const never = math.MinInt64
 	clusters := make(map[model.Tag]*zoneCluster, len(list)/2+1)
 	clusters[start] = &zoneCluster{writeCall: never, first: never, last: never}

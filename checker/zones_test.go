@@ -68,7 +68,7 @@ func TestZoneSegment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &run{hist: hist, model: h.Disk.Model()}
+		c := &partitionCheck{hist: hist, model: h.Disk.Model()}
 		for i, s := range hist.sectors {
 			var tags []model.Tag
 			for _, k := range hist.secOps[i] {
@@ -102,7 +102,7 @@ func TestZoneSegment(t *testing.T) {
 							counts[fmt.Sprintf("overlapping %s", want)]++
 						}
 						if want == Ok && (a == nil || len(a) > 0) {
-							search := &run{hist: hist, model: c.model, noZones: true}
+							search := &partitionCheck{hist: hist, model: c.model, noZones: true}
 							if fz, fs := c.finals(seg, a), search.finals(seg, a); !slices.Equal(fz, fs) {
 								t.Fatalf("seed %d sector %d ops %d..%d from %v: finals %v with zones, %v by search", seed, s, seg.lo, seg.hi, a, fz, fs)
 							}
@@ -122,7 +122,7 @@ func TestZoneSegment(t *testing.T) {
 // failing sectors with and without the zone conditions, on linearizable
 // and mutated histories (QED_SOAK=N: N times as many).
 func TestCheckSearchOnlyAgrees(t *testing.T) {
-	verdicts := map[Verdict]int{}
+	verdicts := map[CheckResult]int{}
 	seeds := uint64(40 * max(1, envInt(t, "QED_SOAK", 1)))
 	for seed := uint64(1); seed <= seeds; seed++ {
 		cfg := genConfig{ops: 400, sectors: 24, maxLen: 4, depth: 2 + int(seed%16), backing: 8 * (seed % 2), seed: seed, readPct: 50}
@@ -154,7 +154,7 @@ func TestCheckSearchOnlyAgrees(t *testing.T) {
 // index of ids then is a map, not a slice) is judged as the same history
 // with small ids, linearizable or not.
 func TestSparseIDs(t *testing.T) {
-	verdicts := map[Verdict]int{}
+	verdicts := map[CheckResult]int{}
 	for seed := uint64(1); seed <= 6; seed++ {
 		h := genHistory(genConfig{ops: 300, sectors: 16, maxLen: 3, depth: 6, seed: seed, readPct: 50})
 		if seed%2 == 0 {

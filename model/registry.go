@@ -6,21 +6,21 @@ import (
 	"strings"
 )
 
-// Verdict is what a policy claims about itself, and what the checkers
+// Claim is what a policy claims about itself, and what the checkers
 // compare their findings against.
-type Verdict uint8
+type Claim uint8
 
 const (
 	// Safe claims every history is linearizable against the disk
 	// specification and every on-disk invariant holds.
-	Safe Verdict = iota
+	Safe Claim = iota
 	// Unsafe claims a checker can find a violation; the checkers must
 	// find one, or the claim (and so the build) is wrong.
 	Unsafe
 )
 
 // String returns "safe" or "unsafe".
-func (v Verdict) String() string {
+func (v Claim) String() string {
 	if v == Unsafe {
 		return "unsafe"
 	}
@@ -37,7 +37,7 @@ type Registration struct {
 	// Policy is the policy value; policies are stateless and shared.
 	Policy Policy
 	// Expect is the verdict the policy claims.
-	Expect Verdict
+	Expect Claim
 	// Parallel is true when the policy lets allocating writes overlap.
 	Parallel bool
 	// Summary is a one-line description for tables and help text.

@@ -60,7 +60,7 @@ type Result struct {
 	// Policy names the policy explored and Expect the verdict it is
 	// registered with.
 	Policy string
-	Expect model.Verdict
+	Expect model.Claim
 	// Stats sums the figures of every workload.
 	Stats Stats
 	// ByWorkload holds the figures per workload.
