@@ -852,9 +852,16 @@ func (e *Engine) headerWritten(io *IO) {
 }
 
 // releaseHeaderWaiters lets the allocating writes that waited for the
-// need-check bit go on, or fails them with err.
+// need-check bit go on, or fails them with err (the write setting it, or
+// its flush, failed).
 func (e *Engine) releaseHeaderWaiters(err error) {
 	e.headerWriting = false
+	if err != nil {
+		// The bit may not be on disk: clear it in memory, so that the
+		// next allocating write sets it again before any metadata.
+		e.h.Features &^= FeatureNeedCheck
+		e.needCheckSet = false
+	}
 	waiters := e.headerWaiters
 	e.headerWaiters = nil
 	for _, rq := range waiters {

@@ -69,7 +69,8 @@ func (e *Engine) growTo(end uint64) {
 }
 
 // grown consumes a completed grow: the allocations it covers go on; a
-// failure fails the ones that needed it.
+// failure fails the ones that needed it, and no grow follows until an
+// allocation needs one.
 func (e *Engine) grown(io *IO) {
 	err, target := io.Err, io.Off
 	e.putIO(io)
@@ -97,9 +98,16 @@ func (e *Engine) grown(io *IO) {
 			e.growWaiters = append(e.growWaiters, rq)
 		}
 	}
-	if len(e.growWaiters) > 0 {
+	switch {
+	case len(e.growWaiters) > 0:
 		e.growTo(e.growWaiters[0].growEnd)
-	} else {
+	case err != nil:
+		// No growth ahead after a failure (a full disk would be asked
+		// again and again with nothing waiting): the next allocation past
+		// the end asks, with the first chunk size again.
+		e.lastGrow = 0
+		e.growChunk = min(growChunkClusters*e.g.ClusterSize, growChunkMax)
+	default:
 		e.growAhead()
 	}
 }
