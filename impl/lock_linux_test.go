@@ -297,6 +297,13 @@ func TestLockBytesMatchQEMU(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.args), func(t *testing.T) {
 			h := holdWithQemuIO(t, qio, append(tc.args, img)...)
+			// qemu-io locks the image before it opens the backing file:
+			// wait for the backing file's locks too.
+			for start := time.Now(); len(lockedBytes(t, base)) == 0; time.Sleep(10 * time.Millisecond) {
+				if time.Since(start) > 20*time.Second {
+					t.Fatalf("qemu-io %v took no locks on the backing file in 20 s", tc.args)
+				}
+			}
 			qemuImage, qemuBacking := lockedBytes(t, img), lockedBytes(t, base)
 			h.stop()
 			for _, c := range []struct {
