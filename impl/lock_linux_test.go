@@ -1,64 +1,18 @@
 package impl
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/qedharness/qedharness/impl/qemutest"
 )
-
-// lockedBytes returns the bytes of the file at path that carry an OFD
-// read lock, from /proc/locks, ascending; it skips the test where
-// /proc/locks cannot be read.
-func lockedBytes(t *testing.T, path string) []int {
-	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("/proc/locks")
-	if err != nil {
-		t.Skipf("cannot read /proc/locks: %v", err)
-	}
-	defer f.Close()
-	// "1: OFDLCK ADVISORY  READ -1 fe:00:9986575 100 101"
-	suffix := ":" + strconv.FormatUint(st.Ino, 10)
-	var got []int
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 8 || fields[1] != "OFDLCK" || !strings.HasSuffix(fields[5], suffix) {
-			continue
-		}
-		if fields[3] != "READ" {
-			t.Errorf("/proc/locks: %s: want only read locks", sc.Text())
-		}
-		lo, err1 := strconv.Atoi(fields[6])
-		hi, err2 := strconv.Atoi(fields[7])
-		if err1 != nil || err2 != nil {
-			t.Fatalf("/proc/locks: cannot parse %q", sc.Text())
-		}
-		for b := lo; b <= hi; b++ {
-			got = append(got, b)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(got)
-	return got
-}
 
 // lockTestFile creates a small file to lock and returns its path.
 func lockTestFile(t *testing.T) string {
@@ -99,17 +53,17 @@ func TestLockBytes(t *testing.T) {
 			if err := st.Lock(tc.locks); err != nil {
 				t.Fatal(err)
 			}
-			if got := lockedBytes(t, p); !slices.Equal(got, tc.bytes) {
+			if got := qemutest.LockedBytes(t, p); !slices.Equal(got, tc.bytes) {
 				t.Errorf("locked bytes %v, want %v", got, tc.bytes)
 			}
 			if err := st.Lock(LocksBacking); err != nil {
 				t.Fatal(err)
 			}
-			if got := lockedBytes(t, p); !slices.Equal(got, []int{100}) {
+			if got := qemutest.LockedBytes(t, p); !slices.Equal(got, []int{100}) {
 				t.Errorf("after Lock(LocksBacking): locked bytes %v, want [100]", got)
 			}
 			st.Close()
-			if got := lockedBytes(t, p); len(got) != 0 {
+			if got := qemutest.LockedBytes(t, p); len(got) != 0 {
 				t.Errorf("after Close: locked bytes %v, want none", got)
 			}
 		})
@@ -201,7 +155,7 @@ func TestLockFailureReleases(t *testing.T) {
 	if err := b.Lock(LocksImageReadOnly); !errors.As(err, &le) || le.Perm != PermWrite || !le.Shared || le.Path != p {
 		t.Fatalf("Lock under a writer: %v; want a *LockError for shared write on %s", err, p)
 	}
-	if got := lockedBytes(t, p); !slices.Equal(got, []int{100, 101, 103, 201, 203}) {
+	if got := qemutest.LockedBytes(t, p); !slices.Equal(got, []int{100, 101, 103, 201, 203}) {
 		t.Errorf("locked bytes %v: the refused Lock left some behind", got)
 	}
 	a.Close()
@@ -219,56 +173,6 @@ func TestPermString(t *testing.T) {
 		if got := p.String(); got != want {
 			t.Errorf("Perm(%#x).String() = %q, want %q", uint8(p), got, want)
 		}
-	}
-}
-
-// qemuIOHolder is a qemu-io process holding an image open, reading
-// commands from a pipe until it is stopped.
-type qemuIOHolder struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   strings.Builder
-}
-
-// holdWithQemuIO starts qemu-io with args (its last argument the file
-// it opens) and waits until the file carries OFD locks, which it takes
-// once the image is open. The test's cleanup stops it.
-func holdWithQemuIO(t *testing.T, qio string, args ...string) *qemuIOHolder {
-	t.Helper()
-	h := &qemuIOHolder{cmd: exec.Command(qio, args...)}
-	h.cmd.Stdout, h.cmd.Stderr = &h.out, &h.out
-	var err error
-	if h.stdin, err = h.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.stop)
-	file := args[len(args)-1]
-	for start := time.Now(); len(lockedBytes(t, file)) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 20*time.Second {
-			h.stop()
-			t.Fatalf("qemu-io %s took no locks in 20 s: %s", strings.Join(args, " "), h.out.String())
-		}
-	}
-	return h
-}
-
-// stop ends qemu-io (end of input is its quit) and waits for it.
-func (h *qemuIOHolder) stop() {
-	if h.stdin == nil {
-		return
-	}
-	h.stdin.Close()
-	h.stdin = nil
-	done := make(chan error, 1)
-	go func() { done <- h.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		h.cmd.Process.Kill()
-		<-done
 	}
 }
 
@@ -296,16 +200,16 @@ func TestLockBytesMatchQEMU(t *testing.T) {
 		{[]string{"-r", "-U", "-f", "qed"}, LocksImageReadOnly.ForceShare(), LocksBacking},
 	} {
 		t.Run(fmt.Sprint(tc.args), func(t *testing.T) {
-			h := holdWithQemuIO(t, qio, append(tc.args, img)...)
+			h := qemutest.HoldWithQemuIO(t, qio, append(tc.args, img)...)
 			// qemu-io locks the image before it opens the backing file:
 			// wait for the backing file's locks too.
-			for start := time.Now(); len(lockedBytes(t, base)) == 0; time.Sleep(10 * time.Millisecond) {
+			for start := time.Now(); len(qemutest.LockedBytes(t, base)) == 0; time.Sleep(10 * time.Millisecond) {
 				if time.Since(start) > 20*time.Second {
 					t.Fatalf("qemu-io %v took no locks on the backing file in 20 s", tc.args)
 				}
 			}
-			qemuImage, qemuBacking := lockedBytes(t, img), lockedBytes(t, base)
-			h.stop()
+			qemuImage, qemuBacking := qemutest.LockedBytes(t, img), qemutest.LockedBytes(t, base)
+			h.Stop()
 			for _, c := range []struct {
 				file  string
 				qemu  []int
@@ -318,7 +222,7 @@ func TestLockBytesMatchQEMU(t *testing.T) {
 				if err := st.Lock(c.locks); err != nil {
 					t.Fatal(err)
 				}
-				ours := lockedBytes(t, c.file)
+				ours := qemutest.LockedBytes(t, c.file)
 				st.Close()
 				if !slices.Equal(ours, c.qemu) {
 					t.Errorf("%s: qemu-io %v locks bytes %v; our role %+v locks %v", filepath.Base(c.file), tc.args, c.qemu, c.locks, ours)

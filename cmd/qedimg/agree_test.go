@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/qedharness/qedharness/impl/qemutest"
 )
 
 // Agreement with QEMU: on a corpus of deliberately corrupted images the
@@ -21,19 +23,6 @@ import (
 // end to end, on images the tool made and then damaged.
 
 // qemuImg returns the path of qemu-img, or skips the test (fails it when
-// QED_REQUIRE_QEMU is set, as impl's QEMU tests do).
-func qemuImg(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("qemu-img")
-	if err != nil {
-		if os.Getenv("QED_REQUIRE_QEMU") != "" {
-			t.Fatalf("qemu-img not found and QED_REQUIRE_QEMU is set: %v", err)
-		}
-		t.Skipf("QEMU comparison skipped: qemu-img not installed (Debian package qemu-utils): %v", err)
-	}
-	return p
-}
-
 // qemuCheck is the part of qemu-img check's JSON compared.
 type qemuCheck struct {
 	Corruptions       int    `json:"corruptions"`
@@ -160,7 +149,7 @@ var agreeCases = []agreeCase{
 // TestAgreeWithQEMU runs both checkers over the corpus, and qemu-img again
 // after the tool's repair.
 func TestAgreeWithQEMU(t *testing.T) {
-	qimg := qemuImg(t)
+	qimg := qemutest.Tool(t, "qemu-img")
 	disagree := 0
 	var repairedClean atomic.Int64
 	for _, c := range agreeCases {

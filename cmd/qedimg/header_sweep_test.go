@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qedharness/qedharness/impl/qemutest"
 )
 
 // The header sweep: every header field of images qemu-img made, set to
@@ -141,7 +143,7 @@ func sweepReads(qio, path string, spans []sweepSpan) []bool {
 }
 
 func TestHeaderSweepAgreesWithQEMU(t *testing.T) {
-	qimg := qemuImg(t)
+	qimg := qemutest.Tool(t, "qemu-img")
 	qio, err := exec.LookPath("qemu-io")
 	if err != nil {
 		t.Skipf("qemu-io not installed: %v", err)

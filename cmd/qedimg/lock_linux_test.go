@@ -1,102 +1,18 @@
 package main
 
 import (
-	"bufio"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/qemutest"
 )
 
 // Locks against QEMU: qedimg refuses an image a qemu-io holds open in a
 // conflicting way, and qemu-io and qemu-img refuse an image qedimg holds.
-
-// qemuIO returns the path of qemu-io, or skips the test (fails it when
-// QED_REQUIRE_QEMU is set).
-func qemuIO(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("qemu-io")
-	if err != nil {
-		if os.Getenv("QED_REQUIRE_QEMU") != "" {
-			t.Fatalf("qemu-io not found and QED_REQUIRE_QEMU is set: %v", err)
-		}
-		t.Skipf("QEMU comparison skipped: qemu-io not installed (Debian package qemu-utils): %v", err)
-	}
-	return p
-}
-
-// hasOFDLocks reports whether any open file description holds a lock on
-// the file at path, from /proc/locks.
-func hasOFDLocks(t *testing.T, path string) bool {
-	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open("/proc/locks")
-	if err != nil {
-		t.Skipf("cannot read /proc/locks: %v", err)
-	}
-	defer f.Close()
-	suffix := ":" + strconv.FormatUint(st.Ino, 10)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 6 && fields[1] == "OFDLCK" && strings.HasSuffix(fields[5], suffix) {
-			return true
-		}
-	}
-	return false
-}
-
-// holdWithQemuIO starts qemu-io with args, the last of them the file it
-// opens, and returns once the file carries its locks. qemu-io runs until
-// the returned stop (also the test's cleanup) closes its input.
-func holdWithQemuIO(t *testing.T, args ...string) (stop func()) {
-	t.Helper()
-	cmd := exec.Command(qemuIO(t), args...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var in io.Closer = stdin
-	stop = func() {
-		if in == nil {
-			return
-		}
-		in.Close()
-		in = nil
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	file := args[len(args)-1]
-	for start := time.Now(); !hasOFDLocks(t, file); time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 20*time.Second {
-			stop()
-			t.Fatalf("qemu-io %s took no locks in 20 s: %s", strings.Join(args, " "), out.String())
-		}
-	}
-	return stop
-}
 
 // lockCase is one qedimg run under a qemu-io holder. In args "IMG" is the
 // image, "DIR/" the test's directory. err is the exact error line wanted,
@@ -116,7 +32,7 @@ const (
 // what QEMU's own tools do under the same holder: a refusal, with QEMU's
 // words, that leaves every file byte-identical, or success.
 func TestLockQEMUHolds(t *testing.T) {
-	qemuIO(t)
+	qemutest.Tool(t, "qemu-io")
 	for _, tc := range []struct {
 		name   string
 		holder []string // qemu-io arguments before the file
@@ -158,7 +74,7 @@ func TestLockQEMUHolds(t *testing.T) {
 			img := fxBacked(t, dir)
 			base := filepath.Join(dir, "base.raw")
 			mustQedimg(t, "create", "-cluster-size", "4k", filepath.Join(dir, "other.qed"), "1M")
-			holdWithQemuIO(t, append(tc.holder, filepath.Join(dir, tc.file))...)
+			qemutest.HoldWithQemuIO(t, qemutest.Tool(t, "qemu-io"), append(tc.holder, filepath.Join(dir, tc.file))...)
 			before, beforeBase := fileHash(t, img), fileHash(t, base)
 			for _, c := range tc.cases {
 				args := make([]string, len(c.args))
@@ -192,7 +108,7 @@ func TestLockQEMUHolds(t *testing.T) {
 // reading (read, check, convert) may not be opened for writing. Once the
 // locks are dropped, QEMU opens it again.
 func TestLockQedimgHolds(t *testing.T) {
-	qimg, qio := qemuImg(t), qemuIO(t)
+	qimg, qio := qemutest.Tools(t)
 	type run struct {
 		tool string
 		args []string // IMG is the image
