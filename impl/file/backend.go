@@ -118,7 +118,7 @@ type Stats struct {
 	PreallocErr error
 }
 
-// Backend is a Backend over files, with a pool of worker goroutines
+// Backend is an impl.Backend over files, with a pool of worker goroutines
 // that perform I/O with pread, pwrite and fdatasync, as QEMU's thread
 // pool does: Submit hands an I/O to a worker and Next returns I/Os as
 // workers finish them, in whatever order that is. Many I/Os are in flight
