@@ -12,7 +12,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // Impl mode runs the real engine on impl.ControlledBackend. The image
@@ -661,12 +661,12 @@ func (r *implRun) logEffects() {
 // "backing" or "w2" when every 512-byte sector holds that content, as
 // written for it; otherwise each sector's tag ("w2/s17,zero").
 func (x *implExplorer) seen(buf []byte) string {
-	ds := workloads.DecodeSectors(nil, buf)
+	ds := history.DecodeSectors(nil, buf)
 	if len(ds) == 0 {
 		return "nothing"
 	}
 	first := ds[0]
-	uniform := first.Fault == workloads.FaultNone
+	uniform := first.Fault == history.FaultNone
 	for i, d := range ds {
 		if d.Fault != first.Fault || d.Tag.Kind != first.Tag.Kind || d.Tag.Write != first.Tag.Write ||
 			(d.Tag.Kind != model.TagZero && d.Tag.Sector != first.Tag.Sector+uint64(i)) {
@@ -860,7 +860,7 @@ func wordHash(p []byte) uint64 {
 
 // linearizable runs the linearizability checker, once per distinct
 // history (times and client slots aside, which do not affect it).
-func (x *implExplorer) linearizable(h workloads.History) (*Result, error) {
+func (x *implExplorer) linearizable(h history.History) (*Result, error) {
 	key := historyKey(h)
 	if res, ok := x.linCache[key]; ok {
 		return res, nil
@@ -875,7 +875,7 @@ func (x *implExplorer) linearizable(h workloads.History) (*Result, error) {
 
 // historyKey hashes what of a history its verdict depends on: the order,
 // kinds, ids and sectors of its events, errors and what reads saw.
-func historyKey(h workloads.History) uint64 {
+func historyKey(h history.History) uint64 {
 	f := fnv.New64a()
 	var buf [8]byte
 	put := func(v uint64) {
@@ -975,7 +975,7 @@ func (s tagBackingStorage) ReadAt(p []byte, off int64) (int, error) {
 	for done := 0; done < n; {
 		pos := off + int64(done)
 		sec, in := pos/model.SectorSize, pos%model.SectorSize
-		workloads.EncodeTag(sector[:], model.BackingTag(uint64(sec)))
+		history.EncodeTag(sector[:], model.BackingTag(uint64(sec)))
 		done += copy(p[done:n], sector[in:])
 	}
 	return n, err

@@ -13,7 +13,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // propOutcome is what running one concurrent case found.
@@ -50,25 +50,14 @@ func runCase(c propCase, policy model.Policy) propOutcome {
 	disk := model.Disk{}
 	if c.Geom.Backing > 0 {
 		n := c.Geom.Backing / propSector
-		files.Backing = impl.NewMemStorageFrom(workloads.BackingContent(n))
+		files.Backing = impl.NewMemStorageFrom(history.BackingContent(n))
 		co.BackingFile = "backing.raw"
 		disk.BackingSectors = n
 	}
 	if err := impl.Create(files.Image, c.Geom.Size, co); err != nil {
 		return fail("create", err.Error())
 	}
-	open := func(gen int) (*impl.Image, func() int64, error) {
-		sim, err := impl.NewSimBackend(files, propDevice(), c.Seed+int64(gen)<<40)
-		if err != nil {
-			return nil, nil, err
-		}
-		im, err := impl.Open(files, sim, impl.Options{Policy: policy, Clock: sim.Now})
-		if err != nil {
-			return nil, nil, err
-		}
-		return im, sim.Now, nil
-	}
-	rec, err := workloads.NewRecorder(disk, open)
+	rec, err := history.NewRecorder(disk, history.SimOpener(files, propDevice(), impl.Options{Policy: policy}, c.Seed))
 	if err != nil {
 		return fail("open", err.Error())
 	}

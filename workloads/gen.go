@@ -215,7 +215,7 @@ func (p *Plan) Disk() model.Disk {
 	if !p.job.Backing {
 		return model.Disk{}
 	}
-	return model.Disk{BackingSectors: p.imageSize / SectorSize}
+	return model.Disk{BackingSectors: p.imageSize / impl.SectorSize}
 }
 
 // OpsPerJob returns the reads and writes each instance issues, or 0 when

@@ -12,6 +12,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // Config identifies one configuration of a matrix: everything a run
@@ -70,7 +71,7 @@ type Matrix struct {
 	Baselines []string
 	QemuImg   string
 	// Wrap, if not nil, wraps each run's image (see RunConfig.Wrap).
-	Wrap func(c Config, p *Plan, open Opener) (Submitter, error)
+	Wrap func(c Config, p *Plan, open history.Opener) (Submitter, error)
 	// Verify, if not nil, judges each measured run's history and returns
 	// whether it was linearizable; nil means not checked. It is called
 	// from the goroutine that made the run, so sim runs verify in
@@ -396,7 +397,7 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
 		ReadBack: m.ReadBack && m.verifies(s),
 	}
 	if m.Wrap != nil && m.verifies(s) {
-		cfg.Wrap = func(open Opener) (Submitter, error) { return m.Wrap(s.cfg, s.plan, open) }
+		cfg.Wrap = func(open history.Opener) (Submitter, error) { return m.Wrap(s.cfg, s.plan, open) }
 	}
 	t0 := wall()
 	var res Result

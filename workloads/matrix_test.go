@@ -13,6 +13,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // smallMatrix is a fast matrix: 2 policies x 2 workloads x 2 depths.
@@ -170,7 +171,7 @@ func TestMatrixValidate(t *testing.T) {
 func TestMatrixFailedRunRecorded(t *testing.T) {
 	m := smallMatrix(t)
 	m.Repeat, m.Warmup = 1, 0
-	m.Wrap = func(c Config, p *Plan, open Opener) (Submitter, error) {
+	m.Wrap = func(c Config, p *Plan, open history.Opener) (Submitter, error) {
 		if c.Policy == "overlap" {
 			return nil, os.ErrPermission
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // Submitter is the submit path the runner drives: an *impl.Image, or a
@@ -65,11 +66,11 @@ type RunConfig struct {
 	// open(g) for the next generation g closes the image and opens it
 	// again from its files, on the same clock, for a job with
 	// reopen_every. The runner submits through what Wrap returns (a
-	// Recorder, for example: NewRecorder(plan.Disk(), open)) and hands it
+	// Recorder, for example: history.NewRecorder(plan.Disk(), open)) and hands it
 	// back in Result.Submitter. With reopen_every the submitter must have a
 	// method Reopen() error that lets the image drain and then calls open
-	// with the next generation, as Recorder.Reopen does.
-	Wrap func(open Opener) (Submitter, error)
+	// with the next generation, as history.Recorder.Reopen does.
+	Wrap func(open history.Opener) (Submitter, error)
 	// WallClock returns monotonic nanoseconds for BackendMem and
 	// BackendFile; nil means time since the run started. BackendSim uses
 	// the device's virtual clock.
@@ -265,7 +266,7 @@ type runEnv struct {
 
 // reopen closes generation gen-1 of the image, adding its counters to
 // res, and opens generation gen from the same files. It is the runner's
-// Opener: generation 0 is the image setUp opened.
+// history.Opener: generation 0 is the image setUp opened.
 func (env *runEnv) reopen(res *Result, gen int) (*impl.Image, func() int64, error) {
 	if gen == 0 && env.gen == 0 {
 		return env.im, env.clock, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 func nvme(t testing.TB) impl.Device {
@@ -150,7 +151,7 @@ func TestRunWrap(t *testing.T) {
 	p := mustPlan(t, "wrap", map[string]string{"rw": "randwrite", "size": "1m", "ops": "50"})
 	var clockSeen bool
 	res, err := Run(RunConfig{Plan: p, Policy: model.FreezeAny{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1,
-		Wrap: func(open Opener) (Submitter, error) {
+		Wrap: func(open history.Opener) (Submitter, error) {
 			im, clock, err := open(0)
 			clockSeen = clock != nil
 			return &countingSubmitter{im: im}, err
@@ -169,20 +170,20 @@ func TestRunWrap(t *testing.T) {
 func TestRunRecorder(t *testing.T) {
 	p := mustPlan(t, "rec", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "64"})
 	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 8, Seed: 1,
-		Wrap: func(open Opener) (Submitter, error) {
-			return NewRecorder(p.Disk(), open)
+		Wrap: func(open history.Opener) (Submitter, error) {
+			return history.NewRecorder(p.Disk(), open)
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := res.Submitter.(*Recorder)
+	rec := res.Submitter.(*history.Recorder)
 	h := rec.History()
 	if h.Ops() != 64 || h.Disk != p.Disk() {
 		t.Errorf("history has %d ops and disk %+v, want 64 and %+v", h.Ops(), h.Disk, p.Disk())
 	}
 	for _, ev := range h.Events {
 		for _, d := range ev.Seen {
-			if d.Fault != FaultNone {
+			if d.Fault != history.FaultNone {
 				t.Fatalf("read saw a faulty sector: %v", ev)
 			}
 		}
@@ -313,7 +314,7 @@ func TestRunReadBack(t *testing.T) {
 	}
 	var reads, readBytes int
 	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1, ReadBack: true,
-		Wrap: func(open Opener) (Submitter, error) {
+		Wrap: func(open history.Opener) (Submitter, error) {
 			im, _, err := open(0)
 			return submitFunc(func(r *impl.Request) {
 				if r.Op == impl.ReqRead {
@@ -369,7 +370,7 @@ func TestRunReopen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg.Wrap = func(open Opener) (Submitter, error) { return NewRecorder(p.Disk(), open) }
+			cfg.Wrap = func(open history.Opener) (Submitter, error) { return history.NewRecorder(p.Disk(), open) }
 			res, err := Run(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -397,21 +398,21 @@ func TestRunReopen(t *testing.T) {
 					t.Errorf("recorded run %+v differs from plain run %+v", res, plain)
 				}
 			}
-			h := res.Submitter.(*Recorder).History()
+			h := res.Submitter.(*history.Recorder).History()
 			reopens, last := 0, int64(0)
 			for i, ev := range h.Events {
 				if ev.Time < last {
 					t.Fatalf("event %d (%v) goes back in time from %d", i, &ev, last)
 				}
 				last = ev.Time
-				if ev.Kind == Call && ev.Action == ActReopen {
+				if ev.Kind == history.Call && ev.Action == history.ActReopen {
 					reopens++
 				}
 				if ev.Err != "" {
 					t.Errorf("event %d failed: %v", i, &ev)
 				}
 				for _, d := range ev.Seen {
-					if d.Fault != FaultNone {
+					if d.Fault != history.FaultNone {
 						t.Fatalf("read saw a faulty sector: %v", &ev)
 					}
 				}
@@ -428,7 +429,7 @@ func TestRunReopen(t *testing.T) {
 func TestRunReopenNeedsReopener(t *testing.T) {
 	p := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "64k", "ops": "8", "reopen_every": "4"})
 	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 2, Seed: 1,
-		Wrap: func(open Opener) (Submitter, error) {
+		Wrap: func(open history.Opener) (Submitter, error) {
 			im, _, err := open(0)
 			return &countingSubmitter{im: im}, err
 		}})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // TestSparseStorageMatchesMem applies the same random operations to a
@@ -156,8 +157,8 @@ func TestPagePoolReusesZeroed(t *testing.T) {
 // recorder's BackingContent at any offset and length.
 func TestBackingStorage(t *testing.T) {
 	const sectors = 40
-	want := BackingContent(sectors)
-	bs := backingStorage{size: sectors * SectorSize}
+	want := history.BackingContent(sectors)
+	bs := backingStorage{size: sectors * history.SectorSize}
 	rng := rand.New(rand.NewPCG(2, 2))
 	for range 500 {
 		off := rng.IntN(len(want) + 100)
@@ -170,7 +171,7 @@ func TestBackingStorage(t *testing.T) {
 		}
 	}
 	for s := range uint64(sectors) {
-		if d := DecodeTag(want[s*SectorSize : (s+1)*SectorSize]); d.Tag != model.BackingTag(s) {
+		if d := history.DecodeTag(want[s*history.SectorSize : (s+1)*history.SectorSize]); d.Tag != model.BackingTag(s) {
 			t.Fatalf("sector %d decodes to %v", s, d)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // sentinelNames are the names the runs use for their files (and a
@@ -62,13 +63,13 @@ func TestRunLeavesDirAlone(t *testing.T) {
 	tests := []struct {
 		name string
 		set  map[string]string
-		wrap func(Opener) (Submitter, error)
+		wrap func(history.Opener) (Submitter, error)
 		fail bool
 	}{
 		{"first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, nil, false},
 		{"rewrite backing", map[string]string{"rw": "randrw", "pattern": "rewrite", "backing": "1", "size": "512k", "ops": "32"}, nil, false},
 		{"failed run", map[string]string{"rw": "write", "backing": "1", "size": "256k"},
-			func(Opener) (Submitter, error) { return nil, errors.New("wrapper refuses") }, true},
+			func(history.Opener) (Submitter, error) { return nil, errors.New("wrapper refuses") }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

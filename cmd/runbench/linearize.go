@@ -10,6 +10,7 @@ import (
 
 	"github.com/qedharness/qedharness/checker"
 	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // Linearizability modes of -linearizability.
@@ -29,7 +30,7 @@ const linTimeout = 10 * time.Second
 
 // setLinearizability wires the history recorder and the checker into the
 // matrix: runs of the checked repetitions are recorded through a
-// workloads.Recorder, read back after their measured phase, and checked
+// history.Recorder, read back after their measured phase, and checked
 // with checker.Check; a run that is not linearizable gets its
 // counterexample written to dir (run removes the stale ones before the
 // matrix runs; parsing flags removes nothing). It returns the provenance
@@ -55,13 +56,13 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 		return "", fmt.Errorf("%q: want %s, %s, %s or %s", mode, linNone, linSample, linFirst, linAll)
 	}
 	m.ReadBack = true
-	m.Wrap = func(c workloads.Config, p *workloads.Plan, open workloads.Opener) (workloads.Submitter, error) {
+	m.Wrap = func(c workloads.Config, p *workloads.Plan, open history.Opener) (workloads.Submitter, error) {
 		// open reopens the image for a job with reopen_every; the
 		// recorder logs each reopen.
-		return workloads.NewRecorder(p.Disk(), open)
+		return history.NewRecorder(p.Disk(), open)
 	}
 	m.Verify = func(c workloads.Config, repeat int, res *workloads.Result) (workloads.Verification, error) {
-		rec, ok := res.Submitter.(*workloads.Recorder)
+		rec, ok := res.Submitter.(*history.Recorder)
 		if !ok {
 			return workloads.Verification{}, fmt.Errorf("run was not recorded")
 		}
