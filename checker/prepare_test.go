@@ -10,6 +10,7 @@ import (
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads"
 	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestCheckLog records a run and requires CheckLog on its log to judge
@@ -31,7 +32,7 @@ func TestCheckLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := workloads.Run(workloads.RunConfig{Plan: p, Policy: model.Overlap{}, Backend: workloads.BackendSim, Device: dev, QD: 8, Seed: 1,
+	res, err := workloads.Run(workloads.RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: dev, QD: 8, Seed: 1,
 		Wrap: func(open history.Opener) (workloads.Submitter, error) {
 			return history.NewRecorder(p.Disk(), open)
 		}})
@@ -82,10 +83,10 @@ func TestCheckReopenRun(t *testing.T) {
 		backend string
 		policy  model.Policy
 	}{
-		{workloads.BackendSim, model.Overlap{}},
-		{workloads.BackendSim, model.FreezeAny{}},
-		{workloads.BackendMem, model.Overlap{}},
-		{workloads.BackendFile, model.Overlap{}},
+		{results.BackendSim, model.Overlap{}},
+		{results.BackendSim, model.FreezeAny{}},
+		{results.BackendMem, model.Overlap{}},
+		{results.BackendFile, model.Overlap{}},
 	} {
 		t.Run("backend="+tc.backend+"/policy="+tc.policy.Name(), func(t *testing.T) {
 			j := workloads.DefaultJob()

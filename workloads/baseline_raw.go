@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // rawSlot is one request slot of BaselineRaw's closed loop.
@@ -35,7 +36,7 @@ type rawSlot struct {
 func runRaw(cfg BaselineConfig, qd int) (res Result, err error) {
 	p := cfg.Plan
 	fail := func(err error) (Result, error) {
-		return Result{}, fmt.Errorf("baseline %s on %s: %w", BaselineRaw, p.Name(), err)
+		return Result{}, fmt.Errorf("baseline %s on %s: %w", results.BaselineRaw, p.Name(), err)
 	}
 	if err := p.CheckQD(qd); err != nil {
 		return fail(err)
@@ -73,7 +74,7 @@ func runRaw(cfg BaselineConfig, qd int) (res Result, err error) {
 	}
 	defer func() {
 		if cerr := st.Close(); cerr != nil && err == nil {
-			res, err = Result{}, fmt.Errorf("baseline %s: %w", BaselineRaw, cerr)
+			res, err = Result{}, fmt.Errorf("baseline %s: %w", results.BaselineRaw, cerr)
 		}
 	}()
 	be, err := impl.NewFileBackend(impl.Files{Image: st}, path, impl.FileOptions{

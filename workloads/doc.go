@@ -16,8 +16,13 @@
 // instance. Run drives an image with a plan at a queue depth (a closed
 // loop) on the sim, mem or file backend and returns the run's figures.
 // Matrix runs policies x workloads x queue depths x backends, repeated
-// and interleaved, and returns one Record per run; the record helpers
-// write runs.json, runs.csv and Go benchmark lines.
+// and interleaved, and returns one results.Record per run.
+//
+// Two subpackages serve the packages downstream: history records what a
+// run's guest saw (a Recorder wraps the image through RunConfig.Wrap) for
+// the checker, and results holds the records and writes runs.json,
+// runs.csv, Go benchmark lines and tables, for runbench and plots. Neither
+// imports this package.
 //
 // Nothing here holds global state, and every random choice comes from
 // the seed the caller passes in: the same seed gives the same streams

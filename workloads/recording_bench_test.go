@@ -10,6 +10,7 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // benchOpener returns an Opener for a new image of size bytes with 4 KiB
@@ -120,7 +121,7 @@ func BenchmarkRecordedRun(b *testing.B) {
 				p, dev := mustPlan(b, "bench", tc.set), nvme(b)
 				pages := &PagePool{}
 				pairedOverhead(b, func(seed uint64, record bool) runTime {
-					cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: dev, QD: 32, Seed: int64(seed), Pages: pages}
+					cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: dev, QD: 32, Seed: int64(seed), Pages: pages}
 					if record {
 						cfg.Wrap = func(open history.Opener) (Submitter, error) {
 							return history.NewRecorder(p.Disk(), open)
@@ -157,7 +158,7 @@ func BenchmarkRecordedRun(b *testing.B) {
 // handoff=log of BenchmarkRecordedRun leaves to the check.
 func BenchmarkLogHistory(b *testing.B) {
 	p := mustPlan(b, "bench", map[string]string{"rw": "randrw", "backing": "1", "size": "16m", "ops": "20000"})
-	cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(b), QD: 32, Seed: 1}
+	cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(b), QD: 32, Seed: 1}
 	cfg.Wrap = func(open history.Opener) (Submitter, error) {
 		return history.NewRecorder(p.Disk(), open)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // Submitter is the submit path the runner drives: an *impl.Image, or a
@@ -26,18 +27,14 @@ type Submitter interface {
 	Submit(*impl.Request)
 }
 
-// Backend names accepted by RunConfig.Backend.
-const (
-	// BackendSim runs on impl.SimBackend in virtual time, images in memory.
-	BackendSim = "sim"
-	// BackendMem runs on impl.MemBackend, images in memory, wall time.
-	BackendMem = "mem"
-	// BackendFile runs on impl.FileBackend, images in files, wall time.
-	BackendFile = "file"
-)
-
-// Backends returns the backend names, in table order.
-func Backends() []string { return []string{BackendSim, BackendMem, BackendFile} }
+// Backends returns the names of the backends Run accepts
+// (RunConfig.Backend), in table order: results.BackendSim runs on
+// impl.SimBackend in virtual time, results.BackendMem on impl.MemBackend in
+// wall time, both with images in memory, and results.BackendFile on
+// impl.FileBackend, images in files.
+func Backends() []string {
+	return []string{results.BackendSim, results.BackendMem, results.BackendFile}
+}
 
 // RunConfig configures one run.
 type RunConfig struct {
@@ -45,7 +42,7 @@ type RunConfig struct {
 	Plan *Plan
 	// Policy decides when allocating writes may overlap.
 	Policy model.Policy
-	// Backend is BackendSim, BackendMem or BackendFile.
+	// Backend is one of Backends.
 	Backend string
 	// Device is the device BackendSim simulates; ignored otherwise.
 	Device impl.Device
@@ -321,7 +318,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 	opts := impl.Options{Policy: cfg.Policy, Fill: p.job.Fill, Grow: p.job.Grow, Metadata: p.job.Meta}
 	env := &runEnv{cleanup: func() error { return nil }}
 	switch cfg.Backend {
-	case BackendSim, BackendMem:
+	case results.BackendSim, results.BackendMem:
 		img := newSparseStorage(cfg.Pages)
 		files := impl.Files{Image: img}
 		env.cleanup = func() error { img.release(); return nil }
@@ -343,7 +340,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 			return nil, err
 		}
 		opts.Buffers = cfg.Pages.engineBuffers()
-		if cfg.Backend == BackendSim {
+		if cfg.Backend == results.BackendSim {
 			sim, err := impl.NewSimBackend(files, cfg.Device, cfg.Seed^simSalt)
 			if err != nil {
 				return nil, err
@@ -367,7 +364,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 			return im, im.Close, nil
 		}
 		env.check = func() (impl.CheckResult, error) { return impl.Check(files.Image, false) }
-	case BackendFile:
+	case results.BackendFile:
 		dir, remove, err := newWorkdir(cfg.Dir)
 		if err != nil {
 			return nil, err
@@ -386,7 +383,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 			return fail(err)
 		}
 		if p.job.Prefill {
-			o, err := impl.OpenPath(path, impl.PathOptions{Backend: BackendMem})
+			o, err := impl.OpenPath(path, impl.PathOptions{Backend: results.BackendMem})
 			if err != nil {
 				return fail(err)
 			}
@@ -401,7 +398,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 		env.clock = wall
 		opts.Clock = wall
 		env.open = func() (*impl.Image, func() error, error) {
-			o, err := impl.OpenPath(path, impl.PathOptions{Options: opts, Backend: BackendFile, File: cfg.File})
+			o, err := impl.OpenPath(path, impl.PathOptions{Options: opts, Backend: results.BackendFile, File: cfg.File})
 			if err != nil {
 				return nil, nil, err
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestSparseStorageMatchesMem applies the same random operations to a
@@ -259,18 +260,18 @@ func TestPrefilledImageShared(t *testing.T) {
 					t.Fatal("prefilled images differ")
 				}
 			}
-			var results []Result
+			var runs []Result
 			for _, p := range []*Plan{shared, &own, shared} {
-				res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 8, Seed: 3, Pages: &PagePool{}})
+				res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 8, Seed: 3, Pages: &PagePool{}})
 				if err != nil {
 					t.Fatal(err)
 				}
 				res.Submitter, res.IOWallNanos = nil, 0
-				results = append(results, res)
+				runs = append(runs, res)
 			}
-			for i := 1; i < len(results); i++ {
-				if !reflect.DeepEqual(results[i], results[0]) {
-					t.Errorf("run %d differs:\n%+v\n%+v", i, results[i], results[0])
+			for i := 1; i < len(runs); i++ {
+				if !reflect.DeepEqual(runs[i], runs[0]) {
+					t.Errorf("run %d differs:\n%+v\n%+v", i, runs[i], runs[0])
 				}
 			}
 		})

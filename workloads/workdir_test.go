@@ -12,6 +12,7 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // sentinelNames are the names the runs use for their files (and a
@@ -76,7 +77,7 @@ func TestRunLeavesDirAlone(t *testing.T) {
 			dir := t.TempDir()
 			check := putSentinels(t, dir)
 			p := mustPlan(t, "job", tt.set)
-			_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendFile, QD: 4, Seed: 1, Dir: dir, Wrap: tt.wrap})
+			_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendFile, QD: 4, Seed: 1, Dir: dir, Wrap: tt.wrap})
 			if (err != nil) != tt.fail {
 				t.Fatalf("error %v, want failure %v", err, tt.fail)
 			}
@@ -93,7 +94,7 @@ func TestRunBaselineLeavesDirAlone(t *testing.T) {
 		t.Skip("skipping: qemu-img is not installed (Debian package qemu-utils)")
 	}
 	p := mustPlan(t, "job", map[string]string{"rw": "write", "pattern": "rewrite", "backing": "1", "size": "1m", "ops": "16"})
-	for _, base := range BaselineNames() {
+	for _, base := range results.BaselineNames() {
 		t.Run(base, func(t *testing.T) {
 			dir := t.TempDir()
 			check := putSentinels(t, dir)
@@ -106,7 +107,7 @@ func TestRunBaselineLeavesDirAlone(t *testing.T) {
 	t.Run("qemu-img fails", func(t *testing.T) {
 		dir := t.TempDir()
 		check := putSentinels(t, dir)
-		if _, err := RunBaseline(BaselineConfig{QemuImg: "/bin/false", Baseline: BaselineQED, Plan: p, QD: 2, Dir: dir}); err == nil {
+		if _, err := RunBaseline(BaselineConfig{QemuImg: "/bin/false", Baseline: results.BaselineQED, Plan: p, QD: 2, Dir: dir}); err == nil {
 			t.Fatal("no error from a qemu-img that fails")
 		}
 		check()
@@ -118,7 +119,7 @@ func TestRunBaselineLeavesDirAlone(t *testing.T) {
 func TestRunMissingDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "none")
 	p := mustPlan(t, "job", map[string]string{"rw": "write", "size": "256k"})
-	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendFile, QD: 1, Dir: dir, File: impl.FileOptions{}})
+	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendFile, QD: 1, Dir: dir, File: impl.FileOptions{}})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte(dir)) {
 		t.Errorf("error %v, want one naming %s", err, dir)
 	}

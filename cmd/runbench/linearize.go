@@ -11,6 +11,7 @@ import (
 	"github.com/qedharness/qedharness/checker"
 	"github.com/qedharness/qedharness/workloads"
 	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // Linearizability modes of -linearizability.
@@ -56,12 +57,12 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 		return "", fmt.Errorf("%q: want %s, %s, %s or %s", mode, linNone, linSample, linFirst, linAll)
 	}
 	m.ReadBack = true
-	m.Wrap = func(c workloads.Config, p *workloads.Plan, open history.Opener) (workloads.Submitter, error) {
+	m.Wrap = func(c results.Config, p *workloads.Plan, open history.Opener) (workloads.Submitter, error) {
 		// open reopens the image for a job with reopen_every; the
 		// recorder logs each reopen.
 		return history.NewRecorder(p.Disk(), open)
 	}
-	m.Verify = func(c workloads.Config, repeat int, res *workloads.Result) (workloads.Verification, error) {
+	m.Verify = func(c results.Config, repeat int, res *workloads.Result) (workloads.Verification, error) {
 		rec, ok := res.Submitter.(*history.Recorder)
 		if !ok {
 			return workloads.Verification{}, fmt.Errorf("run was not recorded")
@@ -99,7 +100,7 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 // writeCounterexample writes the shortest failing history of a run as
 // text and porcupine's visualization as HTML, and returns the text file's
 // name relative to dir.
-func writeCounterexample(dir string, c workloads.Config, repeat int, r *checker.Result) (string, error) {
+func writeCounterexample(dir string, c results.Config, repeat int, r *checker.Result) (string, error) {
 	sub := counterexampleDir
 	if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 		return "", err
@@ -149,7 +150,7 @@ func imageFaults(err error) []*checker.InputError {
 
 // writeEvidence writes the reads that saw impossible data and returns the
 // file's name relative to dir.
-func writeEvidence(dir string, c workloads.Config, repeat int, bad []*checker.InputError) (string, error) {
+func writeEvidence(dir string, c results.Config, repeat int, bad []*checker.InputError) (string, error) {
 	if err := os.MkdirAll(filepath.Join(dir, counterexampleDir), 0o755); err != nil {
 		return "", err
 	}
