@@ -320,12 +320,10 @@ func parseBenchTime(out []byte) (float64, error) {
 }
 
 // benchStride returns the stride (-S) at which qemu-img bench runs p:
-// a fresh cluster run per write for first-touch, a block otherwise.
+// one unit of its pattern per request (a run of fresh clusters for
+// first-touch, a block otherwise).
 func benchStride(p *Plan) uint64 {
-	if p.job.Pattern == FirstTouch {
-		return p.unitBytes
-	}
-	return p.job.BlockSize
+	return p.lay.unitBytes
 }
 
 // benchSpan returns the bytes from the region's start that qemu-img

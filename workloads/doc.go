@@ -4,7 +4,8 @@
 // A Job is a workload in the spirit of an fio job: rw, bs, iodepth,
 // numjobs, size, number_ios or runtime, rwmixread and random_distribution,
 // plus what allocation policies need: a Pattern (first-touch of fresh
-// clusters, rewrite of allocated ones, same-cluster contention) and the
+// clusters, rewrite of allocated ones, same-cluster contention; one file
+// each, pattern_*.go, registered in patterns) and the
 // image geometry (cluster size, table size, image size, backing file),
 // and reopen_every, which closes the image and opens it again every N
 // requests, so a run also covers what the image keeps on disk.
