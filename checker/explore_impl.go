@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,15 +168,6 @@ func (n *dfsNode) move(key uint64) (implMove, bool) {
 	return implMove{}, false
 }
 
-func contains(keys []uint64, k uint64) bool {
-	for _, x := range keys {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
 // search explores every order of workload wl.
 func (x *implExplorer) search(wl []model.WorkloadOp) error {
 	res := x.res
@@ -194,7 +186,7 @@ func (x *implExplorer) search(wl []model.WorkloadOp) error {
 		for top.next < len(top.moves) {
 			c := top.moves[top.next]
 			top.next++
-			if contains(top.sleep, c.key()) {
+			if slices.Contains(top.sleep, c.key()) {
 				res.Pruned++
 				continue
 			}
@@ -219,7 +211,7 @@ func (x *implExplorer) search(wl []model.WorkloadOp) error {
 		if !x.cfg.NoReduction {
 			for _, set := range [2][]uint64{top.sleep, top.done} {
 				for _, k := range set {
-					if s, ok := top.move(k); ok && s.fp.Commutes(m.fp) && !contains(childSleep, k) {
+					if s, ok := top.move(k); ok && s.fp.Commutes(m.fp) && !slices.Contains(childSleep, k) {
 						childSleep = append(childSleep, k)
 					}
 				}

@@ -266,7 +266,7 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	if err := checkRuns(&s.matrix); err != nil {
 		return bad("repeat", err)
 	}
-	if !contains(backends, results.BackendFile) {
+	if !slices.Contains(backends, results.BackendFile) {
 		switch {
 		case flagGiven(fs, "dir"):
 			return bad("dir", errors.New("applies to the file backend only (add -backend file)"))
@@ -278,7 +278,7 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 			return bad("aio", errors.New("applies to the file backend only (add -backend file)"))
 		}
 	}
-	if contains(backends, results.BackendFile) {
+	if slices.Contains(backends, results.BackendFile) {
 		dir := o.dir
 		if dir == "" {
 			dir = os.TempDir()
@@ -427,24 +427,15 @@ func parseBackends(s string) ([]string, error) {
 	}
 	var out []string
 	for _, b := range fields {
-		if !contains(workloads.Backends(), b) {
+		if !slices.Contains(workloads.Backends(), b) {
 			return nil, fmt.Errorf("unknown backend %q (want %s)", b, strings.Join(workloads.Backends(), ", "))
 		}
-		if contains(out, b) {
+		if slices.Contains(out, b) {
 			return nil, fmt.Errorf("backend %q listed twice", b)
 		}
 		out = append(out, b)
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func printKeys(w io.Writer) {
@@ -501,7 +492,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if contains(s.matrix.Backends, results.BackendFile) {
+	if slices.Contains(s.matrix.Backends, results.BackendFile) {
 		w, err := makeWorkdir(s.matrix.Dir, stderr, os.Exit)
 		if err != nil {
 			fmt.Fprintf(stderr, "runbench: -dir: %v\n", err)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ func collectProvenance(s *setup, args []string, start time.Time) results.Provena
 		p.Commit = strings.TrimSpace(string(out))
 		p.Dirty = workTreeDirty(s.out)
 	}
-	if contains(m.Backends, results.BackendSim) {
+	if slices.Contains(m.Backends, results.BackendSim) {
 		for _, d := range m.Devices {
 			p.Devices = append(p.Devices, results.DeviceInfo{
 				Name: d.Name, ReadLatencyNs: d.ReadLatency, WriteLatencyNs: d.WriteLatency, FlushLatencyNs: d.FlushLatency,
