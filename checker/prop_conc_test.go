@@ -210,8 +210,10 @@ func reportCounterexample(reg model.Registration, cr concResult) string {
 // policy and compares the outcome with the policy's declared verdict: a
 // Safe policy must pass every case (and, if Parallel, must have had two
 // allocating writes in flight at once), an Unsafe one must fail within
-// unsafeCases cases. Every counterexample is shrunk, printed with its
-// replay command, and saved to the regression corpus if it is new.
+// unsafeCases cases. Every counterexample is shrunk and printed with its
+// replay command and, if the regression corpus lacks it, as the corpus
+// file it would be; the run writes it there only with QED_SAVE_CORPUS=1
+// (see regressionDir).
 func TestPropConcurrent(t *testing.T) {
 	for _, reg := range model.Registered() {
 		t.Run("policy="+reg.Name, func(t *testing.T) {
@@ -233,11 +235,11 @@ func TestPropConcurrent(t *testing.T) {
 				}
 			case gopter.TestFailed:
 				report := reportCounterexample(reg, cr)
-				path, saved := saveRegression(t, reg, cr.Shrunk, cr.Outcome)
+				corpus := recordRegression(t, reg, cr.Shrunk, cr.Outcome, cr.Seed)
 				if reg.Expect == model.Safe {
-					t.Fatalf("%s claims to be safe, but:\n%s\n  saved to %s (new: %v)", reg.Name, report, path, saved)
+					t.Fatalf("%s claims to be safe, but:\n%s\n  %s", reg.Name, report, corpus)
 				}
-				t.Logf("%s (declared unsafe), %.1fs:\n%s\n  corpus: %s (new: %v)", reg.Name, time.Since(start).Seconds(), report, path, saved)
+				t.Logf("%s (declared unsafe), %.1fs:\n%s\n  %s", reg.Name, time.Since(start).Seconds(), report, corpus)
 			default:
 				t.Fatalf("%s: property ended %s: %v\n%s", reg.Name, cr.Result.Status, cr.Result.Error, cr.Result.ErrorStack)
 			}
