@@ -41,7 +41,7 @@ func benchBaselines() []string {
 
 // CheckBaseline reports why baseline name cannot run p at queue depth qd,
 // or nil if it can: for the qemu-img bench baselines, what BenchArgs
-// refuses; for BaselineRaw, a queue depth or plan beyond the runner's
+// refuses; for results.BaselineRaw, a queue depth or plan beyond the runner's
 // limits (Plan.CheckQD, Plan.CheckLimits).
 func CheckBaseline(name string, p *Plan, qd int) error {
 	switch {
@@ -59,14 +59,14 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 
 // BaselineConfig configures one baseline run.
 type BaselineConfig struct {
-	// QemuImg is the qemu-img executable; BaselineRaw does not use it.
+	// QemuImg is the qemu-img executable; results.BaselineRaw does not use it.
 	QemuImg string
-	// Baseline is one of BaselineNames.
+	// Baseline is one of results.BaselineNames.
 	Baseline string
 	// Plan is the workload; QD the queue depth (0: the job's iodepth).
 	Plan *Plan
 	QD   int
-	// Seed seeds BaselineRaw's streams as RunConfig.Seed seeds a policy
+	// Seed seeds results.BaselineRaw's streams as RunConfig.Seed seeds a policy
 	// run's, so a run with the seed of a policy run issues the same
 	// operations in the same order; the qemu-img bench baselines have no
 	// randomness and ignore it.
@@ -77,21 +77,21 @@ type BaselineConfig struct {
 	// not, and touches nothing else in Dir.
 	Dir string
 	// Direct runs with cache=none (O_DIRECT) rather than writeback; for
-	// BaselineRaw, impl.FileOptions.Direct.
+	// results.BaselineRaw, impl.FileOptions.Direct.
 	Direct bool
 	// AIO is qemu-img bench's -i: how QEMU submits I/O (threads,
-	// io_uring, native); "" leaves QEMU's default, threads. BaselineRaw
+	// io_uring, native); "" leaves QEMU's default, threads. results.BaselineRaw
 	// takes the file backend's mode of that name (threads or io_uring;
 	// "" is threads).
 	AIO string
-	// Workers is BaselineRaw's impl.FileOptions.Workers (0: 64); the
+	// Workers is results.BaselineRaw's impl.FileOptions.Workers (0: 64); the
 	// qemu-img bench baselines ignore it.
 	Workers int
-	// Clock returns monotonic nanoseconds for BaselineRaw's figures; nil
+	// Clock returns monotonic nanoseconds for results.BaselineRaw's figures; nil
 	// means time since the run started. qemu-img bench times itself.
 	Clock func() int64
 
-	// onSubmit, if not nil, sees each operation BaselineRaw submits, with
+	// onSubmit, if not nil, sees each operation results.BaselineRaw submits, with
 	// the number then in flight (it included); for tests.
 	onSubmit func(op Op, inFlight int)
 }
@@ -160,7 +160,7 @@ func subclusterNote(p *Plan) string {
 // p, how it differs from the policies' runs of p beyond being another
 // implementation: the order (sequential through qemu-img bench), the
 // cluster size, preallocation and a backing file left out; for
-// BaselineRaw, also that it runs the workload's own operations. "" when
+// results.BaselineRaw, also that it runs the workload's own operations. "" when
 // there is nothing to say.
 func BaselineNote(name string, p *Plan) string {
 	var notes []string
@@ -216,8 +216,8 @@ func createArgs(name string, p *Plan) (args []string, format string, clusterSize
 	return nil, "", 0, false, fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(results.BaselineNames(), ", "))
 }
 
-// RunBaseline runs cfg.Baseline on cfg.Plan. BaselineRaw runs the plan's
-// op stream on a raw file through our file backend (see BaselineRaw);
+// RunBaseline runs cfg.Baseline on cfg.Plan. results.BaselineRaw runs the plan's
+// op stream on a raw file through our file backend (see results.BaselineRaw);
 // the others create the image (and backing file), prefill it if the job
 // says so (or the job only reads), and time qemu-img bench on it. The
 // prefill covers what the bench touches: its -c requests at stride -S

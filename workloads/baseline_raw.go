@@ -12,7 +12,7 @@ import (
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
-// rawSlot is one request slot of BaselineRaw's closed loop.
+// rawSlot is one request slot of results.BaselineRaw's closed loop.
 type rawSlot struct {
 	io        impl.IO
 	buf       []byte
@@ -20,7 +20,7 @@ type rawSlot struct {
 	submitted int64
 }
 
-// runRaw runs BaselineRaw: cfg.Plan's op stream for cfg.Seed (the
+// runRaw runs results.BaselineRaw: cfg.Plan's op stream for cfg.Seed (the
 // streams a policy run with that seed issues: the same offsets, lengths
 // and order, qd requests in flight per instance, a closed loop) against
 // a raw file of the image's guest size, preallocated, through

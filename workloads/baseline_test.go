@@ -28,7 +28,7 @@ func needQemuImg(t *testing.T) string {
 }
 
 // TestBaselineNames checks every baseline is named once, is a baseline,
-// and that only BaselineRaw runs outside qemu-img bench.
+// and that only results.BaselineRaw runs outside qemu-img bench.
 func TestBaselineNames(t *testing.T) {
 	names := results.BaselineNames()
 	want := []string{results.BaselineQED, results.BaselineQcow2, results.BaselineQcow2Falloc, results.BaselineQcow2Subcluster, results.BaselineRawQemuImg, results.BaselineRaw}
@@ -245,7 +245,7 @@ func TestBaselineNote(t *testing.T) {
 	}
 }
 
-// TestCheckBaseline checks BaselineRaw runs what the runner runs, where
+// TestCheckBaseline checks results.BaselineRaw runs what the runner runs, where
 // the qemu-img bench baselines refuse what qemu-img bench cannot express.
 func TestCheckBaseline(t *testing.T) {
 	mixed := mustPlan(t, "job", map[string]string{"rw": "randrw", "size": "1m", "numjobs": "2", "runtime": "1"})
@@ -332,7 +332,7 @@ type submitted struct {
 	maxIn int
 }
 
-// TestRawBaseline runs BaselineRaw and checks it submits exactly the
+// TestRawBaseline runs results.BaselineRaw and checks it submits exactly the
 // plan's op stream for the seed, in its order (each instance's, with
 // several), with qd requests in flight per instance, and times it on the
 // clock given: one tick per submission and per completion.
@@ -458,7 +458,7 @@ func TestRawBaselineRuntime(t *testing.T) {
 	}
 }
 
-// TestRawBaselineErrors checks BaselineRaw's failures name the baseline
+// TestRawBaselineErrors checks results.BaselineRaw's failures name the baseline
 // and the cause, and that it needs no qemu-img.
 func TestRawBaselineErrors(t *testing.T) {
 	p := mustPlan(t, "job", map[string]string{"rw": "write", "size": "256k"})

@@ -20,7 +20,7 @@
 // and interleaved, and returns one results.Record per run.
 //
 // Two subpackages serve the packages downstream: history records what a
-// run's guest saw (a Recorder wraps the image through RunConfig.Wrap) for
+// run's guest saw (a history.Recorder wraps the image through RunConfig.Wrap) for
 // the checker, and results holds the records and writes runs.json,
 // runs.csv, Go benchmark lines and tables, for runbench and plots. Neither
 // imports this package.

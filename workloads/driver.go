@@ -98,7 +98,7 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 	return d, nil
 }
 
-// open is the runner's Opener (see runEnv.reopen), adding the counters of
+// open is the runner's history.Opener (see runEnv.reopen), adding the counters of
 // each generation it closes to the run's figures.
 func (d *driver) open(gen int) (*impl.Image, func() int64, error) {
 	return d.env.reopen(&d.res, gen)

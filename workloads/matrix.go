@@ -47,7 +47,7 @@ type Matrix struct {
 	// FileSystem names the file system of Dir for records; "" means
 	// "file".
 	FileSystem string
-	// Baselines lists the baselines (BaselineNames) to run beside the
+	// Baselines lists the baselines (results.BaselineNames) to run beside the
 	// policies on the file backend, with the qemu-img at QemuImg; each
 	// appears in records as a policy of that name. Workloads qemu-img
 	// bench cannot express are left out (see BaselineNotes).

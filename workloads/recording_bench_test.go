@@ -13,7 +13,7 @@ import (
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
-// benchOpener returns an Opener for a new image of size bytes with 4 KiB
+// benchOpener returns a history.Opener for a new image of size bytes with 4 KiB
 // clusters on the nvme sim device, with backing (tagged sectors, shared,
 // not copied) as its backing file.
 func benchOpener(b *testing.B, size uint64, backing []byte, policy model.Policy) history.Opener {
@@ -35,7 +35,7 @@ func benchOpener(b *testing.B, size uint64, backing []byte, policy model.Policy)
 // BenchmarkRecorder measures what recording adds to a sim run: the same
 // 2,000 random 4 KiB requests (70% writes, queue depth 16, over a fresh
 // 4 MiB image; each queue slot reuses its buffer, as the runner does)
-// submitted to the image directly and through a Recorder. Each iteration
+// submitted to the image directly and through a history.Recorder. Each iteration
 // runs both, in alternating order, so that load from other processes falls
 // on both alike, and reports the wall time of each (base-ns/run,
 // recorded-ns/run, medians) and the median of the paired overheads, in
@@ -101,10 +101,10 @@ func BenchmarkRecorder(b *testing.B) {
 
 // BenchmarkRecordedRun measures recording where it is used: a whole
 // workloads.Run on the sim backend (20,000 requests at queue depth 32),
-// with and without a Recorder wrapping the image through RunConfig.Wrap;
+// with and without a history.Recorder wrapping the image through RunConfig.Wrap;
 // paired as BenchmarkRecorder. The recorded run ends by handing its
-// history on: with handoff=history as Recorder.History, converted to
-// Events; with handoff=log as Recorder.Log, as runbench hands it to
+// history on: with handoff=history as history.Recorder.History, converted to
+// Events; with handoff=log as history.Recorder.Log, as runbench hands it to
 // checker.CheckLog, which converts it as part of the check.
 //
 //	go test ./workloads -run XXX -bench RecordedRun -benchtime 40x

@@ -62,7 +62,7 @@ type RunConfig struct {
 	// open(g) for the next generation g closes the image and opens it
 	// again from its files, on the same clock, for a job with
 	// reopen_every. The runner submits through what Wrap returns (a
-	// Recorder, for example: history.NewRecorder(plan.Disk(), open)) and hands it
+	// history.Recorder, for example: history.NewRecorder(plan.Disk(), open)) and hands it
 	// back in Result.Submitter. With reopen_every the submitter must have a
 	// method Reopen() error that lets the image drain and then calls open
 	// with the next generation, as history.Recorder.Reopen does.
@@ -271,7 +271,7 @@ func (env *runEnv) reopen(res *Result, gen int) (*impl.Image, func() int64, erro
 		return nil, nil, fmt.Errorf("reopen: generation %d asked for, the image is at %d", gen, env.gen)
 	}
 	// Close first: its write-back of dirty tables is this generation's
-	// work (and time), whoever closes it (a Recorder already has).
+	// work (and time), whoever closes it (a history.Recorder already has).
 	if err := env.close(); err != nil {
 		return nil, nil, fmt.Errorf("reopen: %w", err)
 	}

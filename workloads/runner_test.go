@@ -166,7 +166,7 @@ func TestRunWrap(t *testing.T) {
 	}
 }
 
-// TestRunRecorder drives a run through the history Recorder, the use the
+// TestRunRecorder drives a run through a history.Recorder, the use the
 // Submitter interface exists for.
 func TestRunRecorder(t *testing.T) {
 	p := mustPlan(t, "rec", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "64"})
