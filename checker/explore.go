@@ -346,41 +346,91 @@ func successor(p *model.Protocol, s *model.ProtocolState, m model.Move, key []ui
 	return n, out
 }
 
-// expandSerial expands states [lo, hi) into the store in order.
+// expander enumerates the successors of stored states, with its own
+// scratch: one per goroutine.
+type expander struct {
+	p     *model.Protocol
+	st    *stateStore
+	s     model.ProtocolState
+	moves []model.Move
+	key   []uint64 // the packed form of the successor being visited
+}
+
+func newExpander(p *model.Protocol, st *stateStore) *expander {
+	return &expander{p: p, st: st, moves: make([]model.Move, 0, 32), key: make([]uint64, st.words)}
+}
+
+// each calls visit with every successor of stored state i, in move order,
+// and the move's outcome; e.key holds the successor's packed form until
+// the next call. It stops at the first visit that returns false and
+// reports whether it visited every successor.
+func (e *expander) each(i int, visit func(n *model.ProtocolState, out model.Outcome) bool) bool {
+	e.p.Unpack(e.st.state(uint32(i)), &e.s)
+	e.moves = e.p.Moves(&e.s, e.moves[:0])
+	for _, m := range e.moves {
+		n, out := successor(e.p, &e.s, m, e.key)
+		if !visit(&n, out) {
+			return false
+		}
+	}
+	return true
+}
+
+// fillFacts sets what sc records of its state n: the allocating writes in
+// flight and, when n is quiescent, its leaks.
+func fillFacts(p *model.Protocol, sc *modelSucc, n *model.ProtocolState) {
+	sc.alloc = p.AllocatingInFlight(n)
+	if sc.quiet = p.Quiescent(n); sc.quiet {
+		sc.leaks = p.Leaks(n)
+	}
+}
+
+// admitted notes in res a successor that was inserted into st, a new
+// state (fresh) with its facts filled, or a known one whose move had
+// facts of its own, and reports whether st has reached limit.
+func admitted(res *ExploreResult, st *stateStore, sc *modelSucc, fresh bool, limit int64) bool {
+	if !fresh {
+		if sc.out.Facts != 0 {
+			note(res, sc)
+		}
+		return false
+	}
+	note(res, sc)
+	return limit > 0 && int64(st.Len()) >= limit
+}
+
+// expandSerial expands states [lo, hi) into the store in order. It fills
+// the facts of new states only.
 func expandSerial(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, limit int64) (*modelSucc, []uint64, bool) {
-	var s model.ProtocolState
-	moves := make([]model.Move, 0, 32)
-	key := make([]uint64, st.words)
-	for i := lo; i < hi; i++ {
-		p.Unpack(st.state(uint32(i)), &s)
-		moves = p.Moves(&s, moves[:0])
-		for _, m := range moves {
-			n, out := successor(p, &s, m, key)
+	e := newExpander(p, st)
+	var bad *modelSucc
+	var limitHit bool
+	for i := lo; i < hi && bad == nil && !limitHit; i++ {
+		e.each(i, func(n *model.ProtocolState, out model.Outcome) bool {
 			res.Transitions++
 			sc := modelSucc{parent: uint32(i), out: out}
 			if out.Violation != nil {
-				return &sc, append([]uint64(nil), key...), false
+				bad = &sc
+				return false
 			}
-			if _, fresh := st.insert(key, hashWords(key), uint32(i)); fresh {
-				sc.alloc = p.AllocatingInFlight(&n)
-				if sc.quiet = p.Quiescent(&n); sc.quiet {
-					sc.leaks = p.Leaks(&n)
-				}
-				note(res, &sc)
-				if limit > 0 && int64(st.Len()) >= limit {
-					return nil, nil, true
-				}
-			} else if out.Facts != 0 {
-				note(res, &sc)
+			_, fresh := st.insert(e.key, hashWords(e.key), uint32(i))
+			if fresh {
+				fillFacts(p, &sc, n)
 			}
-		}
+			limitHit = admitted(res, st, &sc, fresh, limit)
+			return !limitHit
+		})
 	}
-	return nil, nil, false
+	if bad != nil {
+		return bad, append([]uint64(nil), e.key...), false
+	}
+	return nil, nil, limitHit
 }
 
 // expandParallel expands states [lo, hi) with workers goroutines, each
-// producing the successors of a contiguous chunk, then inserts them in
-// chunk order, so the result is the same as expandSerial's.
+// producing the successors of a contiguous chunk (with their facts and
+// hashes), then inserts them in chunk order, so the result is the same
+// as expandSerial's.
 func expandParallel(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, limit int64, workers int) (*modelSucc, []uint64, bool) {
 	const chunk = 4096
 	words := st.words
@@ -402,27 +452,20 @@ func expandParallel(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreR
 			go func() {
 				defer wg.Done()
 				pt := &parts[w]
-				var s model.ProtocolState
-				moves := make([]model.Move, 0, 32)
-				key := make([]uint64, words)
+				e := newExpander(p, st)
 				for i := from; i < to; i++ {
-					p.Unpack(st.state(uint32(i)), &s)
-					moves = p.Moves(&s, moves[:0])
-					for _, m := range moves {
-						n, out := successor(p, &s, m, key)
+					ok := e.each(i, func(n *model.ProtocolState, out model.Outcome) bool {
 						pt.trans++
-						sc := modelSucc{parent: uint32(i), out: out, hash: hashWords(key)}
+						sc := modelSucc{parent: uint32(i), out: out, hash: hashWords(e.key)}
 						if out.Violation == nil {
-							sc.alloc = p.AllocatingInFlight(&n)
-							if sc.quiet = p.Quiescent(&n); sc.quiet {
-								sc.leaks = p.Leaks(&n)
-							}
+							fillFacts(p, &sc, n)
 						}
-						pt.keys = append(pt.keys, key...)
+						pt.keys = append(pt.keys, e.key...)
 						pt.succ = append(pt.succ, sc)
-						if out.Violation != nil {
-							return
-						}
+						return out.Violation == nil
+					})
+					if !ok {
+						return
 					}
 				}
 			}()
@@ -437,13 +480,9 @@ func expandParallel(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreR
 				if sc.out.Violation != nil {
 					return sc, append([]uint64(nil), key...), false
 				}
-				if _, fresh := st.insert(key, sc.hash, sc.parent); fresh {
-					note(res, sc)
-					if limit > 0 && int64(st.Len()) >= limit {
-						return nil, nil, true
-					}
-				} else if sc.out.Facts != 0 {
-					note(res, sc)
+				_, fresh := st.insert(key, sc.hash, sc.parent)
+				if admitted(res, st, sc, fresh, limit) {
+					return nil, nil, true
 				}
 			}
 		}

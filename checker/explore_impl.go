@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,7 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/controlled"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // Impl mode runs the real engine on controlled.Backend. The image
@@ -167,15 +168,6 @@ func (n *dfsNode) move(key uint64) (implMove, bool) {
 	return implMove{}, false
 }
 
-func contains(keys []uint64, k uint64) bool {
-	for _, x := range keys {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
 // search explores every order of workload wl.
 func (x *implExplorer) search(wl []model.WorkloadOp) error {
 	res := x.res
@@ -194,7 +186,7 @@ func (x *implExplorer) search(wl []model.WorkloadOp) error {
 		for top.next < len(top.moves) {
 			c := top.moves[top.next]
 			top.next++
-			if contains(top.sleep, c.key()) {
+			if slices.Contains(top.sleep, c.key()) {
 				res.Pruned++
 				continue
 			}
@@ -219,7 +211,7 @@ func (x *implExplorer) search(wl []model.WorkloadOp) error {
 		if !x.cfg.NoReduction {
 			for _, set := range [2][]uint64{top.sleep, top.done} {
 				for _, k := range set {
-					if s, ok := top.move(k); ok && s.fp.Commutes(m.fp) && !contains(childSleep, k) {
+					if s, ok := top.move(k); ok && s.fp.Commutes(m.fp) && !slices.Contains(childSleep, k) {
 						childSleep = append(childSleep, k)
 					}
 				}
@@ -661,12 +653,12 @@ func (r *implRun) logEffects() {
 // "backing" or "w2" when every 512-byte sector holds that content, as
 // written for it; otherwise each sector's tag ("w2/s17,zero").
 func (x *implExplorer) seen(buf []byte) string {
-	ds := workloads.DecodeSectors(nil, buf)
+	ds := history.DecodeSectors(nil, buf)
 	if len(ds) == 0 {
 		return "nothing"
 	}
 	first := ds[0]
-	uniform := first.Fault == workloads.FaultNone
+	uniform := first.Fault == history.FaultNone
 	for i, d := range ds {
 		if d.Fault != first.Fault || d.Tag.Kind != first.Tag.Kind || d.Tag.Write != first.Tag.Write ||
 			(d.Tag.Kind != model.TagZero && d.Tag.Sector != first.Tag.Sector+uint64(i)) {
@@ -846,7 +838,7 @@ func (x *implExplorer) check(st impl.Storage) (impl.CheckResult, error) {
 
 // linearizable runs the linearizability checker, once per distinct
 // history (times and client slots aside, which do not affect it).
-func (x *implExplorer) linearizable(h workloads.History) (*Result, error) {
+func (x *implExplorer) linearizable(h history.History) (*Result, error) {
 	key := historyKey(h)
 	if res, ok := x.linCache[key]; ok {
 		return res, nil
@@ -861,7 +853,7 @@ func (x *implExplorer) linearizable(h workloads.History) (*Result, error) {
 
 // historyKey hashes what of a history its verdict depends on: the order,
 // kinds, ids and sectors of its events, errors and what reads saw.
-func historyKey(h workloads.History) uint64 {
+func historyKey(h history.History) uint64 {
 	f := fnv.New64a()
 	var buf [8]byte
 	put := func(v uint64) {
@@ -961,7 +953,7 @@ func (s tagBackingStorage) ReadAt(p []byte, off int64) (int, error) {
 	for done := 0; done < n; {
 		pos := off + int64(done)
 		sec, in := pos/model.SectorSize, pos%model.SectorSize
-		workloads.EncodeTag(sector[:], model.BackingTag(uint64(sec)))
+		history.EncodeTag(sector[:], model.BackingTag(uint64(sec)))
 		done += copy(p[done:n], sector[in:])
 	}
 	return n, err

@@ -5,11 +5,11 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // exploreRecorder records the calls and returns of an explored run as a
-// workloads.History, for Check. It does what workloads.Recorder does
+// history.History, for Check. It does what history.Recorder does
 // (stamps every write with its tags, decodes what reads saw, records
 // reopens), but sized for the explorer, which builds tens of thousands
 // of short runs: it allocates nothing per run beyond the events.
@@ -18,7 +18,7 @@ type exploreRecorder struct {
 	open   func(gen int) (*impl.Image, error)
 	im     *impl.Image
 	gen    int
-	hist   workloads.History
+	hist   history.History
 	nextID uint64
 	// maxAlloc is the most allocating writes in flight over the closed
 	// generations.
@@ -30,12 +30,12 @@ func newExploreRecorder(disk model.Disk, open func(gen int) (*impl.Image, error)
 	if err != nil {
 		return nil, fmt.Errorf("open image: %w", err)
 	}
-	return &exploreRecorder{open: open, im: im, hist: workloads.History{Disk: disk}}, nil
+	return &exploreRecorder{open: open, im: im, hist: history.History{Disk: disk}}, nil
 }
 
 // History returns the history recorded so far; it shares storage with
 // the recorder.
-func (r *exploreRecorder) History() workloads.History { return r.hist }
+func (r *exploreRecorder) History() history.History { return r.hist }
 
 // MaxAllocInFlight returns the most allocating writes in flight at once,
 // over every generation.
@@ -48,22 +48,22 @@ func (r *exploreRecorder) MaxAllocInFlight() int {
 func (r *exploreRecorder) Submit(q *impl.Request) {
 	r.nextID++
 	id := r.nextID
-	act := workloads.ActRead
+	act := history.ActRead
 	if q.Op == impl.ReqWrite {
-		act = workloads.ActWrite
-		workloads.StampWrite(q.Buf, id, q.Off/model.SectorSize)
+		act = history.ActWrite
+		history.StampWrite(q.Buf, id, q.Off/model.SectorSize)
 	}
-	r.hist.Events = append(r.hist.Events, workloads.Event{
-		Kind: workloads.Call, ID: id, Action: act,
+	r.hist.Events = append(r.hist.Events, history.Event{
+		Kind: history.Call, ID: id, Action: act,
 		Sector: q.Off / model.SectorSize, Sectors: uint64(len(q.Buf)) / model.SectorSize, Client: int(id),
 	})
 	orig := q.Done
 	q.Done = func(q *impl.Request) {
-		ev := workloads.Event{Kind: workloads.Return, ID: id, Req: q.ID}
+		ev := history.Event{Kind: history.Return, ID: id, Req: q.ID}
 		if q.Err != nil {
 			ev.Err = q.Err.Error()
-		} else if act == workloads.ActRead {
-			ev.Seen = workloads.DecodeSectors(nil, q.Buf)
+		} else if act == history.ActRead {
+			ev.Seen = history.DecodeSectors(nil, q.Buf)
 		}
 		r.hist.Events = append(r.hist.Events, ev)
 		q.Done = orig
@@ -86,7 +86,7 @@ func (r *exploreRecorder) Reopen() error {
 	r.im.Run()
 	r.nextID++
 	id := r.nextID
-	r.hist.Events = append(r.hist.Events, workloads.Event{Kind: workloads.Call, ID: id, Action: workloads.ActReopen, Client: int(id)})
+	r.hist.Events = append(r.hist.Events, history.Event{Kind: history.Call, ID: id, Action: history.ActReopen, Client: int(id)})
 	r.maxAlloc = r.MaxAllocInFlight()
 	err := r.im.Close()
 	if err == nil {
@@ -95,7 +95,7 @@ func (r *exploreRecorder) Reopen() error {
 			r.im, r.gen = im, r.gen+1
 		}
 	}
-	ev := workloads.Event{Kind: workloads.Return, ID: id}
+	ev := history.Event{Kind: history.Return, ID: id}
 	if err != nil {
 		err = fmt.Errorf("reopen: %w", err)
 		ev.Err = err.Error()

@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // genConfig shapes a synthetic history.
@@ -22,15 +22,15 @@ type genConfig struct {
 // genHistory returns a linearizable history by construction: each
 // operation takes effect, sector by sector all at once, at a moment
 // between its call and its return, against a reference disk.
-func genHistory(cfg genConfig) workloads.History {
+func genHistory(cfg genConfig) history.History {
 	rng := rand.New(rand.NewPCG(cfg.seed, 0x67656e))
 	disk := model.Disk{BackingSectors: cfg.backing}
-	h := workloads.History{Disk: disk, Events: make([]workloads.Event, 0, 2*cfg.ops)}
+	h := history.History{Disk: disk, Events: make([]history.Event, 0, 2*cfg.ops)}
 	state := map[uint64]model.Tag{}
 	type active struct {
-		call    workloads.Event
+		call    history.Event
 		applied bool
-		seen    []workloads.Decoded
+		seen    []history.Decoded
 	}
 	var act []*active
 	slots := make([]bool, cfg.depth)
@@ -45,16 +45,16 @@ func genHistory(cfg genConfig) workloads.History {
 				slot++
 			}
 			slots[slot] = true
-			ev := workloads.Event{Kind: workloads.Call, ID: nextID, Time: int64(len(h.Events)) * 100, Client: slot}
+			ev := history.Event{Kind: history.Call, ID: nextID, Time: int64(len(h.Events)) * 100, Client: slot}
 			switch {
 			case cfg.flushEvery > 0 && started%cfg.flushEvery == 0:
-				ev.Action = workloads.ActFlush
+				ev.Action = history.ActFlush
 			case rng.IntN(100) < cfg.readPct:
-				ev.Action = workloads.ActRead
+				ev.Action = history.ActRead
 			default:
-				ev.Action = workloads.ActWrite
+				ev.Action = history.ActWrite
 			}
-			if ev.Action != workloads.ActFlush {
+			if ev.Action != history.ActFlush {
 				n := 1 + rng.Uint64N(cfg.maxLen)
 				ev.Sector, ev.Sectors = rng.Uint64N(cfg.sectors-n+1), n
 			}
@@ -68,19 +68,19 @@ func genHistory(cfg genConfig) workloads.History {
 			c := a.call
 			for s := c.Sector; s < c.Sector+c.Sectors; s++ {
 				switch c.Action {
-				case workloads.ActWrite:
+				case history.ActWrite:
 					state[s] = model.WriteTag(c.ID, s)
-				case workloads.ActRead:
+				case history.ActRead:
 					t, ok := state[s]
 					if !ok {
 						t = disk.Initial(s)
 					}
-					a.seen = append(a.seen, workloads.Decoded{Tag: t})
+					a.seen = append(a.seen, history.Decoded{Tag: t})
 				}
 			}
 			continue
 		}
-		ret := workloads.Event{Kind: workloads.Return, ID: a.call.ID, Time: int64(len(h.Events)) * 100, Seen: a.seen}
+		ret := history.Event{Kind: history.Return, ID: a.call.ID, Time: int64(len(h.Events)) * 100, Seen: a.seen}
 		h.Events = append(h.Events, ret)
 		slots[a.call.Client] = false
 		for i, b := range act {
@@ -97,9 +97,9 @@ func genHistory(cfg genConfig) workloads.History {
 // sector some write had finished writing before the read was called now
 // returns that sector's initial content. It returns the sector, or false
 // if no read qualifies.
-func breakHistory(h *workloads.History) (uint64, bool) {
+func breakHistory(h *history.History) (uint64, bool) {
 	finished := map[uint64]bool{} // sectors written by a returned write
-	calls := map[uint64]*workloads.Event{}
+	calls := map[uint64]*history.Event{}
 	type cand struct {
 		ret    int
 		sector uint64
@@ -109,9 +109,9 @@ func breakHistory(h *workloads.History) (uint64, bool) {
 	snapshot := map[uint64]map[uint64]bool{} // read id -> finished sectors at call
 	for i := range h.Events {
 		ev := &h.Events[i]
-		if ev.Kind == workloads.Call {
+		if ev.Kind == history.Call {
 			calls[ev.ID] = ev
-			if ev.Action == workloads.ActRead {
+			if ev.Action == history.ActRead {
 				m := map[uint64]bool{}
 				for s := ev.Sector; s < ev.Sector+ev.Sectors; s++ {
 					if finished[s] {
@@ -124,11 +124,11 @@ func breakHistory(h *workloads.History) (uint64, bool) {
 		}
 		c := calls[ev.ID]
 		switch c.Action {
-		case workloads.ActWrite:
+		case history.ActWrite:
 			for s := c.Sector; s < c.Sector+c.Sectors; s++ {
 				finished[s] = true
 			}
-		case workloads.ActRead:
+		case history.ActRead:
 			first, any := ^uint64(0), false
 			for s := range snapshot[ev.ID] {
 				first, any = min(first, s), true
@@ -142,8 +142,8 @@ func breakHistory(h *workloads.History) (uint64, bool) {
 		return 0, false
 	}
 	ev := &h.Events[best.ret]
-	seen := append([]workloads.Decoded(nil), ev.Seen...)
-	seen[best.idx] = workloads.Decoded{Tag: h.Disk.Initial(best.sector)}
+	seen := append([]history.Decoded(nil), ev.Seen...)
+	seen[best.idx] = history.Decoded{Tag: h.Disk.Initial(best.sector)}
 	ev.Seen = seen
 	return best.sector, true
 }

@@ -1,5 +1,5 @@
 // Package checker judges the harness's runs. Check decides with porcupine
-// whether a recorded history (workloads.History) is linearizable against
+// whether a recorded history (history.History) is linearizable against
 // model.Disk, sector by sector; on failure it returns the failing sectors
 // and the shortest failing sub-history it can find, in readable form, and
 // Result.Visualize writes porcupine's HTML view of the failing partition.
@@ -17,7 +17,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // Verdict is the outcome of a check, as porcupine's CheckResult.
@@ -112,7 +112,7 @@ type segment struct {
 // checker cannot judge (unmatched calls or returns, reads of corrupt or
 // unknown tags) yields an error joining one *InputError per problem, up to
 // 20, and no result.
-func Check(h workloads.History, opts Options) (*Result, error) {
+func Check(h history.History, opts Options) (*Result, error) {
 	var deadline time.Time
 	if opts.Timeout > 0 {
 		deadline = time.Now().Add(opts.Timeout)
@@ -228,7 +228,7 @@ func Check(h workloads.History, opts Options) (*Result, error) {
 
 // run is the state of one Check.
 type partitionCheck struct {
-	hist     *history
+	hist     *prepared
 	model    porcupine.Model
 	deadline time.Time
 	noZones  bool // Options.SearchOnly
@@ -374,7 +374,7 @@ func (c *partitionCheck) replaySegment(seg segment, assumed []model.Tag) CheckRe
 	}
 	for _, k := range list {
 		o := &c.hist.ops[k]
-		if o.action == workloads.ActWrite {
+		if o.action == history.ActWrite {
 			held, possible = model.WriteTag(o.id, seg.sector), nil
 			continue
 		}
@@ -435,14 +435,14 @@ func (c *partitionCheck) finals(seg segment, assumed []model.Tag) []model.Tag {
 	reads := false
 	for _, k := range list {
 		o := &c.hist.ops[k]
-		if o.action != workloads.ActWrite {
+		if o.action != history.ActWrite {
 			lastRead, reads = o.seen[seg.sector-o.sector].Tag, true
 			continue
 		}
 		maximal := true
 		for _, k2 := range list {
 			o2 := &c.hist.ops[k2]
-			if o2.action == workloads.ActWrite && o.ret < o2.call {
+			if o2.action == history.ActWrite && o.ret < o2.call {
 				maximal = false
 				break
 			}

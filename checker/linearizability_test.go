@@ -13,7 +13,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // fixture is a history from testdata with the expectations in its
@@ -21,7 +21,7 @@ import (
 // "# allow-pending" sets Options.AllowPending.
 type fixture struct {
 	name    string
-	hist    workloads.History
+	hist    history.History
 	opts    Options
 	failing []uint64
 }
@@ -32,7 +32,7 @@ func loadFixture(t testing.TB, path string) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := workloads.ParseHistory(strings.NewReader(string(data)))
+	h, err := history.ParseHistory(strings.NewReader(string(data)))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -153,7 +153,7 @@ func TestInputErrors(t *testing.T) {
 		{"short read", "call 1 read s0+2\nreturn 1 saw=zero", Malformed, 1},
 	}
 	for _, tc := range tests {
-		h, err := workloads.ParseHistory(strings.NewReader(tc.history))
+		h, err := history.ParseHistory(strings.NewReader(tc.history))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -272,7 +272,7 @@ func TestVisualize(t *testing.T) {
 
 // checkDirect flattens h into single-sector operations and checks them
 // with porcupine and model.Disk's Model, partitioned by the model.
-func checkDirect(t *testing.T, h workloads.History) bool {
+func checkDirect(t *testing.T, h history.History) bool {
 	t.Helper()
 	hist, err := prepare(&h, false)
 	if err != nil {
@@ -281,7 +281,7 @@ func checkDirect(t *testing.T, h workloads.History) bool {
 	var flat []porcupine.Operation
 	for k := range hist.ops {
 		o := &hist.ops[k]
-		if o.action != workloads.ActRead && o.action != workloads.ActWrite {
+		if o.action != history.ActRead && o.action != history.ActWrite {
 			continue
 		}
 		for s := o.sector; s < o.sector+o.sectors; s++ {

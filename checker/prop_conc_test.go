@@ -14,7 +14,7 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // propOutcome is what running one concurrent case found.
@@ -51,25 +51,14 @@ func runCase(c propCase, policy model.Policy) propOutcome {
 	disk := model.Disk{}
 	if c.Geom.Backing > 0 {
 		n := c.Geom.Backing / propSector
-		files.Backing = impl.NewMemStorageFrom(workloads.BackingContent(n))
+		files.Backing = impl.NewMemStorageFrom(history.BackingContent(n))
 		co.BackingFile = "backing.raw"
 		disk.BackingSectors = n
 	}
 	if err := impl.Create(files.Image, c.Geom.Size, co); err != nil {
 		return fail("create", err.Error())
 	}
-	open := func(gen int) (*impl.Image, func() int64, error) {
-		sim, err := sim.New(files, propDevice(), c.Seed+int64(gen)<<40)
-		if err != nil {
-			return nil, nil, err
-		}
-		im, err := impl.Open(files, sim, impl.Options{Policy: policy, Clock: sim.Now})
-		if err != nil {
-			return nil, nil, err
-		}
-		return im, sim.Now, nil
-	}
-	rec, err := workloads.NewRecorder(disk, open)
+	rec, err := history.NewRecorder(disk, history.SimOpener(files, propDevice(), impl.Options{Policy: policy}, c.Seed))
 	if err != nil {
 		return fail("open", err.Error())
 	}
@@ -222,8 +211,10 @@ func reportCounterexample(reg model.Registration, cr concResult) string {
 // policy and compares the outcome with the policy's declared verdict: a
 // Safe policy must pass every case (and, if Parallel, must have had two
 // allocating writes in flight at once), an Unsafe one must fail within
-// unsafeCases cases. Every counterexample is shrunk, printed with its
-// replay command, and saved to the regression corpus if it is new.
+// unsafeCases cases. Every counterexample is shrunk and printed with its
+// replay command and, if the regression corpus lacks it, as the corpus
+// file it would be; the run writes it there only with QED_SAVE_CORPUS=1
+// (see regressionDir).
 func TestPropConcurrent(t *testing.T) {
 	for _, reg := range model.Registered() {
 		t.Run("policy="+reg.Name, func(t *testing.T) {
@@ -245,11 +236,11 @@ func TestPropConcurrent(t *testing.T) {
 				}
 			case gopter.TestFailed:
 				report := reportCounterexample(reg, cr)
-				path, saved := saveRegression(t, reg, cr.Shrunk, cr.Outcome)
+				corpus := recordRegression(t, reg, cr.Shrunk, cr.Outcome, cr.Seed)
 				if reg.Expect == model.Safe {
-					t.Fatalf("%s claims to be safe, but:\n%s\n  saved to %s (new: %v)", reg.Name, report, path, saved)
+					t.Fatalf("%s claims to be safe, but:\n%s\n  %s", reg.Name, report, corpus)
 				}
-				t.Logf("%s (declared unsafe), %.1fs:\n%s\n  corpus: %s (new: %v)", reg.Name, time.Since(start).Seconds(), report, path, saved)
+				t.Logf("%s (declared unsafe), %.1fs:\n%s\n  %s", reg.Name, time.Since(start).Seconds(), report, corpus)
 			default:
 				t.Fatalf("%s: property ended %s: %v\n%s", reg.Name, cr.Result.Status, cr.Result.Error, cr.Result.ErrorStack)
 			}

@@ -26,6 +26,9 @@ import (
 //	QED_PROP_SEED=N    gopter's seed (default fixed, so runs are reproducible;
 //	                   with QED_PROP_SOAK a fresh seed is drawn and printed)
 //	QED_PROP_REPLAY=s  replay one case in its one-line text form (TestPropReplay)
+//	QED_SAVE_CORPUS=1  let TestPropConcurrent save a counterexample the corpus
+//	                   lacks into testdata/regressions (otherwise a test run
+//	                   only reads the corpus, and prints a new case)
 
 // propSector is the sector size the disk specification and the recorder use.
 const propSector = impl.SectorSize

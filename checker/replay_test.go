@@ -23,7 +23,7 @@ func TestIndexDenseMatchesMap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			byMap := &history{ops: hist.ops}
+			byMap := &prepared{ops: hist.ops}
 			byMap.indexMap()
 			if len(hist.sectors) == 0 || !reflect.DeepEqual(hist.sectors, byMap.sectors) || !reflect.DeepEqual(hist.secOps, byMap.secOps) {
 				t.Errorf("indexes differ: %d sectors and %d", len(hist.sectors), len(byMap.sectors))

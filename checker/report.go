@@ -9,7 +9,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // maxMinimized bounds how many failing sectors are minimized to find the
@@ -26,7 +26,7 @@ type Step struct {
 	ID uint64
 	// Action is what the operation did; Sector and Sectors the range it
 	// covered, of which the counterexample concerns one sector.
-	Action  workloads.Action
+	Action  history.Action
 	Sector  uint64
 	Sectors uint64
 	// Client is the queue slot the operation occupied.
@@ -95,7 +95,7 @@ func (c *Counterexample) String() string {
 	}
 	for i, s := range c.Steps {
 		fmt.Fprintf(&b, "  %s  ", s)
-		if s.Action == workloads.ActWrite {
+		if s.Action == history.ActWrite {
 			fmt.Fprintf(&b, "s%d := %v", c.Sector, s.Wrote)
 		} else {
 			fmt.Fprintf(&b, "s%d -> %v", c.Sector, s.Saw)
@@ -307,7 +307,7 @@ func (c *partitionCheck) concurrent(s uint64, lo, hi int64) []Step {
 	var cands []near
 	for k := range c.hist.ops {
 		o := &c.hist.ops[k]
-		if o.action != workloads.ActRead && o.action != workloads.ActWrite {
+		if o.action != history.ActRead && o.action != history.ActWrite {
 			continue
 		}
 		if o.call > hi || o.ret < lo || (s >= o.sector && s < o.sector+o.sectors) {

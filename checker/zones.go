@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // zoneSegment accepts a segment of one sector's history without a search,
@@ -124,7 +124,7 @@ func (c *partitionCheck) zonesHold(s uint64, list []int32, start model.Tag, extr
 	clusters[start] = &zoneCluster{writeCall: never, first: never, last: never}
 	for _, k := range list {
 		o := &c.hist.ops[k]
-		if o.action != workloads.ActWrite {
+		if o.action != history.ActWrite {
 			continue
 		}
 		t := model.WriteTag(o.id, s)
@@ -135,7 +135,7 @@ func (c *partitionCheck) zonesHold(s uint64, list []int32, start model.Tag, extr
 	}
 	for _, k := range list {
 		o := &c.hist.ops[k]
-		if o.action == workloads.ActWrite {
+		if o.action == history.ActWrite {
 			continue
 		}
 		z := clusters[o.seen[s-o.sector].Tag]

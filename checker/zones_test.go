@@ -7,20 +7,20 @@ import (
 	"testing"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // mutateReads makes up to n reads of h return a different value in one
 // sector: the content of another write of that sector, or the sector's
 // initial content. Many such histories are not linearizable; some still
 // are. The events' Seen slices are replaced, not changed in place.
-func mutateReads(h *workloads.History, rng *rand.Rand, n int) {
-	calls := map[uint64]workloads.Event{}
+func mutateReads(h *history.History, rng *rand.Rand, n int) {
+	calls := map[uint64]history.Event{}
 	writers := map[uint64][]uint64{} // sector -> ids of the writes covering it
 	for _, ev := range h.Events {
-		if ev.Kind == workloads.Call {
+		if ev.Kind == history.Call {
 			calls[ev.ID] = ev
-			if ev.Action == workloads.ActWrite {
+			if ev.Action == history.ActWrite {
 				for s := ev.Sector; s < ev.Sector+ev.Sectors; s++ {
 					writers[s] = append(writers[s], ev.ID)
 				}
@@ -29,7 +29,7 @@ func mutateReads(h *workloads.History, rng *rand.Rand, n int) {
 	}
 	var reads []int
 	for i, ev := range h.Events {
-		if ev.Kind == workloads.Return && len(ev.Seen) > 0 {
+		if ev.Kind == history.Return && len(ev.Seen) > 0 {
 			reads = append(reads, i)
 		}
 	}
@@ -46,7 +46,7 @@ func mutateReads(h *workloads.History, rng *rand.Rand, n int) {
 			t = model.WriteTag(ws[rng.IntN(len(ws))], s)
 		}
 		ev.Seen = slices.Clone(ev.Seen)
-		ev.Seen[j] = workloads.Decoded{Tag: t}
+		ev.Seen[j] = history.Decoded{Tag: t}
 	}
 }
 
@@ -72,7 +72,7 @@ func TestZoneSegment(t *testing.T) {
 		for i, s := range hist.sectors {
 			var tags []model.Tag
 			for _, k := range hist.secOps[i] {
-				if o := &hist.ops[k]; o.action == workloads.ActWrite {
+				if o := &hist.ops[k]; o.action == history.ActWrite {
 					tags = append(tags, model.WriteTag(o.id, s))
 				}
 			}
@@ -84,7 +84,7 @@ func TestZoneSegment(t *testing.T) {
 				for _, seg := range c.split(nil, i, maxSeg) {
 					written := map[model.Tag]bool{}
 					for _, k := range hist.secOps[i][seg.lo:seg.hi] {
-						if o := &hist.ops[k]; o.action == workloads.ActWrite {
+						if o := &hist.ops[k]; o.action == history.ActWrite {
 							written[model.WriteTag(o.id, s)] = true
 						}
 					}
@@ -161,7 +161,7 @@ func TestSparseIDs(t *testing.T) {
 			mutateReads(&h, rand.New(rand.NewPCG(seed, 11)), 2)
 		}
 		const spread = 1 << 33
-		sparse := workloads.History{Disk: h.Disk, Events: slices.Clone(h.Events)}
+		sparse := history.History{Disk: h.Disk, Events: slices.Clone(h.Events)}
 		for i := range sparse.Events {
 			ev := &sparse.Events[i]
 			ev.ID *= spread

@@ -32,7 +32,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // Figure is one figure written by Write.
@@ -63,7 +63,7 @@ type Options struct {
 // Write draws every figure for sums into dir (which must exist) and
 // returns them in a stable order: per backend and device, throughput,
 // latency, frozen share, bytes.
-func Write(dir string, sums []workloads.Summary, opts Options) ([]Figure, error) {
+func Write(dir string, sums []results.Summary, opts Options) ([]Figure, error) {
 	if opts.DPI <= 0 {
 		opts.DPI = 110
 	}
@@ -87,13 +87,13 @@ func Write(dir string, sums []workloads.Summary, opts Options) ([]Figure, error)
 // deviceGroup is the summaries of one backend and device.
 type deviceGroup struct {
 	backend, device string
-	sums            []workloads.Summary
+	sums            []results.Summary
 	workloads       []string // in order of first appearance
 	policies        []string // registry order, then others
 	qds             []int    // ascending
 }
 
-func groupByDevice(sums []workloads.Summary) []*deviceGroup {
+func groupByDevice(sums []results.Summary) []*deviceGroup {
 	var groups []*deviceGroup
 	find := func(b, d string) *deviceGroup {
 		for _, g := range groups {
@@ -122,7 +122,7 @@ func groupByDevice(sums []workloads.Summary) []*deviceGroup {
 	for i, n := range model.Names() {
 		rank[n] = i + 1
 	}
-	for i, n := range workloads.BaselineNames() {
+	for i, n := range results.BaselineNames() {
 		rank[n] = len(rank) + i + 1
 	}
 	for _, g := range groups {
@@ -142,7 +142,7 @@ func groupByDevice(sums []workloads.Summary) []*deviceGroup {
 }
 
 // get returns the summary of a configuration in g, if run.
-func (g *deviceGroup) get(workload, policy string, qd int) (*workloads.Summary, bool) {
+func (g *deviceGroup) get(workload, policy string, qd int) (*results.Summary, bool) {
 	for i := range g.sums {
 		c := g.sums[i].Config
 		if c.Workload == workload && c.Policy == policy && c.QD == qd && g.sums[i].Runs > 0 {
@@ -153,13 +153,13 @@ func (g *deviceGroup) get(workload, policy string, qd int) (*workloads.Summary, 
 }
 
 func (g *deviceGroup) label() string {
-	if g.backend == workloads.BackendSim {
+	if g.backend == results.BackendSim {
 		return "sim " + g.device
 	}
 	return g.backend + " (" + g.device + ")"
 }
 
-func focusQD(sums []workloads.Summary, want int) int {
+func focusQD(sums []results.Summary, want int) int {
 	best := 0
 	for _, s := range sums {
 		if s.Config.QD == want && want > 0 {
@@ -207,7 +207,7 @@ func figureSpecs(focus int) []figureSpec {
 			panel:   frozenPanel,
 			legend: func(g *deviceGroup, pal palette, m marks) plot.Legend {
 				ng := *g
-				ng.policies = slices.DeleteFunc(slices.Clone(g.policies), workloads.IsBaseline)
+				ng.policies = slices.DeleteFunc(slices.Clone(g.policies), results.IsBaseline)
 				return policyLegend(&ng, pal, m)
 			},
 		},
@@ -382,23 +382,23 @@ func newPalette(policies []string) palette {
 
 // baselineColors are the colors of the baselines, drawn dashed.
 var baselineColors = map[string]color.Color{
-	workloads.BaselineQED:             color.RGBA{0x20, 0x20, 0x20, 0xff},
-	workloads.BaselineQcow2:           color.RGBA{0x8c, 0x51, 0x0a, 0xff},
-	workloads.BaselineQcow2Falloc:     color.RGBA{0xbf, 0x81, 0x2d, 0xff},
-	workloads.BaselineQcow2Subcluster: color.RGBA{0x35, 0x97, 0x8f, 0xff},
-	workloads.BaselineRawQemuImg:      color.RGBA{0xb2, 0xab, 0xd2, 0xff},
-	workloads.BaselineRaw:             color.RGBA{0x7b, 0x32, 0x94, 0xff},
+	results.BaselineQED:             color.RGBA{0x20, 0x20, 0x20, 0xff},
+	results.BaselineQcow2:           color.RGBA{0x8c, 0x51, 0x0a, 0xff},
+	results.BaselineQcow2Falloc:     color.RGBA{0xbf, 0x81, 0x2d, 0xff},
+	results.BaselineQcow2Subcluster: color.RGBA{0x35, 0x97, 0x8f, 0xff},
+	results.BaselineRawQemuImg:      color.RGBA{0xb2, 0xab, 0xd2, 0xff},
+	results.BaselineRaw:             color.RGBA{0x7b, 0x32, 0x94, 0xff},
 }
 
 // baselineLabels name the baselines in legends; the caption says how
 // they ran.
 var baselineLabels = map[string]string{
-	workloads.BaselineQED:             "QEMU QED",
-	workloads.BaselineQcow2:           "QEMU qcow2",
-	workloads.BaselineQcow2Falloc:     "QEMU qcow2 falloc",
-	workloads.BaselineQcow2Subcluster: "QEMU qcow2 128k subclusters",
-	workloads.BaselineRawQemuImg:      "raw file (qemu-img bench)",
-	workloads.BaselineRaw:             "raw file, same order",
+	results.BaselineQED:             "QEMU QED",
+	results.BaselineQcow2:           "QEMU qcow2",
+	results.BaselineQcow2Falloc:     "QEMU qcow2 falloc",
+	results.BaselineQcow2Subcluster: "QEMU qcow2 128k subclusters",
+	results.BaselineRawQemuImg:      "raw file (qemu-img bench)",
+	results.BaselineRaw:             "raw file, same order",
 }
 
 // dashes is the dash pattern of baseline lines.
@@ -513,10 +513,10 @@ func (humanTicks) Ticks(min, max float64) []plot.Tick {
 
 // lineOverQD plots one figure per policy against queue depth: a band of
 // [lo, hi] if band, and a line of mid, with warning marks.
-func lineOverQD(g *deviceGroup, w string, pal palette, p *plot.Plot, band bool, get func(s *workloads.Summary) (mid, lo, hi float64)) error {
+func lineOverQD(g *deviceGroup, w string, pal palette, p *plot.Plot, band bool, get func(s *results.Summary) (mid, lo, hi float64)) error {
 	var warnUnsafe, warnLeak plotter.XYs
 	for _, pol := range g.policies {
-		base := workloads.IsBaseline(pol)
+		base := results.IsBaseline(pol)
 		if base && !band {
 			continue // baselines have no freeze figures
 		}
@@ -590,7 +590,7 @@ func throughputPanel(g *deviceGroup, w string, pal palette) (*plot.Plot, error) 
 	qdAxis(p, g.qds)
 	p.Y.Min = 0
 	p.Y.Tick.Marker = humanTicks{}
-	err := lineOverQD(g, w, pal, p, true, func(s *workloads.Summary) (float64, float64, float64) {
+	err := lineOverQD(g, w, pal, p, true, func(s *results.Summary) (float64, float64, float64) {
 		return s.OpsPerSec.Median, s.OpsPerSec.Min, s.OpsPerSec.Max
 	})
 	p.Y.Max *= 1.05
@@ -601,7 +601,7 @@ func frozenPanel(g *deviceGroup, w string, pal palette) (*plot.Plot, error) {
 	p := newPanel(w, "queue depth", "% of request time frozen")
 	qdAxis(p, g.qds)
 	p.Y.Min, p.Y.Max = 0, 100
-	err := lineOverQD(g, w, pal, p, false, func(s *workloads.Summary) (float64, float64, float64) {
+	err := lineOverQD(g, w, pal, p, false, func(s *results.Summary) (float64, float64, float64) {
 		return 100 * s.FrozenShare.Median, 100 * s.FrozenShare.Min, 100 * s.FrozenShare.Max
 	})
 	return p, err
@@ -620,25 +620,25 @@ var (
 )
 
 func latencyPanel(g *deviceGroup, w string, qd int) (*plot.Plot, error) {
-	return barPanel(g, w, qd, "latency (us)", latencyColors, func(s *workloads.Summary) []workloads.Stat {
-		return []workloads.Stat{s.LatP50Us, s.LatP99Us, s.LatP999Us}
+	return barPanel(g, w, qd, "latency (us)", latencyColors, func(s *results.Summary) []results.Stat {
+		return []results.Stat{s.LatP50Us, s.LatP99Us, s.LatP999Us}
 	})
 }
 
 func bytesPanel(g *deviceGroup, w string, qd int) (*plot.Plot, error) {
-	return barPanel(g, w, qd, "bytes per request", bytesColors, func(s *workloads.Summary) []workloads.Stat {
-		return []workloads.Stat{s.DataPerOp, s.MetaPerOp}
+	return barPanel(g, w, qd, "bytes per request", bytesColors, func(s *results.Summary) []results.Stat {
+		return []results.Stat{s.DataPerOp, s.MetaPerOp}
 	})
 }
 
 // barPanel draws grouped bars on a log axis: one group per policy, one
 // bar per series, each with a min-max whisker.
-func barPanel(g *deviceGroup, w string, qd int, ylabel string, colors []color.Color, get func(s *workloads.Summary) []workloads.Stat) (*plot.Plot, error) {
+func barPanel(g *deviceGroup, w string, qd int, ylabel string, colors []color.Color, get func(s *results.Summary) []results.Stat) (*plot.Plot, error) {
 	p := newPanel(fmt.Sprintf("%s, qd %d", w, qd), "", ylabel)
 	gb := &groupedBars{colors: colors}
 	var names []string
 	for _, pol := range g.policies {
-		if workloads.IsBaseline(pol) {
+		if results.IsBaseline(pol) {
 			continue // qemu-img bench reports no latencies or bytes, and bars compare policies
 		}
 		s, ok := g.get(w, pol, qd)
@@ -711,7 +711,7 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 // coordinates so that each whisker sits on its bar: group i spans
 // [i-0.4, i+0.4] and its series split that span evenly.
 type groupedBars struct {
-	groups [][]workloads.Stat // nil for a missing group
+	groups [][]results.Stat // nil for a missing group
 	colors []color.Color
 }
 

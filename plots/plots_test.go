@@ -8,21 +8,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // fixture returns summaries of 2 workloads x 3 policies x 3 depths, with
 // one unsafe and one leaking configuration, and one policy with zero
 // metadata.
-func fixture() []workloads.Summary {
-	var sums []workloads.Summary
+func fixture() []results.Summary {
+	var sums []results.Summary
 	for _, w := range []string{"first-touch", "rewrite"} {
 		for pi, pol := range []string{"serial", "freeze-any", "overlap"} {
 			for _, qd := range []int{1, 8, 32} {
 				base := float64(1000 * (pi + 1) * qd)
-				st := func(m float64) workloads.Stat { return workloads.Stat{Median: m, Min: 0.9 * m, Max: 1.1 * m} }
-				s := workloads.Summary{
-					Config:    workloads.Config{Policy: pol, Workload: w, QD: qd, Backend: "sim", Device: "nvme"},
+				st := func(m float64) results.Stat { return results.Stat{Median: m, Min: 0.9 * m, Max: 1.1 * m} }
+				s := results.Summary{
+					Config:    results.Config{Policy: pol, Workload: w, QD: qd, Backend: "sim", Device: "nvme"},
 					Runs:      3,
 					OpsPerSec: st(base), MiBPerSec: st(base / 256),
 					LatP50Us: st(50), LatP99Us: st(200), LatP999Us: st(400),
@@ -31,7 +31,7 @@ func fixture() []workloads.Summary {
 					Check: "clean",
 				}
 				if w == "rewrite" {
-					s.MetaPerOp = workloads.Stat{}
+					s.MetaPerOp = results.Stat{}
 				}
 				if pol == "overlap" && qd == 32 && w == "first-touch" {
 					s.Unsafe = true
@@ -44,10 +44,10 @@ func fixture() []workloads.Summary {
 		}
 		for _, qd := range []int{1, 8, 32} {
 			// A baseline reports throughput only.
-			sums = append(sums, workloads.Summary{
-				Config:    workloads.Config{Policy: workloads.BaselineQED, Workload: w, QD: qd, Backend: "sim", Device: "nvme"},
+			sums = append(sums, results.Summary{
+				Config:    results.Config{Policy: results.BaselineQED, Workload: w, QD: qd, Backend: "sim", Device: "nvme"},
 				Runs:      3,
-				OpsPerSec: workloads.Stat{Median: 500, Min: 450, Max: 550},
+				OpsPerSec: results.Stat{Median: 500, Min: 450, Max: 550},
 				Check:     "-",
 			})
 		}
@@ -144,7 +144,7 @@ func TestLogTicks(t *testing.T) {
 }
 
 func TestGroupedBarsRange(t *testing.T) {
-	b := &groupedBars{groups: [][]workloads.Stat{{{Median: 5, Min: 4, Max: 6}}, nil, {{Median: 0}, {Median: 50, Min: 40, Max: 70}}}}
+	b := &groupedBars{groups: [][]results.Stat{{{Median: 5, Min: 4, Max: 6}}, nil, {{Median: 0}, {Median: 50, Min: 40, Max: 70}}}}
 	xmin, xmax, ymin, ymax := b.DataRange()
 	if xmin != -0.5 || xmax != 2.5 || ymin != 4 || ymax != 70 {
 		t.Errorf("DataRange = %v %v %v %v", xmin, xmax, ymin, ymax)

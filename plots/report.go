@@ -11,15 +11,15 @@ import (
 	"strings"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // ReportInput is what a report summarizes.
 type ReportInput struct {
 	// Results are the runs and their provenance.
-	Results *workloads.Results
+	Results *results.Results
 	// Summaries are the runs summarized, in table order.
-	Summaries []workloads.Summary
+	Summaries []results.Summary
 	// Figures were written by Write into the report's directory.
 	Figures []Figure
 	// Policies are the policies compared, with their claims.
@@ -151,7 +151,7 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 		"Leaked clusters are not corruption (qemu-img check repairs them), but clusters leaked while writes raced for a cluster are where writes went that no table references: data the guest wrote and will not read back. Checked runs read their regions back after the measured phase, so the linearizability check sees such lost writes.",
 	}
 	var full bytes.Buffer
-	if err := workloads.WriteTable(&full, in.Summaries, in.Baseline); err != nil {
+	if err := results.WriteTable(&full, in.Summaries, in.Baseline); err != nil {
 		return nil, err
 	}
 	r.Full = full.String()
@@ -182,7 +182,7 @@ func verdicts(dir string, in ReportInput) []verdictRow {
 	var rows []verdictRow
 	for _, reg := range in.Policies {
 		var runs, corrupt, leaky, notLin, checked int
-		var worstLeak, worstCorrupt, ce workloads.Record
+		var worstLeak, worstCorrupt, ce results.Record
 		for _, rec := range in.Results.Runs {
 			if rec.Policy != reg.Name || rec.Error != "" {
 				continue
@@ -266,7 +266,7 @@ func throughputTables(in ReportInput, trusted map[string]bool) ([]throughputTabl
 	var heads []string
 	for _, g := range groupByDevice(in.Summaries) {
 		qd := focusQD(g.sums, 0)
-		g.policies = slices.DeleteFunc(slices.Clone(g.policies), workloads.IsBaseline)
+		g.policies = slices.DeleteFunc(slices.Clone(g.policies), results.IsBaseline)
 		t := throughputTable{Device: g.label(), QD: qd, Policies: g.policies}
 		for _, w := range g.workloads {
 			row := throughputRow{Workload: w}
@@ -278,9 +278,9 @@ func throughputTables(in ReportInput, trusted map[string]bool) ([]throughputTabl
 					row.Cells = append(row.Cells, throughputCell{Text: "-"})
 					continue
 				}
-				c := throughputCell{Text: workloads.Human(s.OpsPerSec.Median), Bad: s.Unsafe || s.Leaked}
+				c := throughputCell{Text: results.Human(s.OpsPerSec.Median), Bad: s.Unsafe || s.Leaked}
 				if s.OpsPerSec.Max > s.OpsPerSec.Min*1.02 {
-					c.Text += fmt.Sprintf(" (%s-%s)", workloads.Human(s.OpsPerSec.Min), workloads.Human(s.OpsPerSec.Max))
+					c.Text += fmt.Sprintf(" (%s-%s)", results.Human(s.OpsPerSec.Min), results.Human(s.OpsPerSec.Max))
 				}
 				if hasBase && base.OpsPerSec.Median > 0 {
 					c.Ratio = fmt.Sprintf("%.2fx", s.OpsPerSec.Median/base.OpsPerSec.Median)
@@ -292,7 +292,7 @@ func throughputTables(in ReportInput, trusted map[string]bool) ([]throughputTabl
 			}
 			if bestI >= 0 {
 				row.Cells[bestI].Best = true
-				h := fmt.Sprintf("%s (%s, qd %d): fastest safe policy %s at %s ops/s", w, g.label(), qd, g.policies[bestI], workloads.Human(best))
+				h := fmt.Sprintf("%s (%s, qd %d): fastest safe policy %s at %s ops/s", w, g.label(), qd, g.policies[bestI], results.Human(best))
 				if hasBase && base.OpsPerSec.Median > 0 {
 					h += fmt.Sprintf(", %.2fx %s", best/base.OpsPerSec.Median, in.Baseline)
 				}
@@ -322,7 +322,7 @@ func baselineTables(in ReportInput, trusted map[string]bool) []throughputTable {
 	for _, g := range groupByDevice(in.Summaries) {
 		var bases []string
 		for _, pol := range g.policies {
-			if workloads.IsBaseline(pol) {
+			if results.IsBaseline(pol) {
 				bases = append(bases, pol)
 			}
 		}
@@ -333,17 +333,17 @@ func baselineTables(in ReportInput, trusted map[string]bool) []throughputTable {
 		t := throughputTable{Device: g.label(), QD: qd, Policies: append([]string{"fastest safe policy", in.Baseline}, bases...)}
 		for _, w := range g.workloads {
 			row := throughputRow{Workload: w}
-			var best *workloads.Summary
+			var best *results.Summary
 			for _, pol := range g.policies {
 				if s, ok := g.get(w, pol, qd); ok && trusted[pol] && (best == nil || s.OpsPerSec.Median > best.OpsPerSec.Median) {
 					best = s
 				}
 			}
-			cell := func(s *workloads.Summary, ok bool, label string) throughputCell {
+			cell := func(s *results.Summary, ok bool, label string) throughputCell {
 				if !ok {
 					return throughputCell{Text: "-"}
 				}
-				c := throughputCell{Text: workloads.Human(s.OpsPerSec.Median)}
+				c := throughputCell{Text: results.Human(s.OpsPerSec.Median)}
 				if label != "" {
 					c.Text = label + " " + c.Text
 				}

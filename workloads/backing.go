@@ -6,10 +6,11 @@ import (
 	"os"
 
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // backingStorage is a read-only Storage of size bytes holding the tagged
-// backing content BackingContent describes (sector s holds
+// backing content history.BackingContent describes (sector s holds
 // model.BackingTag(s)), computed on each read so it costs no memory.
 type backingStorage struct{ size int64 }
 
@@ -47,15 +48,15 @@ func (s backingStorage) Sync() error { return nil }
 
 // fillBacking fills p with the backing content at byte offset off.
 func fillBacking(p []byte, off uint64) {
-	var sector [SectorSize]byte
+	var sector [history.SectorSize]byte
 	for len(p) > 0 {
-		s, in := off/SectorSize, off%SectorSize
-		if in == 0 && len(p) >= SectorSize {
-			EncodeTag(p[:SectorSize], model.BackingTag(s))
-			p, off = p[SectorSize:], off+SectorSize
+		s, in := off/history.SectorSize, off%history.SectorSize
+		if in == 0 && len(p) >= history.SectorSize {
+			history.EncodeTag(p[:history.SectorSize], model.BackingTag(s))
+			p, off = p[history.SectorSize:], off+history.SectorSize
 			continue
 		}
-		EncodeTag(sector[:], model.BackingTag(s))
+		history.EncodeTag(sector[:], model.BackingTag(s))
 		n := copy(p, sector[in:])
 		p, off = p[n:], off+uint64(n)
 	}

@@ -9,71 +9,29 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
-// Baselines: the same workload on QEMU's own drivers through qemu-img
-// bench, and on a preallocated raw file with no metadata at all (the
-// device's limit). They run on the file backend only.
-//
+// The baselines (results.BaselineNames) run on the file backend only.
 // qemu-img bench issues one stream of equal requests at a constant
-// stride, so the baselines run through it (every one but BaselineRaw) are
-// sequential where the workload is random; BenchArgs says how, and
-// BaselineNote says so for each baseline. BaselineRaw runs the workload's
-// own op stream through our file backend instead, in the policies' order.
-const (
-	// BaselineQED is QEMU's QED driver through qemu-img bench, with the
-	// job's cluster and table sizes.
-	BaselineQED = "qemu-qed"
-	// BaselineQcow2 is QEMU's qcow2 driver through qemu-img bench, with
-	// the job's cluster size.
-	BaselineQcow2 = "qemu-qcow2"
-	// BaselineQcow2Falloc is QEMU's qcow2 driver through qemu-img bench,
-	// the image created with preallocation=falloc: every cluster's
-	// metadata written and its data fallocated at create, so no write
-	// allocates. Job's cluster size; no backing file (qcow2 refuses
-	// preallocation with one unless extended_l2=on).
-	BaselineQcow2Falloc = "qemu-qcow2-falloc"
-	// BaselineQcow2Subcluster is QEMU's qcow2 driver through qemu-img
-	// bench with extended L2 entries (extended_l2=on) and 128 KiB
-	// clusters, by definition rather than the job's cluster size: 32
-	// subclusters of 4 KiB, each allocated on its own.
-	BaselineQcow2Subcluster = "qemu-qcow2-subcluster"
-	// BaselineRawQemuImg is a preallocated raw file through qemu-img
-	// bench: the limit of the qemu-img bench baselines' (sequential) order.
-	BaselineRawQemuImg = "raw-qemu-img"
-	// BaselineRaw is a preallocated raw file driven with the workload's
-	// own op stream (offsets, order, queue depth, block size) through our
-	// file backend, with no metadata at all: the device's limit for the
-	// policies' order. It needs no qemu-img.
-	BaselineRaw = "raw"
-)
+// stride, so the baselines run through it (every one but
+// results.BaselineRaw) are sequential where the workload is random;
+// BenchArgs says how, and BaselineNote says so for each baseline.
+// results.BaselineRaw runs the workload's own op stream through the file
+// backend instead, in the policies' order (RunBaseline).
 
-// subclusterSize is BaselineQcow2Subcluster's cluster size.
+// subclusterSize is results.BaselineQcow2Subcluster's cluster size.
 const subclusterSize = 128 << 10
 
-// BaselineNames returns every baseline, in table order.
-func BaselineNames() []string {
-	return []string{BaselineQED, BaselineQcow2, BaselineQcow2Falloc, BaselineQcow2Subcluster, BaselineRawQemuImg, BaselineRaw}
-}
-
-// IsBaseline reports whether name is a baseline rather than a policy.
-func IsBaseline(name string) bool {
-	for _, b := range BaselineNames() {
-		if b == name {
-			return true
-		}
-	}
-	return false
-}
-
 // viaQemuImg reports whether baseline name runs through qemu-img bench.
-func viaQemuImg(name string) bool { return IsBaseline(name) && name != BaselineRaw }
+func viaQemuImg(name string) bool { return results.IsBaseline(name) && name != results.BaselineRaw }
 
 // benchBaselines returns the baselines that run through qemu-img bench,
 // in table order.
 func benchBaselines() []string {
 	var out []string
-	for _, b := range BaselineNames() {
+	for _, b := range results.BaselineNames() {
 		if viaQemuImg(b) {
 			out = append(out, b)
 		}
@@ -83,13 +41,13 @@ func benchBaselines() []string {
 
 // CheckBaseline reports why baseline name cannot run p at queue depth qd,
 // or nil if it can: for the qemu-img bench baselines, what BenchArgs
-// refuses; for BaselineRaw, a queue depth or plan beyond the runner's
+// refuses; for results.BaselineRaw, a queue depth or plan beyond the runner's
 // limits (Plan.CheckQD, Plan.CheckLimits).
 func CheckBaseline(name string, p *Plan, qd int) error {
 	switch {
-	case !IsBaseline(name):
-		return fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(BaselineNames(), ", "))
-	case name == BaselineRaw:
+	case !results.IsBaseline(name):
+		return fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(results.BaselineNames(), ", "))
+	case name == results.BaselineRaw:
 		if err := p.CheckQD(qd); err != nil {
 			return err
 		}
@@ -101,14 +59,14 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 
 // BaselineConfig configures one baseline run.
 type BaselineConfig struct {
-	// QemuImg is the qemu-img executable; BaselineRaw does not use it.
+	// QemuImg is the qemu-img executable; results.BaselineRaw does not use it.
 	QemuImg string
-	// Baseline is one of BaselineNames.
+	// Baseline is one of results.BaselineNames.
 	Baseline string
 	// Plan is the workload; QD the queue depth (0: the job's iodepth).
 	Plan *Plan
 	QD   int
-	// Seed seeds BaselineRaw's streams as RunConfig.Seed seeds a policy
+	// Seed seeds results.BaselineRaw's streams as RunConfig.Seed seeds a policy
 	// run's, so a run with the seed of a policy run issues the same
 	// operations in the same order; the qemu-img bench baselines have no
 	// randomness and ignore it.
@@ -119,21 +77,21 @@ type BaselineConfig struct {
 	// not, and touches nothing else in Dir.
 	Dir string
 	// Direct runs with cache=none (O_DIRECT) rather than writeback; for
-	// BaselineRaw, file.Options.Direct.
+	// results.BaselineRaw, file.Options.Direct.
 	Direct bool
 	// AIO is qemu-img bench's -i: how QEMU submits I/O (threads,
-	// io_uring, native); "" leaves QEMU's default, threads. BaselineRaw
+	// io_uring, native); "" leaves QEMU's default, threads. results.BaselineRaw
 	// takes the file backend's mode of that name (threads or io_uring;
 	// "" is threads).
 	AIO string
-	// Workers is BaselineRaw's file.Options.Workers (0: 64); the
+	// Workers is results.BaselineRaw's file.Options.Workers (0: 64); the
 	// qemu-img bench baselines ignore it.
 	Workers int
-	// Clock returns monotonic nanoseconds for BaselineRaw's figures; nil
+	// Clock returns monotonic nanoseconds for results.BaselineRaw's figures; nil
 	// means time since the run started. qemu-img bench times itself.
 	Clock func() int64
 
-	// onSubmit, if not nil, sees each operation BaselineRaw submits, with
+	// onSubmit, if not nil, sees each operation results.BaselineRaw submits, with
 	// the number then in flight (it included); for tests.
 	onSubmit func(op Op, inFlight int)
 }
@@ -180,11 +138,11 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 			strings.Join(benchBaselines(), ", "), FormatSize(step)))
 	}
 	if n := subclusterNote(p); n != "" {
-		notes = append(notes, BaselineQcow2Subcluster+" with "+n)
+		notes = append(notes, results.BaselineQcow2Subcluster+" with "+n)
 	}
 	if j.Backing {
 		notes = append(notes, fmt.Sprintf("%s, %s and %s without the backing file (qcow2 refuses preallocation with one unless extended_l2=on; a raw file has none)",
-			BaselineQcow2Falloc, BaselineRawQemuImg, BaselineRaw))
+			results.BaselineQcow2Falloc, results.BaselineRawQemuImg, results.BaselineRaw))
 	}
 	return args, strings.Join(notes, "; "), nil
 }
@@ -202,7 +160,7 @@ func subclusterNote(p *Plan) string {
 // p, how it differs from the policies' runs of p beyond being another
 // implementation: the order (sequential through qemu-img bench), the
 // cluster size, preallocation and a backing file left out; for
-// BaselineRaw, also that it runs the workload's own operations. "" when
+// results.BaselineRaw, also that it runs the workload's own operations. "" when
 // there is nothing to say.
 func BaselineNote(name string, p *Plan) string {
 	var notes []string
@@ -210,21 +168,21 @@ func BaselineNote(name string, p *Plan) string {
 		notes = append(notes, fmt.Sprintf("sequential order at a stride of %s, not the workload's random order: qemu-img bench cannot issue random offsets", FormatSize(benchStride(p))))
 	}
 	switch name {
-	case BaselineQcow2Falloc:
+	case results.BaselineQcow2Falloc:
 		notes = append(notes, "every cluster preallocated at create (preallocation=falloc), so no write allocates")
 		if p.job.Backing {
 			notes = append(notes, "no backing file: qcow2 refuses preallocation with one unless extended_l2=on")
 		}
-	case BaselineQcow2Subcluster:
+	case results.BaselineQcow2Subcluster:
 		if n := subclusterNote(p); n != "" {
 			notes = append(notes, n)
 		}
-	case BaselineRawQemuImg, BaselineRaw:
+	case results.BaselineRawQemuImg, results.BaselineRaw:
 		if p.job.Backing {
 			notes = append(notes, "no backing file: a raw file has none")
 		}
 	}
-	if name == BaselineRaw {
+	if name == results.BaselineRaw {
 		notes = append(notes, "the workload's own operations in its order, through our file backend with no metadata")
 	}
 	return strings.Join(notes, "; ")
@@ -242,24 +200,24 @@ func createArgs(name string, p *Plan) (args []string, format string, clusterSize
 	cs := uint64(p.job.ClusterSize)
 	csOpt := "cluster_size=" + strconv.FormatUint(cs, 10)
 	switch name {
-	case BaselineQED:
+	case results.BaselineQED:
 		return []string{"create", "-q", "-f", "qed", "-o", csOpt + ",table_size=" + strconv.FormatUint(uint64(p.job.TableSize), 10)}, "qed", cs, p.job.Backing, nil
-	case BaselineQcow2:
+	case results.BaselineQcow2:
 		return []string{"create", "-q", "-f", "qcow2", "-o", csOpt}, "qcow2", cs, p.job.Backing, nil
-	case BaselineQcow2Falloc:
+	case results.BaselineQcow2Falloc:
 		return []string{"create", "-q", "-f", "qcow2", "-o", csOpt + ",preallocation=falloc"}, "qcow2", cs, false, nil
-	case BaselineQcow2Subcluster:
+	case results.BaselineQcow2Subcluster:
 		return []string{"create", "-q", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=" + strconv.Itoa(subclusterSize)}, "qcow2", subclusterSize, p.job.Backing, nil
-	case BaselineRawQemuImg:
+	case results.BaselineRawQemuImg:
 		return []string{"create", "-q", "-f", "raw", "-o", "preallocation=falloc"}, "raw", cs, false, nil
-	case BaselineRaw:
+	case results.BaselineRaw:
 		return nil, "", 0, false, fmt.Errorf("baseline %s runs on our file backend, not qemu-img", name)
 	}
-	return nil, "", 0, false, fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(BaselineNames(), ", "))
+	return nil, "", 0, false, fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(results.BaselineNames(), ", "))
 }
 
-// RunBaseline runs cfg.Baseline on cfg.Plan. BaselineRaw runs the plan's
-// op stream on a raw file through our file backend (see BaselineRaw);
+// RunBaseline runs cfg.Baseline on cfg.Plan. results.BaselineRaw runs the plan's
+// op stream on a raw file through our file backend (see results.BaselineRaw);
 // the others create the image (and backing file), prefill it if the job
 // says so (or the job only reads), and time qemu-img bench on it. The
 // prefill covers what the bench touches: its -c requests at stride -S
@@ -275,7 +233,7 @@ func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 	if qd == 0 {
 		qd = p.job.IODepth
 	}
-	if cfg.Baseline == BaselineRaw {
+	if cfg.Baseline == results.BaselineRaw {
 		return runRaw(cfg, qd)
 	}
 	create, format, cs, backing, err := createArgs(cfg.Baseline, p)
@@ -362,12 +320,10 @@ func parseBenchTime(out []byte) (float64, error) {
 }
 
 // benchStride returns the stride (-S) at which qemu-img bench runs p:
-// a fresh cluster run per write for first-touch, a block otherwise.
+// one unit of its pattern per request (a run of fresh clusters for
+// first-touch, a block otherwise).
 func benchStride(p *Plan) uint64 {
-	if p.job.Pattern == FirstTouch {
-		return p.unitBytes
-	}
-	return p.job.BlockSize
+	return p.lay.unitBytes
 }
 
 // benchSpan returns the bytes from the region's start that qemu-img

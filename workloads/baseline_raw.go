@@ -10,9 +10,10 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
-// rawSlot is one request slot of BaselineRaw's closed loop.
+// rawSlot is one request slot of results.BaselineRaw's closed loop.
 type rawSlot struct {
 	io        impl.IO
 	buf       []byte
@@ -20,7 +21,7 @@ type rawSlot struct {
 	submitted int64
 }
 
-// runRaw runs BaselineRaw: cfg.Plan's op stream for cfg.Seed (the
+// runRaw runs results.BaselineRaw: cfg.Plan's op stream for cfg.Seed (the
 // streams a policy run with that seed issues: the same offsets, lengths
 // and order, qd requests in flight per instance, a closed loop) against
 // a raw file of the image's guest size, preallocated, through
@@ -36,7 +37,7 @@ type rawSlot struct {
 func runRaw(cfg BaselineConfig, qd int) (res Result, err error) {
 	p := cfg.Plan
 	fail := func(err error) (Result, error) {
-		return Result{}, fmt.Errorf("baseline %s on %s: %w", BaselineRaw, p.Name(), err)
+		return Result{}, fmt.Errorf("baseline %s on %s: %w", results.BaselineRaw, p.Name(), err)
 	}
 	if err := p.CheckQD(qd); err != nil {
 		return fail(err)
@@ -74,7 +75,7 @@ func runRaw(cfg BaselineConfig, qd int) (res Result, err error) {
 	}
 	defer func() {
 		if cerr := st.Close(); cerr != nil && err == nil {
-			res, err = Result{}, fmt.Errorf("baseline %s: %w", BaselineRaw, cerr)
+			res, err = Result{}, fmt.Errorf("baseline %s: %w", results.BaselineRaw, cerr)
 		}
 	}()
 	be, err := file.New(impl.Files{Image: st}, path, file.Options{

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // needQemuImg returns qemu-img's path, skipping the test when it is not
@@ -27,23 +28,23 @@ func needQemuImg(t *testing.T) string {
 }
 
 // TestBaselineNames checks every baseline is named once, is a baseline,
-// and that only BaselineRaw runs outside qemu-img bench.
+// and that only results.BaselineRaw runs outside qemu-img bench.
 func TestBaselineNames(t *testing.T) {
-	names := BaselineNames()
-	want := []string{BaselineQED, BaselineQcow2, BaselineQcow2Falloc, BaselineQcow2Subcluster, BaselineRawQemuImg, BaselineRaw}
+	names := results.BaselineNames()
+	want := []string{results.BaselineQED, results.BaselineQcow2, results.BaselineQcow2Falloc, results.BaselineQcow2Subcluster, results.BaselineRawQemuImg, results.BaselineRaw}
 	if !slices.Equal(names, want) {
 		t.Errorf("BaselineNames() = %q, want %q", names, want)
 	}
 	for _, n := range names {
-		if !IsBaseline(n) {
+		if !results.IsBaseline(n) {
 			t.Errorf("IsBaseline(%q) = false", n)
 		}
-		if viaQemuImg(n) != (n != BaselineRaw) {
+		if viaQemuImg(n) != (n != results.BaselineRaw) {
 			t.Errorf("viaQemuImg(%q) = %v", n, viaQemuImg(n))
 		}
 	}
 	for _, n := range []string{"", "overlap", "qemu-qcow2-", "RAW"} {
-		if IsBaseline(n) {
+		if results.IsBaseline(n) {
 			t.Errorf("IsBaseline(%q) = true", n)
 		}
 	}
@@ -120,16 +121,16 @@ func TestCreateArgs(t *testing.T) {
 		cs      uint64
 		backing bool
 	}{
-		{BaselineQED, plain, "create -q -f qed -o cluster_size=4096,table_size=8", "qed", 4096, false},
-		{BaselineQED, backed, "create -q -f qed -o cluster_size=65536,table_size=4", "qed", 65536, true},
-		{BaselineQcow2, plain, "create -q -f qcow2 -o cluster_size=4096", "qcow2", 4096, false},
-		{BaselineQcow2, backed, "create -q -f qcow2 -o cluster_size=65536", "qcow2", 65536, true},
-		{BaselineQcow2Falloc, plain, "create -q -f qcow2 -o cluster_size=4096,preallocation=falloc", "qcow2", 4096, false},
-		{BaselineQcow2Falloc, backed, "create -q -f qcow2 -o cluster_size=65536,preallocation=falloc", "qcow2", 65536, false},
-		{BaselineQcow2Subcluster, plain, "create -q -f qcow2 -o extended_l2=on,cluster_size=131072", "qcow2", 128 << 10, false},
-		{BaselineQcow2Subcluster, backed, "create -q -f qcow2 -o extended_l2=on,cluster_size=131072", "qcow2", 128 << 10, true},
-		{BaselineRawQemuImg, plain, "create -q -f raw -o preallocation=falloc", "raw", 4096, false},
-		{BaselineRawQemuImg, backed, "create -q -f raw -o preallocation=falloc", "raw", 65536, false},
+		{results.BaselineQED, plain, "create -q -f qed -o cluster_size=4096,table_size=8", "qed", 4096, false},
+		{results.BaselineQED, backed, "create -q -f qed -o cluster_size=65536,table_size=4", "qed", 65536, true},
+		{results.BaselineQcow2, plain, "create -q -f qcow2 -o cluster_size=4096", "qcow2", 4096, false},
+		{results.BaselineQcow2, backed, "create -q -f qcow2 -o cluster_size=65536", "qcow2", 65536, true},
+		{results.BaselineQcow2Falloc, plain, "create -q -f qcow2 -o cluster_size=4096,preallocation=falloc", "qcow2", 4096, false},
+		{results.BaselineQcow2Falloc, backed, "create -q -f qcow2 -o cluster_size=65536,preallocation=falloc", "qcow2", 65536, false},
+		{results.BaselineQcow2Subcluster, plain, "create -q -f qcow2 -o extended_l2=on,cluster_size=131072", "qcow2", 128 << 10, false},
+		{results.BaselineQcow2Subcluster, backed, "create -q -f qcow2 -o extended_l2=on,cluster_size=131072", "qcow2", 128 << 10, true},
+		{results.BaselineRawQemuImg, plain, "create -q -f raw -o preallocation=falloc", "raw", 4096, false},
+		{results.BaselineRawQemuImg, backed, "create -q -f raw -o preallocation=falloc", "raw", 65536, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.base+"/backing="+formatBool(tt.p.job.Backing), func(t *testing.T) {
@@ -142,7 +143,7 @@ func TestCreateArgs(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{BaselineRaw, "qemu-vmdk"} {
+	for _, name := range []string{results.BaselineRaw, "qemu-vmdk"} {
 		if _, _, _, _, err := createArgs(name, plain); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("createArgs(%q): error %v, want one naming it", name, err)
 		}
@@ -193,10 +194,10 @@ func TestCreatedImages(t *testing.T) {
 			if got.Format != format || (format != "raw" && got.ClusterSize != cs) || (got.BackingFile != "") != backing {
 				t.Errorf("format %s, cluster size %d, backing %q; want %s, %d, backing %v", got.Format, got.ClusterSize, got.BackingFile, format, cs, backing)
 			}
-			if got.FormatSpecific.Data.ExtendedL2 != (base == BaselineQcow2Subcluster) {
+			if got.FormatSpecific.Data.ExtendedL2 != (base == results.BaselineQcow2Subcluster) {
 				t.Errorf("extended-l2 %v", got.FormatSpecific.Data.ExtendedL2)
 			}
-			if prealloc := base == BaselineQcow2Falloc || base == BaselineRawQemuImg; prealloc && got.ActualSize < 1<<20 {
+			if prealloc := base == results.BaselineQcow2Falloc || base == results.BaselineRawQemuImg; prealloc && got.ActualSize < 1<<20 {
 				t.Errorf("%d bytes allocated, want the whole 1m preallocated", got.ActualSize)
 			}
 		})
@@ -215,16 +216,16 @@ func TestBaselineNote(t *testing.T) {
 		p          *Plan
 		want, omit []string
 	}{
-		{BaselineQED, random, []string{order}, []string{"backing"}},
-		{BaselineQED, seq, nil, nil},
-		{BaselineQcow2, random, []string{order}, []string{"backing"}},
-		{BaselineQcow2Falloc, random, []string{order, "preallocation=falloc", "no backing file: qcow2 refuses preallocation"}, nil},
-		{BaselineQcow2Falloc, seq, []string{"no write allocates"}, []string{"order", "backing"}},
-		{BaselineQcow2Subcluster, random, []string{order, "128k clusters (extended_l2=on) by definition, not the job's 64k"}, []string{"backing"}},
-		{BaselineQcow2Subcluster, seq, []string{"128k clusters"}, []string{"order"}},
-		{BaselineRawQemuImg, random, []string{order, "no backing file"}, nil},
-		{BaselineRaw, random, []string{"the workload's own operations in its order", "no backing file"}, []string{"sequential", "qemu-img"}},
-		{BaselineRaw, seq, []string{"own operations"}, []string{"backing"}},
+		{results.BaselineQED, random, []string{order}, []string{"backing"}},
+		{results.BaselineQED, seq, nil, nil},
+		{results.BaselineQcow2, random, []string{order}, []string{"backing"}},
+		{results.BaselineQcow2Falloc, random, []string{order, "preallocation=falloc", "no backing file: qcow2 refuses preallocation"}, nil},
+		{results.BaselineQcow2Falloc, seq, []string{"no write allocates"}, []string{"order", "backing"}},
+		{results.BaselineQcow2Subcluster, random, []string{order, "128k clusters (extended_l2=on) by definition, not the job's 64k"}, []string{"backing"}},
+		{results.BaselineQcow2Subcluster, seq, []string{"128k clusters"}, []string{"order"}},
+		{results.BaselineRawQemuImg, random, []string{order, "no backing file"}, nil},
+		{results.BaselineRaw, random, []string{"the workload's own operations in its order", "no backing file"}, []string{"sequential", "qemu-img"}},
+		{results.BaselineRaw, seq, []string{"own operations"}, []string{"backing"}},
 	}
 	for _, tt := range tests {
 		note := BaselineNote(tt.base, tt.p)
@@ -244,7 +245,7 @@ func TestBaselineNote(t *testing.T) {
 	}
 }
 
-// TestCheckBaseline checks BaselineRaw runs what the runner runs, where
+// TestCheckBaseline checks results.BaselineRaw runs what the runner runs, where
 // the qemu-img bench baselines refuse what qemu-img bench cannot express.
 func TestCheckBaseline(t *testing.T) {
 	mixed := mustPlan(t, "job", map[string]string{"rw": "randrw", "size": "1m", "numjobs": "2", "runtime": "1"})
@@ -255,10 +256,10 @@ func TestCheckBaseline(t *testing.T) {
 		qd   int
 		err  string
 	}{
-		{BaselineRaw, mixed, 4, ""},
-		{BaselineRaw, plain, MaxQD + 1, "queue depth"},
-		{BaselineQcow2Falloc, mixed, 4, "single stream"},
-		{BaselineQcow2Subcluster, plain, 4, ""},
+		{results.BaselineRaw, mixed, 4, ""},
+		{results.BaselineRaw, plain, MaxQD + 1, "queue depth"},
+		{results.BaselineQcow2Falloc, mixed, 4, "single stream"},
+		{results.BaselineQcow2Subcluster, plain, 4, ""},
 		{"qemu-vmdk", plain, 4, `unknown baseline "qemu-vmdk"`},
 	}
 	for _, tt := range tests {
@@ -331,7 +332,7 @@ type submitted struct {
 	maxIn int
 }
 
-// TestRawBaseline runs BaselineRaw and checks it submits exactly the
+// TestRawBaseline runs results.BaselineRaw and checks it submits exactly the
 // plan's op stream for the seed, in its order (each instance's, with
 // several), with qd requests in flight per instance, and times it on the
 // clock given: one tick per submission and per completion.
@@ -364,7 +365,7 @@ func TestRawBaseline(t *testing.T) {
 				const seed = 7
 				var got submitted
 				var ticks int64
-				cfg := BaselineConfig{Baseline: BaselineRaw, Plan: p, QD: j.qd, Seed: seed, Dir: t.TempDir(), Direct: m.direct, AIO: m.aio,
+				cfg := BaselineConfig{Baseline: results.BaselineRaw, Plan: p, QD: j.qd, Seed: seed, Dir: t.TempDir(), Direct: m.direct, AIO: m.aio,
 					Clock: func() int64 { ticks++; return (ticks - 1) * tick },
 					onSubmit: func(op Op, in int) {
 						got.ops = append(got.ops, op)
@@ -445,7 +446,7 @@ func TestRawBaseline(t *testing.T) {
 func TestRawBaselineRuntime(t *testing.T) {
 	p := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "runtime": "1ms"})
 	var ticks int64
-	res, err := RunBaseline(BaselineConfig{Baseline: BaselineRaw, Plan: p, QD: 4, Dir: t.TempDir(),
+	res, err := RunBaseline(BaselineConfig{Baseline: results.BaselineRaw, Plan: p, QD: 4, Dir: t.TempDir(),
 		Clock: func() int64 { ticks++; return ticks * 1000 }})
 	if err != nil {
 		t.Fatal(err)
@@ -457,7 +458,7 @@ func TestRawBaselineRuntime(t *testing.T) {
 	}
 }
 
-// TestRawBaselineErrors checks BaselineRaw's failures name the baseline
+// TestRawBaselineErrors checks results.BaselineRaw's failures name the baseline
 // and the cause, and that it needs no qemu-img.
 func TestRawBaselineErrors(t *testing.T) {
 	p := mustPlan(t, "job", map[string]string{"rw": "write", "size": "256k"})
@@ -473,17 +474,17 @@ func TestRawBaselineErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.cfg.Baseline, tt.cfg.QemuImg = BaselineRaw, "/nonexistent/qemu-img"
+			tt.cfg.Baseline, tt.cfg.QemuImg = results.BaselineRaw, "/nonexistent/qemu-img"
 			_, err := RunBaseline(tt.cfg)
-			if err == nil || !strings.Contains(err.Error(), BaselineRaw) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %v, want one naming %s and %q", err, BaselineRaw, tt.want)
+			if err == nil || !strings.Contains(err.Error(), results.BaselineRaw) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one naming %s and %q", err, results.BaselineRaw, tt.want)
 			}
 		})
 	}
-	if _, err := RunBaseline(BaselineConfig{Baseline: BaselineRaw, Plan: p, QemuImg: "/nonexistent/qemu-img", Dir: t.TempDir()}); err != nil {
+	if _, err := RunBaseline(BaselineConfig{Baseline: results.BaselineRaw, Plan: p, QemuImg: "/nonexistent/qemu-img", Dir: t.TempDir()}); err != nil {
 		t.Errorf("raw without qemu-img: %v", err)
 	}
-	_, err := RunBaseline(BaselineConfig{Baseline: BaselineQcow2, Plan: p, QemuImg: "/nonexistent/qemu-img", Dir: t.TempDir()})
+	_, err := RunBaseline(BaselineConfig{Baseline: results.BaselineQcow2, Plan: p, QemuImg: "/nonexistent/qemu-img", Dir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/qemu-img") {
 		t.Errorf("qcow2 without qemu-img: error %v, want one naming qemu-img", err)
 	}

@@ -4,7 +4,8 @@
 // A Job is a workload in the spirit of an fio job: rw, bs, iodepth,
 // numjobs, size, number_ios or runtime, rwmixread and random_distribution,
 // plus what allocation policies need: a Pattern (first-touch of fresh
-// clusters, rewrite of allocated ones, same-cluster contention) and the
+// clusters, rewrite of allocated ones, same-cluster contention; one file
+// each, pattern_*.go, registered in patterns) and the
 // image geometry (cluster size, table size, image size, backing file),
 // and reopen_every, which closes the image and opens it again every N
 // requests, so a run also covers what the image keeps on disk.
@@ -16,8 +17,13 @@
 // instance. Run drives an image with a plan at a queue depth (a closed
 // loop) on the sim, mem or file backend and returns the run's figures.
 // Matrix runs policies x workloads x queue depths x backends, repeated
-// and interleaved, and returns one Record per run; the record helpers
-// write runs.json, runs.csv and Go benchmark lines.
+// and interleaved, and returns one results.Record per run.
+//
+// Two subpackages serve the packages downstream: history records what a
+// run's guest saw (a history.Recorder wraps the image through RunConfig.Wrap) for
+// the checker, and results holds the records and writes runs.json,
+// runs.csv, Go benchmark lines and tables, for runbench and plots. Neither
+// imports this package.
 //
 // Nothing here holds global state, and every random choice comes from
 // the seed the caller passes in: the same seed gives the same streams

@@ -41,7 +41,7 @@ func (p *Plan) CheckLimits() error {
 		if p.opsPerJob > 0 && p.job.Ops > 0 {
 			key, how = "ops", "fewer ops, or a smaller size"
 		}
-		return p.keyError(key, fmt.Errorf("%s allocates up to %d clusters before the run, more than the limit of %d; use %s",
+		return p.job.keyError(key, fmt.Errorf("%s allocates up to %d clusters before the run, more than the limit of %d; use %s",
 			p.prefillReason(), n, MaxPrefillClusters, how))
 	}
 	return p.checkBuffers(1)
@@ -64,7 +64,7 @@ func (p *Plan) checkBuffers(qd int) error {
 	j := &p.job
 	inFlight := uint64(qd) * uint64(j.NumJobs) // both bounded by Plan: no overflow
 	if inFlight > MaxInFlight {
-		return p.keyError("numjobs", fmt.Errorf("queue depth %d x numjobs=%d is %d requests in flight, more than the limit of %d",
+		return p.job.keyError("numjobs", fmt.Errorf("queue depth %d x numjobs=%d is %d requests in flight, more than the limit of %d",
 			qd, j.NumJobs, inFlight, MaxInFlight))
 	}
 	hi, bytes := bits.Mul64(inFlight, j.BlockSize)
@@ -73,22 +73,16 @@ func (p *Plan) checkBuffers(qd int) error {
 		if hi != 0 {
 			total = "more than 16e"
 		}
-		return p.keyError("bs", fmt.Errorf("queue depth %d x numjobs=%d x bs=%s needs %s of request buffers, more than the limit of %s",
+		return p.job.keyError("bs", fmt.Errorf("queue depth %d x numjobs=%d x bs=%s needs %s of request buffers, more than the limit of %s",
 			qd, j.NumJobs, FormatSize(j.BlockSize), total, FormatSize(MaxBufferBytes)))
 	}
 	return nil
 }
 
-// keyError is a *KeyError for key of p's job, with the job's value.
-func (p *Plan) keyError(key string, err error) *KeyError {
-	v, _ := p.job.Get(key)
-	return &KeyError{Job: p.job.Name, Key: key, Value: v, Err: err}
-}
-
 // prefillReason names what makes p prefill.
 func (p *Plan) prefillReason() string {
-	if p.job.Pattern == Rewrite {
-		return "pattern=rewrite"
+	if p.lay.prefill {
+		return "pattern=" + string(p.job.Pattern)
 	}
 	return "prefill=1"
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestCheckLimits checks plans and queue depths beyond the limits are
@@ -114,7 +115,7 @@ func TestPrefillTouchedSameFigures(t *testing.T) {
 				t.Fatal("the plan prefills its whole region; the test needs one that prefills what it touches")
 			}
 			run := func(regions bool) Result {
-				res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 9, prefillRegions: regions})
+				res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 9, prefillRegions: regions})
 				if err != nil {
 					t.Fatal(err)
 				}

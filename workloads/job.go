@@ -45,77 +45,6 @@ func (rw RW) Reads() bool { return rw != RWWrite && rw != RWRandWrite }
 // Writes reports whether the job issues writes.
 func (rw RW) Writes() bool { return rw != RWRead && rw != RWRandRead }
 
-// Pattern says which clusters a job's writes touch, beyond what fio can
-// express.
-type Pattern string
-
-const (
-	// Plain is fio's behaviour on an empty image: writes allocate the
-	// clusters they touch first, reads of unwritten clusters read zeros or
-	// the backing file.
-	Plain Pattern = "plain"
-	// FirstTouch makes every write hit clusters no earlier write touched,
-	// so every write allocates: sequentially (rw=write) or in a random
-	// order of clusters at a random block within each (rw=randwrite).
-	FirstTouch Pattern = "first-touch"
-	// Rewrite allocates the whole region before the run (untimed), so
-	// every write hits an allocated cluster and no write allocates.
-	Rewrite Pattern = "rewrite"
-	// SameCluster writes every block of one fresh cluster before moving to
-	// the next, so at a queue depth above one several partial writes
-	// allocate the same cluster at once. Blocks within a cluster go in
-	// order (rw=write) or shuffled, with clusters in random order
-	// (rw=randwrite).
-	SameCluster Pattern = "same-cluster"
-)
-
-var patternValues = []Pattern{Plain, FirstTouch, Rewrite, SameCluster}
-
-// DistKind is the kind of a random distribution.
-type DistKind string
-
-const (
-	// Uniform draws every block with equal probability (fio's "random").
-	Uniform DistKind = "random"
-	// Zipf draws block ranks with probability proportional to 1/rank^Theta.
-	Zipf DistKind = "zipf"
-)
-
-// Distribution is fio's random_distribution: uniform, or zipf with an
-// exponent Theta (positive, not 1).
-type Distribution struct {
-	Kind  DistKind
-	Theta float64
-}
-
-// String renders the distribution as fio writes it: "random" or "zipf:1.2".
-func (d Distribution) String() string {
-	if d.Kind == Zipf {
-		return "zipf:" + strconv.FormatFloat(d.Theta, 'g', -1, 64)
-	}
-	return string(Uniform)
-}
-
-// ParseDistribution parses "random", "uniform" or "zipf:THETA".
-func ParseDistribution(s string) (Distribution, error) {
-	switch s = strings.TrimSpace(s); {
-	case s == "random" || s == "uniform":
-		return Distribution{Kind: Uniform}, nil
-	case strings.HasPrefix(s, "zipf:"):
-		t, err := strconv.ParseFloat(s[len("zipf:"):], 64)
-		if err != nil || math.IsNaN(t) || math.IsInf(t, 0) {
-			return Distribution{}, fmt.Errorf("zipf exponent %q is not a number", s[len("zipf:"):])
-		}
-		if t <= 0 || t == 1 {
-			return Distribution{}, fmt.Errorf("zipf exponent %v must be positive and not 1", t)
-		}
-		return Distribution{Kind: Zipf, Theta: t}, nil
-	case s == "zipf":
-		return Distribution{}, errors.New("zipf needs an exponent, as in zipf:1.2")
-	}
-	return Distribution{}, fmt.Errorf("unknown distribution %q (want random, uniform or zipf:THETA)", s)
-}
-
 // Job is one workload specification, as one section of an fio job file.
 // The zero value is not valid; start from DefaultJob, then Set keys.
 // Sizes are in bytes; each of NumJobs instances works on its own region
@@ -126,8 +55,9 @@ type Job struct {
 	Name string
 	// RW is the read/write mix and order (key rw).
 	RW RW
-	// Pattern says which clusters writes touch (key pattern).
-	Pattern Pattern
+	// Pattern says which clusters writes touch (key pattern): the name
+	// of a registered Pattern.
+	Pattern PatternName
 	// BlockSize is the size of every read and write (key bs), a multiple
 	// of 512.
 	BlockSize uint64
@@ -234,15 +164,13 @@ var jobKeys = []jobKey{
 			return fmt.Errorf("want one of %s", joinValues(rwValues))
 		},
 		get: func(j *Job) string { return string(j.RW) }},
-	{name: "pattern", help: "plain, first-touch (every write allocates), rewrite (only allocated clusters) or same-cluster (concurrent partial writes to one fresh cluster)",
+	{name: "pattern", help: patternHelp(),
 		set: func(j *Job, v string) error {
-			for _, p := range patternValues {
-				if Pattern(v) == p {
-					j.Pattern = p
-					return nil
-				}
+			if _, ok := lookupPattern(PatternName(v)); !ok {
+				return fmt.Errorf("want one of %s", joinValues(patternNames()))
 			}
-			return fmt.Errorf("want one of %s", joinValues(patternValues))
+			j.Pattern = PatternName(v)
+			return nil
 		},
 		get: func(j *Job) string { return string(j.Pattern) }},
 	{name: "bs", aliases: []string{"blocksize"}, help: "bytes per read or write, a multiple of 512 (4k, 64k, 1m)",
@@ -452,6 +380,12 @@ func printable(s string) string {
 
 // Unwrap returns the cause.
 func (e *KeyError) Unwrap() error { return e.Err }
+
+// keyError returns a *KeyError for key of j, with j's value of key.
+func (j *Job) keyError(key string, err error) *KeyError {
+	v, _ := j.Get(key)
+	return &KeyError{Job: j.Name, Key: key, Value: v, Err: err}
+}
 
 // Set sets key to value, as a line "key=value" of a job file would. An
 // unknown key or a value that does not parse is a *KeyError; values that

@@ -13,25 +13,9 @@ import (
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
-
-// Config identifies one configuration of a matrix: everything a run
-// depends on except its repetition.
-type Config struct {
-	Policy   string
-	Workload string
-	QD       int
-	Backend  string
-	// Device is the sim preset on the sim backend, "ram" on mem, and the
-	// file system type on file.
-	Device string
-}
-
-// Name renders the configuration as Go benchmark sub-names:
-// "policy=overlap/workload=first-touch/qd=32/backend=sim/device=nvme".
-func (c Config) Name() string {
-	return fmt.Sprintf("policy=%s/workload=%s/qd=%d/backend=%s/device=%s", c.Policy, c.Workload, c.QD, c.Backend, c.Device)
-}
 
 // Matrix runs policies x workloads x queue depths x backends (x sim
 // devices), repeated. Zero fields other than the lists take defaults.
@@ -40,7 +24,7 @@ type Matrix struct {
 	Policies []model.Registration
 	Plans    []*Plan
 	QDs      []int
-	// Backends lists BackendSim, BackendMem and BackendFile; empty means sim.
+	// Backends lists backends of Backends(); empty means sim.
 	Backends []string
 	// Devices are the devices simulated on the sim backend; empty means
 	// the nvme preset.
@@ -64,21 +48,21 @@ type Matrix struct {
 	// FileSystem names the file system of Dir for records; "" means
 	// "file".
 	FileSystem string
-	// Baselines lists the baselines (BaselineNames) to run beside the
+	// Baselines lists the baselines (results.BaselineNames) to run beside the
 	// policies on the file backend, with the qemu-img at QemuImg; each
 	// appears in records as a policy of that name. Workloads qemu-img
 	// bench cannot express are left out (see BaselineNotes).
 	Baselines []string
 	QemuImg   string
 	// Wrap, if not nil, wraps each run's image (see RunConfig.Wrap).
-	Wrap func(c Config, p *Plan, open Opener) (Submitter, error)
+	Wrap func(c results.Config, p *Plan, open history.Opener) (Submitter, error)
 	// Verify, if not nil, judges each measured run's history and returns
 	// whether it was linearizable; nil means not checked. It is called
 	// from the goroutine that made the run, so sim runs verify in
 	// parallel. VerifyRepeats limits it to repetitions 1..VerifyRepeats
 	// (0: every repetition); ReadBack sets RunConfig.ReadBack, for runs
 	// whose history is recorded.
-	Verify        func(c Config, repeat int, res *Result) (Verification, error)
+	Verify        func(c results.Config, repeat int, res *Result) (Verification, error)
 	VerifyRepeats int
 	// VerifyQD, if not 0, limits Verify to configurations at that queue
 	// depth.
@@ -96,7 +80,7 @@ type Matrix struct {
 // or how they differ from the workload; nil without baselines or without
 // the file backend.
 func (m *Matrix) BaselineNotes() []string {
-	if len(m.Baselines) == 0 || !slices.Contains(m.Backends, BackendFile) {
+	if len(m.Baselines) == 0 || !slices.Contains(m.Backends, results.BackendFile) {
 		return nil
 	}
 	return BaselineNotes(m.Plans)
@@ -109,7 +93,7 @@ func BaselineNotes(plans []*Plan) []string {
 	for _, p := range plans {
 		_, note, err := BenchArgs(p, 1)
 		switch {
-		case err != nil && CheckBaseline(BaselineRaw, p, 1) == nil:
+		case err != nil && CheckBaseline(results.BaselineRaw, p, 1) == nil:
 			notes = append(notes, fmt.Sprintf("%s: no qemu-img bench baseline (%v); raw runs the workload's own operations", p.Name(), err))
 		case err != nil:
 			notes = append(notes, fmt.Sprintf("%s: no baseline: %v", p.Name(), err))
@@ -136,13 +120,13 @@ type Progress struct {
 	// Done runs out of Total, counting warm-ups.
 	Done, Total int
 	// Config and Repeat (0 or less for a warm-up) name the run.
-	Config Config
+	Config results.Config
 	Repeat int
 }
 
 // slot is one scheduled run.
 type slot struct {
-	cfg    Config
+	cfg    results.Config
 	plan   *Plan
 	policy model.Policy
 	dev    sim.Device
@@ -154,9 +138,9 @@ type slot struct {
 // deviceName is the Device of a configuration on backend b.
 func (m *Matrix) deviceName(b string, d sim.Device) string {
 	switch b {
-	case BackendSim:
+	case results.BackendSim:
 		return d.Name
-	case BackendMem:
+	case results.BackendMem:
 		return "ram"
 	}
 	if m.FileSystem != "" {
@@ -167,34 +151,34 @@ func (m *Matrix) deviceName(b string, d sim.Device) string {
 
 // Configs returns every configuration, in table order: workload, backend,
 // device, queue depth, policy.
-func (m *Matrix) Configs() []Config {
-	var out []Config
-	m.each(func(c Config, _ *Plan, _ model.Policy, _ sim.Device) { out = append(out, c) })
+func (m *Matrix) Configs() []results.Config {
+	var out []results.Config
+	m.each(func(c results.Config, _ *Plan, _ model.Policy, _ sim.Device) { out = append(out, c) })
 	return out
 }
 
-func (m *Matrix) each(fn func(Config, *Plan, model.Policy, sim.Device)) {
+func (m *Matrix) each(fn func(results.Config, *Plan, model.Policy, sim.Device)) {
 	backends := m.Backends
 	if len(backends) == 0 {
-		backends = []string{BackendSim}
+		backends = []string{results.BackendSim}
 	}
 	for _, p := range m.Plans {
 		for _, b := range backends {
 			devs := []sim.Device{{}}
-			if b == BackendSim {
+			if b == results.BackendSim {
 				devs = m.devices()
 			}
 			for _, d := range devs {
 				for _, qd := range m.QDs {
 					for _, reg := range m.Policies {
-						fn(Config{Policy: reg.Name, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, reg.Policy, d)
+						fn(results.Config{Policy: reg.Name, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, reg.Policy, d)
 					}
-					if b != BackendFile {
+					if b != results.BackendFile {
 						continue
 					}
 					for _, base := range m.Baselines {
 						if CheckBaseline(base, p, qd) == nil {
-							fn(Config{Policy: base, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, nil, d)
+							fn(results.Config{Policy: base, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, nil, d)
 						}
 					}
 				}
@@ -224,13 +208,13 @@ func (m *Matrix) repeat() int {
 // A A B B) and no configuration always runs first.
 func (m *Matrix) schedule() []slot {
 	type entry struct {
-		cfg    Config
+		cfg    results.Config
 		plan   *Plan
 		policy model.Policy
 		dev    sim.Device
 	}
 	var entries []entry
-	m.each(func(c Config, p *Plan, pol model.Policy, d sim.Device) {
+	m.each(func(c results.Config, p *Plan, pol model.Policy, d sim.Device) {
 		entries = append(entries, entry{c, p, pol, d})
 	})
 	rounds := m.Warmup + m.repeat()
@@ -280,7 +264,7 @@ func (m *Matrix) Validate() error {
 		}
 	}
 	for _, b := range m.Backends {
-		if b != BackendSim && b != BackendMem && b != BackendFile {
+		if b != results.BackendSim && b != results.BackendMem && b != results.BackendFile {
 			errs = append(errs, fmt.Errorf("unknown backend %q", b))
 		}
 	}
@@ -290,8 +274,8 @@ func (m *Matrix) Validate() error {
 		}
 	}
 	for _, b := range m.Baselines {
-		if !IsBaseline(b) {
-			errs = append(errs, fmt.Errorf("unknown baseline %q (want %s)", b, strings.Join(BaselineNames(), ", ")))
+		if !results.IsBaseline(b) {
+			errs = append(errs, fmt.Errorf("unknown baseline %q (want %s)", b, strings.Join(results.BaselineNames(), ", ")))
 		}
 	}
 	if m.QemuImg == "" && slices.ContainsFunc(m.Baselines, viaQemuImg) {
@@ -321,7 +305,7 @@ func (m *Matrix) Validate() error {
 // Run makes every scheduled run and returns the records of the measured
 // ones, in schedule order. A run that fails is recorded with its error
 // and the matrix goes on; Run itself fails only if the matrix is invalid.
-func (m *Matrix) Run() ([]Record, error) {
+func (m *Matrix) Run() ([]results.Record, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("matrix: %w", err)
 	}
@@ -332,10 +316,10 @@ func (m *Matrix) Run() ([]Record, error) {
 	}
 	sched := m.schedule()
 	pages := &PagePool{}
-	records := make([]*Record, len(sched))
+	records := make([]*results.Record, len(sched))
 	var mu sync.Mutex
 	done := 0
-	finish := func(s slot, rec *Record) {
+	finish := func(s slot, rec *results.Record) {
 		mu.Lock()
 		defer mu.Unlock()
 		if s.repeat > 0 {
@@ -348,7 +332,7 @@ func (m *Matrix) Run() ([]Record, error) {
 	}
 	var simSlots, wallSlots []slot
 	for _, s := range sched {
-		if s.cfg.Backend == BackendSim {
+		if s.cfg.Backend == results.BackendSim {
 			simSlots = append(simSlots, s)
 		} else {
 			wallSlots = append(wallSlots, s)
@@ -380,7 +364,7 @@ func (m *Matrix) Run() ([]Record, error) {
 	for _, s := range wallSlots {
 		finish(s, m.runOne(s, wall, pages))
 	}
-	out := make([]Record, 0, len(sched))
+	out := make([]results.Record, 0, len(sched))
 	for _, r := range records {
 		if r != nil {
 			out = append(out, *r)
@@ -390,19 +374,19 @@ func (m *Matrix) Run() ([]Record, error) {
 }
 
 // runOne makes one run and turns it into a record.
-func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
+func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *results.Record {
 	cfg := RunConfig{
 		Plan: s.plan, Policy: s.policy, Backend: s.cfg.Backend, Device: s.dev,
 		QD: s.cfg.QD, Seed: s.seed, Dir: m.Dir, File: m.File, WallClock: wall, Pages: pages,
 		ReadBack: m.ReadBack && m.verifies(s),
 	}
 	if m.Wrap != nil && m.verifies(s) {
-		cfg.Wrap = func(open Opener) (Submitter, error) { return m.Wrap(s.cfg, s.plan, open) }
+		cfg.Wrap = func(open history.Opener) (Submitter, error) { return m.Wrap(s.cfg, s.plan, open) }
 	}
 	t0 := wall()
 	var res Result
 	var err error
-	if IsBaseline(s.cfg.Policy) {
+	if results.IsBaseline(s.cfg.Policy) {
 		res, err = RunBaseline(BaselineConfig{QemuImg: m.QemuImg, Baseline: s.cfg.Policy, Plan: s.plan, QD: s.cfg.QD, Dir: m.Dir,
 			Direct: m.File.Direct, AIO: m.File.AIO.String(), Seed: s.seed, Workers: m.File.Workers})
 	} else {
@@ -410,7 +394,7 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
 	}
 	rec := NewRecord(s.cfg, s.repeat, s.seed, &res)
 	rec.Expect = expectOf(m.Policies, s.cfg.Policy)
-	if IsBaseline(s.cfg.Policy) {
+	if results.IsBaseline(s.cfg.Policy) {
 		rec.Check = "-"
 		rec.Note = BaselineNote(s.cfg.Policy, s.plan)
 	} else {
@@ -418,7 +402,7 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *Record {
 	}
 	if err != nil {
 		rec.Error = err.Error()
-	} else if m.Verify != nil && m.verifies(s) && !IsBaseline(s.cfg.Policy) {
+	} else if m.Verify != nil && m.verifies(s) && !results.IsBaseline(s.cfg.Policy) {
 		c0 := wall()
 		v, verr := m.Verify(s.cfg, s.repeat, &res)
 		rec.CheckWallSeconds = float64(wall()-c0) / 1e9

@@ -13,6 +13,8 @@ import (
 
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // smallMatrix is a fast matrix: 2 policies x 2 workloads x 2 depths.
@@ -46,7 +48,7 @@ func TestScheduleInterleaves(t *testing.T) {
 	orders := map[string]bool{}
 	for r := range 4 {
 		round := sched[r*8 : (r+1)*8]
-		seen := map[Config]bool{}
+		seen := map[results.Config]bool{}
 		var order []string
 		for _, s := range round {
 			if seen[s.cfg] {
@@ -113,7 +115,7 @@ func TestMatrixRun(t *testing.T) {
 			t.Fatalf("record %d differs between identical matrices:\n%+v\n%+v", i, a, b)
 		}
 	}
-	sums := Summarize(runs, m.Configs())
+	sums := results.Summarize(runs, m.Configs())
 	if len(sums) != 8 {
 		t.Fatalf("%d summaries", len(sums))
 	}
@@ -123,7 +125,7 @@ func TestMatrixRun(t *testing.T) {
 		}
 	}
 	var table bytes.Buffer
-	if err := WriteTable(&table, sums, "freeze-any"); err != nil {
+	if err := results.WriteTable(&table, sums, "freeze-any"); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"ops/s", "vs freeze-any", "1.00x", "not checked", "ft", "overlap"} {
@@ -170,7 +172,7 @@ func TestMatrixValidate(t *testing.T) {
 func TestMatrixFailedRunRecorded(t *testing.T) {
 	m := smallMatrix(t)
 	m.Repeat, m.Warmup = 1, 0
-	m.Wrap = func(c Config, p *Plan, open Opener) (Submitter, error) {
+	m.Wrap = func(c results.Config, p *Plan, open history.Opener) (Submitter, error) {
 		if c.Policy == "overlap" {
 			return nil, os.ErrPermission
 		}
@@ -191,7 +193,7 @@ func TestMatrixFailedRunRecorded(t *testing.T) {
 		t.Errorf("%d failed records, want 4", failed)
 	}
 	var table bytes.Buffer
-	WriteTable(&table, Summarize(runs, nil), "freeze-any")
+	results.WriteTable(&table, results.Summarize(runs, nil), "freeze-any")
 	if !strings.Contains(table.String(), "ERROR") {
 		t.Errorf("table hides the failures:\n%s", table.String())
 	}
@@ -206,8 +208,8 @@ func TestResultsFiles(t *testing.T) {
 	}
 	f := false
 	runs[0].Linearizable = &f
-	prov := Provenance{Commit: "abc", GoVersion: "go1.26", OS: "linux", Arch: "amd64", CPUs: 2, CPUModel: "Test CPU", Seed: 10}
-	res := &Results{Provenance: prov, Runs: runs}
+	prov := results.Provenance{Commit: "abc", GoVersion: "go1.26", OS: "linux", Arch: "amd64", CPUs: 2, CPUModel: "Test CPU", Seed: 10}
+	res := &results.Results{Provenance: prov, Runs: runs}
 
 	var js bytes.Buffer
 	if err := res.WriteJSON(&js); err != nil {
@@ -223,7 +225,7 @@ func TestResultsFiles(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "runs.json")
 	os.WriteFile(path, js.Bytes(), 0o644)
-	back, err := ReadResults(path)
+	back, err := results.ReadResults(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,7 @@ func TestResultsFiles(t *testing.T) {
 	}
 
 	var c bytes.Buffer
-	if err := WriteCSV(&c, runs); err != nil {
+	if err := results.WriteCSV(&c, runs); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&c).ReadAll()
@@ -244,7 +246,7 @@ func TestResultsFiles(t *testing.T) {
 	}
 
 	var b bytes.Buffer
-	if err := WriteBench(&b, &prov, runs, "freeze-any"); err != nil {
+	if err := results.WriteBench(&b, &prov, runs, "freeze-any"); err != nil {
 		t.Fatal(err)
 	}
 	if first := strings.Index(b.String(), "BenchmarkRun/"); !strings.HasPrefix(b.String()[first:], "BenchmarkRun/policy=freeze-any/") {
@@ -263,34 +265,5 @@ func TestResultsFiles(t *testing.T) {
 	}
 	if n != len(runs) {
 		t.Errorf("%d benchmark lines, want %d", n, len(runs))
-	}
-}
-
-func TestStatOf(t *testing.T) {
-	tests := []struct {
-		in   []float64
-		want Stat
-	}{
-		{nil, Stat{}},
-		{[]float64{3}, Stat{3, 3, 3}},
-		{[]float64{3, 1, 2}, Stat{2, 1, 3}},
-		{[]float64{4, 1, 3, 2}, Stat{2.5, 1, 4}},
-	}
-	for _, tt := range tests {
-		if got := statOf(tt.in); got != tt.want {
-			t.Errorf("statOf(%v) = %+v, want %+v", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestHuman(t *testing.T) {
-	tests := []struct {
-		in   float64
-		want string
-	}{{0, "0"}, {0.5, "0.5"}, {12.34, "12.3"}, {999, "999"}, {37714, "37.7k"}, {530041, "530k"}, {1.234e6, "1.23M"}}
-	for _, tt := range tests {
-		if got := Human(tt.in); got != tt.want {
-			t.Errorf("Human(%v) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // RaceKind names a race-provoking round of a Race run.
@@ -118,16 +119,16 @@ func NewRace(cfg RaceConfig) (*Race, error) {
 	if err := dev.Validate(); err != nil {
 		return nil, fmt.Errorf("race: %w", err)
 	}
-	r := &Race{cfg: cfg, dev: dev, size: uint64(cfg.Tables) * span, spc: cs / SectorSize, span: span}
+	r := &Race{cfg: cfg, dev: dev, size: uint64(cfg.Tables) * span, spc: cs / history.SectorSize, span: span}
 	if cfg.BackingClusters > 0 {
-		r.backing = BackingContent(uint64(cfg.BackingClusters) * r.spc)
+		r.backing = history.BackingContent(uint64(cfg.BackingClusters) * r.spc)
 	}
 	return r, nil
 }
 
 // Disk returns the specification runs are judged against.
 func (r *Race) Disk() model.Disk {
-	return model.Disk{BackingSectors: uint64(len(r.backing)) / SectorSize}
+	return model.Disk{BackingSectors: uint64(len(r.backing)) / history.SectorSize}
 }
 
 // RaceRun is the outcome of one run.
@@ -135,7 +136,7 @@ type RaceRun struct {
 	// Seed is the seed the run used.
 	Seed int64
 	// History is the recorded history.
-	History History
+	History history.History
 	// Rounds lists the kinds of the rounds run, in order.
 	Rounds []RaceKind
 	// MaxAllocInFlight is the largest number of allocating writes the
@@ -162,18 +163,7 @@ func (r *Race) Run(policy model.Policy, seed int64) (RaceRun, error) {
 	if err := impl.Create(files.Image, r.size, co); err != nil {
 		return RaceRun{}, fmt.Errorf("race seed %d: %w", seed, err)
 	}
-	open := func(gen int) (*impl.Image, func() int64, error) {
-		sim, err := sim.New(files, r.dev, seed+int64(gen)<<40)
-		if err != nil {
-			return nil, nil, err
-		}
-		im, err := impl.Open(files, sim, impl.Options{Policy: policy, Clock: sim.Now})
-		if err != nil {
-			return nil, nil, err
-		}
-		return im, sim.Now, nil
-	}
-	rec, err := NewRecorder(r.Disk(), open)
+	rec, err := history.NewRecorder(r.Disk(), history.SimOpener(files, r.dev, impl.Options{Policy: policy}, seed))
 	if err != nil {
 		return RaceRun{}, fmt.Errorf("race seed %d: %w", seed, err)
 	}
@@ -207,7 +197,7 @@ func (r *Race) Run(policy model.Policy, seed int64) (RaceRun, error) {
 // raceDriver is the state of one run.
 type raceDriver struct {
 	r         *Race
-	rec       *Recorder
+	rec       *history.Recorder
 	rng       *rand.Rand
 	run       RaceRun
 	allocated map[uint64]bool // guest clusters written
@@ -287,7 +277,7 @@ func (d *raceDriver) splitCluster(c uint64, k int, done func()) {
 		if hi-lo > 1 && d.rng.IntN(3) == 0 {
 			hi--
 		}
-		d.submit(impl.ReqWrite, base+lo*SectorSize, (hi-lo)*SectorSize, done)
+		d.submit(impl.ReqWrite, base+lo*history.SectorSize, (hi-lo)*history.SectorSize, done)
 	}
 	d.markAllocated(c)
 }

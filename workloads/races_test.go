@@ -6,6 +6,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // TestRaceDeterministic requires the same seed to give the same history,
@@ -59,7 +60,7 @@ func TestRaceCoverage(t *testing.T) {
 			kinds[k]++
 		}
 		for _, ev := range run.History.Events {
-			if ev.Kind == Call && ev.Action == ActReopen {
+			if ev.Kind == history.Call && ev.Action == history.ActReopen {
 				reopens++
 			}
 		}

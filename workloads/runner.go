@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,8 @@ import (
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // Submitter is the submit path the runner drives: an *impl.Image, or a
@@ -27,18 +28,14 @@ type Submitter interface {
 	Submit(*impl.Request)
 }
 
-// Backend names accepted by RunConfig.Backend.
-const (
-	// BackendSim runs on sim.Backend in virtual time, images in memory.
-	BackendSim = "sim"
-	// BackendMem runs on impl.MemBackend, images in memory, wall time.
-	BackendMem = "mem"
-	// BackendFile runs on file.Backend, images in files, wall time.
-	BackendFile = "file"
-)
-
-// Backends returns the backend names, in table order.
-func Backends() []string { return []string{BackendSim, BackendMem, BackendFile} }
+// Backends returns the names of the backends Run accepts
+// (RunConfig.Backend), in table order: results.BackendSim runs on
+// sim.Backend in virtual time, results.BackendMem on impl.MemBackend in
+// wall time, both with images in memory, and results.BackendFile on
+// file.Backend, images in files.
+func Backends() []string {
+	return []string{results.BackendSim, results.BackendMem, results.BackendFile}
+}
 
 // RunConfig configures one run.
 type RunConfig struct {
@@ -46,7 +43,7 @@ type RunConfig struct {
 	Plan *Plan
 	// Policy decides when allocating writes may overlap.
 	Policy model.Policy
-	// Backend is BackendSim, BackendMem or BackendFile.
+	// Backend is one of Backends.
 	Backend string
 	// Device is the device BackendSim simulates; ignored otherwise.
 	Device sim.Device
@@ -67,11 +64,11 @@ type RunConfig struct {
 	// open(g) for the next generation g closes the image and opens it
 	// again from its files, on the same clock, for a job with
 	// reopen_every. The runner submits through what Wrap returns (a
-	// Recorder, for example: NewRecorder(plan.Disk(), open)) and hands it
+	// history.Recorder, for example: history.NewRecorder(plan.Disk(), open)) and hands it
 	// back in Result.Submitter. With reopen_every the submitter must have a
 	// method Reopen() error that lets the image drain and then calls open
-	// with the next generation, as Recorder.Reopen does.
-	Wrap func(open Opener) (Submitter, error)
+	// with the next generation, as history.Recorder.Reopen does.
+	Wrap func(open history.Opener) (Submitter, error)
 	// WallClock returns monotonic nanoseconds for BackendMem and
 	// BackendFile; nil means time since the run started. BackendSim uses
 	// the device's virtual clock.
@@ -267,7 +264,7 @@ type runEnv struct {
 
 // reopen closes generation gen-1 of the image, adding its counters to
 // res, and opens generation gen from the same files. It is the runner's
-// Opener: generation 0 is the image setUp opened.
+// history.Opener: generation 0 is the image setUp opened.
 func (env *runEnv) reopen(res *Result, gen int) (*impl.Image, func() int64, error) {
 	if gen == 0 && env.gen == 0 {
 		return env.im, env.clock, nil
@@ -276,7 +273,7 @@ func (env *runEnv) reopen(res *Result, gen int) (*impl.Image, func() int64, erro
 		return nil, nil, fmt.Errorf("reopen: generation %d asked for, the image is at %d", gen, env.gen)
 	}
 	// Close first: its write-back of dirty tables is this generation's
-	// work (and time), whoever closes it (a Recorder already has).
+	// work (and time), whoever closes it (a history.Recorder already has).
 	if err := env.close(); err != nil {
 		return nil, nil, fmt.Errorf("reopen: %w", err)
 	}
@@ -322,7 +319,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 	opts := impl.Options{Policy: cfg.Policy, Fill: p.job.Fill, Grow: p.job.Grow, Metadata: p.job.Meta}
 	env := &runEnv{cleanup: func() error { return nil }}
 	switch cfg.Backend {
-	case BackendSim, BackendMem:
+	case results.BackendSim, results.BackendMem:
 		img := newSparseStorage(cfg.Pages)
 		files := impl.Files{Image: img}
 		env.cleanup = func() error { img.release(); return nil }
@@ -344,7 +341,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 			return nil, err
 		}
 		opts.Buffers = cfg.Pages.engineBuffers()
-		if cfg.Backend == BackendSim {
+		if cfg.Backend == results.BackendSim {
 			sim, err := sim.New(files, cfg.Device, cfg.Seed^simSalt)
 			if err != nil {
 				return nil, err
@@ -368,7 +365,7 @@ func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
 			return im, im.Close, nil
 		}
 		env.check = func() (impl.CheckResult, error) { return impl.Check(files.Image, false) }
-	case BackendFile:
+	case results.BackendFile:
 		dir, remove, err := newWorkdir(cfg.Dir)
 		if err != nil {
 			return nil, err
@@ -599,197 +596,6 @@ func fillRandom(b []byte, seed int64) {
 	rng.Read(b)
 }
 
-// runSlot is one request slot of the closed loop.
-type runSlot struct {
-	req    impl.Request
-	buf    []byte
-	stream *Stream
-	done   func(*impl.Request)
-	parked Op // the next op, held over a reopen
-}
-
-// drive runs the closed loop and gathers the figures. With the job's
-// reopen_every N it issues N requests, lets the image drain, reopens it
-// (through the submitter's Reopen when Wrap gave one) and issues the
-// next N, until the streams end; the figures cover every generation.
-// wall times the loop for Result.IOWallNanos.
-func drive(cfg RunConfig, env *runEnv, qd int, wall func() int64) (Result, error) {
-	p := cfg.Plan
-	var (
-		res Result
-		sub Submitter = env.im
-	)
-	open := func(gen int) (*impl.Image, func() int64, error) { return env.reopen(&res, gen) }
-	every := p.job.ReopenEvery
-	var reopener interface{ Reopen() error } // nil: the runner reopens
-	if cfg.Wrap != nil {
-		var err error
-		if sub, err = cfg.Wrap(open); err != nil {
-			return Result{}, fmt.Errorf("wrap image: %w", err)
-		}
-		var ok bool
-		if reopener, ok = sub.(interface{ Reopen() error }); !ok && every > 0 {
-			return Result{}, fmt.Errorf("reopen_every=%d: cannot reopen through %T, which has no Reopen method", every, sub)
-		}
-	}
-	streams := p.Streams(cfg.Seed)
-	expect := p.opsPerJob * uint64(len(streams))
-	if p.job.Fsync > 0 {
-		expect += expect / uint64(p.job.Fsync)
-	}
-	lats := make([]int64, 0, min(expect, 1<<24))
-	var written []span // guest ranges written, for the read-back
-	var (
-		firstErr error
-		stopped  bool
-		start    = env.clock()
-		deadline = int64(math.MaxInt64)
-		last     int64
-		issued   uint64     // requests issued to the current generation
-		parked   []*runSlot // slots holding an op for the next generation
-		issue    func(*runSlot)
-	)
-	if p.job.Runtime > 0 {
-		deadline = start + int64(p.job.Runtime)
-	}
-	submit := func(s *runSlot, op Op) {
-		if every > 0 && issued == every {
-			s.parked = op
-			parked = append(parked, s)
-			return
-		}
-		issued++
-		s.req = impl.Request{Off: op.Off, Done: s.done}
-		switch op.Kind {
-		case OpRead:
-			s.req.Op, s.req.Buf = impl.ReqRead, s.buf[:op.Len]
-		case OpWrite:
-			s.req.Op, s.req.Buf = impl.ReqWrite, s.buf[:op.Len]
-		case OpFlush:
-			s.req.Op = impl.ReqFlush
-		}
-		sub.Submit(&s.req)
-	}
-	issue = func(s *runSlot) {
-		if stopped {
-			return
-		}
-		if deadline != math.MaxInt64 && env.clock() >= deadline {
-			stopped = true
-			return
-		}
-		if op, ok := s.stream.Next(); ok {
-			submit(s, op)
-		}
-	}
-	slots := make([]runSlot, len(streams)*qd)
-	bs := int(p.job.BlockSize)
-	// The slots' buffers, from the pool: fresh memory is slow to fault
-	// in. They go back at the end of a run that succeeded, when no
-	// request holds them.
-	bufs := cfg.Pages.buffer(len(slots) * bs)
-	for i := range slots {
-		s := &slots[i]
-		s.stream = streams[i/qd]
-		s.buf = bufs[i*bs : (i+1)*bs : (i+1)*bs]
-		cfg.Pages.fillRandom(s.buf, cfg.Seed+int64(i)+1)
-		s.done = func(r *impl.Request) {
-			if r.Err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("request %d (%s at %#x+%d): %w", r.ID, r.Op, r.Off, len(r.Buf), r.Err)
-				}
-				stopped = true
-				return
-			}
-			res.Ops++
-			switch r.Op {
-			case impl.ReqRead:
-				res.Reads++
-				res.Bytes += uint64(len(r.Buf))
-			case impl.ReqWrite:
-				res.Writes++
-				res.Bytes += uint64(len(r.Buf))
-			case impl.ReqFlush:
-				res.Flushes++
-			}
-			if cfg.ReadBack && r.Op == impl.ReqWrite {
-				written = append(written, span{r.Off, uint64(len(r.Buf))})
-			}
-			lats = append(lats, r.DoneNanos-r.SubmitNanos)
-			last = max(last, r.DoneNanos)
-			issue(s)
-		}
-	}
-	var user0, sys0 int64
-	if env.sim == nil {
-		user0, sys0 = processCPU()
-	}
-	wall0 := wall()
-	for i := range slots {
-		issue(&slots[i])
-	}
-	var err error
-	for {
-		env.im.Run()
-		if firstErr != nil || len(parked) == 0 || env.im.InFlight() != 0 {
-			break
-		}
-		if deadline != math.MaxInt64 && env.clock() >= deadline {
-			stopped = true
-			break
-		}
-		gen := env.gen
-		if reopener != nil {
-			err = reopener.Reopen()
-		} else {
-			_, _, err = open(gen + 1)
-			sub = env.im
-		}
-		if err == nil && env.gen != gen+1 {
-			err = fmt.Errorf("%T reopened the image without opening its next generation", sub)
-		}
-		if err != nil {
-			break
-		}
-		resume := parked
-		parked, issued = nil, 0
-		for _, s := range resume {
-			submit(s, s.parked)
-		}
-	}
-	res.IOWallNanos = wall() - wall0
-	if env.sim == nil {
-		user1, sys1 := processCPU()
-		res.CPUUserNanos, res.CPUSysNanos = user1-user0, sys1-sys0
-	}
-	if firstErr != nil {
-		return Result{}, firstErr
-	}
-	if err != nil {
-		return Result{}, err
-	}
-	im := env.im
-	if n := im.InFlight(); n != 0 {
-		return Result{}, fmt.Errorf("%d requests stalled with no I/O in flight", n)
-	}
-	st := im.Stats()
-	if cfg.ReadBack {
-		if err := readBack(sub, im, written, max(uint64(p.job.ClusterSize), 64<<10), qd*len(streams)); err != nil {
-			return Result{}, err
-		}
-	}
-	res.Nanos = max(last-start, 0)
-	addStats(&res, st)
-	res.Submitter = sub
-	if env.sim != nil {
-		ds := env.sim.Stats()
-		res.Device = &ds
-	}
-	summarizeLatency(&res, lats)
-	cfg.Pages.putBuffer(bufs)
-	return res, nil
-}
-
 // span is a guest byte range.
 type span struct{ off, n uint64 }
 
@@ -848,87 +654,4 @@ func readBack(sub Submitter, im *impl.Image, written []span, chunk uint64, qd in
 		firstErr = fmt.Errorf("read back stalled after %d of %d reads", next, len(spans))
 	}
 	return firstErr
-}
-
-// summarizeLatency fills the latency figures and the achieved queue depth.
-func summarizeLatency(res *Result, lats []int64) {
-	if len(lats) == 0 {
-		return
-	}
-	var sum float64
-	for _, l := range lats {
-		sum += float64(l)
-	}
-	res.LatMean = sum / float64(len(lats))
-	if res.Nanos > 0 {
-		res.AchievedQD = sum / float64(res.Nanos)
-	}
-	// Select the three ranks, each in what lies above the one before,
-	// rather than sort: what Percentile of the sorted values gives.
-	n := len(lats)
-	from := 0
-	for _, f := range []struct {
-		q   float64
-		dst *int64
-	}{{0.50, &res.LatP50}, {0.99, &res.LatP99}, {0.999, &res.LatP999}} {
-		k := percentileRank(n, f.q)
-		if k >= from {
-			selectNth(lats[from:], k-from)
-			from = k + 1
-		}
-		*f.dst = lats[k]
-	}
-	res.LatMax = slices.Max(lats)
-}
-
-// Percentile returns the nearest-rank q-quantile (q in (0, 1]) of sorted,
-// the smallest value with at least q of the values at or below it; 0 for
-// an empty slice.
-func Percentile(sorted []int64, q float64) int64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[percentileRank(len(sorted), q)]
-}
-
-// percentileRank returns the index in n sorted values (n > 0) of the
-// nearest-rank q-quantile.
-func percentileRank(n int, q float64) int {
-	i := int(math.Ceil(q*float64(n))) - 1
-	return min(max(i, 0), n-1)
-}
-
-// selectNth reorders a so that a[k] holds the value it would hold were a
-// sorted, with no larger value before it and no smaller one after
-// (quickselect, three-way partitions for the many equal latencies of a
-// simulated device).
-func selectNth(a []int64, k int) {
-	lo, hi := 0, len(a)
-	for hi-lo > 32 {
-		x, y, z := a[lo], a[lo+(hi-lo)/2], a[hi-1]
-		p := max(min(x, y), min(max(x, y), z)) // median of three
-		lt, i, gt := lo, lo, hi
-		for i < gt {
-			switch v := a[i]; {
-			case v < p:
-				a[lt], a[i] = v, a[lt]
-				lt++
-				i++
-			case v > p:
-				gt--
-				a[i], a[gt] = a[gt], v
-			default:
-				i++
-			}
-		}
-		switch {
-		case k < lt:
-			hi = lt
-		case k >= gt:
-			lo = gt
-		default:
-			return
-		}
-	}
-	slices.Sort(a[lo:hi])
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 func nvme(t testing.TB) sim.Device {
@@ -34,15 +36,15 @@ func TestRunBackends(t *testing.T) {
 		ops     uint64
 		file    file.Options
 	}{
-		{"sim first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "2m"}, BackendSim, 8, 32, file.Options{}},
-		{"sim rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "ops": "100"}, BackendSim, 4, 100, file.Options{}},
-		{"sim backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "100", "fsync": "10"}, BackendSim, 4, 100 + 5, file.Options{}},
-		{"sim two jobs", map[string]string{"rw": "write", "numjobs": "2", "size": "256k", "ops": "40"}, BackendSim, 2, 80, file.Options{}},
-		{"mem same-cluster", map[string]string{"rw": "randwrite", "pattern": "same-cluster", "size": "256k"}, BackendMem, 16, 64, file.Options{}},
-		{"file first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, BackendFile, 4, 16, file.Options{}},
-		{"file rewrite", map[string]string{"rw": "randrw", "pattern": "rewrite", "size": "512k", "ops": "64"}, BackendFile, 4, 64, file.Options{}},
-		{"file io_uring first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, BackendFile, 4, 16, file.Options{AIO: file.AIOIOUring}},
-		{"file io_uring direct mixed", map[string]string{"rw": "randrw", "size": "512k", "ops": "64", "fsync": "8"}, BackendFile, 8, 64 + 4, file.Options{AIO: file.AIOIOUring, Direct: true}},
+		{"sim first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "2m"}, results.BackendSim, 8, 32, file.Options{}},
+		{"sim rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "ops": "100"}, results.BackendSim, 4, 100, file.Options{}},
+		{"sim backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "100", "fsync": "10"}, results.BackendSim, 4, 100 + 5, file.Options{}},
+		{"sim two jobs", map[string]string{"rw": "write", "numjobs": "2", "size": "256k", "ops": "40"}, results.BackendSim, 2, 80, file.Options{}},
+		{"mem same-cluster", map[string]string{"rw": "randwrite", "pattern": "same-cluster", "size": "256k"}, results.BackendMem, 16, 64, file.Options{}},
+		{"file first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, results.BackendFile, 4, 16, file.Options{}},
+		{"file rewrite", map[string]string{"rw": "randrw", "pattern": "rewrite", "size": "512k", "ops": "64"}, results.BackendFile, 4, 64, file.Options{}},
+		{"file io_uring first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, results.BackendFile, 4, 16, file.Options{AIO: file.AIOIOUring}},
+		{"file io_uring direct mixed", map[string]string{"rw": "randrw", "size": "512k", "ops": "64", "fsync": "8"}, results.BackendFile, 8, 64 + 4, file.Options{AIO: file.AIOIOUring, Direct: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,7 +80,7 @@ func TestRunBackends(t *testing.T) {
 			if !res.Check.Clean() {
 				t.Errorf("check: %s %v", CheckSummary(res.Check), res.Check.Problems)
 			}
-			if tt.backend == BackendSim {
+			if tt.backend == results.BackendSim {
 				if res.Device == nil || res.AchievedQD > float64(tt.qd*p.Job().NumJobs)+1e-9 || res.AchievedQD < 1 {
 					t.Errorf("achieved qd %f with qd %d; device %v", res.AchievedQD, tt.qd, res.Device)
 				}
@@ -91,7 +93,7 @@ func TestRunBackends(t *testing.T) {
 func TestRunDeterministic(t *testing.T) {
 	p := mustPlan(t, "det", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "4m", "cluster_size": "4k"})
 	run := func(seed int64) Result {
-		res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 16, Seed: seed})
+		res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 16, Seed: seed})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +114,7 @@ func TestRunDeterministic(t *testing.T) {
 func TestRunQueueDepth(t *testing.T) {
 	p := mustPlan(t, "qd", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "ops": "2000"})
 	for _, qd := range []int{1, 4, 32} {
-		res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: qd, Seed: 1})
+		res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: qd, Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +127,7 @@ func TestRunQueueDepth(t *testing.T) {
 // TestRunRuntime checks runtime stops a run in virtual time.
 func TestRunRuntime(t *testing.T) {
 	p := mustPlan(t, "rt", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "runtime": "10ms"})
-	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1})
+	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +153,8 @@ func (c *countingSubmitter) Submit(r *impl.Request) {
 func TestRunWrap(t *testing.T) {
 	p := mustPlan(t, "wrap", map[string]string{"rw": "randwrite", "size": "1m", "ops": "50"})
 	var clockSeen bool
-	res, err := Run(RunConfig{Plan: p, Policy: model.FreezeAny{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1,
-		Wrap: func(open Opener) (Submitter, error) {
+	res, err := Run(RunConfig{Plan: p, Policy: model.FreezeAny{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 1,
+		Wrap: func(open history.Opener) (Submitter, error) {
 			im, clock, err := open(0)
 			clockSeen = clock != nil
 			return &countingSubmitter{im: im}, err
@@ -166,25 +168,25 @@ func TestRunWrap(t *testing.T) {
 	}
 }
 
-// TestRunRecorder drives a run through the history Recorder, the use the
+// TestRunRecorder drives a run through a history.Recorder, the use the
 // Submitter interface exists for.
 func TestRunRecorder(t *testing.T) {
 	p := mustPlan(t, "rec", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "64"})
-	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 8, Seed: 1,
-		Wrap: func(open Opener) (Submitter, error) {
-			return NewRecorder(p.Disk(), open)
+	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 8, Seed: 1,
+		Wrap: func(open history.Opener) (Submitter, error) {
+			return history.NewRecorder(p.Disk(), open)
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := res.Submitter.(*Recorder)
+	rec := res.Submitter.(*history.Recorder)
 	h := rec.History()
 	if h.Ops() != 64 || h.Disk != p.Disk() {
 		t.Errorf("history has %d ops and disk %+v, want 64 and %+v", h.Ops(), h.Disk, p.Disk())
 	}
 	for _, ev := range h.Events {
 		for _, d := range ev.Seen {
-			if d.Fault != FaultNone {
+			if d.Fault != history.FaultNone {
 				t.Fatalf("read saw a faulty sector: %v", ev)
 			}
 		}
@@ -198,11 +200,11 @@ func TestRunErrors(t *testing.T) {
 		cfg  RunConfig
 		want string
 	}{
-		{"no plan", RunConfig{Policy: model.Serial{}, Backend: BackendSim}, "no plan"},
-		{"no policy", RunConfig{Plan: p, Backend: BackendSim}, "no policy"},
+		{"no plan", RunConfig{Policy: model.Serial{}, Backend: results.BackendSim}, "no plan"},
+		{"no policy", RunConfig{Plan: p, Backend: results.BackendSim}, "no policy"},
 		{"bad backend", RunConfig{Plan: p, Policy: model.Serial{}, Backend: "tape"}, "unknown backend"},
-		{"bad qd", RunConfig{Plan: p, Policy: model.Serial{}, Backend: BackendMem, QD: -1}, "queue depth"},
-		{"bad device", RunConfig{Plan: p, Policy: model.Serial{}, Backend: BackendSim}, "bandwidth"},
+		{"bad qd", RunConfig{Plan: p, Policy: model.Serial{}, Backend: results.BackendMem, QD: -1}, "queue depth"},
+		{"bad device", RunConfig{Plan: p, Policy: model.Serial{}, Backend: results.BackendSim}, "bandwidth"},
 	}
 	for _, tt := range tests {
 		_, err := Run(tt.cfg)
@@ -282,7 +284,7 @@ func BenchmarkRunSim(b *testing.B) {
 		for _, pol := range []model.Policy{model.FreezeAny{}, model.Overlap{}} {
 			b.Run("workload="+tc.name+"/policy="+pol.Name()+"/qd=32", func(b *testing.B) {
 				pages := &PagePool{}
-				cfg := RunConfig{Plan: tc.plan, Policy: pol, Backend: BackendSim, Device: nvme(b), QD: 32, Seed: 1, Pages: pages}
+				cfg := RunConfig{Plan: tc.plan, Policy: pol, Backend: results.BackendSim, Device: nvme(b), QD: 32, Seed: 1, Pages: pages}
 				// One untimed run faults the pool's memory in, so that the
 				// first configuration is not charged for it.
 				if _, err := Run(cfg); err != nil {
@@ -309,13 +311,13 @@ func BenchmarkRunSim(b *testing.B) {
 // through the submitter, without touching the figures.
 func TestRunReadBack(t *testing.T) {
 	p := mustPlan(t, "rb", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "1m"})
-	plain, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1})
+	plain, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var reads, readBytes int
-	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 4, Seed: 1, ReadBack: true,
-		Wrap: func(open Opener) (Submitter, error) {
+	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 1, ReadBack: true,
+		Wrap: func(open history.Opener) (Submitter, error) {
 			im, _, err := open(0)
 			return submitFunc(func(r *impl.Request) {
 				if r.Op == impl.ReqRead {
@@ -354,14 +356,14 @@ func TestRunReopen(t *testing.T) {
 		ops     uint64
 		reopens int
 	}{
-		{"sim backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "200", "fsync": "10", "reopen_every": "50"}, BackendSim, 8, 210, 4},
-		{"sim first-touch fewer than slots", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "2m", "reopen_every": "5"}, BackendSim, 8, 32, 6},
-		{"sim two jobs", map[string]string{"rw": "write", "numjobs": "2", "size": "256k", "ops": "40", "reopen_every": "16"}, BackendSim, 2, 80, 4},
-		{"sim every request", map[string]string{"rw": "randwrite", "cluster_size": "4k", "size": "64k", "ops": "12", "reopen_every": "1"}, BackendSim, 4, 12, 11},
-		{"sim never reached", map[string]string{"rw": "randwrite", "size": "64k", "ops": "12", "reopen_every": "12"}, BackendSim, 4, 12, 0},
-		{"mem backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "100", "reopen_every": "30"}, BackendMem, 4, 100, 3},
-		{"file first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m", "reopen_every": "5"}, BackendFile, 4, 16, 3},
-		{"file mixed", map[string]string{"rw": "randrw", "size": "512k", "ops": "64", "reopen_every": "16"}, BackendFile, 4, 64, 3},
+		{"sim backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "200", "fsync": "10", "reopen_every": "50"}, results.BackendSim, 8, 210, 4},
+		{"sim first-touch fewer than slots", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "2m", "reopen_every": "5"}, results.BackendSim, 8, 32, 6},
+		{"sim two jobs", map[string]string{"rw": "write", "numjobs": "2", "size": "256k", "ops": "40", "reopen_every": "16"}, results.BackendSim, 2, 80, 4},
+		{"sim every request", map[string]string{"rw": "randwrite", "cluster_size": "4k", "size": "64k", "ops": "12", "reopen_every": "1"}, results.BackendSim, 4, 12, 11},
+		{"sim never reached", map[string]string{"rw": "randwrite", "size": "64k", "ops": "12", "reopen_every": "12"}, results.BackendSim, 4, 12, 0},
+		{"mem backing mixed", map[string]string{"rw": "randrw", "backing": "1", "size": "1m", "ops": "100", "reopen_every": "30"}, results.BackendMem, 4, 100, 3},
+		{"file first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m", "reopen_every": "5"}, results.BackendFile, 4, 16, 3},
+		{"file mixed", map[string]string{"rw": "randrw", "size": "512k", "ops": "64", "reopen_every": "16"}, results.BackendFile, 4, 64, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,7 +373,7 @@ func TestRunReopen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg.Wrap = func(open Opener) (Submitter, error) { return NewRecorder(p.Disk(), open) }
+			cfg.Wrap = func(open history.Opener) (Submitter, error) { return history.NewRecorder(p.Disk(), open) }
 			res, err := Run(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -393,27 +395,27 @@ func TestRunReopen(t *testing.T) {
 					t.Errorf("%d ns with %.2f requests in flight on average, at most %v slots", r.Nanos, r.AchievedQD, slots)
 				}
 			}
-			if tt.backend == BackendSim {
+			if tt.backend == results.BackendSim {
 				// Recording changes no figure: the sim run is the same.
 				if plain.Nanos != res.Nanos || plain.HostIOs != res.HostIOs || plain.MetaBytes != res.MetaBytes || plain.Freezes != res.Freezes || plain.LatMax != res.LatMax {
 					t.Errorf("recorded run %+v differs from plain run %+v", res, plain)
 				}
 			}
-			h := res.Submitter.(*Recorder).History()
+			h := res.Submitter.(*history.Recorder).History()
 			reopens, last := 0, int64(0)
 			for i, ev := range h.Events {
 				if ev.Time < last {
 					t.Fatalf("event %d (%v) goes back in time from %d", i, &ev, last)
 				}
 				last = ev.Time
-				if ev.Kind == Call && ev.Action == ActReopen {
+				if ev.Kind == history.Call && ev.Action == history.ActReopen {
 					reopens++
 				}
 				if ev.Err != "" {
 					t.Errorf("event %d failed: %v", i, &ev)
 				}
 				for _, d := range ev.Seen {
-					if d.Fault != FaultNone {
+					if d.Fault != history.FaultNone {
 						t.Fatalf("read saw a faulty sector: %v", &ev)
 					}
 				}
@@ -429,8 +431,8 @@ func TestRunReopen(t *testing.T) {
 // wrapper that cannot reopen the image.
 func TestRunReopenNeedsReopener(t *testing.T) {
 	p := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "64k", "ops": "8", "reopen_every": "4"})
-	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 2, Seed: 1,
-		Wrap: func(open Opener) (Submitter, error) {
+	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 2, Seed: 1,
+		Wrap: func(open history.Opener) (Submitter, error) {
 			im, _, err := open(0)
 			return &countingSubmitter{im: im}, err
 		}})

@@ -5,6 +5,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // shapeRun runs 4 KiB first-touch random writes on the sim nvme preset
@@ -43,7 +44,7 @@ func shapeResultMeta(t *testing.T, clusterSize, fill, meta string, pol model.Pol
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(RunConfig{Plan: p, Policy: pol, Backend: BackendSim, Device: dev, QD: qd, Seed: 1})
+	res, err := Run(RunConfig{Plan: p, Policy: pol, Backend: results.BackendSim, Device: dev, QD: qd, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestSparseStorageMatchesMem applies the same random operations to a
@@ -156,8 +158,8 @@ func TestPagePoolReusesZeroed(t *testing.T) {
 // recorder's BackingContent at any offset and length.
 func TestBackingStorage(t *testing.T) {
 	const sectors = 40
-	want := BackingContent(sectors)
-	bs := backingStorage{size: sectors * SectorSize}
+	want := history.BackingContent(sectors)
+	bs := backingStorage{size: sectors * history.SectorSize}
 	rng := rand.New(rand.NewPCG(2, 2))
 	for range 500 {
 		off := rng.IntN(len(want) + 100)
@@ -170,7 +172,7 @@ func TestBackingStorage(t *testing.T) {
 		}
 	}
 	for s := range uint64(sectors) {
-		if d := DecodeTag(want[s*SectorSize : (s+1)*SectorSize]); d.Tag != model.BackingTag(s) {
+		if d := history.DecodeTag(want[s*history.SectorSize : (s+1)*history.SectorSize]); d.Tag != model.BackingTag(s) {
 			t.Fatalf("sector %d decodes to %v", s, d)
 		}
 	}
@@ -258,18 +260,18 @@ func TestPrefilledImageShared(t *testing.T) {
 					t.Fatal("prefilled images differ")
 				}
 			}
-			var results []Result
+			var runs []Result
 			for _, p := range []*Plan{shared, &own, shared} {
-				res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendSim, Device: nvme(t), QD: 8, Seed: 3, Pages: &PagePool{}})
+				res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 8, Seed: 3, Pages: &PagePool{}})
 				if err != nil {
 					t.Fatal(err)
 				}
 				res.Submitter, res.IOWallNanos = nil, 0
-				results = append(results, res)
+				runs = append(runs, res)
 			}
-			for i := 1; i < len(results); i++ {
-				if !reflect.DeepEqual(results[i], results[0]) {
-					t.Errorf("run %d differs:\n%+v\n%+v", i, results[i], results[0])
+			for i := 1; i < len(runs); i++ {
+				if !reflect.DeepEqual(runs[i], runs[0]) {
+					t.Errorf("run %d differs:\n%+v\n%+v", i, runs[i], runs[0])
 				}
 			}
 		})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // sentinelNames are the names the runs use for their files (and a
@@ -62,20 +64,20 @@ func TestRunLeavesDirAlone(t *testing.T) {
 	tests := []struct {
 		name string
 		set  map[string]string
-		wrap func(Opener) (Submitter, error)
+		wrap func(history.Opener) (Submitter, error)
 		fail bool
 	}{
 		{"first-touch backing", map[string]string{"rw": "randwrite", "pattern": "first-touch", "backing": "1", "size": "1m"}, nil, false},
 		{"rewrite backing", map[string]string{"rw": "randrw", "pattern": "rewrite", "backing": "1", "size": "512k", "ops": "32"}, nil, false},
 		{"failed run", map[string]string{"rw": "write", "backing": "1", "size": "256k"},
-			func(Opener) (Submitter, error) { return nil, errors.New("wrapper refuses") }, true},
+			func(history.Opener) (Submitter, error) { return nil, errors.New("wrapper refuses") }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			check := putSentinels(t, dir)
 			p := mustPlan(t, "job", tt.set)
-			_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendFile, QD: 4, Seed: 1, Dir: dir, Wrap: tt.wrap})
+			_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendFile, QD: 4, Seed: 1, Dir: dir, Wrap: tt.wrap})
 			if (err != nil) != tt.fail {
 				t.Fatalf("error %v, want failure %v", err, tt.fail)
 			}
@@ -92,7 +94,7 @@ func TestRunBaselineLeavesDirAlone(t *testing.T) {
 		t.Skip("skipping: qemu-img is not installed (Debian package qemu-utils)")
 	}
 	p := mustPlan(t, "job", map[string]string{"rw": "write", "pattern": "rewrite", "backing": "1", "size": "1m", "ops": "16"})
-	for _, base := range BaselineNames() {
+	for _, base := range results.BaselineNames() {
 		t.Run(base, func(t *testing.T) {
 			dir := t.TempDir()
 			check := putSentinels(t, dir)
@@ -105,7 +107,7 @@ func TestRunBaselineLeavesDirAlone(t *testing.T) {
 	t.Run("qemu-img fails", func(t *testing.T) {
 		dir := t.TempDir()
 		check := putSentinels(t, dir)
-		if _, err := RunBaseline(BaselineConfig{QemuImg: "/bin/false", Baseline: BaselineQED, Plan: p, QD: 2, Dir: dir}); err == nil {
+		if _, err := RunBaseline(BaselineConfig{QemuImg: "/bin/false", Baseline: results.BaselineQED, Plan: p, QD: 2, Dir: dir}); err == nil {
 			t.Fatal("no error from a qemu-img that fails")
 		}
 		check()
@@ -117,7 +119,7 @@ func TestRunBaselineLeavesDirAlone(t *testing.T) {
 func TestRunMissingDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "none")
 	p := mustPlan(t, "job", map[string]string{"rw": "write", "size": "256k"})
-	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: BackendFile, QD: 1, Dir: dir, File: file.Options{}})
+	_, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendFile, QD: 1, Dir: dir, File: file.Options{}})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte(dir)) {
 		t.Errorf("error %v, want one naming %s", err, dir)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestSelectBaselines checks -baselines selects the baselines named, in
@@ -25,10 +25,10 @@ func TestSelectBaselines(t *testing.T) {
 		want []string
 		err  string
 	}{
-		{"auto", workloads.BaselineNames(), ""},
+		{"auto", results.BaselineNames(), ""},
 		{"none", nil, ""},
-		{"raw", []string{workloads.BaselineRaw}, ""},
-		{"qemu-qcow2-subcluster,qemu-qcow2-falloc,raw-qemu-img", []string{workloads.BaselineQcow2Subcluster, workloads.BaselineQcow2Falloc, workloads.BaselineRawQemuImg}, ""},
+		{"raw", []string{results.BaselineRaw}, ""},
+		{"qemu-qcow2-subcluster,qemu-qcow2-falloc,raw-qemu-img", []string{results.BaselineQcow2Subcluster, results.BaselineQcow2Falloc, results.BaselineRawQemuImg}, ""},
 		{"qemu-qcow2-prealloc", nil, `-baselines: unknown baseline "qemu-qcow2-prealloc" (want qemu-qed, qemu-qcow2, qemu-qcow2-falloc, qemu-qcow2-subcluster, raw-qemu-img, raw, auto or none)`},
 	}
 	for _, tt := range tests {

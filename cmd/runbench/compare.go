@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // compareMain implements "runbench compare [-metric M] OLD/runs.json
@@ -30,25 +30,25 @@ func compareMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runbench compare: want two runs.json files, OLD and NEW; got %d arguments\n", fs.NArg())
 		return exitUsage
 	}
-	m, err := workloads.LookupMetric(*metric)
+	m, err := results.LookupMetric(*metric)
 	if err != nil {
 		fmt.Fprintf(stderr, "runbench compare: -metric: %v\n", err)
 		return exitUsage
 	}
-	old, err := workloads.ReadResults(fs.Arg(0))
+	old, err := results.ReadResults(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "runbench compare: %v\n", err)
 		return 1
 	}
-	cur, err := workloads.ReadResults(fs.Arg(1))
+	cur, err := results.ReadResults(fs.Arg(1))
 	if err != nil {
 		fmt.Fprintf(stderr, "runbench compare: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "old: %s, commit %s, %s\nnew: %s, commit %s, %s\n\n", fs.Arg(0), old.Provenance.Commit, old.Provenance.Date,
 		fs.Arg(1), cur.Provenance.Commit, cur.Provenance.Date)
-	deltas, onlyOld, onlyNew := workloads.Compare(old.Runs, cur.Runs, m)
-	if err := workloads.WriteComparison(stdout, deltas, onlyOld, onlyNew, m); err != nil {
+	deltas, onlyOld, onlyNew := results.Compare(old.Runs, cur.Runs, m)
+	if err := results.WriteComparison(stdout, deltas, onlyOld, onlyNew, m); err != nil {
 		fmt.Fprintf(stderr, "runbench compare: %v\n", err)
 		return 1
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestJobFileBOM runs a job file saved with a UTF-8 byte order mark,
@@ -37,7 +38,7 @@ func TestHugeRewriteRuns(t *testing.T) {
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	res, err := workloads.ReadResults(filepath.Join(out, "runs.json"))
+	res, err := results.ReadResults(filepath.Join(out, "runs.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

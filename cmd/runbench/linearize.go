@@ -10,6 +10,8 @@ import (
 
 	"github.com/qedharness/qedharness/checker"
 	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // Linearizability modes of -linearizability.
@@ -29,7 +31,7 @@ const linTimeout = 10 * time.Second
 
 // setLinearizability wires the history recorder and the checker into the
 // matrix: runs of the checked repetitions are recorded through a
-// workloads.Recorder, read back after their measured phase, and checked
+// history.Recorder, read back after their measured phase, and checked
 // with checker.Check; a run that is not linearizable gets its
 // counterexample written to dir (run removes the stale ones before the
 // matrix runs; parsing flags removes nothing). It returns the provenance
@@ -55,13 +57,13 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 		return "", fmt.Errorf("%q: want %s, %s, %s or %s", mode, linNone, linSample, linFirst, linAll)
 	}
 	m.ReadBack = true
-	m.Wrap = func(c workloads.Config, p *workloads.Plan, open workloads.Opener) (workloads.Submitter, error) {
+	m.Wrap = func(c results.Config, p *workloads.Plan, open history.Opener) (workloads.Submitter, error) {
 		// open reopens the image for a job with reopen_every; the
 		// recorder logs each reopen.
-		return workloads.NewRecorder(p.Disk(), open)
+		return history.NewRecorder(p.Disk(), open)
 	}
-	m.Verify = func(c workloads.Config, repeat int, res *workloads.Result) (workloads.Verification, error) {
-		rec, ok := res.Submitter.(*workloads.Recorder)
+	m.Verify = func(c results.Config, repeat int, res *workloads.Result) (workloads.Verification, error) {
+		rec, ok := res.Submitter.(*history.Recorder)
 		if !ok {
 			return workloads.Verification{}, fmt.Errorf("run was not recorded")
 		}
@@ -98,7 +100,7 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 // writeCounterexample writes the shortest failing history of a run as
 // text and porcupine's visualization as HTML, and returns the text file's
 // name relative to dir.
-func writeCounterexample(dir string, c workloads.Config, repeat int, r *checker.Result) (string, error) {
+func writeCounterexample(dir string, c results.Config, repeat int, r *checker.Result) (string, error) {
 	sub := counterexampleDir
 	if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 		return "", err
@@ -148,7 +150,7 @@ func imageFaults(err error) []*checker.InputError {
 
 // writeEvidence writes the reads that saw impossible data and returns the
 // file's name relative to dir.
-func writeEvidence(dir string, c workloads.Config, repeat int, bad []*checker.InputError) (string, error) {
+func writeEvidence(dir string, c results.Config, repeat int, bad []*checker.InputError) (string, error) {
 	if err := os.MkdirAll(filepath.Join(dir, counterexampleDir), 0o755); err != nil {
 		return "", err
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/plots"
 	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 func main() {
@@ -100,7 +101,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.meta, "meta", "writeback", "when L2 table updates are written: `mode` writeback (batched; an allocating write completes once its data is written, as qcow2) or writethrough (each before its write completes, as QEMU's QED); the same as -set meta=MODE")
 	fs.StringVar(&o.fill, "fill", "elide", "how a new cluster's unwritten part is written: `mode` elide (no zeros where the file reads as zeros), merged (fill and data in one write, as qcow2) or separate (QEMU QED's three writes); the same as -set fill=MODE")
 	fs.StringVar(&o.baseline, "baseline", "freeze-any", "`policy` the table compares throughput with")
-	fs.StringVar(&o.baselines, "baselines", "auto", "file backend: `list` of baselines to run beside the policies ("+strings.Join(workloads.BaselineNames(), ", ")+"; raw runs the workloads' own order on our file backend, the others sequentially through qemu-img bench), auto (all, when qemu-img is installed) or none")
+	fs.StringVar(&o.baselines, "baselines", "auto", "file backend: `list` of baselines to run beside the policies ("+strings.Join(results.BaselineNames(), ", ")+"; raw runs the workloads' own order on our file backend, the others sequentially through qemu-img bench), auto (all, when qemu-img is installed) or none")
 	fs.BoolVar(&o.noPlots, "noplots", false, "skip the figures")
 	fs.StringVar(&o.lin, "linearizability", linSample, "check run histories for linearizability: `mode` none, sample (repetition 1 at queue depth 32, or the largest run), first (repetition 1 of each configuration) or all")
 	fs.BoolVar(&o.keys, "keys", false, "list the job keys and exit")
@@ -262,7 +263,7 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 	if err := checkRuns(&s.matrix); err != nil {
 		return bad("repeat", err)
 	}
-	if !contains(backends, workloads.BackendFile) {
+	if !slices.Contains(backends, results.BackendFile) {
 		switch {
 		case flagGiven(fs, "dir"):
 			return bad("dir", errors.New("applies to the file backend only (add -backend file)"))
@@ -274,7 +275,7 @@ func parse(args []string, stdout, stderr io.Writer) (*setup, *options, error) {
 			return bad("aio", errors.New("applies to the file backend only (add -backend file)"))
 		}
 	}
-	if contains(backends, workloads.BackendFile) {
+	if slices.Contains(backends, results.BackendFile) {
 		dir := o.dir
 		if dir == "" {
 			dir = os.TempDir()
@@ -315,7 +316,7 @@ func (s *setup) chooseBaselines(list string) error {
 		return nil
 	}
 	path, lookErr := exec.LookPath("qemu-img")
-	names := workloads.BaselineNames()
+	names := results.BaselineNames()
 	if list != "auto" {
 		fields, err := workloads.SplitList(list)
 		if err != nil {
@@ -323,15 +324,15 @@ func (s *setup) chooseBaselines(list string) error {
 		}
 		names = nil
 		for _, b := range fields {
-			if !workloads.IsBaseline(b) {
-				return fmt.Errorf("unknown baseline %q (want %s, auto or none)", b, strings.Join(workloads.BaselineNames(), ", "))
+			if !results.IsBaseline(b) {
+				return fmt.Errorf("unknown baseline %q (want %s, auto or none)", b, strings.Join(results.BaselineNames(), ", "))
 			}
 			names = append(names, b)
 		}
 	}
 	if lookErr != nil {
 		// The raw baseline needs no qemu-img; the others are skipped.
-		kept := slices.DeleteFunc(names, func(b string) bool { return b != workloads.BaselineRaw })
+		kept := slices.DeleteFunc(names, func(b string) bool { return b != results.BaselineRaw })
 		if len(kept) < len(names) || list == "auto" {
 			s.baselineNote = "baselines through qemu-img bench skipped: qemu-img is not installed (Debian package qemu-utils)"
 		}
@@ -423,24 +424,15 @@ func parseBackends(s string) ([]string, error) {
 	}
 	var out []string
 	for _, b := range fields {
-		if !contains(workloads.Backends(), b) {
+		if !slices.Contains(workloads.Backends(), b) {
 			return nil, fmt.Errorf("unknown backend %q (want %s)", b, strings.Join(workloads.Backends(), ", "))
 		}
-		if contains(out, b) {
+		if slices.Contains(out, b) {
 			return nil, fmt.Errorf("backend %q listed twice", b)
 		}
 		out = append(out, b)
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func printKeys(w io.Writer) {
@@ -497,7 +489,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if contains(s.matrix.Backends, workloads.BackendFile) {
+	if slices.Contains(s.matrix.Backends, results.BackendFile) {
 		w, err := makeWorkdir(s.matrix.Dir, stderr, os.Exit)
 		if err != nil {
 			fmt.Fprintf(stderr, "runbench: -dir: %v\n", err)
@@ -544,10 +536,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "\r\033[K")
 	}
 	prov.LoadAvgEnd = loadAvg()
-	res := &workloads.Results{Provenance: prov, Runs: runs}
+	res := &results.Results{Provenance: prov, Runs: runs}
 	// The order runbench report uses too, so that both write one table.
-	sums := workloads.Summarize(runs, tableOrder(res))
-	if err := workloads.WriteTable(stdout, sums, s.baseline); err != nil {
+	sums := results.Summarize(runs, tableOrder(res))
+	if err := results.WriteTable(stdout, sums, s.baseline); err != nil {
 		fmt.Fprintf(stderr, "runbench: %v\n", err)
 		return 1
 	}
@@ -578,7 +570,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 	}
 	fmt.Fprintf(stdout, "\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)\n", len(runs), time.Since(start).Seconds(), s.out, len(figs))
-	for _, line := range workloads.HarnessCostOf(runs).Lines(s.cache) {
+	for _, line := range results.HarnessCostOf(runs).Lines(s.cache) {
 		fmt.Fprintln(stdout, line)
 	}
 	if failed > 0 {

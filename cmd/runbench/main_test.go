@@ -13,6 +13,7 @@ import (
 	"github.com/qedharness/qedharness/checker"
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestBadFlags checks every bad command line exits 2 with a message
@@ -139,7 +140,7 @@ func TestSmallRun(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
 		}
 	}
-	res, err := workloads.ReadResults(filepath.Join(out, "runs.json"))
+	res, err := results.ReadResults(filepath.Join(out, "runs.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func TestLinearizability(t *testing.T) {
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	res, err := workloads.ReadResults(filepath.Join(out, "runs.json"))
+	res, err := results.ReadResults(filepath.Join(out, "runs.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,13 +344,13 @@ func TestReopenRun(t *testing.T) {
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	res, err := workloads.ReadResults(filepath.Join(out, "runs.json"))
+	res, err := results.ReadResults(filepath.Join(out, "runs.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
 	for _, r := range res.Runs {
-		if workloads.IsBaseline(r.Policy) {
+		if results.IsBaseline(r.Policy) {
 			continue
 		}
 		n++
@@ -399,12 +400,12 @@ func TestChooseAIO(t *testing.T) {
 // TestTableOrder checks the tables list sim before file, sim presets in
 // the run's order, depths ascending and policies in registry order.
 func TestTableOrder(t *testing.T) {
-	res := &workloads.Results{
-		Provenance: workloads.Provenance{Workloads: []string{"b", "a"}, Devices: []workloads.DeviceInfo{{Name: "nvme"}, {Name: "hdd"}}},
-		Runs: []workloads.Record{
+	res := &results.Results{
+		Provenance: results.Provenance{Workloads: []string{"b", "a"}, Devices: []results.DeviceInfo{{Name: "nvme"}, {Name: "hdd"}}},
+		Runs: []results.Record{
 			{Workload: "a", Backend: "sim", Device: "nvme", QD: 1, Policy: "serial"},
 			{Workload: "b", Backend: "file", Device: "ext4", QD: 1, Policy: "overlap"},
-			{Workload: "b", Backend: "file", Device: "ext4", QD: 1, Policy: workloads.BaselineQED},
+			{Workload: "b", Backend: "file", Device: "ext4", QD: 1, Policy: results.BaselineQED},
 			{Workload: "b", Backend: "sim", Device: "hdd", QD: 32, Policy: "overlap"},
 			{Workload: "b", Backend: "sim", Device: "hdd", QD: 4, Policy: "overlap"},
 			{Workload: "b", Backend: "sim", Device: "nvme", QD: 4, Policy: "overlap"},
@@ -417,7 +418,7 @@ func TestTableOrder(t *testing.T) {
 	}
 	want := []string{
 		"b/sim/nvme/4/serial", "b/sim/nvme/4/overlap", "b/sim/hdd/4/overlap", "b/sim/hdd/32/overlap",
-		"b/file/ext4/1/overlap", "b/file/ext4/1/" + workloads.BaselineQED, "a/sim/nvme/1/serial",
+		"b/file/ext4/1/overlap", "b/file/ext4/1/" + results.BaselineQED, "a/sim/nvme/1/serial",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("order\n%v\nwant\n%v", got, want)
@@ -431,7 +432,7 @@ func TestBaselineNotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := &workloads.Results{Provenance: workloads.Provenance{Jobs: map[string]string{}}}
+	res := &results.Results{Provenance: results.Provenance{Jobs: map[string]string{}}}
 	var plans []*workloads.Plan
 	for _, j := range jobs {
 		p, err := j.Plan()
@@ -445,7 +446,7 @@ func TestBaselineNotes(t *testing.T) {
 	if got := baselineNotes(res); got != nil {
 		t.Errorf("notes %q for a run without baselines", got)
 	}
-	res.Runs = []workloads.Record{{Policy: workloads.BaselineQED, Backend: "file"}}
+	res.Runs = []results.Record{{Policy: results.BaselineQED, Backend: "file"}}
 	want := workloads.BaselineNotes(plans)
 	if got := baselineNotes(res); len(want) == 0 || !slices.Equal(got, want) {
 		t.Errorf("notes\n%q\nwant\n%q", got, want)

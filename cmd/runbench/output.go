@@ -6,13 +6,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // writeResults writes runs.json, runs.csv, bench.txt and summary.txt to
 // dir, creating it. Each file is written whole to a temporary name and
 // renamed, so a reader never sees half a file.
-func writeResults(dir string, res *workloads.Results, sums []workloads.Summary, baseline string) error {
+func writeResults(dir string, res *results.Results, sums []results.Summary, baseline string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("results: %w", err)
 	}
@@ -20,16 +20,16 @@ func writeResults(dir string, res *workloads.Results, sums []workloads.Summary, 
 	if err := res.WriteJSON(&js); err != nil {
 		return fmt.Errorf("results: runs.json: %w", err)
 	}
-	if err := workloads.WriteCSV(&csv, res.Runs); err != nil {
+	if err := results.WriteCSV(&csv, res.Runs); err != nil {
 		return fmt.Errorf("results: runs.csv: %w", err)
 	}
-	if err := workloads.WriteBench(&bench, &res.Provenance, res.Runs, baseline); err != nil {
+	if err := results.WriteBench(&bench, &res.Provenance, res.Runs, baseline); err != nil {
 		return fmt.Errorf("results: bench.txt: %w", err)
 	}
 	p := &res.Provenance
 	fmt.Fprintf(&table, "commit %s, %s %s/%s, %d CPUs, %s; seed %d, %d repetitions (median, min-max) + %d warm-up; linearizability: %s\n\n",
 		p.Commit, p.GoVersion, p.OS, p.Arch, p.CPUs, p.Date, p.Seed, p.Repeat, p.Warmup, p.Linearizability)
-	if err := workloads.WriteTable(&table, sums, baseline); err != nil {
+	if err := results.WriteTable(&table, sums, baseline); err != nil {
 		return fmt.Errorf("results: summary.txt: %w", err)
 	}
 	for _, f := range []struct {

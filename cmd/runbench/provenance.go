@@ -6,16 +6,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // collectProvenance describes the build, the machine and the matrix.
-func collectProvenance(s *setup, args []string, start time.Time) workloads.Provenance {
+func collectProvenance(s *setup, args []string, start time.Time) results.Provenance {
 	m := &s.matrix
-	p := workloads.Provenance{
+	p := results.Provenance{
 		Commit:          "unknown",
 		GoVersion:       runtime.Version(),
 		OS:              runtime.GOOS,
@@ -37,9 +38,9 @@ func collectProvenance(s *setup, args []string, start time.Time) workloads.Prove
 		p.Commit = strings.TrimSpace(string(out))
 		p.Dirty = workTreeDirty(s.out)
 	}
-	if contains(m.Backends, workloads.BackendSim) {
+	if slices.Contains(m.Backends, results.BackendSim) {
 		for _, d := range m.Devices {
-			p.Devices = append(p.Devices, workloads.DeviceInfo{
+			p.Devices = append(p.Devices, results.DeviceInfo{
 				Name: d.Name, ReadLatencyNs: d.ReadLatency, WriteLatencyNs: d.WriteLatency, FlushLatencyNs: d.FlushLatency,
 				BandwidthBps: d.Bandwidth, Parallelism: d.Parallelism, Jitter: d.Jitter,
 			})

@@ -12,6 +12,7 @@ import (
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/plots"
 	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // reportMain implements "runbench report DIR": it redraws the figures
@@ -40,18 +41,18 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	dir := fs.Arg(0)
-	res, err := workloads.ReadResults(filepath.Join(dir, "runs.json"))
+	res, err := results.ReadResults(filepath.Join(dir, "runs.json"))
 	if err != nil {
 		fmt.Fprintf(stderr, "runbench report: %v\n", err)
 		return 1
 	}
 	var regs []model.Registration
 	for _, r := range model.Registered() {
-		if slices.ContainsFunc(res.Runs, func(rec workloads.Record) bool { return rec.Policy == r.Name }) {
+		if slices.ContainsFunc(res.Runs, func(rec results.Record) bool { return rec.Policy == r.Name }) {
 			regs = append(regs, r)
 		}
 	}
-	sums := workloads.Summarize(res.Runs, tableOrder(res))
+	sums := results.Summarize(res.Runs, tableOrder(res))
 	if err := writeResults(dir, res, sums, *baseline); err != nil {
 		fmt.Fprintf(stderr, "runbench report: %v\n", err)
 		return 1
@@ -75,29 +76,29 @@ func reportMain(args []string, stdout, stderr io.Writer) int {
 // and of runbench report alike: workloads in job order, then backend
 // (sim, mem, file), device (sim presets in the run's order), queue depth
 // and policy in registry order (baselines last).
-func tableOrder(res *workloads.Results) []workloads.Config {
+func tableOrder(res *results.Results) []results.Config {
 	wrank := map[string]int{}
 	for i, w := range res.Provenance.Workloads {
 		wrank[w] = i
 	}
 	prank := map[string]int{}
-	for i, n := range append(model.Names(), workloads.BaselineNames()...) {
+	for i, n := range append(model.Names(), results.BaselineNames()...) {
 		prank[n] = i
 	}
-	brank := map[string]int{workloads.BackendSim: 0, workloads.BackendMem: 1, workloads.BackendFile: 2}
+	brank := map[string]int{results.BackendSim: 0, results.BackendMem: 1, results.BackendFile: 2}
 	drank := map[string]int{}
 	for i, d := range res.Provenance.Devices {
 		drank[d.Name] = i - len(res.Provenance.Devices) // sim presets first, as run
 	}
-	var order []workloads.Config
-	seen := map[workloads.Config]bool{}
+	var order []results.Config
+	seen := map[results.Config]bool{}
 	for _, r := range res.Runs {
 		if c := r.Config(); !seen[c] {
 			seen[c] = true
 			order = append(order, c)
 		}
 	}
-	slices.SortStableFunc(order, func(a, b workloads.Config) int {
+	slices.SortStableFunc(order, func(a, b results.Config) int {
 		return cmp.Or(cmp.Compare(wrank[a.Workload], wrank[b.Workload]), cmp.Compare(a.Workload, b.Workload),
 			cmp.Compare(brank[a.Backend], brank[b.Backend]), cmp.Compare(a.Backend, b.Backend),
 			cmp.Compare(drank[a.Device], drank[b.Device]), cmp.Compare(a.Device, b.Device), cmp.Compare(a.QD, b.QD),
@@ -108,8 +109,8 @@ func tableOrder(res *workloads.Results) []workloads.Config {
 
 // baselineNotes recomputes the run's notes on the qemu-img bench
 // baselines from the jobs in its provenance, if it ran baselines.
-func baselineNotes(res *workloads.Results) []string {
-	if !slices.ContainsFunc(res.Runs, func(r workloads.Record) bool { return workloads.IsBaseline(r.Policy) }) {
+func baselineNotes(res *results.Results) []string {
+	if !slices.ContainsFunc(res.Runs, func(r results.Record) bool { return results.IsBaseline(r.Policy) }) {
 		return nil
 	}
 	var plans []*workloads.Plan

@@ -1,14 +1,12 @@
-package workloads
+package results
 
 import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/qedharness/qedharness/model"
 )
 
 // Metric is a figure of a record that Compare can compare.
@@ -117,38 +115,8 @@ func Compare(old, new []Record, m Metric) (deltas []Delta, onlyOld, onlyNew []Co
 			onlyNew = append(onlyNew, c)
 		}
 	}
-	sort.SliceStable(deltas, func(i, j int) bool { return configLess(deltas[i].Config, deltas[j].Config) })
+	slices.SortStableFunc(deltas, func(a, b Delta) int { return compareConfigs(a.Config, b.Config) })
 	return deltas, onlyOld, onlyNew
-}
-
-// configLess orders configurations as tables show them.
-func configLess(a, b Config) bool {
-	if a.Workload != b.Workload {
-		return a.Workload < b.Workload
-	}
-	if a.Backend != b.Backend {
-		return a.Backend < b.Backend
-	}
-	if a.Device != b.Device {
-		return a.Device < b.Device
-	}
-	if a.QD != b.QD {
-		return a.QD < b.QD
-	}
-	if ra, rb := policyRank(a.Policy), policyRank(b.Policy); ra != rb {
-		return ra < rb
-	}
-	return a.Policy < b.Policy
-}
-
-// policyRank is a policy's position in the registry, or a large number.
-func policyRank(name string) int {
-	for i, n := range model.Names() {
-		if n == name {
-			return i
-		}
-	}
-	return math.MaxInt
 }
 
 // WriteComparison writes deltas as a benchstat-like table: each side's
@@ -165,10 +133,6 @@ func WriteComparison(w io.Writer, deltas []Delta, onlyOld, onlyNew []Config, m M
 	var better, worse int
 	for _, d := range deltas {
 		c := d.Config
-		dev := c.Device
-		if c.Backend != BackendSim {
-			dev = c.Backend + ":" + c.Device
-		}
 		verdict := "~"
 		if d.Significant {
 			if d.Better {
@@ -185,7 +149,7 @@ func WriteComparison(w io.Writer, deltas []Delta, onlyOld, onlyNew []Config, m M
 		if d.OldSafety != "" {
 			safety = d.OldSafety + " -> " + d.NewSafety
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s (%s-%s)\t%s (%s-%s)\t%s\t%s\t%s\t\n", c.Workload, dev, c.QD, c.Policy,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s (%s-%s)\t%s (%s-%s)\t%s\t%s\t%s\t\n", c.Workload, c.DeviceLabel(), c.QD, c.Policy,
 			sig3(d.Old.Median), sig3(d.Old.Min), sig3(d.Old.Max), sig3(d.New.Median), sig3(d.New.Min), sig3(d.New.Max), ratio, verdict, safety)
 	}
 	if err := tw.Flush(); err != nil {

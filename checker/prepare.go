@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // Problem classifies what makes a history impossible to judge.
@@ -70,7 +70,7 @@ const maxInputErrors = 20
 // op is one operation of a history, its call matched with its return.
 type op struct {
 	id      uint64
-	action  workloads.Action
+	action  history.Action
 	sector  uint64
 	sectors uint64
 	client  int
@@ -81,12 +81,12 @@ type op struct {
 	callTime, retTime int64
 	pending           bool // never returned, or failed: its effect is unknown
 	err               string
-	seen              []workloads.Decoded
+	seen              []history.Decoded
 }
 
-// history is a validated history: its operations in call order, and for
+// prepared is a validated history: its operations in call order, and for
 // each sector the reads and writes touching it, in call order.
-type history struct {
+type prepared struct {
 	disk    model.Disk
 	ops     []op
 	end     int64     // len(Events)+1: the return time of pending operations
@@ -96,14 +96,14 @@ type history struct {
 
 // CheckLog is Check on the history of a recorder's log. It converts the
 // log to events itself, so that a run recorded for checking pays for the
-// conversion only here (workloads.Log).
-func CheckLog(l *workloads.Log, opts Options) (*Result, error) {
+// conversion only here (history.Log).
+func CheckLog(l *history.Log, opts Options) (*Result, error) {
 	return Check(l.History(), opts)
 }
 
 // prepare matches calls with returns and validates every read's tags.
-func prepare(h *workloads.History, allowPending bool) (*history, error) {
-	hist := &history{disk: h.Disk, end: int64(len(h.Events)) + 1}
+func prepare(h *history.History, allowPending bool) (*prepared, error) {
+	hist := &prepared{disk: h.Disk, end: int64(len(h.Events)) + 1}
 	var errs []error
 	fail := func(p Problem, id uint64, ev int, format string, args ...any) {
 		if len(errs) < maxInputErrors {
@@ -114,12 +114,12 @@ func prepare(h *workloads.History, allowPending bool) (*history, error) {
 	returned := make([]bool, 0, len(h.Events)/2)
 	for i := range h.Events {
 		ev := &h.Events[i]
-		if ev.Kind == workloads.Call {
+		if ev.Kind == history.Call {
 			if _, dup := index.get(ev.ID); dup {
 				fail(DuplicateCall, ev.ID, i, "operation id already used by an earlier call")
 				continue
 			}
-			if (ev.Action == workloads.ActRead || ev.Action == workloads.ActWrite) && ev.Sectors == 0 {
+			if (ev.Action == history.ActRead || ev.Action == history.ActWrite) && ev.Sectors == 0 {
 				fail(Malformed, ev.ID, i, "%s covers no sector", ev.Action)
 				continue
 			}
@@ -143,11 +143,11 @@ func prepare(h *workloads.History, allowPending bool) (*history, error) {
 		returned[k] = true
 		o := &hist.ops[k]
 		o.retTime, o.err = ev.Time, ev.Err
-		if ev.Err != "" && o.action == workloads.ActWrite {
+		if ev.Err != "" && o.action == history.ActWrite {
 			continue // a failed write may or may not have landed: pending
 		}
 		o.ret, o.pending = int64(i), false
-		if o.action == workloads.ActRead && ev.Err == "" {
+		if o.action == history.ActRead && ev.Err == "" {
 			if uint64(len(ev.Seen)) != o.sectors {
 				fail(Malformed, ev.ID, i, "read of %d sectors returned %d tags", o.sectors, len(ev.Seen))
 				o.err = "malformed"
@@ -165,12 +165,12 @@ func prepare(h *workloads.History, allowPending bool) (*history, error) {
 	// Validate tags now that every write is known.
 	for k := range hist.ops {
 		o := &hist.ops[k]
-		if o.action != workloads.ActRead || o.seen == nil {
+		if o.action != history.ActRead || o.seen == nil {
 			continue
 		}
 		for j, d := range o.seen {
 			s := o.sector + uint64(j)
-			if d.Fault != workloads.FaultNone {
+			if d.Fault != history.FaultNone {
 				fail(CorruptTag, o.id, int(o.ret), "sector %d is %s", s, d.Fault)
 				continue
 			}
@@ -188,7 +188,7 @@ func prepare(h *workloads.History, allowPending bool) (*history, error) {
 
 // unknownTag explains why no operation of the history put t in sector s,
 // or returns "".
-func (h *history) unknownTag(index *opIndex, t model.Tag, s uint64) string {
+func (h *prepared) unknownTag(index *opIndex, t model.Tag, s uint64) string {
 	switch t.Kind {
 	case model.TagZero:
 		return ""
@@ -206,7 +206,7 @@ func (h *history) unknownTag(index *opIndex, t model.Tag, s uint64) string {
 			return fmt.Sprintf("the history has no operation %d", t.Write)
 		}
 		w := &h.ops[k]
-		if w.action != workloads.ActWrite {
+		if w.action != history.ActWrite {
 			return fmt.Sprintf("operation %d is a %s, not a write", t.Write, w.action)
 		}
 		if t.Sector != s {
@@ -223,14 +223,14 @@ func (h *history) unknownTag(index *opIndex, t model.Tag, s uint64) string {
 // indexed reports whether o is in the per-sector index: pending reads
 // have no result and are left out.
 func (o *op) indexed() bool {
-	return o.action == workloads.ActWrite || o.action == workloads.ActRead && o.seen != nil
+	return o.action == history.ActWrite || o.action == history.ActRead && o.seen != nil
 }
 
 // index groups the reads and writes by sector, each sector's operations
 // in call order. When the sectors touched span a range not much larger
 // than the operations' sectors, it sorts by counting over that range;
 // otherwise it groups through a map.
-func (h *history) index() {
+func (h *prepared) index() {
 	lo, hi, total := uint64(math.MaxUint64), uint64(0), 0
 	for k := range h.ops {
 		if o := &h.ops[k]; o.indexed() {
@@ -249,7 +249,7 @@ func (h *history) index() {
 }
 
 // indexMap is index through a map from sector to operations.
-func (h *history) indexMap() {
+func (h *prepared) indexMap() {
 	bySec := make(map[uint64][]int32)
 	for k := range h.ops {
 		o := &h.ops[k]
@@ -273,7 +273,7 @@ func (h *history) indexMap() {
 
 // indexDense is index by a counting sort over the span sectors from lo,
 // which hold total single-sector operations.
-func (h *history) indexDense(lo uint64, span, total int) {
+func (h *prepared) indexDense(lo uint64, span, total int) {
 	next := make([]int32, span) // per sector: its count, then where its next op goes
 	for k := range h.ops {
 		if o := &h.ops[k]; o.indexed() {
@@ -310,9 +310,9 @@ func (h *history) indexDense(lo uint64, span, total int) {
 }
 
 // sectorInput returns what op k does to sector s, for the model.
-func (h *history) sectorInput(k int32, s uint64) (model.SectorInput, any) {
+func (h *prepared) sectorInput(k int32, s uint64) (model.SectorInput, any) {
 	o := &h.ops[k]
-	if o.action == workloads.ActWrite {
+	if o.action == history.ActWrite {
 		return model.SectorInput{Kind: model.SectorWrite, Sector: s, Tag: model.WriteTag(o.id, s)}, nil
 	}
 	return model.SectorInput{Kind: model.SectorRead, Sector: s}, o.seen[s-o.sector].Tag
@@ -327,10 +327,10 @@ type opIndex struct {
 }
 
 // newOpIndex returns an empty index suited to the ids of events' calls.
-func newOpIndex(events []workloads.Event) *opIndex {
+func newOpIndex(events []history.Event) *opIndex {
 	var maxID uint64
 	for i := range events {
-		if events[i].Kind == workloads.Call {
+		if events[i].Kind == history.Call {
 			maxID = max(maxID, events[i].ID)
 		}
 	}

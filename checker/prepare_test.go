@@ -10,6 +10,8 @@ import (
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/history"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestCheckLog records a run and requires CheckLog on its log to judge
@@ -31,14 +33,14 @@ func TestCheckLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := workloads.Run(workloads.RunConfig{Plan: p, Policy: model.Overlap{}, Backend: workloads.BackendSim, Device: dev, QD: 8, Seed: 1,
-		Wrap: func(open workloads.Opener) (workloads.Submitter, error) {
-			return workloads.NewRecorder(p.Disk(), open)
+	res, err := workloads.Run(workloads.RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: dev, QD: 8, Seed: 1,
+		Wrap: func(open history.Opener) (workloads.Submitter, error) {
+			return history.NewRecorder(p.Disk(), open)
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := res.Submitter.(*workloads.Recorder)
+	rec := res.Submitter.(*history.Recorder)
 	opts := Options{Timeout: 20 * time.Second}
 	want, werr := Check(rec.History(), opts)
 	got, gerr := CheckLog(rec.Log(), opts)
@@ -47,25 +49,18 @@ func TestCheckLog(t *testing.T) {
 	}
 
 	// A read of a corrupt backing sector: both reject the history alike.
-	backing := workloads.BackingContent(16)
-	backing[3*workloads.SectorSize+30] ^= 1
-	backing[4*workloads.SectorSize-2] ^= 1
+	backing := history.BackingContent(16)
+	backing[3*history.SectorSize+30] ^= 1
+	backing[4*history.SectorSize-2] ^= 1
 	files := impl.Files{Image: impl.NewMemStorage(), Backing: impl.NewMemStorageFrom(backing)}
 	if err := impl.Create(files.Image, 1<<20, impl.CreateOptions{ClusterSize: 4096, TableSize: 1, BackingFile: "backing.raw"}); err != nil {
 		t.Fatal(err)
 	}
-	bad, err := workloads.NewRecorder(model.Disk{BackingSectors: 16}, func(gen int) (*impl.Image, func() int64, error) {
-		sim, err := sim.New(files, dev, int64(gen))
-		if err != nil {
-			return nil, nil, err
-		}
-		im, err := impl.Open(files, sim, impl.Options{Policy: model.Overlap{}, Clock: sim.Now})
-		return im, sim.Now, err
-	})
+	bad, err := history.NewRecorder(model.Disk{BackingSectors: 16}, history.SimOpener(files, dev, impl.Options{Policy: model.Overlap{}}, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad.Submit(&impl.Request{Op: impl.ReqRead, Off: 0, Buf: make([]byte, 8*workloads.SectorSize)})
+	bad.Submit(&impl.Request{Op: impl.ReqRead, Off: 0, Buf: make([]byte, 8*history.SectorSize)})
 	bad.Run()
 	_, werr = Check(bad.History(), opts)
 	_, gerr = CheckLog(bad.Log(), opts)
@@ -89,10 +84,10 @@ func TestCheckReopenRun(t *testing.T) {
 		backend string
 		policy  model.Policy
 	}{
-		{workloads.BackendSim, model.Overlap{}},
-		{workloads.BackendSim, model.FreezeAny{}},
-		{workloads.BackendMem, model.Overlap{}},
-		{workloads.BackendFile, model.Overlap{}},
+		{results.BackendSim, model.Overlap{}},
+		{results.BackendSim, model.FreezeAny{}},
+		{results.BackendMem, model.Overlap{}},
+		{results.BackendFile, model.Overlap{}},
 	} {
 		t.Run("backend="+tc.backend+"/policy="+tc.policy.Name(), func(t *testing.T) {
 			j := workloads.DefaultJob()
@@ -108,17 +103,17 @@ func TestCheckReopenRun(t *testing.T) {
 			}
 			res, err := workloads.Run(workloads.RunConfig{Plan: p, Policy: tc.policy, Backend: tc.backend, Device: dev, QD: 8, Seed: 2,
 				Dir: t.TempDir(), ReadBack: true,
-				Wrap: func(open workloads.Opener) (workloads.Submitter, error) { return workloads.NewRecorder(p.Disk(), open) }})
+				Wrap: func(open history.Opener) (workloads.Submitter, error) { return history.NewRecorder(p.Disk(), open) }})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Reopens == 0 {
 				t.Fatal("the run never reopened the image")
 			}
-			h := res.Submitter.(*workloads.Recorder).Log().History()
+			h := res.Submitter.(*history.Recorder).Log().History()
 			reopens := 0
 			for _, ev := range h.Events {
-				if ev.Kind == workloads.Call && ev.Action == workloads.ActReopen {
+				if ev.Kind == history.Call && ev.Action == history.ActReopen {
 					reopens++
 				}
 			}

@@ -1,0 +1,16 @@
+// Package results holds the records of runs, as runs.json, runs.csv and
+// bench.txt store them, and what is made from them: summaries over
+// repetitions, the text table, comparisons of two result sets and the
+// harness's own cost.
+//
+// A Record is one run; a Config names what it ran (policy, workload,
+// queue depth, backend, device), with the backend and baseline names the
+// records use. Results is the content of runs.json: Provenance, then the
+// records. Summarize groups records by Config into Summaries with the
+// median and spread of each figure; WriteTable, WriteCSV, WriteBench and
+// WriteComparison render them.
+//
+// The package imports only model (for the policies' table order): it
+// reads and writes records, it runs nothing, so plots and the report
+// depend on it alone.
+package results

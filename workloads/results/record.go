@@ -1,0 +1,112 @@
+package results
+
+// Record is one run, as runs.json and runs.csv hold it. Times are in
+// seconds (virtual seconds on the sim backend), latencies in
+// microseconds, bytes in bytes.
+type Record struct {
+	Policy   string `json:"policy"`
+	Workload string `json:"workload"`
+	QD       int    `json:"qd"`
+	Backend  string `json:"backend"`
+	// Device is the sim preset, "ram" for mem, the file system for file.
+	Device string `json:"device"`
+	// Repeat numbers the measured repetitions from 1.
+	Repeat int `json:"repeat"`
+	// Seed replays the run: runbench -seed SEED -repeat 1 with the same
+	// configuration.
+	Seed int64 `json:"seed"`
+
+	Ops        uint64  `json:"ops"`
+	Seconds    float64 `json:"seconds"`
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	MiBPerSec  float64 `json:"mib_per_sec"`
+	LatP50Us   float64 `json:"lat_p50_us"`
+	LatP99Us   float64 `json:"lat_p99_us"`
+	LatP999Us  float64 `json:"lat_p999_us"`
+	LatMeanUs  float64 `json:"lat_mean_us"`
+	LatMaxUs   float64 `json:"lat_max_us"`
+	Freezes    uint64  `json:"freezes"`
+	FrozenSecs float64 `json:"frozen_seconds"`
+	DataBytes  uint64  `json:"data_bytes"`
+	MetaBytes  uint64  `json:"meta_bytes"`
+	// Linearizable is the verdict on the run's history; null when it was
+	// not checked.
+	Linearizable *bool `json:"linearizable"`
+	// Counterexample names the file, in the results directory, with the
+	// shortest failing history of a run that is not linearizable.
+	Counterexample string `json:"counterexample,omitempty"`
+	// LinearizabilityNote says why a checked run has no verdict (the
+	// check timed out).
+	LinearizabilityNote string `json:"linearizability_note,omitempty"`
+	// Check summarizes impl.Check on the image after the run: "clean",
+	// or what remains ("2 corruptions, 1 leak").
+	Check            string  `json:"check"`
+	CheckCorruptions int     `json:"check_corruptions"`
+	CheckLeaks       int     `json:"check_leaks"`
+	HostIOsPerOp     float64 `json:"host_ios_per_op"`
+	AchievedQD       float64 `json:"achieved_qd"`
+	AllocatingWrites uint64  `json:"allocating_writes"`
+	// Reopens counts the times the run closed the image and opened it
+	// again (the job's reopen_every); absent when it never did.
+	Reopens int `json:"reopens,omitempty"`
+	// Scheme is how the image allocates, as job keys ("fill=elide grow=1
+	// meta=writeback"); absent for baselines.
+	Scheme string `json:"scheme,omitempty"`
+	// Note says how a baseline's run differs from the policies' runs of
+	// the workload (BaselineNote): order, preallocation, cluster size.
+	Note string `json:"note,omitempty"`
+	// Expect is the verdict the policy claims ("safe" or "unsafe").
+	Expect string `json:"expect"`
+	// WallSeconds is the harness's wall time for the run, setup and check
+	// included.
+	WallSeconds float64 `json:"wall_seconds"`
+	// IOWallSeconds is the part of WallSeconds spent in the measured
+	// phase (Result.IOWallNanos): on sim, the harness's wall time for the
+	// simulated I/O alone, without setup, read-back, close, image check
+	// and linearizability check.
+	IOWallSeconds float64 `json:"io_wall_seconds"`
+	// CheckWallSeconds is the part of WallSeconds spent checking the
+	// run's history for linearizability (Matrix.Verify); absent when the
+	// run was not checked.
+	CheckWallSeconds float64 `json:"check_wall_seconds,omitempty"`
+	// CPUUserSecs and CPUSysSecs are the process's CPU time during the
+	// measured phase of a mem or file run (0 on sim): CPUShare, their sum
+	// over Seconds, is the harness's share of the machine.
+	CPUUserSecs float64 `json:"cpu_user_seconds,omitempty"`
+	CPUSysSecs  float64 `json:"cpu_sys_seconds,omitempty"`
+	// Error is why the run failed; its figures are then zero.
+	Error string `json:"error,omitempty"`
+}
+
+// CPUShare returns the process's CPU time (user and system) during the
+// measured phase as a share of its wall time, for mem and file runs; 0
+// on sim.
+func (r *Record) CPUShare() float64 {
+	if r.Seconds <= 0 {
+		return 0
+	}
+	return (r.CPUUserSecs + r.CPUSysSecs) / r.Seconds
+}
+
+// Config returns the record's configuration.
+func (r *Record) Config() Config {
+	return Config{Policy: r.Policy, Workload: r.Workload, QD: r.QD, Backend: r.Backend, Device: r.Device}
+}
+
+// FrozenShare returns the share of request time spent frozen: frozen
+// seconds over the sum of request latencies (seconds x achieved queue
+// depth), in [0, 1].
+func (r *Record) FrozenShare() float64 {
+	busy := r.Seconds * r.AchievedQD
+	if busy <= 0 {
+		return 0
+	}
+	return min(r.FrozenSecs/busy, 1)
+}
+
+// Unsafe reports whether the run showed a correctness problem: a history
+// that is not linearizable, or corruption left in the image. Leaks are not
+// corruption.
+func (r *Record) Unsafe() bool {
+	return (r.Linearizable != nil && !*r.Linearizable) || r.CheckCorruptions > 0
+}

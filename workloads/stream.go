@@ -1,0 +1,117 @@
+package workloads
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// OpKind is the kind of a generated operation.
+type OpKind uint8
+
+const (
+	// OpRead reads Len bytes at Off.
+	OpRead OpKind = iota
+	// OpWrite writes Len bytes at Off.
+	OpWrite
+	// OpFlush flushes; Off and Len are 0.
+	OpFlush
+)
+
+// String returns "read", "write" or "flush".
+func (k OpKind) String() string {
+	switch k {
+	case OpRead:
+		return "read"
+	case OpWrite:
+		return "write"
+	case OpFlush:
+		return "flush"
+	}
+	return fmt.Sprintf("opkind(%d)", k)
+}
+
+// Op is one generated operation, in guest bytes.
+type Op struct {
+	Kind     OpKind
+	Off, Len uint64
+}
+
+// String renders the op as "write 0x10000+4096".
+func (o Op) String() string {
+	if o.Kind == OpFlush {
+		return "flush"
+	}
+	return fmt.Sprintf("%s %#x+%d", o.Kind, o.Off, o.Len)
+}
+
+// Stream generates the operations of one job instance. Its sequence
+// depends only on the plan, the seed and the instance number, never on
+// when operations complete. A Stream is not safe for concurrent use.
+type Stream struct {
+	p     *Plan
+	rng   *rand.Rand
+	base  uint64
+	left  uint64 // reads and writes still to issue
+	bound bool   // left counts down; false: no limit
+	seq   uint64 // reads and writes issued
+	write int    // writes since the last flush
+	flush bool   // a flush is due next
+	gen   opGen  // the pattern's generator of the reads and writes
+}
+
+// streamSalt separates the PCG streams of instances from each other and
+// from other users of the same seed (the sim backend's).
+const streamSalt = 0xda942042e4dd58b5
+
+// Streams returns one stream per instance (NumJobs of them), seeded from
+// seed.
+func (p *Plan) Streams(seed int64) []*Stream {
+	out := make([]*Stream, p.job.NumJobs)
+	for i := range out {
+		out[i] = p.newStream(seed, i)
+	}
+	return out
+}
+
+func (p *Plan) newStream(seed int64, i int) *Stream {
+	s := &Stream{
+		p:     p,
+		rng:   rand.New(rand.NewPCG(uint64(seed), streamSalt^uint64(i+1)*0x9e3779b97f4a7c15)),
+		left:  p.opsPerJob,
+		bound: p.opsPerJob > 0,
+	}
+	s.base, _ = p.Region(i)
+	s.gen = p.pattern.newGen(s)
+	return s
+}
+
+// Next returns the instance's next operation, or false when it has
+// issued all its reads and writes (and the flush owed after them).
+func (s *Stream) Next() (Op, bool) {
+	if s.flush {
+		s.flush = false
+		return Op{Kind: OpFlush}, true
+	}
+	if s.bound {
+		if s.left == 0 {
+			return Op{}, false
+		}
+		s.left--
+	} else if s.exhausted() {
+		return Op{}, false
+	}
+	op := s.gen.next(s)
+	s.seq++
+	if op.Kind == OpWrite && s.p.job.Fsync > 0 {
+		if s.write++; s.write == s.p.job.Fsync {
+			s.write, s.flush = 0, true
+		}
+	}
+	return op, true
+}
+
+// exhausted reports whether an unbounded stream has run out of fresh
+// units.
+func (s *Stream) exhausted() bool {
+	return s.p.lay.fresh && s.seq >= s.p.lay.units
+}
