@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/backends"
 )
 
 // runSlot is one request slot of the closed loop.
@@ -216,13 +217,13 @@ func (d *driver) loop() error {
 func (d *driver) run(wall func() int64) (Result, error) {
 	env, p := d.env, d.cfg.Plan
 	var user0, sys0 int64
-	if env.sim == nil {
+	if !env.spec.Virtual {
 		user0, sys0 = processCPU()
 	}
 	wall0 := wall()
 	err := d.loop()
 	d.res.IOWallNanos = wall() - wall0
-	if env.sim == nil {
+	if !env.spec.Virtual {
 		user1, sys1 := processCPU()
 		d.res.CPUUserNanos, d.res.CPUSysNanos = user1-user0, sys1-sys0
 	}
@@ -246,8 +247,8 @@ func (d *driver) run(wall func() int64) (Result, error) {
 	res.Nanos = max(d.last-d.start, 0)
 	addStats(&res, st)
 	res.Submitter = d.sub
-	if env.sim != nil {
-		ds := env.sim.Stats()
+	if dev, ok := env.inst.(backends.Device); ok {
+		ds := dev.DeviceStats()
 		res.Device = &ds
 	}
 	summarizeLatency(&res, d.lats)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/impl"
+	"github.com/qedharness/qedharness/impl/backends"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads/results"
 )
@@ -76,7 +77,7 @@ func TestCheckLimits(t *testing.T) {
 // backend, and every write still finds its cluster allocated.
 func TestRunHugeRewrite(t *testing.T) {
 	p := mustPlan(t, "rewrite", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "16t", "ops": "10"})
-	for _, backend := range Backends() {
+	for _, backend := range backends.Names() {
 		t.Run(backend, func(t *testing.T) {
 			start := time.Now()
 			res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: backend, Device: nvme(t), QD: 4, Seed: 3, Dir: t.TempDir()})

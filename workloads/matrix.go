@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qedharness/qedharness/impl/backends"
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
@@ -24,7 +25,8 @@ type Matrix struct {
 	Policies []model.Registration
 	Plans    []*Plan
 	QDs      []int
-	// Backends lists backends of Backends(); empty means sim.
+	// Backends lists names of registered backends (impl/backends); empty
+	// means sim.
 	Backends []string
 	// Devices are the devices simulated on the sim backend; empty means
 	// the nvme preset.
@@ -80,7 +82,7 @@ type Matrix struct {
 // or how they differ from the workload; nil without baselines or without
 // the file backend.
 func (m *Matrix) BaselineNotes() []string {
-	if len(m.Baselines) == 0 || !slices.Contains(m.Backends, results.BackendFile) {
+	if len(m.Baselines) == 0 || !slices.ContainsFunc(m.Backends, onFiles) {
 		return nil
 	}
 	return BaselineNotes(m.Plans)
@@ -135,18 +137,33 @@ type slot struct {
 	index  int // position in the schedule
 }
 
-// deviceName is the Device of a configuration on backend b.
+// deviceName is the Device of a configuration on backend b: the device
+// simulated, "ram", or the file system the files are on.
 func (m *Matrix) deviceName(b string, d sim.Device) string {
-	switch b {
-	case results.BackendSim:
+	spec, _ := backends.Lookup(b)
+	switch {
+	case spec.Virtual:
 		return d.Name
-	case results.BackendMem:
+	case spec.Storage == backends.Memory:
 		return "ram"
-	}
-	if m.FileSystem != "" {
+	case m.FileSystem != "":
 		return m.FileSystem
 	}
 	return "file"
+}
+
+// onFiles reports whether backend b keeps images in files (the qemu-img
+// baselines run beside it); false for an unknown backend.
+func onFiles(b string) bool {
+	spec, err := backends.Lookup(b)
+	return err == nil && spec.Storage == backends.Files
+}
+
+// virtual reports whether backend b keeps virtual time; false for an
+// unknown backend.
+func virtual(b string) bool {
+	spec, err := backends.Lookup(b)
+	return err == nil && spec.Virtual
 }
 
 // Configs returns every configuration, in table order: workload, backend,
@@ -158,14 +175,14 @@ func (m *Matrix) Configs() []results.Config {
 }
 
 func (m *Matrix) each(fn func(results.Config, *Plan, model.Policy, sim.Device)) {
-	backends := m.Backends
-	if len(backends) == 0 {
-		backends = []string{results.BackendSim}
+	names := m.Backends
+	if len(names) == 0 {
+		names = []string{results.BackendSim}
 	}
 	for _, p := range m.Plans {
-		for _, b := range backends {
+		for _, b := range names {
 			devs := []sim.Device{{}}
-			if b == results.BackendSim {
+			if virtual(b) {
 				devs = m.devices()
 			}
 			for _, d := range devs {
@@ -173,7 +190,7 @@ func (m *Matrix) each(fn func(results.Config, *Plan, model.Policy, sim.Device)) 
 					for _, reg := range m.Policies {
 						fn(results.Config{Policy: reg.Name, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, reg.Policy, d)
 					}
-					if b != results.BackendFile {
+					if !onFiles(b) {
 						continue
 					}
 					for _, base := range m.Baselines {
@@ -264,8 +281,8 @@ func (m *Matrix) Validate() error {
 		}
 	}
 	for _, b := range m.Backends {
-		if b != results.BackendSim && b != results.BackendMem && b != results.BackendFile {
-			errs = append(errs, fmt.Errorf("unknown backend %q", b))
+		if _, err := backends.Lookup(b); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for _, d := range m.Devices {
@@ -332,7 +349,7 @@ func (m *Matrix) Run() ([]results.Record, error) {
 	}
 	var simSlots, wallSlots []slot
 	for _, s := range sched {
-		if s.cfg.Backend == results.BackendSim {
+		if virtual(s.cfg.Backend) {
 			simSlots = append(simSlots, s)
 		} else {
 			wallSlots = append(wallSlots, s)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads/history"
-	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // Submitter is the submit path the runner drives: an *impl.Image, or a
@@ -28,22 +26,13 @@ type Submitter interface {
 	Submit(*impl.Request)
 }
 
-// Backends returns the names of the backends Run accepts
-// (RunConfig.Backend), in table order: results.BackendSim runs on
-// sim.Backend in virtual time, results.BackendMem on impl.MemBackend in
-// wall time, both with images in memory, and results.BackendFile on
-// file.Backend, images in files.
-func Backends() []string {
-	return []string{results.BackendSim, results.BackendMem, results.BackendFile}
-}
-
 // RunConfig configures one run.
 type RunConfig struct {
 	// Plan is the workload.
 	Plan *Plan
 	// Policy decides when allocating writes may overlap.
 	Policy model.Policy
-	// Backend is one of Backends.
+	// Backend is the name of a registered backend (impl/backends).
 	Backend string
 	// Device is the device BackendSim simulates; ignored otherwise.
 	Device sim.Device
@@ -248,20 +237,6 @@ func Run(cfg RunConfig) (res Result, err error) {
 	return res, nil
 }
 
-// runEnv is a run's image, its storage and how to tear them down.
-type runEnv struct {
-	im    *impl.Image
-	gen   int // im's generation: 0, then one more per reopen
-	clock func() int64
-	sim   *sim.Backend
-	// open opens a generation of the image from the run's files, on
-	// clock, and returns it with what closes it.
-	open    func() (*impl.Image, func() error, error)
-	close   func() error // closes im (and, on file, its files)
-	check   func() (impl.CheckResult, error)
-	cleanup func() error // releases what setUp made; removes the file backend's directory
-}
-
 // reopen closes generation gen-1 of the image, adding its counters to
 // res, and opens generation gen from the same files. It is the runner's
 // history.Opener: generation 0 is the image setUp opened.
@@ -296,132 +271,6 @@ func addStats(res *Result, st impl.Stats) {
 	res.DataBytes += st.DataBytes()
 	res.MetaBytes += st.MetaBytes()
 	res.HostIOs += st.HostIOs()
-}
-
-// keepOpen is the sim device as one image generation sees it: the
-// device outlives the image, so the image's Close leaves it open and its
-// virtual clock and counters go on across reopens.
-type keepOpen struct{ *sim.Backend }
-
-// Close does nothing; see keepOpen.
-func (keepOpen) Close() error { return nil }
-
-const backingName = "backing.raw"
-
-// setUp creates the image (and backing file), prefills it if the job
-// says so, and opens it on the run's backend.
-func setUp(cfg RunConfig, wall func() int64) (*runEnv, error) {
-	p := cfg.Plan
-	copts := p.CreateOptions()
-	if p.job.Backing {
-		copts.BackingFile = backingName
-	}
-	opts := impl.Options{Policy: cfg.Policy, Fill: p.job.Fill, Grow: p.job.Grow, Metadata: p.job.Meta}
-	env := &runEnv{cleanup: func() error { return nil }}
-	switch cfg.Backend {
-	case results.BackendSim, results.BackendMem:
-		img := newSparseStorage(cfg.Pages)
-		files := impl.Files{Image: img}
-		env.cleanup = func() error { img.release(); return nil }
-		if p.job.Backing {
-			files.Backing = backingStorage{size: int64(p.imageSize)}
-			// The image keeps copy-on-write fills as marks on the
-			// backing content, which it regenerates when read.
-			img.backing, img.backingSize = fillBacking, int64(p.imageSize)
-		}
-		if p.job.Prefill {
-			// Runs of the plan with the same prefill share one
-			// prefilled image: copy it.
-			tmpl, err := p.prefilledImageFor(files.Backing, cfg.Seed, cfg.prefillRegions)
-			if err != nil {
-				return nil, err
-			}
-			img.copyFrom(tmpl)
-		} else if err := impl.Create(files.Image, p.imageSize, copts); err != nil {
-			return nil, err
-		}
-		opts.Buffers = cfg.Pages.engineBuffers()
-		if cfg.Backend == results.BackendSim {
-			sim, err := sim.New(files, cfg.Device, cfg.Seed^simSalt)
-			if err != nil {
-				return nil, err
-			}
-			env.sim, env.clock = sim, sim.Now
-		} else {
-			env.clock = wall
-		}
-		opts.Clock = env.clock
-		env.open = func() (*impl.Image, func() error, error) {
-			var be impl.Backend
-			if env.sim != nil {
-				be = keepOpen{env.sim}
-			} else {
-				be = impl.NewMemBackend(files)
-			}
-			im, err := impl.Open(files, be, opts)
-			if err != nil {
-				return nil, nil, err
-			}
-			return im, im.Close, nil
-		}
-		env.check = func() (impl.CheckResult, error) { return impl.Check(files.Image, false) }
-	case results.BackendFile:
-		dir, remove, err := newWorkdir(cfg.Dir)
-		if err != nil {
-			return nil, err
-		}
-		env.cleanup = remove
-		fail := func(err error) (*runEnv, error) {
-			return nil, errors.Join(err, env.cleanup())
-		}
-		path := filepath.Join(dir, "image.qed")
-		if p.job.Backing {
-			if err := writeBackingFile(filepath.Join(dir, backingName), p.imageSize); err != nil {
-				return fail(fmt.Errorf("backing file: %w", err))
-			}
-		}
-		if err := impl.CreatePath(path, p.imageSize, copts); err != nil {
-			return fail(err)
-		}
-		if p.job.Prefill {
-			o, err := impl.OpenPath(path, impl.PathOptions{})
-			if err != nil {
-				return fail(err)
-			}
-			if err := prefill(o.Image, p, p.prefillSpans(cfg.Seed, cfg.prefillRegions)); err != nil {
-				o.Close()
-				return fail(err)
-			}
-			if err := o.Close(); err != nil {
-				return fail(fmt.Errorf("prefill: %w", err))
-			}
-		}
-		env.clock = wall
-		opts.Clock = wall
-		env.open = func() (*impl.Image, func() error, error) {
-			o, err := impl.OpenPath(path, impl.PathOptions{Options: opts, NewBackend: file.Opener(cfg.File)})
-			if err != nil {
-				return nil, nil, err
-			}
-			return o.Image, o.Close, nil
-		}
-		env.check = func() (impl.CheckResult, error) {
-			st, err := impl.OpenFileStorage(path, true)
-			if err != nil {
-				return impl.CheckResult{}, err
-			}
-			defer st.Close()
-			return impl.Check(st, false)
-		}
-	default:
-		return nil, fmt.Errorf("unknown backend %q (want %s)", cfg.Backend, strings.Join(Backends(), ", "))
-	}
-	im, cl, err := env.open()
-	if err != nil {
-		return nil, errors.Join(err, env.cleanup())
-	}
-	env.im, env.close = im, cl
-	return env, nil
 }
 
 // prefilledImage holds the images a prefilled plan starts from on the

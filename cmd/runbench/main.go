@@ -35,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qedharness/qedharness/impl/backends"
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
@@ -424,8 +425,8 @@ func parseBackends(s string) ([]string, error) {
 	}
 	var out []string
 	for _, b := range fields {
-		if !slices.Contains(workloads.Backends(), b) {
-			return nil, fmt.Errorf("unknown backend %q (want %s)", b, strings.Join(workloads.Backends(), ", "))
+		if _, err := backends.Lookup(b); err != nil {
+			return nil, err
 		}
 		if slices.Contains(out, b) {
 			return nil, fmt.Errorf("backend %q listed twice", b)
