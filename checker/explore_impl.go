@@ -111,7 +111,7 @@ func newImplExplorer(reg model.Registration, cfg ExploreConfig) *implExplorer {
 		judged:     map[uint64]judgement{},
 	}
 	if cfg.Backing {
-		x.backing = tagBackingStorage{size: int64(x.size)}
+		x.backing = history.BackingStorage(int64(x.size))
 		x.disk = model.Disk{BackingSectors: x.size / model.SectorSize}
 	}
 	return x
@@ -934,41 +934,3 @@ func parseSchedule(s string, cfg ExploreConfig) ([]model.WorkloadOp, []implMove,
 	}
 	return wl, path, nil
 }
-
-// tagBackingStorage is a read-only backing file of size bytes in which
-// sector s holds model.BackingTag(s), computed on each read.
-type tagBackingStorage struct{ size int64 }
-
-// ReadAt fills p with the tagged content at off, like os.File.ReadAt.
-func (s tagBackingStorage) ReadAt(p []byte, off int64) (int, error) {
-	if off >= s.size {
-		return 0, io.EOF
-	}
-	n := len(p)
-	var err error
-	if int64(n) > s.size-off {
-		n, err = int(s.size-off), io.EOF
-	}
-	var sector [model.SectorSize]byte
-	for done := 0; done < n; {
-		pos := off + int64(done)
-		sec, in := pos/model.SectorSize, pos%model.SectorSize
-		history.EncodeTag(sector[:], model.BackingTag(uint64(sec)))
-		done += copy(p[done:n], sector[in:])
-	}
-	return n, err
-}
-
-// WriteAt refuses: the backing file is read-only.
-func (tagBackingStorage) WriteAt([]byte, int64) (int, error) {
-	return 0, errors.New("backing file is read-only")
-}
-
-// Size returns the backing file's size.
-func (s tagBackingStorage) Size() (int64, error) { return s.size, nil }
-
-// Truncate refuses: the backing file is read-only.
-func (tagBackingStorage) Truncate(int64) error { return errors.New("backing file is read-only") }
-
-// Sync does nothing.
-func (tagBackingStorage) Sync() error { return nil }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/backends"
+	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // backingName is the backing file's name, beside the image.
@@ -80,10 +81,10 @@ func (env *runEnv) createInMemory(cfg RunConfig) error {
 	env.files = impl.Files{Image: img}
 	env.cleanup = func() error { img.release(); return nil }
 	if p.job.Backing {
-		env.files.Backing = backingStorage{size: int64(p.imageSize)}
+		env.files.Backing = history.BackingStorage(int64(p.imageSize))
 		// The image keeps copy-on-write fills as marks on the backing
 		// content, which it regenerates when read.
-		img.backing, img.backingSize = fillBacking, int64(p.imageSize)
+		img.backing, img.backingSize = history.FillBacking, int64(p.imageSize)
 	}
 	env.opts.Buffers = cfg.Pages.engineBuffers()
 	if p.job.Prefill {

@@ -1,9 +1,8 @@
 package workloads
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
 
 	"github.com/qedharness/qedharness/impl"
@@ -157,7 +156,7 @@ func (r *Race) Run(policy model.Policy, seed int64) (RaceRun, error) {
 	files := impl.Files{Image: impl.NewMemStorage()}
 	co := impl.CreateOptions{ClusterSize: r.cfg.ClusterSize, TableSize: r.cfg.TableSize}
 	if r.backing != nil {
-		files.Backing = sharedBytes(r.backing)
+		files.Backing = impl.ReadOnlyStorage{ReaderAt: bytes.NewReader(r.backing), N: int64(len(r.backing))}
 		co.BackingFile = "backing.raw"
 	}
 	if err := impl.Create(files.Image, r.size, co); err != nil {
@@ -393,38 +392,3 @@ func sortU64(s []uint64) {
 		}
 	}
 }
-
-// sharedBytes is a read-only impl.Storage over a byte slice that many
-// runs share. Reads past the end return io.EOF, like a file.
-type sharedBytes []byte
-
-// ReadAt reads like os.File.ReadAt.
-func (b sharedBytes) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, errors.New("negative offset")
-	}
-	if off >= int64(len(b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-// WriteAt refuses: the content is shared.
-func (b sharedBytes) WriteAt([]byte, int64) (int, error) {
-	return 0, errors.New("shared backing file is read-only")
-}
-
-// Size returns the length.
-func (b sharedBytes) Size() (int64, error) { return int64(len(b)), nil }
-
-// Truncate refuses: the content is shared.
-func (b sharedBytes) Truncate(int64) error {
-	return errors.New("shared backing file is read-only")
-}
-
-// Sync does nothing.
-func (b sharedBytes) Sync() error { return nil }

@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -24,7 +25,7 @@ func benchOpener(b *testing.B, size uint64, backing []byte, policy model.Policy)
 	if err := st.Truncate(int64(2 * size)); err != nil {
 		b.Fatal(err)
 	}
-	files := impl.Files{Image: st, Backing: sharedBytes(backing)}
+	files := impl.Files{Image: st, Backing: impl.ReadOnlyStorage{ReaderAt: bytes.NewReader(backing), N: int64(len(backing))}}
 	co := impl.CreateOptions{ClusterSize: 4096, TableSize: 1, BackingFile: "backing.raw"}
 	if err := impl.Create(files.Image, size, co); err != nil {
 		b.Fatal(err)

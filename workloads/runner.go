@@ -427,7 +427,7 @@ func prefill(im *impl.Image, p *Plan, spans []span) error {
 		for pos, end := sp.off, sp.off+sp.n; pos < end; {
 			n := min(chunk-pos%cs, end-pos)
 			if p.job.Backing {
-				fillBacking(buf[:n], pos)
+				history.FillBacking(buf[:n], pos)
 			}
 			if _, err := im.WriteAt(buf[:n], int64(pos)); err != nil {
 				return fmt.Errorf("prefill: %w", err)

@@ -27,7 +27,7 @@ func TestSparseStorageMatchesMem(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 1))
 		sp, mem := newSparseStorage(c.pool), impl.NewMemStorage()
 		if c.backing {
-			sp.backing, sp.backingSize = fillBacking, backingSize
+			sp.backing, sp.backingSize = history.FillBacking, backingSize
 		}
 		marked := 0
 		for i := range 4000 {
@@ -45,7 +45,7 @@ func TestSparseStorageMatchesMem(t *testing.T) {
 					from = backingSize - uint64(n)/2
 				}
 				p := make([]byte, n)
-				fillBacking(p, from)
+				history.FillBacking(p, from)
 				if err := sp.WriteBackingAt(p, off, from); err != nil {
 					t.Fatal(err)
 				}
@@ -159,7 +159,7 @@ func TestPagePoolReusesZeroed(t *testing.T) {
 func TestBackingStorage(t *testing.T) {
 	const sectors = 40
 	want := history.BackingContent(sectors)
-	bs := backingStorage{size: sectors * history.SectorSize}
+	bs := history.BackingStorage(sectors * history.SectorSize)
 	rng := rand.New(rand.NewPCG(2, 2))
 	for range 500 {
 		off := rng.IntN(len(want) + 100)
@@ -232,7 +232,7 @@ func TestPrefilledImageShared(t *testing.T) {
 			own.prefilled = nil // prefill every run afresh
 			backing := func(p *Plan) impl.Storage {
 				if p.job.Backing {
-					return backingStorage{size: int64(p.imageSize)}
+					return history.BackingStorage(int64(p.imageSize))
 				}
 				return nil
 			}

@@ -2,9 +2,12 @@ package history
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 
+	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/model"
 )
 
@@ -195,4 +198,49 @@ func BackingContent(n uint64) []byte {
 		EncodeTag(b[s*SectorSize:(s+1)*SectorSize], model.BackingTag(s))
 	}
 	return b
+}
+
+// FillBacking fills p with the tagged backing content at byte offset off:
+// the bytes BackingContent would hold there, computed without it.
+func FillBacking(p []byte, off uint64) {
+	var sector [SectorSize]byte
+	for len(p) > 0 {
+		s, in := off/SectorSize, off%SectorSize
+		if in == 0 && len(p) >= SectorSize {
+			EncodeTag(p[:SectorSize], model.BackingTag(s))
+			p, off = p[SectorSize:], off+SectorSize
+			continue
+		}
+		EncodeTag(sector[:], model.BackingTag(s))
+		n := copy(p, sector[in:])
+		p, off = p[n:], off+uint64(n)
+	}
+}
+
+// BackingStorage returns a read-only backing file of size bytes holding
+// the tagged backing content (sector s holds model.BackingTag(s)),
+// computed on each read so that it costs no memory.
+func BackingStorage(size int64) impl.Storage {
+	return impl.ReadOnlyStorage{ReaderAt: backingReader(size), N: size}
+}
+
+// backingReader reads the tagged backing content of a file of its size.
+type backingReader int64
+
+// ReadAt fills p with the content at off, like os.File.ReadAt.
+func (r backingReader) ReadAt(p []byte, off int64) (int, error) {
+	size := int64(r)
+	if off < 0 {
+		return 0, errors.New("negative offset")
+	}
+	if off >= size {
+		return 0, io.EOF
+	}
+	n := len(p)
+	var err error
+	if int64(n) > size-off {
+		n, err = int(size-off), io.EOF
+	}
+	FillBacking(p[:n], uint64(off))
+	return n, err
 }
