@@ -265,7 +265,7 @@ func BenchmarkStream(b *testing.B) {
 		set  map[string]string
 	}{
 		{"rw=randwrite", map[string]string{"rw": "randwrite", "size": "1g", "runtime": "1"}},
-		{"rw=randrw/zipf", map[string]string{"rw": "randrw", "random_distribution": "zipf:1.1", "size": "1g", "runtime": "1"}},
+		{"rw=randrw/dist=zipf", map[string]string{"rw": "randrw", "random_distribution": "zipf:1.1", "size": "1g", "runtime": "1"}},
 		{"pattern=first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "1t", "runtime": "1"}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
