@@ -31,5 +31,5 @@ for aio in threads io_uring; do
 		rm -f "$dir/qemu.qed"
 	done
 done
-QED_BENCH_DIR=$dir go test ./impl/ -run '^$' -bench 'BenchmarkFileFirstTouch' -benchtime "${count}x" |
+QED_BENCH_DIR=$dir go test ./impl/file -run '^$' -bench 'BenchmarkFileFirstTouch' -benchtime "${count}x" |
 	awk '/^Benchmark/ { printf "ours %-40s %10.1f us/op  %s hostIOs/op\n", $1, $3 / 1000, $5 }'
