@@ -82,7 +82,7 @@ type Matrix struct {
 // or how they differ from the workload; nil without baselines or without
 // the file backend.
 func (m *Matrix) BaselineNotes() []string {
-	if len(m.Baselines) == 0 || !slices.ContainsFunc(m.Backends, onFiles) {
+	if len(m.Baselines) == 0 || !slices.ContainsFunc(m.Backends, backends.InFiles) {
 		return nil
 	}
 	return BaselineNotes(m.Plans)
@@ -152,20 +152,6 @@ func (m *Matrix) deviceName(b string, d sim.Device) string {
 	return "file"
 }
 
-// onFiles reports whether backend b keeps images in files (the qemu-img
-// baselines run beside it); false for an unknown backend.
-func onFiles(b string) bool {
-	spec, err := backends.Lookup(b)
-	return err == nil && spec.Storage == backends.Files
-}
-
-// virtual reports whether backend b keeps virtual time; false for an
-// unknown backend.
-func virtual(b string) bool {
-	spec, err := backends.Lookup(b)
-	return err == nil && spec.Virtual
-}
-
 // Configs returns every configuration, in table order: workload, backend,
 // device, queue depth, policy.
 func (m *Matrix) Configs() []results.Config {
@@ -182,7 +168,7 @@ func (m *Matrix) each(fn func(results.Config, *Plan, model.Policy, sim.Device)) 
 	for _, p := range m.Plans {
 		for _, b := range names {
 			devs := []sim.Device{{}}
-			if virtual(b) {
+			if backends.Virtual(b) {
 				devs = m.devices()
 			}
 			for _, d := range devs {
@@ -190,7 +176,7 @@ func (m *Matrix) each(fn func(results.Config, *Plan, model.Policy, sim.Device)) 
 					for _, reg := range m.Policies {
 						fn(results.Config{Policy: reg.Name, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, reg.Policy, d)
 					}
-					if !onFiles(b) {
+					if !backends.InFiles(b) {
 						continue
 					}
 					for _, base := range m.Baselines {
@@ -349,7 +335,7 @@ func (m *Matrix) Run() ([]results.Record, error) {
 	}
 	var simSlots, wallSlots []slot
 	for _, s := range sched {
-		if virtual(s.cfg.Backend) {
+		if backends.Virtual(s.cfg.Backend) {
 			simSlots = append(simSlots, s)
 		} else {
 			wallSlots = append(wallSlots, s)

@@ -1,17 +1,16 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 
-	"github.com/qedharness/qedharness/workloads/results"
+	"github.com/qedharness/qedharness/workloads/bench"
 )
 
 // compareMain implements "runbench compare [-metric M] OLD/runs.json
-// NEW/runs.json": per configuration, each side's median with its
-// min-max spread, the ratio, and whether the difference exceeds the
-// spread of repetitions.
+// NEW/runs.json" (see bench.Compare).
 func compareMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("runbench compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -21,36 +20,35 @@ func compareMain(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return exitUsage
+		return subcommandExit(err)
 	}
 	if fs.NArg() != 2 {
 		fmt.Fprintf(stderr, "runbench compare: want two runs.json files, OLD and NEW; got %d arguments\n", fs.NArg())
 		return exitUsage
 	}
-	m, err := results.LookupMetric(*metric)
-	if err != nil {
-		fmt.Fprintf(stderr, "runbench compare: -metric: %v\n", err)
+	err := bench.Compare(stdout, fs.Arg(0), fs.Arg(1), *metric)
+	return subcommandFail(stderr, "runbench compare", err)
+}
+
+// subcommandExit is the exit status of a subcommand whose flags did not
+// parse: 0 for -h, else exitUsage (the flag package said why).
+func subcommandExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return exitUsage
+}
+
+// subcommandFail reports err after name and returns the exit status of
+// compare and report: 0 for nil, exitUsage for a bad flag (a
+// bench.SettingError), 1 otherwise.
+func subcommandFail(stderr io.Writer, name string, err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", name, describe(err))
+	if _, ok := err.(*bench.SettingError); ok {
 		return exitUsage
 	}
-	old, err := results.ReadResults(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "runbench compare: %v\n", err)
-		return 1
-	}
-	cur, err := results.ReadResults(fs.Arg(1))
-	if err != nil {
-		fmt.Fprintf(stderr, "runbench compare: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "old: %s, commit %s, %s\nnew: %s, commit %s, %s\n\n", fs.Arg(0), old.Provenance.Commit, old.Provenance.Date,
-		fs.Arg(1), cur.Provenance.Commit, cur.Provenance.Date)
-	deltas, onlyOld, onlyNew := results.Compare(old.Runs, cur.Runs, m)
-	if err := results.WriteComparison(stdout, deltas, onlyOld, onlyNew, m); err != nil {
-		fmt.Fprintf(stderr, "runbench compare: %v\n", err)
-		return 1
-	}
-	return 0
+	return 1
 }

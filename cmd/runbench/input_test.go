@@ -7,8 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qedharness/qedharness/workloads"
-	"github.com/qedharness/qedharness/workloads/results"
+	"github.com/qedharness/qedharness/workloads/bench"
 )
 
 // TestJobFileBOM runs a job file saved with a UTF-8 byte order mark,
@@ -27,37 +26,12 @@ func TestJobFileBOM(t *testing.T) {
 	}
 }
 
-// TestHugeRewriteRuns runs the rewrite of issue 12 that ran for half an
-// hour (-set size=16t -workloads rewrite -set ops=10): it prefills what
-// its 10 ops touch, not 16 TiB.
-func TestHugeRewriteRuns(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "res")
-	var stdout, stderr bytes.Buffer
-	args := []string{"-set", "size=16t", "-workloads", "rewrite", "-set", "ops=10", "-qd", "1,32", "-repeat", "1", "-warmup", "0",
-		"-out", out, "-noplots"}
-	if code := run(args, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	res, err := results.ReadResults(filepath.Join(out, "runs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Runs) != 10 {
-		t.Errorf("%d runs, want 10", len(res.Runs))
-	}
-	for _, r := range res.Runs {
-		if r.Ops != 10 || r.Error != "" || r.AllocatingWrites != 0 {
-			t.Errorf("%s qd %d: %d ops, %d allocating, error %q; want 10, 0, none", r.Policy, r.QD, r.Ops, r.AllocatingWrites, r.Error)
-		}
-	}
-}
-
 // TestBadFlagsKeepCounterexamples checks a command line refused as bad
 // removes nothing from -out: the stale counterexamples are removed only
 // when the matrix runs.
 func TestBadFlagsKeepCounterexamples(t *testing.T) {
 	out := t.TempDir()
-	kept := filepath.Join(out, counterexampleDir, "mine.txt")
+	kept := filepath.Join(out, bench.CounterexampleDir, "mine.txt")
 	os.MkdirAll(filepath.Dir(kept), 0o755)
 	os.WriteFile(kept, []byte("keep"), 0o644)
 	var stdout, stderr bytes.Buffer
@@ -66,46 +40,6 @@ func TestBadFlagsKeepCounterexamples(t *testing.T) {
 	}
 	if _, err := os.Stat(kept); err != nil {
 		t.Errorf("a refused command line removed %s: %v", kept, err)
-	}
-}
-
-// TestCheckDir checks -dir against the bytes each run writes before it
-// starts.
-func TestCheckDir(t *testing.T) {
-	dir := t.TempDir()
-	plan := func(set string) *workloads.Plan {
-		j := workloads.DefaultJob()
-		j.Name = "job"
-		for _, kv := range strings.Split(set, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			if err := j.Set(k, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		p, err := j.Plan()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	tests := []struct {
-		name string
-		set  string
-		free uint64
-		want string
-	}{
-		{"fits", "rw=write,backing=1,size=1g", 2 << 30, ""},
-		{"backing too large", "rw=write,backing=1,size=16t", 80 << 30, "[job] writes 16384.0 GiB (backing file and prefill) before each run starts, more than the 80.0 GiB free in " + dir},
-		{"prefill too large", "rw=randread,prefill=1,size=100g,ops=1000000", 10 << 30, "[job] writes 61.0 GiB"},
-		{"no setup", "rw=write,size=16t", 1 << 20, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := checkDir(dir, []*workloads.Plan{plan(tt.set)}, func(string) (uint64, bool) { return tt.free, true })
-			if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
-				t.Errorf("error %v, want %q", err, tt.want)
-			}
-		})
 	}
 }
 

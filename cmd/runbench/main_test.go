@@ -2,17 +2,14 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/qedharness/qedharness/checker"
-	"github.com/qedharness/qedharness/impl/file"
-	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/bench"
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
@@ -233,53 +230,6 @@ func TestCompareCommand(t *testing.T) {
 	}
 }
 
-// TestLinearizability checks that an unsafe policy's lost writes are
-// caught: freeze-l2 on same-cluster at a queue depth above one is not
-// linearizable, and the counterexample is written and linked.
-func TestLinearizability(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "res")
-	var stdout, stderr bytes.Buffer
-	args := []string{"-workloads", "same-cluster", "-policies", "freeze-any,freeze-l2", "-qd", "1,8", "-repeat", "1", "-warmup", "0",
-		"-set", "size=256k", "-linearizability", "sample", "-out", out, "-noplots"}
-	if code := run(args, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	res, err := results.ReadResults(filepath.Join(out, "runs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res.Runs {
-		switch {
-		case r.QD != 8:
-			if r.Linearizable != nil {
-				t.Errorf("%s qd %d checked outside the sample", r.Policy, r.QD)
-			}
-		case r.Policy == "freeze-any":
-			if r.Linearizable == nil || !*r.Linearizable {
-				t.Errorf("freeze-any: linearizable %v", r.Linearizable)
-			}
-		case r.Policy == "freeze-l2":
-			if r.Linearizable == nil || *r.Linearizable || r.Counterexample == "" {
-				t.Fatalf("freeze-l2 not caught: linearizable %v, counterexample %q", r.Linearizable, r.Counterexample)
-			}
-			b, err := os.ReadFile(filepath.Join(out, r.Counterexample))
-			if err != nil || !strings.Contains(string(b), "not linearizable") {
-				t.Errorf("counterexample %s: %v %q", r.Counterexample, err, b)
-			}
-			if _, err := os.Stat(filepath.Join(out, strings.TrimSuffix(r.Counterexample, ".txt")+".html")); err != nil {
-				t.Errorf("visualization: %v", err)
-			}
-		}
-	}
-	if !strings.Contains(stdout.String(), "freeze-l2!") || !strings.Contains(stdout.String(), "NO") {
-		t.Errorf("table does not mark freeze-l2:\n%s", stdout.String())
-	}
-	report, _ := os.ReadFile(filepath.Join(out, "report.md"))
-	if !strings.Contains(string(report), "counterexamples/") || !strings.Contains(string(report), "NOT linearizable") {
-		t.Errorf("report lacks the verdict and counterexample link:\n%s", report)
-	}
-}
-
 func TestReportCommand(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "res")
 	var stdout, stderr bytes.Buffer
@@ -311,144 +261,22 @@ func TestReportCommand(t *testing.T) {
 	}
 }
 
-func TestImageFaults(t *testing.T) {
-	torn := &checker.InputError{Problem: checker.CorruptTag, Op: 3, Detail: "sector 9 is torn"}
-	unknown := &checker.InputError{Problem: checker.UnknownTag, Op: 4}
-	harness := &checker.InputError{Problem: checker.UnmatchedCall, Op: 5}
-	tests := []struct {
-		err  error
-		want int
-	}{
-		{nil, 0},
-		{harness, 0},
-		{torn, 1},
-		{errors.Join(torn, harness, unknown), 2},
-		{fmt.Errorf("check: %w", errors.Join(harness, torn)), 1},
-	}
-	for _, tt := range tests {
-		if got := imageFaults(tt.err); len(got) != tt.want {
-			t.Errorf("imageFaults(%v) = %d faults, want %d", tt.err, len(got), tt.want)
-		}
-	}
-}
-
-// TestReopenRun runs jobs with reopen_every through runbench on the sim
-// and mem backends, every run recorded and checked: the recorder reopens
-// the image, each record counts the reopens, and every history is
-// linearizable.
-func TestReopenRun(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "res")
-	var stdout, stderr bytes.Buffer
-	args := []string{"-workloads", "first-touch-4k,rewrite", "-policies", "freeze-any,overlap", "-qd", "1,8", "-repeat", "1", "-warmup", "0",
-		"-backend", "sim,mem", "-set", "size=1m", "-set", "ops=64", "-set", "reopen_every=20", "-linearizability", "all", "-out", out, "-noplots"}
-	if code := run(args, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	res, err := results.ReadResults(filepath.Join(out, "runs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, r := range res.Runs {
-		if results.IsBaseline(r.Policy) {
+// TestFlagOf checks every bench.Config field a bench.SettingError may
+// name maps to a flag runbench defines.
+func TestFlagOf(t *testing.T) {
+	var cfg bench.Config
+	var o options
+	fs := newFlagSet(&cfg, &o, io.Discard)
+	fields := reflect.TypeOf(cfg)
+	for setting, name := range flagOf {
+		if setting == "Metric" { // runbench compare's
 			continue
 		}
-		n++
-		if r.Error != "" || r.Reopens != 3 || r.Ops != 64 || r.Linearizable == nil || !*r.Linearizable {
-			t.Errorf("%s %s qd %d on %s: %d reopens, %d ops, linearizable %v, error %q; want 3, 64, true", r.Policy, r.Workload, r.QD, r.Backend, r.Reopens, r.Ops, r.Linearizable, r.Error)
+		if _, ok := fields.FieldByName(setting); !ok {
+			t.Errorf("flagOf[%q]: bench.Config has no such field", setting)
 		}
-	}
-	if n != 2*2*2*2 {
-		t.Errorf("%d runs, want 16", n)
-	}
-}
-
-// TestChooseAIO resolves -aio against a system that has io_uring and one
-// that refuses it.
-func TestChooseAIO(t *testing.T) {
-	refused := func() error { return errors.New("io_uring_setup: operation not permitted") }
-	ok := func() error { return nil }
-	for _, c := range []struct {
-		name      string
-		flag      string
-		available func() error
-		want      file.AIOMode
-		note, err string
-	}{
-		{"auto with io_uring", "auto", ok, file.AIOIOUring, "", ""},
-		{"auto without", "auto", refused, file.AIOThreads, "uses aio=threads: io_uring is not available (io_uring_setup: operation not permitted)", ""},
-		{"threads", "threads", refused, file.AIOThreads, "", ""},
-		{"io_uring", "io_uring", ok, file.AIOIOUring, "", ""},
-		{"io_uring refused", "io_uring", refused, 0, "", "io_uring: io_uring_setup: operation not permitted; use -aio threads"},
-		{"unknown", "posix", ok, 0, "", `unknown aio mode "posix"`},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			got, note, err := chooseAIO(c.flag, c.available)
-			if c.err != "" {
-				if err == nil || !strings.Contains(err.Error(), c.err) {
-					t.Fatalf("error %v, want one containing %q", err, c.err)
-				}
-				return
-			}
-			if err != nil || got != c.want || !strings.Contains(note, c.note) || (c.note == "") != (note == "") {
-				t.Errorf("chooseAIO(%q) = %v, %q, %v; want %v, %q", c.flag, got, note, err, c.want, c.note)
-			}
-		})
-	}
-}
-
-// TestTableOrder checks the tables list sim before file, sim presets in
-// the run's order, depths ascending and policies in registry order.
-func TestTableOrder(t *testing.T) {
-	res := &results.Results{
-		Provenance: results.Provenance{Workloads: []string{"b", "a"}, Devices: []results.DeviceInfo{{Name: "nvme"}, {Name: "hdd"}}},
-		Runs: []results.Record{
-			{Workload: "a", Backend: "sim", Device: "nvme", QD: 1, Policy: "serial"},
-			{Workload: "b", Backend: "file", Device: "ext4", QD: 1, Policy: "overlap"},
-			{Workload: "b", Backend: "file", Device: "ext4", QD: 1, Policy: results.BaselineQED},
-			{Workload: "b", Backend: "sim", Device: "hdd", QD: 32, Policy: "overlap"},
-			{Workload: "b", Backend: "sim", Device: "hdd", QD: 4, Policy: "overlap"},
-			{Workload: "b", Backend: "sim", Device: "nvme", QD: 4, Policy: "overlap"},
-			{Workload: "b", Backend: "sim", Device: "nvme", QD: 4, Policy: "serial"},
-		},
-	}
-	var got []string
-	for _, c := range tableOrder(res) {
-		got = append(got, fmt.Sprintf("%s/%s/%s/%d/%s", c.Workload, c.Backend, c.Device, c.QD, c.Policy))
-	}
-	want := []string{
-		"b/sim/nvme/4/serial", "b/sim/nvme/4/overlap", "b/sim/hdd/4/overlap", "b/sim/hdd/32/overlap",
-		"b/file/ext4/1/overlap", "b/file/ext4/1/" + results.BaselineQED, "a/sim/nvme/1/serial",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("order\n%v\nwant\n%v", got, want)
-	}
-}
-
-// TestBaselineNotes checks runbench report recomputes the run's notes on
-// the baselines from the jobs its provenance holds.
-func TestBaselineNotes(t *testing.T) {
-	jobs, err := workloads.StandardJobs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := &results.Results{Provenance: results.Provenance{Jobs: map[string]string{}}}
-	var plans []*workloads.Plan
-	for _, j := range jobs {
-		p, err := j.Plan()
-		if err != nil {
-			t.Fatal(err)
+		if fs.Lookup(name) == nil {
+			t.Errorf("flagOf[%q] = %q: no such flag", setting, name)
 		}
-		plans = append(plans, p)
-		res.Provenance.Workloads = append(res.Provenance.Workloads, j.Name)
-		res.Provenance.Jobs[j.Name] = j.String()
-	}
-	if got := baselineNotes(res); got != nil {
-		t.Errorf("notes %q for a run without baselines", got)
-	}
-	res.Runs = []results.Record{{Policy: results.BaselineQED, Backend: "file"}}
-	want := workloads.BaselineNotes(plans)
-	if got := baselineNotes(res); len(want) == 0 || !slices.Equal(got, want) {
-		t.Errorf("notes\n%q\nwant\n%q", got, want)
 	}
 }

@@ -160,3 +160,17 @@ func (f fileInstance) Backend(files impl.Files, path string) (impl.Backend, erro
 
 // Clock returns nil: wall time.
 func (fileInstance) Clock() func() int64 { return nil }
+
+// Virtual reports whether the backend called name keeps virtual time;
+// false for an unknown name.
+func Virtual(name string) bool {
+	s, err := Lookup(name)
+	return err == nil && s.Virtual
+}
+
+// InFiles reports whether the backend called name keeps images in files;
+// false for an unknown name.
+func InFiles(name string) bool {
+	s, err := Lookup(name)
+	return err == nil && s.Storage == Files
+}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"errors"
@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 )
 
-// checkOutDir refuses an -out directory runbench would overwrite files of
+// checkOutDir refuses a results directory Run would overwrite files of
 // someone else's in: one that exists, holds files, and is not a results
 // directory runbench wrote before (it has no runs.json). A new or empty
-// directory, or an earlier run's results, are fine: runbench writes only
-// the names of its own results there (runs.json, report.html, figures, ...).
+// directory, or an earlier run's results, are fine: Run writes only the
+// names of its own results there (runs.json, report.html, figures, ...).
 func checkOutDir(dir string) error {
 	fi, err := os.Stat(dir)
 	switch {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/qedharness/qedharness/plots"
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
@@ -41,6 +42,27 @@ func writeResults(dir string, res *results.Results, sums []results.Summary, base
 		}
 	}
 	return nil
+}
+
+// writeAll writes everything a results directory holds: the result
+// files (writeResults), the figures if figures is true, and the report
+// summarizing in, whose Results, Summaries and Baseline say what to
+// write. It returns the figures written.
+func writeAll(dir string, in plots.ReportInput, figures bool) ([]plots.Figure, error) {
+	if err := writeResults(dir, in.Results, in.Summaries, in.Baseline); err != nil {
+		return nil, err
+	}
+	if figures {
+		figs, err := plots.Write(dir, in.Summaries, plots.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("figures: %w", err)
+		}
+		in.Figures = figs
+	}
+	if err := plots.WriteReport(dir, in); err != nil {
+		return in.Figures, fmt.Errorf("report: %w", err)
+	}
+	return in.Figures, nil
 }
 
 // writeFileAtomic writes data to a temporary file beside path and renames

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -14,16 +14,10 @@ import (
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
-// Linearizability modes of -linearizability.
-const (
-	linNone   = "none"
-	linSample = "sample"
-	linFirst  = "first"
-	linAll    = "all"
-)
-
-// counterexampleDir is where counterexamples go, in the results directory.
-const counterexampleDir = "counterexamples"
+// CounterexampleDir is the directory, inside Config.Out, that holds a
+// text file (and porcupine's visualization) for each run found not
+// linearizable. Run removes it before the runs when it checks any.
+const CounterexampleDir = "counterexamples"
 
 // linTimeout bounds the check of one run's history, the search for a
 // short counterexample included (the checker keeps the shortest found).
@@ -33,28 +27,27 @@ const linTimeout = 10 * time.Second
 // matrix: runs of the checked repetitions are recorded through a
 // history.Recorder, read back after their measured phase, and checked
 // with checker.Check; a run that is not linearizable gets its
-// counterexample written to dir (run removes the stale ones before the
-// matrix runs; parsing flags removes nothing). It returns the provenance
-// text.
-func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
+// counterexample written to dir (Run removes the stale ones before the
+// matrix runs; New removes nothing). It returns the provenance text.
+func setLinearizability(m *workloads.Matrix, mode LinMode, dir string) (string, error) {
 	which := "repetition 1 of each configuration"
 	switch mode {
-	case linNone:
+	case LinNone:
 		return "not checked (-linearizability none)", nil
-	case linSample:
+	case LinSample:
 		m.VerifyRepeats = 1
 		m.VerifyQD = slices.Max(m.QDs)
 		if slices.Contains(m.QDs, 32) {
 			m.VerifyQD = 32 // the depth the report focuses on
 		}
 		which = fmt.Sprintf("repetition 1 of each configuration at queue depth %d (-linearizability sample; first or all check more)", m.VerifyQD)
-	case linFirst:
+	case LinFirst:
 		m.VerifyRepeats = 1
-	case linAll:
+	case LinAll:
 		m.VerifyRepeats = 0
 		which = "every repetition"
 	default:
-		return "", fmt.Errorf("%q: want %s, %s, %s or %s", mode, linNone, linSample, linFirst, linAll)
+		return "", fmt.Errorf("%q: want %s, %s, %s or %s", mode, LinNone, LinSample, LinFirst, LinAll)
 	}
 	m.ReadBack = true
 	m.Wrap = func(c results.Config, p *workloads.Plan, open history.Opener) (workloads.Submitter, error) {
@@ -101,7 +94,7 @@ func setLinearizability(m *workloads.Matrix, mode, dir string) (string, error) {
 // text and porcupine's visualization as HTML, and returns the text file's
 // name relative to dir.
 func writeCounterexample(dir string, c results.Config, repeat int, r *checker.Result) (string, error) {
-	sub := counterexampleDir
+	sub := CounterexampleDir
 	if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 		return "", err
 	}
@@ -151,7 +144,7 @@ func imageFaults(err error) []*checker.InputError {
 // writeEvidence writes the reads that saw impossible data and returns the
 // file's name relative to dir.
 func writeEvidence(dir string, c results.Config, repeat int, bad []*checker.InputError) (string, error) {
-	if err := os.MkdirAll(filepath.Join(dir, counterexampleDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, CounterexampleDir), 0o755); err != nil {
 		return "", err
 	}
 	base := strings.NewReplacer("/", "_", "=", "-").Replace(c.Name()) + fmt.Sprintf("_repeat-%d", repeat)
@@ -160,6 +153,6 @@ func writeEvidence(dir string, c results.Config, repeat int, bad []*checker.Inpu
 	for _, e := range bad {
 		fmt.Fprintf(&b, "%v\n", e)
 	}
-	name := filepath.Join(counterexampleDir, base+".txt")
+	name := filepath.Join(CounterexampleDir, base+".txt")
 	return name, os.WriteFile(filepath.Join(dir, name), []byte(b.String()), 0o644)
 }

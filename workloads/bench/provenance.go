@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qedharness/qedharness/impl/backends"
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
-// collectProvenance describes the build, the machine and the matrix.
-func collectProvenance(s *setup, args []string, start time.Time) results.Provenance {
+// provenance describes the build, the machine and the matrix of a run
+// started at start.
+func (s *Setup) provenance(start time.Time) results.Provenance {
 	m := &s.matrix
 	p := results.Provenance{
 		Commit:          "unknown",
@@ -28,7 +30,7 @@ func collectProvenance(s *setup, args []string, start time.Time) results.Provena
 		Seed:            m.Seed,
 		Repeat:          m.Repeat,
 		Warmup:          m.Warmup,
-		Command:         strings.TrimSpace("runbench " + strings.Join(args, " ")),
+		Command:         s.command,
 		FileSystem:      s.fsName,
 		CacheMode:       s.cache,
 		Linearizability: s.linNote,
@@ -38,7 +40,7 @@ func collectProvenance(s *setup, args []string, start time.Time) results.Provena
 		p.Commit = strings.TrimSpace(string(out))
 		p.Dirty = workTreeDirty(s.out)
 	}
-	if slices.Contains(m.Backends, results.BackendSim) {
+	if slices.ContainsFunc(m.Backends, backends.Virtual) {
 		for _, d := range m.Devices {
 			p.Devices = append(p.Devices, results.DeviceInfo{
 				Name: d.Name, ReadLatencyNs: d.ReadLatency, WriteLatencyNs: d.WriteLatency, FlushLatencyNs: d.FlushLatency,
@@ -86,7 +88,7 @@ func loadAvg() string {
 
 // workTreeDirty reports whether tracked files differ from the commit,
 // leaving out the output directory: its earlier results (and the stale
-// counterexamples runbench removes from it before this is called) are
+// counterexamples Run removes from it before this is called) are
 // what this run replaces, not a change to the code that made them.
 func workTreeDirty(outDir string) bool {
 	args := []string{"status", "--porcelain", "--untracked-files=no", "--", "."}

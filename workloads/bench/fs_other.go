@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package bench
 
 // fileSystemType names the file system holding dir; only Linux is
 // supported.

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/qedharness/qedharness/workloads"
+)
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+// String joins the values given.
+func (m *multiFlag) String() string { return strings.Join(*m, " ") }
+
+// Set adds one value.
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// checkEmptyFlags refuses a flag given with an empty value (-qd "",
+// -policies ""): leaving a flag out gives its default, and an empty value
+// is more likely an unset shell variable than a choice.
+func checkEmptyFlags(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err == nil && strings.TrimSpace(f.Value.String()) == "" {
+			err = usageError{fmt.Errorf("-%s: empty value (leave the flag out for its default)", f.Name)}
+		}
+	})
+	return err
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// parseInts parses a comma-separated list of distinct whole numbers in
+// [1, most].
+func parseInts(s string, most int) ([]int, error) {
+	fields, err := workloads.SplitList(s)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	seen := map[int]bool{}
+	for _, f := range fields {
+		n, err := strconv.Atoi(f)
+		switch {
+		case errors.Is(err, strconv.ErrRange) || (err == nil && n > most):
+			return nil, fmt.Errorf("%q is more than the largest, %d", f, most)
+		case err != nil || n < 1:
+			return nil, fmt.Errorf("%q is not a positive whole number", f)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("%d listed twice", n)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// loadJobs reads the job file, or the standard jobs for "".
+func loadJobs(path string) ([]workloads.Job, error) {
+	if path == "" {
+		return workloads.StandardJobs()
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("-job: %w", err)}
+	}
+	defer f.Close()
+	jobs, err := workloads.ParseJobFile(f, path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("-job: %w", err)}
+	}
+	return jobs, nil
+}

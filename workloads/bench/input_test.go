@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/qedharness/qedharness/impl/sim"
+	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads"
+)
+
+// TestCheckDir checks -dir against the bytes each run writes before it
+// starts.
+func TestCheckDir(t *testing.T) {
+	dir := t.TempDir()
+	plan := func(set string) *workloads.Plan {
+		j := workloads.DefaultJob()
+		j.Name = "job"
+		for _, kv := range strings.Split(set, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			if err := j.Set(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := j.Plan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		set  string
+		free uint64
+		want string
+	}{
+		{"fits", "rw=write,backing=1,size=1g", 2 << 30, ""},
+		{"backing too large", "rw=write,backing=1,size=16t", 80 << 30, "[job] writes 16384.0 GiB (backing file and prefill) before each run starts, more than the 80.0 GiB free in " + dir},
+		{"prefill too large", "rw=randread,prefill=1,size=100g,ops=1000000", 10 << 30, "[job] writes 61.0 GiB"},
+		{"no setup", "rw=write,size=16t", 1 << 20, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkDir(dir, []*workloads.Plan{plan(tt.set)}, func(string) (uint64, bool) { return tt.free, true })
+			if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestNewSettingErrors checks New refuses each bad setting with a
+// *SettingError naming the Config field.
+func TestNewSettingErrors(t *testing.T) {
+	overlap, err := model.Lookup("overlap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		setting string
+		want    string
+	}{
+		{"unknown workload", func(c *Config) { c.Workloads = []string{"nope"} }, "Workloads", `unknown workload "nope" (known: first-touch`},
+		{"unknown key", func(c *Config) { c.Settings = []string{"bsz=4k"} }, "Settings", "[first-touch] bsz=4k: unknown key (did you mean bs?)"},
+		{"impossible job", func(c *Config) { c.Settings = []string{"rw=randread"} }, "Jobs", "[first-touch] pattern=first-touch"},
+		{"no policies", func(c *Config) { c.Policies = []model.Registration{} }, "Policies", "no policies"},
+		{"policy twice", func(c *Config) { c.Policies = []model.Registration{overlap, overlap} }, "Policies", `policy "overlap" listed twice`},
+		{"qd twice", func(c *Config) { c.QDs = []int{4, 4} }, "QDs", "4 listed twice"},
+		{"qd 0", func(c *Config) { c.QDs = []int{0} }, "QDs", "queue depth 0 not in [1, 65536]"},
+		{"unknown backend", func(c *Config) { c.Backends = []string{"tape"} }, "Backends", `unknown backend "tape" (want sim, mem, file)`},
+		{"backend twice", func(c *Config) { c.Backends = []string{"sim", "sim"} }, "Backends", `backend "sim" listed twice`},
+		{"device without bandwidth", func(c *Config) { c.Devices = []sim.Device{{Name: "x"}} }, "Devices", "bandwidth 0 B/s"},
+		{"no repetitions", func(c *Config) { c.Repeat = 0 }, "Repeat", "0: want at least 1"},
+		{"no results directory", func(c *Config) { c.Out = "" }, "Out", "empty directory"},
+		{"no baseline", func(c *Config) { c.Baseline = "" }, "Baseline", `unknown policy ""`},
+		{"no linearizability mode", func(c *Config) { c.Linearizability = "" }, "Linearizability", `"": want none, sample, first or all`},
+		{"direct without file", func(c *Config) { c.Direct = true }, "Direct", "applies to the file backend only"},
+		{"aio without file", func(c *Config) { c.AIO = "threads" }, "AIO", "applies to the file backend only"},
+		{"unknown aio", func(c *Config) { c.Backends, c.AIO = []string{"file"}, "native" }, "AIO", `unknown aio mode "native"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := smallConfig(t, "first-touch", "overlap", []int{1})
+			tt.edit(&cfg)
+			_, err := New(cfg)
+			var se *SettingError
+			if !errors.As(err, &se) || se.Setting != tt.setting || !strings.Contains(se.Err.Error(), tt.want) {
+				t.Errorf("error %v, want a *SettingError for %s containing %q", err, tt.setting, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,81 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/qedharness/qedharness/workloads"
+)
+
+// selectJobs returns a copy of the named jobs, in the order named (nil
+// names: every job); a name listed twice or not found is an error.
+func selectJobs(jobs []workloads.Job, names []string) ([]workloads.Job, error) {
+	if names == nil {
+		return append([]workloads.Job(nil), jobs...), nil
+	}
+	var out []workloads.Job
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			return nil, fmt.Errorf("workload %q listed twice", name)
+		}
+		seen[name] = true
+		found := false
+		for _, j := range jobs {
+			if j.Name == name {
+				out = append(out, j)
+				found = true
+				break
+			}
+		}
+		if !found {
+			names := make([]string, len(jobs))
+			for i, j := range jobs {
+				names[i] = j.Name
+			}
+			return nil, fmt.Errorf("unknown workload %q (known: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
+}
+
+// applySettings applies "key=value,key=value" to every job; an empty
+// setting, key or value is an error.
+func applySettings(jobs []workloads.Job, s string) error {
+	settings, err := workloads.SplitList(s)
+	if err != nil {
+		return err
+	}
+	for _, kv := range settings {
+		k, v, err := workloads.ParseSetting(kv)
+		if err != nil {
+			return err
+		}
+		for i := range jobs {
+			if err := jobs[i].Set(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// WriteKeys lists the job keys Config.Settings and job files take, one
+// a line with its aliases, default and help, as runbench -keys prints
+// them.
+func WriteKeys(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "Job keys (job file lines key=value, or -set key=value):\n\n"); err != nil {
+		return err
+	}
+	for _, k := range workloads.Keys() {
+		name := k.Name
+		if len(k.Aliases) > 0 {
+			name += " (" + strings.Join(k.Aliases, ", ") + ")"
+		}
+		if _, err := fmt.Fprintf(w, "  %-28s default %-8s %s\n", name, k.Default, k.Help); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/qedharness/qedharness/plots"
+	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
+)
+
+// RunsFailedError reports runs that failed: each is recorded with its
+// error in runs.json, and every result file was written.
+type RunsFailedError struct {
+	// Failed is the number of runs that failed; Out the results
+	// directory.
+	Failed int
+	Out    string
+}
+
+// Error says how many runs failed and where to read why.
+func (e *RunsFailedError) Error() string {
+	return fmt.Sprintf("%d runs failed; see the error field in %s/runs.json", e.Failed, e.Out)
+}
+
+// InterruptError reports that Run's context was done before Run
+// finished.
+type InterruptError struct {
+	// Cause is context.Cause of the context.
+	Cause error
+	// WorkDir is the work directory Run removed, "" if it made none;
+	// RemoveErr says why removing it failed.
+	WorkDir   string
+	RemoveErr error
+}
+
+// Error names the cause and what became of the work directory, as
+// "interrupt; removed /tmp/runbench-123".
+func (e *InterruptError) Error() string {
+	switch {
+	case e.RemoveErr != nil:
+		return fmt.Sprintf("%v; %v", e.Cause, e.RemoveErr)
+	case e.WorkDir != "":
+		return fmt.Sprintf("%v; removed %s", e.Cause, e.WorkDir)
+	}
+	return e.Cause.Error()
+}
+
+// Unwrap returns the cause.
+func (e *InterruptError) Unwrap() error { return e.Cause }
+
+// Run makes every run of the matrix and writes the results to
+// Config.Out (see the package doc). It prints to stdout (nil discards)
+// the seed, the summary table, where the results are and the harness's
+// speed; if progress is not nil (a terminal), it redraws one line there
+// after every run and clears it when the runs end.
+//
+// The results are returned with a nil error, or with a
+// *RunsFailedError. If ctx is done while the runs go on, Run removes
+// the work directory and returns an *InterruptError at once; the runs
+// under way are abandoned, not stopped (workloads.Matrix cannot be
+// cancelled), so the caller should exit soon after. If ctx is done
+// later, Run writes the results and then returns an *InterruptError.
+func (s *Setup) Run(ctx context.Context, stdout, progress io.Writer) (*results.Results, error) {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if !s.usesFile() {
+		return s.run(ctx, s.matrix, stdout, progress)
+	}
+	dir, err := makeWorkdir(s.matrix.Dir)
+	if err != nil {
+		return nil, bad("Dir", err)
+	}
+	m := s.matrix
+	m.Dir = dir
+	res, err := s.run(ctx, m, stdout, progress)
+	rerr := removeWorkdir(dir)
+	if ie := (*InterruptError)(nil); errors.As(err, &ie) {
+		ie.WorkDir, ie.RemoveErr = dir, rerr
+		return res, err
+	}
+	return res, errors.Join(err, rerr)
+}
+
+// run is Run with the matrix m to run, its work directory made.
+func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io.Writer) (*results.Results, error) {
+	if ctx.Err() != nil {
+		return nil, &InterruptError{Cause: context.Cause(ctx)}
+	}
+	if m.Verify != nil {
+		// Counterexamples of an earlier run in the same directory are
+		// stale.
+		if err := os.RemoveAll(filepath.Join(s.out, CounterexampleDir)); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	prov := s.provenance(start)
+	if progress != nil {
+		m.Progress = progressPrinter(progress, start)
+	}
+	fmt.Fprintf(stdout, "runbench: seed %d (replay with -seed %d), %d configurations x %d repetitions + %d warm-up; linearizability: %s\n",
+		m.Seed, m.Seed, len(m.Configs()), m.Repeat, m.Warmup, prov.Linearizability)
+	for _, note := range append([]string{s.aioNote, s.baselineNote}, m.BaselineNotes()...) {
+		if note != "" {
+			fmt.Fprintf(stdout, "runbench: %s\n", note)
+		}
+	}
+	type outcome struct {
+		runs []results.Record
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		runs, err := m.Run()
+		done <- outcome{runs, err}
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		return nil, &InterruptError{Cause: context.Cause(ctx)}
+	}
+	if o.err != nil {
+		return nil, o.err
+	}
+	if progress != nil {
+		fmt.Fprintf(progress, "\r\033[K")
+	}
+	prov.LoadAvgEnd = loadAvg()
+	res := &results.Results{Provenance: prov, Runs: o.runs}
+	// The order Report uses too, so that both write one table.
+	sums := results.Summarize(o.runs, tableOrder(res))
+	if err := results.WriteTable(stdout, sums, s.baseline); err != nil {
+		return res, err
+	}
+	figs, err := writeAll(s.out, plots.ReportInput{
+		Results: res, Summaries: sums, Policies: m.Policies, Baseline: s.baseline,
+		Command: "go run ./cmd/" + s.command, BaselineNotes: m.BaselineNotes(), BaselineSkip: s.baselineNote,
+	}, !s.noPlots)
+	if err != nil {
+		return res, err
+	}
+	failed := 0
+	for _, r := range o.runs {
+		if r.Error != "" {
+			failed++
+		}
+	}
+	fmt.Fprintf(stdout, "\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)\n", len(o.runs), time.Since(start).Seconds(), s.out, len(figs))
+	for _, line := range results.HarnessCostOf(o.runs).Lines(s.cache) {
+		fmt.Fprintln(stdout, line)
+	}
+	if ctx.Err() != nil {
+		return res, &InterruptError{Cause: context.Cause(ctx)}
+	}
+	if failed > 0 {
+		return res, &RunsFailedError{Failed: failed, Out: s.out}
+	}
+	return res, nil
+}
+
+// progressPrinter returns a Progress callback that redraws one line on
+// w, at most every 100 ms and after the last run.
+func progressPrinter(w io.Writer, start time.Time) func(workloads.Progress) {
+	last := time.Time{}
+	return func(p workloads.Progress) {
+		now := time.Now()
+		if p.Done != p.Total && now.Sub(last) < 100*time.Millisecond {
+			return
+		}
+		last = now
+		rep := fmt.Sprintf("rep %d", p.Repeat)
+		if p.Repeat <= 0 {
+			rep = "warm-up"
+		}
+		fmt.Fprintf(w, "\r\033[K[%d/%d %.0fs] %s %s %s qd=%d %s", p.Done, p.Total, now.Sub(start).Seconds(),
+			p.Config.Device, p.Config.Workload, p.Config.Policy, p.Config.QD, rep)
+	}
+}

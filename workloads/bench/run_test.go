@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/results"
+)
+
+// smallConfig returns a Config of a small sim matrix writing to a new
+// directory: the named workloads and policies at the queue depths, one
+// repetition without warm-up, every setting of settings applied, no
+// figures.
+func smallConfig(t *testing.T, workloads, policies string, qds []int, settings ...string) Config {
+	t.Helper()
+	regs, err := model.ParseList(policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{
+		Workloads: strings.Split(workloads, ","), Settings: settings, Policies: regs, QDs: qds,
+		Repeat: 1, Seed: 1, Out: filepath.Join(t.TempDir(), "res"), Baseline: DefaultBaseline,
+		Linearizability: LinSample, NoPlots: true, Command: "runbench (test)",
+	}
+}
+
+// runConfig runs cfg and returns what it printed and the results it
+// wrote to cfg.Out.
+func runConfig(t *testing.T, cfg Config) (string, *results.Results) {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if _, err := s.Run(context.Background(), &stdout, nil); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	res, err := results.ReadResults(filepath.Join(cfg.Out, "runs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), res
+}
+
+// TestRunWrites runs a small matrix and checks what Run prints, the
+// files it writes and the provenance it records.
+func TestRunWrites(t *testing.T) {
+	cfg := smallConfig(t, "first-touch-4k,rewrite", "freeze-any,overlap", []int{1, 8}, "size=1m", "ops=64")
+	cfg.Repeat, cfg.Seed, cfg.NoPlots = 2, 42, false
+	stdout, res := runConfig(t, cfg)
+	for _, want := range []string{"seed 42", "replay with -seed 42", "linearizability: checked", "vs freeze-any", "results in " + cfg.Out, "4 figures"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if len(res.Runs) != 2*2*2*2 {
+		t.Errorf("%d runs, want 16", len(res.Runs))
+	}
+	if p := res.Provenance; p.Command != cfg.Command || p.Seed != 42 || len(p.Devices) != 1 || len(p.Jobs) != 2 || p.CacheMode != "" {
+		t.Errorf("provenance %+v", p)
+	}
+	for _, f := range []string{"runs.csv", "bench.txt", "summary.txt", "report.md", "report.html", "throughput-sim-nvme.svg"} {
+		if b, err := os.ReadFile(filepath.Join(cfg.Out, f)); err != nil || len(b) == 0 {
+			t.Errorf("%s: %v (%d bytes)", f, err, len(b))
+		}
+	}
+	if md, _ := os.ReadFile(filepath.Join(cfg.Out, "report.md")); !strings.Contains(string(md), "go run ./cmd/runbench (test)") {
+		t.Errorf("report.md does not give the command:\n%s", md)
+	}
+}
+
+// TestLinearizability checks that an unsafe policy's lost writes are
+// caught: freeze-l2 on same-cluster at a queue depth above one is not
+// linearizable, and the counterexample is written and linked.
+func TestLinearizability(t *testing.T) {
+	cfg := smallConfig(t, "same-cluster", "freeze-any,freeze-l2", []int{1, 8}, "size=256k")
+	stale := filepath.Join(cfg.Out, CounterexampleDir, "stale.txt")
+	os.MkdirAll(filepath.Dir(stale), 0o755)
+	os.WriteFile(stale, []byte("from an earlier run"), 0o644)
+	os.WriteFile(filepath.Join(cfg.Out, "runs.json"), []byte("{}"), 0o644) // a results directory
+	stdout, res := runConfig(t, cfg)
+	for _, r := range res.Runs {
+		switch {
+		case r.QD != 8:
+			if r.Linearizable != nil {
+				t.Errorf("%s qd %d checked outside the sample", r.Policy, r.QD)
+			}
+		case r.Policy == "freeze-any":
+			if r.Linearizable == nil || !*r.Linearizable {
+				t.Errorf("freeze-any: linearizable %v", r.Linearizable)
+			}
+		case r.Policy == "freeze-l2":
+			if r.Linearizable == nil || *r.Linearizable || r.Counterexample == "" {
+				t.Fatalf("freeze-l2 not caught: linearizable %v, counterexample %q", r.Linearizable, r.Counterexample)
+			}
+			b, err := os.ReadFile(filepath.Join(cfg.Out, r.Counterexample))
+			if err != nil || !strings.Contains(string(b), "not linearizable") {
+				t.Errorf("counterexample %s: %v %q", r.Counterexample, err, b)
+			}
+			if _, err := os.Stat(filepath.Join(cfg.Out, strings.TrimSuffix(r.Counterexample, ".txt")+".html")); err != nil {
+				t.Errorf("visualization: %v", err)
+			}
+		}
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale counterexample kept: %v", err)
+	}
+	if !strings.Contains(stdout, "freeze-l2!") || !strings.Contains(stdout, "NO") {
+		t.Errorf("table does not mark freeze-l2:\n%s", stdout)
+	}
+	report, _ := os.ReadFile(filepath.Join(cfg.Out, "report.md"))
+	if !strings.Contains(string(report), "counterexamples/") || !strings.Contains(string(report), "NOT linearizable") {
+		t.Errorf("report lacks the verdict and counterexample link:\n%s", report)
+	}
+}
+
+// TestReopenRun runs jobs with reopen_every on the sim and mem backends,
+// every run recorded and checked: the recorder reopens the image, each
+// record counts the reopens, and every history is linearizable.
+func TestReopenRun(t *testing.T) {
+	cfg := smallConfig(t, "first-touch-4k,rewrite", "freeze-any,overlap", []int{1, 8}, "size=1m", "ops=64", "reopen_every=20")
+	cfg.Backends, cfg.Linearizability = []string{"sim", "mem"}, LinAll
+	_, res := runConfig(t, cfg)
+	n := 0
+	for _, r := range res.Runs {
+		if results.IsBaseline(r.Policy) {
+			continue
+		}
+		n++
+		if r.Error != "" || r.Reopens != 3 || r.Ops != 64 || r.Linearizable == nil || !*r.Linearizable {
+			t.Errorf("%s %s qd %d on %s: %d reopens, %d ops, linearizable %v, error %q; want 3, 64, true", r.Policy, r.Workload, r.QD, r.Backend, r.Reopens, r.Ops, r.Linearizable, r.Error)
+		}
+	}
+	if n != 2*2*2*2 {
+		t.Errorf("%d runs, want 16", n)
+	}
+}
+
+// TestHugeRewriteRuns runs the rewrite of issue 12 that ran for half an
+// hour (size=16t, ops=10): it prefills what its 10 ops touch, not 16 TiB.
+func TestHugeRewriteRuns(t *testing.T) {
+	cfg := smallConfig(t, "rewrite", "all", []int{1, 32}, "size=16t", "ops=10")
+	_, res := runConfig(t, cfg)
+	if len(res.Runs) != 10 {
+		t.Errorf("%d runs, want 10", len(res.Runs))
+	}
+	for _, r := range res.Runs {
+		if r.Ops != 10 || r.Error != "" || r.AllocatingWrites != 0 {
+			t.Errorf("%s qd %d: %d ops, %d allocating, error %q; want 10, 0, none", r.Policy, r.QD, r.Ops, r.AllocatingWrites, r.Error)
+		}
+	}
+}
+
+// TestRunInterrupted runs the file backend with its context already
+// done: Run removes its work directory, leaves the rest of Dir alone and
+// returns an *InterruptError with the cause.
+func TestRunInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "image.qed")
+	os.WriteFile(keep, []byte("not runbench's"), 0o644)
+	cfg := smallConfig(t, "first-touch", "overlap", []int{4}, "size=1m")
+	cfg.Backends, cfg.Dir, cfg.Baselines = []string{"file"}, dir, []string{BaselinesNone}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("interrupt")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	var stdout bytes.Buffer
+	_, err = s.Run(ctx, &stdout, nil)
+	var ie *InterruptError
+	if !errors.As(err, &ie) || !errors.Is(err, cause) || ie.RemoveErr != nil || !strings.HasPrefix(ie.WorkDir, dir) {
+		t.Fatalf("error %v, want an *InterruptError for %v with the work directory removed", err, cause)
+	}
+	if want := "interrupt; removed " + ie.WorkDir; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != "image.qed" {
+		t.Errorf("-dir holds %v afterwards, want only image.qed", ents)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("printed %q before any run", stdout.String())
+	}
+}

@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/qedharness/qedharness/impl/backends"
+	"github.com/qedharness/qedharness/impl/file"
+	"github.com/qedharness/qedharness/impl/sim"
+	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/results"
+)
+
+// Setup is a checked Config, ready to run: the matrix, where its results
+// go, and what New found out about the machine. Run may be called more
+// than once, not concurrently.
+type Setup struct {
+	matrix   workloads.Matrix
+	out      string
+	baseline string
+	command  string
+	noPlots  bool
+	// fsName and cache describe the file backend for the provenance
+	// (empty without it).
+	fsName, cache string
+	// baselineNote says why baselines were skipped, if they were.
+	baselineNote string
+	// linNote says how runs are checked for linearizability.
+	linNote string
+	// aioNote says why AIOAuto chose threads, if it did.
+	aioNote string
+}
+
+// New checks cfg and resolves it into a Setup, in runbench's order: the
+// jobs and their settings first, then the dimensions of the matrix, the
+// counts, the results directory, and last the file backend (its
+// directory, io_uring, qemu-img). A bad setting is a *SettingError
+// naming the field; New writes nothing.
+func New(cfg Config) (*Setup, error) {
+	jobs := cfg.Jobs
+	if jobs == nil {
+		var err error
+		if jobs, err = workloads.StandardJobs(); err != nil {
+			return nil, err
+		}
+	}
+	jobs, err := selectJobs(jobs, cfg.Workloads)
+	if err != nil {
+		return nil, bad("Workloads", err)
+	}
+	for _, s := range cfg.Settings {
+		if err := applySettings(jobs, s); err != nil {
+			return nil, bad("Settings", err)
+		}
+	}
+	plans := make([]*workloads.Plan, len(jobs))
+	for i, j := range jobs {
+		if plans[i], err = j.Plan(); err != nil {
+			return nil, bad("Jobs", err)
+		}
+	}
+	policies := cfg.Policies
+	if policies == nil {
+		policies = model.Registered()
+	}
+	if err := checkPolicies(policies); err != nil {
+		return nil, bad("Policies", err)
+	}
+	qds := cfg.QDs
+	if qds == nil {
+		qds = workloads.StandardQDs()
+	}
+	if err := checkQDs(qds); err != nil {
+		return nil, bad("QDs", err)
+	}
+	if name, err := checkPlans(plans, qds); err != nil {
+		return nil, bad(name, err)
+	}
+	backends := cfg.Backends
+	if backends == nil {
+		backends = []string{results.BackendSim}
+	}
+	if err := checkBackends(backends); err != nil {
+		return nil, bad("Backends", err)
+	}
+	devs := cfg.Devices
+	if devs == nil {
+		d, _ := sim.Preset("nvme")
+		devs = []sim.Device{d}
+	}
+	for _, d := range devs {
+		if err := d.Validate(); err != nil {
+			return nil, bad("Devices", err)
+		}
+	}
+	if name, err := checkCounts(&cfg); err != nil {
+		return nil, bad(name, err)
+	}
+	if strings.TrimSpace(cfg.Out) == "" {
+		return nil, bad("Out", errors.New("empty directory"))
+	}
+	if err := checkOutDir(cfg.Out); err != nil {
+		return nil, bad("Out", err)
+	}
+	if _, err := model.Lookup(cfg.Baseline); err != nil {
+		return nil, bad("Baseline", err)
+	}
+	s := &Setup{out: cfg.Out, baseline: cfg.Baseline, command: cfg.Command, noPlots: cfg.NoPlots}
+	s.matrix = workloads.Matrix{
+		Policies: policies, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
+		Repeat: cfg.Repeat, Warmup: cfg.Warmup, Seed: cfg.Seed, Parallel: cfg.Parallel,
+		Dir: cfg.Dir, File: file.Options{Direct: cfg.Direct, Workers: cfg.FileWorkers},
+	}
+	if s.linNote, err = setLinearizability(&s.matrix, cfg.Linearizability, cfg.Out); err != nil {
+		return nil, bad("Linearizability", err)
+	}
+	if err := checkRuns(&s.matrix); err != nil {
+		return nil, bad("Repeat", err)
+	}
+	if err := s.setFileBackend(&cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// usesFile reports whether the matrix runs on a backend that keeps
+// images in files (the file backend).
+func (s *Setup) usesFile() bool {
+	return slices.ContainsFunc(s.matrix.Backends, backends.InFiles)
+}
