@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -308,7 +309,12 @@ func (m *Matrix) Validate() error {
 // Run makes every scheduled run and returns the records of the measured
 // ones, in schedule order. A run that fails is recorded with its error
 // and the matrix goes on; Run itself fails only if the matrix is invalid.
-func (m *Matrix) Run() ([]results.Record, error) {
+func (m *Matrix) Run() ([]results.Record, error) { return m.RunContext(context.Background()) }
+
+// RunContext is Run, stopped early when ctx is done: no run starts after
+// that, the runs under way finish (they clean up after themselves), and
+// it returns the records made so far with context.Cause(ctx).
+func (m *Matrix) RunContext(ctx context.Context) ([]results.Record, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("matrix: %w", err)
 	}
@@ -359,12 +365,20 @@ func (m *Matrix) Run() ([]results.Record, error) {
 			}
 		}()
 	}
+feed:
 	for _, s := range simSlots {
-		next <- s
+		select {
+		case next <- s:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(next)
 	wg.Wait()
 	for _, s := range wallSlots {
+		if ctx.Err() != nil {
+			break
+		}
 		finish(s, m.runOne(s, wall, pages))
 	}
 	out := make([]results.Record, 0, len(sched))
@@ -372,6 +386,9 @@ func (m *Matrix) Run() ([]results.Record, error) {
 		if r != nil {
 			out = append(out, *r)
 		}
+	}
+	if ctx.Err() != nil {
+		return out, context.Cause(ctx)
 	}
 	return out, nil
 }

@@ -61,11 +61,10 @@ func (e *InterruptError) Unwrap() error { return e.Cause }
 // after every run and clears it when the runs end.
 //
 // The results are returned with a nil error, or with a
-// *RunsFailedError. If ctx is done while the runs go on, Run removes
-// the work directory and returns an *InterruptError at once; the runs
-// under way are abandoned, not stopped (workloads.Matrix cannot be
-// cancelled), so the caller should exit soon after. If ctx is done
-// later, Run writes the results and then returns an *InterruptError.
+// *RunsFailedError. If ctx is done while the runs go on, no further run
+// starts; Run lets those under way finish, removes the work directory
+// and returns an *InterruptError. If ctx is done later, Run writes the
+// results and then returns an *InterruptError.
 func (s *Setup) Run(ctx context.Context, stdout, progress io.Writer) (*results.Results, error) {
 	if stdout == nil {
 		stdout = io.Discard
@@ -116,15 +115,9 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 		runs []results.Record
 		err  error
 	}
-	done := make(chan outcome, 1)
-	go func() {
-		runs, err := m.Run()
-		done <- outcome{runs, err}
-	}()
 	var o outcome
-	select {
-	case o = <-done:
-	case <-ctx.Done():
+	o.runs, o.err = m.RunContext(ctx)
+	if ctx.Err() != nil {
 		return nil, &InterruptError{Cause: context.Cause(ctx)}
 	}
 	if o.err != nil {
