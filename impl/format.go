@@ -1,7 +1,12 @@
 // Package impl is a complete QED image: the on-disk format of QEMU's
-// docs/interop/qed_spec.txt, a deterministic request engine whose
-// allocating-write serialization is a model.Policy, and backends that carry
-// out the engine's I/O (file, mem, sim).
+// docs/interop/qed_spec.txt with check and repair; the request engine
+// (Engine), a deterministic state machine whose allocating-write
+// serialization is a model.Policy: requests and I/O completions in, I/Os
+// to issue and requests done out, no I/O of its own; Image, the driver
+// that runs an Engine on a Backend; and the contract between them and
+// storage (IO, Backend, Storage, Perform). The backends live in
+// subpackages (sim, file, controlled; MemBackend here performs each I/O
+// at once), named in the registry impl/backends.
 package impl
 
 import (

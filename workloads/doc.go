@@ -15,7 +15,8 @@
 // Job.Plan validates a job and resolves its defaults; Plan.Streams turns
 // a plan and a seed into one deterministic stream of operations per job
 // instance. Run drives an image with a plan at a queue depth (a closed
-// loop) on the sim, mem or file backend and returns the run's figures.
+// loop) on any registered backend (impl/backends: sim, mem, file) and
+// returns the run's figures.
 // Matrix runs policies x workloads x queue depths x backends, repeated
 // and interleaved, and returns one results.Record per run.
 //
@@ -23,7 +24,8 @@
 // run's guest saw (a history.Recorder wraps the image through RunConfig.Wrap) for
 // the checker, and results holds the records and writes runs.json,
 // runs.csv, Go benchmark lines and tables, for runbench and plots. Neither
-// imports this package.
+// imports this package. A third, bench, sits above the checker: it is
+// the main job as a library (runbench binds its flags into bench.Config).
 //
 // Nothing here holds global state, and every random choice comes from
 // the seed the caller passes in: the same seed gives the same streams
