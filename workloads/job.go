@@ -144,8 +144,11 @@ type jobKey struct {
 	name    string
 	aliases []string
 	help    string
-	set     func(j *Job, v string) error
-	get     func(j *Job) string
+	// helpFunc, if not nil, makes the help when it is asked for (the
+	// pattern key's lists the patterns, registered at init).
+	helpFunc func() string
+	set      func(j *Job, v string) error
+	get      func(j *Job) string
 }
 
 // jobKeys lists every key a job accepts, in help order.
@@ -164,7 +167,7 @@ var jobKeys = []jobKey{
 			return fmt.Errorf("want one of %s", joinValues(rwValues))
 		},
 		get: func(j *Job) string { return string(j.RW) }},
-	{name: "pattern", help: patternHelp(),
+	{name: "pattern", helpFunc: patternHelp,
 		set: func(j *Job, v string) error {
 			if _, ok := lookupPattern(PatternName(v)); !ok {
 				return fmt.Errorf("want one of %s", joinValues(patternNames()))
@@ -313,7 +316,11 @@ func Keys() []KeyHelp {
 	d := DefaultJob()
 	out := make([]KeyHelp, len(jobKeys))
 	for i, k := range jobKeys {
-		out[i] = KeyHelp{Name: k.name, Aliases: append([]string(nil), k.aliases...), Help: k.help, Default: k.get(&d)}
+		help := k.help
+		if k.helpFunc != nil {
+			help = k.helpFunc()
+		}
+		out[i] = KeyHelp{Name: k.name, Aliases: append([]string(nil), k.aliases...), Help: help, Default: k.get(&d)}
 	}
 	return out
 }

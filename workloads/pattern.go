@@ -2,6 +2,7 @@ package workloads
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -20,7 +21,7 @@ type PatternName string
 //
 // Every method but Name and Summary is unexported: a pattern reaches into
 // Plan and Stream, so the patterns live in this package, one file each
-// (pattern_*.go), listed in patterns. A pattern value holds no state; a
+// (pattern_*.go), each registering itself. A pattern value holds no state; a
 // stream's state lives in the generator newGen returns.
 type Pattern interface {
 	// Name returns the pattern key's value.
@@ -63,9 +64,28 @@ type opGen interface {
 	next(s *Stream) Op
 }
 
-// patterns lists every pattern, in help order. Adding a pattern is one
-// file defining it plus one line here.
-var patterns = []Pattern{plain{}, firstTouch{}, rewrite{}, sameCluster{}}
+// patterns lists every pattern, in help order. Each pattern's file adds
+// it, from an init function, through registerPattern: adding a pattern is
+// that one file. Nothing changes it after package initialization.
+var patterns []Pattern
+
+// patternRanks holds each registered pattern's help rank, by index.
+var patternRanks []int
+
+// registerPattern adds p to patterns at its help rank (lower first).
+// It is called only from init functions; a second pattern of the same
+// name is a programming error and panics.
+func registerPattern(rank int, p Pattern) {
+	if _, dup := lookupPattern(p.Name()); dup {
+		panic(fmt.Sprintf("workloads: pattern %q registered twice", p.Name()))
+	}
+	i := 0
+	for i < len(patternRanks) && patternRanks[i] <= rank {
+		i++
+	}
+	patterns = slices.Insert(patterns, i, p)
+	patternRanks = slices.Insert(patternRanks, i, rank)
+}
 
 // lookupPattern returns the pattern named name.
 func lookupPattern(name PatternName) (Pattern, bool) {

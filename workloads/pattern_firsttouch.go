@@ -7,6 +7,8 @@ import "fmt"
 // of clusters at a random block within each (rw=randwrite).
 const FirstTouch PatternName = "first-touch"
 
+func init() { registerPattern(2, firstTouch{}) }
+
 // firstTouch is the FirstTouch pattern.
 type firstTouch struct{}
 

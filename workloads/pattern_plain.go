@@ -7,6 +7,8 @@ package workloads
 // pass unless norandommap is set, or from the zipf distribution.
 const Plain PatternName = "plain"
 
+func init() { registerPattern(1, plain{}) }
+
 // plain is the Plain pattern.
 type plain struct{}
 

@@ -5,6 +5,8 @@ package workloads
 // are Plain's.
 const Rewrite PatternName = "rewrite"
 
+func init() { registerPattern(3, rewrite{}) }
+
 // rewrite is the Rewrite pattern: Plain over a prefilled region.
 type rewrite struct{ plain }
 

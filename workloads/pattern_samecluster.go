@@ -8,6 +8,8 @@ import "fmt"
 // (rw=write) or shuffled, with clusters in random order (rw=randwrite).
 const SameCluster PatternName = "same-cluster"
 
+func init() { registerPattern(4, sameCluster{}) }
+
 // sameCluster is the SameCluster pattern.
 type sameCluster struct{}
 
