@@ -85,6 +85,15 @@ func StandardExploreConfig(mode ExploreMode) ExploreConfig {
 	return ExploreConfig{Mode: mode, Requests: 3, L1Entries: 2, Clusters: 2, Sectors: 2, Reopen: true}
 }
 
+// TableWrites returns the table-write scheme the configuration explores:
+// model.Snapshot with UnorderedMeta, model.Ordered otherwise.
+func (c ExploreConfig) TableWrites() model.TableWrites {
+	if c.UnorderedMeta {
+		return model.Snapshot
+	}
+	return model.Ordered
+}
+
 // protocolConfig returns the model configuration cfg describes.
 func (c ExploreConfig) protocolConfig() model.ProtocolConfig {
 	return model.ProtocolConfig{
@@ -206,7 +215,8 @@ type ExploreViolation struct {
 
 // ExploreResult is the outcome of exploring one policy.
 type ExploreResult struct {
-	// Policy and Expect are the policy's name and declared verdict.
+	// Policy and Expect are the policy's name and the verdict it declares
+	// for the configuration's table-write scheme (TableWrites).
 	Policy string
 	Expect model.Claim
 	// Config is the configuration explored.
@@ -275,7 +285,7 @@ func exploreModel(reg model.Registration, cfg ExploreConfig) (*ExploreResult, er
 	if err != nil {
 		return nil, fmt.Errorf("explore %s: %w", reg.Name, err)
 	}
-	res := &ExploreResult{Policy: reg.Name, Expect: reg.Expect, Config: cfg}
+	res := &ExploreResult{Policy: reg.Name, Expect: reg.Claim(cfg.TableWrites()), Config: cfg}
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start) }()
 

@@ -103,7 +103,7 @@ type implExplorer struct {
 func newImplExplorer(reg model.Registration, cfg ExploreConfig) *implExplorer {
 	x := &implExplorer{
 		reg: reg, cfg: cfg,
-		res:        &ExploreResult{Policy: reg.Name, Expect: reg.Expect, Config: cfg},
+		res:        &ExploreResult{Policy: reg.Name, Expect: reg.Claim(cfg.TableWrites()), Config: cfg},
 		size:       uint64(cfg.L1Entries) * implSpan,
 		secBytes:   implClusterSize / uint64(cfg.Sectors),
 		linCache:   map[uint64]*Result{},

@@ -31,12 +31,12 @@ func (r VerdictRow) Problems() []string {
 			continue
 		}
 		mode := res.Config.Mode
-		switch {
-		case reg.Expect == model.Safe && res.Verdict == Violated:
+		switch claim := reg.Claim(res.Config.TableWrites()); {
+		case claim == model.Safe && res.Verdict == Violated:
 			out = append(out, fmt.Sprintf("%s declares safe, but %s mode finds %s: %s", reg.Name, mode, res.Violation.Invariant, firstLine(res.Violation.Message)))
-		case reg.Expect == model.Safe && res.Verdict == Incomplete:
+		case claim == model.Safe && res.Verdict == Incomplete:
 			out = append(out, fmt.Sprintf("%s declares safe, but %s mode is incomplete (%s)", reg.Name, mode, res.Reason))
-		case reg.Expect == model.Unsafe && res.Verdict != Violated:
+		case claim == model.Unsafe && res.Verdict != Violated:
 			out = append(out, fmt.Sprintf("%s declares unsafe, but %s mode finds no violation (%s)", reg.Name, mode, res.Verdict))
 		}
 		if reg.Parallel && res.Facts.MaxAllocInFlight < 2 {

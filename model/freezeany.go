@@ -5,10 +5,11 @@ package model
 type FreezeAny struct{}
 
 var freezeAnyRegistration = Registration{
-	Name:    "freeze-any",
-	Policy:  FreezeAny{},
-	Expect:  Safe,
-	Summary: "QED as merged: one allocating write at a time",
+	Name:           "freeze-any",
+	Policy:         FreezeAny{},
+	Expect:         Safe,
+	ExpectSnapshot: Safe,
+	Summary:        "QED as merged: one allocating write at a time",
 }
 
 // Name returns "freeze-any".

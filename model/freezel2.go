@@ -8,11 +8,12 @@ package model
 type FreezeL2 struct{}
 
 var freezeL2Registration = Registration{
-	Name:     "freeze-l2",
-	Policy:   FreezeL2{},
-	Expect:   Unsafe,
-	Parallel: true,
-	Summary:  "proposed patch: only L2-table allocations wait, for each other",
+	Name:           "freeze-l2",
+	Policy:         FreezeL2{},
+	Expect:         Unsafe,
+	ExpectSnapshot: Unsafe,
+	Parallel:       true,
+	Summary:        "proposed patch: only L2-table allocations wait, for each other",
 }
 
 // Name returns "freeze-l2".

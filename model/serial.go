@@ -5,10 +5,11 @@ package model
 type Serial struct{}
 
 var serialRegistration = Registration{
-	Name:    "serial",
-	Policy:  Serial{},
-	Expect:  Safe,
-	Summary: "one request in flight at a time",
+	Name:           "serial",
+	Policy:         Serial{},
+	Expect:         Safe,
+	ExpectSnapshot: Safe,
+	Summary:        "one request in flight at a time",
 }
 
 // Name returns "serial".

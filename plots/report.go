@@ -40,6 +40,12 @@ type report struct {
 	Provenance []string
 	Command    string
 	Verdicts   []verdictRow
+	// Checkers name the columns of CheckerRows: the checkers with a
+	// verdict; CheckerRows one row per policy and table-write scheme;
+	// Counterexamples each violation's steps.
+	Checkers        []string
+	CheckerRows     []checkerRow
+	Counterexamples []counterexampleView
 	Headlines  []string
 	Throughput []throughputTable
 	Figures    []figureView
@@ -56,6 +62,24 @@ type verdictRow struct {
 	// found, Visualization porcupine's HTML beside it, "" if none.
 	Counterexample, Visualization, Where string
 	Bad                                  bool
+}
+
+// checkerRow is one policy's verdicts under one table-write scheme.
+type checkerRow struct {
+	Policy, TableWrites, Claim string
+	Cells                      []checkerCell
+	Bad                        bool
+}
+
+type checkerCell struct {
+	Text string
+	Bad  bool
+}
+
+// counterexampleView is one violation a checker found, with its steps.
+type counterexampleView struct {
+	Title, Replay string
+	Steps         []string
 }
 
 type throughputTable struct {
@@ -123,6 +147,7 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 			d.Name, float64(d.ReadLatencyNs)/1e3, float64(d.WriteLatencyNs)/1e3, float64(d.FlushLatencyNs)/1e3, float64(d.BandwidthBps)/1e9, d.Parallelism, 100*d.Jitter))
 	}
 	r.Verdicts = verdicts(dir, in)
+	r.Checkers, r.CheckerRows, r.Counterexamples = checkerVerdicts(in.Results.Verdicts)
 	trusted := map[string]bool{}
 	for i, v := range r.Verdicts {
 		trusted[v.Policy] = !v.Bad && in.Policies[i].Expect == model.Safe
@@ -210,7 +235,7 @@ func verdicts(dir string, in ReportInput) []verdictRow {
 				}
 			}
 		}
-		row := verdictRow{Policy: reg.Name, Summary: reg.Summary, Claims: reg.Expect.String()}
+		row := verdictRow{Policy: reg.Name, Summary: reg.Summary, Claims: reg.ClaimText()}
 		if ce.Counterexample != "" {
 			row.Counterexample = ce.Counterexample
 			if viz := strings.TrimSuffix(ce.Counterexample, ".txt") + ".html"; fileExists(filepath.Join(dir, viz)) {
@@ -255,6 +280,43 @@ func verdicts(dir string, in ReportInput) []verdictRow {
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// checkerVerdicts lays out every checker's verdicts: the checkers with a
+// verdict, one row per policy and table-write scheme (in the order of
+// vs), and each violation's counterexample.
+func checkerVerdicts(vs []results.Verdict) ([]string, []checkerRow, []counterexampleView) {
+	var checkers []string
+	for _, c := range results.Checkers() {
+		if slices.ContainsFunc(vs, func(v results.Verdict) bool { return v.Checker == c }) {
+			checkers = append(checkers, c)
+		}
+	}
+	var rows []checkerRow
+	index := map[[2]string]int{}
+	var ces []counterexampleView
+	for _, v := range vs {
+		k := [2]string{v.Policy, v.TableWrites}
+		i, ok := index[k]
+		if !ok {
+			i = len(rows)
+			index[k] = i
+			rows = append(rows, checkerRow{Policy: v.Policy, TableWrites: v.TableWrites, Claim: v.Claim, Cells: make([]checkerCell, len(checkers))})
+			for j := range rows[i].Cells {
+				rows[i].Cells[j].Text = "-"
+			}
+		}
+		j := slices.Index(checkers, v.Checker)
+		rows[i].Cells[j] = checkerCell{Text: v.Cell(), Bad: !v.Agrees}
+		rows[i].Bad = rows[i].Bad || !v.Agrees
+		if v.Outcome == results.OutcomeViolated {
+			ces = append(ces, counterexampleView{
+				Title:  fmt.Sprintf("%s, %s table writes, %s (%s): %s", v.Policy, v.TableWrites, v.Checker, v.Config, v.Violation),
+				Replay: v.Replay, Steps: v.Counterexample,
+			})
+		}
+	}
+	return checkers, rows, ces
 }
 
 // throughputTables pivots the summaries at the focus queue depth: one row
@@ -395,6 +457,29 @@ func writeMarkdown(b *bytes.Buffer, r *report) {
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", pol, v.Claims, v.ImageCheck, v.Linearizable, v.Verdict, ce)
 	}
+	if len(r.CheckerRows) > 0 {
+		fmt.Fprintf(b, "\n## Every checker's verdict\n\nEach policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the crash explorer bounded, linearizability over the measured runs' histories.\n\n| policy | table writes | claims | %s |\n|---|---|---|%s\n",
+			strings.Join(r.Checkers, " | "), strings.Repeat("---|", len(r.Checkers)))
+		for _, row := range r.CheckerRows {
+			cells := make([]string, len(row.Cells))
+			for i, c := range row.Cells {
+				cells[i] = c.Text
+				if c.Bad {
+					cells[i] = "**" + c.Text + "**"
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", row.Policy, row.TableWrites, row.Claim, strings.Join(cells, " | "))
+		}
+		for _, ce := range r.Counterexamples {
+			fmt.Fprintf(b, "\n### %s\n\n", ce.Title)
+			for _, l := range ce.Steps {
+				fmt.Fprintf(b, "    %s\n", l)
+			}
+			if ce.Replay != "" {
+				fmt.Fprintf(b, "\nReplay: `%s`\n", ce.Replay)
+			}
+		}
+	}
 	fmt.Fprintf(b, "\n## What each policy buys\n\n")
 	for _, h := range r.Headlines {
 		fmt.Fprintf(b, "- %s\n", h)
@@ -487,6 +572,16 @@ ul li { margin: 0.2em 0; }
 {{range .Verdicts}}<tr{{if .Bad}} class="bad"{{end}}><td>{{.Policy}}{{if .Bad}} (!){{end}}</td><td>{{.Summary}}</td><td>{{.Claims}}</td><td>{{.ImageCheck}}</td><td>{{.Linearizable}}</td><td>{{.Verdict}}</td><td>{{if .Counterexample}}<a href="{{.Counterexample}}">{{.Where}}</a>{{if .Visualization}} (<a href="{{.Visualization}}">visualization</a>){{end}}{{else}}-{{end}}</td></tr>
 {{end}}</table>
 
+{{if .CheckerRows}}<h2>Every checker's verdict</h2>
+<p class="prov">Each policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the crash explorer bounded, linearizability over the measured runs' histories. Red: the checker disagrees with the claim.</p>
+<table>
+<tr><th>policy</th><th>table writes</th><th>claims</th>{{range .Checkers}}<th>{{.}}</th>{{end}}</tr>
+{{range .CheckerRows}}<tr{{if .Bad}} class="bad"{{end}}><td>{{.Policy}}</td><td>{{.TableWrites}}</td><td>{{.Claim}}</td>{{range .Cells}}<td{{if .Bad}} class="bad"{{end}}>{{.Text}}</td>{{end}}</tr>
+{{end}}</table>
+{{range .Counterexamples}}<details><summary>{{.Title}}</summary>
+<pre class="full">{{range .Steps}}{{.}}
+{{end}}</pre>{{if .Replay}}<p class="prov">Replay: <code>{{.Replay}}</code></p>{{end}}</details>
+{{end}}{{end}}
 <h2>What each policy buys</h2>
 <ul>
 {{range .Headlines}}<li>{{.}}</li>

@@ -20,6 +20,10 @@ type Config struct {
 	// MaxSchedules bounds the completion orders run to the end per
 	// workload (default 32).
 	MaxSchedules int
+	// UnorderedMeta runs the engine with snapshot table writes
+	// (impl.Options.UnorderedMetadata, QEMU's scheme): every table update
+	// its own write, several in flight to one sector.
+	UnorderedMeta bool
 	// NoReduction turns off the sleep-set reduction of completion orders
 	// and the deduplication of crash states (see Explore), exploring
 	// orders as they come.
@@ -116,7 +120,11 @@ func (c Config) withDefaults() Config {
 // request failing, a replay diverging), not a verdict.
 func Explore(reg model.Registration, workloads []Workload, cfg Config) (*Result, error) {
 	cfg = cfg.withDefaults()
-	res := &Result{Policy: reg.Name, Expect: reg.Expect, ByWorkload: map[string]Stats{}}
+	scheme := model.Ordered
+	if cfg.UnorderedMeta {
+		scheme = model.Snapshot
+	}
+	res := &Result{Policy: reg.Name, Expect: reg.Claim(scheme), ByWorkload: map[string]Stats{}}
 	for _, w := range workloads {
 		x := &explorer{reg: reg, w: w, cfg: cfg, seen: map[uint64]bool{}, states: map[uint64]bool{}, res: res}
 		if cfg.Backing {

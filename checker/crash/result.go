@@ -57,8 +57,8 @@ func (s *Stats) add(o Stats) {
 
 // Result is the outcome of Explore for one policy.
 type Result struct {
-	// Policy names the policy explored and Expect the verdict it is
-	// registered with.
+	// Policy names the policy explored and Expect the verdict it claims
+	// for the table-write scheme explored (Config.UnorderedMeta).
 	Policy string
 	Expect model.Claim
 	// Stats sums the figures of every workload.

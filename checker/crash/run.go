@@ -78,7 +78,7 @@ func (x *explorer) start() (*run, error) {
 	}
 	files.Image = r.cs
 	r.be = controlled.New(files)
-	im, err := impl.Open(files, recorder{r}, impl.Options{Policy: x.reg.Policy})
+	im, err := impl.Open(files, recorder{r}, impl.Options{Policy: x.reg.Policy, UnorderedMetadata: x.cfg.UnorderedMeta})
 	if err != nil {
 		return nil, err
 	}

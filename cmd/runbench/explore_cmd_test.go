@@ -33,7 +33,7 @@ func TestExploreCommand(t *testing.T) {
 		{"state limit", "-policy overlap -max-states 10", exitIncomplete,
 			[]string{"INCOMPLETE (state limit 10 reached"}, "", "explore: 1 policies: 0 hold, 0 violated, 1 incomplete (overlap)"},
 		{"impl unordered metadata replay", "-mode impl -policy overlap -l1 1 -clusters 3 -sectors 1 -unordered-meta -replay w0,w1,w2/s|s|s|c1|c2|c3|c4|c5|c6|c7|c8|c10|c9", exitViolated,
-			[]string{"impl, 3 requests, 1 L1 x 3 clusters x 1 sectors, no backing, reopen, unordered metadata writes", "overlap (declared safe): VIOLATED: reopen-content",
+			[]string{"impl, 3 requests, 1 L1 x 3 clusters x 1 sectors, no backing, reopen, unordered metadata writes", "overlap (declared unsafe): VIOLATED: reopen-content",
 				"io 10 completes: request 3's write of the L2 table sector at 0x3000", "io 9 completes: request 2's write of the L2 table sector at 0x3000",
 				"replay: runbench explore -mode impl -policy overlap -l1 1 -clusters 3 -sectors 1 -unordered-meta -replay 'w0,w1,w2/s s s c1 c2 c3 c4 c5 c6 c7 c8 c10 c9'"}, "",
 			"explore: 1 policies: 0 hold, 1 violated (overlap), 0 incomplete"},

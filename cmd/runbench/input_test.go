@@ -17,7 +17,7 @@ func TestJobFileBOM(t *testing.T) {
 	job := filepath.Join(dir, "bom.fio")
 	os.WriteFile(job, []byte("\xef\xbb\xbf[bom]\r\nrw=randwrite\r\npattern=first-touch\r\nsize=1m\r\n"), 0o644)
 	var stdout, stderr bytes.Buffer
-	args := []string{"-job", job, "-policies", "overlap", "-qd", "4", "-repeat", "1", "-warmup", "0", "-backend", "mem", "-out", filepath.Join(dir, "out"), "-noplots"}
+	args := []string{"-verdicts=false", "-job", job, "-policies", "overlap", "-qd", "4", "-repeat", "1", "-warmup", "0", "-backend", "mem", "-out", filepath.Join(dir, "out"), "-noplots"}
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}

@@ -51,7 +51,7 @@ type options struct {
 	policies, workloads, qds, backends, devices string
 	jobFile, cpuProfile, baselines, fill, meta  string
 	sets                                        multiFlag
-	grow, keys, list                            bool
+	grow, keys, list, verdicts                  bool
 }
 
 // newFlagSet binds the flags into cfg, directly where types allow, and o.
@@ -81,11 +81,12 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.Baseline, "baseline", bench.DefaultBaseline, "`policy` the table compares throughput with")
 	fs.StringVar(&o.baselines, "baselines", bench.BaselinesAuto, "file backend: `list` of baselines to run beside the policies ("+strings.Join(results.BaselineNames(), ", ")+"; raw runs the workloads' own order on our file backend, the others sequentially through qemu-img bench), auto (all, when qemu-img is installed) or none")
 	fs.BoolVar(&cfg.NoPlots, "noplots", false, "skip the figures")
-	fs.StringVar((*string)(&cfg.Linearizability), "linearizability", string(bench.LinSample), "check run histories for linearizability: `mode` none, sample (repetition 1 at queue depth 32, or the largest run), first (repetition 1 of each configuration) or all")
+	fs.BoolVar(&o.verdicts, "verdicts", true, "also run the explorers and the crash explorer on their standard configurations, every selected policy, ordered and snapshot table writes, and put their verdicts in runs.json and the report (runbench verify runs them alone)")
+	fs.StringVar((*string)(&cfg.Linearizability), "linearizability", string(bench.LinAll), "check run histories for linearizability: `mode` all (every measured run), first (repetition 1 of each configuration), sample (repetition 1 at queue depth 32, or the largest run) or none")
 	fs.BoolVar(&o.keys, "keys", false, "list the job keys and exit")
 	fs.BoolVar(&o.list, "list", false, "list the workloads of the job file and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric field] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric field] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -111,6 +112,7 @@ func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, er
 	if o.keys {
 		return nil, &o, bench.WriteKeys(stdout)
 	}
+	cfg.NoVerdicts = !o.verdicts
 	var err error
 	if cfg.Jobs, err = loadJobs(o.jobFile); err != nil {
 		return nil, nil, err
@@ -181,6 +183,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return compareMain(args[1:], stdout, stderr)
 		case "report":
 			return reportMain(args[1:], stdout, stderr)
+		case "verify":
+			return verifyMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, o, err := parse(args, stdout, stderr)

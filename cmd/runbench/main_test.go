@@ -124,7 +124,7 @@ func TestBadFlags(t *testing.T) {
 func TestSmallRun(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "res")
 	var stdout, stderr bytes.Buffer
-	args := []string{"-workloads", "first-touch-4k,rewrite", "-policies", "freeze-any,overlap", "-qd", "1,8",
+	args := []string{"-verdicts=false", "-workloads", "first-touch-4k,rewrite", "-policies", "freeze-any,overlap", "-qd", "1,8",
 		"-repeat", "2", "-set", "size=1m", "-set", "ops=64", "-seed", "42", "-out", out}
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
@@ -185,7 +185,7 @@ func TestJobFileRun(t *testing.T) {
 	job := filepath.Join(dir, "my.fio")
 	os.WriteFile(job, []byte("[global]\nsize=1m\n[mine]\nrw=randwrite\npattern=same-cluster\n"), 0o644)
 	var stdout, stderr bytes.Buffer
-	args := []string{"-job", job, "-policies", "overlap", "-qd", "4", "-repeat", "1", "-warmup", "0", "-backend", "mem", "-out", filepath.Join(dir, "out")}
+	args := []string{"-verdicts=false", "-job", job, "-policies", "overlap", "-qd", "4", "-repeat", "1", "-warmup", "0", "-backend", "mem", "-out", filepath.Join(dir, "out")}
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -198,7 +198,7 @@ func TestCompareCommand(t *testing.T) {
 	dir := t.TempDir()
 	run1 := func(out string, seed string) {
 		var stdout, stderr bytes.Buffer
-		args := []string{"-workloads", "first-touch-4k", "-policies", "freeze-any,overlap", "-qd", "1,8", "-repeat", "2",
+		args := []string{"-verdicts=false", "-workloads", "first-touch-4k", "-policies", "freeze-any,overlap", "-qd", "1,8", "-repeat", "2",
 			"-set", "size=1m", "-seed", seed, "-out", out, "-noplots"}
 		if code := run(args, &stdout, &stderr); code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr.String())
@@ -233,7 +233,7 @@ func TestCompareCommand(t *testing.T) {
 func TestReportCommand(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "res")
 	var stdout, stderr bytes.Buffer
-	args := []string{"-workloads", "rewrite,first-touch-4k", "-policies", "freeze-any,overlap", "-qd", "1,8", "-repeat", "1", "-warmup", "0",
+	args := []string{"-verdicts=false", "-workloads", "rewrite,first-touch-4k", "-policies", "freeze-any,overlap", "-qd", "1,8", "-repeat", "1", "-warmup", "0",
 		"-set", "size=1m", "-set", "ops=64", "-out", out, "-noplots"}
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())

@@ -72,7 +72,7 @@ func TestDirKeepsFiles(t *testing.T) {
 			dir := t.TempDir()
 			check := putSentinels(t, dir)
 			var stdout, stderr bytes.Buffer
-			args := []string{"-backend", "file", "-dir", dir, "-baselines", tt.baselines, "-workloads", "backing-cow,rewrite",
+			args := []string{"-verdicts=false", "-backend", "file", "-dir", dir, "-baselines", tt.baselines, "-workloads", "backing-cow,rewrite",
 				"-policies", "overlap", "-qd", "1,4", "-repeat", "1", "-warmup", "0", "-set", "size=1m,ops=16",
 				"-out", filepath.Join(t.TempDir(), "res"), "-noplots"}
 			if code := run(args, &stdout, &stderr); code != 0 {
@@ -116,7 +116,7 @@ func TestInterruptRemovesWorkdir(t *testing.T) {
 		t.Run(tt.sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			check := putSentinels(t, dir)
-			args := []string{"-backend", "file", "-dir", dir, "-baselines", "none", "-workloads", "first-touch",
+			args := []string{"-verdicts=false", "-backend", "file", "-dir", dir, "-baselines", "none", "-workloads", "first-touch",
 				"-policies", "overlap", "-qd", "4", "-repeat", "100000", "-warmup", "0", "-linearizability", "none",
 				"-out", filepath.Join(t.TempDir(), "res"), "-noplots"}
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRunbench$")

@@ -51,6 +51,10 @@ type Config struct {
 	Linearizability LinMode
 	// NoPlots skips the figures (the report is written without them).
 	NoPlots bool
+	// NoVerdicts skips the checkers that need no measured run (the
+	// explorers and the crash explorer, Verdicts); the linearizability
+	// verdicts of the measured runs are made all the same.
+	NoVerdicts bool
 
 	// Dir, Direct, AIO and FileWorkers configure the file backend and
 	// are refused without it.

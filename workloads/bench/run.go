@@ -126,11 +126,26 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 	if progress != nil {
 		fmt.Fprintf(progress, "\r\033[K")
 	}
-	prov.LoadAvgEnd = loadAvg()
 	res := &results.Results{Provenance: prov, Runs: o.runs}
+	if !s.noVerdicts {
+		fmt.Fprintf(stdout, "runbench: verdicts: the explorers and the crash explorer on their standard configurations, every policy, ordered and snapshot table writes\n")
+		vs, err := Verdicts(m.Policies)
+		if err != nil {
+			return res, err
+		}
+		res.Verdicts = vs
+	}
+	res.Verdicts = append(res.Verdicts, LinearizabilityVerdicts(m.Policies, o.runs)...)
+	sortVerdicts(res.Verdicts, m.Policies)
+	prov.LoadAvgEnd = loadAvg()
+	res.Provenance = prov
 	// The order Report uses too, so that both write one table.
 	sums := results.Summarize(o.runs, tableOrder(res))
 	if err := results.WriteTable(stdout, sums, s.baseline); err != nil {
+		return res, err
+	}
+	fmt.Fprintln(stdout)
+	if err := results.WriteVerdictTable(stdout, res.Verdicts); err != nil {
 		return res, err
 	}
 	figs, err := writeAll(s.out, plots.ReportInput{

@@ -16,7 +16,7 @@ import (
 // smallConfig returns a Config of a small sim matrix writing to a new
 // directory: the named workloads and policies at the queue depths, one
 // repetition without warm-up, every setting of settings applied, no
-// figures.
+// figures, no explorers (TestRunVerdicts runs them).
 func smallConfig(t *testing.T, workloads, policies string, qds []int, settings ...string) Config {
 	t.Helper()
 	regs, err := model.ParseList(policies)
@@ -26,7 +26,7 @@ func smallConfig(t *testing.T, workloads, policies string, qds []int, settings .
 	return Config{
 		Workloads: strings.Split(workloads, ","), Settings: settings, Policies: regs, QDs: qds,
 		Repeat: 1, Seed: 1, Out: filepath.Join(t.TempDir(), "res"), Baseline: DefaultBaseline,
-		Linearizability: LinSample, NoPlots: true, Command: "runbench (test)",
+		Linearizability: LinSample, NoPlots: true, NoVerdicts: true, Command: "runbench (test)",
 	}
 }
 
@@ -188,5 +188,34 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("printed %q before any run", stdout.String())
+	}
+}
+
+// TestRunVerdicts runs a small matrix with the verdicts: runs.json and
+// the report carry every checker's verdict for the policy under both
+// table-write schemes, and stdout prints them.
+func TestRunVerdicts(t *testing.T) {
+	cfg := smallConfig(t, "first-touch-4k", "serial", []int{4}, "size=1m", "ops=64")
+	cfg.NoVerdicts = false
+	stdout, res := runConfig(t, cfg)
+	got := map[string]bool{}
+	for _, v := range res.Verdicts {
+		got[v.Checker+"/"+v.TableWrites] = true
+		if v.Policy != "serial" || !v.Agrees || v.Outcome != results.OutcomeHolds {
+			t.Errorf("verdict %+v: want serial holding, as it claims", v)
+		}
+	}
+	for _, want := range []string{"model-explorer/ordered", "model-explorer/snapshot", "impl-explorer/ordered", "impl-explorer/snapshot",
+		"crash-explorer/ordered", "crash-explorer/snapshot", "linearizability/ordered"} {
+		if !got[want] {
+			t.Errorf("no %s verdict in runs.json; have %v", want, got)
+		}
+	}
+	if !strings.Contains(stdout, "impl-explorer") || !strings.Contains(stdout, "holds (") {
+		t.Errorf("stdout lacks the verdict table:\n%s", stdout)
+	}
+	md, _ := os.ReadFile(filepath.Join(cfg.Out, "report.md"))
+	if !strings.Contains(string(md), "crash-explorer") {
+		t.Errorf("report.md lacks the checkers' verdicts:\n%s", md)
 	}
 }

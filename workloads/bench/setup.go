@@ -22,6 +22,8 @@ type Setup struct {
 	baseline string
 	command  string
 	noPlots  bool
+	// noVerdicts skips Verdicts.
+	noVerdicts bool
 	// fsName and cache describe the file backend for the provenance
 	// (empty without it).
 	fsName, cache string
@@ -107,7 +109,7 @@ func New(cfg Config) (*Setup, error) {
 	if _, err := model.Lookup(cfg.Baseline); err != nil {
 		return nil, bad("Baseline", err)
 	}
-	s := &Setup{out: cfg.Out, baseline: cfg.Baseline, command: cfg.Command, noPlots: cfg.NoPlots}
+	s := &Setup{out: cfg.Out, baseline: cfg.Baseline, command: cfg.Command, noPlots: cfg.NoPlots, noVerdicts: cfg.NoVerdicts}
 	s.matrix = workloads.Matrix{
 		Policies: policies, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
 		Repeat: cfg.Repeat, Warmup: cfg.Warmup, Seed: cfg.Seed, Parallel: cfg.Parallel,

@@ -67,6 +67,9 @@ type DeviceInfo struct {
 type Results struct {
 	Provenance Provenance `json:"provenance"`
 	Runs       []Record   `json:"runs"`
+	// Verdicts are every checker's findings per policy (Verdict), when
+	// they were made.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
 }
 
 // WriteJSON writes res as indented JSON.

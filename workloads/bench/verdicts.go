@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qedharness/qedharness/checker"
+	"github.com/qedharness/qedharness/checker/crash"
+	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads/results"
+)
+
+// Crash exploration bounds of the standard verdict set: every standard
+// crash workload, the first completion orders of each, every subset of
+// up to crashUnits unflushed writes at every completion boundary.
+const (
+	crashSchedules = 2
+	crashUnits     = 8
+)
+
+// Verdicts runs the checkers that need no measured run on their standard
+// configurations, for every policy of regs under both table-write
+// schemes: the model explorer and the implementation explorer
+// (exhaustive on checker.StandardExploreConfig), and the crash explorer
+// (bounded: crashSchedules completion orders per workload). Each finding
+// is compared with the policy's claim for the scheme (Agrees).
+func Verdicts(regs []model.Registration) ([]results.Verdict, error) {
+	type job struct {
+		reg    model.Registration
+		scheme model.TableWrites
+	}
+	var jobs []job
+	for _, reg := range regs {
+		for _, scheme := range model.TableWriteSchemes {
+			jobs = append(jobs, job{reg, scheme})
+		}
+	}
+	// The checkers share nothing: one job per core at a time.
+	found := make([][]results.Verdict, len(jobs))
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				found[i], errs[i] = verdictsOf(jobs[i].reg, jobs[i].scheme)
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []results.Verdict
+	for _, vs := range found {
+		out = append(out, vs...)
+	}
+	return out, nil
+}
+
+// verdictsOf runs the explorers and the crash explorer for reg under
+// scheme.
+func verdictsOf(reg model.Registration, scheme model.TableWrites) ([]results.Verdict, error) {
+	var out []results.Verdict
+	for _, mode := range []checker.ExploreMode{checker.ExploreModel, checker.ExploreImpl} {
+		cfg := checker.StandardExploreConfig(mode)
+		cfg.UnorderedMeta = scheme == model.Snapshot
+		res, err := checker.Explore(reg, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s, %s table writes, %s explorer: %w", reg.Name, scheme, mode, err)
+		}
+		out = append(out, exploreVerdict(reg, scheme, res))
+	}
+	v, err := crashVerdict(reg, scheme)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, v), nil
+}
+
+// exploreVerdict turns an exploration into a verdict.
+func exploreVerdict(reg model.Registration, scheme model.TableWrites, res *checker.ExploreResult) results.Verdict {
+	v := results.Verdict{
+		Policy: reg.Name, TableWrites: scheme.String(), Claim: reg.Claim(scheme).String(),
+		Config: res.Config.String(), Seconds: res.Elapsed.Seconds(), Note: res.Reason,
+	}
+	if res.Config.Mode == checker.ExploreModel {
+		v.Checker, v.States = results.CheckerModel, res.States
+	} else {
+		v.Checker, v.Orders, v.States = results.CheckerImpl, res.Paths, res.States
+	}
+	v.Outcome = res.Verdict.String()
+	if x := res.Violation; x != nil {
+		v.Violation = x.Invariant + ": " + firstLine(x.Message)
+		v.Counterexample = append([]string(nil), x.Trace...)
+		if x.Schedule != "" {
+			flags := ""
+			if res.Config.UnorderedMeta {
+				flags = " -unordered-meta"
+			}
+			v.Replay = fmt.Sprintf("go run ./cmd/runbench explore -mode impl -policy %s%s -replay '%s'", reg.Name, flags, x.Schedule)
+		}
+	}
+	// Both explorers are exhaustive on their configuration: an unsafe
+	// claim they do not confirm is a disagreement too.
+	v.Agrees = agrees(v.Claim, v.Outcome, true)
+	return v
+}
+
+// crashVerdict runs the bounded crash exploration of reg under scheme.
+func crashVerdict(reg model.Registration, scheme model.TableWrites) (results.Verdict, error) {
+	cfg := crash.Config{MaxSchedules: crashSchedules, MaxUnits: crashUnits, UnorderedMeta: scheme == model.Snapshot}
+	start := time.Now()
+	res, err := crash.Explore(reg, crash.Workloads(), cfg)
+	if err != nil {
+		return results.Verdict{}, fmt.Errorf("%s, %s table writes, crash explorer: %w", reg.Name, scheme, err)
+	}
+	v := results.Verdict{
+		Policy: reg.Name, Checker: results.CheckerCrash, TableWrites: scheme.String(), Claim: reg.Claim(scheme).String(),
+		Config:  fmt.Sprintf("%d crash workloads, first %d completion orders each, every subset of up to %d unflushed writes", len(crash.Workloads()), crashSchedules, crashUnits),
+		Seconds: time.Since(start).Seconds(), Orders: int64(res.Stats.Schedules), CrashPoints: int64(res.Stats.CrashPoints),
+		Outcome: results.OutcomeHolds,
+	}
+	if res.Stats.Truncated {
+		v.Note = "bounded: not every completion order was tried"
+	}
+	if x := res.Shortest; x != nil {
+		v.Outcome = results.OutcomeViolated
+		v.Violation = x.Kind + ": " + firstLine(x.Detail)
+		v.Counterexample = append([]string(nil), x.Trace...)
+	}
+	// Bounded: a violation it finds counts; one it misses does not.
+	v.Agrees = agrees(v.Claim, v.Outcome, false)
+	return v, nil
+}
+
+// LinearizabilityVerdicts summarizes the linearizability checks of the
+// measured runs per policy: violated if any checked run's history is not
+// linearizable, holds if every checked one is. The runs are samples, so
+// an unsafe claim they do not expose is no disagreement. Policies with
+// no checked run get no verdict.
+func LinearizabilityVerdicts(regs []model.Registration, runs []results.Record) []results.Verdict {
+	var out []results.Verdict
+	for _, reg := range regs {
+		checked, bad, total := 0, 0, 0
+		var seconds float64
+		var first string
+		for _, r := range runs {
+			if r.Policy != reg.Name {
+				continue
+			}
+			total++
+			if r.Linearizable == nil {
+				continue
+			}
+			checked++
+			seconds += r.CheckWallSeconds
+			if !*r.Linearizable {
+				bad++
+				if first == "" {
+					first = r.Counterexample
+				}
+			}
+		}
+		if checked == 0 {
+			continue
+		}
+		v := results.Verdict{
+			Policy: reg.Name, Checker: results.CheckerLinearizability, TableWrites: model.Ordered.String(),
+			Claim: reg.Expect.String(), Config: fmt.Sprintf("%d of %d measured runs checked", checked, total),
+			Runs: checked, Seconds: seconds, Outcome: results.OutcomeHolds,
+		}
+		if bad > 0 {
+			v.Outcome = results.OutcomeViolated
+			v.Violation = fmt.Sprintf("%d of %d checked runs not linearizable", bad, checked)
+			if first != "" {
+				v.Counterexample = []string{"see " + first}
+			}
+		}
+		v.Agrees = agrees(v.Claim, v.Outcome, false)
+		out = append(out, v)
+	}
+	return out
+}
+
+// agrees reports whether outcome agrees with claim: a safe claim with
+// anything but a violation, an unsafe one with a violation, or, for a
+// checker that is not exhaustive (bounded or sampled), with any outcome.
+func agrees(claim, outcome string, exhaustive bool) bool {
+	if claim == model.Safe.String() {
+		return outcome != results.OutcomeViolated && (outcome != results.OutcomeIncomplete || !exhaustive)
+	}
+	return outcome == results.OutcomeViolated || !exhaustive
+}
+
+// firstLine returns s up to its first newline.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// sortVerdicts orders vs by policy (in regs' order), table-write scheme
+// and checker, stably.
+func sortVerdicts(vs []results.Verdict, regs []model.Registration) {
+	rank := func(list []string, x string) int {
+		if i := slices.Index(list, x); i >= 0 {
+			return i
+		}
+		return len(list)
+	}
+	var names []string
+	for _, r := range regs {
+		names = append(names, r.Name)
+	}
+	schemes := []string{model.Ordered.String(), model.Snapshot.String()}
+	slices.SortStableFunc(vs, func(a, b results.Verdict) int {
+		return cmp.Or(
+			cmp.Compare(rank(names, a.Policy), rank(names, b.Policy)),
+			cmp.Compare(rank(schemes, a.TableWrites), rank(schemes, b.TableWrites)),
+			cmp.Compare(rank(results.Checkers(), a.Checker), rank(results.Checkers(), b.Checker)))
+	})
+}

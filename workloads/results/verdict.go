@@ -1,0 +1,200 @@
+package results
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Checker names, in the order verdict tables show them.
+const (
+	// CheckerModel is the exhaustive explorer over the protocol model.
+	CheckerModel = "model-explorer"
+	// CheckerImpl is the explorer over every completion order of the
+	// real engine.
+	CheckerImpl = "impl-explorer"
+	// CheckerCrash is the crash explorer: crashes at every completion
+	// boundary of bounded completion orders of the real engine.
+	CheckerCrash = "crash-explorer"
+	// CheckerLinearizability is porcupine over the histories of the
+	// measured runs.
+	CheckerLinearizability = "linearizability"
+)
+
+// Checkers lists the checker names, in table order.
+func Checkers() []string {
+	return []string{CheckerModel, CheckerImpl, CheckerCrash, CheckerLinearizability}
+}
+
+// Outcomes of a Verdict.
+const (
+	// OutcomeHolds: every invariant held over everything the checker
+	// covered.
+	OutcomeHolds = "holds"
+	// OutcomeViolated: an invariant broke; Counterexample says how.
+	OutcomeViolated = "violated"
+	// OutcomeIncomplete: a bound stopped the checker before it covered
+	// everything or found a violation; never a pass.
+	OutcomeIncomplete = "incomplete"
+	// OutcomeNotRun: the checker cannot check this combination (Note
+	// says why).
+	OutcomeNotRun = "not run"
+)
+
+// Verdict is one checker's finding for one policy under one table-write
+// scheme, compared with what the policy claims for that scheme.
+type Verdict struct {
+	Policy  string `json:"policy"`
+	Checker string `json:"checker"`
+	// Config names the configuration checked, as the checker prints it.
+	Config string `json:"config"`
+	// TableWrites is "ordered" or "snapshot" (model.TableWrites).
+	TableWrites string `json:"table_writes"`
+	// Claim is what the policy claims under TableWrites: "safe" or
+	// "unsafe".
+	Claim string `json:"claim"`
+	// Outcome is OutcomeHolds, OutcomeViolated, OutcomeIncomplete or
+	// OutcomeNotRun.
+	Outcome string `json:"outcome"`
+	// Agrees says the outcome is what the claim predicts: holds for a
+	// safe claim, violated for an unsafe one. A checker that was not run
+	// agrees vacuously.
+	Agrees bool `json:"agrees"`
+	// The checker's counts, where it has them: states (model), orders run
+	// to the end and engine states (impl, crash), crash points (crash),
+	// runs checked (linearizability).
+	States      int64 `json:"states,omitempty"`
+	Orders      int64 `json:"orders,omitempty"`
+	CrashPoints int64 `json:"crash_points,omitempty"`
+	Runs        int   `json:"runs,omitempty"`
+	// Seconds is the checker's wall time.
+	Seconds float64 `json:"seconds"`
+	// Violation names the broken invariant and its first line.
+	Violation string `json:"violation,omitempty"`
+	// Counterexample is the shortest counterexample found, one numbered
+	// step per line.
+	Counterexample []string `json:"counterexample,omitempty"`
+	// Replay is a command that replays the counterexample, if there is
+	// one.
+	Replay string `json:"replay,omitempty"`
+	// Note says why a checker was not run, or what bounded it.
+	Note string `json:"note,omitempty"`
+}
+
+// Disagreements returns the verdicts that disagree with their claim.
+func Disagreements(vs []Verdict) []Verdict {
+	var out []Verdict
+	for _, v := range vs {
+		if !v.Agrees {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Cell renders the verdict for a table: its outcome, counts and time, and
+// a mark when it disagrees with the claim.
+func (v Verdict) Cell() string {
+	var parts []string
+	switch {
+	case v.States > 0 && v.Checker == CheckerModel:
+		parts = append(parts, fmt.Sprintf("%d states", v.States))
+	case v.CrashPoints > 0:
+		parts = append(parts, fmt.Sprintf("%d crash points", v.CrashPoints))
+	case v.Orders > 0:
+		parts = append(parts, fmt.Sprintf("%d orders", v.Orders))
+	case v.Runs > 0:
+		parts = append(parts, fmt.Sprintf("%d runs", v.Runs))
+	}
+	if v.Outcome != OutcomeNotRun {
+		parts = append(parts, fmt.Sprintf("%.2fs", v.Seconds))
+	}
+	s := v.Outcome
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	if !v.Agrees {
+		s += " DISAGREES"
+	}
+	return s
+}
+
+// WriteVerdicts writes vs as a table: one row per policy and scheme, one
+// column per checker, then each violation's counterexample and every
+// disagreement.
+func WriteVerdicts(w io.Writer, vs []Verdict) error { return writeVerdicts(w, vs, true) }
+
+// WriteVerdictTable writes the table of WriteVerdicts and the
+// disagreements, without the counterexamples.
+func WriteVerdictTable(w io.Writer, vs []Verdict) error { return writeVerdicts(w, vs, false) }
+
+func writeVerdicts(w io.Writer, vs []Verdict, counterexamples bool) error {
+	type key struct{ policy, scheme string }
+	var keys []key
+	cells := map[key]map[string]Verdict{}
+	for _, v := range vs {
+		k := key{v.Policy, v.TableWrites}
+		if cells[k] == nil {
+			keys = append(keys, k)
+			cells[k] = map[string]Verdict{}
+		}
+		cells[k][v.Checker] = v
+	}
+	var checkers []string // those with a verdict
+	for _, c := range Checkers() {
+		if slices.ContainsFunc(vs, func(v Verdict) bool { return v.Checker == c }) {
+			checkers = append(checkers, c)
+		}
+	}
+	width := map[string]int{}
+	for _, c := range checkers {
+		width[c] = len(c)
+		for _, k := range keys {
+			if v, ok := cells[k][c]; ok {
+				width[c] = max(width[c], len(v.Cell()))
+			}
+		}
+	}
+	var b strings.Builder
+	row := func(cols ...string) {
+		line := fmt.Sprintf("%-12s %-9s %-7s", cols[0], cols[1], cols[2])
+		for i, c := range checkers {
+			line += fmt.Sprintf("  %-*s", width[c], cols[3+i])
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	row(append([]string{"policy", "tables", "claims"}, checkers...)...)
+	for _, k := range keys {
+		claim := ""
+		for _, v := range cells[k] {
+			claim = v.Claim
+		}
+		cols := []string{k.policy, k.scheme, claim}
+		for _, c := range checkers {
+			cell := "-"
+			if v, ok := cells[k][c]; ok {
+				cell = v.Cell()
+			}
+			cols = append(cols, cell)
+		}
+		row(cols...)
+	}
+	for _, v := range vs {
+		if !counterexamples || v.Outcome != OutcomeViolated {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s, %s table writes, %s (%s): %s\n", v.Policy, v.TableWrites, v.Checker, v.Config, v.Violation)
+		for _, l := range v.Counterexample {
+			fmt.Fprintf(&b, "    %s\n", l)
+		}
+		if v.Replay != "" {
+			fmt.Fprintf(&b, "    replay: %s\n", v.Replay)
+		}
+	}
+	for _, v := range Disagreements(vs) {
+		fmt.Fprintf(&b, "\nDISAGREEMENT: %s claims %s with %s table writes, but %s finds it %s (%s)\n", v.Policy, v.Claim, v.TableWrites, v.Checker, v.Outcome, v.Config)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
