@@ -46,14 +46,14 @@ type report struct {
 	Checkers        []string
 	CheckerRows     []checkerRow
 	Counterexamples []counterexampleView
-	Headlines  []string
-	Throughput []throughputTable
-	Figures    []figureView
-	Baselines  string
-	BaseTables []throughputTable
-	BaseNotes  []string
-	Notes      []string
-	Full       string // the full summary table, as text
+	Headlines       []string
+	Throughput      []throughputTable
+	Figures         []figureView
+	Baselines       string
+	BaseTables      []throughputTable
+	BaseNotes       []string
+	Notes           []string
+	Full            string // the full summary table, as text
 }
 
 type verdictRow struct {
