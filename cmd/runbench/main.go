@@ -81,6 +81,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.Baseline, "baseline", bench.DefaultBaseline, "`policy` the table compares throughput with")
 	fs.StringVar(&o.baselines, "baselines", bench.BaselinesAuto, "file backend: `list` of baselines to run beside the policies ("+strings.Join(results.BaselineNames(), ", ")+"; raw runs the workloads' own order on our file backend, the others sequentially through qemu-img bench), auto (all, when qemu-img is installed) or none")
 	fs.BoolVar(&cfg.NoPlots, "noplots", false, "skip the figures")
+	fs.BoolVar(&cfg.Verbose, "v", false, "print the full summary table and the verdicts' counts (otherwise a pivot at the deepest queue depth and one line per policy; summary.txt and the report hold everything)")
 	fs.BoolVar(&o.verdicts, "verdicts", true, "also run the explorers and the crash explorer on their standard configurations, every selected policy, ordered and snapshot table writes, and put their verdicts in runs.json and the report (runbench verify runs them alone)")
 	fs.StringVar((*string)(&cfg.Linearizability), "linearizability", string(bench.LinAll), "check run histories for linearizability: `mode` all (every measured run), first (repetition 1 of each configuration), sample (repetition 1 at queue depth 32, or the largest run) or none")
 	fs.BoolVar(&o.keys, "keys", false, "list the job keys and exit")

@@ -132,7 +132,7 @@ func TestSmallRun(t *testing.T) {
 	if stderr.Len() != 0 {
 		t.Errorf("stderr not empty when not a terminal: %q", stderr.String())
 	}
-	for _, want := range []string{"seed 42", "replay with -seed 42", "linearizability: checked", "vs freeze-any", "first-touch-4k", "results in " + out} {
+	for _, want := range []string{"seed 42", "replay with -seed 42", "linearizability: checked", "ratio to freeze-any", "first-touch-4k", "results in " + out} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
 		}

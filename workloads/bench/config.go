@@ -51,6 +51,11 @@ type Config struct {
 	Linearizability LinMode
 	// NoPlots skips the figures (the report is written without them).
 	NoPlots bool
+	// Verbose prints the full summary table and the verdicts with their
+	// counts to stdout; otherwise Run prints a pivot at the deepest queue
+	// depth and one line of outcomes per policy (summary.txt and the
+	// report hold everything either way).
+	Verbose bool
 	// NoVerdicts skips the checkers that need no measured run (the
 	// explorers and the crash explorer, Verdicts); the linearizability
 	// verdicts of the measured runs are made all the same.

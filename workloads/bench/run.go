@@ -141,11 +141,7 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 	res.Provenance = prov
 	// The order Report uses too, so that both write one table.
 	sums := results.Summarize(o.runs, tableOrder(res))
-	if err := results.WriteTable(stdout, sums, s.baseline); err != nil {
-		return res, err
-	}
-	fmt.Fprintln(stdout)
-	if err := results.WriteVerdictTable(stdout, res.Verdicts); err != nil {
+	if err := s.writeSummary(stdout, sums, res.Verdicts); err != nil {
 		return res, err
 	}
 	figs, err := writeAll(s.out, plots.ReportInput{
@@ -191,4 +187,26 @@ func progressPrinter(w io.Writer, start time.Time) func(workloads.Progress) {
 		fmt.Fprintf(w, "\r\033[K[%d/%d %.0fs] %s %s %s qd=%d %s", p.Done, p.Total, now.Sub(start).Seconds(),
 			p.Config.Device, p.Config.Workload, p.Config.Policy, p.Config.QD, rep)
 	}
+}
+
+// writeSummary prints the runs' summary and the verdicts: in full with
+// Verbose, else a pivot per device at the deepest queue depth and one
+// line of outcomes per policy, so it fits a terminal.
+func (s *Setup) writeSummary(w io.Writer, sums []results.Summary, vs []results.Verdict) error {
+	if s.verbose {
+		if err := results.WriteTable(w, sums, s.baseline); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		return results.WriteVerdictTable(w, vs)
+	}
+	if err := results.WritePivot(w, sums, s.baseline); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if err := results.WriteVerdictSummary(w, vs); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "(every configuration in summary.txt, counts and counterexamples in report.md; -v prints them here)\n")
+	return nil
 }

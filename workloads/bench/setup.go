@@ -22,8 +22,8 @@ type Setup struct {
 	baseline string
 	command  string
 	noPlots  bool
-	// noVerdicts skips Verdicts.
-	noVerdicts bool
+	// noVerdicts skips Verdicts; verbose prints everything (Config).
+	noVerdicts, verbose bool
 	// fsName and cache describe the file backend for the provenance
 	// (empty without it).
 	fsName, cache string
@@ -109,7 +109,7 @@ func New(cfg Config) (*Setup, error) {
 	if _, err := model.Lookup(cfg.Baseline); err != nil {
 		return nil, bad("Baseline", err)
 	}
-	s := &Setup{out: cfg.Out, baseline: cfg.Baseline, command: cfg.Command, noPlots: cfg.NoPlots, noVerdicts: cfg.NoVerdicts}
+	s := &Setup{out: cfg.Out, baseline: cfg.Baseline, command: cfg.Command, noPlots: cfg.NoPlots, noVerdicts: cfg.NoVerdicts, verbose: cfg.Verbose}
 	s.matrix = workloads.Matrix{
 		Policies: policies, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
 		Repeat: cfg.Repeat, Warmup: cfg.Warmup, Seed: cfg.Seed, Parallel: cfg.Parallel,

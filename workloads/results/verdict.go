@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"text/tabwriter"
 )
 
 // Checker names, in the order verdict tables show them.
@@ -197,4 +198,71 @@ func writeVerdicts(w io.Writer, vs []Verdict, counterexamples bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteVerdictSummary writes vs in a few lines: a row per policy, its
+// claims with ordered/snapshot table writes, and per checker the
+// outcomes under each ("-" where it did not run); "!" marks an outcome
+// that disagrees with its claim. The counts, times and counterexamples
+// are WriteVerdicts' (and the report's).
+func WriteVerdictSummary(w io.Writer, vs []Verdict) error {
+	var policies, checkers []string
+	for _, c := range Checkers() {
+		if slices.ContainsFunc(vs, func(v Verdict) bool { return v.Checker == c }) {
+			checkers = append(checkers, c)
+		}
+	}
+	type key struct{ policy, checker, scheme string }
+	got := map[key]Verdict{}
+	claims := map[[2]string]string{}
+	for _, v := range vs {
+		if !slices.Contains(policies, v.Policy) {
+			policies = append(policies, v.Policy)
+		}
+		got[key{v.Policy, v.Checker, v.TableWrites}] = v
+		claims[[2]string{v.Policy, v.TableWrites}] = v.Claim
+	}
+	outcome := func(k key) string {
+		v, ok := got[k]
+		if !ok {
+			return "-"
+		}
+		if !v.Agrees {
+			return v.Outcome + "!"
+		}
+		return v.Outcome
+	}
+	short := map[string]string{CheckerModel: "model", CheckerImpl: "impl", CheckerCrash: "crash", CheckerLinearizability: "runs"}
+	names := make([]string, len(checkers))
+	for i, c := range checkers {
+		names[i] = short[c]
+	}
+	if len(vs) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "verdicts, ordered/snapshot table writes (! disagrees with the claim):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "policy\tclaims\t%s\n", strings.Join(names, "\t"))
+	for _, p := range policies {
+		row := []string{p, orDash(claims[[2]string{p, "ordered"}]) + "/" + orDash(claims[[2]string{p, "snapshot"}])}
+		for _, c := range checkers {
+			row = append(row, outcome(key{p, c, "ordered"})+"/"+outcome(key{p, c, "snapshot"}))
+		}
+		fmt.Fprintf(tw, "%s\n", strings.Join(row, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if bad := Disagreements(vs); len(bad) > 0 {
+		fmt.Fprintf(w, "%d verdicts DISAGREE with their claim (!)\n", len(bad))
+	}
+	return nil
+}
+
+// orDash returns s, or "-" if it is empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
