@@ -211,6 +211,24 @@ type ExploreViolation struct {
 	Schedule string
 	// Workload lists the requests of the trace, in submission order.
 	Workload []model.WorkloadOp
+	// Events (impl mode) are the trace's steps as data, for a sequence
+	// diagram: requests submitted, I/Os issued and completed, requests
+	// frozen, woken and completed, reopens.
+	Events []TraceEvent
+}
+
+// TraceEvent is one step of an impl-mode trace.
+type TraceEvent struct {
+	// Kind is "submit", "issue", "complete", "frozen", "woken", "done",
+	// "reopen" or "end" (the checks after the last request).
+	Kind string
+	// Req is the request (1-based) the event concerns, or 0 for the
+	// engine's own I/O and for reopen and end.
+	Req int
+	// IO is the I/O issued or completed, or 0.
+	IO uint64
+	// Text says what happened, in domain words.
+	Text string
 }
 
 // ExploreResult is the outcome of exploring one policy.

@@ -382,6 +382,7 @@ type implRun struct {
 	leaks     int
 
 	tracing  bool
+	events   []TraceEvent // the trace as data, when tracing
 	trace    []string
 	step     int
 	freezes  []int
@@ -564,14 +565,21 @@ func (r *implRun) apply(m implMove) error {
 			}
 			r.logStep("request %d submitted: %s sector %d (L1[%d] L2[%d], guest bytes %#x+%d)", r.submitted+1, what, op.Sector,
 				op.Sector/(c.Clusters*c.Sectors), op.Sector/c.Sectors%c.Clusters, r.x.offset(op.Sector), r.x.secBytes)
+			r.event("submit", r.submitted+1, 0, fmt.Sprintf("%s sector %d", what, op.Sector))
 		case 'c':
 			for _, p := range r.be.Pending() {
 				if p.ID == m.id {
 					r.logStep("io %d completes: %s%s", m.id, r.who(p.Req), r.be.Describe(m.id))
+					req := 0
+					if i, ok := r.engineID[p.Req]; ok {
+						req = i + 1
+					}
+					r.event("complete", req, m.id, r.be.Describe(m.id))
 				}
 			}
 		case 'o':
 			r.logStep("reopen: the image is closed cleanly and opened again (caches dropped, tables read from disk)")
+			r.event("reopen", 0, 0, "reopen")
 		}
 	}
 	switch m.kind {
@@ -607,6 +615,11 @@ func (r *implRun) logf(format string, args ...any) {
 	r.trace = append(r.trace, "     "+fmt.Sprintf(format, args...))
 }
 
+// event records a step of the trace as data (TraceEvent).
+func (r *implRun) event(kind string, req int, io uint64, text string) {
+	r.events = append(r.events, TraceEvent{Kind: kind, Req: req, IO: io, Text: text})
+}
+
 // logEffects describes what the last move made the engine do: I/Os it
 // issued, requests it froze or completed.
 func (r *implRun) logEffects() {
@@ -615,23 +628,26 @@ func (r *implRun) logEffects() {
 			r.freezes[i] = q.Freezes
 			r.frozen[i] = true
 			r.logf("request %d is frozen by the policy", i+1)
+			r.event("frozen", i+1, 0, "frozen")
 		}
 	}
 	woken := func(i int) {
 		if r.frozen[i] {
 			r.frozen[i] = false
 			r.logf("request %d was woken and restarted from its lookup", i+1)
+			r.event("woken", i+1, 0, "woken")
 		}
 	}
 	for _, p := range r.be.Pending() {
 		if !r.seen[p.ID] {
 			r.seen[p.ID] = true
-			who := "the engine"
+			who, req := "the engine", 0
 			if i, ok := r.engineID[p.Req]; ok {
 				woken(i)
-				who = fmt.Sprintf("request %d", i+1)
+				who, req = fmt.Sprintf("request %d", i+1), i+1
 			}
 			r.logf("%s issues io %d: %s", who, p.ID, r.be.Describe(p.ID))
+			r.event("issue", req, p.ID, r.be.Describe(p.ID))
 		}
 	}
 	for i, q := range r.reqs[:r.submitted] {
@@ -640,10 +656,13 @@ func (r *implRun) logEffects() {
 			r.reported[i] = true
 			if q.Err != nil {
 				r.logf("request %d completes with error: %v", i+1, q.Err)
+				r.event("done", i+1, 0, fmt.Sprintf("error: %v", q.Err))
 			} else if q.Op == impl.ReqRead {
 				r.logf("request %d completes: it read %s", i+1, r.x.seen(q.Buf))
+				r.event("done", i+1, 0, "read "+r.x.seen(q.Buf))
 			} else {
 				r.logf("request %d completes", i+1)
+				r.event("done", i+1, 0, "done")
 			}
 		}
 	}
@@ -688,7 +707,7 @@ func (x *implExplorer) seen(buf []byte) string {
 func (r *implRun) finish() (*ExploreViolation, error) {
 	x := r.x
 	viol := func(inv, format string, args ...any) *ExploreViolation {
-		v := &ExploreViolation{Invariant: inv, Message: fmt.Sprintf(format, args...), Trace: r.trace}
+		v := &ExploreViolation{Invariant: inv, Message: fmt.Sprintf(format, args...), Trace: r.trace, Events: r.events}
 		return v
 	}
 	for i, q := range r.reqs {
@@ -701,6 +720,7 @@ func (r *implRun) finish() (*ExploreViolation, error) {
 	}
 	if r.tracing {
 		r.trace = append(r.trace, "     then, with every request done: read back every sector, check the image, reopen, read back again")
+		r.event("end", 0, 0, "read back, check, reopen, read back")
 	}
 	before, err := r.readBack()
 	if err != nil {

@@ -80,6 +80,9 @@ type checkerCell struct {
 type counterexampleView struct {
 	Title, Replay string
 	Steps         []string
+	// Diagram is the sequence diagram's file, SVG its content inline.
+	Diagram string
+	SVG     template.HTML
 }
 
 type throughputTable struct {
@@ -147,7 +150,7 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 			d.Name, float64(d.ReadLatencyNs)/1e3, float64(d.WriteLatencyNs)/1e3, float64(d.FlushLatencyNs)/1e3, float64(d.BandwidthBps)/1e9, d.Parallelism, 100*d.Jitter))
 	}
 	r.Verdicts = verdicts(dir, in)
-	r.Checkers, r.CheckerRows, r.Counterexamples = checkerVerdicts(in.Results.Verdicts)
+	r.Checkers, r.CheckerRows, r.Counterexamples = checkerVerdicts(dir, in.Results.Verdicts)
 	trusted := map[string]bool{}
 	for i, v := range r.Verdicts {
 		trusted[v.Policy] = !v.Bad && in.Policies[i].Expect == model.Safe
@@ -285,7 +288,7 @@ func verdicts(dir string, in ReportInput) []verdictRow {
 // checkerVerdicts lays out every checker's verdicts: the checkers with a
 // verdict, one row per policy and table-write scheme (in the order of
 // vs), and each violation's counterexample.
-func checkerVerdicts(vs []results.Verdict) ([]string, []checkerRow, []counterexampleView) {
+func checkerVerdicts(dir string, vs []results.Verdict) ([]string, []checkerRow, []counterexampleView) {
 	var checkers []string
 	for _, c := range results.Checkers() {
 		if slices.ContainsFunc(vs, func(v results.Verdict) bool { return v.Checker == c }) {
@@ -310,10 +313,17 @@ func checkerVerdicts(vs []results.Verdict) ([]string, []checkerRow, []counterexa
 		rows[i].Cells[j] = checkerCell{Text: v.Cell(), Bad: !v.Agrees}
 		rows[i].Bad = rows[i].Bad || !v.Agrees
 		if v.Outcome == results.OutcomeViolated {
-			ces = append(ces, counterexampleView{
+			ce := counterexampleView{
 				Title:  fmt.Sprintf("%s, %s table writes, %s (%s): %s", v.Policy, v.TableWrites, v.Checker, v.Config, v.Violation),
 				Replay: v.Replay, Steps: v.Counterexample,
-			})
+			}
+			if v.Diagram != "" {
+				if svg, err := os.ReadFile(filepath.Join(dir, v.Diagram)); err == nil {
+					// Our own SVG, written beside the report.
+					ce.Diagram, ce.SVG = v.Diagram, template.HTML(svg)
+				}
+			}
+			ces = append(ces, ce)
 		}
 	}
 	return checkers, rows, ces
@@ -472,6 +482,9 @@ func writeMarkdown(b *bytes.Buffer, r *report) {
 		}
 		for _, ce := range r.Counterexamples {
 			fmt.Fprintf(b, "\n### %s\n\n", ce.Title)
+			if ce.Diagram != "" {
+				fmt.Fprintf(b, "![sequence diagram](%s)\n\n", ce.Diagram)
+			}
 			for _, l := range ce.Steps {
 				fmt.Fprintf(b, "    %s\n", l)
 			}
@@ -559,6 +572,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.9em; margin-top: 0.3em; }
 pre.full { font-size: 0.78em; overflow-x: auto; background: #fafafa; padding: 0.8em; border: 1px solid #eee; }
 ul li { margin: 0.2em 0; }
+div.seq { overflow-x: auto; border: 1px solid #eee; margin: 0.5em 0; }
 </style>
 </head>
 <body>
@@ -579,6 +593,7 @@ ul li { margin: 0.2em 0; }
 {{range .CheckerRows}}<tr{{if .Bad}} class="bad"{{end}}><td>{{.Policy}}</td><td>{{.TableWrites}}</td><td>{{.Claim}}</td>{{range .Cells}}<td{{if .Bad}} class="bad"{{end}}>{{.Text}}</td>{{end}}</tr>
 {{end}}</table>
 {{range .Counterexamples}}<details><summary>{{.Title}}</summary>
+{{if .SVG}}<div class="seq">{{.SVG}}</div>{{end}}
 <pre class="full">{{range .Steps}}{{.}}
 {{end}}</pre>{{if .Replay}}<p class="prov">Replay: <code>{{.Replay}}</code></p>{{end}}</details>
 {{end}}{{end}}

@@ -92,7 +92,7 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 	if ctx.Err() != nil {
 		return nil, &InterruptError{Cause: context.Cause(ctx)}
 	}
-	if m.Verify != nil {
+	if m.Verify != nil || !s.noVerdicts {
 		// Counterexamples of an earlier run in the same directory are
 		// stale.
 		if err := os.RemoveAll(filepath.Join(s.out, CounterexampleDir)); err != nil {
@@ -134,6 +134,9 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 			return res, err
 		}
 		res.Verdicts = vs
+		if err := writeDiagrams(s.out, res.Verdicts); err != nil {
+			return res, err
+		}
 	}
 	res.Verdicts = append(res.Verdicts, LinearizabilityVerdicts(m.Policies, o.runs)...)
 	sortVerdicts(res.Verdicts, m.Policies)

@@ -220,3 +220,32 @@ func TestRunVerdicts(t *testing.T) {
 		t.Errorf("report.md lacks the checkers' verdicts:\n%s", md)
 	}
 }
+
+// TestRunDiagrams: a policy the implementation explorer refutes gets its
+// counterexample's sequence diagram beside the report, embedded in it.
+func TestRunDiagrams(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the explorers under the race detector: TestVerdictsAgree covers them")
+	}
+	cfg := smallConfig(t, "first-touch-4k", "per-table", []int{4}, "size=1m", "ops=64")
+	cfg.NoVerdicts = false
+	_, res := runConfig(t, cfg)
+	var diagrams int
+	for _, v := range res.Verdicts {
+		if v.Diagram == "" {
+			continue
+		}
+		diagrams++
+		svg, err := os.ReadFile(filepath.Join(cfg.Out, v.Diagram))
+		if err != nil || !strings.Contains(string(svg), "<svg") {
+			t.Errorf("%s: %v", v.Diagram, err)
+		}
+	}
+	if diagrams != 1 {
+		t.Errorf("%d diagrams, want 1 (per-table's snapshot-write counterexample from the implementation explorer)", diagrams)
+	}
+	html, _ := os.ReadFile(filepath.Join(cfg.Out, "report.html"))
+	if !strings.Contains(string(html), "<svg") {
+		t.Error("report.html does not embed the diagram")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/qedharness/qedharness/checker"
 	"github.com/qedharness/qedharness/checker/crash"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/plots"
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
@@ -105,6 +108,9 @@ func exploreVerdict(reg model.Registration, scheme model.TableWrites, res *check
 	if x := res.Violation; x != nil {
 		v.Violation = x.Invariant + ": " + firstLine(x.Message)
 		v.Counterexample = append([]string(nil), x.Trace...)
+		for _, e := range x.Events {
+			v.Steps = append(v.Steps, results.Step{Kind: e.Kind, Req: e.Req, IO: e.IO, Text: e.Text})
+		}
 		if x.Schedule != "" {
 			flags := ""
 			if res.Config.UnorderedMeta {
@@ -231,4 +237,26 @@ func sortVerdicts(vs []results.Verdict, regs []model.Registration) {
 			cmp.Compare(rank(schemes, a.TableWrites), rank(schemes, b.TableWrites)),
 			cmp.Compare(rank(results.Checkers(), a.Checker), rank(results.Checkers(), b.Checker)))
 	})
+}
+
+// writeDiagrams writes the sequence diagram of every violation that has
+// steps into dir's counterexamples directory, and names it in the
+// verdict (Diagram).
+func writeDiagrams(dir string, vs []results.Verdict) error {
+	for i := range vs {
+		v := &vs[i]
+		if len(v.Steps) == 0 {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(dir, CounterexampleDir), 0o755); err != nil {
+			return err
+		}
+		name := filepath.Join(CounterexampleDir, fmt.Sprintf("%s-%s-%s.svg", v.Policy, v.TableWrites, v.Checker))
+		title := fmt.Sprintf("%s, %s table writes, %s: %s", v.Policy, v.TableWrites, v.Checker, v.Config)
+		if err := writeFileAtomic(filepath.Join(dir, name), plots.SequenceDiagram(title, v.Violation, v.Steps)); err != nil {
+			return fmt.Errorf("counterexample diagram: %w", err)
+		}
+		v.Diagram = name
+	}
+	return nil
 }

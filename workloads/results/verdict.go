@@ -81,6 +81,25 @@ type Verdict struct {
 	Replay string `json:"replay,omitempty"`
 	// Note says why a checker was not run, or what bounded it.
 	Note string `json:"note,omitempty"`
+	// Steps are the counterexample as data, where the checker gives them
+	// (the implementation explorer), for a sequence diagram; Diagram
+	// names its SVG file in the results directory.
+	Steps   []Step `json:"steps,omitempty"`
+	Diagram string `json:"diagram,omitempty"`
+}
+
+// Step is one step of a counterexample: a request submitted, frozen,
+// woken or done, an I/O issued or completed, a reopen, or the end.
+type Step struct {
+	// Kind is "submit", "issue", "complete", "frozen", "woken", "done",
+	// "reopen" or "end".
+	Kind string `json:"kind"`
+	// Req is the request (1-based), or 0 for the engine's own I/O.
+	Req int `json:"req,omitempty"`
+	// IO is the I/O's number, or 0.
+	IO uint64 `json:"io,omitempty"`
+	// Text says what happened.
+	Text string `json:"text"`
 }
 
 // Disagreements returns the verdicts that disagree with their claim.
