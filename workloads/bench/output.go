@@ -10,8 +10,9 @@ import (
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
-// writeResults writes runs.json, runs.csv, bench.txt and summary.txt to
-// dir, creating it. Each file is written whole to a temporary name and
+// writeResults writes runs.json, runs.csv, bench.txt and summary.txt
+// (every configuration's summary, then every verdict with its
+// counterexample) to dir, creating it. Each file is written whole to a temporary name and
 // renamed, so a reader never sees half a file.
 func writeResults(dir string, res *results.Results, sums []results.Summary, baseline string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -32,6 +33,12 @@ func writeResults(dir string, res *results.Results, sums []results.Summary, base
 		p.Commit, p.GoVersion, p.OS, p.Arch, p.CPUs, p.Date, p.Seed, p.Repeat, p.Warmup, p.Linearizability)
 	if err := results.WriteTable(&table, sums, baseline); err != nil {
 		return fmt.Errorf("results: summary.txt: %w", err)
+	}
+	if len(res.Verdicts) > 0 {
+		table.WriteString("\n")
+		if err := results.WriteVerdicts(&table, res.Verdicts); err != nil {
+			return fmt.Errorf("results: summary.txt: %w", err)
+		}
 	}
 	for _, f := range []struct {
 		name string
