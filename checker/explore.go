@@ -365,13 +365,14 @@ func note(res *ExploreResult, sc *modelSucc) {
 	}
 }
 
-// successor applies m to a copy of s and canonicalizes and packs it.
-func successor(p *model.Protocol, s *model.ProtocolState, m model.Move, key []uint64) (model.ProtocolState, model.Outcome) {
-	n := *s
-	out := p.Apply(&n, m, nil)
-	p.Canonicalize(&n)
-	p.Pack(&n, key)
-	return n, out
+// successor makes n a copy of s with m applied, canonicalized, and packs
+// it into key. n is the caller's, so that no state escapes to the heap.
+func successor(p *model.Protocol, s *model.ProtocolState, m model.Move, key []uint64, n *model.ProtocolState) model.Outcome {
+	*n = *s
+	out := p.Apply(n, m, nil)
+	p.Canonicalize(n)
+	p.Pack(n, key)
+	return out
 }
 
 // expander enumerates the successors of stored states, with its own
@@ -380,6 +381,7 @@ type expander struct {
 	p     *model.Protocol
 	st    *stateStore
 	s     model.ProtocolState
+	next  model.ProtocolState // the successor being visited
 	moves []model.Move
 	key   []uint64 // the packed form of the successor being visited
 }
@@ -389,15 +391,15 @@ func newExpander(p *model.Protocol, st *stateStore) *expander {
 }
 
 // each calls visit with every successor of stored state i, in move order,
-// and the move's outcome; e.key holds the successor's packed form until
-// the next call. It stops at the first visit that returns false and
+// and the move's outcome; the successor and e.key, its packed form, are
+// valid until the next call: visit must not keep them. It stops at the first visit that returns false and
 // reports whether it visited every successor.
 func (e *expander) each(i int, visit func(n *model.ProtocolState, out model.Outcome) bool) bool {
 	e.p.Unpack(e.st.state(uint32(i)), &e.s)
 	e.moves = e.p.Moves(&e.s, e.moves[:0])
 	for _, m := range e.moves {
-		n, out := successor(e.p, &e.s, m, e.key)
-		if !visit(&n, out) {
+		out := successor(e.p, &e.s, m, e.key, &e.next)
+		if !visit(&e.next, out) {
 			return false
 		}
 	}
@@ -432,13 +434,15 @@ func admitted(res *ExploreResult, st *stateStore, sc *modelSucc, fresh bool, lim
 func expandSerial(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, limit int64) (*modelSucc, []uint64, bool) {
 	e := newExpander(p, st)
 	var bad *modelSucc
+	var violation modelSucc // bad points here, so that no other escapes
 	var limitHit bool
 	for i := lo; i < hi && bad == nil && !limitHit; i++ {
 		e.each(i, func(n *model.ProtocolState, out model.Outcome) bool {
 			res.Transitions++
 			sc := modelSucc{parent: uint32(i), out: out}
 			if out.Violation != nil {
-				bad = &sc
+				violation = sc
+				bad = &violation
 				return false
 			}
 			_, fresh := st.insert(e.key, hashWords(e.key), uint32(i))

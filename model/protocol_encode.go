@@ -49,18 +49,34 @@ func newLayout(c ProtocolConfig) layout {
 func (p *Protocol) Words() int { return p.layout.words }
 
 // bitWriter appends fixed-width fields to a word slice.
+// bitWriter packs fields of n < 64 bits into words, low bits first. It
+// gathers bits in a register and stores each word once, when full, and
+// the last at flush.
 type bitWriter struct {
 	w   []uint64
-	pos uint
+	i   int    // the word being filled
+	acc uint64 // its bits so far
+	n   uint   // how many
 }
 
+// put appends the n low bits of v (v must have no others).
 func (b *bitWriter) put(v uint64, n uint) {
-	i, off := b.pos>>6, b.pos&63
-	b.w[i] |= v << off
-	if off+n > 64 {
-		b.w[i+1] |= v >> (64 - off)
+	b.acc |= v << b.n
+	if b.n+n < 64 {
+		b.n += n
+		return
 	}
-	b.pos += n
+	b.w[b.i] = b.acc
+	b.i++
+	b.acc = v >> (64 - b.n) // 0 when v ended exactly at the word's end
+	b.n = b.n + n - 64
+}
+
+// flush stores the last, partly filled word.
+func (b *bitWriter) flush() {
+	if b.n > 0 {
+		b.w[b.i] = b.acc
+	}
 }
 
 type bitReader struct {
@@ -131,6 +147,7 @@ func (p *Protocol) Pack(s *ProtocolState, dst []uint64) {
 			w.put(uint64(rq.snap[k]), l.refBits)
 		}
 	}
+	w.flush()
 }
 
 // Unpack is the inverse of Pack.
