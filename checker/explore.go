@@ -268,6 +268,9 @@ type ExploreResult struct {
 	TraceHash uint64
 }
 
+// StatesPerSecond returns the rate of distinct states found.
+func (r *ExploreResult) StatesPerSecond() float64 { return r.StatesPerMinute() / 60 }
+
 // StatesPerMinute returns the rate of distinct states found.
 func (r *ExploreResult) StatesPerMinute() float64 {
 	if r.Elapsed <= 0 {

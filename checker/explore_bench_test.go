@@ -55,7 +55,7 @@ func BenchmarkExploreModelLarge(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				b.ReportMetric(res.StatesPerMinute()/1e6, "Mstates/min")
+				b.ReportMetric(res.StatesPerSecond()/1e6, "Mstates/s")
 				b.ReportMetric(float64(res.States), "states")
 				b.ReportMetric(float64(res.MemoryBytes)/float64(res.States), "B/state")
 			})

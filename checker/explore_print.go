@@ -26,8 +26,8 @@ func WriteExploreResult(w io.Writer, r *ExploreResult, verbose bool) {
 		fmt.Fprintf(w, "  %d workloads, %d orders run to the end (%d end states judged), %d orders pruned by the reduction; %d engine states, %d transitions, depth %d, %s\n",
 			r.Workloads, r.Paths, r.Judged, r.Pruned, r.States, r.Transitions, r.Depth, fmtDuration(r.Elapsed))
 	} else {
-		fmt.Fprintf(w, "  %d states, %d transitions, depth %d, %s (%.1fM states/min)\n",
-			r.States, r.Transitions, r.Depth, fmtDuration(r.Elapsed), r.StatesPerMinute()/1e6)
+		fmt.Fprintf(w, "  %d states, %d transitions, depth %d, %s (%.2fM states/s)\n",
+			r.States, r.Transitions, r.Depth, fmtDuration(r.Elapsed), r.StatesPerSecond()/1e6)
 	}
 	fmt.Fprintf(w, "  explored: %s\n", r.Facts)
 	if r.Verdict == Violated {
