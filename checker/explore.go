@@ -41,7 +41,7 @@ const (
 type ExploreConfig struct {
 	// Mode is ExploreModel (the default when empty) or ExploreImpl.
 	Mode ExploreMode
-	// Requests is the number of requests, 1 to 4.
+	// Requests is the number of requests, 1 to model.MaxProtocolRequests (6).
 	Requests int
 	// L1Entries, Clusters and Sectors give the geometry: L1 entries used,
 	// clusters used per L2 table, sectors used per cluster.

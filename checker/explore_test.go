@@ -44,8 +44,8 @@ func TestExploreConfigErrors(t *testing.T) {
 		mutate func(*ExploreConfig)
 		want   string
 	}{
-		{"zero requests", func(c *ExploreConfig) { c.Requests = 0 }, "requests is 0, want 1 to 4"},
-		{"five requests", func(c *ExploreConfig) { c.Requests = 5 }, "requests is 5, want 1 to 4"},
+		{"zero requests", func(c *ExploreConfig) { c.Requests = 0 }, "requests is 0, want 1 to 6"},
+		{"seven requests", func(c *ExploreConfig) { c.Requests = 7 }, "requests is 7, want 1 to 6"},
 		{"more sectors than fit", func(c *ExploreConfig) { c.Sectors = 16 }, "sectors per cluster is 16, want 1 to 8"},
 		{"impl sectors not dividing a cluster", func(c *ExploreConfig) { c.Mode, c.Sectors = ExploreImpl, 3 }, "sectors must be 1, 2, 4 or 8, not 3"},
 		{"unknown mode", func(c *ExploreConfig) { c.Mode = "sim" }, `mode "sim", want model or impl`},

@@ -37,7 +37,7 @@ import (
 // Limits of a protocol configuration.
 const (
 	// MaxProtocolRequests is the largest number of requests.
-	MaxProtocolRequests = 4
+	MaxProtocolRequests = 6
 	// MaxProtocolL1 is the largest number of L1 entries.
 	MaxProtocolL1 = 8
 	// MaxProtocolClusters is the largest number of clusters per L2 table.

@@ -16,8 +16,8 @@ func TestProtocolConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"standard", func(*ProtocolConfig) {}, ""},
-		{"zero requests", func(c *ProtocolConfig) { c.Requests = 0 }, "requests is 0, want 1 to 4"},
-		{"five requests", func(c *ProtocolConfig) { c.Requests = 5 }, "requests is 5"},
+		{"zero requests", func(c *ProtocolConfig) { c.Requests = 0 }, "requests is 0, want 1 to 6"},
+		{"seven requests", func(c *ProtocolConfig) { c.Requests = 7 }, "requests is 7"},
 		{"too many sectors", func(c *ProtocolConfig) { c.Sectors = 9 }, "sectors per cluster is 9, want 1 to 8"},
 		{"no L1", func(c *ProtocolConfig) { c.L1Entries = 0 }, "L1 entries is 0"},
 		{"too many clusters", func(c *ProtocolConfig) { c.Clusters = 99 }, "clusters per table is 99"},

@@ -39,7 +39,7 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 		cfg      = std
 		verbose  = fs.Bool("v", false, "print the trace of a replayed schedule even when it holds")
 	)
-	fs.IntVar(&cfg.Requests, "requests", std.Requests, "number of requests, 1 to 4")
+	fs.IntVar(&cfg.Requests, "requests", std.Requests, "number of requests, 1 to 6 (beyond 4, bound the search with -max-states)")
 	fs.IntVar(&cfg.L1Entries, "l1", std.L1Entries, "L1 entries (L2 tables) the guest spans")
 	fs.IntVar(&cfg.Clusters, "clusters", std.Clusters, "clusters per L2 table")
 	fs.IntVar(&cfg.Sectors, "sectors", std.Sectors, "sectors per cluster (impl mode: 1, 2, 4 or 8)")

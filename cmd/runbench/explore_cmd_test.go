@@ -20,7 +20,7 @@ func TestExploreCommand(t *testing.T) {
 		{"bad flag", "-bogus", exitUsage, nil, "flag provided but not defined", ""},
 		{"stray argument", "serial", exitUsage, nil, `unexpected argument "serial"`, ""},
 		{"unknown policy", "-policy nosuch", exitUsage, nil, `unknown policy "nosuch"`, ""},
-		{"zero requests", "-requests 0", exitUsage, nil, "impossible configuration: requests is 0, want 1 to 4", ""},
+		{"zero requests", "-requests 0", exitUsage, nil, "impossible configuration: requests is 0, want 1 to 6", ""},
 		{"more sectors than fit", "-sectors 9", exitUsage, nil, "sectors per cluster is 9", ""},
 		{"bad impl sectors", "-mode impl -sectors 3", exitUsage, nil, "sectors must be 1, 2, 4 or 8", ""},
 		{"bad mode", "-mode sim", exitUsage, nil, `mode "sim"`, ""},
