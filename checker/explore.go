@@ -57,6 +57,10 @@ type ExploreConfig struct {
 	// the protocol models it, in impl mode the image is opened with
 	// impl.Options.UnorderedMetadata. It shows what the ordering buys.
 	UnorderedMeta bool
+	// LeaksViolation makes leaked clusters a violation ("leak"): in model
+	// mode a quiescent state with a cluster no table on disk references,
+	// in impl mode an end state whose image check finds leaks.
+	LeaksViolation bool
 	// NoSymmetry disables symmetry reduction: in model mode requests may
 	// choose any sector and clusters are not renumbered; in impl mode
 	// every workload is run, not only those distinct up to symmetry.
@@ -98,7 +102,7 @@ func (c ExploreConfig) TableWrites() model.TableWrites {
 func (c ExploreConfig) protocolConfig() model.ProtocolConfig {
 	return model.ProtocolConfig{
 		Requests: c.Requests, L1Entries: c.L1Entries, Clusters: c.Clusters, Sectors: c.Sectors,
-		Backing: c.Backing, Reopen: c.Reopen, UnorderedMeta: c.UnorderedMeta, NoSymmetry: c.NoSymmetry,
+		Backing: c.Backing, Reopen: c.Reopen, UnorderedMeta: c.UnorderedMeta, NoSymmetry: c.NoSymmetry, LeaksViolation: c.LeaksViolation,
 	}
 }
 

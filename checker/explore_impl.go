@@ -737,6 +737,17 @@ func (r *implRun) finish() (*ExploreViolation, error) {
 	if err := r.rec.Reopen(); err != nil {
 		return viol("reopen", "the image does not reopen: %v", err), nil
 	}
+	if x.cfg.LeaksViolation {
+		// After the clean close of the reopen, which cuts the space the
+		// image grew ahead and did not use: what is left is leaked.
+		cr, err := x.check(r.files.Image)
+		if err != nil {
+			return nil, err
+		}
+		if cr.Leaks > 0 {
+			return viol("leak", "with every request done and the image closed cleanly, impl.Check finds %d leaked clusters", cr.Leaks), nil
+		}
+	}
 	after, err := r.readBack()
 	if err != nil {
 		return nil, err

@@ -77,6 +77,9 @@ func geometryFlags(c ExploreConfig) string {
 	if c.UnorderedMeta {
 		b.WriteString(" -unordered-meta")
 	}
+	if c.LeaksViolation {
+		b.WriteString(" -leaks violation")
+	}
 	return b.String()
 }
 

@@ -378,3 +378,35 @@ func TestHeavyConfigurations(t *testing.T) {
 		}
 	}
 }
+
+// TestExploreLeaksViolation: with leaks as violations, both modes find
+// freeze-l2's leaked cluster, and the policies that claim safety hold
+// (the engine's space grown ahead is cut by the clean close, not
+// leaked).
+func TestExploreLeaksViolation(t *testing.T) {
+	for _, mode := range []ExploreMode{ExploreModel, ExploreImpl} {
+		for _, tc := range []struct {
+			policy string
+			want   Outcome
+		}{{"freeze-l2", Violated}, {"overlap", Holds}} {
+			t.Run(fmt.Sprintf("mode=%s/policy=%s", mode, tc.policy), func(t *testing.T) {
+				reg, err := model.Lookup(tc.policy)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := StandardExploreConfig(mode)
+				cfg.LeaksViolation = true
+				res, err := Explore(reg, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Verdict != tc.want {
+					t.Fatalf("%s: %v, want %v", tc.policy, res.Verdict, tc.want)
+				}
+				if tc.want == Violated && res.Violation.Invariant != "leak" {
+					t.Errorf("violation %q, want leak: %s", res.Violation.Invariant, res.Violation.Message)
+				}
+			})
+		}
+	}
+}

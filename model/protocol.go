@@ -84,6 +84,10 @@ type ProtocolConfig struct {
 	// NoSymmetry lets every request choose any sector instead of only
 	// the addresses distinct up to symmetry.
 	NoSymmetry bool
+	// LeaksViolation makes a leak a violation: a quiescent state with a
+	// cluster allocated that no table on disk references. Space lost is a
+	// defect too, though not lost data.
+	LeaksViolation bool
 }
 
 // Validate checks the configuration; the error says what is wrong.
@@ -121,6 +125,9 @@ func (c ProtocolConfig) String() string {
 	}
 	if c.NoSymmetry {
 		s += ", no symmetry"
+	}
+	if c.LeaksViolation {
+		s += ", leaks are violations"
 	}
 	return s
 }

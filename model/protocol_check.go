@@ -66,6 +66,11 @@ func (x *exec) checkState() {
 			return
 		}
 	}
+	if p.cfg.LeaksViolation {
+		if n := p.Leaks(s); n > 0 {
+			x.fail("leak", "with every request done, %d clusters are allocated but no table on disk references them", n)
+		}
+	}
 }
 
 // contentVia returns the tag a read of sector sec would see now through

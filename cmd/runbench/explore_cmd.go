@@ -51,6 +51,7 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.NoSymmetry, "no-symmetry", false, "disable symmetry reduction (impl mode: run every workload, not one per symmetry class)")
 	fs.BoolVar(&cfg.NoReduction, "no-reduction", false, "disable the partial-order reduction (impl mode)")
 	fs.BoolVar(&cfg.UnorderedMeta, "unordered-meta", false, "explore the engine without its ordered metadata writer: every table update written at once, in flight beside others of the same sector")
+	leaks := fs.String("leaks", "ignore", "leaked clusters at the end: `ignore` (counted in the facts) or violation (space lost is a defect too)")
 	fs.StringVar(&cfg.Replay, "replay", "", "run one printed `SCHEDULE` (impl mode), as in \"w0,w2,w3/s s s c1 c2\"")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: runbench explore [-policy NAME[,NAME...]] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N] [flags]\n\n")
@@ -66,6 +67,14 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "explore: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
+		return exitUsage
+	}
+	switch *leaks {
+	case "ignore":
+	case "violation":
+		cfg.LeaksViolation = true
+	default:
+		fmt.Fprintf(stderr, "explore: -leaks %q: want ignore or violation\n", *leaks)
 		return exitUsage
 	}
 	cfg.Mode = checker.ExploreMode(*mode)
