@@ -80,6 +80,9 @@ func geometryFlags(c ExploreConfig) string {
 	if c.LeaksViolation {
 		b.WriteString(" -leaks violation")
 	}
+	if c.Ops != "" {
+		b.WriteString(" -ops " + c.Ops)
+	}
 	return b.String()
 }
 

@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The protocol model is the allocating-write protocol of impl/engine.go
@@ -84,6 +85,11 @@ type ProtocolConfig struct {
 	// NoSymmetry lets every request choose any sector instead of only
 	// the addresses distinct up to symmetry.
 	NoSymmetry bool
+	// Ops, if not empty, fixes each request's operation, in submission
+	// order: 'w' a write, 'r' a read ("wwwr": three writers, then a
+	// reader). Empty lets every request read or write, each combination
+	// explored.
+	Ops string
 	// LeaksViolation makes a leak a violation: a quiescent state with a
 	// cluster allocated that no table on disk references. Space lost is a
 	// defect too, though not lost data.
@@ -102,6 +108,14 @@ func (c ProtocolConfig) Validate() error {
 	check("L1 entries", c.L1Entries, MaxProtocolL1)
 	check("clusters per table", c.Clusters, MaxProtocolClusters)
 	check("sectors per cluster", c.Sectors, MaxProtocolSectors)
+	if c.Ops != "" {
+		if len(c.Ops) != c.Requests {
+			errs = append(errs, fmt.Errorf("request mix %q has %d requests, the configuration %d", c.Ops, len(c.Ops), c.Requests))
+		}
+		if strings.Trim(c.Ops, "rw") != "" {
+			errs = append(errs, fmt.Errorf("request mix %q: want only r (read) and w (write)", c.Ops))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -125,6 +139,9 @@ func (c ProtocolConfig) String() string {
 	}
 	if c.NoSymmetry {
 		s += ", no symmetry"
+	}
+	if c.Ops != "" {
+		s += ", requests " + c.Ops
 	}
 	if c.LeaksViolation {
 		s += ", leaks are violations"
@@ -342,9 +359,14 @@ func (p *Protocol) Moves(s *ProtocolState, dst []Move) []Move {
 	}
 	if next >= 0 {
 		var buf [MaxProtocolL1 * MaxProtocolClusters * MaxProtocolSectors]uint16
+		read, write := p.cfg.mayRead(next), p.cfg.mayWrite(next)
 		for _, sec := range p.sectorChoices(s, next, buf[:0]) {
-			dst = append(dst, Move{Kind: MoveSubmit, Req: uint8(next), Sector: sec})
-			dst = append(dst, Move{Kind: MoveSubmit, Req: uint8(next), Write: true, Sector: sec})
+			if read {
+				dst = append(dst, Move{Kind: MoveSubmit, Req: uint8(next), Sector: sec})
+			}
+			if write {
+				dst = append(dst, Move{Kind: MoveSubmit, Req: uint8(next), Write: true, Sector: sec})
+			}
 		}
 	}
 	for r := 0; r < n; r++ {
@@ -373,6 +395,11 @@ func (p *Protocol) Moves(s *ProtocolState, dst []Move) []Move {
 	}
 	return dst
 }
+
+// mayRead and mayWrite report whether request r may read, and write
+// (Ops).
+func (c *ProtocolConfig) mayRead(r int) bool  { return c.Ops == "" || c.Ops[r] == 'r' }
+func (c *ProtocolConfig) mayWrite(r int) bool { return c.Ops == "" || c.Ops[r] == 'w' }
 
 // sectorChoices appends the sectors request r may choose in s to dst.
 func (p *Protocol) sectorChoices(s *ProtocolState, r int, dst []uint16) []uint16 {
@@ -442,7 +469,8 @@ func (o WorkloadOp) String() string {
 }
 
 // Workloads returns every workload of c.Requests requests that the
-// protocol model explores: each request reads or writes a sector chosen
+// protocol model explores: each request reads or writes (as Ops allows) a
+// sector chosen
 // as Moves chooses it (up to symmetry unless NoSymmetry), in a fixed
 // order. The explorer of the real engine runs the same workloads.
 func (c ProtocolConfig) Workloads() [][]WorkloadOp {
@@ -458,8 +486,12 @@ func (c ProtocolConfig) Workloads() [][]WorkloadOp {
 			secs[i] = uint16(o.Sector)
 		}
 		for _, sec := range c.sectorChoices(secs, nil) {
-			rec(append(prev, WorkloadOp{Write: false, Sector: int(sec)}))
-			rec(append(prev, WorkloadOp{Write: true, Sector: int(sec)}))
+			if c.mayRead(len(prev)) {
+				rec(append(prev, WorkloadOp{Write: false, Sector: int(sec)}))
+			}
+			if c.mayWrite(len(prev)) {
+				rec(append(prev, WorkloadOp{Write: true, Sector: int(sec)}))
+			}
 		}
 	}
 	rec(nil)

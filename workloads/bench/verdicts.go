@@ -97,7 +97,7 @@ func verdictsOf(reg model.Registration, scheme model.TableWrites) ([]results.Ver
 func exploreVerdict(reg model.Registration, scheme model.TableWrites, res *checker.ExploreResult) results.Verdict {
 	v := results.Verdict{
 		Policy: reg.Name, TableWrites: scheme.String(), Claim: reg.Claim(scheme).String(),
-		Config: res.Config.String(), Seconds: res.Elapsed.Seconds(), Note: res.Reason,
+		Config: res.Config.Name() + " (" + res.Config.String() + ")", Seconds: res.Elapsed.Seconds(), Note: res.Reason,
 	}
 	if res.Config.Mode == checker.ExploreModel {
 		v.Checker, v.States = results.CheckerModel, res.States
