@@ -60,6 +60,9 @@ type ExploreConfig struct {
 	// Ops, if not empty, fixes each request's operation in submission
 	// order, 'w' write or 'r' read (model.ProtocolConfig.Ops).
 	Ops string
+	// Start is the image the requests start from: empty (""),
+	// model.StartTable or model.StartPrealloc (model.ProtocolConfig.Start).
+	Start string
 	// LeaksViolation makes leaked clusters a violation ("leak"): in model
 	// mode a quiescent state with a cluster no table on disk references,
 	// in impl mode an end state whose image check finds leaks.
@@ -105,7 +108,7 @@ func (c ExploreConfig) TableWrites() model.TableWrites {
 func (c ExploreConfig) protocolConfig() model.ProtocolConfig {
 	return model.ProtocolConfig{
 		Requests: c.Requests, L1Entries: c.L1Entries, Clusters: c.Clusters, Sectors: c.Sectors,
-		Backing: c.Backing, Reopen: c.Reopen, UnorderedMeta: c.UnorderedMeta, NoSymmetry: c.NoSymmetry, LeaksViolation: c.LeaksViolation, Ops: c.Ops,
+		Backing: c.Backing, Reopen: c.Reopen, UnorderedMeta: c.UnorderedMeta, NoSymmetry: c.NoSymmetry, LeaksViolation: c.LeaksViolation, Ops: c.Ops, Start: c.Start,
 	}
 }
 

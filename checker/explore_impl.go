@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -447,6 +448,9 @@ func (x *implExplorer) newRun(wl []model.WorkloadOp, tracing bool) (*implRun, er
 	}
 	if err := impl.Create(r.files.Image, x.size, co); err != nil {
 		return nil, err
+	}
+	if err := x.makeStart(r.files); err != nil {
+		return nil, fmt.Errorf("start state %q: %w", x.cfg.Start, err)
 	}
 	open := func(gen int) (*impl.Image, error) {
 		if r.be != nil {
@@ -964,4 +968,60 @@ func parseSchedule(s string, cfg ExploreConfig) ([]model.WorkloadOp, []implMove,
 		}
 	}
 	return wl, path, nil
+}
+
+// makeStart makes the image just created into the configuration's start
+// state (ExploreConfig.Start), before any request: with model.StartTable
+// an L2 table of empty entries linked from L1 entry 0, written at the end
+// of the file as the engine would; with model.StartPrealloc every cluster
+// the guest uses under L1 entry 0 written with its initial content
+// (zeros, or the backing file's) through the image, which allocates the
+// table and the clusters. Neither changes what the guest reads.
+func (x *implExplorer) makeStart(files impl.Files) error {
+	switch x.cfg.Start {
+	case model.StartEmpty:
+		return nil
+	case model.StartTable:
+		st := files.Image
+		hdr := make([]byte, impl.HeaderLen)
+		if _, err := st.ReadAt(hdr, 0); err != nil {
+			return err
+		}
+		h, err := impl.DecodeHeader(hdr)
+		if err != nil {
+			return err
+		}
+		end, err := st.Size()
+		if err != nil {
+			return err
+		}
+		if _, err := st.WriteAt(make([]byte, implClusterSize*implTableSize), end); err != nil {
+			return err
+		}
+		var entry [8]byte
+		binary.LittleEndian.PutUint64(entry[:], uint64(end))
+		_, err = st.WriteAt(entry[:], int64(h.L1TableOffset))
+		return err
+	case model.StartPrealloc:
+		im, err := impl.Open(files, impl.NewMemBackend(files), impl.Options{})
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, implClusterSize)
+		for i := 0; i < x.cfg.Clusters; i++ {
+			off := uint64(i) * implClusterSize
+			if files.Backing != nil {
+				if _, err := files.Backing.ReadAt(buf, int64(off)); err != nil && !errors.Is(err, io.EOF) {
+					im.Close()
+					return err
+				}
+			}
+			if _, err := im.WriteAt(buf, int64(off)); err != nil {
+				im.Close()
+				return err
+			}
+		}
+		return im.Close()
+	}
+	return fmt.Errorf("unknown start state %q", x.cfg.Start)
 }

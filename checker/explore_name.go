@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/qedharness/qedharness/model"
 )
 
 // Name returns the configuration's short name, as every verdict prints
 // it and ParseExploreName reads it back:
 //
-//	REQUESTS-L1xCLUSTERSxSECTORS[-backing][-noreopen][-snapshot][-leaks][-nosym]
+//	REQUESTS-L1xCLUSTERSxSECTORS[-table|-prealloc][-backing][-noreopen][-snapshot][-leaks][-nosym]
 //
 // REQUESTS is "n3" for three requests that may each read or write, or a
 // request mix in submission order, run-length coded: "w3r1" is three
@@ -33,7 +35,7 @@ func (c ExploreConfig) Name() string {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{c.Backing, "backing"}, {!c.Reopen, "noreopen"}, {c.UnorderedMeta, "snapshot"}, {c.LeaksViolation, "leaks"}, {c.NoSymmetry, "nosym"}} {
+	}{{c.Start == model.StartTable, "table"}, {c.Start == model.StartPrealloc, "prealloc"}, {c.Backing, "backing"}, {!c.Reopen, "noreopen"}, {c.UnorderedMeta, "snapshot"}, {c.LeaksViolation, "leaks"}, {c.NoSymmetry, "nosym"}} {
 		if f.on {
 			b.WriteString("-" + f.name)
 		}
@@ -47,7 +49,7 @@ func (c ExploreConfig) Name() string {
 func ParseExploreName(name string, cfg ExploreConfig) (ExploreConfig, error) {
 	parts := strings.Split(name, "-")
 	if len(parts) < 2 {
-		return cfg, fmt.Errorf("config %q: want REQUESTS-L1xCLUSTERSxSECTORS[-backing][-noreopen][-snapshot][-leaks][-nosym], as n3-2x2x2", name)
+		return cfg, fmt.Errorf("config %q: want REQUESTS-L1xCLUSTERSxSECTORS[-table|-prealloc][-backing][-noreopen][-snapshot][-leaks][-nosym], as n3-2x2x2", name)
 	}
 	reqs, ops, err := parseRequests(parts[0])
 	if err != nil {
@@ -66,8 +68,13 @@ func ParseExploreName(name string, cfg ExploreConfig) (ExploreConfig, error) {
 	cfg.Requests, cfg.Ops = reqs, ops
 	cfg.L1Entries, cfg.Clusters, cfg.Sectors = geo[0], geo[1], geo[2]
 	cfg.Backing, cfg.Reopen, cfg.UnorderedMeta, cfg.LeaksViolation, cfg.NoSymmetry = false, true, false, false, false
+	cfg.Start = model.StartEmpty
 	for _, f := range parts[2:] {
 		switch f {
+		case "table":
+			cfg.Start = model.StartTable
+		case "prealloc":
+			cfg.Start = model.StartPrealloc
 		case "backing":
 			cfg.Backing = true
 		case "noreopen":
@@ -79,7 +86,7 @@ func ParseExploreName(name string, cfg ExploreConfig) (ExploreConfig, error) {
 		case "nosym":
 			cfg.NoSymmetry = true
 		default:
-			return cfg, fmt.Errorf("config %q: unknown part %q (want backing, noreopen, snapshot, leaks or nosym)", name, f)
+			return cfg, fmt.Errorf("config %q: unknown part %q (want table, prealloc, backing, noreopen, snapshot, leaks or nosym)", name, f)
 		}
 	}
 	return cfg, nil

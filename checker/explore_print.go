@@ -83,6 +83,9 @@ func geometryFlags(c ExploreConfig) string {
 	if c.Ops != "" {
 		b.WriteString(" -ops " + c.Ops)
 	}
+	if c.Start != "" {
+		b.WriteString(" -start " + c.Start)
+	}
 	return b.String()
 }
 

@@ -85,6 +85,12 @@ type ProtocolConfig struct {
 	// NoSymmetry lets every request choose any sector instead of only
 	// the addresses distinct up to symmetry.
 	NoSymmetry bool
+	// Start is the image the requests start from: "" (StartEmpty) an
+	// empty image, StartTable an L2 table linked from L1 entry 0 with no
+	// cluster allocated, StartPrealloc every cluster under L1 entry 0
+	// allocated (holding the guest's initial content). A backing file is
+	// the Backing field, with any start.
+	Start string
 	// Ops, if not empty, fixes each request's operation, in submission
 	// order: 'w' a write, 'r' a read ("wwwr": three writers, then a
 	// reader). Empty lets every request read or write, each combination
@@ -94,6 +100,25 @@ type ProtocolConfig struct {
 	// cluster allocated that no table on disk references. Space lost is a
 	// defect too, though not lost data.
 	LeaksViolation bool
+}
+
+// Start states of ProtocolConfig.Start.
+const (
+	StartEmpty    = ""
+	StartTable    = "table"
+	StartPrealloc = "prealloc"
+)
+
+// preSlots returns the clusters the start state has allocated: the L2
+// table under L1 entry 0, and with StartPrealloc its data clusters.
+func (c ProtocolConfig) preSlots() int {
+	switch c.Start {
+	case StartTable:
+		return 1
+	case StartPrealloc:
+		return 1 + c.Clusters
+	}
+	return 0
 }
 
 // Validate checks the configuration; the error says what is wrong.
@@ -108,6 +133,14 @@ func (c ProtocolConfig) Validate() error {
 	check("L1 entries", c.L1Entries, MaxProtocolL1)
 	check("clusters per table", c.Clusters, MaxProtocolClusters)
 	check("sectors per cluster", c.Sectors, MaxProtocolSectors)
+	switch c.Start {
+	case StartEmpty, StartTable, StartPrealloc:
+		if n := c.preSlots() + 2*c.Requests; n > maxSlots && len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("start %q with %d clusters and %d requests may allocate %d clusters, the model holds %d", c.Start, c.Clusters, c.Requests, n, maxSlots))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("start %q: want empty, %s or %s", c.Start, StartTable, StartPrealloc))
+	}
 	if c.Ops != "" {
 		if len(c.Ops) != c.Requests {
 			errs = append(errs, fmt.Errorf("request mix %q has %d requests, the configuration %d", c.Ops, len(c.Ops), c.Requests))
@@ -139,6 +172,12 @@ func (c ProtocolConfig) String() string {
 	}
 	if c.NoSymmetry {
 		s += ", no symmetry"
+	}
+	switch c.Start {
+	case StartTable:
+		s += ", existing L2 table"
+	case StartPrealloc:
+		s += ", preallocated clusters"
 	}
 	if c.Ops != "" {
 		s += ", requests " + c.Ops
@@ -259,8 +298,32 @@ func (p *Protocol) Config() ProtocolConfig { return p.cfg }
 // Policy returns the model's policy.
 func (p *Protocol) Policy() Policy { return p.policy }
 
-// Initial returns the initial state: an empty image, no request submitted.
-func (p *Protocol) Initial() ProtocolState { return ProtocolState{} }
+// Initial returns the initial state: the image as Start says (empty, an
+// existing L2 table under L1 entry 0, or every cluster under it
+// allocated), no request submitted.
+func (p *Protocol) Initial() ProtocolState {
+	var s ProtocolState
+	if p.cfg.Start == StartEmpty {
+		return s
+	}
+	// The table in slot 1, on disk and linked from L1 entry 0 (as after
+	// an open: not cached yet).
+	s.alloc = 1
+	s.slots[1] = slot{kind: slotTable, written: true}
+	s.l1Disk[0], s.l1Cache[0] = 1, 1
+	if p.cfg.Start == StartPrealloc {
+		for i := 0; i < p.cfg.Clusters; i++ {
+			d := uint8(2 + i)
+			s.slots[d] = slot{kind: slotData, written: true}
+			for k := 0; k < p.cfg.Sectors; k++ {
+				s.slots[d].disk[k] = p.initial()
+			}
+			s.slots[1].disk[i] = d
+		}
+		s.alloc = uint8(1 + p.cfg.Clusters)
+	}
+	return s
+}
 
 // initial returns the initial content tag of a guest sector.
 func (p *Protocol) initial() uint8 {
@@ -429,7 +492,12 @@ func (c *ProtocolConfig) sectorChoices(prev []uint16, out []uint16) []uint16 {
 	for _, sq := range prev {
 		usedL1 = max(usedL1, l1Of(sq)+1)
 	}
-	for e := 0; e < min(usedL1+1, c.L1Entries); e++ {
+	hi := usedL1 + 1
+	if c.Start != StartEmpty {
+		// L1 entry 0 is not like the others: the start state filled it.
+		hi = max(hi, 2)
+	}
+	for e := 0; e < min(hi, c.L1Entries); e++ {
 		usedCl := 0
 		for _, sq := range prev {
 			if l1Of(sq) == e {

@@ -26,7 +26,7 @@ func bitsFor(maxValue int) uint {
 }
 
 func newLayout(c ProtocolConfig) layout {
-	l := layout{maxAlloc: 2 * c.Requests, width: max(c.Clusters, c.Sectors)}
+	l := layout{maxAlloc: 2*c.Requests + c.preSlots(), width: max(c.Clusters, c.Sectors)}
 	l.refBits = bitsFor(l.maxAlloc)
 	l.tagBits = bitsFor(int(tagWrite) + c.Requests - 1)
 	l.valBits = max(l.refBits, l.tagBits)

@@ -52,11 +52,12 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.NoReduction, "no-reduction", false, "disable the partial-order reduction (impl mode)")
 	fs.BoolVar(&cfg.UnorderedMeta, "unordered-meta", false, "explore the engine without its ordered metadata writer: every table update written at once, in flight beside others of the same sector")
 	fs.StringVar(&cfg.Ops, "ops", "", "request `mix` in submission order, w (write) or r (read) per request, as wwwr; empty lets each request read or write")
+	fs.StringVar(&cfg.Start, "start", "", "the image the requests start from: empty (the default), table (an L2 table under L1 entry 0, no cluster allocated) or prealloc (every cluster under L1 entry 0 allocated)")
 	config := fs.String("config", "", "the configuration by its short `name`, as every verdict prints it (n3-2x2x2, w3r1-2x2x1-backing-snapshot; see checker.ExploreConfig.Name), instead of the flags it sets")
 	leaks := fs.String("leaks", "ignore", "leaked clusters at the end: `ignore` (counted in the facts) or violation (space lost is a defect too)")
 	fs.StringVar(&cfg.Replay, "replay", "", "run one printed `SCHEDULE` (impl mode), as in \"w0,w2,w3/s s s c1 c2\"")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runbench explore [-policy NAME[,NAME...]] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-ops MIX] [-max-states N] [flags]\n       runbench explore -config NAME [-policy ...] [-mode ...] [-max-states N]\n\n")
+		fmt.Fprintf(stderr, "usage: runbench explore [-policy NAME[,NAME...]] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-start table|prealloc] [-ops MIX] [-max-states N] [flags]\n       runbench explore -config NAME [-policy ...] [-mode ...] [-max-states N]\n\n")
 		fmt.Fprintf(stderr, "Model-checks allocation policies over every interleaving of a small configuration.\nExit status: 0 all hold, 1 a policy is violated, 2 bad arguments, 3 incomplete (a bound was reached).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -72,7 +73,7 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *config != "" {
-		for _, f := range []string{"requests", "l1", "clusters", "sectors", "backing", "reopen", "no-symmetry", "unordered-meta", "ops", "leaks"} {
+		for _, f := range []string{"requests", "l1", "clusters", "sectors", "backing", "reopen", "no-symmetry", "unordered-meta", "ops", "leaks", "start"} {
 			if flagGiven(fs, f) {
 				fmt.Fprintf(stderr, "explore: -config sets -%s: give one or the other\n", f)
 				return exitUsage
