@@ -61,16 +61,8 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Model-checks allocation policies over every interleaving of a small configuration.\nExit status: 0 all hold, 1 a policy is violated, 2 bad arguments, 3 incomplete (a bound was reached).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitHolds
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "explore: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return exitUsage
+	if code, ok := parseSubcommand(fs, args, stderr); !ok {
+		return code
 	}
 	if *config != "" {
 		for _, f := range []string{"requests", "l1", "clusters", "sectors", "backing", "reopen", "no-symmetry", "unordered-meta", "ops", "leaks", "start"} {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -81,4 +82,22 @@ func loadJobs(path string) ([]workloads.Job, error) {
 		return nil, usageError{fmt.Errorf("-job: %w", err)}
 	}
 	return jobs, nil
+}
+
+// parseSubcommand parses a subcommand's flags, which take no arguments.
+// It returns the exit status to stop with (exitHolds after -h, exitUsage
+// for bad flags or a stray argument) and false, or 0 and true to go on.
+func parseSubcommand(fs *flag.FlagSet, args []string, stderr io.Writer) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitHolds, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	return 0, true
 }

@@ -26,16 +26,8 @@ func verifyMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Runs every checker that needs no measured run (model explorer, implementation explorer, crash explorer)\non its standard configuration, with ordered and with snapshot table writes, and compares each finding\nwith the policy's claim. Exit status: 0 every checker agrees, 1 one disagrees, 2 bad arguments.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitHolds
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "verify: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return exitUsage
+	if code, ok := parseSubcommand(fs, args, stderr); !ok {
+		return code
 	}
 	regs, err := model.ParseList(*policies)
 	if err != nil {
