@@ -174,7 +174,9 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 }
 
 // progressPrinter returns a Progress callback that redraws one line on
-// w, at most every 100 ms and after the last run.
+// w, at most every 100 ms and after the last run, as fio's status line
+// does: runs done, percent, time so far and the time the rest should take
+// at the rate so far, then the run just done.
 func progressPrinter(w io.Writer, start time.Time) func(workloads.Progress) {
 	last := time.Time{}
 	return func(p workloads.Progress) {
@@ -187,7 +189,12 @@ func progressPrinter(w io.Writer, start time.Time) func(workloads.Progress) {
 		if p.Repeat <= 0 {
 			rep = "warm-up"
 		}
-		fmt.Fprintf(w, "\r\033[K[%d/%d %.0fs] %s %s %s qd=%d %s", p.Done, p.Total, now.Sub(start).Seconds(),
+		elapsed := now.Sub(start).Seconds()
+		eta := "?"
+		if p.Done > 0 {
+			eta = fmt.Sprintf("%.0fs", elapsed/float64(p.Done)*float64(p.Total-p.Done))
+		}
+		fmt.Fprintf(w, "\r\033[K[%d/%d %3.0f%% %.0fs, eta %s] %s %s %s qd=%d %s", p.Done, p.Total, 100*float64(p.Done)/float64(max(p.Total, 1)), elapsed, eta,
 			p.Config.Device, p.Config.Workload, p.Config.Policy, p.Config.QD, rep)
 	}
 }

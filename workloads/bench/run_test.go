@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/workloads"
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
@@ -247,5 +249,18 @@ func TestRunDiagrams(t *testing.T) {
 	html, _ := os.ReadFile(filepath.Join(cfg.Out, "report.html"))
 	if !strings.Contains(string(html), "<svg") {
 		t.Error("report.html does not embed the diagram")
+	}
+}
+
+// TestProgressLine: the status line gives runs done, percent and an ETA.
+func TestProgressLine(t *testing.T) {
+	var b strings.Builder
+	pr := progressPrinter(&b, time.Now().Add(-10*time.Second))
+	pr(workloads.Progress{Done: 25, Total: 100, Repeat: 1, Config: results.Config{Workload: "rewrite", Policy: "overlap", QD: 4, Device: "nvme"}})
+	line := b.String()
+	for _, want := range []string{"[25/100  25% 10s, eta 30s]", "nvme rewrite overlap qd=4 rep 1"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("status line %q lacks %q", line, want)
+		}
 	}
 }
