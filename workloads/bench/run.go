@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/qedharness/qedharness/plots"
@@ -104,11 +105,11 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 	if progress != nil {
 		m.Progress = progressPrinter(progress, start)
 	}
-	fmt.Fprintf(stdout, "runbench: seed %d (replay with -seed %d), %d configurations x %d repetitions + %d warm-up; linearizability: %s\n",
-		m.Seed, m.Seed, len(m.Configs()), m.Repeat, m.Warmup, prov.Linearizability)
+	printWrapped(stdout, fmt.Sprintf("runbench: seed %d (replay with -seed %d), %d configurations x %d repetitions + %d warm-up; linearizability: %s",
+		m.Seed, m.Seed, len(m.Configs()), m.Repeat, m.Warmup, prov.Linearizability))
 	for _, note := range append([]string{s.aioNote, s.baselineNote}, m.BaselineNotes()...) {
 		if note != "" {
-			fmt.Fprintf(stdout, "runbench: %s\n", note)
+			printWrapped(stdout, "runbench: "+note)
 		}
 	}
 	type outcome struct {
@@ -128,7 +129,7 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 	}
 	res := &results.Results{Provenance: prov, Runs: o.runs}
 	if !s.noVerdicts {
-		fmt.Fprintf(stdout, "runbench: verdicts: the explorers and the crash explorer on their standard configurations, every policy, ordered and snapshot table writes\n")
+		fmt.Fprintf(stdout, "runbench: verdicts: model, engine and crash explorers, ordered and snapshot table writes\n")
 		vs, err := Verdicts(m.Policies)
 		if err != nil {
 			return res, err
@@ -160,9 +161,9 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 			failed++
 		}
 	}
-	fmt.Fprintf(stdout, "\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)\n", len(o.runs), time.Since(start).Seconds(), s.out, len(figs))
+	printWrapped(stdout, fmt.Sprintf("\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)", len(o.runs), time.Since(start).Seconds(), s.out, len(figs)))
 	for _, line := range results.HarnessCostOf(o.runs).Lines(s.cache) {
-		fmt.Fprintln(stdout, line)
+		printWrapped(stdout, line)
 	}
 	if ctx.Err() != nil {
 		return res, &InterruptError{Cause: context.Cause(ctx)}
@@ -219,4 +220,29 @@ func (s *Setup) writeSummary(w io.Writer, sums []results.Summary, vs []results.V
 	}
 	fmt.Fprintf(w, "(every configuration in summary.txt, counts and counterexamples in report.md; -v prints them here)\n")
 	return nil
+}
+
+// termWidth is the width runbench keeps its terminal output within.
+const termWidth = 100
+
+// printWrapped prints s to w, wrapped at spaces to lines of at most
+// termWidth columns (a word longer than that stays whole), continuation
+// lines indented by two spaces.
+func printWrapped(w io.Writer, s string) {
+	for _, para := range strings.Split(s, "\n") {
+		line, indent := "", ""
+		for _, word := range strings.Fields(para) {
+			switch {
+			case line == "":
+				line = indent + word
+			case len(line)+1+len(word) > termWidth:
+				fmt.Fprintln(w, line)
+				indent = "  "
+				line = indent + word
+			default:
+				line += " " + word
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
 }

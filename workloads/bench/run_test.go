@@ -264,3 +264,29 @@ func TestProgressLine(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintWrapped: lines wrap at spaces within termWidth, continuation
+// lines indented; a word longer than the width stays whole.
+func TestPrintWrapped(t *testing.T) {
+	long := strings.Repeat("word ", 50)
+	huge := strings.Repeat("x", 150)
+	for _, tc := range []struct {
+		in    string
+		lines int
+	}{{"short line", 1}, {long, 3}, {"a " + huge + " b", 3}, {"\nafter a blank line", 2}} {
+		var b strings.Builder
+		printWrapped(&b, tc.in)
+		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		if len(lines) != tc.lines {
+			t.Errorf("%q: %d lines, want %d:\n%s", tc.in[:min(20, len(tc.in))], len(lines), tc.lines, b.String())
+		}
+		for i, l := range lines {
+			if len(l) > termWidth && !strings.Contains(l, huge) {
+				t.Errorf("line %d has %d columns", i, len(l))
+			}
+			if i > 0 && l != "" && !strings.HasPrefix(l, "  ") && tc.in[0] != '\n' {
+				t.Errorf("continuation line %d not indented: %q", i, l)
+			}
+		}
+	}
+}
