@@ -27,9 +27,10 @@ var lostWrite = regexp.MustCompile(`\bw(\d+)\b`)
 // SequenceDiagram renders a counterexample's steps as a self-contained
 // SVG: a lane per request, one for the engine's own I/O and one for the
 // disk. An I/O issued is an arrow from its lane to the disk, its
-// completion an arrow back; submissions, freezes, wake-ups, completions
-// and reopens are marks on their lane, and each step's words run beside
-// the lanes. The requests whose writes violation says were lost ("w3")
+// completion an arrow back; submissions, freezes, wake-ups and
+// completions are marks on their lane, a reopen or crash a bar across,
+// and each step's words run beside the lanes (a crash's lost writes in
+// red). The requests whose writes violation says were lost ("w3")
 // have their lane header in red, and the violation closes the diagram.
 func SequenceDiagram(title, violation string, steps []results.Step) []byte {
 	reqs, engine := 0, false
@@ -99,7 +100,15 @@ func SequenceDiagram(title, violation string, steps []results.Step) []byte {
 			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#393" marker-end="url(#arrow)"/>`+"\n", diskX, y, x, y)
 			fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#393" font-size="10" text-anchor="end">io %d</text>`+"\n", diskX-6, y-3, s.IO)
 			label = fmt.Sprintf("io %d completes: %s", s.IO, s.Text)
-		case "reopen", "end":
+		case "landed", "lost":
+			// What a crash kept of an unflushed write: words only.
+			if s.Kind == "lost" {
+				fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#c00">%d. lost: %s</text>`+"\n", textX, y+4, i+1, html.EscapeString(s.Text))
+			} else {
+				fmt.Fprintf(&b, `<text x="%d" y="%d">%d. landed: %s</text>`+"\n", textX, y+4, i+1, html.EscapeString(s.Text))
+			}
+			continue
+		case "reopen", "end", "crash":
 			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999" stroke-width="2"/>`+"\n", seqLeft-20, y, diskX+10, y)
 		default: // submit, frozen, woken, done: a mark on the lane
 			fill := map[string]string{"submit": "#333", "frozen": "#c80", "woken": "#c80", "done": "#393"}[s.Kind]

@@ -74,6 +74,7 @@ func (x *explorer) crashWith(r *run, extra []Write, ledgerKey uint64) error {
 		}
 		v.Policy, v.Workload = x.reg.Name, x.w.Name
 		v.Trace = append(append([]string(nil), r.trace...), describeLanding(r, units, land)...)
+		v.Steps = append(append([]Step(nil), r.steps...), landingSteps(r, units, land)...)
 		if v.Known != "" {
 			if x.stats.Known == nil {
 				x.stats.Known = map[string]int{}
@@ -107,6 +108,24 @@ func describeLanding(r *run, units []Unit, land []bool) []string {
 			verb = "landed"
 		}
 		out = append(out, fmt.Sprintf("  %s write at %#x+%d (%s)", where, u.Off, len(u.Data), verb))
+	}
+	return out
+}
+
+// landingSteps is describeLanding as steps: the crash, then each unit
+// landed or lost.
+func landingSteps(r *run, units []Unit, land []bool) []Step {
+	out := []Step{{Kind: "crash", Text: "CRASH: the writes not covered by a completed flush land or are lost"}}
+	nlog := len(r.cs.Unflushed())
+	for i, u := range units {
+		where, kind := "completed", "lost"
+		if u.Write >= nlog {
+			where = "in flight"
+		}
+		if land[i] {
+			kind = "landed"
+		}
+		out = append(out, Step{Kind: kind, Text: fmt.Sprintf("%s write at %#x+%d", where, u.Off, len(u.Data))})
 	}
 	return out
 }

@@ -20,6 +20,14 @@ type run struct {
 	nextID uint64
 	failed error
 	trace  []string
+	steps  []Step
+	reqs   map[uint64]int // engine request ID -> guest request (1-based)
+	nreq   int
+}
+
+// step records a step of the trace as data.
+func (r *run) step(kind string, req int, io uint64, text string) {
+	r.steps = append(r.steps, Step{Kind: kind, Req: req, IO: io, Text: text})
 }
 
 // recorder is the impl.Backend the image sees: it records every I/O so the
@@ -34,6 +42,7 @@ func (b recorder) Submit(io *impl.IO) {
 	if io.Op == impl.OpFlush {
 		r.marks[io.ID] = r.cs.Mark()
 	}
+	r.step("issue", r.reqs[io.Req], io.ID, r.describe(io))
 	r.be.Submit(io)
 }
 
@@ -51,7 +60,7 @@ func (x *explorer) start() (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{l: &Ledger{Backing: x.backing != nil}, ios: map[uint64]*impl.IO{}, marks: map[uint64]uint64{}, nextID: 1}
+	r := &run{l: &Ledger{Backing: x.backing != nil}, ios: map[uint64]*impl.IO{}, marks: map[uint64]uint64{}, reqs: map[uint64]int{}, nextID: 1}
 	if len(x.w.Setup) > 0 {
 		im, err := impl.Open(files, impl.NewMemBackend(files), impl.Options{Policy: x.reg.Policy})
 		if err != nil {
@@ -120,10 +129,13 @@ func (r *run) advance(w Workload) {
 // submit submits guest request q and records it in the ledger and trace.
 func (r *run) submit(q Request) {
 	r.open++
+	r.nreq++
+	lane := r.nreq
 	if q.Flush {
 		mark := r.l.FlushSubmitted()
 		r.trace = append(r.trace, "submit flush")
-		r.im.Submit(&impl.Request{Op: impl.ReqFlush, Done: func(req *impl.Request) {
+		r.step("submit", lane, 0, "flush")
+		freq := &impl.Request{Op: impl.ReqFlush, Done: func(req *impl.Request) {
 			r.open--
 			if req.Err != nil {
 				r.failed = req.Err
@@ -131,7 +143,9 @@ func (r *run) submit(q Request) {
 			}
 			r.l.FlushCompleted(mark)
 			r.trace = append(r.trace, "  flush done")
-		}})
+			r.step("done", lane, 0, "flush done")
+		}}
+		r.submitted(freq, lane)
 		return
 	}
 	id := r.nextID
@@ -139,7 +153,8 @@ func (r *run) submit(q Request) {
 	off, n := q.Sector*impl.SectorSize, q.Count*impl.SectorSize
 	r.l.Submitted(id, off, n)
 	r.trace = append(r.trace, fmt.Sprintf("submit write %d: guest %#x+%d", id, off, n))
-	r.im.Submit(&impl.Request{Op: impl.ReqWrite, Off: off, Buf: Data(id, off, n), Done: func(req *impl.Request) {
+	r.step("submit", lane, 0, fmt.Sprintf("write %d: guest %#x+%d", id, off, n))
+	wreq := &impl.Request{Op: impl.ReqWrite, Off: off, Buf: Data(id, off, n), Done: func(req *impl.Request) {
 		r.open--
 		if req.Err != nil {
 			r.failed = req.Err
@@ -147,7 +162,26 @@ func (r *run) submit(q Request) {
 		}
 		r.l.Completed(id)
 		r.trace = append(r.trace, fmt.Sprintf("  write %d done", id))
-	}})
+		r.step("done", lane, 0, fmt.Sprintf("write %d done", id))
+	}}
+	r.submitted(wreq, lane)
+}
+
+// submitted hands q, guest request lane, to the image, noting its
+// engine ID first: the engine assigns it at Submit and may issue I/O for
+// it at once.
+func (r *run) submitted(q *impl.Request, lane int) {
+	// The engine numbers requests from 1 in submission order.
+	r.reqs[uint64(lane)] = lane
+	r.im.Submit(q)
+}
+
+// describe renders io in domain words, as the engine does.
+func (r *run) describe(io *impl.IO) string {
+	if r.im == nil {
+		return io.String()
+	}
+	return r.im.Engine().Describe(io)
 }
 
 // complete completes pending I/O id and lets the engine process it.
@@ -157,6 +191,7 @@ func (r *run) complete(id uint64, w Workload) error {
 		r.cs.SyncLimit(r.marks[id])
 	}
 	r.trace = append(r.trace, "complete "+io.String())
+	r.step("complete", r.reqs[io.Req], id, r.describe(io))
 	if err := r.be.Complete(id); err != nil {
 		return err
 	}

@@ -22,6 +22,24 @@ type Violation struct {
 	// Trace lists the completions before the crash, then what landed
 	// (explorer only).
 	Trace []string
+	// Steps are the trace as data, for a sequence diagram (explorer
+	// only): requests submitted and done, I/Os issued and completed, then
+	// the crash and each unflushed write landed or lost.
+	Steps []Step
+}
+
+// Step is one step of a crash trace.
+type Step struct {
+	// Kind is "submit", "issue", "complete", "done", "crash", "landed" or
+	// "lost".
+	Kind string
+	// Req is the guest request (1-based, in submission order), or 0 for
+	// the engine's own I/O and for the crash.
+	Req int
+	// IO is the I/O issued or completed, or 0.
+	IO uint64
+	// Text says what happened.
+	Text string
 }
 
 // Error renders the violation: "kind: detail", preceded by the policy,

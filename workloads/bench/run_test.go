@@ -223,8 +223,9 @@ func TestRunVerdicts(t *testing.T) {
 	}
 }
 
-// TestRunDiagrams: a policy the implementation explorer refutes gets its
-// counterexample's sequence diagram beside the report, embedded in it.
+// TestRunDiagrams: a policy the implementation and crash explorers
+// refute gets each counterexample's sequence diagram beside the report,
+// embedded in it.
 func TestRunDiagrams(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the explorers under the race detector: TestVerdictsAgree covers them")
@@ -243,8 +244,8 @@ func TestRunDiagrams(t *testing.T) {
 			t.Errorf("%s: %v", v.Diagram, err)
 		}
 	}
-	if diagrams != 1 {
-		t.Errorf("%d diagrams, want 1 (per-table's snapshot-write counterexample from the implementation explorer)", diagrams)
+	if diagrams != 2 {
+		t.Errorf("%d diagrams, want 2 (per-table's snapshot-write counterexamples from the implementation and crash explorers)", diagrams)
 	}
 	html, _ := os.ReadFile(filepath.Join(cfg.Out, "report.html"))
 	if !strings.Contains(string(html), "<svg") {

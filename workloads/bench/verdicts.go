@@ -146,6 +146,9 @@ func crashVerdict(reg model.Registration, scheme model.TableWrites) (results.Ver
 		v.Outcome = results.OutcomeViolated
 		v.Violation = x.Kind + ": " + firstLine(x.Detail)
 		v.Counterexample = append([]string(nil), x.Trace...)
+		for _, st := range x.Steps {
+			v.Steps = append(v.Steps, results.Step{Kind: st.Kind, Req: st.Req, IO: st.IO, Text: st.Text})
+		}
 	}
 	// Bounded: a violation it finds counts; one it misses does not.
 	v.Agrees = agrees(v.Claim, v.Outcome, false)

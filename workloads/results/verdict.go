@@ -92,7 +92,8 @@ type Verdict struct {
 // woken or done, an I/O issued or completed, a reopen, or the end.
 type Step struct {
 	// Kind is "submit", "issue", "complete", "frozen", "woken", "done",
-	// "reopen" or "end".
+	// "reopen" or "end" (explorers), or "crash", "landed" or "lost" (the
+	// crash explorer's crash and what it kept of each unflushed write).
 	Kind string `json:"kind"`
 	// Req is the request (1-based), or 0 for the engine's own I/O.
 	Req int `json:"req,omitempty"`
