@@ -289,12 +289,7 @@ func verdicts(dir string, in ReportInput) []verdictRow {
 // verdict, one row per policy and table-write scheme (in the order of
 // vs), and each violation's counterexample.
 func checkerVerdicts(dir string, vs []results.Verdict) ([]string, []checkerRow, []counterexampleView) {
-	var checkers []string
-	for _, c := range results.Checkers() {
-		if slices.ContainsFunc(vs, func(v results.Verdict) bool { return v.Checker == c }) {
-			checkers = append(checkers, c)
-		}
-	}
+	checkers := results.CheckersIn(vs)
 	var rows []checkerRow
 	index := map[[2]string]int{}
 	var ces []counterexampleView

@@ -171,9 +171,13 @@ func (r *run) submit(q Request) {
 // engine ID first: the engine assigns it at Submit and may issue I/O for
 // it at once.
 func (r *run) submitted(q *impl.Request, lane int) {
-	// The engine numbers requests from 1 in submission order.
+	// The engine numbers requests from 1 in submission order, and hands
+	// the request's first I/Os to the backend inside Submit.
 	r.reqs[uint64(lane)] = lane
 	r.im.Submit(q)
+	if q.ID != uint64(lane) && r.failed == nil {
+		r.failed = fmt.Errorf("crash explorer: request %d got engine ID %d; trace steps would name the wrong request", lane, q.ID)
+	}
 }
 
 // describe renders io in domain words, as the engine does.

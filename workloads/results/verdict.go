@@ -28,6 +28,17 @@ func Checkers() []string {
 	return []string{CheckerModel, CheckerImpl, CheckerCrash, CheckerLinearizability}
 }
 
+// CheckersIn returns the checkers with a verdict in vs, in table order.
+func CheckersIn(vs []Verdict) []string {
+	var out []string
+	for _, c := range Checkers() {
+		if slices.ContainsFunc(vs, func(v Verdict) bool { return v.Checker == c }) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Outcomes of a Verdict.
 const (
 	// OutcomeHolds: every invariant held over everything the checker
@@ -162,12 +173,7 @@ func writeVerdicts(w io.Writer, vs []Verdict, counterexamples bool) error {
 		}
 		cells[k][v.Checker] = v
 	}
-	var checkers []string // those with a verdict
-	for _, c := range Checkers() {
-		if slices.ContainsFunc(vs, func(v Verdict) bool { return v.Checker == c }) {
-			checkers = append(checkers, c)
-		}
-	}
+	checkers := CheckersIn(vs)
 	width := map[string]int{}
 	for _, c := range checkers {
 		width[c] = len(c)
@@ -226,12 +232,8 @@ func writeVerdicts(w io.Writer, vs []Verdict, counterexamples bool) error {
 // that disagrees with its claim. The counts, times and counterexamples
 // are WriteVerdicts' (and the report's).
 func WriteVerdictSummary(w io.Writer, vs []Verdict) error {
-	var policies, checkers []string
-	for _, c := range Checkers() {
-		if slices.ContainsFunc(vs, func(v Verdict) bool { return v.Checker == c }) {
-			checkers = append(checkers, c)
-		}
-	}
+	var policies []string
+	checkers := CheckersIn(vs)
 	type key struct{ policy, checker, scheme string }
 	got := map[key]Verdict{}
 	claims := map[[2]string]string{}
