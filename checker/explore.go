@@ -221,16 +221,18 @@ type ExploreViolation struct {
 	Schedule string
 	// Workload lists the requests of the trace, in submission order.
 	Workload []model.WorkloadOp
-	// Events (impl mode) are the trace's steps as data, for a sequence
-	// diagram: requests submitted, I/Os issued and completed, requests
-	// frozen, woken and completed, reopens.
+	// Events are the trace's steps as data, for a sequence diagram:
+	// requests submitted, I/Os issued and completed, requests frozen,
+	// woken and completed, reopens (and in model mode the decisions in
+	// between, as notes).
 	Events []TraceEvent
 }
 
-// TraceEvent is one step of an impl-mode trace.
+// TraceEvent is one step of a trace.
 type TraceEvent struct {
 	// Kind is "submit", "issue", "complete", "frozen", "woken", "done",
-	// "reopen" or "end" (the checks after the last request).
+	// "reopen", "end" (impl mode: the checks after the last request) or
+	// "note" (model mode: a decision with no I/O).
 	Kind string
 	// Req is the request (1-based) the event concerns, or 0 for the
 	// engine's own I/O and for reopen and end.
@@ -359,7 +361,8 @@ func exploreModel(reg model.Registration, cfg ExploreConfig) (*ExploreResult, er
 		res.Verdict = Violated
 		v := bad.out.Violation
 		res.Violation = &ExploreViolation{Invariant: v.Invariant, Message: v.Message}
-		res.Violation.Trace, res.Violation.Steps, res.Violation.Workload = modelTrace(p, st, bad.parent, badKey)
+		x := res.Violation
+		x.Trace, x.Steps, x.Workload, x.Events = modelTrace(p, st, bad.parent, badKey)
 	}
 	return res, nil
 }
@@ -541,7 +544,7 @@ func expandParallel(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreR
 // initial one, choosing at each step the move whose canonical successor
 // is the next state on the path, so the printed addresses are the ones a
 // real run would allocate.
-func modelTrace(p *model.Protocol, st *stateStore, parent uint32, last []uint64) ([]string, int, []model.WorkloadOp) {
+func modelTrace(p *model.Protocol, st *stateStore, parent uint32, last []uint64) ([]string, int, []model.WorkloadOp, []TraceEvent) {
 	var path [][]uint64
 	path = append(path, last)
 	for i := parent; i != noParent; i = st.parent[i] {
@@ -551,6 +554,7 @@ func modelTrace(p *model.Protocol, st *stateStore, parent uint32, last []uint64)
 	cur := p.Initial()
 	key := make([]uint64, st.words)
 	var lines []string
+	var events []model.Event
 	steps := 0
 	for j := len(path) - 2; j >= 0; j-- {
 		want := path[j]
@@ -564,6 +568,8 @@ func modelTrace(p *model.Protocol, st *stateStore, parent uint32, last []uint64)
 			p.Pack(&c, key)
 			if equalWords(key, want) {
 				steps++
+				before := cur
+				p.ApplyEvents(&before, m, &events)
 				for k, l := range log {
 					if k == 0 {
 						lines = append(lines, fmt.Sprintf("%3d. %s", steps, l))
@@ -580,7 +586,36 @@ func modelTrace(p *model.Protocol, st *stateStore, parent uint32, last []uint64)
 			break
 		}
 	}
-	return lines, steps, p.Workload(&cur)
+	return lines, steps, p.Workload(&cur), traceEvents(events)
+}
+
+// traceEvents numbers the model's I/Os in the order they are issued, as
+// the engine numbers its own, and draws each completion on the lane of
+// the request that issued the I/O.
+func traceEvents(events []model.Event) []TraceEvent {
+	type issued struct {
+		n   uint64
+		req int
+	}
+	inFlight := map[string]issued{}
+	var next uint64
+	out := make([]TraceEvent, 0, len(events))
+	for _, e := range events {
+		te := TraceEvent{Kind: e.Kind.String(), Req: e.Req, Text: e.Text}
+		switch e.Kind {
+		case model.EventIssue:
+			next++
+			inFlight[e.IO] = issued{next, e.Req}
+			te.IO = next
+		case model.EventComplete:
+			if is, ok := inFlight[e.IO]; ok {
+				te.IO, te.Req = is.n, is.req
+				delete(inFlight, e.IO)
+			}
+		}
+		out = append(out, te)
+	}
+	return out
 }
 
 // fmtDuration renders a duration in seconds: "0.021s", "12.3s".

@@ -498,3 +498,55 @@ func TestExploreStateCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestModelTraceEvents: a model-mode counterexample comes as data too,
+// for its sequence diagram: every request of its workload submitted once, every I/O
+// completed after it was issued, on the lane of the request that issued
+// it, and the events tell the same story as the printed trace.
+func TestModelTraceEvents(t *testing.T) {
+	for _, tc := range []struct {
+		policy   string
+		snapshot bool
+	}{
+		{"freeze-l2", false},
+		{"overlap", true},
+		{"per-table", true},
+	} {
+		cfg := StandardExploreConfig(ExploreModel)
+		cfg.UnorderedMeta = tc.snapshot
+		res := explore(t, tc.policy, cfg)
+		if res.Violation == nil {
+			t.Fatalf("%s, snapshot %v: no violation", tc.policy, tc.snapshot)
+		}
+		v := res.Violation
+		issuer := map[uint64]int{}
+		submits, lines := 0, 0
+		for i, e := range v.Events {
+			switch e.Kind {
+			case "submit":
+				submits++
+			case "issue":
+				if _, dup := issuer[e.IO]; dup || e.IO == 0 {
+					t.Errorf("%s: event %d issues io %d again", tc.policy, i+1, e.IO)
+				}
+				issuer[e.IO] = e.Req
+			case "complete":
+				req, ok := issuer[e.IO]
+				if !ok || req != e.Req {
+					t.Errorf("%s: event %d completes io %d (request %d), issued: %v by request %d", tc.policy, i+1, e.IO, e.Req, ok, req)
+				}
+			}
+			if e.Text == "" {
+				t.Errorf("%s: event %d has no words", tc.policy, i+1)
+			}
+		}
+		for _, l := range v.Trace {
+			if strings.TrimSpace(l) != "" {
+				lines++
+			}
+		}
+		if submits != len(v.Workload) || lines != len(v.Events) {
+			t.Errorf("%s: %d submits, %d events for %d trace lines; want %d submits and one event per line", tc.policy, submits, len(v.Events), lines, len(v.Workload))
+		}
+	}
+}

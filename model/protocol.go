@@ -609,17 +609,27 @@ func (p *Protocol) Terminal(s *ProtocolState) bool {
 
 // exec is the context of one transition.
 type exec struct {
-	p     *Protocol
-	s     *ProtocolState
-	log   *[]string
-	facts Facts
-	viol  *Violation
-	wake  bool
+	p      *Protocol
+	s      *ProtocolState
+	log    *[]string
+	events *[]Event
+	facts  Facts
+	viol   *Violation
+	wake   bool
 }
 
-func (x *exec) logf(format string, args ...any) {
+// tracing reports whether the transition's steps are recorded.
+func (x *exec) tracing() bool { return x.log != nil || x.events != nil }
+
+// stepf records one step of the transition: its words in the log, and
+// the step as an Event.
+func (x *exec) stepf(kind EventKind, req int, io string, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
 	if x.log != nil {
-		*x.log = append(*x.log, fmt.Sprintf(format, args...))
+		*x.log = append(*x.log, text)
+	}
+	if x.events != nil {
+		*x.events = append(*x.events, Event{Kind: kind, Req: req, IO: io, Text: text})
 	}
 }
 
@@ -634,6 +644,17 @@ func (x *exec) fail(invariant, format string, args ...any) {
 // The successor is not canonical; Canonicalize makes it so.
 func (p *Protocol) Apply(s *ProtocolState, m Move, log *[]string) Outcome {
 	x := exec{p: p, s: s, log: log}
+	return x.apply(m)
+}
+
+// ApplyEvents is Apply that appends the transition's steps to events as
+// data (for a sequence diagram) instead of as lines.
+func (p *Protocol) ApplyEvents(s *ProtocolState, m Move, events *[]Event) Outcome {
+	x := exec{p: p, s: s, events: events}
+	return x.apply(m)
+}
+
+func (x *exec) apply(m Move) Outcome {
 	switch m.Kind {
 	case MoveSubmit:
 		x.submit(int(m.Req), m.Write, m.Sector)
@@ -669,8 +690,8 @@ func (x *exec) submit(r int, write bool, sector uint16) {
 	if write {
 		op = "write"
 	}
-	if x.log != nil {
-		x.logf("request %d submitted: %s sector %d (L1[%d] L2[%d] sector %d of the cluster)", r+1, op, sector, p.l1Of(sector), p.l2Of(sector), p.inOf(sector))
+	if x.tracing() {
+		x.stepf(EventSubmit, r+1, "", "request %d submitted: %s sector %d (L1[%d] L2[%d] sector %d of the cluster)", r+1, op, sector, p.l1Of(sector), p.l2Of(sector), p.inOf(sector))
 	}
 	x.lookup(r)
 }
@@ -691,8 +712,8 @@ func (x *exec) lookup(r int) {
 		if !ts.cached {
 			ts.cached = true
 			ts.cache = ts.disk
-			if x.log != nil {
-				x.logf("request %d loads the L2 table at %s from disk", r+1, addr(t))
+			if x.tracing() {
+				x.stepf(EventNote, r+1, "", "request %d loads the L2 table at %s from disk", r+1, addr(t))
 			}
 		}
 		entry = ts.cache[i]
@@ -729,13 +750,13 @@ func (x *exec) lookup(r int) {
 		s.frozen[s.nFrozen] = uint8(r)
 		s.nFrozen++
 		x.facts |= FactFreeze
-		if x.log != nil {
-			x.logf("request %d looks up: %s (%s); policy freezes it", r+1, what(), kind)
+		if x.tracing() {
+			x.stepf(EventFrozen, r+1, "", "request %d looks up: %s (%s); policy freezes it", r+1, what(), kind)
 		}
 		return
 	}
-	if x.log != nil {
-		x.logf("request %d looks up: %s (%s); policy admits it", r+1, what(), kind)
+	if x.tracing() {
+		x.stepf(EventNote, r+1, "", "request %d looks up: %s (%s); policy admits it", r+1, what(), kind)
 	}
 	rq.kind = kind
 	switch kind {
@@ -746,14 +767,14 @@ func (x *exec) lookup(r int) {
 		}
 		rq.data = entry
 		rq.phase = phRead
-		if x.log != nil {
-			x.logf("request %d issues a read of sector %d of the cluster at %s", r+1, p.inOf(rq.sector), addr(entry))
+		if x.tracing() {
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues a read of sector %d of the cluster at %s", r+1, p.inOf(rq.sector), addr(entry))
 		}
 	case Rewrite:
 		rq.data = entry
 		rq.phase = phRewrite
-		if x.log != nil {
-			x.logf("request %d issues an in-place write of sector %d of the cluster at %s", r+1, p.inOf(rq.sector), addr(entry))
+		if x.tracing() {
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues an in-place write of sector %d of the cluster at %s", r+1, p.inOf(rq.sector), addr(entry))
 		}
 	case AllocCluster, AllocL2:
 		rq.table = table
@@ -785,13 +806,13 @@ func (x *exec) readUnallocated(r int) {
 	rq := &x.s.reqs[r]
 	if x.p.cfg.Backing {
 		rq.phase = phBackRead
-		if x.log != nil {
-			x.logf("request %d issues a read of the backing file", r+1)
+		if x.tracing() {
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues a read of the backing file", r+1)
 		}
 		return
 	}
-	if x.log != nil {
-		x.logf("request %d reads zeros: the sector is unallocated", r+1)
+	if x.tracing() {
+		x.stepf(EventNote, r+1, "", "request %d reads zeros: the sector is unallocated", r+1)
 	}
 	x.finishRead(r, tagZero)
 }
@@ -804,12 +825,12 @@ func (x *exec) allocate(r int) {
 		s.reqs[r].phase = phHeader
 		if s.hdr == 0 {
 			s.hdr = 1
-			if x.log != nil {
-				x.logf("request %d sets the need-check bit: header write issued", r+1)
+			if x.tracing() {
+				x.stepf(EventIssue, r+1, headerIO, "request %d sets the need-check bit: header write issued", r+1)
 			}
 		} else {
-			if x.log != nil {
-				x.logf("request %d waits for the header write in flight", r+1)
+			if x.tracing() {
+				x.stepf(EventNote, r+1, "", "request %d waits for the header write in flight", r+1)
 			}
 		}
 		return
@@ -826,13 +847,13 @@ func (x *exec) allocateData(r int) {
 	d := s.alloc
 	s.slots[d] = slot{kind: slotData}
 	rq.data = d
-	if x.log != nil {
-		x.logf("request %d allocates cluster at %s for guest cluster %d", r+1, addr(d), p.clusterOf(rq.sector))
+	if x.tracing() {
+		x.stepf(EventNote, r+1, "", "request %d allocates cluster at %s for guest cluster %d", r+1, addr(d), p.clusterOf(rq.sector))
 	}
 	if p.cfg.Sectors > 1 && p.cfg.Backing {
 		rq.phase = phFill
-		if x.log != nil {
-			x.logf("request %d issues a backing read for the copy-on-write fill", r+1)
+		if x.tracing() {
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues a backing read for the copy-on-write fill", r+1)
 		}
 		return
 	}
@@ -847,12 +868,12 @@ func (x *exec) writeData(r int) {
 		fill = "backing data"
 	}
 	if x.p.cfg.Sectors == 1 {
-		if x.log != nil {
-			x.logf("request %d issues the data write of the cluster at %s", r+1, addr(rq.data))
+		if x.tracing() {
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues the data write of the cluster at %s", r+1, addr(rq.data))
 		}
 	} else {
-		if x.log != nil {
-			x.logf("request %d issues the data write of the cluster at %s (its sector with fill of %s)", r+1, addr(rq.data), fill)
+		if x.tracing() {
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues the data write of the cluster at %s (its sector with fill of %s)", r+1, addr(rq.data), fill)
 		}
 	}
 }
@@ -863,8 +884,8 @@ func (x *exec) ioDone(r int) {
 	rq := &s.reqs[r]
 	switch rq.phase {
 	case phFill:
-		if x.log != nil {
-			x.logf("request %d's backing read for the fill completes", r+1)
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's backing read for the fill completes", r+1)
 		}
 		x.writeData(r)
 	case phData:
@@ -875,45 +896,45 @@ func (x *exec) ioDone(r int) {
 		}
 		d.disk[in] = tagWrite + uint8(r)
 		d.written = true
-		if x.log != nil {
-			x.logf("request %d's data write lands at %s", r+1, addr(rq.data))
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's data write lands at %s", r+1, addr(rq.data))
 		}
 		if p.cfg.Backing {
 			rq.phase = phPreFlush
-			if x.log != nil {
-				x.logf("request %d issues a flush before the L2 update", r+1)
+			if x.tracing() {
+				x.stepf(EventIssue, r+1, reqIO(r), "request %d issues a flush before the L2 update", r+1)
 			}
 			return
 		}
 		x.updateL2(r)
 	case phPreFlush:
-		if x.log != nil {
-			x.logf("request %d's flush completes", r+1)
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's flush completes", r+1)
 		}
 		x.updateL2(r)
 	case phTable:
 		t := &s.slots[rq.table]
 		t.disk = t.cache
 		t.written = true
-		if x.log != nil {
-			x.logf("request %d's new L2 table lands at %s", r+1, addr(rq.table))
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's new L2 table lands at %s", r+1, addr(rq.table))
 		}
 		x.linkTable(r)
 	case phRewrite:
 		s.slots[rq.data].disk[p.inOf(rq.sector)] = tagWrite + uint8(r)
-		if x.log != nil {
-			x.logf("request %d's in-place write lands at %s", r+1, addr(rq.data))
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's in-place write lands at %s", r+1, addr(rq.data))
 		}
 		x.finish(r)
 	case phRead:
 		v := s.slots[rq.data].disk[p.inOf(rq.sector)]
-		if x.log != nil {
-			x.logf("request %d's read of the cluster at %s completes: it sees %s", r+1, addr(rq.data), p.tagName(v, rq.sector))
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's read of the cluster at %s completes: it sees %s", r+1, addr(rq.data), p.tagName(v, rq.sector))
 		}
 		x.finishRead(r, v)
 	case phBackRead:
-		if x.log != nil {
-			x.logf("request %d's read of the backing file completes: it sees %s", r+1, p.tagName(tagBacking, rq.sector))
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's read of the backing file completes: it sees %s", r+1, p.tagName(tagBacking, rq.sector))
 		}
 		x.finishRead(r, tagBacking)
 	}
@@ -932,8 +953,8 @@ func (x *exec) updateL2(r int) {
 		s.slots[t].cache[i] = rq.data
 		rq.table = t
 		rq.phase = phTable
-		if x.log != nil {
-			x.logf("request %d allocates an L2 table at %s with L2[%d] = %s and issues its write", r+1, addr(t), i, addr(rq.data))
+		if x.tracing() {
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d allocates an L2 table at %s with L2[%d] = %s and issues its write", r+1, addr(t), i, addr(rq.data))
 		}
 		return
 	}
@@ -941,12 +962,12 @@ func (x *exec) updateL2(r int) {
 	old := ts.cache[i]
 	ts.cache[i] = rq.data
 	if old != 0 {
-		if x.log != nil {
-			x.logf("request %d writes L2[%d] = %s in the cached table at %s, replacing %s", r+1, i, addr(rq.data), addr(rq.table), addr(old))
+		if x.tracing() {
+			x.stepf(EventNote, r+1, "", "request %d writes L2[%d] = %s in the cached table at %s, replacing %s", r+1, i, addr(rq.data), addr(rq.table), addr(old))
 		}
 	} else {
-		if x.log != nil {
-			x.logf("request %d writes L2[%d] = %s in the cached table at %s", r+1, i, addr(rq.data), addr(rq.table))
+		if x.tracing() {
+			x.stepf(EventNote, r+1, "", "request %d writes L2[%d] = %s in the cached table at %s", r+1, i, addr(rq.data), addr(rq.table))
 		}
 	}
 	rq.phase = phMetaL2
@@ -960,8 +981,8 @@ func (x *exec) linkTable(r int) {
 	e := p.l1Of(rq.sector)
 	s.l1Cache[e] = rq.table
 	s.slots[rq.table].cached = true
-	if x.log != nil {
-		x.logf("request %d writes L1[%d] = %s in the cached L1 table", r+1, e, addr(rq.table))
+	if x.tracing() {
+		x.stepf(EventNote, r+1, "", "request %d writes L1[%d] = %s in the cached L1 table", r+1, e, addr(rq.table))
 	}
 	rq.phase = phMetaL1
 	x.metaUpdate(r, true)
@@ -982,8 +1003,8 @@ func (x *exec) metaUpdate(r int, l1 bool) {
 			rq.snap = s.slots[rq.table].cache
 		}
 		rq.meta = true
-		if x.log != nil {
-			x.logf("request %d issues a write of the %s", r+1, what)
+		if x.tracing() {
+			x.stepf(EventIssue, r+1, metaIO(r), "request %d issues a write of the %s", r+1, what)
 		}
 		return
 	}
@@ -995,15 +1016,15 @@ func (x *exec) metaUpdate(r int, l1 bool) {
 	}
 	if *inflight {
 		rq.dirty = true
-		if x.log != nil {
-			x.logf("request %d waits: a write of the %s is in flight, its change goes in the next", r+1, what)
+		if x.tracing() {
+			x.stepf(EventNote, r+1, "", "request %d waits: a write of the %s is in flight, its change goes in the next", r+1, what)
 		}
 		return
 	}
 	*inflight = true
 	*snap = *src
-	if x.log != nil {
-		x.logf("request %d issues a write of the %s", r+1, what)
+	if x.tracing() {
+		x.stepf(EventIssue, r+1, tableIO(l1, rq.table), "request %d issues a write of the %s", r+1, what)
 	}
 }
 
@@ -1012,8 +1033,8 @@ func (x *exec) metaL2Landed(t int) {
 	s := x.s
 	ts := &s.slots[t]
 	ts.disk = ts.snap
-	if x.log != nil {
-		x.logf("the write of the L2 table sector at %s lands: %s", addr(uint8(t)), x.p.entriesText(ts.snap[:x.p.cfg.Clusters], "L2"))
+	if x.tracing() {
+		x.stepf(EventComplete, 0, tableIO(false, uint8(t)), "the write of the L2 table sector at %s lands: %s", addr(uint8(t)), x.p.entriesText(ts.snap[:x.p.cfg.Clusters], "L2"))
 	}
 	x.metaLanded(&ts.meta, &ts.snap, &ts.cache, phMetaL2, uint8(t), "L2 table sector at "+addr(uint8(t)))
 }
@@ -1022,8 +1043,8 @@ func (x *exec) metaL2Landed(t int) {
 func (x *exec) metaL1Landed() {
 	s := x.s
 	s.l1Disk = s.l1Snap
-	if x.log != nil {
-		x.logf("the write of the L1 table sector lands: %s", x.p.entriesText(s.l1Snap[:x.p.cfg.L1Entries], "L1"))
+	if x.tracing() {
+		x.stepf(EventComplete, 0, tableIO(true, 0), "the write of the L1 table sector lands: %s", x.p.entriesText(s.l1Snap[:x.p.cfg.L1Entries], "L1"))
 	}
 	x.metaLanded(&s.l1Meta, &s.l1Snap, &s.l1Cache, phMetaL1, 0, "L1 table sector")
 }
@@ -1057,8 +1078,8 @@ func (x *exec) metaLanded(inflight *bool, snap, src *[maxWidth]uint8, phase, tab
 			rq.dirty = false
 		}
 	}
-	if x.log != nil {
-		x.logf("the metadata writer issues the next write of the %s", what)
+	if x.tracing() {
+		x.stepf(EventIssue, 0, tableIO(table == 0, table), "the metadata writer issues the next write of the %s", what)
 	}
 }
 
@@ -1069,13 +1090,13 @@ func (x *exec) metaReqLanded(r int) {
 	rq.meta = false
 	if rq.phase == phMetaL1 {
 		s.l1Disk = rq.snap
-		if x.log != nil {
-			x.logf("request %d's write of the L1 table sector lands: %s", r+1, p.entriesText(rq.snap[:p.cfg.L1Entries], "L1"))
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, metaIO(r), "request %d's write of the L1 table sector lands: %s", r+1, p.entriesText(rq.snap[:p.cfg.L1Entries], "L1"))
 		}
 	} else {
 		s.slots[rq.table].disk = rq.snap
-		if x.log != nil {
-			x.logf("request %d's write of the L2 table sector at %s lands: %s", r+1, addr(rq.table), p.entriesText(rq.snap[:p.cfg.Clusters], "L2"))
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, metaIO(r), "request %d's write of the L2 table sector at %s lands: %s", r+1, addr(rq.table), p.entriesText(rq.snap[:p.cfg.Clusters], "L2"))
 		}
 	}
 	rq.snap = [maxWidth]uint8{}
@@ -1087,8 +1108,8 @@ func (x *exec) metaReqLanded(r int) {
 func (x *exec) headerLanded() {
 	s := x.s
 	s.hdr = 2
-	if x.log != nil {
-		x.logf("the header write lands: need-check is set on disk")
+	if x.tracing() {
+		x.stepf(EventComplete, 0, headerIO, "the header write lands: need-check is set on disk")
 	}
 	for r := 0; r < x.p.cfg.Requests; r++ {
 		if s.reqs[r].phase == phHeader {
@@ -1108,8 +1129,8 @@ func (x *exec) reopen() {
 		s.slots[i].cache = [maxWidth]uint8{}
 	}
 	x.facts |= FactReopen
-	if x.log != nil {
-		x.logf("reopen: the image is closed and opened again; caches dropped, L1 read from disk")
+	if x.tracing() {
+		x.stepf(EventReopen, 0, "", "reopen: the image is closed and opened again; caches dropped, L1 read from disk")
 	}
 	for sec := 0; sec < x.p.cfg.GuestSectors(); sec++ {
 		before, after := x.p.contentVia(s, uint16(sec), true), x.p.contentVia(s, uint16(sec), false)
@@ -1134,8 +1155,8 @@ func (x *exec) finish(r int) {
 	wasAdmitted := admitted(rq.phase)
 	rq.phase = phDone
 	rq.data, rq.table, rq.dirty, rq.kind = 0, 0, false, 0
-	if x.log != nil {
-		x.logf("request %d completes", r+1)
+	if x.tracing() {
+		x.stepf(EventDone, r+1, "", "request %d completes", r+1)
 	}
 	if wasAdmitted && s.nFrozen > 0 {
 		x.wake = true
@@ -1155,8 +1176,8 @@ func (x *exec) drainWakes() {
 		for j := uint8(0); j < n; j++ {
 			r := int(woken[j])
 			x.facts |= FactRestart
-			if x.log != nil {
-				x.logf("request %d is woken and restarts from its lookup", r+1)
+			if x.tracing() {
+				x.stepf(EventWoken, r+1, "", "request %d is woken and restarts from its lookup", r+1)
 			}
 			x.lookup(r)
 			if s.reqs[r].phase != phFrozen {

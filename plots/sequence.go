@@ -21,8 +21,11 @@ const (
 )
 
 // lostWrite finds the writes a violation says were lost: "before it read
-// w3" names request 3's write.
-var lostWrite = regexp.MustCompile(`\bw(\d+)\b`)
+// w3" (the implementation and crash explorers) names request 3's write,
+// and so do the model explorer's "request 3's write of it completed
+// before the read", "reads request 3's data through the cached tables"
+// and "before it read request 3's data".
+var lostWrite = regexp.MustCompile(`\bw(\d+)\b|request (\d+)'s (?:write of it completed|data through the cached)|before it read request (\d+)'s data`)
 
 // SequenceDiagram renders a counterexample's steps as a self-contained
 // SVG: a lane per request, one for the engine's own I/O and one for the
@@ -42,8 +45,10 @@ func SequenceDiagram(title, violation string, steps []results.Step) []byte {
 	}
 	lost := map[int]bool{}
 	for _, m := range lostWrite.FindAllStringSubmatch(violation, -1) {
-		if n, err := strconv.Atoi(m[1]); err == nil {
-			lost[n] = true
+		for _, g := range m[1:] {
+			if n, err := strconv.Atoi(g); err == nil {
+				lost[n] = true
+			}
 		}
 	}
 	lanes := reqs
@@ -107,6 +112,10 @@ func SequenceDiagram(title, violation string, steps []results.Step) []byte {
 			} else {
 				fmt.Fprintf(&b, `<text x="%d" y="%d">%d. landed: %s</text>`+"\n", textX, y+4, i+1, html.EscapeString(s.Text))
 			}
+			continue
+		case "note":
+			// A decision with no I/O (a lookup, an allocation): words only.
+			fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%d. %s</text>`+"\n", textX, y+4, i+1, html.EscapeString(s.Text))
 			continue
 		case "reopen", "end", "crash":
 			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999" stroke-width="2"/>`+"\n", seqLeft-20, y, diskX+10, y)

@@ -2,6 +2,7 @@ package plots
 
 import (
 	"encoding/xml"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -34,5 +35,37 @@ func TestSequenceDiagram(t *testing.T) {
 	}
 	if n := strings.Count(svg, "marker-end"); n != 4 {
 		t.Errorf("%d arrows, want 4 (2 I/Os issued and completed)", n)
+	}
+}
+
+// TestSequenceDiagramLostWrite: each explorer's way of naming the lost
+// write marks that request's lane, and nothing else is marked.
+func TestSequenceDiagramLostWrite(t *testing.T) {
+	steps := []results.Step{
+		{Kind: "submit", Req: 1, Text: "write sector 0"},
+		{Kind: "note", Req: 1, Text: "request 1 looks up: L1[0] is empty"},
+		{Kind: "submit", Req: 2, Text: "write sector 1"},
+		{Kind: "submit", Req: 3, Text: "read sector 1"},
+	}
+	for _, tc := range []struct {
+		violation string
+		lost      int
+	}{
+		{"linearizability: sector 1 reads zeros, before it read w2", 2},
+		{"reopen-content: with every request done, sector 4 reads request 2's data through the cached tables but zeros through the tables on disk", 2},
+		{"reopen-content: after the reopen sector 1 reads zeros, before it read request 1's data", 1},
+		{"linearizability: request 3's read of sector 1 saw zeros, but request 2's write of it completed before the read started", 2},
+		{"deadlock: request 3 is frozen, but no request is in flight to wake it", 0},
+	} {
+		svg := string(SequenceDiagram("t", tc.violation, steps))
+		for r := 1; r <= 3; r++ {
+			marked := strings.Contains(svg, fmt.Sprintf(">request %d (lost)<", r))
+			if marked != (r == tc.lost) {
+				t.Errorf("%q: request %d marked lost: %v", tc.violation, r, marked)
+			}
+		}
+		if !strings.Contains(svg, "2. request 1 looks up: L1[0] is empty<") {
+			t.Errorf("a note's words are missing or decorated")
+		}
 	}
 }

@@ -223,9 +223,9 @@ func TestRunVerdicts(t *testing.T) {
 	}
 }
 
-// TestRunDiagrams: a policy the implementation and crash explorers
-// refute gets each counterexample's sequence diagram beside the report,
-// embedded in it.
+// TestRunDiagrams: a policy the explorers refute gets each
+// counterexample's sequence diagram beside the report, embedded in it:
+// one per violated verdict, from every checker that found one.
 func TestRunDiagrams(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the explorers under the race detector: TestVerdictsAgree covers them")
@@ -236,6 +236,9 @@ func TestRunDiagrams(t *testing.T) {
 	var diagrams int
 	for _, v := range res.Verdicts {
 		if v.Diagram == "" {
+			if v.Outcome == "violated" && v.Checker != results.CheckerLinearizability {
+				t.Errorf("%s, %s table writes, %s: violated without a diagram", v.Policy, v.TableWrites, v.Checker)
+			}
 			continue
 		}
 		diagrams++
@@ -244,8 +247,8 @@ func TestRunDiagrams(t *testing.T) {
 			t.Errorf("%s: %v", v.Diagram, err)
 		}
 	}
-	if diagrams != 2 {
-		t.Errorf("%d diagrams, want 2 (per-table's snapshot-write counterexamples from the implementation and crash explorers)", diagrams)
+	if diagrams != 3 {
+		t.Errorf("%d diagrams, want 3 (per-table's snapshot-write counterexamples from the model, implementation and crash explorers)", diagrams)
 	}
 	html, _ := os.ReadFile(filepath.Join(cfg.Out, "report.html"))
 	if !strings.Contains(string(html), "<svg") {

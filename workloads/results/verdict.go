@@ -93,7 +93,7 @@ type Verdict struct {
 	// Note says why a checker was not run, or what bounded it.
 	Note string `json:"note,omitempty"`
 	// Steps are the counterexample as data, where the checker gives them
-	// (the implementation explorer), for a sequence diagram; Diagram
+	// (the explorers and the crash explorer), for a sequence diagram; Diagram
 	// names its SVG file in the results directory.
 	Steps   []Step `json:"steps,omitempty"`
 	Diagram string `json:"diagram,omitempty"`
@@ -103,7 +103,7 @@ type Verdict struct {
 // woken or done, an I/O issued or completed, a reopen, or the end.
 type Step struct {
 	// Kind is "submit", "issue", "complete", "frozen", "woken", "done",
-	// "reopen" or "end" (explorers), or "crash", "landed" or "lost" (the
+	// "reopen", "end" or "note" (explorers), or "crash", "landed" or "lost" (the
 	// crash explorer's crash and what it kept of each unflushed write).
 	Kind string `json:"kind"`
 	// Req is the request (1-based), or 0 for the engine's own I/O.
