@@ -58,7 +58,7 @@ type ExploreConfig struct {
 	// impl.Options.UnorderedMetadata. It shows what the ordering buys.
 	UnorderedMeta bool
 	// Ops, if not empty, fixes each request's operation in submission
-	// order, 'w' write or 'r' read (model.ProtocolConfig.Ops).
+	// order, 'w' write, 'r' read or 'f' flush (model.ProtocolConfig.Ops).
 	Ops string
 	// Start is the image the requests start from: empty (""),
 	// model.StartTable or model.StartPrealloc (model.ProtocolConfig.Start).

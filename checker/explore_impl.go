@@ -473,7 +473,10 @@ func (x *implExplorer) newRun(wl []model.WorkloadOp, tracing bool) (*implRun, er
 	r.rec = rec
 	for i, op := range wl {
 		q := &impl.Request{Op: impl.ReqRead, Off: x.offset(op.Sector), Buf: make([]byte, x.secBytes)}
-		if op.Write {
+		switch {
+		case op.Flush:
+			*q = impl.Request{Op: impl.ReqFlush}
+		case op.Write:
 			q.Op = impl.ReqWrite
 		}
 		q.Done = func(q *impl.Request) { r.done[q] = true }
@@ -566,6 +569,11 @@ func (r *implRun) apply(m implMove) error {
 			what := "read"
 			if op.Write {
 				what = "write"
+			}
+			if op.Flush {
+				r.logStep("request %d submitted: flush", r.submitted+1)
+				r.event("submit", r.submitted+1, 0, "flush")
+				break
 			}
 			r.logStep("request %d submitted: %s sector %d (L1[%d] L2[%d], guest bytes %#x+%d)", r.submitted+1, what, op.Sector,
 				op.Sector/(c.Clusters*c.Sectors), op.Sector/c.Sectors%c.Clusters, r.x.offset(op.Sector), r.x.secBytes)
@@ -938,8 +946,12 @@ func parseSchedule(s string, cfg ExploreConfig) ([]model.WorkloadOp, []implMove,
 	var wl []model.WorkloadOp
 	for _, t := range strings.Split(wlText, ",") {
 		t = strings.TrimSpace(t)
+		if t == "f" {
+			wl = append(wl, model.WorkloadOp{Flush: true})
+			continue
+		}
 		if len(t) < 2 || (t[0] != 'w' && t[0] != 'r') {
-			return nil, nil, fmt.Errorf("schedule %q: workload op %q: want w<sector> or r<sector>", s, t)
+			return nil, nil, fmt.Errorf("schedule %q: workload op %q: want w<sector>, r<sector> or f", s, t)
 		}
 		n, err := strconv.Atoi(t[1:])
 		if err != nil || n < 0 || n >= cfg.protocolConfig().GuestSectors() {

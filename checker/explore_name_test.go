@@ -11,7 +11,7 @@ func TestExploreName(t *testing.T) {
 	if got := std.Name(); got != "n3-2x2x2" {
 		t.Errorf("standard configuration named %q, want n3-2x2x2", got)
 	}
-	for _, name := range []string{"n3-2x2x2", "w3r1-2x2x1-backing", "r1w2r1-1x3x1-noreopen-snapshot-leaks-nosym", "n6-2x2x2", "w3r1-2x2x2-prealloc", "n3-2x2x2-table-backing"} {
+	for _, name := range []string{"n3-2x2x2", "w3r1-2x2x1-backing", "r1w2r1-1x3x1-noreopen-snapshot-leaks-nosym", "n6-2x2x2", "w3r1-2x2x2-prealloc", "n3-2x2x2-table-backing", "w2f1w1-2x2x2"} {
 		cfg, err := ParseExploreName(name, std)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -49,9 +49,12 @@ func (r *exploreRecorder) Submit(q *impl.Request) {
 	r.nextID++
 	id := r.nextID
 	act := history.ActRead
-	if q.Op == impl.ReqWrite {
+	switch q.Op {
+	case impl.ReqWrite:
 		act = history.ActWrite
 		history.StampWrite(q.Buf, id, q.Off/model.SectorSize)
+	case impl.ReqFlush:
+		act = history.ActFlush
 	}
 	r.hist.Events = append(r.hist.Events, history.Event{
 		Kind: history.Call, ID: id, Action: act,

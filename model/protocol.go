@@ -18,8 +18,8 @@ import (
 // write in flight lands in a transition of its own, so writes in flight
 // at once land in any order.
 //
-// Each request is one single-sector read or write. Its operation and
-// sector are chosen when it is submitted, so one exploration covers every
+// Each request is one single-sector read or write, or a flush. Its
+// operation and sector are chosen when it is submitted, so one exploration covers every
 // workload of that many requests. Requests are submitted in index order
 // (request 1 first), and addresses are chosen up to symmetry (a request
 // uses an L1 entry, cluster or sector already used, or the lowest unused
@@ -92,15 +92,29 @@ type ProtocolConfig struct {
 	// the Backing field, with any start.
 	Start string
 	// Ops, if not empty, fixes each request's operation, in submission
-	// order: 'w' a write, 'r' a read ("wwwr": three writers, then a
-	// reader). Empty lets every request read or write, each combination
-	// explored.
+	// order: 'w' a write, 'r' a read, 'f' a flush ("wwfr": two writers,
+	// a flush, then a reader). Empty lets every request read or write,
+	// each combination explored. A flush goes through the policy like
+	// any request, issues a flush of the image file, and when it found
+	// no allocating write in flight and none was admitted before it
+	// completed, clears the need-check bit, as engine.flush does. Every
+	// write that lands is durable in the model, so a flush's promise
+	// itself is the crash explorer's to check; here it is the flush's
+	// interplay with the policy and with the need-check bit.
 	Ops string
 	// LeaksViolation makes a leak a violation: a quiescent state with a
 	// cluster allocated that no table on disk references. Space lost is a
 	// defect too, though not lost data.
 	LeaksViolation bool
 }
+
+// Need-check bit states (ProtocolState.hdr).
+const (
+	hdrClear    uint8 = iota // clear in memory and on disk
+	hdrSetting               // set in memory, its header write in flight
+	hdrSet                   // set in memory and on disk
+	hdrClearing              // cleared in memory after a quiet flush, its header write in flight
+)
 
 // Start states of ProtocolConfig.Start.
 const (
@@ -145,8 +159,8 @@ func (c ProtocolConfig) Validate() error {
 		if len(c.Ops) != c.Requests {
 			errs = append(errs, fmt.Errorf("request mix %q has %d requests, the configuration %d", c.Ops, len(c.Ops), c.Requests))
 		}
-		if strings.Trim(c.Ops, "rw") != "" {
-			errs = append(errs, fmt.Errorf("request mix %q: want only r (read) and w (write)", c.Ops))
+		if strings.Trim(c.Ops, "rwf") != "" {
+			errs = append(errs, fmt.Errorf("request mix %q: want only r (read), w (write) and f (flush)", c.Ops))
 		}
 	}
 	return errors.Join(errs...)
@@ -212,6 +226,7 @@ const (
 	phRewrite               // in-place data write in flight
 	phRead                  // read of an allocated cluster in flight
 	phBackRead              // read of an unallocated sector from the backing file in flight
+	phFlush                 // a guest flush's flush in flight
 	phDone                  // completed
 	numPhases
 )
@@ -251,6 +266,7 @@ type reqState struct {
 	table  uint8 // L2 table: updated (alloc-cluster) or new (alloc-l2)
 	dirty  bool  // its metadata update is not in the write in flight yet
 	meta   bool  // unordered writer: its metadata write is in flight
+	quiet  bool  // a flush: no allocating write in flight or admitted since it was admitted
 	result uint8 // tag a completed read returned
 	prec   uint8 // requests that completed before it was submitted (same sector only)
 	snap   [maxWidth]uint8
@@ -260,7 +276,7 @@ type reqState struct {
 // copying it copies the state. Only the methods of Protocol interpret it.
 type ProtocolState struct {
 	alloc   uint8 // slots allocated
-	hdr     uint8 // need-check bit: 0 clear, 1 header write in flight, 2 set
+	hdr     uint8 // need-check bit: hdrClear, hdrSetting, hdrSet, hdrClearing
 	l1Meta  bool  // an L1 sector write is in flight (ordered writer)
 	nFrozen uint8
 	frozen  [MaxProtocolRequests]uint8 // frozen queue, in freeze order
@@ -274,9 +290,10 @@ type ProtocolState struct {
 // Protocol is the protocol model of one configuration under one policy.
 // It holds no mutable state and is safe for concurrent use.
 type Protocol struct {
-	cfg    ProtocolConfig
-	policy Policy
-	layout layout
+	cfg     ProtocolConfig
+	policy  Policy
+	layout  layout
+	flushes uint8 // bit r: request r is a flush (Ops)
 }
 
 // NewProtocol returns the protocol model of cfg under policy.
@@ -289,6 +306,11 @@ func NewProtocol(cfg ProtocolConfig, policy Policy) (*Protocol, error) {
 	}
 	p := &Protocol{cfg: cfg, policy: policy}
 	p.layout = newLayout(cfg)
+	for r := 0; r < len(cfg.Ops); r++ {
+		if cfg.Ops[r] == 'f' {
+			p.flushes |= 1 << r
+		}
+	}
 	return p, nil
 }
 
@@ -420,7 +442,9 @@ func (p *Protocol) Moves(s *ProtocolState, dst []Move) []Move {
 			break
 		}
 	}
-	if next >= 0 {
+	if next >= 0 && p.isFlush(next) {
+		dst = append(dst, Move{Kind: MoveSubmit, Req: uint8(next)})
+	} else if next >= 0 {
 		var buf [MaxProtocolL1 * MaxProtocolClusters * MaxProtocolSectors]uint16
 		read, write := p.cfg.mayRead(next), p.cfg.mayWrite(next)
 		for _, sec := range p.sectorChoices(s, next, buf[:0]) {
@@ -435,7 +459,7 @@ func (p *Protocol) Moves(s *ProtocolState, dst []Move) []Move {
 	for r := 0; r < n; r++ {
 		rq := &s.reqs[r]
 		switch rq.phase {
-		case phFill, phData, phPreFlush, phTable, phRewrite, phRead, phBackRead:
+		case phFill, phData, phPreFlush, phTable, phRewrite, phRead, phBackRead, phFlush:
 			dst = append(dst, Move{Kind: MoveIO, Req: uint8(r)})
 		}
 		if rq.meta {
@@ -450,7 +474,7 @@ func (p *Protocol) Moves(s *ProtocolState, dst []Move) []Move {
 	if s.l1Meta {
 		dst = append(dst, Move{Kind: MoveMetaL1})
 	}
-	if s.hdr == 1 {
+	if s.hdr == hdrSetting || s.hdr == hdrClearing {
 		dst = append(dst, Move{Kind: MoveHeader})
 	}
 	if p.cfg.Reopen && p.quiescent(s) && s.alloc > 0 {
@@ -458,6 +482,9 @@ func (p *Protocol) Moves(s *ProtocolState, dst []Move) []Move {
 	}
 	return dst
 }
+
+// isFlush reports whether request r is a flush (Ops).
+func (p *Protocol) isFlush(r int) bool { return p.flushes&(1<<r) != 0 }
 
 // mayRead and mayWrite report whether request r may read, and write
 // (Ops).
@@ -467,10 +494,14 @@ func (c *ProtocolConfig) mayWrite(r int) bool { return c.Ops == "" || c.Ops[r] =
 // sectorChoices appends the sectors request r may choose in s to dst.
 func (p *Protocol) sectorChoices(s *ProtocolState, r int, dst []uint16) []uint16 {
 	var prev [MaxProtocolRequests]uint16
+	n := 0
 	for q := 0; q < r; q++ {
-		prev[q] = s.reqs[q].sector
+		if !p.isFlush(q) {
+			prev[n] = s.reqs[q].sector
+			n++
+		}
 	}
-	return p.cfg.sectorChoices(prev[:r], dst)
+	return p.cfg.sectorChoices(prev[:n], dst)
 }
 
 // sectorChoices appends to out the sectors the request after prev may
@@ -520,16 +551,21 @@ func (c *ProtocolConfig) sectorChoices(prev []uint16, out []uint16) []uint16 {
 }
 
 // WorkloadOp is one request of a workload: a read or a write of one
-// guest sector of the model's geometry.
+// guest sector of the model's geometry, or a flush.
 type WorkloadOp struct {
 	// Write is true for a write, false for a read.
 	Write bool
+	// Flush is true for a flush (Write false, Sector 0).
+	Flush bool
 	// Sector is the guest sector, counted from 0 in address order.
 	Sector int
 }
 
-// String renders the op as "w3" or "r0".
+// String renders the op as "w3", "r0" or "f".
 func (o WorkloadOp) String() string {
+	if o.Flush {
+		return "f"
+	}
 	if o.Write {
 		return fmt.Sprintf("w%d", o.Sector)
 	}
@@ -549,9 +585,15 @@ func (c ProtocolConfig) Workloads() [][]WorkloadOp {
 			out = append(out, append([]WorkloadOp(nil), prev...))
 			return
 		}
-		secs := make([]uint16, len(prev))
-		for i, o := range prev {
-			secs[i] = uint16(o.Sector)
+		if c.Ops != "" && c.Ops[len(prev)] == 'f' {
+			rec(append(prev, WorkloadOp{Flush: true}))
+			return
+		}
+		secs := make([]uint16, 0, len(prev))
+		for _, o := range prev {
+			if !o.Flush {
+				secs = append(secs, uint16(o.Sector))
+			}
 		}
 		for _, sec := range c.sectorChoices(secs, nil) {
 			if c.mayRead(len(prev)) {
@@ -571,7 +613,7 @@ func (p *Protocol) Workload(s *ProtocolState) []WorkloadOp {
 	var out []WorkloadOp
 	for r := 0; r < p.cfg.Requests; r++ {
 		if rq := &s.reqs[r]; rq.phase != phIdle {
-			out = append(out, WorkloadOp{Write: rq.write, Sector: int(rq.sector)})
+			out = append(out, WorkloadOp{Write: rq.write, Flush: p.isFlush(r), Sector: int(rq.sector)})
 		}
 	}
 	return out
@@ -580,7 +622,7 @@ func (p *Protocol) Workload(s *ProtocolState) []WorkloadOp {
 // quiescent reports whether no request is in flight or frozen and no I/O
 // is outstanding.
 func (p *Protocol) quiescent(s *ProtocolState) bool {
-	if s.hdr == 1 || s.l1Meta || s.nFrozen > 0 {
+	if s.hdr == hdrSetting || s.hdr == hdrClearing || s.l1Meta || s.nFrozen > 0 {
 		return false
 	}
 	for r := 0; r < p.cfg.Requests; r++ {
@@ -681,8 +723,15 @@ func (x *exec) submit(r int, write bool, sector uint16) {
 	s, p := x.s, x.p
 	rq := &s.reqs[r]
 	*rq = reqState{write: write, sector: sector}
+	if p.isFlush(r) {
+		if x.tracing() {
+			x.stepf(EventSubmit, r+1, "", "request %d submitted: flush", r+1)
+		}
+		x.lookup(r)
+		return
+	}
 	for q := 0; q < p.cfg.Requests; q++ {
-		if q != r && s.reqs[q].phase == phDone && s.reqs[q].sector == sector {
+		if q != r && !p.isFlush(q) && s.reqs[q].phase == phDone && s.reqs[q].sector == sector {
 			rq.prec |= 1 << q
 		}
 	}
@@ -701,6 +750,10 @@ func (x *exec) submit(r int, write bool, sector uint16) {
 func (x *exec) lookup(r int) {
 	s, p := x.s, x.p
 	rq := &s.reqs[r]
+	if p.isFlush(r) {
+		x.lookupFlush(r)
+		return
+	}
 	e, i := p.l1Of(rq.sector), p.l2Of(rq.sector)
 	var kind Kind
 	var entry, table uint8
@@ -736,20 +789,7 @@ func (x *exec) lookup(r int) {
 		kind = Read
 	}
 	acc := Access{Req: uint64(r + 1), Kind: kind, L1: uint64(e), First: p.clusterOf(rq.sector), Count: 1}
-	var others [MaxProtocolRequests]Access
-	n := 0
-	for q := 0; q < p.cfg.Requests; q++ {
-		if q != r && admitted(s.reqs[q].phase) {
-			oq := &s.reqs[q]
-			others[n] = Access{Req: uint64(q + 1), Kind: oq.kind, L1: uint64(p.l1Of(oq.sector)), First: p.clusterOf(oq.sector), Count: 1}
-			n++
-		}
-	}
-	if p.policy.Decide(acc, others[:n]) == Freeze {
-		rq.phase = phFrozen
-		s.frozen[s.nFrozen] = uint8(r)
-		s.nFrozen++
-		x.facts |= FactFreeze
+	if x.freezes(r, acc) {
 		if x.tracing() {
 			x.stepf(EventFrozen, r+1, "", "request %d looks up: %s (%s); policy freezes it", r+1, what(), kind)
 		}
@@ -759,6 +799,15 @@ func (x *exec) lookup(r int) {
 		x.stepf(EventNote, r+1, "", "request %d looks up: %s (%s); policy admits it", r+1, what(), kind)
 	}
 	rq.kind = kind
+	if kind.Allocating() {
+		// engine.admit counts allocating admissions (allocGen): a flush
+		// in flight no longer speaks for the tables.
+		for q := 0; q < p.cfg.Requests; q++ {
+			if s.reqs[q].phase == phFlush {
+				s.reqs[q].quiet = false
+			}
+		}
+	}
 	switch kind {
 	case Read:
 		if entry == 0 {
@@ -783,9 +832,60 @@ func (x *exec) lookup(r int) {
 	x.countAllocating()
 }
 
+// freezes asks the policy about request r's access acc, given the
+// accesses in flight, and freezes r if it says so.
+func (x *exec) freezes(r int, acc Access) bool {
+	s, p := x.s, x.p
+	var others [MaxProtocolRequests]Access
+	n := 0
+	for q := 0; q < p.cfg.Requests; q++ {
+		if q != r && admitted(s.reqs[q].phase) {
+			oq := &s.reqs[q]
+			if oq.kind == Flush {
+				others[n] = Access{Req: uint64(q + 1), Kind: Flush}
+			} else {
+				others[n] = Access{Req: uint64(q + 1), Kind: oq.kind, L1: uint64(p.l1Of(oq.sector)), First: p.clusterOf(oq.sector), Count: 1}
+			}
+			n++
+		}
+	}
+	if p.policy.Decide(acc, others[:n]) != Freeze {
+		return false
+	}
+	s.reqs[r].phase = phFrozen
+	s.frozen[s.nFrozen] = uint8(r)
+	s.nFrozen++
+	x.facts |= FactFreeze
+	return true
+}
+
+// lookupFlush asks the policy about flush request r and issues its
+// flush, noting whether an allocating write is in flight, as engine.lookup
+// does for a flush.
+func (x *exec) lookupFlush(r int) {
+	s := x.s
+	rq := &s.reqs[r]
+	if x.freezes(r, Access{Req: uint64(r + 1), Kind: Flush}) {
+		if x.tracing() {
+			x.stepf(EventFrozen, r+1, "", "request %d (flush): policy freezes it", r+1)
+		}
+		return
+	}
+	rq.kind = Flush
+	rq.quiet = x.p.AllocatingInFlight(s) == 0
+	rq.phase = phFlush
+	if x.tracing() {
+		quiet := "an allocating write is in flight"
+		if rq.quiet {
+			quiet = "no allocating write is in flight"
+		}
+		x.stepf(EventIssue, r+1, reqIO(r), "request %d (flush): policy admits it; %s; it issues a flush of the image file", r+1, quiet)
+	}
+}
+
 // admitted reports whether a request in this phase has its access in
 // flight (admitted, not completed).
-func admitted(ph uint8) bool { return ph >= phHeader && ph <= phBackRead }
+func admitted(ph uint8) bool { return ph >= phHeader && ph <= phFlush }
 
 func (x *exec) countAllocating() {
 	n := 0
@@ -821,10 +921,10 @@ func (x *exec) readUnallocated(r int) {
 // allocates the data cluster.
 func (x *exec) allocate(r int) {
 	s := x.s
-	if !x.p.cfg.Backing && s.hdr != 2 {
+	if !x.p.cfg.Backing && s.hdr != hdrSet {
 		s.reqs[r].phase = phHeader
-		if s.hdr == 0 {
-			s.hdr = 1
+		if s.hdr == hdrClear {
+			s.hdr = hdrSetting
 			if x.tracing() {
 				x.stepf(EventIssue, r+1, headerIO, "request %d sets the need-check bit: header write issued", r+1)
 			}
@@ -932,6 +1032,17 @@ func (x *exec) ioDone(r int) {
 			x.stepf(EventComplete, r+1, reqIO(r), "request %d's read of the cluster at %s completes: it sees %s", r+1, addr(rq.data), p.tagName(v, rq.sector))
 		}
 		x.finishRead(r, v)
+	case phFlush:
+		if x.tracing() {
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's flush completes", r+1)
+		}
+		if s.hdr == hdrSet && rq.quiet && p.AllocatingInFlight(s) == 0 {
+			s.hdr = hdrClearing
+			if x.tracing() {
+				x.stepf(EventIssue, r+1, headerIO, "request %d clears the need-check bit: no allocating write since the flush was issued; header write issued", r+1)
+			}
+		}
+		x.finish(r)
 	case phBackRead:
 		if x.tracing() {
 			x.stepf(EventComplete, r+1, reqIO(r), "request %d's read of the backing file completes: it sees %s", r+1, p.tagName(tagBacking, rq.sector))
@@ -1107,7 +1218,11 @@ func (x *exec) metaReqLanded(r int) {
 // request that waited for it, as engine.headerWritten does.
 func (x *exec) headerLanded() {
 	s := x.s
-	s.hdr = 2
+	if s.hdr == hdrClearing {
+		x.headerCleared()
+		return
+	}
+	s.hdr = hdrSet
 	if x.tracing() {
 		x.stepf(EventComplete, 0, headerIO, "the header write lands: need-check is set on disk")
 	}
@@ -1118,11 +1233,31 @@ func (x *exec) headerLanded() {
 	}
 }
 
+// headerCleared lands the header write that cleared the need-check bit,
+// and sets it again at once if allocating writes wait for it, as
+// engine.headerCleared does.
+func (x *exec) headerCleared() {
+	s := x.s
+	s.hdr = hdrClear
+	if x.tracing() {
+		x.stepf(EventComplete, 0, headerIO, "the header write lands: need-check is clear on disk")
+	}
+	for r := 0; r < x.p.cfg.Requests; r++ {
+		if s.reqs[r].phase == phHeader {
+			s.hdr = hdrSetting
+			if x.tracing() {
+				x.stepf(EventIssue, 0, headerIO, "allocating writes wait: the engine sets the need-check bit again, header write issued")
+			}
+			return
+		}
+	}
+}
+
 // reopen closes the image cleanly and opens it again: the need-check bit
 // is cleared, every cache is dropped, L1 is read from disk.
 func (x *exec) reopen() {
 	s := x.s
-	s.hdr = 0
+	s.hdr = hdrClear
 	s.l1Cache = s.l1Disk
 	for i := 1; i <= int(s.alloc); i++ {
 		s.slots[i].cached = false
@@ -1154,7 +1289,7 @@ func (x *exec) finish(r int) {
 	rq := &s.reqs[r]
 	wasAdmitted := admitted(rq.phase)
 	rq.phase = phDone
-	rq.data, rq.table, rq.dirty, rq.kind = 0, 0, false, 0
+	rq.data, rq.table, rq.dirty, rq.kind, rq.quiet = 0, 0, false, 0, false
 	if x.tracing() {
 		x.stepf(EventDone, r+1, "", "request %d completes", r+1)
 	}

@@ -15,6 +15,10 @@ import "fmt"
 //     whose write has not landed (past the end of the file, or garbage).
 //  3. At every quiescent state every sector reads the same through the
 //     tables on disk as through the cached ones: a reopen changes nothing.
+//  4. Without a backing file, an allocating write past its header wait
+//     runs only while the need-check bit is set on disk, so a crash in
+//     the middle of it reopens with a check (a flush that clears the bit
+//     must not clear it under a write).
 //
 // A request frozen while nothing is in flight to wake it is a deadlock.
 // Leaks (clusters no table on disk references) are counted, not judged.
@@ -36,6 +40,14 @@ func (x *exec) checkState() {
 		if !inFlight {
 			x.fail("deadlock", "request %d is frozen, but no request is in flight to wake it", s.frozen[0]+1)
 			return
+		}
+	}
+	if !p.cfg.Backing && s.hdr != hdrSet {
+		for r := 0; r < p.cfg.Requests; r++ {
+			if rq := &s.reqs[r]; admitted(rq.phase) && rq.phase != phHeader && rq.kind.Allocating() {
+				x.fail("need-check", "request %d's allocating write is in flight while the need-check bit is not set on disk", r+1)
+				return
+			}
 		}
 	}
 	if msg := p.checkRefs(s, false); msg != "" {
@@ -211,7 +223,7 @@ func (x *exec) checkSector(sec uint16, virtual bool, v uint8) {
 	n := 0
 	for r := 0; r < p.cfg.Requests; r++ {
 		rq := &s.reqs[r]
-		if rq.sector != sec || rq.phase == phIdle {
+		if rq.sector != sec || rq.phase == phIdle || p.isFlush(r) {
 			continue
 		}
 		if !rq.write && rq.phase != phDone {

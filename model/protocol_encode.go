@@ -1,6 +1,9 @@
 package model
 
-import "math/bits"
+import (
+	"math/bits"
+	"strings"
+)
 
 // layout is the bit layout of a packed state for one configuration: every
 // field at a fixed width, so a state packs into a fixed number of words
@@ -16,6 +19,8 @@ type layout struct {
 	maxAlloc int  // slots a run can allocate
 	width    int  // entries of a slot's disk content: max(clusters, sectors)
 	snapW    int  // entries of a request's own metadata snapshot (unordered)
+	kindBits uint // a request's admitted kind
+	flagBits uint // a request's flags (dirty, meta, quiet)
 }
 
 func bitsFor(maxValue int) uint {
@@ -39,7 +44,13 @@ func newLayout(c ProtocolConfig) layout {
 	n := l.refBits + 2 + 1 + l.cntBits + uint(c.Requests)*l.reqBits + 3*uint(c.L1Entries)*l.refBits
 	perSlot := 2 + 3 + uint(l.width)*l.valBits + 2*uint(c.Clusters)*l.refBits
 	n += uint(l.maxAlloc) * perSlot
-	perReq := 4 + 1 + l.secBits + 2 + 2*l.refBits + 2 + l.tagBits + uint(c.Requests) + uint(l.snapW)*l.refBits
+	// A flush adds a kind (Flush) and a flag (quiet): a bit each, only
+	// where the mix has flushes.
+	l.kindBits, l.flagBits = 2, 2
+	if strings.ContainsRune(c.Ops, 'f') {
+		l.kindBits, l.flagBits = 3, 3
+	}
+	perReq := 4 + 1 + l.secBits + l.kindBits + 2*l.refBits + l.flagBits + l.tagBits + uint(c.Requests) + uint(l.snapW)*l.refBits
 	n += uint(c.Requests) * perReq
 	l.words = int((n + 63) / 64)
 	return l
@@ -137,10 +148,10 @@ func (p *Protocol) Pack(s *ProtocolState, dst []uint64) {
 		w.put(uint64(rq.phase), 4)
 		w.put(b2u(rq.write), 1)
 		w.put(uint64(rq.sector), l.secBits)
-		w.put(uint64(rq.kind), 2)
+		w.put(uint64(rq.kind), l.kindBits)
 		w.put(uint64(rq.data), l.refBits)
 		w.put(uint64(rq.table), l.refBits)
-		w.put(b2u(rq.dirty)|b2u(rq.meta)<<1, 2)
+		w.put(b2u(rq.dirty)|b2u(rq.meta)<<1|b2u(rq.quiet)<<2, l.flagBits)
 		w.put(uint64(rq.result), l.tagBits)
 		w.put(uint64(rq.prec), uint(c.Requests))
 		for k := 0; k < l.snapW; k++ {
@@ -185,11 +196,11 @@ func (p *Protocol) Unpack(src []uint64, s *ProtocolState) {
 		rq.phase = uint8(r.get(4))
 		rq.write = r.get(1) == 1
 		rq.sector = uint16(r.get(l.secBits))
-		rq.kind = Kind(r.get(2))
+		rq.kind = Kind(r.get(l.kindBits))
 		rq.data = uint8(r.get(l.refBits))
 		rq.table = uint8(r.get(l.refBits))
-		f := r.get(2)
-		rq.dirty, rq.meta = f&1 != 0, f&2 != 0
+		f := r.get(l.flagBits)
+		rq.dirty, rq.meta, rq.quiet = f&1 != 0, f&2 != 0, f&4 != 0
 		rq.result = uint8(r.get(l.tagBits))
 		rq.prec = uint8(r.get(uint(c.Requests)))
 		for k := 0; k < l.snapW; k++ {
@@ -215,7 +226,7 @@ func (p *Protocol) Canonicalize(s *ProtocolState) {
 		case phIdle:
 			*rq = reqState{}
 		case phFrozen:
-			rq.kind, rq.data, rq.table, rq.dirty, rq.meta, rq.result = 0, 0, 0, false, false, 0
+			rq.kind, rq.data, rq.table, rq.dirty, rq.meta, rq.result, rq.quiet = 0, 0, 0, false, false, 0, false
 		case phDone:
 			rq.kind, rq.data, rq.table, rq.dirty = 0, 0, 0, false
 			if rq.write {
