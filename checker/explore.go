@@ -340,11 +340,7 @@ func exploreModel(reg model.Registration, cfg ExploreConfig) (*ExploreResult, er
 			break
 		}
 		var limitHit bool
-		if workers == 1 {
-			bad, badKey, limitHit = expandSerial(p, st, lo, hi, res, cfg.MaxStates)
-		} else {
-			bad, badKey, limitHit = expandParallel(p, st, lo, hi, res, cfg.MaxStates, workers)
-		}
+		bad, badKey, limitHit = expand(p, st, lo, hi, res, cfg.MaxStates, workers)
 		if bad != nil {
 			res.Depth = depth + 1
 			break
@@ -445,93 +441,70 @@ func admitted(res *ExploreResult, st *stateStore, sc *modelSucc, fresh bool, lim
 	return limit > 0 && int64(st.Len()) >= limit
 }
 
-// expandSerial expands states [lo, hi) into the store in order. It fills
-// the facts of new states only.
-func expandSerial(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, limit int64) (*modelSucc, []uint64, bool) {
-	e := newExpander(p, st)
-	var bad *modelSucc
-	var violation modelSucc // bad points here, so that no other escapes
-	var limitHit bool
-	for i := lo; i < hi && bad == nil && !limitHit; i++ {
-		e.each(i, func(n *model.ProtocolState, out model.Outcome) bool {
-			res.Transitions++
-			sc := modelSucc{parent: uint32(i), out: out}
-			if out.Violation != nil {
-				violation = sc
-				bad = &violation
-				return false
-			}
-			_, fresh := st.insert(e.key, hashWords(e.key), uint32(i))
-			if fresh {
-				fillFacts(p, &sc, n)
-			}
-			limitHit = admitted(res, st, &sc, fresh, limit)
-			return !limitHit
-		})
-	}
-	if bad != nil {
-		return bad, append([]uint64(nil), e.key...), false
-	}
-	return nil, nil, limitHit
-}
-
-// expandParallel expands states [lo, hi) with workers goroutines, each
-// producing the successors of a contiguous chunk (with their facts and
-// hashes), then inserts them in chunk order, so the result is the same
-// as expandSerial's.
-func expandParallel(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, limit int64, workers int) (*modelSucc, []uint64, bool) {
+// expand expands states [lo, hi) in chunks: workers goroutines (or,
+// with one worker, the caller) each produce the successors of a
+// contiguous run of states with their facts and hashes, then the chunk's
+// successors are inserted in state order, so the result does not depend
+// on the number of workers. Inserting a batch at once lets the store
+// fetch the buckets of the successors ahead of the one it inserts
+// (stateStore.insertAll): the visited set is far larger than the caches,
+// and waiting for each bucket in turn was the search's largest cost.
+func expand(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, limit int64, workers int) (*modelSucc, []uint64, bool) {
 	const chunk = 4096
-	words := st.words
-	for base := lo; base < hi; base += chunk * workers {
-		type part struct {
-			keys  []uint64
-			succ  []modelSucc
-			trans int64
-		}
-		parts := make([]part, workers)
-		var wg sync.WaitGroup
-		for w := range workers {
-			from := base + w*chunk
-			to := min(from+chunk, hi)
-			if from >= to {
-				break
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				pt := &parts[w]
-				e := newExpander(p, st)
-				for i := from; i < to; i++ {
-					ok := e.each(i, func(n *model.ProtocolState, out model.Outcome) bool {
-						pt.trans++
-						sc := modelSucc{parent: uint32(i), out: out, hash: hashWords(e.key)}
-						if out.Violation == nil {
-							fillFacts(p, &sc, n)
-						}
-						pt.keys = append(pt.keys, e.key...)
-						pt.succ = append(pt.succ, sc)
-						return out.Violation == nil
-					})
-					if !ok {
-						return
-					}
+	type part struct {
+		keys  []uint64
+		succ  []modelSucc
+		trans int64
+	}
+	parts := make([]part, workers)
+	expanders := make([]*expander, workers)
+	for w := range expanders {
+		expanders[w] = newExpander(p, st)
+	}
+	run := func(w, from, to int) {
+		pt := &parts[w]
+		pt.keys, pt.succ, pt.trans = pt.keys[:0], pt.succ[:0], 0
+		e := expanders[w]
+		for i := from; i < to; i++ {
+			ok := e.each(i, func(n *model.ProtocolState, out model.Outcome) bool {
+				pt.trans++
+				sc := modelSucc{parent: uint32(i), out: out, hash: hashWords(e.key)}
+				if out.Violation == nil {
+					fillFacts(p, &sc, n)
 				}
-			}()
+				pt.keys = append(pt.keys, e.key...)
+				pt.succ = append(pt.succ, sc)
+				return out.Violation == nil
+			})
+			if !ok {
+				return
+			}
 		}
-		wg.Wait()
+	}
+	for base := lo; base < hi; base += chunk * workers {
+		if workers == 1 {
+			run(0, base, min(base+chunk, hi))
+		} else {
+			var wg sync.WaitGroup
+			for w := range workers {
+				from := base + w*chunk
+				to := min(from+chunk, hi)
+				if from >= to {
+					parts[w].keys, parts[w].succ = parts[w].keys[:0], parts[w].succ[:0]
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					run(w, from, to)
+				}()
+			}
+			wg.Wait()
+		}
 		for w := range parts {
 			pt := &parts[w]
-			for j := range pt.succ {
-				sc := &pt.succ[j]
-				key := pt.keys[j*words : (j+1)*words]
-				res.Transitions++
-				if sc.out.Violation != nil {
-					return sc, append([]uint64(nil), key...), false
-				}
-				_, fresh := st.insert(key, sc.hash, sc.parent)
-				if admitted(res, st, sc, fresh, limit) {
-					return nil, nil, true
-				}
+			if bad, key, limitHit := st.insertAll(pt.keys, pt.succ, res, limit); bad != nil || limitHit {
+				return bad, key, limitHit
 			}
 		}
 	}

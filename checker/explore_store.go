@@ -18,6 +18,7 @@ type stateStore struct {
 	// without touching data.
 	table []uint64
 	mask  uint64
+	sink  uint64 // keeps insertAll's early loads from being optimized away
 }
 
 const (
@@ -90,18 +91,68 @@ func (st *stateStore) insert(key []uint64, h uint64, parent uint32) (uint32, boo
 	}
 }
 
+// prefetch is the size of the blocks in which insertAll fetches buckets.
+const prefetch = 8
+
+// insertAll inserts a batch of successors in order (keys holds their
+// packed forms back to back, succ their hashes and facts), noting each
+// in res, until one violates an invariant (returned, with its key) or
+// the store reaches limit. It works in blocks: it first loads the
+// buckets of a block's successors, loads that do not depend on one
+// another, so the processor fetches them from memory at once, and then
+// inserts them, each finding its bucket cached, instead of waiting for
+// each bucket in turn.
+func (st *stateStore) insertAll(keys []uint64, succ []modelSucc, res *ExploreResult, limit int64) (*modelSucc, []uint64, bool) {
+	var sink uint64
+	for lo := 0; lo < len(succ); lo += prefetch {
+		hi := min(lo+prefetch, len(succ))
+		for j := lo; j < hi; j++ {
+			sink += st.table[succ[j].hash&st.mask]
+		}
+		for j := lo; j < hi; j++ {
+			sc := &succ[j]
+			key := keys[j*st.words : (j+1)*st.words]
+			res.Transitions++
+			if sc.out.Violation != nil {
+				return sc, append([]uint64(nil), key...), false
+			}
+			_, fresh := st.insert(key, sc.hash, sc.parent)
+			if admitted(res, st, sc, fresh, limit) {
+				return nil, nil, true
+			}
+		}
+	}
+	st.sink += sink
+	return nil, nil, false
+}
+
+// grow doubles the table and places every state again, in blocks as
+// insertAll does: first the hashes of a block and loads of their
+// buckets, which the processor fetches at once, then the placements.
 func (st *stateStore) grow() {
 	size := uint64(len(st.table)) * 2
 	st.table = make([]uint64, size)
 	st.mask = size - 1
-	for i := range uint32(st.n) {
-		h := hashWords(st.state(i))
-		b := h & st.mask
-		for st.table[b] != 0 {
-			b = (b + 1) & st.mask
+	var hs [prefetch]uint64
+	var sink uint64
+	n := uint32(st.n)
+	for lo := uint32(0); lo < n; lo += prefetch {
+		hi := min(lo+prefetch, n)
+		for i := lo; i < hi; i++ {
+			h := hashWords(st.state(i))
+			hs[i-lo] = h
+			sink += st.table[h&st.mask]
 		}
-		st.table[b] = h>>32<<32 | uint64(i+1)
+		for i := lo; i < hi; i++ {
+			h := hs[i-lo]
+			b := h & st.mask
+			for st.table[b] != 0 {
+				b = (b + 1) & st.mask
+			}
+			st.table[b] = h>>32<<32 | uint64(i+1)
+		}
 	}
+	st.sink += sink
 }
 
 // bytes returns the memory the store holds, in bytes.

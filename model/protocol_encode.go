@@ -21,6 +21,12 @@ type layout struct {
 	snapW    int  // entries of a request's own metadata snapshot (unordered)
 	kindBits uint // a request's admitted kind
 	flagBits uint // a request's flags (dirty, meta, quiet)
+
+	// Regions Pack skips when a canonical state has them zero.
+	slotBits      uint // one slot
+	slotTableBits uint // its cached and in-flight table entries (tables only)
+	reqHeadBits   uint // a request's phase, operation, sector, result, precedence
+	reqTailBits   uint // its access in flight: kind, slots, flags, snapshot
 }
 
 func bitsFor(maxValue int) uint {
@@ -42,16 +48,18 @@ func newLayout(c ProtocolConfig) layout {
 		l.snapW = max(c.Clusters, c.L1Entries)
 	}
 	n := l.refBits + 2 + 1 + l.cntBits + uint(c.Requests)*l.reqBits + 3*uint(c.L1Entries)*l.refBits
-	perSlot := 2 + 3 + uint(l.width)*l.valBits + 2*uint(c.Clusters)*l.refBits
-	n += uint(l.maxAlloc) * perSlot
+	l.slotTableBits = 2 * uint(c.Clusters) * l.refBits
+	l.slotBits = 2 + 3 + uint(l.width)*l.valBits + l.slotTableBits
+	n += uint(l.maxAlloc) * l.slotBits
 	// A flush adds a kind (Flush) and a flag (quiet): a bit each, only
 	// where the mix has flushes.
 	l.kindBits, l.flagBits = 2, 2
 	if strings.ContainsRune(c.Ops, 'f') {
 		l.kindBits, l.flagBits = 3, 3
 	}
-	perReq := 4 + 1 + l.secBits + l.kindBits + 2*l.refBits + l.flagBits + l.tagBits + uint(c.Requests) + uint(l.snapW)*l.refBits
-	n += uint(c.Requests) * perReq
+	l.reqHeadBits = 4 + 1 + l.secBits + l.tagBits + uint(c.Requests)
+	l.reqTailBits = l.kindBits + 2*l.refBits + l.flagBits + uint(l.snapW)*l.refBits
+	n += uint(c.Requests) * (l.reqHeadBits + l.reqTailBits)
 	l.words = int((n + 63) / 64)
 	return l
 }
@@ -60,7 +68,7 @@ func newLayout(c ProtocolConfig) layout {
 func (p *Protocol) Words() int { return p.layout.words }
 
 // bitWriter appends fixed-width fields to a word slice.
-// bitWriter packs fields of n < 64 bits into words, low bits first. It
+// bitWriter packs fields of n <= 64 bits into words, low bits first. It
 // gathers bits in a register and stores each word once, when full, and
 // the last at flush.
 type bitWriter struct {
@@ -81,6 +89,18 @@ func (b *bitWriter) put(v uint64, n uint) {
 	b.i++
 	b.acc = v >> (64 - b.n) // 0 when v ended exactly at the word's end
 	b.n = b.n + n - 64
+}
+
+// skip appends n zero bits (any n).
+func (b *bitWriter) skip(n uint) {
+	n += b.n
+	for n >= 64 {
+		b.w[b.i] = b.acc
+		b.i++
+		b.acc = 0
+		n -= 64
+	}
+	b.n = n
 }
 
 // flush stores the last, partly filled word.
@@ -112,51 +132,108 @@ func b2u(b bool) uint64 {
 	return 0
 }
 
+// group gathers fields into one value of at most 64 bits, the first in
+// the low bits, so that Pack stores them with one put (and Unpack loads
+// them with one get) instead of one each. The configuration's limits keep
+// every group Pack forms within 64 bits.
+type group struct {
+	v uint64
+	n uint
+}
+
+func (g *group) add(v uint64, n uint) {
+	g.v |= v << g.n
+	g.n += n
+}
+
+// ungroup takes fields back out of a group, low bits first.
+type ungroup uint64
+
+func (u *ungroup) take(n uint) uint64 {
+	v := uint64(*u) & (1<<n - 1)
+	*u >>= n
+	return v
+}
+
 // Pack writes the packed form of s to dst, which must hold Words words.
 // s should be canonical (see Canonicalize) for equal states to pack
-// equally.
+// equally. Every field has a fixed position; the regions a canonical
+// state always has zero (slots not allocated, a data cluster's table
+// fields, an idle request, a frozen or completed request's access) are
+// skipped rather than written, which Unpack mirrors.
 func (p *Protocol) Pack(s *ProtocolState, dst []uint64) {
 	l, c := &p.layout, &p.cfg
 	clear(dst[:l.words])
 	w := bitWriter{w: dst}
-	w.put(uint64(s.alloc), l.refBits)
-	w.put(uint64(s.hdr), 2)
-	w.put(b2u(s.l1Meta), 1)
-	w.put(uint64(s.nFrozen), l.cntBits)
-	for j := 0; j < c.Requests; j++ {
-		w.put(uint64(s.frozen[j]), l.reqBits)
+	var g group
+	g.add(uint64(s.alloc), l.refBits)
+	g.add(uint64(s.hdr), 2)
+	g.add(b2u(s.l1Meta), 1)
+	g.add(uint64(s.nFrozen), l.cntBits)
+	for j := 0; j < int(s.nFrozen); j++ {
+		g.add(uint64(s.frozen[j]), l.reqBits)
 	}
-	for e := 0; e < c.L1Entries; e++ {
-		w.put(uint64(s.l1Cache[e]), l.refBits)
-		w.put(uint64(s.l1Disk[e]), l.refBits)
-		w.put(uint64(s.l1Snap[e]), l.refBits)
+	w.put(g.v, g.n)
+	w.skip(uint(c.Requests-int(s.nFrozen)) * l.reqBits)
+	for _, tab := range [3]*[maxWidth]uint8{&s.l1Cache, &s.l1Disk, &s.l1Snap} {
+		g = group{}
+		for e := 0; e < c.L1Entries; e++ {
+			g.add(uint64(tab[e]), l.refBits)
+		}
+		w.put(g.v, g.n)
 	}
-	for i := 1; i <= l.maxAlloc; i++ {
+	for i := 1; i <= int(s.alloc); i++ {
 		sl := &s.slots[i]
-		w.put(uint64(sl.kind), 2)
-		w.put(b2u(sl.written)|b2u(sl.cached)<<1|b2u(sl.meta)<<2, 3)
-		for k := 0; k < l.width; k++ {
-			w.put(uint64(sl.disk[k]), l.valBits)
+		g = group{}
+		g.add(uint64(sl.kind)|(b2u(sl.written)|b2u(sl.cached)<<1|b2u(sl.meta)<<2)<<2, 5)
+		if sl.kind != slotTable && sl.kind != slotData {
+			w.put(g.v, g.n)
+			w.skip(l.slotBits - 5)
+			continue
 		}
-		for k := 0; k < c.Clusters; k++ {
-			w.put(uint64(sl.cache[k]), l.refBits)
-			w.put(uint64(sl.snap[k]), l.refBits)
+		for k := 0; k < l.width; k++ {
+			g.add(uint64(sl.disk[k]), l.valBits)
+		}
+		w.put(g.v, g.n)
+		if sl.kind != slotTable {
+			w.skip(l.slotTableBits)
+			continue
+		}
+		for _, tab := range [2]*[maxWidth]uint8{&sl.cache, &sl.snap} {
+			g = group{}
+			for k := 0; k < c.Clusters; k++ {
+				g.add(uint64(tab[k]), l.refBits)
+			}
+			w.put(g.v, g.n)
 		}
 	}
+	w.skip(uint(l.maxAlloc-int(s.alloc)) * l.slotBits)
 	for r := 0; r < c.Requests; r++ {
 		rq := &s.reqs[r]
-		w.put(uint64(rq.phase), 4)
-		w.put(b2u(rq.write), 1)
-		w.put(uint64(rq.sector), l.secBits)
-		w.put(uint64(rq.kind), l.kindBits)
-		w.put(uint64(rq.data), l.refBits)
-		w.put(uint64(rq.table), l.refBits)
-		w.put(b2u(rq.dirty)|b2u(rq.meta)<<1|b2u(rq.quiet)<<2, l.flagBits)
-		w.put(uint64(rq.result), l.tagBits)
-		w.put(uint64(rq.prec), uint(c.Requests))
-		for k := 0; k < l.snapW; k++ {
-			w.put(uint64(rq.snap[k]), l.refBits)
+		if rq.phase == phIdle {
+			w.skip(l.reqHeadBits + l.reqTailBits)
+			continue
 		}
+		g = group{}
+		g.add(uint64(rq.phase), 4)
+		g.add(b2u(rq.write), 1)
+		g.add(uint64(rq.sector), l.secBits)
+		g.add(uint64(rq.result), l.tagBits)
+		g.add(uint64(rq.prec), uint(c.Requests))
+		w.put(g.v, g.n)
+		if rq.phase == phDone || rq.phase == phFrozen {
+			w.skip(l.reqTailBits)
+			continue
+		}
+		g = group{}
+		g.add(uint64(rq.kind), l.kindBits)
+		g.add(uint64(rq.data), l.refBits)
+		g.add(uint64(rq.table), l.refBits)
+		g.add(b2u(rq.dirty)|b2u(rq.meta)<<1|b2u(rq.quiet)<<2, l.flagBits)
+		for k := 0; k < l.snapW; k++ {
+			g.add(uint64(rq.snap[k]), l.refBits)
+		}
+		w.put(g.v, g.n)
 	}
 	w.flush()
 }
@@ -166,45 +243,72 @@ func (p *Protocol) Unpack(src []uint64, s *ProtocolState) {
 	l, c := &p.layout, &p.cfg
 	*s = ProtocolState{}
 	r := bitReader{w: src}
-	s.alloc = uint8(r.get(l.refBits))
-	s.hdr = uint8(r.get(2))
-	s.l1Meta = r.get(1) == 1
-	s.nFrozen = uint8(r.get(l.cntBits))
-	for j := 0; j < c.Requests; j++ {
-		s.frozen[j] = uint8(r.get(l.reqBits))
+	head := l.refBits + 2 + 1 + l.cntBits
+	u := ungroup(r.get(head))
+	s.alloc = uint8(u.take(l.refBits))
+	s.hdr = uint8(u.take(2))
+	s.l1Meta = u.take(1) == 1
+	s.nFrozen = uint8(u.take(l.cntBits))
+	u = ungroup(r.get(uint(s.nFrozen) * l.reqBits))
+	for j := 0; j < int(s.nFrozen); j++ {
+		s.frozen[j] = uint8(u.take(l.reqBits))
 	}
-	for e := 0; e < c.L1Entries; e++ {
-		s.l1Cache[e] = uint8(r.get(l.refBits))
-		s.l1Disk[e] = uint8(r.get(l.refBits))
-		s.l1Snap[e] = uint8(r.get(l.refBits))
+	r.pos += uint(c.Requests-int(s.nFrozen)) * l.reqBits
+	for _, tab := range [3]*[maxWidth]uint8{&s.l1Cache, &s.l1Disk, &s.l1Snap} {
+		u = ungroup(r.get(uint(c.L1Entries) * l.refBits))
+		for e := 0; e < c.L1Entries; e++ {
+			tab[e] = uint8(u.take(l.refBits))
+		}
 	}
-	for i := 1; i <= l.maxAlloc; i++ {
+	for i := 1; i <= int(s.alloc); i++ {
 		sl := &s.slots[i]
-		sl.kind = uint8(r.get(2))
-		f := r.get(3)
-		sl.written, sl.cached, sl.meta = f&1 != 0, f&2 != 0, f&4 != 0
-		for k := 0; k < l.width; k++ {
-			sl.disk[k] = uint8(r.get(l.valBits))
+		f := r.get(5)
+		sl.kind = uint8(f & 3)
+		sl.written, sl.cached, sl.meta = f&4 != 0, f&8 != 0, f&16 != 0
+		if sl.kind != slotTable && sl.kind != slotData {
+			r.pos += l.slotBits - 5
+			continue
 		}
-		for k := 0; k < c.Clusters; k++ {
-			sl.cache[k] = uint8(r.get(l.refBits))
-			sl.snap[k] = uint8(r.get(l.refBits))
+		u = ungroup(r.get(uint(l.width) * l.valBits))
+		for k := 0; k < l.width; k++ {
+			sl.disk[k] = uint8(u.take(l.valBits))
+		}
+		if sl.kind != slotTable {
+			r.pos += l.slotTableBits
+			continue
+		}
+		for _, tab := range [2]*[maxWidth]uint8{&sl.cache, &sl.snap} {
+			u = ungroup(r.get(uint(c.Clusters) * l.refBits))
+			for k := 0; k < c.Clusters; k++ {
+				tab[k] = uint8(u.take(l.refBits))
+			}
 		}
 	}
+	r.pos += uint(l.maxAlloc-int(s.alloc)) * l.slotBits
 	for q := 0; q < c.Requests; q++ {
 		rq := &s.reqs[q]
-		rq.phase = uint8(r.get(4))
-		rq.write = r.get(1) == 1
-		rq.sector = uint16(r.get(l.secBits))
-		rq.kind = Kind(r.get(l.kindBits))
-		rq.data = uint8(r.get(l.refBits))
-		rq.table = uint8(r.get(l.refBits))
-		f := r.get(l.flagBits)
+		u = ungroup(r.get(l.reqHeadBits))
+		rq.phase = uint8(u.take(4))
+		if rq.phase == phIdle {
+			r.pos += l.reqTailBits
+			continue
+		}
+		rq.write = u.take(1) == 1
+		rq.sector = uint16(u.take(l.secBits))
+		rq.result = uint8(u.take(l.tagBits))
+		rq.prec = uint8(u.take(uint(c.Requests)))
+		if rq.phase == phDone || rq.phase == phFrozen {
+			r.pos += l.reqTailBits
+			continue
+		}
+		u = ungroup(r.get(l.reqTailBits))
+		rq.kind = Kind(u.take(l.kindBits))
+		rq.data = uint8(u.take(l.refBits))
+		rq.table = uint8(u.take(l.refBits))
+		f := u.take(l.flagBits)
 		rq.dirty, rq.meta, rq.quiet = f&1 != 0, f&2 != 0, f&4 != 0
-		rq.result = uint8(r.get(l.tagBits))
-		rq.prec = uint8(r.get(uint(c.Requests)))
 		for k := 0; k < l.snapW; k++ {
-			rq.snap[k] = uint8(r.get(l.refBits))
+			rq.snap[k] = uint8(u.take(l.refBits))
 		}
 	}
 }
