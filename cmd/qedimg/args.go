@@ -50,19 +50,22 @@ func checkPositional(pos []string, names ...string) error {
 // own test, which it does not export).
 type boolFlag interface{ IsBoolFlag() bool }
 
-// wordFlag is a boolean-like flag that also takes the next word as its
-// value when that word is one of its values: check's -r, which qemu-img
-// spells "-r leaks" or "-r all" and older qedimg spelled bare "-r".
-type wordFlag interface{ takesWord(word string) bool }
+// closedFlag is a one-letter flag with a closed set of values (-f, -O,
+// -r), which parseFlags therefore also takes attached ("-fqed"): an
+// attached word is taken only when it is one of them, so a mistyped long
+// flag ("-forc") is reported as such, not read as "-f orc". A
+// boolean-like closedFlag (check's -r, which qemu-img spells "-r leaks"
+// or "-r all" and older qedimg spelled bare "-r") also takes the next
+// word when it is one of its values.
+type closedFlag interface{ accepts(word string) bool }
 
 // parseFlags parses args as qemu-img does (getopt_long with permutation):
 // flags and positional arguments in any order, so flags may follow the
 // image name, and "--" ends the flags. A flag is -name or --name, its
 // value after "=" in the same word or else the next word, whatever that
-// word is; a boolean flag takes a value only after "=". A single-letter
-// flag that takes a value may have it attached ("-fqed", "-Oraw",
-// "-rleaks").
-// "-" alone, and a word of "-" and a digit (a negative number, which the
+// word is; a boolean flag takes a value only after "=". A one-letter
+// flag with a closed set of values may have one attached ("-fqed",
+// "-Oraw", "-rleaks"; closedFlag). "-" alone, and a word of "-" and a digit (a negative number, which the
 // argument's parser then refuses by name), are positional. -h, -help and
 // --help yield a *helpRequest; any other bad flag a *usageError naming
 // it. It returns the positional arguments in order.
@@ -86,10 +89,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, helpFor(fs)
 		}
 		f := fs.Lookup(name)
-		if f == nil && !inline && len(name) > 1 {
+		if f == nil && len(body) > 1 {
 			// An attached value: "-fqed" is "-f qed".
-			if g := fs.Lookup(name[:1]); g != nil && (!isBool(g) || takesWord(g, name[1:])) {
-				f, name, value, inline = g, name[:1], name[1:], true
+			if g := fs.Lookup(body[:1]); g != nil && accepts(g, body[1:]) {
+				f, name, value, inline = g, body[:1], body[1:], true
 			}
 		}
 		if f == nil {
@@ -99,7 +102,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		case inline:
 		case isBool(f):
 			value = "true"
-			if i+1 < len(args) && takesWord(f, args[i+1]) {
+			if i+1 < len(args) && accepts(f, args[i+1]) {
 				i++
 				value = args[i]
 			}
@@ -116,10 +119,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
-// takesWord reports whether f is a wordFlag taking word as its value.
-func takesWord(f *flag.Flag, word string) bool {
-	w, ok := f.Value.(wordFlag)
-	return ok && w.takesWord(word)
+// accepts reports whether f is a closedFlag and word one of its values.
+func accepts(f *flag.Flag, word string) bool {
+	c, ok := f.Value.(closedFlag)
+	return ok && c.accepts(word)
 }
 
 // isBool reports whether f needs no value word.
@@ -338,6 +341,8 @@ func (f *formatFlag) Set(s string) error {
 	return nil
 }
 
+func (f *formatFlag) accepts(s string) bool { return s == f.only }
+
 // checkFormat refuses a format name other than only; why says why.
 func checkFormat(s, only, why string) error {
 	if s != only {
@@ -413,4 +418,4 @@ func (r *repairFlag) Set(s string) error {
 // IsBoolFlag lets -r stand alone.
 func (*repairFlag) IsBoolFlag() bool { return true }
 
-func (*repairFlag) takesWord(w string) bool { return w == repairLeaks || w == repairAll }
+func (*repairFlag) accepts(w string) bool { return w == repairLeaks || w == repairAll }

@@ -198,8 +198,8 @@ func parseBackingFormat(s string) (string, error) {
 // checkCreate checks what spec asks for, before anything is written: the
 // size and geometry (a geometry QEMU 7.2 cannot open is refused unless
 // force, and returned as problem to note), and the backing file, which
-// must exist and not be the image, and which gives the size when spec has
-// none. It returns the image size, or the exit status and the error.
+// must exist, be no directory and not be the image, and which gives the
+// size when spec has none (then it must be a regular file). It returns the image size, or the exit status and the error.
 func checkCreate(spec createSpec, force bool) (size uint64, problem string, code int, err error) {
 	path, backing := spec.path, spec.backing.v
 	if spec.size.from != "" {
@@ -215,6 +215,12 @@ func checkCreate(spec createSpec, force bool) (size uint64, problem string, code
 		}
 		if err1 != nil {
 			return 0, "", exitFail, fmt.Errorf("create %s: backing file: %w", path, err1)
+		}
+		if bi.IsDir() {
+			return 0, "", exitFail, fmt.Errorf("create %s: backing file %s: is a directory", path, backing)
+		}
+		if spec.size.from == "" && !bi.Mode().IsRegular() {
+			return 0, "", exitUsage, usagef("backing file %s is not a regular file, so its size is unknown: give SIZE", backing)
 		}
 		if spec.size.from == "" {
 			spec.size.v = (uint64(bi.Size()) + impl.SectorSize - 1) / impl.SectorSize * impl.SectorSize

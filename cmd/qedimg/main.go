@@ -16,7 +16,7 @@
 // The command lines qemu-img takes for the same work are taken as they
 // are: flags come before or after the positional arguments (as getopt
 // permutes them; "--" ends the flags), as -name, --name, -name=VALUE or
-// --name VALUE, and a one-letter flag's value may be attached (-fqed).
+// --name VALUE; -f, -O and -r also take their value attached (-fqed).
 // create's -o takes qemu-img's qed options (cluster_size, table_size,
 // size, backing_file, backing_fmt; -o help lists them). -f must be qed
 // and a backing format raw; convert's -O must be raw. info and check
