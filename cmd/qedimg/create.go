@@ -114,37 +114,37 @@ func gatherCreate(fs *flag.FlagSet, pos []string, opts []createOption, cs uint64
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
-	give := func(err error) { errs = append(errs, err) }
+	add := func(err error) { errs = append(errs, err) }
 	if len(pos) == 2 {
-		give(giveParsed(&spec.size, "SIZE", pos[1], parseSize))
+		add(giveParsed(&spec.size, "SIZE", pos[1], parseSize))
 	}
 	if set["cluster-size"] {
-		give(spec.cs.give("-cluster-size", cs))
+		add(spec.cs.give("-cluster-size", cs))
 	}
 	if set["table-size"] {
-		give(spec.ts.give("-table-size", ts))
+		add(spec.ts.give("-table-size", ts))
 	}
 	for _, f := range []struct{ name, v string }{{"backing", backing}, {"b", b}} {
 		if set[f.name] {
-			give(giveParsed(&spec.backing, "-"+f.name, f.v, parseBackingName))
+			add(giveParsed(&spec.backing, "-"+f.name, f.v, parseBackingName))
 		}
 	}
 	if set["F"] {
-		give(giveParsed(&spec.backingFmt, "-F", bf, parseBackingFormat))
+		add(giveParsed(&spec.backingFmt, "-F", bf, parseBackingFormat))
 	}
 	for _, o := range opts {
 		from := "-o " + o.key
 		switch o.key {
 		case "size":
-			give(giveParsed(&spec.size, from, o.value, parseSize))
+			add(giveParsed(&spec.size, from, o.value, parseSize))
 		case "cluster_size":
-			give(giveParsed(&spec.cs, from, o.value, parseBytes))
+			add(giveParsed(&spec.cs, from, o.value, parseBytes))
 		case "table_size":
-			give(giveParsed(&spec.ts, from, o.value, parseCount))
+			add(giveParsed(&spec.ts, from, o.value, parseCount))
 		case "backing_file":
-			give(giveParsed(&spec.backing, from, o.value, parseBackingName))
+			add(giveParsed(&spec.backing, from, o.value, parseBackingName))
 		case "backing_fmt":
-			give(giveParsed(&spec.backingFmt, from, o.value, parseBackingFormat))
+			add(giveParsed(&spec.backingFmt, from, o.value, parseBackingFormat))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
