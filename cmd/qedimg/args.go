@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,31 +19,125 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
-// parseArgs parses args with fs and returns exactly len(names) positional
-// arguments, named by names in errors. -h and -help yield a *helpRequest.
+// parseArgs parses args with fs (parseFlags) and returns exactly
+// len(names) positional arguments, named by names in errors.
 func parseArgs(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			var b strings.Builder
-			fs.SetOutput(&b)
-			fs.PrintDefaults()
-			return nil, &helpRequest{flags: b.String()}
-		}
-		return nil, usagef("%v", err)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
 	}
-	pos := fs.Args()
+	return pos, checkPositional(pos, names...)
+}
+
+// checkPositional refuses pos unless it holds exactly len(names)
+// arguments, none of them empty; names name them in errors.
+func checkPositional(pos []string, names ...string) error {
 	if len(pos) < len(names) {
-		return nil, usagef("missing %s", strings.Join(names[len(pos):], " "))
+		return usagef("missing %s", strings.Join(names[len(pos):], " "))
 	}
 	if len(pos) > len(names) {
-		return nil, usagef("unexpected argument %q after %s", pos[len(names)], names[len(names)-1])
+		return usagef("unexpected argument %q after %s", pos[len(names)], names[len(names)-1])
 	}
 	for i, p := range pos {
 		if p == "" {
-			return nil, usagef("%s is empty", names[i])
+			return usagef("%s is empty", names[i])
+		}
+	}
+	return nil
+}
+
+// boolFlag is a flag.Value that needs no value word (the flag package's
+// own test, which it does not export).
+type boolFlag interface{ IsBoolFlag() bool }
+
+// closedFlag is a one-letter flag with a closed set of values (-f, -O,
+// -r), which parseFlags therefore also takes attached ("-fqed"): an
+// attached word is taken only when it is one of them, so a mistyped long
+// flag ("-forc") is reported as such, not read as "-f orc". A
+// boolean-like closedFlag (check's -r, which qemu-img spells "-r leaks"
+// or "-r all" and older qedimg spelled bare "-r") also takes the next
+// word when it is one of its values.
+type closedFlag interface{ accepts(word string) bool }
+
+// parseFlags parses args as qemu-img does (getopt_long with permutation):
+// flags and positional arguments in any order, so flags may follow the
+// image name, and "--" ends the flags. A flag is -name or --name, its
+// value after "=" in the same word or else the next word, whatever that
+// word is; a boolean flag takes a value only after "=". A one-letter
+// flag with a closed set of values may have one attached ("-fqed",
+// "-Oraw", "-rleaks"; closedFlag). "-" alone, and a word of "-" and a digit (a negative number, which the
+// argument's parser then refuses by name), are positional. -h, -help and
+// --help yield a *helpRequest; any other bad flag a *usageError naming
+// it. It returns the positional arguments in order.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			return append(pos, args[i+1:]...), nil
+		}
+		if len(arg) < 2 || arg[0] != '-' || arg[1] >= '0' && arg[1] <= '9' {
+			pos = append(pos, arg)
+			continue
+		}
+		body := strings.TrimPrefix(arg[1:], "-")
+		if body == "" || body[0] == '-' || body[0] == '=' {
+			return nil, usagef("bad flag syntax: %s", arg)
+		}
+		name, value, inline := strings.Cut(body, "=")
+		if name == "h" || name == "help" {
+			return nil, helpFor(fs)
+		}
+		f := fs.Lookup(name)
+		if f == nil && len(body) > 1 {
+			// An attached value: "-fqed" is "-f qed".
+			if g := fs.Lookup(body[:1]); g != nil && accepts(g, body[1:]) {
+				f, name, value, inline = g, body[:1], body[1:], true
+			}
+		}
+		if f == nil {
+			return nil, usagef("flag provided but not defined: -%s", name)
+		}
+		switch {
+		case inline:
+		case isBool(f):
+			value = "true"
+			if i+1 < len(args) && accepts(f, args[i+1]) {
+				i++
+				value = args[i]
+			}
+		case i+1 < len(args):
+			i++
+			value = args[i]
+		default:
+			return nil, usagef("flag needs an argument: -%s", name)
+		}
+		if err := fs.Set(name, value); err != nil {
+			return nil, usagef("invalid value %q for flag -%s: %v", value, name, err)
 		}
 	}
 	return pos, nil
+}
+
+// accepts reports whether f is a closedFlag and word one of its values.
+func accepts(f *flag.Flag, word string) bool {
+	c, ok := f.Value.(closedFlag)
+	return ok && c.accepts(word)
+}
+
+// isBool reports whether f needs no value word.
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(boolFlag)
+	return ok && b.IsBoolFlag()
+}
+
+// helpFor returns the *helpRequest describing fs's flags.
+func helpFor(fs *flag.FlagSet) error {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return &helpRequest{flags: b.String()}
 }
 
 // parseBytes parses a byte count: decimal digits with an optional suffix
@@ -185,15 +278,21 @@ func (c *countFlag) String() string {
 }
 
 func (c *countFlag) Set(s string) error {
+	v, err := parseCount(s)
+	c.v = v
+	return err
+}
+
+// parseCount parses a small decimal count, without sign or suffix.
+func parseCount(s string) (uint32, error) {
 	if !isDigits(s) {
-		return fmt.Errorf("%q is not a decimal count", s)
+		return 0, fmt.Errorf("%q is not a decimal count", s)
 	}
 	v, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
-		return fmt.Errorf("%q is too large", s)
+		return 0, fmt.Errorf("%q is too large", s)
 	}
-	c.v = uint32(v)
-	return nil
+	return uint32(v), nil
 }
 
 // outputFlag is the -output flag of info and check: human or json.
@@ -217,3 +316,106 @@ func (o *outputFlag) Set(s string) error {
 	}
 	return nil
 }
+
+// formatFlag is a format flag as qemu-img spells it (-f for the image,
+// -O for convert's output, -F for a backing file): it accepts only the
+// one format qedimg handles there, and its error says why.
+type formatFlag struct {
+	only string // the format accepted
+	why  string // why no other is, for errors
+	v    string
+}
+
+func (f *formatFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.v
+}
+
+func (f *formatFlag) Set(s string) error {
+	if err := checkFormat(s, f.only, f.why); err != nil {
+		return err
+	}
+	f.v = s
+	return nil
+}
+
+func (f *formatFlag) accepts(s string) bool { return s == f.only }
+
+// checkFormat refuses a format name other than only; why says why.
+func checkFormat(s, only, why string) error {
+	if s != only {
+		return fmt.Errorf("format %q is not supported: %s", s, why)
+	}
+	return nil
+}
+
+// imageFormatFlag registers -f, the image's format, which must be qed:
+// qemu-img probes an image without -f, and qedimg reads QED only.
+func imageFormatFlag(fs *flag.FlagSet) {
+	fs.Var(&formatFlag{only: "qed", why: "qedimg reads and writes qed images only"}, "f", "image `FORMAT`: qed, the only one (qemu-img's -f)")
+}
+
+// quietFlag registers -q: nothing on stdout on success, as qemu-img's -q.
+func quietFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("q", false, "quiet: print nothing but errors (qemu-img's -q)")
+}
+
+// listFlag is a repeatable flag whose values are kept in order (create's
+// -o, which qemu-img joins with commas when given more than once).
+type listFlag []string
+
+func (l *listFlag) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *listFlag) Set(s string) error {
+	*l = append(*l, s)
+	return nil
+}
+
+// Repair modes of check -r, as qemu-img names them.
+const (
+	repairNone  = ""
+	repairLeaks = "leaks"
+	repairAll   = "all"
+)
+
+// repairFlag is check's -r: "-r leaks" or "-r all", as qemu-img takes it,
+// or bare -r (qedimg's older form), which is "all". It takes the next
+// word as its mode only when that word is a mode, so "-r IMAGE" still
+// repairs everything; "-r=MODE" also takes true (all) and false (none).
+type repairFlag struct {
+	mode string
+	bare bool // the mode came from a bare -r (or -r=true)
+}
+
+func (r *repairFlag) String() string {
+	if r == nil {
+		return ""
+	}
+	return r.mode
+}
+
+func (r *repairFlag) Set(s string) error {
+	switch s {
+	case repairLeaks, repairAll:
+		r.mode = s
+	case "true":
+		r.mode, r.bare = repairAll, true
+	case "false":
+		r.mode = repairNone
+	default:
+		return fmt.Errorf("%q is not a repair mode (leaks or all)", s)
+	}
+	return nil
+}
+
+// IsBoolFlag lets -r stand alone.
+func (*repairFlag) IsBoolFlag() bool { return true }
+
+func (*repairFlag) accepts(w string) bool { return w == repairLeaks || w == repairAll }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,28 +9,36 @@ import (
 	"github.com/qedharness/qedharness/impl"
 )
 
-// checkJSON is check's -output json record. Leaks, Corruptions and
-// CheckErrors are what remains (after a repair, what the second pass
-// found); LeaksFixed and CorruptionsFixed are what the repair fixed.
+// checkJSON is check's --output=json record, in qemu-img check's keys,
+// which it leaves out when zero (but check-errors, filename and format):
+// Leaks, Corruptions and CheckErrors are what remains (after a repair,
+// what the second pass found); LeaksFixed and CorruptionsFixed are what
+// the repair fixed. ImageEndOffset, which qemu-img does not report for
+// QED, and Problems (one line per finding) are qedimg's own.
 type checkJSON struct {
 	Filename          string   `json:"filename"`
 	Format            string   `json:"format"`
-	Leaks             int      `json:"leaks"`
-	Corruptions       int      `json:"corruptions"`
-	LeaksFixed        int      `json:"leaks_fixed"`
-	CorruptionsFixed  int      `json:"corruptions_fixed"`
-	AllocatedClusters uint64   `json:"allocated_clusters"`
-	TotalClusters     uint64   `json:"total_clusters"`
-	ImageEndOffset    uint64   `json:"image_end_offset"`
-	CheckErrors       int      `json:"check_errors"`
+	CheckErrors       int      `json:"check-errors"`
+	Corruptions       int      `json:"corruptions,omitempty"`
+	Leaks             int      `json:"leaks,omitempty"`
+	CorruptionsFixed  int      `json:"corruptions-fixed,omitempty"`
+	LeaksFixed        int      `json:"leaks-fixed,omitempty"`
+	TotalClusters     uint64   `json:"total-clusters,omitempty"`
+	AllocatedClusters uint64   `json:"allocated-clusters,omitempty"`
+	ImageEndOffset    uint64   `json:"image-end-offset,omitempty"`
 	Problems          []string `json:"problems"`
 }
 
 // runCheck implements "qedimg check": impl.Check over the image file,
 // read-only unless -r. With -r it repairs, then checks again read-only,
 // as qemu-img does ("Double checking the fixed image now..."), and reports
-// what the second pass found. The exit status is qemu-img check's: 0
-// clean, 1 check errors or could not check, 2 corruptions, 3 leaks only.
+// what the second pass found. -r all (or bare -r) repairs corruptions and
+// leaks; -r leaks repairs only when the image has no corruptions (impl
+// repairs no leak while a corruption remains, and clearing a corrupt
+// entry is not a leak repair), and otherwise changes nothing and says so.
+// (QEMU's QED driver repairs the same for either mode.) The exit status is
+// qemu-img check's: 0 clean, 1 check errors or could not check, 2
+// corruptions, 3 leaks only.
 // Like qemu-img check it refuses (exit 1) an image QEMU 7.2 cannot open:
 // a geometry it rejects (unless -force, read-only) or a backing file it
 // cannot open.
@@ -41,28 +48,38 @@ type checkJSON struct {
 // at all (but for a -U reader).
 func runCheck(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("check")
-	repair := fs.Bool("r", false, "repair leaks and corruptions")
+	var r repairFlag
+	fs.Var(&r, "r", "repair `MODE`: leaks, or all (corruptions and leaks); bare -r is all")
 	var out outputFlag
 	fs.Var(&out, "output", "output `FORMAT`: human or json")
+	imageFormatFlag(fs)
+	quiet := quietFlag(fs)
 	force := forceShareFlag(fs)
 	anyway := fs.Bool("force", false, "check (read-only) an image QEMU 7.2 cannot open, such as one of table_size 1")
-	pos, err := parseArgs(fs, args, "IMAGE")
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return exitUsage, err
 	}
-	if *repair && *force {
+	if r.bare && len(pos) > 1 {
+		return exitUsage, usagef("unexpected argument %q after IMAGE (-r takes leaks or all)", pos[1])
+	}
+	if err := checkPositional(pos, "IMAGE"); err != nil {
+		return exitUsage, err
+	}
+	repair := r.mode != repairNone
+	if repair && *force {
 		return exitUsage, usagef("-U (force share) is for read-only checks; -r writes the image")
 	}
-	if *repair && *anyway {
+	if repair && *anyway {
 		return exitUsage, usagef("-force is for read-only checks: an image QEMU cannot open is never repaired")
 	}
 	path := pos[0]
-	st, err := impl.OpenFileStorage(path, !*repair)
+	st, err := impl.OpenFileStorage(path, !repair)
 	if err != nil {
 		return exitFail, err
 	}
 	locks := readOnlyLocks(impl.LocksImageReadOnly, *force)
-	if *repair {
+	if repair {
 		locks = impl.LocksImageReadWrite
 	}
 	if err := st.Lock(locks); err != nil {
@@ -73,17 +90,8 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 		st.Close()
 		return exitFail, err
 	}
-	first, err := impl.Check(st, *repair)
-	res := first
-	if err == nil && *repair {
-		var again impl.CheckResult
-		again, err = impl.Check(st, false)
-		res = again
-		res.LeaksFixed, res.CorruptionsFixed = first.LeaksFixed, first.CorruptionsFixed
-		res.CheckErrors += first.CheckErrors
-		res.Problems = append(append([]string(nil), first.Problems...), prefixed("after repair: ", again.Problems)...)
-	}
-	if cerr := st.Close(); cerr != nil && *repair {
+	res, err := checkImage(st, r.mode)
+	if cerr := st.Close(); cerr != nil && repair {
 		err = errors.Join(err, cerr)
 	}
 	if err != nil {
@@ -102,20 +110,43 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 		CheckErrors:       res.CheckErrors,
 		Problems:          append([]string{}, res.Problems...),
 	}
-	if out.json {
-		b, err := json.MarshalIndent(rec, "", "    ")
-		if err != nil {
-			return exitFail, err
-		}
-		if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
-			return exitFail, err
-		}
+	switch {
+	case *quiet:
 		return res.ExitCode(), nil
+	case out.json:
+		return writeJSON(stdout, rec, res.ExitCode())
 	}
-	if _, err := io.WriteString(stdout, humanCheck(rec, *repair)); err != nil {
+	if _, err := io.WriteString(stdout, humanCheck(rec, repair)); err != nil {
 		return exitFail, err
 	}
 	return res.ExitCode(), nil
+}
+
+// checkImage checks the image open as st, and repairs it in mode: with
+// a repair it checks again read-only and returns what that pass found,
+// with the first pass's repairs and problems (and check errors) kept.
+// Mode leaks first checks read-only, and repairs nothing if that finds
+// corruptions.
+func checkImage(st *impl.FileStorage, mode string) (impl.CheckResult, error) {
+	if mode == repairLeaks {
+		pre, err := impl.Check(st, false)
+		if err != nil {
+			return pre, err
+		}
+		if pre.Corruptions > 0 {
+			pre.Problems = append(pre.Problems, fmt.Sprintf("-r leaks: nothing repaired: %d corruptions found, and no leak is repaired while a corruption remains (-r all repairs both)", pre.Corruptions))
+			return pre, nil
+		}
+	}
+	first, err := impl.Check(st, mode != repairNone)
+	if err != nil || mode == repairNone {
+		return first, err
+	}
+	res, err := impl.Check(st, false)
+	res.LeaksFixed, res.CorruptionsFixed = first.LeaksFixed, first.CorruptionsFixed
+	res.CheckErrors += first.CheckErrors
+	res.Problems = append(append([]string(nil), first.Problems...), prefixed("after repair: ", res.Problems)...)
+	return res, err
 }
 
 // qemuOpens refuses, as qemu-img check does by failing to open it, an

@@ -27,10 +27,14 @@ const holeSize = 64 << 10
 // removed, as qemu-img does. The image itself and its backing file are
 // refused as outputs. The image and its backing file are locked as by
 // qemu-img convert (-U: shared with writers), the output as qemu-img
-// locks a file it creates.
+// locks a file it creates. It takes qemu-img convert's -f qed, -O raw
+// and -q; -O qed, or any other format, is refused by name.
 func runConvert(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("convert")
 	force := forceShareFlag(fs)
+	imageFormatFlag(fs)
+	fs.Var(&formatFlag{only: "raw", why: "convert writes raw output only (it cannot write qed or another format)"}, "O", "output `FORMAT`: raw, the only one and the default (qemu-img's -O)")
+	quiet := quietFlag(fs)
 	pos, err := parseArgs(fs, args, "IMAGE", "OUT.raw")
 	if err != nil {
 		return exitUsage, err
@@ -61,9 +65,11 @@ func runConvert(args []string, stdout io.Writer) (int, error) {
 	if err != nil {
 		return exitFail, err
 	}
-	if device {
+	switch {
+	case *quiet:
+	case device:
 		fmt.Fprintf(stdout, "converted %s to %s: %d bytes (%d written, the device is not truncated)\n", src, dst, size, written)
-	} else {
+	default:
 		fmt.Fprintf(stdout, "converted %s to %s: %d bytes (%d written, the rest left as holes)\n", src, dst, size, written)
 	}
 	return exitOK, nil

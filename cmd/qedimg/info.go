@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"os"
 	"strconv"
 	"strings"
 
@@ -82,34 +83,60 @@ func featureNames(f uint64) []string {
 	return names
 }
 
-// infoJSON is info's -output json record. HeaderSize counts clusters, as
-// the header field does; every other size is in bytes. BackingFile is ""
-// when the image has none.
+// infoJSON is info's --output=json record, in qemu-img info's keys and
+// meanings: ActualSize is the bytes the file has allocated (st_blocks
+// times 512), DirtyFlag the need-check feature bit (the image was not
+// closed cleanly), BackingFilename the name as stored and
+// FullBackingFilename it resolved against the image's directory. What
+// qemu-img does not show for QED is under "format-specific", as qemu-img
+// shows qcow2's.
 type infoJSON struct {
-	Filename          string   `json:"filename"`
-	Format            string   `json:"format"`
-	VirtualSize       uint64   `json:"virtual_size"`
-	FileSize          int64    `json:"file_size"`
-	ClusterSize       uint32   `json:"cluster_size"`
-	TableSize         uint32   `json:"table_size"`
-	HeaderSize        uint32   `json:"header_size"`
-	L1TableOffset     uint64   `json:"l1_table_offset"`
+	Filename              string         `json:"filename"`
+	Format                string         `json:"format"`
+	VirtualSize           uint64         `json:"virtual-size"`
+	ActualSize            int64          `json:"actual-size"`
+	ClusterSize           uint32         `json:"cluster-size"`
+	DirtyFlag             bool           `json:"dirty-flag"`
+	BackingFilename       string         `json:"backing-filename,omitempty"`
+	FullBackingFilename   string         `json:"full-backing-filename,omitempty"`
+	BackingFilenameFormat string         `json:"backing-filename-format,omitempty"`
+	FormatSpecific        formatSpecific `json:"format-specific"`
+}
+
+// formatSpecific is qemu-img info's "format-specific" object: the format
+// and its fields.
+type formatSpecific struct {
+	Type string  `json:"type"`
+	Data qedInfo `json:"data"`
+}
+
+// qedInfo is the QED header as info shows it under format-specific.
+// HeaderSize counts clusters, as the header field does; TableSize too;
+// the other sizes and offsets are bytes. FileSize is the file's length,
+// which the allocated actual-size may be less (a sparse file) or more
+// than.
+type qedInfo struct {
+	TableSize         uint32   `json:"table-size"`
+	HeaderSize        uint32   `json:"header-size"`
+	L1TableOffset     uint64   `json:"l1-table-offset"`
 	Features          []string `json:"features"`
-	CompatFeatures    uint64   `json:"compat_features"`
-	AutoclearFeatures uint64   `json:"autoclear_features"`
-	NeedCheck         bool     `json:"need_check"`
-	BackingFile       string   `json:"backing_file"`
-	BackingFileFormat string   `json:"backing_file_format,omitempty"`
+	CompatFeatures    uint64   `json:"compat-features"`
+	AutoclearFeatures uint64   `json:"autoclear-features"`
+	NeedCheck         bool     `json:"need-check"`
+	FileSize          int64    `json:"file-size"`
 }
 
 // runInfo implements "qedimg info": the header, validated, in human or
-// JSON form. It reads the image only; the backing file need not exist.
-// Like qemu-img info it refuses an image open for writing elsewhere,
-// unless -U.
+// JSON form, as qemu-img info shows it, and what qemu-img does not show
+// (table size, header size, L1 table offset, features, file size) under
+// "Format specific information". It reads the image only; the backing
+// file need not exist. Like qemu-img info it refuses an image open for
+// writing elsewhere, unless -U.
 func runInfo(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("info")
 	var out outputFlag
 	fs.Var(&out, "output", "output `FORMAT`: human or json")
+	imageFormatFlag(fs)
 	force := forceShareFlag(fs)
 	pos, err := parseArgs(fs, args, "IMAGE")
 	if err != nil {
@@ -120,54 +147,84 @@ func runInfo(args []string, stdout io.Writer) (int, error) {
 	if err != nil {
 		return exitFail, err
 	}
+	fi, err := os.Stat(path)
 	lk.Close()
+	if err != nil {
+		return exitFail, fmt.Errorf("%s: %w", path, err)
+	}
 	h := ih.h
 	rec := infoJSON{
-		Filename:          path,
-		Format:            "qed",
-		VirtualSize:       h.ImageSize,
-		FileSize:          ih.fileSize,
-		ClusterSize:       h.ClusterSize,
-		TableSize:         h.TableSize,
-		HeaderSize:        h.HeaderSize,
-		L1TableOffset:     h.L1TableOffset,
-		Features:          featureNames(h.Features),
-		CompatFeatures:    h.CompatFeatures,
-		AutoclearFeatures: h.AutoclearFeatures,
-		NeedCheck:         h.Features&impl.FeatureNeedCheck != 0,
-		BackingFile:       ih.backing,
+		Filename:    path,
+		Format:      "qed",
+		VirtualSize: h.ImageSize,
+		ActualSize:  allocatedBytes(fi),
+		ClusterSize: h.ClusterSize,
+		DirtyFlag:   h.Features&impl.FeatureNeedCheck != 0,
+		FormatSpecific: formatSpecific{Type: "qed", Data: qedInfo{
+			TableSize:         h.TableSize,
+			HeaderSize:        h.HeaderSize,
+			L1TableOffset:     h.L1TableOffset,
+			Features:          featureNames(h.Features),
+			CompatFeatures:    h.CompatFeatures,
+			AutoclearFeatures: h.AutoclearFeatures,
+			NeedCheck:         h.Features&impl.FeatureNeedCheck != 0,
+			FileSize:          ih.fileSize,
+		}},
 	}
 	if ih.backing != "" {
+		rec.BackingFilename = ih.backing
+		rec.FullBackingFilename = impl.ResolveBacking(path, ih.backing)
 		// Only raw backing files are supported, probed or not.
-		rec.BackingFileFormat = "raw"
+		rec.BackingFilenameFormat = "raw"
 	}
 	if out.json {
-		b, err := json.MarshalIndent(rec, "", "    ")
-		if err != nil {
-			return exitFail, err
-		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
-		return exitOK, err
+		return writeJSON(stdout, rec, exitOK)
 	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "image: %s\n", path)
-	fmt.Fprintf(&sb, "file format: qed\n")
-	fmt.Fprintf(&sb, "virtual size: %s (%d bytes)\n", humanBytes(h.ImageSize), h.ImageSize)
-	fmt.Fprintf(&sb, "file size: %s (%d bytes)\n", humanBytes(uint64(ih.fileSize)), ih.fileSize)
-	fmt.Fprintf(&sb, "cluster size: %d\n", h.ClusterSize)
-	fmt.Fprintf(&sb, "table size: %d clusters (%d entries per table)\n", h.TableSize, uint64(h.TableSize)*uint64(h.ClusterSize)/8)
-	fmt.Fprintf(&sb, "header size: %d clusters (%d bytes)\n", h.HeaderSize, uint64(h.HeaderSize)*uint64(h.ClusterSize))
-	fmt.Fprintf(&sb, "L1 table offset: %#x\n", h.L1TableOffset)
-	fmt.Fprintf(&sb, "features: %s\n", listOrNone(rec.Features))
-	fmt.Fprintf(&sb, "compat features: %s\n", hexOrNone(h.CompatFeatures))
-	fmt.Fprintf(&sb, "autoclear features: %s\n", hexOrNone(h.AutoclearFeatures))
-	fmt.Fprintf(&sb, "need check: %s\n", yesNo(rec.NeedCheck))
-	if ih.backing != "" {
-		fmt.Fprintf(&sb, "backing file: %s (actual path: %s)\n", ih.backing, impl.ResolveBacking(path, ih.backing))
-		fmt.Fprintf(&sb, "backing file format: raw\n")
-	}
-	_, err = io.WriteString(stdout, sb.String())
+	_, err = io.WriteString(stdout, humanInfo(rec))
 	return exitOK, err
+}
+
+// writeJSON writes v as qemu-img writes its JSON (indented by four
+// spaces, a newline after) and returns code, or exitFail if it cannot.
+func writeJSON(w io.Writer, v any, code int) (int, error) {
+	b, err := json.MarshalIndent(v, "", "    ")
+	if err != nil {
+		return exitFail, err
+	}
+	if _, err := fmt.Fprintf(w, "%s\n", b); err != nil {
+		return exitFail, err
+	}
+	return code, nil
+}
+
+// humanInfo renders r as qemu-img info does, QED's own fields under
+// "Format specific information".
+func humanInfo(r infoJSON) string {
+	d := r.FormatSpecific.Data
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "image: %s\n", r.Filename)
+	fmt.Fprintf(&sb, "file format: %s\n", r.Format)
+	fmt.Fprintf(&sb, "virtual size: %s (%d bytes)\n", humanBytes(r.VirtualSize), r.VirtualSize)
+	fmt.Fprintf(&sb, "disk size: %s\n", humanBytes(uint64(r.ActualSize)))
+	fmt.Fprintf(&sb, "cluster_size: %d\n", r.ClusterSize)
+	if r.BackingFilename != "" {
+		if r.FullBackingFilename != r.BackingFilename {
+			fmt.Fprintf(&sb, "backing file: %s (actual path: %s)\n", r.BackingFilename, r.FullBackingFilename)
+		} else {
+			fmt.Fprintf(&sb, "backing file: %s\n", r.BackingFilename)
+		}
+		fmt.Fprintf(&sb, "backing file format: %s\n", r.BackingFilenameFormat)
+	}
+	fmt.Fprintf(&sb, "Format specific information:\n")
+	fmt.Fprintf(&sb, "    table size: %d clusters (%d entries per table)\n", d.TableSize, uint64(d.TableSize)*uint64(r.ClusterSize)/8)
+	fmt.Fprintf(&sb, "    header size: %d clusters (%d bytes)\n", d.HeaderSize, uint64(d.HeaderSize)*uint64(r.ClusterSize))
+	fmt.Fprintf(&sb, "    L1 table offset: %#x\n", d.L1TableOffset)
+	fmt.Fprintf(&sb, "    features: %s\n", listOrNone(d.Features))
+	fmt.Fprintf(&sb, "    compat features: %s\n", hexOrNone(d.CompatFeatures))
+	fmt.Fprintf(&sb, "    autoclear features: %s\n", hexOrNone(d.AutoclearFeatures))
+	fmt.Fprintf(&sb, "    need check: %s\n", yesNo(d.NeedCheck))
+	fmt.Fprintf(&sb, "    file size: %s (%d bytes)\n", humanBytes(uint64(d.FileSize)), d.FileSize)
+	return sb.String()
 }
 
 func listOrNone(s []string) string {

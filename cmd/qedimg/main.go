@@ -5,30 +5,44 @@
 //
 // Usage:
 //
-//	qedimg create [-cluster-size BYTES] [-table-size N] [-backing FILE] [-force] IMAGE SIZE
-//	qedimg info [-U] [-output human|json] IMAGE
-//	qedimg write -P BYTE IMAGE OFFSET LENGTH
-//	qedimg read [-U] -P BYTE IMAGE OFFSET LENGTH
-//	qedimg check [-r | -U] [-force] [-output human|json] IMAGE
-//	qedimg convert [-U] IMAGE OUT.raw
+//	qedimg create [-f qed] [-o OPTIONS] [-b FILE [-F raw]] [-cluster-size BYTES] [-table-size N] [-backing FILE] [-force] [-q] IMAGE [SIZE]
+//	qedimg info [-f qed] [-U] [--output human|json] IMAGE
+//	qedimg write [-f qed] -P BYTE IMAGE OFFSET LENGTH
+//	qedimg read [-f qed] [-U] -P BYTE IMAGE OFFSET LENGTH
+//	qedimg check [-f qed] [-r leaks|all | -U] [-force] [-q] [--output human|json] IMAGE
+//	qedimg convert [-f qed] [-O raw] [-U] [-q] IMAGE OUT.raw
+//	qedimg --version
+//
+// The command lines qemu-img takes for the same work are taken as they
+// are: flags come before or after the positional arguments (as getopt
+// permutes them; "--" ends the flags), as -name, --name, -name=VALUE or
+// --name VALUE; -f, -O and -r also take their value attached (-fqed).
+// create's -o takes qemu-img's qed options (cluster_size, table_size,
+// size, backing_file, backing_fmt; -o help lists them). -f must be qed
+// and a backing format raw; convert's -O must be raw. info and check
+// --output=json print qemu-img's keys (virtual-size, actual-size,
+// dirty-flag, cluster-size, check-errors, ...; see infoJSON, checkJSON).
+// qedimg's own forms (-cluster-size, -table-size, -backing, -output, bare
+// check -r) work as before.
 //
 // Sizes, offsets and lengths are decimal byte counts with an optional
 // binary suffix k, M, G or T (either case: 64k is 65536). BYTE is decimal
-// or 0x-prefixed hexadecimal, 0 to 255. Flags come before the positional
-// arguments.
+// or 0x-prefixed hexadecimal, 0 to 255.
 //
-// Exit status: 0 on success; 1 when the command failed (the image cannot
-// be opened, I/O failed, a read found bytes other than the pattern, check
-// could not check); 2 on bad arguments. check follows qemu-img check: 0
-// clean, 1 check errors or could not check, 2 corruptions, 3 leaks only.
-// Every error is one line on stderr: "qedimg: <command>: <error>".
+// Exit status, as qemu-img's: 0 on success; 1 when the command failed
+// (bad arguments, the image cannot be opened, I/O failed, a read found
+// bytes other than the pattern, check could not check). check follows
+// qemu-img check: 0 clean, 1 check errors or could not check, 2
+// corruptions, 3 leaks only. Every error is one line on stderr:
+// "qedimg: <command>: <error>", followed by a usage line for bad
+// arguments.
 //
 // Images are always raw-backed (the backing file is never probed), and
 // info and check read the header and tables without opening the backing
 // file; read, write and convert need it. An image must be a regular file
 // or a device: a directory, FIFO or socket is refused before it is opened.
 //
-// create refuses (exit 2) a geometry that QEMU 7.2 cannot open (table
+// create refuses (exit 1) a geometry that QEMU 7.2 cannot open (table
 // size 1; 16 MiB clusters or more; 8 MiB with tables of 2 clusters or
 // more, 4 MiB with 4 or more, 2 MiB with 16: impl.QEMUGeometryProblem)
 // unless -force, and then notes why. It replaces an existing regular file,
@@ -63,17 +77,18 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Exit statuses shared by every command.
+// Exit statuses shared by every command. Bad arguments exit 1 as in
+// qemu-img, where check's 2 means corruptions.
 const (
 	exitOK    = 0
 	exitFail  = 1
-	exitUsage = 2
+	exitUsage = 1
 )
 
 // command is one subcommand. run parses args (everything after the
 // subcommand's name), does the work writing its report to stdout, and
-// returns the exit status, or an error: a *usageError for bad arguments
-// (exit 2), any other error for a failure (exit 1).
+// returns the exit status, or an error: a *usageError for bad arguments,
+// any other error for a failure (exit 1 either way).
 type command struct {
 	name    string
 	usage   string // the synopsis after "qedimg "
@@ -83,16 +98,18 @@ type command struct {
 
 // commands lists the subcommands in the order usage shows them.
 var commands = []command{
-	{"create", "create [-cluster-size BYTES] [-table-size N] [-backing FILE] [-force] IMAGE SIZE", "create an empty image of SIZE guest bytes; -force allows a geometry QEMU 7.2 cannot open", runCreate},
-	{"info", "info [-U] [-output human|json] IMAGE", "show the image's header", runInfo},
-	{"write", "write -P BYTE IMAGE OFFSET LENGTH", "write LENGTH bytes of BYTE at OFFSET", runWrite},
-	{"read", "read [-U] -P BYTE IMAGE OFFSET LENGTH", "read LENGTH bytes at OFFSET and verify each is BYTE", runRead},
-	{"check", "check [-r | -U] [-force] [-output human|json] IMAGE", "check the image for leaks and corruptions; -r repairs; -force checks an image QEMU 7.2 cannot open", runCheck},
-	{"convert", "convert [-U] IMAGE OUT.raw", "write the guest-visible content to a raw file or device", runConvert},
+	{"create", "create [-f qed] [-o OPTIONS] [-b FILE [-F raw]] [-cluster-size BYTES] [-table-size N] [-backing FILE] [-force] [-q] IMAGE [SIZE]",
+		"create an empty image of SIZE guest bytes (the backing file's size without SIZE); -force allows a geometry QEMU 7.2 cannot open", runCreate},
+	{"info", "info [-f qed] [-U] [--output human|json] IMAGE", "show the image's header", runInfo},
+	{"write", "write [-f qed] -P BYTE IMAGE OFFSET LENGTH", "write LENGTH bytes of BYTE at OFFSET", runWrite},
+	{"read", "read [-f qed] [-U] -P BYTE IMAGE OFFSET LENGTH", "read LENGTH bytes at OFFSET and verify each is BYTE", runRead},
+	{"check", "check [-f qed] [-r leaks|all | -U] [-force] [-q] [--output human|json] IMAGE",
+		"check the image for leaks and corruptions; -r repairs; -force checks an image QEMU 7.2 cannot open", runCheck},
+	{"convert", "convert [-f qed] [-O raw] [-U] [-q] IMAGE OUT.raw", "write the guest-visible content to a raw file or device", runConvert},
 }
 
 // usageError is a bad-argument error: the command prints it and its
-// usage line and exits 2.
+// usage line and exits 1.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
@@ -121,6 +138,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch name {
 	case "-h", "-help", "--help", "help":
 		printUsage(stdout)
+		return exitOK
+	case "-V", "-version", "--version":
+		if err := writeVersion(stdout); err != nil {
+			fmt.Fprintf(stderr, "qedimg: %s\n", oneLine(err.Error()))
+			return exitFail
+		}
 		return exitOK
 	}
 	for _, c := range commands {
@@ -172,6 +195,7 @@ func printUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "Sizes, offsets and lengths take an optional suffix k, M, G or T (powers of 1024).")
 	fmt.Fprintln(w, "-U (--force-share) opens a read-only image even while another process writes it.")
+	fmt.Fprintln(w, "Flags may follow the arguments, as in qemu-img; 'qedimg --version' prints the version.")
 	fmt.Fprintln(w, "Run 'qedimg COMMAND -h' for one command's usage.")
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -42,7 +43,7 @@ func mustQedimg(t *testing.T, args ...string) qedimgResult {
 // checkStderrForm enforces the error contract: no panic or stack trace;
 // stderr empty or one line "qedimg: <cmd>: ..." (just "qedimg: ..." for
 // errors before a command is known), followed by one usage line exactly
-// when the exit status is 2 for bad arguments (usage set).
+// for bad arguments (usage set; they exit 1, as other failures do).
 func checkStderrForm(t *testing.T, args []string, r qedimgResult, usage bool) {
 	t.Helper()
 	for _, bad := range []string{"panic", "goroutine ", "internal error", ".go:"} {
@@ -306,13 +307,16 @@ var (
 // qedimgCase is one run of the tool on a fresh fixture. In args, "IMG"
 // stands for the fixture's path and "DIR/" for the test's directory.
 type qedimgCase struct {
-	name  string
-	fx    fixture // nil: no image
-	args  []string
-	code  int
-	out   []string // substrings stdout must hold
-	err   []string // substrings stderr must hold
-	usage bool     // stderr ends with a usage line
+	name string
+	fx   fixture // nil: no image
+	args []string
+	code int
+	out  []string // substrings stdout must hold
+	// absent are substrings stdout must not hold (a key qemu-img leaves
+	// out, the report -q suppresses).
+	absent []string
+	err    []string // substrings stderr must hold
+	usage  bool     // stderr ends with a usage line
 	// same requires the image file to be byte-identical afterwards.
 	same bool
 	// then, if set, runs more checks on the image afterwards.
@@ -326,16 +330,22 @@ var qedimgCases = []qedimgCase{
 	{name: "help -h", args: a("-h"), out: a("usage: qedimg", "qedimg create", "qedimg convert")},
 	{name: "help -help", args: a("-help"), out: a("usage: qedimg")},
 	{name: "help word", args: a("help"), out: a("usage: qedimg")},
-	{name: "create -h", args: a("create", "-h"), out: a("usage: qedimg create [-cluster-size BYTES]", "-table-size N", "(default 65536)")},
-	{name: "check -help", args: a("check", "-help"), out: a("usage: qedimg check [-r | -U]", "-force-share")},
-	{name: "no command", args: a(), code: 2, err: a("missing command"), usage: true},
-	{name: "unknown command", args: a("frobnicate", "x"), code: 2, err: a(`unknown command "frobnicate"`), usage: true},
+	{name: "create -h", args: a("create", "-h"), out: a("usage: qedimg create [-f qed] [-o OPTIONS]", "-table-size N", "(default 65536)", "-o OPTIONS")},
+	{name: "check -help", args: a("check", "-help"), out: a("usage: qedimg check [-f qed] [-r leaks|all | -U]", "-force-share", "-r MODE")},
+	{name: "no command", args: a(), code: 1, err: a("missing command"), usage: true},
+	{name: "unknown command", args: a("frobnicate", "x"), code: 1, err: a(`unknown command "frobnicate"`), usage: true},
+	{name: "--version", args: a("--version"), out: a("qedimg version ", "\nmodule ", "\ngo go1.")},
+	{name: "-V", args: a("-V"), out: a("qedimg version ")},
 
 	// create.
 	{name: "create default", fx: fxNone, args: a("create", "IMG", "1G"), out: a("fmt=qed size=1073741824 cluster_size=65536 table_size=4"),
-		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 64<<10 && r.TableSize == 4 && r.VirtualSize == 1<<30 })},
+		then: wantInfo(func(r infoJSON) bool {
+			return r.ClusterSize == 64<<10 && r.FormatSpecific.Data.TableSize == 4 && r.VirtualSize == 1<<30
+		})},
 	{name: "create lower k", fx: fxNone, args: a("create", "-cluster-size", "4k", "-table-size", "16", "IMG", "512k"),
-		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 4096 && r.TableSize == 16 && r.VirtualSize == 512<<10 })},
+		then: wantInfo(func(r infoJSON) bool {
+			return r.ClusterSize == 4096 && r.FormatSpecific.Data.TableSize == 16 && r.VirtualSize == 512<<10
+		})},
 	{name: "create upper K m g T", fx: fxNone, args: a("create", "-cluster-size", "1m", "IMG", "1T"),
 		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 1<<20 && r.VirtualSize == 1<<40 })},
 	{name: "create bytes", fx: fxNone, args: a("create", "-cluster-size", "65536", "IMG", "1048576"),
@@ -343,77 +353,144 @@ var qedimgCases = []qedimgCase{
 	{name: "create g", fx: fxNone, args: a("create", "IMG", "2g"), then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 2<<30 })},
 	{name: "create table size 1 forced", fx: fxNone, args: a("create", "-force", "-table-size", "1", "IMG", "1M"),
 		out:  a("table_size=1", "note: QEMU 7.2 cannot open images with table_size 1 (\"QED table offset is invalid\""),
-		then: wantInfo(func(r infoJSON) bool { return r.TableSize == 1 })},
-	{name: "create table size 1 refused", fx: fxNone, args: a("create", "-table-size", "1", "IMG", "1M"), code: 2,
+		then: wantInfo(func(r infoJSON) bool { return r.FormatSpecific.Data.TableSize == 1 })},
+	{name: "create table size 1 refused", fx: fxNone, args: a("create", "-table-size", "1", "IMG", "1M"), code: 1,
 		err: a("QEMU 7.2 cannot open images with table_size 1", "-force"), usage: true, then: wantNoFile("img.qed")},
-	{name: "create 16M clusters refused", fx: fxNone, args: a("create", "-cluster-size", "16M", "IMG", "1M"), code: 2,
+	{name: "create 16M clusters refused", fx: fxNone, args: a("create", "-cluster-size", "16M", "IMG", "1M"), code: 1,
 		err: a("cluster_size 16777216 and table_size 4", "QED image size is invalid"), usage: true, then: wantNoFile("img.qed")},
-	{name: "create 64M clusters 16 tables refused", fx: fxNone, args: a("create", "-cluster-size", "64M", "-table-size", "16", "IMG", "1M"), code: 2,
+	{name: "create 64M clusters 16 tables refused", fx: fxNone, args: a("create", "-cluster-size", "64M", "-table-size", "16", "IMG", "1M"), code: 1,
 		err: a("QED image size is invalid"), usage: true, then: wantNoFile("img.qed")},
-	{name: "create 2M clusters 16 tables refused", fx: fxNone, args: a("create", "-cluster-size", "2M", "-table-size", "16", "IMG", "1M"), code: 2,
+	{name: "create 2M clusters 16 tables refused", fx: fxNone, args: a("create", "-cluster-size", "2M", "-table-size", "16", "IMG", "1M"), code: 1,
 		err: a("QED image size is invalid"), usage: true, then: wantNoFile("img.qed")},
-	{name: "create refused geometry keeps file", fx: fxImage, args: a("create", "-cluster-size", "8M", "-table-size", "2", "IMG", "1M"), same: true, code: 2,
+	{name: "create refused geometry keeps file", fx: fxImage, args: a("create", "-cluster-size", "8M", "-table-size", "2", "IMG", "1M"), same: true, code: 1,
 		err: a("QED image size is invalid"), usage: true},
 	{name: "create largest QEMU geometry", fx: fxNone, args: a("create", "-cluster-size", "2M", "-table-size", "8", "IMG", "1M"),
-		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 2<<20 && r.TableSize == 8 })},
+		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 2<<20 && r.FormatSpecific.Data.TableSize == 8 })},
 	{name: "create 16M clusters forced", fx: fxNone, args: a("create", "-force", "-cluster-size", "16M", "-table-size", "2", "IMG", "1M"),
 		out:  a("note: QEMU 7.2 cannot open images with cluster_size 16777216 and table_size 2"),
 		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 16<<20 })},
 	{name: "create over directory", fx: func(t *testing.T, dir string) string { return dir }, args: a("create", "IMG", "1M"), code: 1, err: a("is a directory")},
 	{name: "create backing", fx: fxBacked, args: a("info", "IMG"), out: a("backing file: base.raw", "features: backing_file, backing_format_no_probe", "backing file format: raw")},
 	{name: "create replaces", fx: fxImage, args: a("create", "IMG", "1M"), then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 1<<20 && r.ClusterSize == 64<<10 })},
-	{name: "create size garbage", fx: fxNone, args: a("create", "IMG", "lots"), code: 2, err: a(`"lots" is not a byte count`), usage: true},
-	{name: "create size zero", fx: fxNone, args: a("create", "IMG", "0"), code: 2, err: a("size is zero"), usage: true},
-	{name: "create size zero M", fx: fxNone, args: a("create", "IMG", "0M"), code: 2, err: a("size is zero"), usage: true},
-	{name: "create size negative", fx: fxNone, args: a("create", "IMG", "-1M"), code: 2, err: a("negative"), usage: true},
-	{name: "create size fraction", fx: fxNone, args: a("create", "IMG", "1.5M"), code: 2, err: a("not a byte count"), usage: true},
-	{name: "create size MB", fx: fxNone, args: a("create", "IMG", "1MB"), code: 2, err: a("not a byte count"), usage: true},
-	{name: "create size plus", fx: fxNone, args: a("create", "IMG", "+1M"), code: 2, err: a("not a byte count"), usage: true},
-	{name: "create size space", fx: fxNone, args: a("create", "IMG", " 1M"), code: 2, err: a("not a byte count"), usage: true},
-	{name: "create size overflow digits", fx: fxNone, args: a("create", "IMG", "99999999999999999999999"), code: 2, err: a("too large"), usage: true},
-	{name: "create size overflow suffix", fx: fxNone, args: a("create", "IMG", "16777216T"), code: 2, err: a("too large"), usage: true},
-	{name: "create size not sector multiple", fx: fxNone, args: a("create", "IMG", "1000"), code: 2, err: a("not a multiple of 512"), usage: true},
-	{name: "create size over geometry max", fx: fxNone, args: a("create", "-cluster-size", "4k", "-table-size", "1", "IMG", "1T"), code: 2, err: a("exceeds the maximum"), usage: true},
-	{name: "create cluster not power of two", fx: fxNone, args: a("create", "-cluster-size", "5000", "IMG", "1M"), code: 2, err: a("cluster size 5000 is not a power of two"), usage: true},
-	{name: "create cluster too small", fx: fxNone, args: a("create", "-cluster-size", "2k", "IMG", "1M"), code: 2, err: a("not a power of two in [4096"), usage: true},
-	{name: "create cluster too large", fx: fxNone, args: a("create", "-cluster-size", "128M", "IMG", "1G"), code: 2, err: a("cluster size"), usage: true},
-	{name: "create cluster huge", fx: fxNone, args: a("create", "-cluster-size", "8G", "IMG", "1G"), code: 2, err: a("too large"), usage: true},
-	{name: "create cluster zero", fx: fxNone, args: a("create", "-cluster-size", "0", "IMG", "1M"), code: 2, err: a("cluster size 0"), usage: true},
-	{name: "create cluster garbage", fx: fxNone, args: a("create", "-cluster-size", "big", "IMG", "1M"), code: 2, err: a(`invalid value "big" for flag -cluster-size`), usage: true},
-	{name: "create table 3", fx: fxNone, args: a("create", "-table-size", "3", "IMG", "1M"), code: 2, err: a("table size 3 is not a power of two"), usage: true},
-	{name: "create table 0", fx: fxNone, args: a("create", "-table-size", "0", "IMG", "1M"), code: 2, err: a("table size 0"), usage: true},
-	{name: "create table 32", fx: fxNone, args: a("create", "-table-size", "32", "IMG", "1M"), code: 2, err: a("table size 32"), usage: true},
-	{name: "create table negative", fx: fxNone, args: a("create", "-table-size", "-1", "IMG", "1M"), code: 2, err: a("not a decimal count"), usage: true},
-	{name: "create table suffix", fx: fxNone, args: a("create", "-table-size", "4k", "IMG", "1M"), code: 2, err: a("not a decimal count"), usage: true},
-	{name: "create missing size", fx: fxNone, args: a("create", "IMG"), code: 2, err: a("missing SIZE"), usage: true},
-	{name: "create missing both", args: a("create"), code: 2, err: a("missing IMAGE SIZE"), usage: true},
-	{name: "create extra arg", fx: fxNone, args: a("create", "IMG", "1M", "2M"), code: 2, err: a(`unexpected argument "2M"`), usage: true},
-	{name: "create unknown flag", fx: fxNone, args: a("create", "-compress", "IMG", "1M"), code: 2, err: a("flag provided but not defined: -compress"), usage: true},
-	{name: "create flag after args", fx: fxNone, args: a("create", "IMG", "1M", "-table-size", "2"), code: 2, err: a("unexpected argument"), usage: true},
-	{name: "create empty backing", fx: fxNone, args: a("create", "-backing", "", "IMG", "1M"), code: 2, err: a("-backing is empty"), usage: true},
+	{name: "create size garbage", fx: fxNone, args: a("create", "IMG", "lots"), code: 1, err: a(`"lots" is not a byte count`), usage: true},
+	{name: "create size zero", fx: fxNone, args: a("create", "IMG", "0"), code: 1, err: a("size is zero"), usage: true},
+	{name: "create size zero M", fx: fxNone, args: a("create", "IMG", "0M"), code: 1, err: a("size is zero"), usage: true},
+	{name: "create size negative", fx: fxNone, args: a("create", "IMG", "-1M"), code: 1, err: a("negative"), usage: true},
+	{name: "create size fraction", fx: fxNone, args: a("create", "IMG", "1.5M"), code: 1, err: a("not a byte count"), usage: true},
+	{name: "create size MB", fx: fxNone, args: a("create", "IMG", "1MB"), code: 1, err: a("not a byte count"), usage: true},
+	{name: "create size plus", fx: fxNone, args: a("create", "IMG", "+1M"), code: 1, err: a("not a byte count"), usage: true},
+	{name: "create size space", fx: fxNone, args: a("create", "IMG", " 1M"), code: 1, err: a("not a byte count"), usage: true},
+	{name: "create size overflow digits", fx: fxNone, args: a("create", "IMG", "99999999999999999999999"), code: 1, err: a("too large"), usage: true},
+	{name: "create size overflow suffix", fx: fxNone, args: a("create", "IMG", "16777216T"), code: 1, err: a("too large"), usage: true},
+	{name: "create size not sector multiple", fx: fxNone, args: a("create", "IMG", "1000"), code: 1, err: a("not a multiple of 512"), usage: true},
+	{name: "create size over geometry max", fx: fxNone, args: a("create", "-cluster-size", "4k", "-table-size", "1", "IMG", "1T"), code: 1, err: a("exceeds the maximum"), usage: true},
+	{name: "create cluster not power of two", fx: fxNone, args: a("create", "-cluster-size", "5000", "IMG", "1M"), code: 1, err: a("cluster size 5000 is not a power of two"), usage: true},
+	{name: "create cluster too small", fx: fxNone, args: a("create", "-cluster-size", "2k", "IMG", "1M"), code: 1, err: a("not a power of two in [4096"), usage: true},
+	{name: "create cluster too large", fx: fxNone, args: a("create", "-cluster-size", "128M", "IMG", "1G"), code: 1, err: a("cluster size"), usage: true},
+	{name: "create cluster huge", fx: fxNone, args: a("create", "-cluster-size", "8G", "IMG", "1G"), code: 1, err: a("too large"), usage: true},
+	{name: "create cluster zero", fx: fxNone, args: a("create", "-cluster-size", "0", "IMG", "1M"), code: 1, err: a("cluster size 0"), usage: true},
+	{name: "create cluster garbage", fx: fxNone, args: a("create", "-cluster-size", "big", "IMG", "1M"), code: 1, err: a(`invalid value "big" for flag -cluster-size`), usage: true},
+	{name: "create table 3", fx: fxNone, args: a("create", "-table-size", "3", "IMG", "1M"), code: 1, err: a("table size 3 is not a power of two"), usage: true},
+	{name: "create table 0", fx: fxNone, args: a("create", "-table-size", "0", "IMG", "1M"), code: 1, err: a("table size 0"), usage: true},
+	{name: "create table 32", fx: fxNone, args: a("create", "-table-size", "32", "IMG", "1M"), code: 1, err: a("table size 32"), usage: true},
+	{name: "create table negative", fx: fxNone, args: a("create", "-table-size", "-1", "IMG", "1M"), code: 1, err: a("not a decimal count"), usage: true},
+	{name: "create table suffix", fx: fxNone, args: a("create", "-table-size", "4k", "IMG", "1M"), code: 1, err: a("not a decimal count"), usage: true},
+	{name: "create missing size", fx: fxNone, args: a("create", "IMG"), code: 1, err: a("missing SIZE"), usage: true},
+	{name: "create missing both", args: a("create"), code: 1, err: a("missing IMAGE SIZE"), usage: true},
+	{name: "create extra arg", fx: fxNone, args: a("create", "IMG", "1M", "2M"), code: 1, err: a(`unexpected argument "2M"`), usage: true},
+	{name: "create unknown flag", fx: fxNone, args: a("create", "-compress", "IMG", "1M"), code: 1, err: a("flag provided but not defined: -compress"), usage: true},
+	{name: "create flag after args", fx: fxNone, args: a("create", "IMG", "1M", "-table-size", "2"),
+		then: wantInfo(func(r infoJSON) bool { return r.FormatSpecific.Data.TableSize == 2 && r.VirtualSize == 1<<20 })},
+	{name: "create empty backing", fx: fxNone, args: a("create", "-backing", "", "IMG", "1M"), code: 1, err: a("-backing: the backing file name is empty"), usage: true},
 	{name: "create missing backing", fx: fxNone, args: a("create", "-backing", "nope.raw", "IMG", "1M"), code: 1, err: a("backing file", "nope.raw")},
-	{name: "create backing name too long", fx: fxBacked, args: a("create", "-backing", strings.Repeat("./", 2044)+"base.raw", "IMG", "1M"), same: true, code: 2, err: a("backing file name is 4096 bytes; QEMU reads at most 4095"), usage: true},
+	{name: "create backing name too long", fx: fxBacked, args: a("create", "-backing", strings.Repeat("./", 2044)+"base.raw", "IMG", "1M"), same: true, code: 1, err: a("backing file name is 4096 bytes; QEMU reads at most 4095"), usage: true},
 	{name: "create backing name longest", fx: fxBacked, args: a("create", "-backing", strings.Repeat("./", 2043)+"/base.raw", "IMG", "1M"),
 		then: func(t *testing.T, img string) { mustQedimg(t, "read", "-P", "0x5a", img, "0", "1M") }},
-	{name: "create own backing", fx: fxImage, args: a("create", "-backing", "img.qed", "IMG", "1M"), same: true, code: 2, err: a("cannot be its own backing file"), usage: true},
+	{name: "create own backing", fx: fxImage, args: a("create", "-backing", "img.qed", "IMG", "1M"), same: true, code: 1, err: a("cannot be its own backing file"), usage: true},
 	{name: "create in missing dir", args: a("create", "DIR/no/such/dir/img.qed", "1M"), code: 1, err: a("no such file or directory")},
-	{name: "create empty image name", args: a("create", "", "1M"), code: 2, err: a("IMAGE is empty"), usage: true},
+	{name: "create empty image name", args: a("create", "", "1M"), code: 1, err: a("IMAGE is empty"), usage: true},
+
+	// create, as qemu-img create takes it.
+	{name: "create -f qed", fx: fxNone, args: a("create", "-f", "qed", "IMG", "1G"), out: a("fmt=qed size=1073741824"),
+		then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 1<<30 && r.ClusterSize == 64<<10 })},
+	{name: "create -f qed after names", fx: fxNone, args: a("create", "IMG", "512M", "-f", "qed"),
+		then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 512<<20 })},
+	{name: "create -f raw", fx: fxNone, args: a("create", "-f", "raw", "IMG", "1M"), code: 1,
+		err: a(`format "raw" is not supported: qedimg reads and writes qed images only`), usage: true, then: wantNoFile("img.qed")},
+	{name: "create -o", fx: fxNone, args: a("create", "-f", "qed", "-o", "cluster_size=4k,table_size=2", "IMG", "8M"),
+		then: wantInfo(func(r infoJSON) bool {
+			return r.ClusterSize == 4096 && r.FormatSpecific.Data.TableSize == 2 && r.VirtualSize == 8<<20
+		})},
+	{name: "create -o twice", fx: fxNone, args: a("create", "-o", "cluster_size=4096", "IMG", "8M", "-o", "table_size=8"),
+		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 4096 && r.FormatSpecific.Data.TableSize == 8 })},
+	{name: "create -o size", fx: fxNone, args: a("create", "-o", "size=2M", "IMG"), then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 2<<20 })},
+	{name: "create -o size and SIZE disagree", fx: fxNone, args: a("create", "-o", "size=2M", "IMG", "4M"), code: 1,
+		err: a("SIZE 4194304 and -o size 2097152 disagree"), usage: true, then: wantNoFile("img.qed")},
+	{name: "create -o and flag agree", fx: fxNone, args: a("create", "-cluster-size", "4k", "-o", "cluster_size=4096", "IMG", "1M"),
+		then: wantInfo(func(r infoJSON) bool { return r.ClusterSize == 4096 })},
+	{name: "create -o and flag disagree", fx: fxNone, args: a("create", "-cluster-size", "4k", "-o", "cluster_size=64k", "IMG", "1M"), code: 1,
+		err: a("-cluster-size 4096 and -o cluster_size 65536 disagree"), usage: true},
+	{name: "create -o unknown", fx: fxNone, args: a("create", "-o", "cluster_size=4k,foo=1", "IMG", "1M"), code: 1,
+		err: a(`-o "foo": unknown option (qed takes backing_file, backing_fmt, cluster_size, size, table_size`), usage: true, then: wantNoFile("img.qed")},
+	{name: "create -o without value", fx: fxNone, args: a("create", "-o", "table_size", "IMG", "1M"), code: 1, err: a("-o table_size: missing =VALUE"), usage: true},
+	{name: "create -o bad value", fx: fxNone, args: a("create", "-o", "cluster_size=big", "IMG", "1M"), code: 1, err: a(`-o cluster_size: "big" is not a byte count`), usage: true},
+	{name: "create -o escaped comma", fx: withFile(fxNone, "a,b.raw", "x"), args: a("create", "-o", "backing_file=a,,b.raw,backing_fmt=raw", "IMG", "1M"),
+		then: wantInfo(func(r infoJSON) bool { return r.BackingFilename == "a,b.raw" })},
+	{name: "create -o help", fx: fxNone, args: a("create", "-o", "help"),
+		out: a("Supported qed options:\n  backing_file=<str>     - File name of a base image\n", "  cluster_size=<size>    - Cluster size (in bytes)\n"), then: wantNoFile("img.qed")},
+	{name: "create -b -F", fx: withFile(fxNone, "base.raw", strings.Repeat("Z", 4096)), args: a("create", "-f", "qed", "-b", "base.raw", "-F", "raw", "IMG", "8M"),
+		out: a("backing_file=base.raw backing_fmt=raw"),
+		then: wantInfo(func(r infoJSON) bool {
+			return r.BackingFilename == "base.raw" && r.BackingFilenameFormat == "raw" && r.VirtualSize == 8<<20
+		})},
+	{name: "create -b without SIZE", fx: withFile(fxNone, "base.raw", strings.Repeat("Z", 1000)), args: a("create", "-b", "base.raw", "-F", "raw", "IMG"),
+		out:  a("size=1024 "),
+		then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 1024 && r.BackingFilename == "base.raw" })},
+	{name: "create -b empty backing file without SIZE", fx: withFile(fxNone, "base.raw", ""), args: a("create", "-b", "base.raw", "IMG"), code: 1,
+		err: a("backing file base.raw is empty: give SIZE"), usage: true, then: wantNoFile("img.qed")},
+	{name: "create -o backing_file", fx: withFile(fxNone, "base.raw", "x"), args: a("create", "-o", "backing_file=base.raw,backing_fmt=raw", "IMG", "1M"),
+		then: wantInfo(func(r infoJSON) bool { return r.BackingFilename == "base.raw" })},
+	{name: "create -b and -backing disagree", fx: withFile(fxNone, "base.raw", "x"), args: a("create", "-b", "base.raw", "-backing", "other.raw", "IMG", "1M"), code: 1,
+		err: a("-backing other.raw and -b base.raw disagree"), usage: true},
+	{name: "create -F qcow2", fx: withFile(fxNone, "base.raw", "x"), args: a("create", "-b", "base.raw", "-F", "qcow2", "IMG", "1M"), code: 1,
+		err: a(`-F: format "qcow2" is not supported: qedimg's backing files are raw only`), usage: true, then: wantNoFile("img.qed")},
+	{name: "create -F without backing", fx: fxNone, args: a("create", "-F", "raw", "IMG", "1M"), code: 1, err: a("-F without a backing file"), usage: true},
+	{name: "create -b directory", fx: fxNone, args: a("create", "-b", ".", "IMG", "1M"), code: 1, err: a("backing file .: is a directory"), then: wantNoFile("img.qed")},
+	{name: "create -b device without SIZE", fx: fxNone, args: a("create", "-b", "/dev/null", "IMG"), code: 1, err: a("not a regular file", "give SIZE"), usage: true},
+	{name: "create -b missing", fx: fxNone, args: a("create", "-b", "nope.raw", "IMG"), code: 1, err: a("backing file", "nope.raw")},
+	{name: "create -q", fx: fxNone, args: a("create", "-q", "IMG", "1M"), absent: a("Formatting"), then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 1<<20 })},
+	{name: "create --", fx: fxNone, args: a("create", "--", "IMG", "1M"), then: wantInfo(func(r infoJSON) bool { return r.VirtualSize == 1<<20 })},
 
 	// info.
 	{name: "info human", fx: fxImage, args: a("info", "IMG"), same: true, out: a(
-		"file format: qed", "virtual size: 8 MiB (8388608 bytes)", "cluster size: 4096", "table size: 2 clusters (1024 entries per table)",
-		"header size: 1 clusters (4096 bytes)", "L1 table offset: 0x1000", "features: none", "need check: no")},
+		"file format: qed", "virtual size: 8 MiB (8388608 bytes)", "\ndisk size: ", "\ncluster_size: 4096\n", "\nFormat specific information:\n",
+		"\n    table size: 2 clusters (1024 entries per table)", "header size: 1 clusters (4096 bytes)", "L1 table offset: 0x1000",
+		"features: none", "need check: no", "file size: ")},
 	{name: "info need-check", fx: fxNeedCheck, args: a("info", "IMG"), same: true, out: a("features: need_check", "need check: yes")},
 	{name: "info json", fx: fxImage, args: a("info", "-output", "json", "IMG"), same: true, out: a(
-		`"virtual_size": 8388608`, `"cluster_size": 4096`, `"table_size": 2`, `"header_size": 1`, `"l1_table_offset": 4096`,
-		`"features": []`, `"backing_file": ""`, `"file_size": `, `"need_check": false`)},
+		`"filename": "`, `"format": "qed"`, `"virtual-size": 8388608`, `"cluster-size": 4096`, `"actual-size": `, `"dirty-flag": false`,
+		`"format-specific": {`, `"type": "qed"`, `"data": {`, `"table-size": 2`, `"header-size": 1`, `"l1-table-offset": 4096`,
+		`"features": []`, `"file-size": `, `"need-check": false`),
+		absent: a("backing", `_size"`, `_offset"`, `"need_check"`)},
 	{name: "info json backing need-check", fx: withPatch(fxBacked, hdrFeatures, le64(impl.FeatureBackingFile|impl.FeatureNeedCheck|impl.FeatureBackingFormatNoProbe)),
 		args: a("info", "-output=json", "IMG"), same: true,
-		out: a(`"features": [`, `"backing_file",`, `"need_check",`, `"backing_format_no_probe"`, `"backing_file": "base.raw"`, `"need_check": true`)},
+		out: a(`"features": [`, `"backing_file",`, `"need_check",`, `"backing_format_no_probe"`, `"backing-filename": "base.raw"`,
+			`"full-backing-filename": "`, `"backing-filename-format": "raw"`, `"dirty-flag": true`, `"need-check": true`)},
+	{name: "info --output json after image", fx: fxImage, args: a("info", "IMG", "--output", "json"), same: true, out: a(`"virtual-size": 8388608`)},
+	{name: "info --output=json -f qed after image", fx: fxImage, args: a("info", "IMG", "--output=json", "-f", "qed"), same: true, out: a(`"virtual-size": 8388608`)},
+	{name: "info -f qed attached", fx: fxImage, args: a("info", "-fqed", "IMG"), same: true, out: a("file format: qed")},
+	{name: "info mistyped long flag", fx: fxImage, args: a("info", "-forc", "IMG"), same: true, code: 1, err: a("flag provided but not defined: -forc"), usage: true},
+	{name: "info -f raw attached", fx: fxImage, args: a("info", "-fraw", "IMG"), same: true, code: 1, err: a("flag provided but not defined: -fraw"), usage: true},
+	{name: "info -f raw", fx: fxImage, args: a("info", "-f", "raw", "IMG"), same: true, code: 1,
+		err: a(`invalid value "raw" for flag -f: format "raw" is not supported: qedimg reads and writes qed images only`), usage: true},
+	{name: "info --output without value", fx: fxImage, args: a("info", "IMG", "--output"), same: true, code: 1, err: a("flag needs an argument: -output"), usage: true},
+	{name: "info bad flag syntax", fx: fxImage, args: a("info", "---output", "json", "IMG"), same: true, code: 1, err: a("bad flag syntax: ---output"), usage: true},
+	{name: "info -- ends flags", fx: fxImage, args: a("info", "--", "IMG"), same: true, out: a("file format: qed")},
+	{name: "info after -- no flags", fx: fxImage, args: a("info", "IMG", "--", "-U"), same: true, code: 1, err: a(`unexpected argument "-U"`), usage: true},
 	{name: "info missing backing still works", fx: fxMissingBack, args: a("info", "IMG"), same: true, out: a("backing file: base.raw")},
-	{name: "info bad output", fx: fxImage, args: a("info", "-output", "xml", "IMG"), same: true, code: 2, err: a(`"xml" is not an output format`), usage: true},
-	{name: "info missing image arg", args: a("info"), code: 2, err: a("missing IMAGE"), usage: true},
-	{name: "info extra arg", fx: fxImage, args: a("info", "IMG", "IMG"), code: 2, err: a("unexpected argument"), usage: true},
+	{name: "info bad output", fx: fxImage, args: a("info", "-output", "xml", "IMG"), same: true, code: 1, err: a(`"xml" is not an output format`), usage: true},
+	{name: "info missing image arg", args: a("info"), code: 1, err: a("missing IMAGE"), usage: true},
+	{name: "info extra arg", fx: fxImage, args: a("info", "IMG", "IMG"), code: 1, err: a("unexpected argument"), usage: true},
 	{name: "info no such file", fx: fxNone, args: a("info", "IMG"), code: 1, err: a("no such file")},
 	{name: "info empty file", fx: fxEmptyFile, args: a("info", "IMG"), same: true, code: 1, err: a("not a QED image", "file has 0 bytes")},
 	{name: "info truncated", fx: fxTruncated, args: a("info", "IMG"), same: true, code: 1, err: a("not a QED image", "file has 30 bytes")},
@@ -432,7 +509,7 @@ var qedimgCases = []qedimgCase{
 	{name: "write directory", fx: fxDir, args: a("write", "-P", "1", "IMG", "0", "1"), code: 1, err: a("is a directory")},
 	{name: "read directory", fx: fxDir, args: a("read", "-P", "1", "IMG", "0", "1"), code: 1, err: a("is a directory")},
 	{name: "read -U", fx: fxImage, args: a("read", "-U", "-P", "0xab", "IMG", "4000", "9000"), same: true},
-	{name: "write -U refused", fx: fxImage, args: a("write", "-U", "-P", "1", "IMG", "0", "1"), same: true, code: 2, err: a("not defined: -U"), usage: true},
+	{name: "write -U refused", fx: fxImage, args: a("write", "-U", "-P", "1", "IMG", "0", "1"), same: true, code: 1, err: a("not defined: -U"), usage: true},
 	{name: "read pattern", fx: fxImage, args: a("read", "-P", "0xab", "IMG", "4000", "9000"), same: true, out: a("read 9000/9000 bytes at offset 4000")},
 	{name: "read decimal pattern", fx: fxImage, args: a("read", "-P", "171", "IMG", "4000", "9000"), same: true},
 	{name: "read upper hex pattern", fx: fxImage, args: a("read", "-P", "0XAB", "IMG", "4000", "9000"), same: true},
@@ -448,18 +525,18 @@ var qedimgCases = []qedimgCase{
 	{name: "read backing", fx: fxBacked, args: a("read", "-P", "0x5a", "IMG", "0", fmt.Sprint(1<<20-10)), same: true},
 	{name: "read past backing end", fx: fxBacked, args: a("read", "-P", "0", "IMG", fmt.Sprint(1<<20+10), "1M"), same: true},
 	{name: "read need-check image read-only", fx: fxNeedCheckLeak, args: a("read", "-P", "0xab", "IMG", "4000", "9000"), same: true},
-	{name: "read missing -P", fx: fxImage, args: a("read", "IMG", "0", "1"), code: 2, err: a("missing -P BYTE"), usage: true},
-	{name: "read pattern 256", fx: fxImage, args: a("read", "-P", "256", "IMG", "0", "1"), code: 2, err: a(`"256" is out of range`), usage: true},
-	{name: "read pattern 0x100", fx: fxImage, args: a("read", "-P", "0x100", "IMG", "0", "1"), code: 2, err: a("out of range"), usage: true},
-	{name: "read pattern negative", fx: fxImage, args: a("read", "-P", "-1", "IMG", "0", "1"), code: 2, err: a("not a byte"), usage: true},
-	{name: "read pattern bare 0x", fx: fxImage, args: a("read", "-P", "0x", "IMG", "0", "1"), code: 2, err: a("not a byte"), usage: true},
-	{name: "read pattern garbage", fx: fxImage, args: a("read", "-P", "ab", "IMG", "0", "1"), code: 2, err: a("not a byte"), usage: true},
-	{name: "read length zero", fx: fxImage, args: a("read", "-P", "0", "IMG", "0", "0"), code: 2, err: a("length is zero"), usage: true},
-	{name: "read offset garbage", fx: fxImage, args: a("read", "-P", "0", "IMG", "x", "1"), code: 2, err: a("offset: "), usage: true},
-	{name: "read offset negative", fx: fxImage, args: a("read", "-P", "0", "IMG", "-512", "1"), code: 2, err: a("negative"), usage: true},
-	{name: "read length overflow", fx: fxImage, args: a("read", "-P", "0", "IMG", "0", "9223372036854775808"), code: 2, err: a("too large"), usage: true},
-	{name: "read missing length", fx: fxImage, args: a("read", "-P", "0", "IMG", "0"), code: 2, err: a("missing LENGTH"), usage: true},
-	{name: "read extra arg", fx: fxImage, args: a("read", "-P", "0", "IMG", "0", "1", "2"), code: 2, err: a("unexpected argument"), usage: true},
+	{name: "read missing -P", fx: fxImage, args: a("read", "IMG", "0", "1"), code: 1, err: a("missing -P BYTE"), usage: true},
+	{name: "read pattern 256", fx: fxImage, args: a("read", "-P", "256", "IMG", "0", "1"), code: 1, err: a(`"256" is out of range`), usage: true},
+	{name: "read pattern 0x100", fx: fxImage, args: a("read", "-P", "0x100", "IMG", "0", "1"), code: 1, err: a("out of range"), usage: true},
+	{name: "read pattern negative", fx: fxImage, args: a("read", "-P", "-1", "IMG", "0", "1"), code: 1, err: a("not a byte"), usage: true},
+	{name: "read pattern bare 0x", fx: fxImage, args: a("read", "-P", "0x", "IMG", "0", "1"), code: 1, err: a("not a byte"), usage: true},
+	{name: "read pattern garbage", fx: fxImage, args: a("read", "-P", "ab", "IMG", "0", "1"), code: 1, err: a("not a byte"), usage: true},
+	{name: "read length zero", fx: fxImage, args: a("read", "-P", "0", "IMG", "0", "0"), code: 1, err: a("length is zero"), usage: true},
+	{name: "read offset garbage", fx: fxImage, args: a("read", "-P", "0", "IMG", "x", "1"), code: 1, err: a("offset: "), usage: true},
+	{name: "read offset negative", fx: fxImage, args: a("read", "-P", "0", "IMG", "-512", "1"), code: 1, err: a("negative"), usage: true},
+	{name: "read length overflow", fx: fxImage, args: a("read", "-P", "0", "IMG", "0", "9223372036854775808"), code: 1, err: a("too large"), usage: true},
+	{name: "read missing length", fx: fxImage, args: a("read", "-P", "0", "IMG", "0"), code: 1, err: a("missing LENGTH"), usage: true},
+	{name: "read extra arg", fx: fxImage, args: a("read", "-P", "0", "IMG", "0", "1", "2"), code: 1, err: a("unexpected argument"), usage: true},
 	{name: "read missing backing", fx: fxMissingBack, args: a("read", "-P", "0", "IMG", "0", "1"), same: true, code: 1, err: a("backing file", "base.raw")},
 	{name: "read no such file", fx: fxNone, args: a("read", "-P", "0", "IMG", "0", "1"), code: 1, err: a("no such file")},
 	{name: "read truncated", fx: fxTruncated, args: a("read", "-P", "0", "IMG", "0", "1"), same: true, code: 1, err: a("not a QED image")},
@@ -491,7 +568,7 @@ var qedimgCases = []qedimgCase{
 		}},
 	{name: "write need-check repairs", fx: fxNeedCheckLeak, args: a("write", "-P", "3", "IMG", "0", "1"),
 		then: func(t *testing.T, img string) {
-			wantInfo(func(r infoJSON) bool { return !r.NeedCheck })(t, img)
+			wantInfo(func(r infoJSON) bool { return !r.DirtyFlag })(t, img)
 			wantCheck(t, img, 0)
 		}},
 	{name: "write past end", fx: fxImage, args: a("write", "-P", "1", "IMG", fmt.Sprint(fxSize-100), "200"), same: true, code: 1,
@@ -506,34 +583,52 @@ var qedimgCases = []qedimgCase{
 	{name: "write L1 past EOF", fx: fxL1PastEOF, args: a("write", "-P", "1", "IMG", "0", "1"), same: true, code: 1, err: a("past end of file")},
 	{name: "write L1 cut", fx: fxL1Cut, args: a("write", "-P", "1", "IMG", "0", "1"), same: true, code: 1, err: a("past end of file")},
 	{name: "write unknown feature", fx: fxUnknownFeat, args: a("write", "-P", "1", "IMG", "0", "1"), same: true, code: 1, err: a("unsupported feature")},
-	{name: "write missing -P", fx: fxImage, args: a("write", "IMG", "0", "1"), same: true, code: 2, err: a("missing -P"), usage: true},
-	{name: "write -P twice garbage", fx: fxImage, args: a("write", "-P", "1", "-P", "x", "IMG", "0", "1"), same: true, code: 2, err: a("not a byte"), usage: true},
-	{name: "write bad length", fx: fxImage, args: a("write", "-P", "1", "IMG", "0", "1q"), same: true, code: 2, err: a("length: "), usage: true},
-	{name: "write zero length", fx: fxImage, args: a("write", "-P", "1", "IMG", "0", "0k"), same: true, code: 2, err: a("length is zero"), usage: true},
-	{name: "write unknown flag", fx: fxImage, args: a("write", "-z", "IMG", "0", "1"), same: true, code: 2, err: a("not defined: -z"), usage: true},
+	{name: "write missing -P", fx: fxImage, args: a("write", "IMG", "0", "1"), same: true, code: 1, err: a("missing -P"), usage: true},
+	{name: "write -P twice garbage", fx: fxImage, args: a("write", "-P", "1", "-P", "x", "IMG", "0", "1"), same: true, code: 1, err: a("not a byte"), usage: true},
+	{name: "write bad length", fx: fxImage, args: a("write", "-P", "1", "IMG", "0", "1q"), same: true, code: 1, err: a("length: "), usage: true},
+	{name: "write zero length", fx: fxImage, args: a("write", "-P", "1", "IMG", "0", "0k"), same: true, code: 1, err: a("length is zero"), usage: true},
+	{name: "write unknown flag", fx: fxImage, args: a("write", "-z", "IMG", "0", "1"), same: true, code: 1, err: a("not defined: -z"), usage: true},
 
 	// check.
 	{name: "check clean", fx: fxImage, args: a("check", "IMG"), same: true, out: a("No errors were found on the image.", "= ", "allocated clusters", "Image end offset: ")},
 	{name: "check clean backing", fx: fxBacked, args: a("check", "IMG"), same: true, out: a("No errors were found")},
 	{name: "check json", fx: fxImage, args: a("check", "-output", "json", "IMG"), same: true,
-		out: a(`"leaks": 0`, `"corruptions": 0`, `"leaks_fixed": 0`, `"corruptions_fixed": 0`, `"allocated_clusters": 6`,
-			`"total_clusters": 2048`, `"image_end_offset": `, `"check_errors": 0`, `"problems": []`)},
+		out: a(`"filename": "`, `"format": "qed"`, `"allocated-clusters": 6`, `"total-clusters": 2048`, `"image-end-offset": `,
+			`"check-errors": 0`, `"problems": []`),
+		absent: a(`"leaks`, `"corruptions`, `_clusters"`, `"check_errors"`)},
 	{name: "check leaks", fx: fxLeaky, args: a("check", "IMG"), same: true, code: 3, out: a("3 leaked clusters were found on the image.", "leaked")},
-	{name: "check leaks json", fx: fxLeaky, args: a("check", "-output", "json", "IMG"), same: true, code: 3, out: a(`"leaks": 3`, `"corruptions": 0`, `"problems": [`)},
+	{name: "check leaks json", fx: fxLeaky, args: a("check", "-output", "json", "IMG"), same: true, code: 3, out: a(`"leaks": 3`, `"problems": [`), absent: a(`"corruptions`)},
 	{name: "check -r leaks", fx: fxLeaky, args: a("check", "-r", "IMG"), out: a("The following inconsistencies were found and repaired:", "3 leaked clusters", "0 corruptions", "No errors were found"),
 		then: func(t *testing.T, img string) { wantCheck(t, img, 0) }},
-	{name: "check -r leaks json", fx: fxLeaky, args: a("check", "-r", "-output", "json", "IMG"), out: a(`"leaks": 0`, `"leaks_fixed": 3`)},
+	{name: "check -r leaks json", fx: fxLeaky, args: a("check", "-r", "-output", "json", "IMG"), out: a(`"leaks-fixed": 3`), absent: a(`"leaks":`),
+		then: func(t *testing.T, img string) { wantCheck(t, img, 0) }},
+	{name: "check -r leaks mode", fx: fxLeaky, args: a("check", "-r", "leaks", "IMG"), out: a("3 leaked clusters", "No errors were found"),
+		then: func(t *testing.T, img string) { wantCheck(t, img, 0) }},
+	{name: "check -r all after image", fx: fxLeaky, args: a("check", "IMG", "-r", "all", "--output=json"), out: a(`"leaks-fixed": 3`),
+		then: func(t *testing.T, img string) { wantCheck(t, img, 0) }},
+	{name: "check -r=leaks", fx: fxLeaky, args: a("check", "-r=leaks", "IMG"), out: a("No errors were found"),
+		then: func(t *testing.T, img string) { wantCheck(t, img, 0) }},
+	{name: "check -rall attached", fx: fxLeaky, args: a("check", "-rall", "IMG"), out: a("No errors were found"),
+		then: func(t *testing.T, img string) { wantCheck(t, img, 0) }},
+	{name: "check -r leaks keeps corruptions", fx: fxCorruptLeaky, args: a("check", "-r", "leaks", "--output=json", "IMG"), same: true, code: 2,
+		out: a(`"corruptions": 1`, `-r leaks: nothing repaired: 1 corruptions found`), absent: a(`-fixed"`)},
+	{name: "check -r all repairs corruptions", fx: fxCorruptLeaky, args: a("check", "-r", "all", "IMG"), out: a("No errors were found"),
+		then: func(t *testing.T, img string) { wantCheck(t, img, 0) }},
+	{name: "check -r bad mode", fx: fxLeaky, args: a("check", "-r", "bogus", "IMG"), same: true, code: 1, err: a(`unexpected argument`, "-r takes leaks or all"), usage: true},
+	{name: "check -q", fx: fxLeaky, args: a("check", "-q", "IMG"), same: true, code: 3, absent: a("leak")},
+	{name: "check -f qed", fx: fxImage, args: a("check", "-f", "qed", "IMG"), same: true, out: a("No errors were found")},
+	{name: "check -f qcow2", fx: fxImage, args: a("check", "IMG", "-f", "qcow2"), same: true, code: 1, err: a(`format "qcow2" is not supported`), usage: true},
 	{name: "check corruption", fx: fxL1EntryPast, args: a("check", "IMG"), same: true, code: 2, out: a("errors were found on the image.", "past end of file")},
 	{name: "check corruption and leaks", fx: fxCorruptLeaky, args: a("check", "-output", "json", "IMG"), same: true, code: 2, out: a(`"corruptions": 1`, `"leaks": `)},
 	{name: "check misaligned L1 entry", fx: fxL1EntryOdd, args: a("check", "-output", "json", "IMG"), same: true, code: 2, out: a(`"corruptions": 1`, "not cluster-aligned")},
-	{name: "check -r corruption", fx: fxCorruptLeaky, args: a("check", "-r", "-output", "json", "IMG"), out: a(`"corruptions": 0`, `"corruptions_fixed": 1`, `"check_errors": 0`),
+	{name: "check -r corruption", fx: fxCorruptLeaky, args: a("check", "-r", "-output", "json", "IMG"), out: a(`"corruptions-fixed": 1`, `"check-errors": 0`), absent: a(`"corruptions":`),
 		then: func(t *testing.T, img string) {
 			wantCheck(t, img, 0)
 			mustQedimg(t, "read", "-P", "0", img, "0", "4M") // the cleared table's clusters read as zeros
 		}},
 	{name: "check need-check read-only leaves bit", fx: fxNeedCheck, args: a("check", "IMG"), same: true, out: a("No errors were found")},
 	{name: "check -r clears need-check", fx: fxNeedCheck, args: a("check", "-r", "IMG"),
-		then: wantInfo(func(r infoJSON) bool { return !r.NeedCheck })},
+		then: wantInfo(func(r infoJSON) bool { return !r.DirtyFlag })},
 	// qemu-img check cannot open an image whose backing file is missing,
 	// and neither do we; -force checks it read-only.
 	{name: "check missing backing", fx: fxMissingBack, args: a("check", "IMG"), same: true, code: 1, err: a("could not open backing file")},
@@ -541,7 +636,7 @@ var qedimgCases = []qedimgCase{
 	{name: "check -force missing backing", fx: fxMissingBack, args: a("check", "-force", "IMG"), same: true},
 	{name: "check table size 1", fx: fxTableSize1, args: a("check", "IMG"), same: true, code: 1, err: a("table_size 1", "-force")},
 	{name: "check -force table size 1", fx: fxTableSize1, args: a("check", "-force", "IMG"), same: true},
-	{name: "check -r -force refused", fx: fxTableSize1, args: a("check", "-r", "-force", "IMG"), same: true, code: 2, err: a("never repaired"), usage: true},
+	{name: "check -r -force refused", fx: fxTableSize1, args: a("check", "-r", "-force", "IMG"), same: true, code: 1, err: a("never repaired"), usage: true},
 	{name: "check truncated", fx: fxTruncated, args: a("check", "IMG"), same: true, code: 1, err: a("not a QED image")},
 	{name: "check -r truncated", fx: fxTruncated, args: a("check", "-r", "IMG"), same: true, code: 1, err: a("not a QED image")},
 	{name: "check wrong magic", fx: fxWrongMagic, args: a("check", "-output", "json", "IMG"), same: true, code: 1, err: a("not a QED image")},
@@ -549,11 +644,11 @@ var qedimgCases = []qedimgCase{
 	{name: "check -r bad cluster size", fx: fxBadCluster, args: a("check", "-r", "IMG"), same: true, code: 1, err: a("cluster size 5000")},
 	{name: "check L1 past EOF", fx: fxL1PastEOF, args: a("check", "IMG"), same: true, code: 1, err: a("past end of file")},
 	{name: "check no such file", fx: fxNone, args: a("check", "IMG"), code: 1, err: a("no such file")},
-	{name: "check bad flag", fx: fxImage, args: a("check", "-r=maybe", "IMG"), same: true, code: 2, err: a("-r"), usage: true},
-	{name: "check bad output", fx: fxImage, args: a("check", "-output", "yaml", "IMG"), same: true, code: 2, err: a("not an output format"), usage: true},
-	{name: "check missing image", args: a("check", "-r"), code: 2, err: a("missing IMAGE"), usage: true},
+	{name: "check bad flag", fx: fxImage, args: a("check", "-r=maybe", "IMG"), same: true, code: 1, err: a(`invalid value "maybe" for flag -r: "maybe" is not a repair mode (leaks or all)`), usage: true},
+	{name: "check bad output", fx: fxImage, args: a("check", "-output", "yaml", "IMG"), same: true, code: 1, err: a("not an output format"), usage: true},
+	{name: "check missing image", args: a("check", "-r"), code: 1, err: a("missing IMAGE"), usage: true},
 	{name: "check -U", fx: fxLeaky, args: a("check", "-U", "IMG"), same: true, code: 3, out: a("3 leaked clusters")},
-	{name: "check -r -U", fx: fxLeaky, args: a("check", "-r", "-U", "IMG"), same: true, code: 2, err: a("-U (force share) is for read-only checks"), usage: true},
+	{name: "check -r -U", fx: fxLeaky, args: a("check", "-r", "-U", "IMG"), same: true, code: 1, err: a("-U (force share) is for read-only checks"), usage: true},
 	{name: "check directory", fx: fxDir, args: a("check", "IMG"), code: 1, err: a("is a directory")},
 	{name: "check -r directory", fx: fxDir, args: a("check", "-r", "IMG"), code: 1, err: a("is a directory")},
 
@@ -582,9 +677,15 @@ var qedimgCases = []qedimgCase{
 	{name: "convert bad cluster size", fx: fxBadCluster, args: a("convert", "IMG", "DIR/out.raw"), same: true, code: 1, err: a("cluster size 5000"), then: wantNoFile("out.raw")},
 	{name: "convert corrupt L1 entry", fx: fxL1EntryPast, args: a("convert", "IMG", "DIR/out.raw"), same: true, code: 1, then: wantNoFile("out.raw")},
 	{name: "convert into missing dir", fx: fxImage, args: a("convert", "IMG", "DIR/no/out.raw"), same: true, code: 1, err: a("no such file")},
-	{name: "convert missing output", fx: fxImage, args: a("convert", "IMG"), same: true, code: 2, err: a("missing OUT.raw"), usage: true},
-	{name: "convert extra arg", fx: fxImage, args: a("convert", "IMG", "DIR/a", "DIR/b"), same: true, code: 2, err: a("unexpected argument"), usage: true},
-	{name: "convert flag", fx: fxImage, args: a("convert", "-O", "raw", "IMG", "DIR/a"), same: true, code: 2, err: a("not defined: -O"), usage: true},
+	{name: "convert missing output", fx: fxImage, args: a("convert", "IMG"), same: true, code: 1, err: a("missing OUT.raw"), usage: true},
+	{name: "convert extra arg", fx: fxImage, args: a("convert", "IMG", "DIR/a", "DIR/b"), same: true, code: 1, err: a("unexpected argument"), usage: true},
+	{name: "convert -O raw", fx: fxImage, args: a("convert", "-f", "qed", "-O", "raw", "IMG", "DIR/out.raw"), same: true,
+		then: wantRaw(fxSize, []span{{4000, 9000, 0xab}, {4<<20 - 100, 200, 0xcd}})},
+	{name: "convert flags after names", fx: fxImage, args: a("convert", "IMG", "DIR/out.raw", "-O", "raw", "-q"), same: true, absent: a("converted"),
+		then: wantRaw(fxSize, []span{{4000, 9000, 0xab}, {4<<20 - 100, 200, 0xcd}})},
+	{name: "convert -O qed", fx: fxImage, args: a("convert", "-O", "qed", "IMG", "DIR/out.qed"), same: true, code: 1,
+		err: a(`invalid value "qed" for flag -O: format "qed" is not supported: convert writes raw output only`), usage: true, then: wantNoFile("out.qed")},
+	{name: "convert unknown flag", fx: fxImage, args: a("convert", "-p", "IMG", "DIR/a"), same: true, code: 1, err: a("not defined: -p"), usage: true},
 	{name: "convert -U", fx: fxImage, args: a("convert", "-U", "IMG", "DIR/out.raw"), same: true,
 		then: wantRaw(fxSize, []span{{4000, 9000, 0xab}, {4<<20 - 100, 200, 0xcd}})},
 	{name: "convert directory", fx: fxDir, args: a("convert", "IMG", "DIR/out.raw"), code: 1, err: a("is a directory"), then: wantNoFile("out.raw")},
@@ -750,6 +851,11 @@ func TestQedimg(t *testing.T) {
 					t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
 				}
 			}
+			for _, s := range tc.absent {
+				if strings.Contains(r.stdout, s) {
+					t.Errorf("stdout holds %q:\n%s", s, r.stdout)
+				}
+			}
 			for _, s := range tc.err {
 				if !strings.Contains(r.stderr, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
@@ -890,5 +996,24 @@ func TestQedimgImplRefusesWritePastEnd(t *testing.T) {
 	}
 	if fileHash(t, p) != before {
 		t.Errorf("image file changed")
+	}
+}
+
+// TestQedimgVCSRevision checks the revision line of --version, which a
+// test binary's build info does not carry.
+func TestQedimgVCSRevision(t *testing.T) {
+	for _, tc := range []struct {
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{nil, ""},
+		{[]debug.BuildSetting{{Key: "vcs.time", Value: "2025-01-02T03:04:05Z"}}, ""},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}}, "revision abc123\n"},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.time", Value: "2025-01-02T03:04:05Z"}, {Key: "vcs.modified", Value: "true"}},
+			"revision abc123 (2025-01-02T03:04:05Z) modified\n"},
+	} {
+		if got := vcsRevision(tc.settings); got != tc.want {
+			t.Errorf("vcsRevision(%v) = %q, want %q", tc.settings, got, tc.want)
+		}
 	}
 }

@@ -26,6 +26,7 @@ func parseRW(name string, args []string) (rwArgs, error) {
 	fs := newFlags(name)
 	var p patternFlag
 	fs.Var(&p, "P", "pattern `BYTE`: decimal or 0x hexadecimal, 0 to 255")
+	imageFormatFlag(fs)
 	force := new(bool)
 	if name == "read" {
 		force = forceShareFlag(fs)

@@ -51,7 +51,7 @@ type options struct {
 	policies, workloads, qds, backends, devices string
 	jobFile, cpuProfile, baselines, fill, meta  string
 	sets                                        multiFlag
-	grow, keys, list, verdicts                  bool
+	grow, keys, list, verdicts, version         bool
 }
 
 // newFlagSet binds the flags into cfg, directly where types allow, and o.
@@ -86,6 +86,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar((*string)(&cfg.Linearizability), "linearizability", string(bench.LinAll), "check run histories for linearizability: `mode` all (every measured run), first (repetition 1 of each configuration), sample (repetition 1 at queue depth 32, or the largest run) or none")
 	fs.BoolVar(&o.keys, "keys", false, "list the job keys and exit")
 	fs.BoolVar(&o.list, "list", false, "list the workloads of the job file and exit")
+	fs.BoolVar(&o.version, "version", false, "print the version (module, VCS revision, Go) and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric field] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -95,8 +96,8 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 
 // parse binds the command line into a bench.Config, checking each flag's
 // syntax; bench.New checks what the values mean. It returns a nil Config
-// after printing for -keys and -list. Every error is a usageError except
-// failing to parse the standard jobs.
+// after printing for -version, -keys and -list. Every error is a
+// usageError except failing to parse the standard jobs.
 func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, error) {
 	var cfg bench.Config
 	var o options
@@ -109,6 +110,9 @@ func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, er
 	}
 	if err := checkEmptyFlags(fs); err != nil {
 		return nil, nil, err
+	}
+	if o.version {
+		return nil, &o, writeVersion(stdout)
 	}
 	if o.keys {
 		return nil, &o, bench.WriteKeys(stdout)
@@ -192,7 +196,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	if err != nil || cfg == nil { // cfg is nil after -keys or -list
+	if err != nil || cfg == nil { // cfg is nil after -version, -keys or -list
 		return fail(stderr, err)
 	}
 	s, err := bench.New(*cfg)

@@ -175,6 +175,10 @@ func TestListAndKeys(t *testing.T) {
 		t.Errorf("-list: exit %d, output %q", code, stdout.String())
 	}
 	stdout.Reset()
+	if code := run([]string{"--version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "runbench version ") || !strings.Contains(stdout.String(), "\ngo go1.") {
+		t.Errorf("--version: exit %d, output %q", code, stdout.String())
+	}
+	stdout.Reset()
 	if code := run([]string{"-h"}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "-policies") {
 		t.Errorf("-h: exit %d, stderr %q", code, stderr.String())
 	}
