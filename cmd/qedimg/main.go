@@ -71,6 +71,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/qedharness/qedharness/cmd/internal/buildinfo"
 )
 
 func main() {
@@ -140,7 +142,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		printUsage(stdout)
 		return exitOK
 	case "-V", "-version", "--version":
-		if err := writeVersion(stdout); err != nil {
+		if err := buildinfo.WriteVersion(stdout, "qedimg"); err != nil {
 			fmt.Fprintf(stderr, "qedimg: %s\n", oneLine(err.Error()))
 			return exitFail
 		}

@@ -34,6 +34,7 @@ import (
 	"runtime/pprof"
 	"strings"
 
+	"github.com/qedharness/qedharness/cmd/internal/buildinfo"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads"
@@ -112,7 +113,7 @@ func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, er
 		return nil, nil, err
 	}
 	if o.version {
-		return nil, &o, writeVersion(stdout)
+		return nil, &o, buildinfo.WriteVersion(stdout, "runbench")
 	}
 	if o.keys {
 		return nil, &o, bench.WriteKeys(stdout)

@@ -1,4 +1,6 @@
-package main
+// Package buildinfo renders what a binary knows of its own build, for
+// the tools' --version.
+package buildinfo
 
 import (
 	"fmt"
@@ -7,11 +9,11 @@ import (
 	"runtime/debug"
 )
 
-// writeVersion prints qedimg's version, as qemu-img --version does its
-// own: the main module's version and path, the VCS revision it was built
+// WriteVersion prints tool's version as qemu-img --version does its own:
+// "TOOL version V", the main module's path, the VCS revision it was built
 // from (with its time, and "modified" for a dirty work tree) when the
 // build recorded one, and the Go version.
-func writeVersion(w io.Writer) error {
+func WriteVersion(w io.Writer, tool string) error {
 	version, module, revision := "unknown", "unknown", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" {
@@ -20,15 +22,15 @@ func writeVersion(w io.Writer) error {
 		if bi.Main.Path != "" {
 			module = bi.Main.Path
 		}
-		revision = vcsRevision(bi.Settings)
+		revision = Revision(bi.Settings)
 	}
-	_, err := fmt.Fprintf(w, "qedimg version %s\nmodule %s\n%sgo %s\n", version, module, revision, runtime.Version())
+	_, err := fmt.Fprintf(w, "%s version %s\nmodule %s\n%sgo %s\n", tool, version, module, revision, runtime.Version())
 	return err
 }
 
-// vcsRevision renders the build's VCS settings as a "revision ..." line,
-// or "" when there are none.
-func vcsRevision(settings []debug.BuildSetting) string {
+// Revision renders a build's VCS settings as a "revision ..." line
+// (newline included), or "" when there are none.
+func Revision(settings []debug.BuildSetting) string {
 	var rev, at string
 	modified := false
 	for _, s := range settings {
