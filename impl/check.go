@@ -36,6 +36,10 @@ type CheckResult struct {
 	// when Check returns; TotalClusters is the guest size in clusters,
 	// rounded up.
 	AllocatedClusters, TotalClusters uint64
+	// FragmentedClusters counts, as QEMU's QED check does, the entries of
+	// an L2 table that reference a data cluster not exactly one cluster
+	// past the one the table's previous such entry references.
+	FragmentedClusters uint64
 	// ImageEndOffset is the byte offset just past the last cluster in use
 	// (header, L1, L2 tables and data), at most the file size. QEMU does
 	// not report it for QED.
@@ -279,10 +283,15 @@ func (c *imageChecker) scanL2(off, l1i uint64, buf []byte) {
 	if c.repair && c.isShared(off/c.g.ClusterSize, c.g.TableSize) {
 		leave = "its table shares clusters with another reference, so it is not written"
 	}
+	var last uint64 // the previous entry referencing a data cluster
 	rerr, werr := c.walkTable(off, buf, c.repair && leave == "", true, func(j, e uint64) uint64 {
 		if e == 0 || e == ZeroCluster {
 			return e
 		}
+		if last != 0 && last+c.g.ClusterSize != e {
+			c.res.FragmentedClusters++
+		}
+		last = e
 		ne := c.checkData(off, j, e, leave)
 		if ne != 0 {
 			c.res.AllocatedClusters++

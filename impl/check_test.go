@@ -1435,3 +1435,47 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckFragmentedClusters counts fragmentation as QEMU's QED check
+// does: per L2 table, each entry referencing a data cluster that is not
+// the one just past the table's previous such entry.
+func TestCheckFragmentedClusters(t *testing.T) {
+	const cs = 64 << 10
+	for _, tc := range []struct {
+		name     string
+		clusters []uint64 // guest clusters written, in allocation order
+		want     uint64
+	}{
+		{"none", nil, 0},
+		{"in order", []uint64{0, 1, 2}, 0},
+		{"as qemu-io writes 0, 1M, 64k", []uint64{0, 16, 1}, 2},
+		{"reversed", []uint64{2, 1, 0}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := NewMemStorage()
+			if err := Create(st, 64<<20, CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			files := Files{Image: st}
+			im, err := Open(files, NewMemBackend(files), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tc.clusters {
+				if _, err := im.WriteAt(make([]byte, 4096), int64(c*cs)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := im.Close(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Check(st, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.FragmentedClusters != tc.want || res.AllocatedClusters != uint64(len(tc.clusters)) {
+				t.Errorf("%d fragmented of %d allocated; want %d of %d", res.FragmentedClusters, res.AllocatedClusters, tc.want, len(tc.clusters))
+			}
+		})
+	}
+}

@@ -16,17 +16,20 @@ import (
 // the repair fixed. ImageEndOffset, which qemu-img does not report for
 // QED, and Problems (one line per finding) are qedimg's own.
 type checkJSON struct {
-	Filename          string   `json:"filename"`
-	Format            string   `json:"format"`
-	CheckErrors       int      `json:"check-errors"`
-	Corruptions       int      `json:"corruptions,omitempty"`
-	Leaks             int      `json:"leaks,omitempty"`
-	CorruptionsFixed  int      `json:"corruptions-fixed,omitempty"`
-	LeaksFixed        int      `json:"leaks-fixed,omitempty"`
-	TotalClusters     uint64   `json:"total-clusters,omitempty"`
-	AllocatedClusters uint64   `json:"allocated-clusters,omitempty"`
-	ImageEndOffset    uint64   `json:"image-end-offset,omitempty"`
-	Problems          []string `json:"problems"`
+	Filename          string `json:"filename"`
+	Format            string `json:"format"`
+	CheckErrors       int    `json:"check-errors"`
+	Corruptions       int    `json:"corruptions,omitempty"`
+	Leaks             int    `json:"leaks,omitempty"`
+	CorruptionsFixed  int    `json:"corruptions-fixed,omitempty"`
+	LeaksFixed        int    `json:"leaks-fixed,omitempty"`
+	TotalClusters     uint64 `json:"total-clusters,omitempty"`
+	AllocatedClusters uint64 `json:"allocated-clusters,omitempty"`
+	// FragmentedClusters is present when AllocatedClusters is, as in
+	// qemu-img's JSON.
+	FragmentedClusters *uint64  `json:"fragmented-clusters,omitempty"`
+	ImageEndOffset     uint64   `json:"image-end-offset,omitempty"`
+	Problems           []string `json:"problems"`
 }
 
 // runCheck implements "qedimg check": impl.Check over the image file,
@@ -109,6 +112,9 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 		ImageEndOffset:    res.ImageEndOffset,
 		CheckErrors:       res.CheckErrors,
 		Problems:          append([]string{}, res.Problems...),
+	}
+	if res.AllocatedClusters > 0 && res.TotalClusters > 0 {
+		rec.FragmentedClusters = &res.FragmentedClusters
 	}
 	switch {
 	case *quiet:
@@ -212,9 +218,10 @@ func humanCheck(r checkJSON, repair bool) string {
 			fmt.Fprintf(&b, "\n%d internal errors have occurred during the check.\n", r.CheckErrors)
 		}
 	}
-	if r.TotalClusters > 0 {
-		fmt.Fprintf(&b, "%d/%d = %.2f%% allocated clusters\n", r.AllocatedClusters, r.TotalClusters,
-			100*float64(r.AllocatedClusters)/float64(r.TotalClusters))
+	if r.TotalClusters > 0 && r.AllocatedClusters > 0 && r.FragmentedClusters != nil {
+		// qemu-img's line; QED has no compressed clusters.
+		fmt.Fprintf(&b, "%d/%d = %.2f%% allocated, %.2f%% fragmented, %.2f%% compressed clusters\n", r.AllocatedClusters, r.TotalClusters,
+			100*float64(r.AllocatedClusters)/float64(r.TotalClusters), 100*float64(*r.FragmentedClusters)/float64(r.AllocatedClusters), 0.0)
 	}
 	if r.ImageEndOffset > 0 {
 		fmt.Fprintf(&b, "Image end offset: %d\n", r.ImageEndOffset)
