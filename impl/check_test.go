@@ -1447,7 +1447,11 @@ func TestCheckFragmentedClusters(t *testing.T) {
 		want     uint64
 	}{
 		{"none", nil, 0},
-		{"in order", []uint64{0, 1, 2}, 0},
+		// The first write allocates its data cluster, then the L2
+		// table after it (as QEMU does): the table sits between the
+		// first data cluster and the second.
+		{"in order", []uint64{0, 1, 2}, 1},
+		{"table first, then in order", []uint64{0, 1, 2, 3}, 1},
 		{"as qemu-io writes 0, 1M, 64k", []uint64{0, 16, 1}, 2},
 		{"reversed", []uint64{2, 1, 0}, 2},
 	} {
