@@ -5,18 +5,33 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/qedharness/qedharness/workloads/bench"
 )
 
-// compareMain implements "runbench compare [-metric M] OLD/runs.json
-// NEW/runs.json" (see bench.Compare).
+// compareMain implements "runbench compare [-metric M,...]
+// [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json"
+// (see bench.Compare). It exits 1 for a regression beyond PCT, as for
+// a file it cannot read.
 func compareMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("runbench compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	metric := fs.String("metric", "ops_per_sec", "record `field` to compare: ops_per_sec, mib_per_sec, lat_p50_us, lat_p99_us, lat_p999_us, host_ios_per_op, meta_bytes")
+	cfg := bench.CompareConfig{FailOnRegression: -1}
+	metrics := fs.String("metric", "ops_per_sec", "comma-separated record `fields` to compare, a table each: ops_per_sec, mib_per_sec, lat_p50_us, lat_p99_us, lat_p999_us, host_ios_per_op, meta_bytes")
+	fs.BoolVar(&cfg.OnlyChanged, "only-changed", false, "show only the configurations with a significant change (or a change of safety)")
+	fs.Func("fail-on-regression", "exit 1 when a significant change of a metric in its bad direction (ops/s lower, latency higher) exceeds `PCT` percent of the old median", func(s string) error {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("%q: want a percentage, 0 or more", s)
+		}
+		cfg.FailOnRegression = v
+		return nil
+	})
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runbench compare [-metric field] OLD/runs.json NEW/runs.json\n\n")
+		fmt.Fprintf(stderr, "usage: runbench compare [-metric fields] [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -26,7 +41,9 @@ func compareMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runbench compare: want two runs.json files, OLD and NEW; got %d arguments\n", fs.NArg())
 		return exitUsage
 	}
-	err := bench.Compare(stdout, fs.Arg(0), fs.Arg(1), *metric)
+	cfg.Old, cfg.New = fs.Arg(0), fs.Arg(1)
+	cfg.Metrics = strings.Split(*metrics, ",")
+	err := bench.Compare(stdout, cfg)
 	return subcommandFail(stderr, "runbench compare", err)
 }
 

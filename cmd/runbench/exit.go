@@ -27,7 +27,7 @@ var flagOf = map[string]string{
 	"Jobs": "set", "Settings": "set", "Workloads": "workloads", "Policies": "policies", "QDs": "qd",
 	"Backends": "backend", "Devices": "device", "Repeat": "repeat", "Warmup": "warmup", "Parallel": "parallel",
 	"Out": "out", "Baseline": "baseline", "Linearizability": "linearizability", "Dir": "dir", "Direct": "direct",
-	"AIO": "aio", "FileWorkers": "file-workers", "Baselines": "baselines", "Metric": "metric",
+	"AIO": "aio", "FileWorkers": "file-workers", "Baselines": "baselines", "Metrics": "metric",
 }
 
 // describe renders err for stderr, a bench.SettingError as "-flag: why".

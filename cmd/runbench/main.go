@@ -64,7 +64,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.qds, "qd", "", "comma-separated queue `depths` (requests in flight per job instance); default 1,2,4,8,16,32,64")
 	fs.StringVar(&o.backends, "backend", "sim", "comma-separated `backends`: sim (virtual time), mem, file")
 	fs.StringVar(&o.devices, "device", "nvme", "comma-separated sim device `presets`: "+strings.Join(sim.Presets(), ", "))
-	fs.IntVar(&cfg.Repeat, "repeat", 3, "measured repetitions of each configuration, interleaved")
+	fs.IntVar(&cfg.Repeat, "repeat", bench.DefaultRepeat, "measured repetitions of each configuration, interleaved (at least 4 a side for benchstat to call a difference significant)")
 	fs.IntVar(&cfg.Warmup, "warmup", 1, "discarded warm-up rounds before the repetitions")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "base `seed`: repetition k uses seed+k-1 (every random choice comes from it)")
 	fs.StringVar(&cfg.Out, "out", "results/latest", "`directory` for runs.json, runs.csv, bench.txt and summary.txt")
@@ -89,7 +89,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.list, "list", false, "list the workloads of the job file and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version (module, VCS revision, Go) and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric field] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric fields] [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs

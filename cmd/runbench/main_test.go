@@ -215,7 +215,7 @@ func TestCompareCommand(t *testing.T) {
 	if code := run([]string{"compare", filepath.Join(a, "runs.json"), filepath.Join(b, "runs.json")}, &stdout, &stderr); code != 0 {
 		t.Fatalf("compare: exit %d: %s", code, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "4 configurations compared: 0 faster, 0 slower, 4 within") {
+	if !strings.Contains(stdout.String(), "4 configurations compared: 0 faster, 0 slower, 4 without a significant change") {
 		t.Errorf("identical sim runs should compare equal:\n%s", stdout.String())
 	}
 	for _, tc := range []struct {
@@ -224,13 +224,67 @@ func TestCompareCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"compare", "x"}, exitUsage, "want two runs.json files"},
-		{[]string{"compare", "-metric", "speed", "a", "b"}, exitUsage, "unknown metric"},
+		{[]string{"compare", "-metric", "ops_per_sec,speed", "a", "b"}, exitUsage, "-metric: unknown metric"},
+		{[]string{"compare", "-fail-on-regression", "-3", "a", "b"}, exitUsage, "want a percentage"},
 		{[]string{"compare", filepath.Join(dir, "none.json"), filepath.Join(b, "runs.json")}, 1, "no such file"},
 	} {
 		stderr.Reset()
 		if code := run(tc.args, &stdout, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.want)
 		}
+	}
+}
+
+// TestCompareRegression compares synthetic results where one
+// configuration lost 20% of its ops/s (its p99 latency rose 25%) over 5
+// repetitions and another did not change, and checks the table and the
+// exit status of -fail-on-regression.
+func TestCompareRegression(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, scale float64) string {
+		res := results.Results{Provenance: results.Provenance{Commit: name, Repeat: 5}}
+		for rep := 1; rep <= 5; rep++ {
+			for _, pol := range []string{"freeze-any", "overlap"} {
+				ops := 1000 + 10*float64(rep)
+				if pol == "overlap" {
+					ops *= scale
+				}
+				res.Runs = append(res.Runs, results.Record{Policy: pol, Workload: "first-touch", QD: 8, Backend: "sim", Device: "nvme",
+					Repeat: rep, OpsPerSec: ops, LatP99Us: 1e6 / ops, Check: "clean"})
+			}
+		}
+		var b bytes.Buffer
+		if err := res.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	old, cur := write("old", 1), write("new", 0.8)
+	for _, tc := range []struct {
+		flags          []string
+		code           int
+		stdout, stderr string
+	}{
+		{nil, 0, "-20.00%  slower  (p=0.008 n=5)", ""},
+		{[]string{"-only-changed"}, 0, "(1 of them not shown)", ""},
+		{[]string{"-fail-on-regression", "10"}, 1, "1 slower", "1 significant regression beyond 10%, the largest ops_per_sec -20.00% on policy=overlap"},
+		{[]string{"-fail-on-regression", "20"}, 0, "1 slower", ""},
+		{[]string{"-metric", "ops_per_sec,lat_p99_us", "-fail-on-regression", "24"}, 1, "+25.00%  worse", "the largest lat_p99_us +25.00%"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(append(append([]string{"compare"}, tc.flags...), old, cur), &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("compare %v: exit %d, want %d; stdout lacks %q or stderr %q:\n%s%s", tc.flags, code, tc.code, tc.stdout, tc.stderr, stdout.String(), stderr.String())
+		}
+	}
+	// The other way round the change is an improvement.
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"compare", "-fail-on-regression", "0", cur, old}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "1 faster") {
+		t.Errorf("an improvement: exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 }
 
@@ -273,7 +327,7 @@ func TestFlagOf(t *testing.T) {
 	fs := newFlagSet(&cfg, &o, io.Discard)
 	fields := reflect.TypeOf(cfg)
 	for setting, name := range flagOf {
-		if setting == "Metric" { // runbench compare's
+		if setting == "Metrics" { // runbench compare's
 			continue
 		}
 		if _, ok := fields.FieldByName(setting); !ok {

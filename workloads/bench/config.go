@@ -97,6 +97,18 @@ type Config struct {
 // told otherwise: QEMU's QED as merged.
 const DefaultBaseline = "freeze-any"
 
+// DefaultRepeat is runbench's number of measured repetitions of each
+// configuration. A repetition is a run with the next seed (the matrix's
+// base seed plus k-1), so on sim, deterministic in virtual time, the
+// repetitions differ by the seed alone. Five is the fewest with which
+// benchstat's Mann-Whitney U test can call a difference significant at
+// alpha 0.05 while tolerating overlap: its smallest p-value is 0.1 with
+// 3 repetitions a side (never significant), 0.029 with 4 (significant
+// only when every new value lies beyond every old one), 0.008 with 5
+// (up to two of the 25 old-new pairs may be out of order), and 0.036
+// against 3 old ones, so results of 3 repetitions still compare.
+const DefaultRepeat = 5
+
 // Choices of Config.AIO and Config.Baselines other than names.
 const (
 	// AIOAuto chooses io_uring where the kernel allows it, else threads.

@@ -35,8 +35,10 @@
 //     done, and otherwise what kept the results from being written.
 //
 // Report rewrites the tables, figures and report of a results directory
-// from its runs.json, and Compare compares two runs.json files, as the
-// runbench report and runbench compare subcommands do.
+// from its runs.json, and Compare compares two runs.json files with
+// benchstat's statistics (a *RegressionError when told to fail on a
+// regression), as the runbench report and runbench compare subcommands
+// do.
 //
 // Messages speak runbench's language (they name -seed, -backend file,
 // -linearizability), because that is where users read them; the

@@ -9,9 +9,19 @@ import (
 	"strings"
 )
 
-// other figures are custom units. Lines come sorted by policy, the one
-// named first leading (benchstat takes the first column as its base),
-// then by configuration and repetition.
+// WriteBench writes one Go benchmark line per run, preceded by the
+// configuration lines benchstat reads (goos, goarch, cpu, pkg), so
+// `benchstat -col /policy bench.txt` compares policies and
+// `benchstat OLD/bench.txt NEW/bench.txt` compares two results as one
+// table. The iteration count is the run's ops, ns/op its time per op
+// (virtual on sim); the other figures are custom units. Lines come
+// sorted by policy, the one named first leading (benchstat takes the
+// first column as its base), then by configuration and repetition.
+//
+// The commit is on a comment line ("# commit ..."), not a configuration
+// line: benchstat puts results whose configuration lines differ in
+// separate tables, so a "commit:" key would keep two commits from ever
+// being compared. runs.json holds the whole provenance.
 func WriteBench(w io.Writer, prov *Provenance, runs []Record, first string) error {
 	runs = slices.Clone(runs)
 	slices.SortStableFunc(runs, func(a, b Record) int {
@@ -35,7 +45,7 @@ func WriteBench(w io.Writer, prov *Provenance, runs []Record, first string) erro
 	if prov.CPUModel != "" {
 		fmt.Fprintf(&b, "cpu: %s\n", prov.CPUModel)
 	}
-	fmt.Fprintf(&b, "pkg: github.com/qedharness/qedharness/workloads\ncommit: %s\n", prov.Commit)
+	fmt.Fprintf(&b, "pkg: github.com/qedharness/qedharness/workloads\n# commit %s (runs.json has the provenance)\n", prov.Commit)
 	for i := range runs {
 		r := &runs[i]
 		if r.Error != "" || r.Ops == 0 {

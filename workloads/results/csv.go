@@ -67,8 +67,3 @@ func WriteCSV(w io.Writer, runs []Record) error {
 	cw.Flush()
 	return cw.Error()
 }
-
-// WriteBench writes one Go benchmark line per run, preceded by the
-// configuration lines benchstat reads (goos, goarch, cpu, commit), so
-// `benchstat -col /policy bench.txt` compares policies. The iteration
-// count is the run's ops, ns/op its time per op (virtual on sim); the
