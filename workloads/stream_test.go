@@ -197,7 +197,7 @@ func TestStreamRuntimeFirstTouchEnds(t *testing.T) {
 	if n := len(drain(p.Streams(1)[0], 1000)); n != 16 {
 		t.Errorf("unbounded first-touch stream gave %d ops, want the 16 fresh clusters", n)
 	}
-	p = mustPlan(t, "rt", map[string]string{"rw": "randwrite", "size": "1m", "runtime": "10"})
+	p = mustPlan(t, "rt", map[string]string{"rw": "randwrite", "size": "1m", "runtime": "10", "time_based": "1"})
 	if n := len(drain(p.Streams(1)[0], 1000)); n != 1000 {
 		t.Errorf("unbounded plain stream ended after %d ops", n)
 	}
@@ -264,9 +264,9 @@ func BenchmarkStream(b *testing.B) {
 		name string
 		set  map[string]string
 	}{
-		{"rw=randwrite", map[string]string{"rw": "randwrite", "size": "1g", "runtime": "1"}},
-		{"rw=randrw/dist=zipf", map[string]string{"rw": "randrw", "random_distribution": "zipf:1.1", "size": "1g", "runtime": "1"}},
-		{"pattern=first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "1t", "runtime": "1"}},
+		{"rw=randwrite", map[string]string{"rw": "randwrite", "size": "1g", "runtime": "1", "time_based": "1"}},
+		{"rw=randrw/dist=zipf", map[string]string{"rw": "randrw", "random_distribution": "zipf:1.1", "size": "1g", "runtime": "1", "time_based": "1"}},
+		{"pattern=first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "1t", "runtime": "1", "time_based": "1"}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := mustPlan(b, "bench", tc.set)
