@@ -29,16 +29,12 @@ type bsSplit [2][]sizeShare
 // none). A blank PERCENT shares what the others leave evenly; the
 // percentages add up to 100.
 func parseBSSplit(v string) (bsSplit, error) {
-	parts := strings.Split(v, ",")
-	if len(parts) > 3 {
-		return bsSplit{}, errors.New("want SPLIT or READS,WRITES[,TRIMS]")
+	dirs, err := perDirection(v, "SPLIT")
+	if err != nil {
+		return bsSplit{}, err
 	}
 	var s bsSplit
-	for dir := range 2 {
-		text := parts[0]
-		if dir == 1 && len(parts) > 1 {
-			text = parts[1]
-		}
+	for dir, text := range dirs {
 		shares, err := parseShares(text)
 		if err != nil {
 			return bsSplit{}, err
@@ -46,6 +42,32 @@ func parseBSSplit(v string) (bsSplit, error) {
 		s[dir] = shares
 	}
 	return s, nil
+}
+
+// perDirection splits fio's "READS,WRITES[,TRIMS]" (or one value for
+// both) into the reads' and the writes' text; trims are ignored, since
+// runbench issues none. what names one value in the error.
+func perDirection(v, what string) ([2]string, error) {
+	parts := strings.Split(v, ",")
+	if len(parts) > 3 {
+		return [2]string{}, fmt.Errorf("want %s or READS,WRITES[,TRIMS]", what)
+	}
+	if len(parts) == 1 {
+		return [2]string{v, v}, nil
+	}
+	return [2]string{parts[0], parts[1]}, nil
+}
+
+// canonBSSplit parses a bssplit and renders it as Job.BSSplit holds it.
+func canonBSSplit(v string) (string, error) {
+	s, err := parseBSSplit(v)
+	return s.String(), err
+}
+
+// canonBSRange parses a bsrange and renders it as Job.BSRange holds it.
+func canonBSRange(v string) (string, error) {
+	r, err := parseBSRange(v)
+	return r.String(), err
 }
 
 // parseShares parses one direction of a bssplit.
@@ -117,16 +139,12 @@ type bsRange [2][2]uint64
 // and writes, or "READS,WRITES[,TRIMS]"; reversed bounds are swapped, as
 // in fio.
 func parseBSRange(v string) (bsRange, error) {
-	parts := strings.Split(v, ",")
-	if len(parts) > 3 {
-		return bsRange{}, errors.New("want MIN-MAX or READS,WRITES[,TRIMS]")
+	dirs, err := perDirection(v, "MIN-MAX")
+	if err != nil {
+		return bsRange{}, err
 	}
 	var r bsRange
-	for dir := range 2 {
-		text := parts[0]
-		if dir == 1 && len(parts) > 1 {
-			text = parts[1]
-		}
+	for dir, text := range dirs {
 		lo, hi, ok := strings.Cut(text, "-")
 		if !ok {
 			lo, hi, ok = strings.Cut(text, ":")

@@ -1,10 +1,19 @@
 package workloads
 
-import (
-	"errors"
-	"strings"
-	"testing"
-)
+import "testing"
+
+// budget checks the ops add up to want bytes; the last may go over.
+func budget(want uint64) func(t *testing.T, p *Plan, ops []Op) {
+	return func(t *testing.T, p *Plan, ops []Op) {
+		var total uint64
+		for _, op := range ops {
+			total += op.Len
+		}
+		if total < want || total >= want+p.maxBS {
+			t.Errorf("%d bytes, want %d (the last request may go over)", total, want)
+		}
+	}
+}
 
 // TestBlockSizes checks bssplit, bsrange, bs=READ,WRITE and blockalign
 // shape every request as fio does, within the region.
@@ -56,24 +65,8 @@ func TestBlockSizes(t *testing.T) {
 				t.Errorf("sizes %v, want 4k, 8k, 12k and 16k", seen)
 			}
 		}},
-		{"byte budget of one pass", map[string]string{"rw": "randwrite", "size": "1m", "bssplit": "4k/50:64k/50"}, func(t *testing.T, p *Plan, ops []Op) {
-			var total uint64
-			for _, op := range ops {
-				total += op.Len
-			}
-			if total < 1<<20 || total >= 1<<20+64<<10 {
-				t.Errorf("%d bytes, want one pass of 1m (the last request may go over)", total)
-			}
-		}},
-		{"io_size budget", map[string]string{"rw": "write", "size": "1m", "bssplit": "4k/50:64k/50", "io_size": "3m"}, func(t *testing.T, p *Plan, ops []Op) {
-			var total uint64
-			for _, op := range ops {
-				total += op.Len
-			}
-			if total < 3<<20 || total >= 3<<20+64<<10 {
-				t.Errorf("%d bytes, want 3m", total)
-			}
-		}},
+		{"byte budget of one pass", map[string]string{"rw": "randwrite", "size": "1m", "bssplit": "4k/50:64k/50"}, budget(1 << 20)},
+		{"io_size budget", map[string]string{"rw": "write", "size": "1m", "bssplit": "4k/50:64k/50", "io_size": "3m"}, budget(3 << 20)},
 		{"sequential sizes follow each other", map[string]string{"rw": "write", "size": "1m", "bssplit": "4k/50:64k/50", "loops": "2"}, func(t *testing.T, p *Plan, ops []Op) {
 			var next uint64
 			wraps := 0
@@ -128,16 +121,6 @@ func TestBlockSizePlanErrors(t *testing.T) {
 		{map[string]string{"rw": "randwrite", "size": "4k", "bsrange": "8k-16k"}, "size", "smallest block size"},
 		{map[string]string{"rw": "randread", "blockalign": "1000"}, "blockalign", "multiple of 512"},
 	} {
-		j := DefaultJob()
-		for k, v := range tt.set {
-			if err := j.Set(k, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, err := j.Plan()
-		var ke *KeyError
-		if !errors.As(err, &ke) || ke.Key != tt.key || !strings.Contains(err.Error(), tt.msg) {
-			t.Errorf("%v: %v, want %s: %q", tt.set, err, tt.key, tt.msg)
-		}
+		checkPlanError(t, tt.set, tt.key, tt.msg)
 	}
 }

@@ -1,9 +1,7 @@
 package workloads
 
 import (
-	"errors"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -107,16 +105,6 @@ func TestDistributionPlanErrors(t *testing.T) {
 		{map[string]string{"rw": "randread", "size": "1m", "random_distribution": "zoned_abs:50/512k:50/1m"}, "past the region"},
 		{map[string]string{"rw": "randread", "size": "16k", "random_distribution": "sequence:1,7"}, "past the region's 4 blocks"},
 	} {
-		j := DefaultJob()
-		for k, v := range tt.set {
-			if err := j.Set(k, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, err := j.Plan()
-		var ke *KeyError
-		if !errors.As(err, &ke) || ke.Key != "random_distribution" || !strings.Contains(err.Error(), tt.msg) {
-			t.Errorf("%v: %v, want random_distribution: %q", tt.set, err, tt.msg)
-		}
+		checkPlanError(t, tt.set, "random_distribution", tt.msg)
 	}
 }

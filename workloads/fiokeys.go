@@ -33,7 +33,7 @@ var fioIgnored = map[string]string{}
 
 func init() {
 	for why, keys := range map[string]string{
-		whyTarget: "filename directory filename_format unique_filename unlink unlink_each_loop allow_file_create allow_mounted_write " +
+		whyTarget: "directory filename_format unique_filename unlink unlink_each_loop allow_file_create allow_mounted_write " +
 			"create_on_open create_serialize create_fsync file_service_type openfiles lockfile invalidate fallocate replay_redirect opendir",
 		whyEngineOpt: "sqthread_poll sqthread_poll_cpu registerfiles fixedbufs nonvectored hipri hipri_percentage uncached force_async " +
 			"cmd_type libblkio_driver libblkio_path libblkio_pre_connect_props libblkio_pre_start_props libblkio_vectored " +

@@ -49,8 +49,9 @@ func (rw RW) Writes() bool { return rw != RWRead && rw != RWRandRead }
 // Job is one workload specification, as one section of an fio job file.
 // The zero value is not valid; start from DefaultJob, then Set keys.
 // Sizes are in bytes; each of NumJobs instances works on its own region
-// of Size bytes, instance i at Offset + i*Size, with IODepth requests in
-// flight (a closed loop, as fio's iodepth).
+// of Size bytes, instance i at Offset + i*Size (all at Offset with
+// SharedRegion), with IODepth requests in flight (a closed loop, as fio's
+// iodepth).
 type Job struct {
 	// Name names the workload in records and tables (the section name).
 	Name string
@@ -183,6 +184,10 @@ type Job struct {
 	// SequenceStride makes a sequence distribution move on by its length
 	// at each repetition (key random_sequence_stride).
 	SequenceStride bool
+	// SharedRegion has every instance work on the same region, at
+	// Offset, rather than each on its own (key shared_region): fio's
+	// numjobs clones of a job that names one file share it.
+	SharedRegion bool
 }
 
 // RWPair is a value for reads and one for writes, as fio's keys that
@@ -282,10 +287,10 @@ var coreJobKeys = []jobKey{
 		set: func(j *Job, v string) error { return setInt(&j.NumJobs, v) },
 		get: func(j *Job) string { return strconv.Itoa(j.NumJobs) }},
 	{name: "size", help: "bytes of each instance's region, or N% of the image (image_size, or 64m without it)",
-		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Size, &j.SizePercent, v) },
+		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Size, &j.SizePercent, v, 1) },
 		get: func(j *Job) string { return formatSizeOrPercent(j.Size, j.SizePercent) }},
 	{name: "offset", help: "where the first instance's region starts, or N% into the image",
-		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Offset, &j.OffsetPercent, v) },
+		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Offset, &j.OffsetPercent, v, 0) },
 		get: func(j *Job) string { return formatSizeOrPercent(j.Offset, j.OffsetPercent) }},
 	{name: "ops", aliases: []string{"number_ios"}, help: "reads and writes per instance; 0 means one pass over the region (or no limit with runtime)",
 		set: func(j *Job, v string) error { return setUint(&j.Ops, v) },
@@ -307,14 +312,7 @@ var coreJobKeys = []jobKey{
 		},
 		get: func(j *Job) string { return strconv.Itoa(100 - j.RWMixRead) }},
 	{name: "random_distribution", help: "random (uniform), zipf[:THETA[:CENTER]], pareto[:H[:CENTER]], normal[:DEV%[:CENTER]] (gauss), zoned:ACCESS%/SIZE%:..., zoned_abs:ACCESS%/BYTES:... or sequence:I,J,... (fio's)",
-		set: func(j *Job, v string) error {
-			d, err := ParseDistribution(v)
-			if err != nil {
-				return err
-			}
-			j.Distribution = d
-			return nil
-		},
+		set: func(j *Job, v string) error { return setWith(&j.Distribution, v, ParseDistribution) },
 		get: func(j *Job) string { return j.Distribution.String() }},
 	{name: "norandommap", help: "1 draws uniform offsets independently; 0 (fio's default) hits every block once per pass",
 		set: func(j *Job, v string) error { return setBool(&j.NoRandomMap, v) },
@@ -535,8 +533,8 @@ func unknownKeyError(key string) error {
 	if why, ok := fioRefusal(key); ok {
 		return errors.New(why)
 	}
-	if _, ok := fioIgnored[key]; ok {
-		return errors.New("a fio key that changes nothing runbench measures: a job file accepts it (and says it was ignored), -set does not")
+	if _, ok := fioIgnored[key]; ok || parserKeys[key] {
+		return errors.New("a fio key a job file accepts (naming it when runbench ignores it), -set does not")
 	}
 	names := make([]string, 0, len(jobKeys)+len(fioIgnored))
 	for _, k := range jobKeys {

@@ -23,24 +23,10 @@ var fioJobKeys = []jobKey{
 		},
 		get: func(j *Job) string { return j.IOEngine }},
 	{name: "bssplit", optional: true, help: "weighted block sizes, SIZE/PERCENT:SIZE/PERCENT:... (a blank PERCENT shares the rest); READS,WRITES for each direction; takes precedence over bs",
-		set: func(j *Job, v string) error {
-			s, err := parseBSSplit(v)
-			if err != nil {
-				return err
-			}
-			j.BSSplit = s.String()
-			return nil
-		},
+		set: func(j *Job, v string) error { return setWith(&j.BSSplit, v, canonBSSplit) },
 		get: func(j *Job) string { return j.BSSplit }},
 	{name: "bsrange", aliases: []string{"blocksize_range"}, optional: true, help: "block sizes drawn from MIN-MAX (multiples of MIN), as fio; READS,WRITES for each direction; takes precedence over bs",
-		set: func(j *Job, v string) error {
-			s, err := parseBSRange(v)
-			if err != nil {
-				return err
-			}
-			j.BSRange = s.String()
-			return nil
-		},
+		set: func(j *Job, v string) error { return setWith(&j.BSRange, v, canonBSRange) },
 		get: func(j *Job) string { return j.BSRange }},
 	{name: "blockalign", aliases: []string{"ba"}, optional: true, help: "random offsets are multiples of this (0: the smallest block size); turns the random map off, as in fio",
 		set: func(j *Job, v string) error { return setSize(&j.BlockAlign, firstOfPair(v)) },
@@ -96,18 +82,24 @@ var fioJobKeys = []jobKey{
 		set: func(j *Job, v string) error { return setInt(&j.ReplayTimeScale, v) },
 		get: func(j *Job) string { return strconv.Itoa(j.ReplayTimeScale) }},
 	{name: "replay_skip", optional: true, help: "leave these iolog entries out: a comma-separated list of read, write, trim, sync",
-		set: func(j *Job, v string) error {
-			s, err := parseReplaySkip(v)
-			if err != nil {
-				return err
-			}
-			j.ReplaySkip = s
-			return nil
-		},
+		set: func(j *Job, v string) error { return setWith(&j.ReplaySkip, v, parseReplaySkip) },
 		get: func(j *Job) string { return j.ReplaySkip.String() }},
+	{name: "shared_region", optional: true, help: "1 has every instance (numjobs) work on the same region rather than each on its own, as fio's clones of a job naming one filename do (a job file sets it so)",
+		set: func(j *Job, v string) error { return setBool(&j.SharedRegion, v) },
+		get: func(j *Job) string { return formatBool(j.SharedRegion) }},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
 		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
 		get: func(j *Job) string { return formatBool(j.SequenceStride) }},
+}
+
+// setWith parses v with parse and stores the result in dst.
+func setWith[T any](dst *T, v string, parse func(string) (T, error)) error {
+	x, err := parse(v)
+	if err != nil {
+		return err
+	}
+	*dst = x
+	return nil
 }
 
 // badRW says why v is not an rw value, naming what fio allows and
@@ -163,12 +155,17 @@ func firstOfPair(v string) string {
 	return first
 }
 
-// setSizeOrPercent sets a size, or a percentage of the image for "N%".
-func setSizeOrPercent(size *uint64, pct *int, v string) error {
+// setSizeOrPercent sets a size, or a percentage of the image, at least
+// minPct, for "N%" (0% is 0 bytes).
+func setSizeOrPercent(size *uint64, pct *int, v string, minPct int) error {
 	if num, ok := strings.CutSuffix(strings.TrimSpace(v), "%"); ok {
 		n, err := strconv.Atoi(num)
-		if err != nil || n < 1 || n > 100 {
-			return fmt.Errorf("%q: a percentage must be a whole number in [1, 100]", v)
+		if err != nil || n < minPct || n > 100 {
+			return fmt.Errorf("%q: a percentage must be a whole number in [%d, 100]", v, minPct)
+		}
+		if n == 0 {
+			*size, *pct = 0, 0
+			return nil
 		}
 		*pct = n
 		return nil

@@ -60,8 +60,9 @@ type IgnoredKey struct {
 }
 
 // IgnoredLine renders the ignored keys as one line, grouped by why, or
-// "" when there are none: "ignored, as they change nothing runbench
-// measures: filename, directory (fio's target ...); group_reporting (...)".
+// "" when there are none: "fio keys ignored, as they change nothing
+// runbench measures, or honoured in part: filename, directory (fio's
+// target ...); group_reporting (...)".
 func (f *JobFile) IgnoredLine() string {
 	if len(f.Ignored) == 0 {
 		return ""
@@ -78,7 +79,7 @@ func (f *JobFile) IgnoredLine() string {
 	for i, why := range order {
 		parts[i] = strings.Join(keys[why], ", ") + " (" + why + ")"
 	}
-	return "ignored, as they change nothing runbench measures: " + strings.Join(parts, "; ")
+	return "fio keys ignored, as they change nothing runbench measures, or honoured in part: " + strings.Join(parts, "; ")
 }
 
 // ParseJobFile reads a job file as ParseJobFileWith does, with no files
@@ -133,13 +134,14 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 	if len(ps.jobs) == 0 && len(ps.errs) == 0 {
 		ps.errs = append(ps.errs, fmt.Errorf("%s: no job sections (a job is a [name] section)", name))
 	}
-	seen := map[string]pos{}
+	seen := map[string]*section{}
 	for _, s := range ps.jobs {
 		if first, dup := seen[s.job.Name]; dup {
-			ps.errs = append(ps.errs, fmt.Errorf("%s:%d: job name %q already used by the job at %s:%d (name=NEW renames one)", s.namePos.file, s.namePos.line, s.job.Name, first.file, first.line))
+			ps.errs = append(ps.errs, fmt.Errorf("%s:%d: the job of the section at line %d is named %q, as is the job of the section at %s:%d: runbench needs distinct names (name=NEW renames a job)",
+				s.namePos.file, s.namePos.line, s.pos.line, s.job.Name, first.pos.file, first.pos.line))
 			continue
 		}
-		seen[s.job.Name] = s.namePos
+		seen[s.job.Name] = s
 	}
 	out := &JobFile{}
 	for _, s := range ps.jobs {
@@ -351,7 +353,7 @@ func (ps *jobParser) setting(line string, at pos) {
 		fail(key, value, errors.New(why))
 		return
 	}
-	if hasValue && expanded == "" {
+	if hasValue && expanded == "" && key != "filename" {
 		msg := "empty value (a bare key, without =, means 1)"
 		if len(unset) > 0 {
 			msg = fmt.Sprintf("empty value: the environment variable %s is not set", strings.Join(unset, ", "))
@@ -382,6 +384,10 @@ func (ps *jobParser) setting(line string, at pos) {
 	}
 }
 
+// parserKeys are the fio keys fioSetting resolves, which Job.Set does not
+// take.
+var parserKeys = map[string]bool{"filename": true, "name": true, "filesize": true, "fill_device": true, "fill_fs": true, "read_iolog_file": true}
+
 // errNotFio says a key is not one the parser resolves itself.
 var errNotFio = errors.New("not a parser key")
 
@@ -389,6 +395,12 @@ var errNotFio = errors.New("not a parser key")
 // filesize, fill_device, read_iolog), returning errNotFio for others.
 func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 	switch key {
+	case "filename":
+		if strings.Contains(strings.ReplaceAll(value, `\:`, ""), ":") {
+			return errors.New("not supported: several files (runbench has one region per instance)")
+		}
+		cur.lines["filename"] = at
+		ps.ignore(key, value, whyTarget, at)
 	case "name":
 		if value == "" {
 			return errors.New("empty name")
@@ -455,6 +467,12 @@ func (ps *jobParser) finish(s *section) {
 	} else if s.fillDev && !sizeSet {
 		s.job.SizePercent = 100
 		s.lines["size"] = s.lines["fill_device"]
+	}
+	_, named := s.lines["filename"]
+	if _, set := s.lines["shared_region"]; named && !set && s.job.NumJobs > 1 {
+		s.job.SharedRegion = true
+		s.lines["shared_region"] = s.lines["filename"]
+		ps.ignore("filename with numjobs", "", "fio's clones then share the one file, so runbench's instances share one region: shared_region=1", s.lines["filename"])
 	}
 	if s.job.TimeBased && s.job.Runtime == 0 {
 		ps.ignore("time_based", "1", "without a runtime, which fio ignores too", s.lines["time_based"])

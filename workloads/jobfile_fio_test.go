@@ -73,7 +73,7 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"section names as fio's", "[punch hole-fuzzer]\n[burn_2x50%_qsort]\n[a,b/c]\n", []check{job("punch_hole-fuzzer", func(Job) bool { return true }), job("burn_2x50%_qsort", func(Job) bool { return true }), job("a_b_c", func(Job) bool { return true })}, nil},
 		{"name key", "[a]\nname=renamed job\n", []check{job("renamed_job", func(Job) bool { return true })}, nil},
 		{"global name names the jobs after", "[global]\nname=g\n[a]\n", []check{job("g", func(Job) bool { return true })}, nil},
-		{"names collide", "[global]\nname=g\n[a]\n[b]\n", nil, []string{"jobs/main.fio:2:", `job name "g" already used`}},
+		{"names collide", "[global]\nname=g\n[a]\n[b]\n", nil, []string{"jobs/main.fio:2: the job of the section at line 4 is named \"g\", as is the job of the section at jobs/main.fio:3"}},
 		{"global prefix", "[global-defaults]\nbs=16k\n[a]\n", []check{job("a", func(j Job) bool { return j.BlockSize == 16<<10 })}, nil},
 		{"include", "[a]\ninclude common.inc\nsize=1m\n", []check{job("a", func(j Job) bool { return j.BlockSize == 8<<10 && j.NumJobs == 2 && j.IOEngine == "psync" }), ignored("ioengine=psync (psync is synchronous")}, nil},
 		{"include an absolute path", "[a]\ninclude /abs/elsewhere.inc\n", nil, []string{"include /abs/elsewhere.inc"}},
@@ -96,6 +96,12 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"refused engine", "[global]\nioengine=net\n[a]\n", nil, []string{"jobs/main.fio:2:", "ioengine=net", "sends over a network"}},
 		{"time_based without runtime", "[a]\ntime_based\n", []check{ignored("time_based (without a runtime")}, nil},
 		{"unknown key", "[a]\nthreads=1\n", nil, []string{"jobs/main.fio:2:", "threads=1", "did you mean thread"}},
+		{"one file shared by numjobs", "[global]\nfilename=/dev/sdb\n[a]\nnumjobs=4\nsize=1m\n", []check{job("a", func(j Job) bool { return j.SharedRegion }), ignored("filename with numjobs (fio's clones then share")}, nil},
+		{"a file each", "[a]\nnumjobs=4\nsize=1m\n", []check{job("a", func(j Job) bool { return !j.SharedRegion })}, nil},
+		{"shared_region overrides", "[a]\nfilename=x\nnumjobs=4\nshared_region=0\n", []check{job("a", func(j Job) bool { return !j.SharedRegion })}, nil},
+		{"several files", "[a]\nfilename=a:b\n", nil, []string{"jobs/main.fio:2:", "filename=a:b", "several files"}},
+		{"escaped colons", "[a]\nfilename=/dev/bsg/0\\:0\n", nil, nil},
+		{"fresh clusters shared", "[a]\nfilename=x\nnumjobs=2\nrw=randwrite\npattern=first-touch\n", nil, []string{"jobs/main.fio:2:", "shared_region=1", "same fresh clusters"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,7 +154,7 @@ func TestFioExamples(t *testing.T) {
 			j := p.Job()
 			qd, set := p.JobQD()
 			return j.RW == RWRandMixed && j.RWMixRead == 60 && j.NumJobs == 4 && j.TimeBased && j.Runtime == 900*time.Second &&
-				j.Size == 10<<30 && qd == 16 && set && p.OpsPerJob() == 0
+				j.Size == 10<<30 && qd == 16 && set && p.OpsPerJob() == 0 && j.SharedRegion && p.ImageSize() == 10<<30
 		}}}},
 		{file: "aio-read.fio", jobs: []jobCheck{
 			{"file1", func(p *Plan) bool { qd, _ := p.JobQD(); return qd == 4 && p.Job().BlockSize == 128<<10 }},

@@ -137,7 +137,11 @@ func (j Job) Plan() (*Plan, error) {
 		}
 		j = p.job
 	}
-	hi, span := bits.Mul64(uint64(j.NumJobs), j.Size)
+	regions := uint64(j.NumJobs)
+	if j.SharedRegion {
+		regions = 1
+	}
+	hi, span := bits.Mul64(regions, j.Size)
 	end, carry := bits.Add64(j.Offset, span, 0)
 	if hi != 0 || carry != 0 {
 		return bad("size", "offset + numjobs*size overflows")
@@ -196,6 +200,9 @@ func (j Job) Plan() (*Plan, error) {
 	p.pattern, p.lay = pat, lay
 	if lay.prefill {
 		p.job.Prefill = true
+	}
+	if lay.fresh && j.SharedRegion && j.NumJobs > 1 {
+		return bad("shared_region", "the instances of pattern=%s would write the same fresh clusters: it needs a region each", j.Pattern)
 	}
 	if err := p.planAmount(); err != nil {
 		return nil, err
@@ -333,5 +340,8 @@ func (p *Plan) OpsPerJob() uint64 { return p.opsPerJob }
 
 // Region returns the guest byte range of instance i.
 func (p *Plan) Region(i int) (off, size uint64) {
+	if p.job.SharedRegion {
+		return p.job.Offset, p.job.Size
+	}
 	return p.job.Offset + uint64(i)*p.job.Size, p.job.Size
 }

@@ -396,8 +396,12 @@ func (p *Plan) prefilledImageFor(backing impl.Storage, seed int64, regions bool)
 // image. Either way each request of the run finds its cluster allocated.
 func (p *Plan) prefillSpans(seed int64, regions bool) []span {
 	if regions || !p.prefillTouchedOnly() {
-		spans := make([]span, 0, p.job.NumJobs)
-		for i := range p.job.NumJobs {
+		n := p.job.NumJobs
+		if p.job.SharedRegion {
+			n = 1
+		}
+		spans := make([]span, 0, n)
+		for i := range n {
 			off, size := p.Region(i)
 			spans = append(spans, span{off, size})
 		}

@@ -1,9 +1,11 @@
 package workloads
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -28,6 +30,23 @@ func mustPlan(t testing.TB, name string, set map[string]string) *Plan {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// checkPlanError sets set on DefaultJob, plans it, and checks the plan
+// is refused with a *KeyError for key whose message holds msg.
+func checkPlanError(t *testing.T, set map[string]string, key, msg string) {
+	t.Helper()
+	j := DefaultJob()
+	for k, v := range set {
+		if err := j.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := j.Plan()
+	var ke *KeyError
+	if !errors.As(err, &ke) || ke.Key != key || !strings.Contains(err.Error(), msg) {
+		t.Errorf("%v: %v, want a *KeyError for %s containing %q", set, err, key, msg)
+	}
 }
 
 // drain returns every op of a stream (at most limit).

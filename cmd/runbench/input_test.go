@@ -77,7 +77,7 @@ func TestFioJobFile(t *testing.T) {
 	if !strings.Contains(stdout.String(), "[rand_writes]\n") || !strings.Contains(stdout.String(), "size=1m\n") || !strings.Contains(stdout.String(), "read_iolog="+filepath.Join(dir, "trace.log")) {
 		t.Errorf("-list printed:\n%s", stdout.String())
 	}
-	want := "runbench: -job " + job + ": ignored, as they change nothing runbench measures: filename ("
+	want := "runbench: -job " + job + ": fio keys ignored, as they change nothing runbench measures, or honoured in part: filename ("
 	if e := stderr.String(); !strings.HasPrefix(e, want) || strings.Count(e, "\n") != 1 || !strings.Contains(e, "group_reporting") || !strings.Contains(e, "ioengine=libaio") || !strings.Contains(e, "direct") {
 		t.Errorf("stderr %q, want one line starting %q", e, want)
 	}
