@@ -126,10 +126,10 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 	d.start, d.deadline = env.clock(), math.MaxInt64
 	d.measureAt, d.measuring = d.start, true
 	if p.pace != nil && p.pace.ramp > 0 {
-		d.measureAt, d.measuring = d.start+p.pace.ramp, false
+		d.measureAt, d.measuring = addTime(d.start, p.pace.ramp), false
 	}
 	if p.job.Runtime > 0 {
-		d.deadline = d.measureAt + int64(p.job.Runtime)
+		d.deadline = addTime(d.measureAt, int64(p.job.Runtime))
 	}
 	d.sleep = cfg.Sleep
 	if d.sleep == nil {
@@ -213,7 +213,7 @@ func (d *driver) issue(s *runSlot) {
 		return
 	}
 	if s.pace != nil {
-		if at := d.start + s.pace.due(op, s.stream.At()); at > d.now() {
+		if at := addTime(d.start, s.pace.due(op, s.stream.At())); at > d.now() {
 			d.addTimer(timer{at: at, slot: s, op: op})
 			return
 		}
@@ -308,7 +308,7 @@ func (s *runSlot) complete(r *impl.Request) {
 	}
 	done := r.DoneNanos + d.skew
 	if s.pace != nil && s.pace.completed() {
-		d.addTimer(timer{at: min(d.now()+s.pace.pc.think, d.deadline), pace: s.pace})
+		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace})
 	}
 	if d.cfg.ReadBack && r.Op == impl.ReqWrite {
 		d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})

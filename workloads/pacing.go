@@ -60,6 +60,26 @@ func newPacing(j *Job) *pacing {
 	return pc
 }
 
+// addTime adds two non-negative times in ns, saturating at
+// math.MaxInt64/2 (a time that far away never comes, and adding to it
+// does not overflow).
+func addTime(a, b int64) int64 {
+	const most = math.MaxInt64 / 2
+	if a >= most || b >= most-a {
+		return most
+	}
+	return a + b
+}
+
+// nanos converts a time in ns, computed in floating point, saturating as
+// addTime.
+func nanos(f float64) int64 {
+	if f >= math.MaxInt64/2 {
+		return math.MaxInt64 / 2
+	}
+	return int64(f)
+}
+
 // paceSalt separates the streams' poisson draws from their operations,
 // so that capping a job's rate leaves its operations as they were.
 const paceSalt = 0x2545f4914f6cdd1d
@@ -89,7 +109,7 @@ func (sp *streamPace) due(op Op, at int64) int64 {
 	pc := sp.pc
 	var t int64
 	if pc.iologTimed && at >= 0 {
-		t = int64(float64(at) * pc.iologScale)
+		t = nanos(float64(at) * pc.iologScale)
 	}
 	if op.Kind == OpFlush {
 		return t
@@ -107,15 +127,15 @@ func (sp *streamPace) due(op Op, at int64) int64 {
 		}
 		t = max(t, sp.next[dir])
 		gap := -math.Log(1-sp.rng.Float64()) * 1e9 / iops
-		sp.next[dir] += int64(gap)
+		sp.next[dir] = addTime(sp.next[dir], nanos(gap))
 	case pc.bytesPerSec[dir] > 0:
 		// As fio's linear process: a request goes once the bytes before
 		// it are due at the rate, so a late stream catches up.
-		t = max(t, int64(sp.bytes[dir]*1e9/pc.bytesPerSec[dir]))
+		t = max(t, nanos(sp.bytes[dir]*1e9/pc.bytesPerSec[dir]))
 		sp.bytes[dir] += float64(op.Len)
 	default:
 		t = max(t, sp.next[dir])
-		sp.next[dir] += int64(1e9 / pc.reqsPerSec[dir])
+		sp.next[dir] = addTime(sp.next[dir], nanos(1e9/pc.reqsPerSec[dir]))
 	}
 	return t
 }

@@ -166,7 +166,10 @@ func (j Job) Plan() (*Plan, error) {
 	}
 	if err := impl.ValidateGeometry(j.ClusterSize, j.TableSize, p.imageSize); err != nil {
 		key := "image_size"
-		if j.ImageSize == 0 {
+		switch {
+		case j.ImageSize == 0 && j.IOLog != nil:
+			key = "read_iolog"
+		case j.ImageSize == 0:
 			key = "size"
 		}
 		return bad(key, "%v", err)
