@@ -48,6 +48,9 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 	case !results.IsBaseline(name):
 		return fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(results.BaselineNames(), ", "))
 	case name == results.BaselineRaw:
+		if p.pace != nil {
+			return errors.New("the raw baseline does not pace requests (rate, rate_iops, thinktime, ramp_time, an iolog's timing)")
+		}
 		if err := p.CheckQD(qd); err != nil {
 			return err
 		}
@@ -116,8 +119,14 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench runs a single stream (numjobs > 1)")
 	case j.RW == RWMixed || j.RW == RWRandMixed:
 		return nil, "", errors.New("qemu-img bench cannot mix reads and writes")
-	case j.Distribution.Kind == Zipf:
+	case j.Distribution.Kind != Uniform:
 		return nil, "", errors.New("qemu-img bench has no skewed distribution")
+	case p.sizes != nil || j.BlockAlign > 0:
+		return nil, "", errors.New("qemu-img bench issues requests of one size (bssplit, bsrange, blockalign, bs=READ,WRITE)")
+	case p.iolog != nil:
+		return nil, "", errors.New("qemu-img bench cannot replay an iolog")
+	case p.pace != nil:
+		return nil, "", errors.New("qemu-img bench does not pace requests (rate, rate_iops, thinktime, ramp_time)")
 	case p.opsPerJob == 0:
 		return nil, "", errors.New("qemu-img bench needs an op count, not a runtime")
 	case j.ReopenEvery > 0:
@@ -231,7 +240,7 @@ func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 	}
 	qd := cfg.QD
 	if qd == 0 {
-		qd = p.job.IODepth
+		qd = p.depth
 	}
 	if cfg.Baseline == results.BaselineRaw {
 		return runRaw(cfg, qd)

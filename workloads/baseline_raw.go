@@ -137,7 +137,7 @@ func driveRaw(cfg BaselineConfig, be *file.Backend, qd int, clock func() int64) 
 	p := cfg.Plan
 	streams := p.Streams(cfg.Seed)
 	slots := make([]rawSlot, len(streams)*qd)
-	bs := int(p.job.BlockSize)
+	bs := int(p.maxBS)
 	bufs := impl.AlignedBuffer(len(slots) * bs)
 	var (
 		res      Result

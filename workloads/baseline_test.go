@@ -77,7 +77,7 @@ func TestBenchArgs(t *testing.T) {
 		{"numjobs", map[string]string{"rw": "write", "size": "1m", "numjobs": "2"}, 1, "", nil, "single stream"},
 		{"mixed", map[string]string{"rw": "randrw", "size": "1m"}, 1, "", nil, "cannot mix reads and writes"},
 		{"zipf", map[string]string{"rw": "randread", "size": "1m", "random_distribution": "zipf:1.1"}, 1, "", nil, "no skewed distribution"},
-		{"runtime", map[string]string{"rw": "read", "size": "1m", "runtime": "1"}, 1, "", nil, "needs an op count"},
+		{"runtime", map[string]string{"rw": "read", "size": "1m", "runtime": "1", "time_based": "1"}, 1, "", nil, "needs an op count"},
 		{"reopen", map[string]string{"rw": "write", "size": "1m", "reopen_every": "4"}, 1, "", nil, "cannot reopen"},
 	}
 	for _, tt := range tests {

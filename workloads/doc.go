@@ -9,8 +9,14 @@
 // image geometry (cluster size, table size, image size, backing file),
 // and reopen_every, which closes the image and opens it again every N
 // requests, so a run also covers what the image keeps on disk.
-// Jobs come from a small fio-like job file (ParseJobFile) or from
-// key=value settings (Job.Set), which both check every key and value.
+// fio's keys shape the I/O too: block size mixes (bssplit, bsrange),
+// amounts (io_size, loops, time_based), skewed distributions (zipf,
+// pareto, normal, zoned), pacing (rate, rate_iops, thinktime, ramp_time:
+// pacing.go) and the replay of fio iologs (iolog.go).
+// Jobs come from a job file in fio's syntax (ParseJobFileWith, which
+// accepts and names the fio keys that change nothing runbench measures,
+// fiokeys.go, and refuses those that would) or from key=value settings
+// (Job.Set), which both check every key and value.
 //
 // Job.Plan validates a job and resolves its defaults; Plan.Streams turns
 // a plan and a seed into one deterministic stream of operations per job

@@ -1,8 +1,10 @@
 package workloads
 
 import (
+	"container/heap"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/backends"
@@ -14,8 +16,36 @@ type runSlot struct {
 	req    impl.Request
 	buf    []byte
 	stream *Stream
+	pace   *streamPace         // the stream's pacing; nil without
 	done   func(*impl.Request) // s.complete, bound once
 	parked Op                  // the next op, held over a reopen
+}
+
+// timer is a paced request waiting for its time (slot set), or the end
+// of a stream's thinktime stall (pace set).
+type timer struct {
+	at   int64 // on the driver's clock (driver.now)
+	seq  uint64
+	slot *runSlot
+	op   Op
+	pace *streamPace
+}
+
+// timers is a min-heap of timers by time, then by the order they were
+// set.
+type timers []timer
+
+func (t timers) Len() int { return len(t) }
+func (t timers) Less(i, j int) bool {
+	return t[i].at < t[j].at || t[i].at == t[j].at && t[i].seq < t[j].seq
+}
+func (t timers) Swap(i, j int) { t[i], t[j] = t[j], t[i] }
+func (t *timers) Push(x any)   { *t = append(*t, x.(timer)) }
+func (t *timers) Pop() any {
+	old := *t
+	x := old[len(old)-1]
+	*t = old[:len(old)-1]
+	return x
 }
 
 // driver is a run's closed loop: every slot keeps one request in flight,
@@ -40,12 +70,27 @@ type driver struct {
 
 	firstErr error      // the first request's failure
 	stopped  bool       // no more requests are issued
-	start    int64      // env.clock() at the start
-	deadline int64      // env.clock() at which the runtime is up; math.MaxInt64 without one
-	last     int64      // the latest completion
+	start    int64      // now() at the start
+	deadline int64      // now() at which the runtime is up; math.MaxInt64 without one
+	last     int64      // the latest measured completion, on now()'s clock
 	issued   uint64     // requests issued to the current generation
 	parked   []*runSlot // slots holding an op for the next generation
+
+	// Pacing (Plan.pace): requests waiting for their time, the idle time
+	// skipped (skew: the clock of a run is env.clock() + skew, and skew
+	// grows only while nothing is in flight), and the ramp.
+	timers    timers
+	timerSeq  uint64
+	skew      int64
+	sleep     func(time.Duration)
+	measureAt int64  // completions from now on are measured (start + ramp_time)
+	measuring bool   // a completion at or after measureAt was seen
+	rampStats Result // the image's counters when the ramp ended
 }
+
+// now returns the run's clock: the image's, plus the idle time skipped
+// by waiting for paced requests.
+func (d *driver) now() int64 { return d.env.clock() + d.skew }
 
 // drive runs the closed loop of cfg at queue depth qd on env and returns
 // the figures; wall times the loop for Result.IOWallNanos.
@@ -79,11 +124,26 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 	}
 	d.lats = make([]int64, 0, min(expect, 1<<24))
 	d.start, d.deadline = env.clock(), math.MaxInt64
+	d.measureAt, d.measuring = d.start, true
+	if p.pace != nil && p.pace.ramp > 0 {
+		d.measureAt, d.measuring = addTime(d.start, p.pace.ramp), false
+	}
 	if p.job.Runtime > 0 {
-		d.deadline = d.start + int64(p.job.Runtime)
+		d.deadline = addTime(d.measureAt, int64(p.job.Runtime))
+	}
+	d.sleep = cfg.Sleep
+	if d.sleep == nil {
+		d.sleep = time.Sleep
+	}
+	var paces []*streamPace
+	if p.pace != nil {
+		paces = make([]*streamPace, len(streams))
+		for i := range paces {
+			paces[i] = newStreamPace(p.pace, cfg.Seed, i)
+		}
 	}
 	d.slots = make([]runSlot, len(streams)*qd)
-	bs := int(p.job.BlockSize)
+	bs := int(p.maxBS)
 	// The slots' buffers, from the pool: fresh memory is slow to fault
 	// in. They go back at the end of a run that succeeded, when no
 	// request holds them.
@@ -92,6 +152,9 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 		s := &d.slots[i]
 		s.d = d
 		s.stream = streams[i/qd]
+		if paces != nil {
+			s.pace = paces[i/qd]
+		}
 		s.buf = d.bufs[i*bs : (i+1)*bs : (i+1)*bs]
 		cfg.Pages.fillRandom(s.buf, cfg.Seed+int64(i)+1)
 		s.done = s.complete
@@ -114,6 +177,9 @@ func (d *driver) submit(s *runSlot, op Op) {
 		return
 	}
 	d.issued++
+	if s.pace != nil {
+		s.pace.inFlight++
+	}
 	s.req = impl.Request{Off: op.Off, Done: s.done}
 	switch op.Kind {
 	case OpRead:
@@ -127,17 +193,105 @@ func (d *driver) submit(s *runSlot, op Op) {
 }
 
 // issue submits slot s's next operation, unless the run has stopped, its
-// runtime is up or the slot's stream has ended.
+// runtime is up or the slot's stream has ended; a paced operation whose
+// time has not come waits for it, and a stalled stream's slot waits for
+// the stall's end.
 func (d *driver) issue(s *runSlot) {
 	if d.stopped {
 		return
 	}
-	if d.deadline != math.MaxInt64 && d.env.clock() >= d.deadline {
+	if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
 		d.stopped = true
 		return
 	}
-	if op, ok := s.stream.Next(); ok {
-		d.submit(s, op)
+	if s.pace != nil && s.pace.stalled {
+		s.pace.waiting = append(s.pace.waiting, s)
+		return
+	}
+	op, ok := s.stream.Next()
+	if !ok {
+		return
+	}
+	if s.pace != nil {
+		if at := addTime(d.start, s.pace.due(op, s.stream.At())); at > d.now() {
+			d.addTimer(timer{at: at, slot: s, op: op})
+			return
+		}
+	}
+	d.submit(s, op)
+}
+
+// addTimer adds t to the timers.
+func (d *driver) addTimer(t timer) {
+	d.timerSeq++
+	t.seq = d.timerSeq
+	heap.Push(&d.timers, t)
+}
+
+// fireTimers submits the paced requests whose time has come and ends
+// the stalls that are over.
+func (d *driver) fireTimers() {
+	for len(d.timers) > 0 && d.timers[0].at <= d.now() {
+		t := heap.Pop(&d.timers).(timer)
+		if t.pace != nil {
+			t.pace.stalled, t.pace.done = false, 0
+			resume := t.pace.waiting
+			t.pace.waiting = nil
+			for _, s := range resume {
+				d.issue(s)
+			}
+			continue
+		}
+		if d.stopped {
+			continue
+		}
+		if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
+			d.stopped = true
+			continue
+		}
+		d.submit(t.slot, t.op)
+	}
+}
+
+// wait moves the run's clock to t, nothing being in flight: in virtual
+// time by skipping to it, otherwise by sleeping (and skipping what a
+// clock that did not move with the sleep leaves).
+func (d *driver) wait(t int64) {
+	if d.deadline != math.MaxInt64 {
+		t = min(t, d.deadline)
+	}
+	if !d.env.spec.Virtual {
+		if left := t - d.now(); left > 0 {
+			d.sleep(time.Duration(left))
+		}
+	}
+	if now := d.now(); t > now {
+		d.skew += t - now
+	}
+}
+
+// runImage runs the image until nothing is in flight and no paced
+// request waits, firing timers after each completion and waiting for the
+// next one when the image is idle.
+func (d *driver) runImage() {
+	im := d.env.im
+	for {
+		for im.Step() {
+			if len(d.timers) > 0 {
+				d.fireTimers()
+			}
+		}
+		if d.firstErr != nil || len(d.timers) == 0 {
+			return
+		}
+		d.wait(d.timers[0].at)
+		if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
+			// The runtime is up: what waits is not issued.
+			d.stopped = true
+			d.timers = d.timers[:0]
+			return
+		}
+		d.fireTimers()
 	}
 }
 
@@ -152,6 +306,22 @@ func (s *runSlot) complete(r *impl.Request) {
 		d.stopped = true
 		return
 	}
+	done := r.DoneNanos + d.skew
+	if s.pace != nil && s.pace.completed() {
+		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace})
+	}
+	if d.cfg.ReadBack && r.Op == impl.ReqWrite {
+		d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})
+	}
+	if !d.measuring {
+		if done < d.measureAt {
+			d.issue(s)
+			return
+		}
+		d.measuring = true
+		d.rampStats = d.res
+		addStats(&d.rampStats, d.env.im.Stats())
+	}
 	res := &d.res
 	res.Ops++
 	switch r.Op {
@@ -164,11 +334,8 @@ func (s *runSlot) complete(r *impl.Request) {
 	case impl.ReqFlush:
 		res.Flushes++
 	}
-	if d.cfg.ReadBack && r.Op == impl.ReqWrite {
-		d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})
-	}
 	d.lats = append(d.lats, r.DoneNanos-r.SubmitNanos)
-	d.last = max(d.last, r.DoneNanos)
+	d.last = max(d.last, done)
 	d.issue(s)
 }
 
@@ -181,11 +348,11 @@ func (d *driver) loop() error {
 		d.issue(&d.slots[i])
 	}
 	for {
-		env.im.Run()
+		d.runImage()
 		if d.firstErr != nil || len(d.parked) == 0 || env.im.InFlight() != 0 {
 			return nil
 		}
-		if d.deadline != math.MaxInt64 && env.clock() >= d.deadline {
+		if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
 			d.stopped = true
 			return nil
 		}
@@ -244,8 +411,14 @@ func (d *driver) run(wall func() int64) (Result, error) {
 		}
 	}
 	res := d.res
-	res.Nanos = max(d.last-d.start, 0)
+	res.Nanos = max(d.last-d.measureAt, 0)
 	addStats(&res, st)
+	if d.measureAt > d.start {
+		if !d.measuring {
+			d.rampStats = res // nothing completed after the ramp
+		}
+		subtractStats(&res, &d.rampStats)
+	}
 	res.Submitter = d.sub
 	if dev, ok := env.inst.(backends.Device); ok {
 		ds := dev.DeviceStats()

@@ -67,14 +67,14 @@ func (p *Plan) checkBuffers(qd int) error {
 		return p.job.keyError("numjobs", fmt.Errorf("queue depth %d x numjobs=%d is %d requests in flight, more than the limit of %d",
 			qd, j.NumJobs, inFlight, MaxInFlight))
 	}
-	hi, bytes := bits.Mul64(inFlight, j.BlockSize)
+	hi, bytes := bits.Mul64(inFlight, p.maxBS)
 	if hi != 0 || bytes > MaxBufferBytes {
 		total := FormatSize(bytes)
 		if hi != 0 {
 			total = "more than 16e"
 		}
 		return p.job.keyError("bs", fmt.Errorf("queue depth %d x numjobs=%d x bs=%s needs %s of request buffers, more than the limit of %s",
-			qd, j.NumJobs, FormatSize(j.BlockSize), total, FormatSize(MaxBufferBytes)))
+			qd, j.NumJobs, FormatSize(p.maxBS), total, FormatSize(MaxBufferBytes)))
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func (p *Plan) touchedClusterBound() (uint64, bool) {
 		return 0, false
 	}
 	j := &p.job
-	cs, bs := uint64(j.ClusterSize), j.BlockSize
+	cs, bs := uint64(j.ClusterSize), p.maxBS
 	// A block of bs bytes at any sector offset touches at most this many
 	// clusters; fewer when every op is aligned to bs (each region starts
 	// at a multiple of bs) and bs divides the cluster or is a multiple of

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,8 +49,9 @@ func (rw RW) Writes() bool { return rw != RWRead && rw != RWRandRead }
 // Job is one workload specification, as one section of an fio job file.
 // The zero value is not valid; start from DefaultJob, then Set keys.
 // Sizes are in bytes; each of NumJobs instances works on its own region
-// of Size bytes, instance i at Offset + i*Size, with IODepth requests in
-// flight (a closed loop, as fio's iodepth).
+// of Size bytes, instance i at Offset + i*Size (all at Offset with
+// SharedRegion), with IODepth requests in flight (a closed loop, as fio's
+// iodepth).
 type Job struct {
 	// Name names the workload in records and tables (the section name).
 	Name string
@@ -62,7 +64,9 @@ type Job struct {
 	// of 512.
 	BlockSize uint64
 	// IODepth is the number of requests each instance keeps in flight
-	// (key iodepth); the runner's queue depth overrides it.
+	// (key iodepth); 0 means not set: fio's 1 for a run at the job's own
+	// depth, and runbench's sweep of queue depths (Plan.QDs). The
+	// runner's queue depth overrides it.
 	IODepth int
 	// NumJobs is the number of instances, each with its own region and
 	// stream (key numjobs).
@@ -117,24 +121,109 @@ type Job struct {
 	// Meta is when L2 updates are written (key meta: writeback, the
 	// default, or writethrough).
 	Meta impl.MetaMode
+
+	// The keys below come from fio and change nothing unless set.
+
+	// IOEngine is fio's ioengine (key ioengine), "" if not set. runbench
+	// does every job's I/O on its own image whatever the engine; it reads
+	// from the engine only whether it is synchronous, which keeps one
+	// request in flight per instance (the job's queue depth is then 1).
+	IOEngine string
+	// WriteBlockSize is the size of writes when it differs from reads'
+	// (key bs=READ,WRITE); 0 means BlockSize.
+	WriteBlockSize uint64
+	// BSSplit weights several block sizes (key bssplit), in fio's syntax
+	// ("4k/10:64k/90", or "READS,WRITES"); BSRange draws sizes from a
+	// range (key bsrange, "4k-64k" or "READS,WRITES"). Each takes
+	// precedence over bs; "" means not set.
+	BSSplit, BSRange string
+	// BlockAlign makes random offsets multiples of it (key blockalign);
+	// 0 means the smallest block size.
+	BlockAlign uint64
+	// SizePercent and OffsetPercent, when not 0, make size and offset
+	// that percentage of the image (image_size, or 64 MiB without it)
+	// instead of Size and Offset (keys size=N%, offset=N%).
+	SizePercent, OffsetPercent int
+	// IOSize is the bytes of reads and writes each instance issues (key
+	// io_size), going round its region as often as needed; 0 means one
+	// pass over the region.
+	IOSize uint64
+	// Loops repeats the job's I/O that many times (key loops); 0 or 1
+	// means once.
+	Loops int
+	// TimeBased keeps a job with a runtime going round its region until
+	// the runtime is up (key time_based); without it the runtime only
+	// cuts the run short, as in fio.
+	TimeBased bool
+	// RampTime runs the job this long before its figures start (key
+	// ramp_time); the runtime counts after it, as in fio.
+	RampTime time.Duration
+	// Rate caps each instance's reads and writes, each direction apart,
+	// in bytes per second (key rate); RateIOPS in requests per second
+	// (key rate_iops). 0 means no cap.
+	Rate, RateIOPS RWPair
+	// RateProcess is how capped requests are spaced (key rate_process):
+	// linear (evenly) or poisson (exponential gaps of the same mean).
+	RateProcess RateProcess
+	// ThinkTime stalls an instance after every ThinkTimeBlocks completed
+	// requests (keys thinktime, thinktime_blocks): it lets its requests
+	// in flight complete, then waits ThinkTime before the next.
+	ThinkTime       time.Duration
+	ThinkTimeBlocks int
+	// IOLog is the fio iolog the job replays (key read_iolog), nil if
+	// none; a job file loads it (ParseJobFileWith).
+	IOLog *IOLog
+	// ReplayNoStall replays the iolog as fast as the queue depth allows,
+	// ignoring its timing (key replay_no_stall); ReplayTimeScale runs its
+	// timing at that percentage of its rate (key replay_time_scale, 0
+	// meaning 100); ReplaySkip leaves out the entries of those kinds (key
+	// replay_skip).
+	ReplayNoStall   bool
+	ReplayTimeScale int
+	ReplaySkip      ReplaySkip
+	// SequenceStride makes a sequence distribution move on by its length
+	// at each repetition (key random_sequence_stride).
+	SequenceStride bool
+	// SharedRegion has every instance work on the same region, at
+	// Offset, rather than each on its own (key shared_region): fio's
+	// numjobs clones of a job that names one file share it.
+	SharedRegion bool
 }
 
+// RWPair is a value for reads and one for writes, as fio's keys that
+// take "READ,WRITE".
+type RWPair struct{ Read, Write uint64 }
+
+// RateProcess is how rate-capped requests are spaced in time.
+type RateProcess string
+
+// The rate processes.
+const (
+	// RateLinear spaces capped requests evenly (fio's default).
+	RateLinear RateProcess = "linear"
+	// RatePoisson draws exponential gaps of the same mean.
+	RatePoisson RateProcess = "poisson"
+)
+
 // DefaultJob returns the job every section starts from: fio's defaults
-// (rw=read, bs=4k, iodepth=1, numjobs=1, rwmixread=50, uniform random
-// with a random map), a 64 MiB region, and QEMU's default geometry (64 KiB
-// clusters, table_size 4).
+// (rw=read, bs=4k, numjobs=1, rwmixread=50, uniform random with a random
+// map, thinktime_blocks=1, rate_process=linear), iodepth not set (fio's
+// 1, or runbench's sweep), a 64 MiB region, and QEMU's default geometry
+// (64 KiB clusters, table_size 4).
 func DefaultJob() Job {
 	return Job{
 		RW:           RWRead,
 		Pattern:      Plain,
 		BlockSize:    4 << 10,
-		IODepth:      1,
 		NumJobs:      1,
 		Size:         64 << 20,
 		RWMixRead:    50,
 		Distribution: Distribution{Kind: Uniform},
 		ClusterSize:  impl.DefaultClusterSize,
 		TableSize:    impl.DefaultTableSize,
+
+		RateProcess:     RateLinear,
+		ThinkTimeBlocks: 1,
 	}
 }
 
@@ -144,6 +233,9 @@ type jobKey struct {
 	name    string
 	aliases []string
 	help    string
+	// optional keys are written by Job.String only when they differ from
+	// DefaultJob's (the keys from fio, which change nothing unless set).
+	optional bool
 	// helpFunc, if not nil, makes the help when it is asked for (the
 	// pattern key's lists the patterns, registered at init).
 	helpFunc func() string
@@ -151,8 +243,12 @@ type jobKey struct {
 	get      func(j *Job) string
 }
 
-// jobKeys lists every key a job accepts, in help order.
-var jobKeys = []jobKey{
+// jobKeys lists every key a job accepts, in help order: runbench's own
+// and fio's, then the keys from fio that change nothing unless set.
+var jobKeys = slices.Concat(coreJobKeys, fioJobKeys)
+
+// coreJobKeys are the keys Job.String always writes.
+var coreJobKeys = []jobKey{
 	{name: "rw", aliases: []string{"readwrite"}, help: "read, write, randread, randwrite, rw (readwrite) or randrw",
 		set: func(j *Job, v string) error {
 			if v == "readwrite" {
@@ -164,7 +260,7 @@ var jobKeys = []jobKey{
 					return nil
 				}
 			}
-			return fmt.Errorf("want one of %s", joinValues(rwValues))
+			return badRW(v)
 		},
 		get: func(j *Job) string { return string(j.RW) }},
 	{name: "pattern", helpFunc: patternHelp,
@@ -176,25 +272,30 @@ var jobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return string(j.Pattern) }},
-	{name: "bs", aliases: []string{"blocksize"}, help: "bytes per read or write, a multiple of 512 (4k, 64k, 1m)",
-		set: func(j *Job, v string) error { return setSize(&j.BlockSize, v) },
-		get: func(j *Job) string { return FormatSize(j.BlockSize) }},
-	{name: "iodepth", help: "requests each instance keeps in flight (runbench's -qd overrides it)",
+	{name: "bs", aliases: []string{"blocksize"}, help: "bytes per read or write, a multiple of 512 (4k, 64k, 1m); READ,WRITE gives writes their own size (a third value, for trims, is ignored)",
+		set: setBlockSizes,
+		get: func(j *Job) string {
+			if j.WriteBlockSize != 0 {
+				return FormatSize(j.BlockSize) + "," + FormatSize(j.WriteBlockSize)
+			}
+			return FormatSize(j.BlockSize)
+		}},
+	{name: "iodepth", help: "requests each instance keeps in flight; a job that sets it runs at that depth alone unless runbench's -qd is given (0: not set, fio's 1, and runbench's sweep)",
 		set: func(j *Job, v string) error { return setInt(&j.IODepth, v) },
 		get: func(j *Job) string { return strconv.Itoa(j.IODepth) }},
 	{name: "numjobs", help: "instances, each with its own region and stream",
 		set: func(j *Job, v string) error { return setInt(&j.NumJobs, v) },
 		get: func(j *Job) string { return strconv.Itoa(j.NumJobs) }},
-	{name: "size", help: "bytes of each instance's region",
-		set: func(j *Job, v string) error { return setSize(&j.Size, v) },
-		get: func(j *Job) string { return FormatSize(j.Size) }},
-	{name: "offset", help: "where the first instance's region starts",
-		set: func(j *Job, v string) error { return setSize(&j.Offset, v) },
-		get: func(j *Job) string { return FormatSize(j.Offset) }},
+	{name: "size", help: "bytes of each instance's region, or N% of the image (image_size, or 64m without it)",
+		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Size, &j.SizePercent, v, 1) },
+		get: func(j *Job) string { return formatSizeOrPercent(j.Size, j.SizePercent) }},
+	{name: "offset", help: "where the first instance's region starts, or N% into the image",
+		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Offset, &j.OffsetPercent, v, 0) },
+		get: func(j *Job) string { return formatSizeOrPercent(j.Offset, j.OffsetPercent) }},
 	{name: "ops", aliases: []string{"number_ios"}, help: "reads and writes per instance; 0 means one pass over the region (or no limit with runtime)",
 		set: func(j *Job, v string) error { return setUint(&j.Ops, v) },
 		get: func(j *Job) string { return strconv.FormatUint(j.Ops, 10) }},
-	{name: "runtime", help: "stop after this long (seconds, or 500ms, 2m); virtual time on sim; 0 means no limit",
+	{name: "runtime", aliases: []string{"timeout"}, help: "stop after this long (seconds, or 500ms, 2m); virtual time on sim; 0 means no limit; without time_based a pass over the region ends the job sooner, as in fio",
 		set: func(j *Job, v string) error { return setDuration(&j.Runtime, v) },
 		get: func(j *Job) string { return j.Runtime.String() }},
 	{name: "rwmixread", help: "percentage of reads for rw and randrw",
@@ -210,15 +311,8 @@ var jobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return strconv.Itoa(100 - j.RWMixRead) }},
-	{name: "random_distribution", help: "random (uniform) or zipf:THETA",
-		set: func(j *Job, v string) error {
-			d, err := ParseDistribution(v)
-			if err != nil {
-				return err
-			}
-			j.Distribution = d
-			return nil
-		},
+	{name: "random_distribution", help: "random (uniform), zipf[:THETA[:CENTER]], pareto[:H[:CENTER]], normal[:DEV%[:CENTER]] (gauss), zoned:ACCESS%/SIZE%:..., zoned_abs:ACCESS%/BYTES:... or sequence:I,J,... (fio's)",
+		set: func(j *Job, v string) error { return setWith(&j.Distribution, v, ParseDistribution) },
 		get: func(j *Job) string { return j.Distribution.String() }},
 	{name: "norandommap", help: "1 draws uniform offsets independently; 0 (fio's default) hits every block once per pass",
 		set: func(j *Job, v string) error { return setBool(&j.NoRandomMap, v) },
@@ -422,25 +516,38 @@ func (j *Job) Get(key string) (string, error) {
 func (j Job) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%s]\n", j.Name)
+	d := DefaultJob()
 	for _, k := range jobKeys {
-		if k.name == "rwmixwrite" {
+		v := k.get(&j)
+		if k.name == "rwmixwrite" || k.optional && v == k.get(&d) {
 			continue
 		}
-		fmt.Fprintf(&b, "%s=%s\n", k.name, k.get(&j))
+		fmt.Fprintf(&b, "%s=%s\n", k.name, v)
 	}
 	return b.String()
 }
 
+// unknownKeyError says why key is not a job key: a fio key runbench
+// refuses says why; otherwise it suggests the closest key.
 func unknownKeyError(key string) error {
-	names := make([]string, 0, len(jobKeys))
+	if why, ok := fioRefusal(key); ok {
+		return errors.New(why)
+	}
+	if _, ok := fioIgnored[key]; ok || parserKeys[key] {
+		return errors.New("a fio key a job file accepts (naming it when runbench ignores it), -set does not")
+	}
+	names := make([]string, 0, len(jobKeys)+len(fioIgnored))
 	for _, k := range jobKeys {
 		names = append(names, k.name)
+	}
+	for k := range fioIgnored {
+		names = append(names, k)
 	}
 	sort.Strings(names)
 	if s := closest(key, names); s != "" {
 		return fmt.Errorf("unknown key (did you mean %s?)", s)
 	}
-	return fmt.Errorf("unknown key (known: %s)", strings.Join(names, ", "))
+	return errors.New("unknown key: neither runbench's nor a fio key it knows (runbench -keys lists the keys)")
 }
 
 // closest returns the name nearest to s by edit distance, if it is close.
@@ -608,23 +715,53 @@ func formatBool(b bool) string {
 	return "0"
 }
 
-// setDuration parses fio's runtime: a bare number is seconds, otherwise a
-// Go duration ("500ms", "2m", "1h30m").
-func setDuration(dst *time.Duration, v string) error {
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if f < 0 || math.IsNaN(f) || f > math.MaxInt64/float64(time.Second) {
+// setDuration parses fio's time in seconds (runtime, ramp_time): see
+// setDurationIn.
+func setDuration(dst *time.Duration, v string) error { return setDurationIn(dst, v, time.Second) }
+
+// timeUnits are fio's time suffixes (any case), longest first so that
+// "ms" is not read as minutes and seconds.
+var timeUnits = []struct {
+	suffix string
+	unit   time.Duration
+}{
+	{"msec", time.Millisecond}, {"usec", time.Microsecond}, {"sec", time.Second}, {"min", time.Minute},
+	{"ms", time.Millisecond}, {"us", time.Microsecond}, {"ns", time.Nanosecond},
+	{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second},
+}
+
+// setDurationIn parses fio's time: a bare number is in unit (seconds for
+// runtime, microseconds for thinktime), a number with a suffix d, h, m, s
+// (sec), ms (msec), us (usec) or ns in that unit, and otherwise a Go
+// duration ("1h30m").
+func setDurationIn(dst *time.Duration, v string, unit time.Duration) error {
+	num, u := v, unit
+	lower := strings.ToLower(strings.TrimSpace(v))
+	for _, tu := range timeUnits {
+		if n, ok := strings.CutSuffix(lower, tu.suffix); ok {
+			if _, err := strconv.ParseFloat(n, 64); err == nil {
+				num, u = n, tu.unit
+			}
+			break
+		}
+	}
+	if f, err := strconv.ParseFloat(num, 64); err == nil {
+		if f < 0 || math.IsNaN(f) || f > math.MaxInt64/float64(u) {
 			return fmt.Errorf("%q is not a duration in range", v)
 		}
-		d := time.Duration(f * float64(time.Second))
+		d := time.Duration(f * float64(u))
 		if d == 0 && f != 0 {
-			return fmt.Errorf("%q seconds is less than 1ns: want 0 (no limit) or at least 1ns", v)
+			if num == v {
+				return fmt.Errorf("%q %s is less than 1ns: want 0 (no limit) or at least 1ns", v, unitName(unit))
+			}
+			return fmt.Errorf("%q is less than 1ns: want 0 (no limit) or at least 1ns", v)
 		}
 		*dst = d
 		return nil
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return fmt.Errorf("%q is not a duration (want seconds, or a number with ms, s, m or h)", v)
+		return fmt.Errorf("%q is not a duration (want a number, in %s without a suffix, or with d, h, m, s, ms or us)", v, unitName(unit))
 	}
 	if d < 0 {
 		return errors.New("must not be negative")
@@ -634,4 +771,12 @@ func setDuration(dst *time.Duration, v string) error {
 	}
 	*dst = d
 	return nil
+}
+
+// unitName names a bare number's unit in errors.
+func unitName(u time.Duration) string {
+	if u == time.Microsecond {
+		return "microseconds"
+	}
+	return "seconds"
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -18,13 +20,104 @@ const MaxJobLine = 64 << 10
 // how many more there were.
 const maxJobFileErrors = 20
 
-// ParseJobFile reads a small fio-like job file: sections "[name]", each a
-// job, with "key=value" lines (a bare "key" means key=1; "key=" with no
-// value is an error); "[global]" sections set the defaults of the jobs
-// after them; lines starting with ";" or "#" are comments. Every job
-// starts from DefaultJob. name labels errors ("jobs.fio:12: ..."). The
-// file is UTF-8 text, optionally starting with a byte order mark, with
-// lines of at most MaxJobLine bytes.
+// maxIncludeDepth bounds nested include lines (a file including itself
+// is caught by it too).
+const maxIncludeDepth = 16
+
+// JobFileOptions says where the files and variables a job file names come
+// from. The zero value allows neither: include and read_iolog lines are
+// errors, and every ${NAME} is unset.
+type JobFileOptions struct {
+	// Open opens a file a job file names (include, read_iolog). A relative
+	// name is resolved against the directory of the file naming it, and
+	// Open gets the resolved path; nil refuses such lines.
+	Open func(path string) (io.ReadCloser, error)
+	// LookupEnv returns the environment variable a value's ${NAME} names;
+	// nil means none is set. An unset variable expands to nothing, as in
+	// fio.
+	LookupEnv func(name string) (string, bool)
+}
+
+// JobFile is a parsed job file: its jobs, and the fio keys it set that
+// change nothing runbench measures.
+type JobFile struct {
+	Jobs []Job
+	// Ignored lists the ignored keys, each once, in the order first set.
+	Ignored []IgnoredKey
+}
+
+// IgnoredKey is a fio key a job file set that runbench ignores, or
+// honours only in part (ioengine), and why.
+type IgnoredKey struct {
+	// Key and Value are as the file set them (first time).
+	Key, Value string
+	// Why says what the key is about and why it changes nothing runbench
+	// measures.
+	Why string
+	// File and Line locate the first setting.
+	File string
+	Line int
+}
+
+// IgnoredLine renders the ignored keys as one line, grouped by why, or
+// "" when there are none: "fio keys ignored, as they change nothing
+// runbench measures, or honoured in part: filename, directory (fio's
+// target ...); group_reporting (...)".
+func (f *JobFile) IgnoredLine() string {
+	if len(f.Ignored) == 0 {
+		return ""
+	}
+	var order []string
+	keys := map[string][]string{}
+	for _, k := range f.Ignored {
+		if _, ok := keys[k.Why]; !ok {
+			order = append(order, k.Why)
+		}
+		keys[k.Why] = append(keys[k.Why], printable(k.Key))
+	}
+	parts := make([]string, len(order))
+	for i, why := range order {
+		parts[i] = strings.Join(keys[why], ", ") + " (" + why + ")"
+	}
+	return "fio keys ignored, as they change nothing runbench measures, or honoured in part: " + strings.Join(parts, "; ")
+}
+
+// ParseJobFile reads a job file as ParseJobFileWith does, with no files
+// to include or replay and no environment variables, and returns its
+// jobs.
+func ParseJobFile(r io.Reader, name string) ([]Job, error) {
+	f, err := ParseJobFileWith(r, name, JobFileOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return f.Jobs, nil
+}
+
+// ParseJobFileWith reads a job file in fio's syntax: sections "[name]",
+// each a job, with "key=value" lines (a bare "key" means key=1; "key="
+// with no value is an error for a key runbench honours); sections whose
+// name starts with "global" set the defaults of the jobs after them. A
+// ";" or "#" starts a comment, at the start of a line or after a value,
+// as in fio. "include FILE" reads FILE's lines into the current section
+// (FILE holds no sections). "${NAME}" in a value is the environment
+// variable NAME (opts.LookupEnv), or nothing when unset; fio's
+// machine-dependent $pagesize, $mb_memory and $ncpus are refused. name
+// labels errors ("jobs.fio:12: ..."). The file is UTF-8 text, optionally
+// starting with a byte order mark, with lines of at most MaxJobLine
+// bytes. Every job starts from DefaultJob.
+//
+// A job's name is its section's, or what its name key says, with each
+// space, tab, comma and slash made "_" (runbench's records and flags need
+// names without them); two jobs may not share a name.
+//
+// Keys are runbench's (Keys) and fio's. fio keys that change nothing
+// runbench measures (ioengine, filename, direct, group_reporting, ...)
+// are accepted and listed in JobFile.Ignored with why; fio keys that
+// would change it and that runbench does not implement are refused, each
+// error saying why. filesize sets the region (a size given too becomes
+// io_size, as in fio); fill_device (fill_fs) without a size makes it
+// size=100%; read_iolog loads the iolog (opts.Open) for the job to
+// replay.
 //
 // Each job is validated as Job.Plan and Plan.CheckLimits do. Every
 // problem found is reported (up to a count, then how many more), joined
@@ -33,97 +126,26 @@ const maxJobFileErrors = 20
 // not text (a NUL byte, invalid UTF-8, a control character) or has a
 // line that is too long is refused at its first such line with one error
 // naming the file and the line.
-func ParseJobFile(r io.Reader, name string) ([]Job, error) {
-	type section struct {
-		job   Job
-		line  int
-		lines map[string]int // canonical key -> line that set it
+func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, error) {
+	ps := &jobParser{opts: opts, global: &section{job: DefaultJob(), lines: map[string]pos{}}, ignoredSeen: map[string]bool{}}
+	if err := ps.parse(r, name, 0); err != nil {
+		return nil, err
 	}
-	var (
-		errs    []error
-		global  = section{job: DefaultJob(), lines: map[string]int{}}
-		cur     *section
-		jobs    []*section
-		seen    = map[string]int{}
-		lr      = newLineReader(r, name)
-		lineNum int
-	)
-	fail := func(line int, job, key, value string, err error) {
-		errs = append(errs, &KeyError{File: name, Line: line, Job: job, Key: key, Value: value, Err: err})
+	if len(ps.jobs) == 0 && len(ps.errs) == 0 {
+		ps.errs = append(ps.errs, fmt.Errorf("%s: no job sections (a job is a [name] section)", name))
 	}
-	for {
-		text, ok, err := lr.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
-		lineNum = lr.line
-		line := strings.TrimSpace(text)
-		if line == "" || line[0] == ';' || line[0] == '#' {
+	seen := map[string]*section{}
+	for _, s := range ps.jobs {
+		if first, dup := seen[s.job.Name]; dup {
+			ps.errs = append(ps.errs, fmt.Errorf("%s:%d: the job of the section at line %d is named %q, as is the job of the section at %s:%d: runbench needs distinct names (name=NEW renames a job)",
+				s.namePos.file, s.namePos.line, s.pos.line, s.job.Name, first.pos.file, first.pos.line))
 			continue
 		}
-		if line[0] == '[' {
-			if !strings.HasSuffix(line, "]") {
-				errs = append(errs, fmt.Errorf("%s:%d: section header %q has no closing ]", name, lineNum, line))
-				cur = nil
-				continue
-			}
-			sec := strings.TrimSpace(line[1 : len(line)-1])
-			switch {
-			case sec == "global":
-				cur = &global
-				continue
-			case sec == "" || strings.ContainsAny(sec, "/ \t,"):
-				errs = append(errs, fmt.Errorf("%s:%d: section name %q must be non-empty, without spaces, commas or slashes", name, lineNum, sec))
-			case seen[sec] > 0:
-				errs = append(errs, fmt.Errorf("%s:%d: section [%s] already defined at line %d", name, lineNum, sec, seen[sec]))
-			}
-			seen[sec] = lineNum
-			s := &section{job: global.job, line: lineNum, lines: map[string]int{}}
-			for k, l := range global.lines {
-				s.lines[k] = l
-			}
-			s.job.Name = sec
-			jobs = append(jobs, s)
-			cur = s
-			continue
-		}
-		key, value, hasValue := strings.Cut(line, "=")
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
-		job := ""
-		if cur != nil {
-			job = cur.job.Name
-		}
-		switch {
-		case cur == nil:
-			fail(lineNum, "", key, value, errors.New("setting outside a section; start one with [name] or [global]"))
-			continue
-		case key == "":
-			fail(lineNum, job, key, value, errors.New("empty key"))
-			continue
-		case hasValue && value == "":
-			fail(lineNum, job, key, value, errors.New("empty value (a bare key, without =, means 1)"))
-			continue
-		}
-		if err := cur.job.Set(key, value); err != nil {
-			var ke *KeyError
-			if errors.As(err, &ke) {
-				ke.File, ke.Line = name, lineNum
-				errs = append(errs, ke)
-			} else {
-				fail(lineNum, cur.job.Name, key, value, err)
-			}
-			continue
-		}
-		cur.lines[findKey(key).name] = lineNum
+		seen[s.job.Name] = s
 	}
-	if len(jobs) == 0 && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("%s: no job sections (a job is a [name] section)", name))
-	}
-	out := make([]Job, 0, len(jobs))
-	for _, s := range jobs {
+	out := &JobFile{}
+	for _, s := range ps.jobs {
+		ps.finish(s)
 		p, err := s.job.Plan()
 		if err == nil {
 			err = p.CheckLimits()
@@ -131,17 +153,18 @@ func ParseJobFile(r io.Reader, name string) ([]Job, error) {
 		if err != nil {
 			var ke *KeyError
 			if errors.As(err, &ke) {
-				ke.File = name
-				ke.Line = s.line
+				ke.File, ke.Line = s.pos.file, s.pos.line
 				if l, ok := s.lines[ke.Key]; ok {
-					ke.Line = l
+					ke.File, ke.Line = l.file, l.line
 				}
 			}
-			errs = append(errs, err)
+			ps.errs = append(ps.errs, err)
 			continue
 		}
-		out = append(out, s.job)
+		out.Jobs = append(out.Jobs, s.job)
 	}
+	out.Ignored = ps.ignored
+	errs := ps.errs
 	if n := len(errs); n > maxJobFileErrors {
 		errs = append(errs[:maxJobFileErrors:maxJobFileErrors], fmt.Errorf("%s: %d more problems", name, n-maxJobFileErrors))
 	}
@@ -149,6 +172,363 @@ func ParseJobFile(r io.Reader, name string) ([]Job, error) {
 		return nil, errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// pos is a place in a job file or a file it includes.
+type pos struct {
+	file string
+	line int
+}
+
+// section is a job (or the global defaults) being parsed.
+type section struct {
+	job     Job
+	pos     pos            // the header
+	namePos pos            // what named the job: the header or a name line
+	lines   map[string]pos // canonical key -> where it was set
+	// fio keys the parser resolves at the end (finish).
+	fileSize uint64
+	fillDev  bool
+	name     string // a [global] name= for the jobs after it
+}
+
+// jobParser is the state of ParseJobFileWith.
+type jobParser struct {
+	opts        JobFileOptions
+	errs        []error
+	global      *section
+	cur         *section
+	jobs        []*section
+	ignored     []IgnoredKey
+	ignoredSeen map[string]bool
+}
+
+// parse reads the lines of one file (depth > 0: an included one, which
+// holds no sections) into the parser. It returns an error that stops
+// the parse (input that is not text); other problems go to ps.errs.
+func (ps *jobParser) parse(r io.Reader, name string, depth int) error {
+	lr := newLineReader(r, name)
+	for {
+		text, ok, err := lr.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		at := pos{name, lr.line}
+		line := text
+		if i := strings.IndexAny(line, ";#"); i >= 0 {
+			line = line[:i] // fio cuts a line at its first ";" or "#"
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if line[0] == '[' {
+			if depth > 0 {
+				ps.errs = append(ps.errs, fmt.Errorf("%s:%d: a section in an included file (fio allows none)", name, at.line))
+				continue
+			}
+			ps.section(line, at)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "include"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+			if err := ps.include(strings.TrimSpace(rest), at, depth); err != nil {
+				return err
+			}
+			continue
+		}
+		ps.setting(line, at)
+	}
+}
+
+// section starts the section whose header is line.
+func (ps *jobParser) section(line string, at pos) {
+	if !strings.HasSuffix(line, "]") {
+		ps.errs = append(ps.errs, fmt.Errorf("%s:%d: section header %q has no closing ]", at.file, at.line, line))
+		ps.cur = nil
+		return
+	}
+	sec := strings.TrimSpace(line[1 : len(line)-1])
+	if strings.HasPrefix(sec, "global") { // fio: any name starting "global"
+		ps.cur = ps.global
+		return
+	}
+	if sec == "" {
+		ps.errs = append(ps.errs, fmt.Errorf("%s:%d: section name is empty", at.file, at.line))
+		ps.cur = nil
+		return
+	}
+	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev}
+	for k, l := range ps.global.lines {
+		s.lines[k] = l
+	}
+	s.job.Name = jobName(sec)
+	if ps.global.name != "" {
+		s.job.Name, s.namePos = ps.global.name, ps.global.namePos
+	}
+	ps.jobs = append(ps.jobs, s)
+	ps.cur = s
+}
+
+// jobName makes a section name or a name key a job name: each space,
+// tab, comma and slash becomes "_".
+func jobName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || r == ',' || r == '/' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// resolve returns path as named by the file from: as it is if absolute,
+// else relative to from's directory.
+func resolve(from, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(from), path)
+}
+
+// include reads the file an include line names into the current section.
+func (ps *jobParser) include(file string, at pos, depth int) error {
+	fail := func(format string, args ...any) error {
+		ps.errs = append(ps.errs, fmt.Errorf("%s:%d: include %s: %s", at.file, at.line, printable(file), fmt.Sprintf(format, args...)))
+		return nil
+	}
+	switch {
+	case ps.cur == nil:
+		return fail("outside a section; start one with [name] or [global]")
+	case ps.opts.Open == nil:
+		return fail("this job file may not include files")
+	case depth+1 > maxIncludeDepth:
+		return fail("includes nested more than %d deep (does a file include itself?)", maxIncludeDepth)
+	}
+	path := resolve(at.file, file)
+	f, err := ps.opts.Open(path)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer f.Close()
+	return ps.parse(f, path, depth+1)
+}
+
+// setting applies one "key=value" line to the current section.
+func (ps *jobParser) setting(line string, at pos) {
+	key, value, hasValue := strings.Cut(line, "=")
+	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+	cur := ps.cur
+	job := ""
+	if cur != nil {
+		job = cur.job.Name
+	}
+	fail := func(key, value string, err error) {
+		ps.errs = append(ps.errs, &KeyError{File: at.file, Line: at.line, Job: job, Key: key, Value: value, Err: err})
+	}
+	if cur == nil {
+		fail(key, value, errors.New("setting outside a section; start one with [name] or [global]"))
+		return
+	}
+	if key == "" {
+		fail(key, value, errors.New("empty key"))
+		return
+	}
+	expanded, unset, err := ps.expand(value)
+	if err != nil {
+		fail(key, value, err)
+		return
+	}
+	if why, ok := fioIgnored[key]; ok {
+		ps.ignore(key, expanded, why, at)
+		return
+	}
+	if _, ok := fioRefused[key]; ok {
+		if neutralFioValue(key, expanded) {
+			ps.ignore(key, expanded, whyDefault, at)
+			return
+		}
+		why, _ := fioRefusal(key)
+		fail(key, value, errors.New(why))
+		return
+	}
+	if hasValue && expanded == "" && key != "filename" {
+		msg := "empty value (a bare key, without =, means 1)"
+		if len(unset) > 0 {
+			msg = fmt.Sprintf("empty value: the environment variable %s is not set", strings.Join(unset, ", "))
+		}
+		fail(key, value, errors.New(msg))
+		return
+	}
+	if err := ps.fioSetting(cur, key, expanded, at); err != errNotFio {
+		if err != nil {
+			fail(key, value, err)
+		}
+		return
+	}
+	if err := cur.job.Set(key, expanded); err != nil {
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			ke.File, ke.Line, ke.Value = at.file, at.line, value
+			ps.errs = append(ps.errs, ke)
+		} else {
+			fail(key, value, err)
+		}
+		return
+	}
+	canon := findKey(key).name
+	cur.lines[canon] = at
+	if canon == "ioengine" {
+		ps.ignore(key+"="+expanded, "", engineNote(expanded), at)
+	}
+}
+
+// parserKeys are the fio keys fioSetting resolves, which Job.Set does not
+// take.
+var parserKeys = map[string]bool{"filename": true, "name": true, "filesize": true, "fill_device": true, "fill_fs": true, "read_iolog_file": true}
+
+// errNotFio says a key is not one the parser resolves itself.
+var errNotFio = errors.New("not a parser key")
+
+// fioSetting handles the fio keys the parser resolves itself (name,
+// filesize, fill_device, read_iolog), returning errNotFio for others.
+func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
+	switch key {
+	case "filename":
+		if strings.Contains(strings.ReplaceAll(value, `\:`, ""), ":") {
+			return errors.New("not supported: several files (runbench has one region per instance)")
+		}
+		cur.lines["filename"] = at
+		ps.ignore(key, value, whyTarget, at)
+	case "name":
+		if value == "" {
+			return errors.New("empty name")
+		}
+		n := jobName(value)
+		if cur == ps.global {
+			cur.name, cur.namePos = n, at
+		} else {
+			cur.job.Name, cur.namePos = n, at
+		}
+	case "filesize":
+		if strings.ContainsAny(value, "-:") {
+			return errors.New("not supported: a range of file sizes (runbench has one region per instance)")
+		}
+		n, err := ParseSize(value)
+		if err != nil {
+			return err
+		}
+		cur.fileSize = n
+		cur.lines["filesize"] = at
+	case "fill_device", "fill_fs":
+		if err := setBool(&cur.fillDev, value); err != nil {
+			return err
+		}
+		cur.lines["fill_device"] = at
+	case "read_iolog", "read_iolog_file":
+		if ps.opts.Open == nil {
+			return errors.New("this job file may not read iologs")
+		}
+		if strings.Contains(value, ":") {
+			return errors.New("not supported: several iologs (runbench replays one)")
+		}
+		path := resolve(at.file, value)
+		f, err := ps.opts.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		l, err := ReadIOLog(f, path)
+		if err != nil {
+			return err
+		}
+		cur.job.IOLog = l
+		cur.lines["read_iolog"] = at
+	default:
+		return errNotFio
+	}
+	return nil
+}
+
+// finish resolves what the parser keeps for the end of a section:
+// filesize (the region; a size given too becomes io_size, as in fio),
+// fill_device without a size (size=100%), a time_based without runtime
+// (fio ignores it).
+func (ps *jobParser) finish(s *section) {
+	_, sizeSet := s.lines["size"]
+	if s.fileSize > 0 {
+		if _, ioSet := s.lines["io_size"]; sizeSet && !ioSet && s.job.SizePercent == 0 {
+			s.job.IOSize = s.job.Size
+			s.lines["io_size"] = s.lines["size"]
+		}
+		s.job.Size, s.job.SizePercent = s.fileSize, 0
+		s.lines["size"] = s.lines["filesize"]
+	} else if s.fillDev && !sizeSet {
+		s.job.SizePercent = 100
+		s.lines["size"] = s.lines["fill_device"]
+	}
+	_, named := s.lines["filename"]
+	if _, set := s.lines["shared_region"]; named && !set && s.job.NumJobs > 1 {
+		s.job.SharedRegion = true
+		s.lines["shared_region"] = s.lines["filename"]
+		ps.ignore("filename with numjobs", "", "fio's clones then share the one file, so runbench's instances share one region: shared_region=1", s.lines["filename"])
+	}
+	if s.job.TimeBased && s.job.Runtime == 0 {
+		ps.ignore("time_based", "1", "without a runtime, which fio ignores too", s.lines["time_based"])
+	}
+}
+
+// ignore records an ignored key, once.
+func (ps *jobParser) ignore(key, value, why string, at pos) {
+	if ps.ignoredSeen[key] {
+		return
+	}
+	ps.ignoredSeen[key] = true
+	ps.ignored = append(ps.ignored, IgnoredKey{Key: key, Value: value, Why: why, File: at.file, Line: at.line})
+}
+
+// machineKeywords are fio's values that depend on the machine.
+var machineKeywords = []string{"$pagesize", "$mb_memory", "$ncpus"}
+
+// expand replaces each ${NAME} in v by the environment variable NAME (or
+// nothing, as fio, when unset, listing it in unset). fio's
+// machine-dependent keywords are an error: a job must mean the same on
+// every machine.
+func (ps *jobParser) expand(v string) (out string, unset []string, err error) {
+	for _, k := range machineKeywords {
+		if strings.Contains(v, k) {
+			return "", nil, fmt.Errorf("not supported: fio's %s depends on the machine; write a number", k)
+		}
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(v, "${")
+		if i < 0 {
+			b.WriteString(v)
+			return b.String(), unset, nil
+		}
+		j := strings.IndexByte(v[i:], '}')
+		if j < 0 {
+			return "", nil, errors.New("${ without a closing }")
+		}
+		b.WriteString(v[:i])
+		name := v[i+2 : i+j]
+		if val, ok := ps.lookupEnv(name); ok && name != "" {
+			b.WriteString(val)
+		} else {
+			unset = append(unset, name)
+		}
+		v = v[i+j+1:]
+	}
+}
+
+// lookupEnv looks up an environment variable through the options.
+func (ps *jobParser) lookupEnv(name string) (string, bool) {
+	if ps.opts.LookupEnv == nil {
+		return "", false
+	}
+	return ps.opts.LookupEnv(name)
 }
 
 // lineReader reads a job file's lines, refusing input that is not text.

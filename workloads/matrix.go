@@ -26,6 +26,10 @@ type Matrix struct {
 	Policies []model.Registration
 	Plans    []*Plan
 	QDs      []int
+	// JobDepths runs each plan whose job asks for a queue depth
+	// (Plan.JobQD: it sets iodepth, or has a synchronous ioengine) at
+	// that depth alone instead of at QDs, as runbench does without -qd.
+	JobDepths bool
 	// Backends lists names of registered backends (impl/backends); empty
 	// means sim.
 	Backends []string
@@ -68,7 +72,7 @@ type Matrix struct {
 	Verify        func(c results.Config, repeat int, res *Result) (Verification, error)
 	VerifyRepeats int
 	// VerifyQD, if not 0, limits Verify to configurations at that queue
-	// depth.
+	// depth, and to a plan's only depth when it runs at one (JobDepths).
 	VerifyQD int
 	ReadBack bool
 	// Progress, if not nil, is called after every run (warm-ups too),
@@ -173,7 +177,7 @@ func (m *Matrix) each(fn func(results.Config, *Plan, model.Policy, sim.Device)) 
 				devs = m.devices()
 			}
 			for _, d := range devs {
-				for _, qd := range m.QDs {
+				for _, qd := range m.QDsOf(p) {
 					for _, reg := range m.Policies {
 						fn(results.Config{Policy: reg.Name, Workload: p.Name(), QD: qd, Backend: b, Device: m.deviceName(b, d)}, p, reg.Policy, d)
 					}
@@ -189,6 +193,17 @@ func (m *Matrix) each(fn func(results.Config, *Plan, model.Policy, sim.Device)) 
 			}
 		}
 	}
+}
+
+// QDsOf returns the queue depths plan p runs at: QDs, or with JobDepths
+// the depth p's job asks for, if it asks for one.
+func (m *Matrix) QDsOf(p *Plan) []int {
+	if m.JobDepths {
+		if qd, ok := p.JobQD(); ok {
+			return []int{qd}
+		}
+	}
+	return m.QDs
 }
 
 func (m *Matrix) devices() []sim.Device {
@@ -251,12 +266,12 @@ func (m *Matrix) Validate() error {
 	if len(m.QDs) == 0 {
 		errs = append(errs, errors.New("no queue depths"))
 	}
-	for _, qd := range m.QDs {
-		if qd < 1 || qd > MaxQD {
-			errs = append(errs, fmt.Errorf("queue depth %d not in [1, %d]", qd, MaxQD))
-			continue
-		}
-		for _, p := range m.Plans {
+	for _, p := range m.Plans {
+		for _, qd := range m.QDsOf(p) {
+			if qd < 1 || qd > MaxQD {
+				errs = append(errs, fmt.Errorf("queue depth %d not in [1, %d]", qd, MaxQD))
+				continue
+			}
 			if err := p.CheckQD(qd); err != nil {
 				errs = append(errs, err)
 			}
@@ -438,7 +453,7 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *results.Rec
 // verifies reports whether the run of s is wrapped and verified.
 func (m *Matrix) verifies(s slot) bool {
 	return s.repeat > 0 && (m.VerifyRepeats == 0 || s.repeat <= m.VerifyRepeats) &&
-		(m.VerifyQD == 0 || s.cfg.QD == m.VerifyQD)
+		(m.VerifyQD == 0 || s.cfg.QD == m.VerifyQD || len(m.QDsOf(s.plan)) == 1)
 }
 
 func expectOf(regs []model.Registration, name string) string {

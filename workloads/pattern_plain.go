@@ -23,12 +23,28 @@ func (plain) layout(j *Job) (layout, error) {
 	return layout{units: j.Size / j.BlockSize, unitBytes: j.BlockSize}, nil
 }
 
-// newGen starts a stream over the region's blocks; with zipf offsets it
-// draws the stream's scatter of hot blocks first.
+// plainLayout divides the region for Plain with variable block sizes
+// or a blockalign: random offsets are multiples of unit (fixed-size
+// requests each fit in the region), and sequential requests follow each
+// other, one pass being one per bs (a byte budget, with variable sizes).
+func plainLayout(j *Job, unit uint64, sizes *blockSizes) layout {
+	switch {
+	case sizes != nil:
+		return layout{units: j.Size / unit, unitBytes: unit}
+	case !j.RW.Random():
+		return layout{units: j.Size / j.BlockSize, unitBytes: j.BlockSize}
+	case j.Size < j.BlockSize:
+		return layout{}
+	}
+	return layout{units: (j.Size-j.BlockSize)/unit + 1, unitBytes: unit}
+}
+
+// newGen starts a stream over the region's blocks; with a skewed
+// distribution it draws the stream's scatter of hot blocks first.
 func (plain) newGen(s *Stream) opGen {
 	g := &blockGen{perm: lazyPerm{n: s.p.lay.units}}
-	if s.p.cdf != nil {
-		g.zipf = newZipfScatter(s.rng, s.p.lay.units)
+	if s.p.dist != nil {
+		g.dist = s.p.dist.newState(s.rng)
 	}
 	return g
 }
@@ -36,12 +52,14 @@ func (plain) newGen(s *Stream) opGen {
 // blockGen generates reads and writes of whole blocks as rw and
 // random_distribution say: Plain's and Rewrite's operations.
 type blockGen struct {
-	perm lazyPerm    // the random map's pass over the blocks
-	zipf zipfScatter // with zipf offsets: where the hot ranks go
+	perm lazyPerm  // the random map's pass over the blocks
+	dist distState // with a skewed distribution: where the hot ranks go
+	pos  uint64    // sequential with variable sizes: the next offset in the region
 }
 
 func (g *blockGen) next(s *Stream) Op {
-	j := &s.p.job
+	p := s.p
+	j := &p.job
 	kind := OpWrite
 	switch j.RW {
 	case RWRead, RWRandRead:
@@ -51,17 +69,39 @@ func (g *blockGen) next(s *Stream) Op {
 			kind = OpRead
 		}
 	}
-	units := s.p.lay.units
+	units := p.lay.units
 	var block uint64
 	switch {
 	case !j.RW.Random():
+		if p.sizes != nil {
+			return g.nextSequential(s, kind)
+		}
 		block = s.seq % units
-	case s.p.cdf != nil:
-		block = g.zipf.block(s.rng, s.p.cdf, units)
-	case j.NoRandomMap:
+	case p.dist != nil:
+		block = p.dist.block(g.dist, s.rng, s.seq)
+	case j.NoRandomMap || j.BlockAlign > 0:
 		block = s.rng.Uint64N(units)
 	default:
 		block = g.perm.next(s.rng)
 	}
-	return Op{Kind: kind, Off: s.base + block*j.BlockSize, Len: j.BlockSize}
+	off, n := block*p.lay.unitBytes, j.BlockSize
+	if p.sizes != nil {
+		n = min(p.sizes.pick(s.rng, kind), j.Size-off)
+	}
+	return Op{Kind: kind, Off: s.base + off, Len: n}
+}
+
+// nextSequential returns the next request of a sequential stream whose
+// sizes vary: after the previous one, cut to the region's end, and back
+// at the start once not even the smallest size fits.
+func (g *blockGen) nextSequential(s *Stream, kind OpKind) Op {
+	p := s.p
+	size := p.job.Size
+	if size-g.pos < p.sizes.min {
+		g.pos = 0
+	}
+	n := min(p.sizes.pick(s.rng, kind), size-g.pos)
+	op := Op{Kind: kind, Off: s.base + g.pos, Len: n}
+	g.pos += n
+	return op
 }

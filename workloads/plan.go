@@ -24,15 +24,26 @@ const (
 type Plan struct {
 	job       Job
 	imageSize uint64
-	opsPerJob uint64 // 0: no limit
+	opsPerJob uint64 // 0: no op limit (a byte budget or the runtime)
+	budget    uint64 // bytes per instance when sizes vary; 0: none
+	depth     int    // the queue depth of a run at the job's own depth
+	maxBS     uint64 // the largest request, which sizes the buffers
+	unit      uint64 // bytes between the offsets Plain draws
+	sizes     *blockSizes
 	pattern   Pattern
-	lay       layout    // how pattern divides each region
-	cdf       []float64 // zipf's cumulative weights of the ranks, nil without zipf
+	lay       layout     // how pattern divides each region
+	dist      *distTable // the random distribution over the units
+	iolog     []iologOp  // the iolog's operations, with read_iolog
+	pace      *pacing    // how requests are spaced in time; nil: as fast as the depth allows
 	// prefilled is the prefilled image of the in-memory backends, built
 	// at the first run that needs it; nil (a Plan not made by Job.Plan)
 	// prefills every run afresh.
 	prefilled *prefilledImage
 }
+
+// defaultPercentBase is the image size a percentage of size or offset
+// takes when the job has no image_size: the default size.
+const defaultPercentBase = 64 << 20
 
 // Plan validates j and resolves its defaults. Every problem is a
 // *KeyError naming the key at fault (for a combination of keys, the one
@@ -47,23 +58,40 @@ func (j Job) Plan() (*Plan, error) {
 	if j.Distribution.Kind == "" {
 		j.Distribution.Kind = Uniform
 	}
+	if j.RateProcess == "" {
+		j.RateProcess = RateLinear
+	}
 	if !validRW(j.RW) {
 		return bad("rw", "want one of %s", joinValues(rwValues))
+	}
+	if err := j.resolvePercents(); err != nil {
+		return nil, err
+	}
+	if n, ok := singleRange(&j); ok {
+		j.BlockSize, j.BSRange = n, ""
+	}
+	sizes, err := newBlockSizes(&j)
+	if err != nil {
+		return nil, err
 	}
 	cs := uint64(j.ClusterSize)
 	switch {
 	case j.BlockSize == 0 || j.BlockSize%impl.SectorSize != 0:
 		return bad("bs", "must be a positive multiple of %d bytes", impl.SectorSize)
-	case j.IODepth < 1 || j.IODepth > maxIODepth:
-		return bad("iodepth", "must be in [1, %d]", maxIODepth)
+	case j.IODepth < 0 || j.IODepth > maxIODepth:
+		return bad("iodepth", "must be in [0, %d] (0: not set)", maxIODepth)
 	case j.NumJobs < 1 || j.NumJobs > maxNumJobs:
 		return bad("numjobs", "must be in [1, %d]", maxNumJobs)
 	case j.Size%impl.SectorSize != 0:
 		return bad("size", "must be a multiple of %d bytes", impl.SectorSize)
-	case j.Size < j.BlockSize:
+	case j.IOLog == nil && sizes == nil && j.Size < j.BlockSize:
 		return bad("size", "smaller than bs=%s: the region holds no block", FormatSize(j.BlockSize))
+	case j.IOLog == nil && sizes != nil && j.Size < sizes.min:
+		return bad("size", "smaller than the smallest block size, %s: the region holds no block", FormatSize(sizes.min))
 	case j.Offset%impl.SectorSize != 0:
 		return bad("offset", "must be a multiple of %d bytes", impl.SectorSize)
+	case j.BlockAlign%impl.SectorSize != 0:
+		return bad("blockalign", "must be a multiple of %d bytes", impl.SectorSize)
 	case j.RWMixRead < 0 || j.RWMixRead > 100:
 		return bad("rwmixread", "a percentage must be in [0, 100]")
 	case j.Fsync < 0:
@@ -71,14 +99,19 @@ func (j Job) Plan() (*Plan, error) {
 	case j.Runtime < 0:
 		return bad("runtime", "must not be negative")
 	}
-	if j.Distribution.Kind == Zipf {
-		if !(j.Distribution.Theta > 0) || j.Distribution.Theta == 1 || math.IsInf(j.Distribution.Theta, 0) {
-			return bad("random_distribution", "zipf exponent must be positive, finite and not 1")
-		}
+	if err := j.checkPacing(); err != nil {
+		return nil, err
+	}
+	if err := j.Distribution.checkTheta(); err != nil {
+		return bad("random_distribution", "%v", err)
+	}
+	switch j.Distribution.Kind {
+	case Uniform:
+	case Zipf, Pareto, Normal, Zoned, ZonedAbs, Sequence:
 		if !j.RW.Random() {
-			return bad("random_distribution", "zipf needs random offsets (rw=randread, randwrite or randrw), not rw=%s", j.RW)
+			return bad("random_distribution", "%s needs random offsets (rw=randread, randwrite or randrw), not rw=%s", j.Distribution.Kind, j.RW)
 		}
-	} else if j.Distribution.Kind != Uniform {
+	default:
 		return bad("random_distribution", "unknown distribution")
 	}
 	if j.ClusterSize < impl.MinClusterSize || j.ClusterSize > impl.MaxClusterSize || j.ClusterSize&(j.ClusterSize-1) != 0 {
@@ -87,26 +120,56 @@ func (j Job) Plan() (*Plan, error) {
 	if j.TableSize < impl.MinTableSize || j.TableSize > impl.MaxTableSize || j.TableSize&(j.TableSize-1) != 0 {
 		return bad("table_size", "must be a power of two in [%d, %d]", impl.MinTableSize, impl.MaxTableSize)
 	}
-	hi, span := bits.Mul64(uint64(j.NumJobs), j.Size)
+	p := &Plan{job: j, prefilled: new(prefilledImage), sizes: sizes, maxBS: j.BlockSize, unit: j.BlockSize}
+	if sizes != nil {
+		p.maxBS, p.unit = sizes.max, sizes.min
+	}
+	if j.BlockAlign > 0 {
+		p.unit = j.BlockAlign
+	}
+	p.depth = max(j.IODepth, 1)
+	if c, _ := engineClass(j.IOEngine); j.IOEngine != "" && c == engineSync {
+		p.depth = 1
+	}
+	if j.IOLog != nil {
+		if err := p.planIOLog(); err != nil {
+			return nil, err
+		}
+		j = p.job
+	}
+	regions := uint64(j.NumJobs)
+	if j.SharedRegion {
+		regions = 1
+	}
+	hi, span := bits.Mul64(regions, j.Size)
 	end, carry := bits.Add64(j.Offset, span, 0)
 	if hi != 0 || carry != 0 {
 		return bad("size", "offset + numjobs*size overflows")
 	}
-	p := &Plan{job: j, prefilled: new(prefilledImage)}
 	if j.ImageSize == 0 {
 		if end > math.MaxUint64-cs {
 			return bad("size", "offset + numjobs*size is too large for an image")
 		}
 		p.imageSize = (end + cs - 1) / cs * cs
+		if j.SizePercent > 0 || j.OffsetPercent > 0 {
+			p.imageSize = max(p.imageSize, defaultPercentBase)
+		}
 	} else {
 		if j.ImageSize < end {
-			return bad("image_size", "smaller than the end of the last region, offset + numjobs*size = %s", FormatSize(end))
+			key := "image_size"
+			if j.SizePercent > 0 {
+				key = "size"
+			}
+			return bad(key, "the image, image_size=%s, is smaller than the end of the last region, offset + numjobs*size = %s", FormatSize(j.ImageSize), FormatSize(end))
 		}
 		p.imageSize = j.ImageSize
 	}
 	if err := impl.ValidateGeometry(j.ClusterSize, j.TableSize, p.imageSize); err != nil {
 		key := "image_size"
-		if j.ImageSize == 0 {
+		switch {
+		case j.ImageSize == 0 && j.IOLog != nil:
+			key = "read_iolog"
+		case j.ImageSize == 0:
 			key = "size"
 		}
 		return bad(key, "%v", err)
@@ -116,33 +179,127 @@ func (j Job) Plan() (*Plan, error) {
 	if !ok {
 		return bad("pattern", "want one of %s", joinValues(patternNames()))
 	}
+	if j.IOLog != nil {
+		pat = iologPattern{}
+	} else if (sizes != nil || j.BlockAlign > 0) && j.Pattern != Plain && j.Pattern != Rewrite {
+		return bad("pattern", "pattern=%s writes whole blocks of bs: it takes no bssplit, bsrange, blockalign or bs=READ,WRITE", j.Pattern)
+	}
 	lay, err := pat.layout(&j)
 	if err != nil {
 		return nil, err
+	}
+	if j.IOLog != nil {
+		lay = layout{units: uint64(len(p.iolog)), unitBytes: p.unit}
+	}
+	if j.IOLog == nil && (sizes != nil || j.BlockAlign > 0) {
+		lay = plainLayout(&j, p.unit, sizes)
+		if lay.units == 0 {
+			return bad("size", "holds no block of bs=%s at blockalign=%s", FormatSize(j.BlockSize), FormatSize(p.unit))
+		}
+		if j.Pattern == Rewrite {
+			lay.prefill = true
+		}
 	}
 	p.pattern, p.lay = pat, lay
 	if lay.prefill {
 		p.job.Prefill = true
 	}
+	if lay.fresh && j.SharedRegion && j.NumJobs > 1 {
+		return bad("shared_region", "the instances of pattern=%s would write the same fresh clusters: it needs a region each", j.Pattern)
+	}
+	if err := p.planAmount(); err != nil {
+		return nil, err
+	}
+	if j.Distribution.Kind != Uniform {
+		if p.dist, err = newDistTable(j.Distribution, lay.units, lay.unitBytes, j.SequenceStride); err != nil {
+			return bad("random_distribution", "%v", err)
+		}
+		if n := p.dist.sequenceLength(); n > 0 && (p.opsPerJob == 0 || p.opsPerJob > n) && p.budget == 0 {
+			p.opsPerJob = n
+		}
+	}
+	p.pace = newPacing(&p.job)
+	return p, nil
+}
 
+// resolvePercents turns size=N% and offset=N% into bytes of the image
+// (image_size, or defaultPercentBase without it), rounded down to a
+// sector; a share that rounds to nothing is an error for its key.
+func (j *Job) resolvePercents() error {
+	base := j.ImageSize
+	if base == 0 {
+		base = defaultPercentBase
+	}
+	percent := func(pct int) uint64 {
+		hi, lo := bits.Mul64(base, uint64(pct))
+		q, _ := bits.Div64(hi, lo, 100) // hi < 100: pct <= 100
+		return q / impl.SectorSize * impl.SectorSize
+	}
+	if j.OffsetPercent > 0 {
+		j.Offset = percent(j.OffsetPercent)
+	}
+	if j.SizePercent > 0 {
+		if j.Offset >= base {
+			return j.keyError("offset", fmt.Errorf("at or past the end of the image (%s), leaving size=%d%% nothing", FormatSize(base), j.SizePercent))
+		}
+		n := min(percent(j.SizePercent), (base-j.Offset)/impl.SectorSize*impl.SectorSize)
+		if n == 0 {
+			return j.keyError("size", fmt.Errorf("%d%% of the image's %s is less than a sector", j.SizePercent, FormatSize(base)))
+		}
+		j.Size = n
+	}
+	return nil
+}
+
+// planAmount works out how much each instance does: an op count, a byte
+// budget (when sizes vary), or no limit (time_based with a runtime).
+func (p *Plan) planAmount() error {
+	j, lay := &p.job, p.lay
+	loops := uint64(max(j.Loops, 1))
+	timeBased := j.TimeBased && j.Runtime > 0
 	switch {
 	case j.Ops > 0:
 		p.opsPerJob = j.Ops
-	case j.Runtime > 0:
+	case timeBased:
 		p.opsPerJob = 0
+	case p.iolog != nil:
+		p.opsPerJob = satMul(uint64(len(p.iolog)), loops)
+	case p.sizes != nil:
+		amount := j.Size
+		if j.IOSize > 0 {
+			amount = j.IOSize
+		}
+		p.budget = satMul(amount, loops)
+	case j.IOSize > 0:
+		p.opsPerJob = satMul((j.IOSize+j.BlockSize-1)/j.BlockSize, loops)
 	default:
-		p.opsPerJob = lay.units
+		p.opsPerJob = satMul(lay.units, loops)
 	}
 	if lay.fresh && p.opsPerJob > lay.units {
-		return bad("ops", "exceeds the %d writes pattern=%s can make to the fresh clusters of size=%s", lay.units, j.Pattern, FormatSize(j.Size))
-	}
-	if j.Distribution.Kind == Zipf {
-		if lay.units > maxZipfBlocks {
-			return bad("random_distribution", "zipf draws from at most %d blocks per instance; size/bs is %d", maxZipfBlocks, lay.units)
+		key := "ops"
+		switch {
+		case j.Ops == 0 && j.IOSize > 0:
+			key = "io_size"
+		case j.Ops == 0:
+			key = "loops"
 		}
-		p.cdf = zipfCDF(lay.units, j.Distribution.Theta)
+		return j.keyError(key, fmt.Errorf("exceeds the %d writes pattern=%s can make to the fresh clusters of size=%s", lay.units, j.Pattern, FormatSize(j.Size)))
 	}
-	return p, nil
+	return nil
+}
+
+// JobQD returns the queue depth the job asks for and true, when it asks
+// for one: the iodepth it sets, or 1 for a synchronous ioengine (which
+// keeps one request in flight); 0 and false when it sets neither, and a
+// run takes the caller's queue depths.
+func (p *Plan) JobQD() (int, bool) {
+	if c, _ := engineClass(p.job.IOEngine); p.job.IOEngine != "" && c == engineSync {
+		return 1, true
+	}
+	if p.job.IODepth > 0 {
+		return p.job.IODepth, true
+	}
+	return 0, false
 }
 
 func validRW(rw RW) bool {
@@ -180,10 +337,14 @@ func (p *Plan) Disk() model.Disk {
 }
 
 // OpsPerJob returns the reads and writes each instance issues, or 0 when
-// only the runtime limits them. Flushes (fsync) come on top.
+// a byte budget (sizes that vary: one pass over the region, io_size,
+// loops) or only the runtime limits them. Flushes (fsync) come on top.
 func (p *Plan) OpsPerJob() uint64 { return p.opsPerJob }
 
 // Region returns the guest byte range of instance i.
 func (p *Plan) Region(i int) (off, size uint64) {
+	if p.job.SharedRegion {
+		return p.job.Offset, p.job.Size
+	}
 	return p.job.Offset + uint64(i)*p.job.Size, p.job.Size
 }

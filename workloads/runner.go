@@ -62,6 +62,11 @@ type RunConfig struct {
 	// BackendFile; nil means time since the run started. BackendSim uses
 	// the device's virtual clock.
 	WallClock func() int64
+	// Sleep waits, on BackendMem and BackendFile, until a paced request's
+	// time (the job's rate, thinktime or iolog timing) when nothing is in
+	// flight; nil means time.Sleep. On BackendSim the virtual clock skips
+	// to it instead.
+	Sleep func(time.Duration)
 	// ReadBack, after the measured phase, reads back every byte the run
 	// wrote through the submit path at the same queue depth, so that a
 	// history recorder sees whether each write survived (a write-only
@@ -80,7 +85,10 @@ type RunConfig struct {
 
 // Result holds the figures of one run. Times are in nanoseconds, virtual
 // on the sim backend; counts cover the measured phase only (not the
-// prefill, nor the close).
+// prefill, nor the close, nor a job's ramp_time: with one, the figures
+// count the requests that complete after it, Nanos runs from its end,
+// and the image's counters from the first such completion; Device, the
+// CPU times and IOWallNanos cover the ramp too).
 type Result struct {
 	// Ops counts completed requests (reads, writes and flushes); Reads,
 	// Writes and Flushes split them.
@@ -201,7 +209,7 @@ func Run(cfg RunConfig) (res Result, err error) {
 	}
 	qd := cfg.QD
 	if qd == 0 {
-		qd = p.job.IODepth
+		qd = p.depth
 	}
 	if err := p.CheckQD(qd); err != nil {
 		return Result{}, fmt.Errorf("run %s: %w", p.Name(), err)
@@ -271,6 +279,18 @@ func addStats(res *Result, st impl.Stats) {
 	res.DataBytes += st.DataBytes()
 	res.MetaBytes += st.MetaBytes()
 	res.HostIOs += st.HostIOs()
+}
+
+// subtractStats takes the image's counters in base (those at the end of a
+// ramp) from res.
+func subtractStats(res, base *Result) {
+	sub := func(a *uint64, b uint64) { *a -= min(*a, b) }
+	sub(&res.Freezes, base.Freezes)
+	res.FrozenNanos = max(res.FrozenNanos-base.FrozenNanos, 0)
+	sub(&res.AllocatingWrites, base.AllocatingWrites)
+	sub(&res.DataBytes, base.DataBytes)
+	sub(&res.MetaBytes, base.MetaBytes)
+	sub(&res.HostIOs, base.HostIOs)
 }
 
 // prefilledImage holds the images a prefilled plan starts from on the
@@ -376,8 +396,12 @@ func (p *Plan) prefilledImageFor(backing impl.Storage, seed int64, regions bool)
 // image. Either way each request of the run finds its cluster allocated.
 func (p *Plan) prefillSpans(seed int64, regions bool) []span {
 	if regions || !p.prefillTouchedOnly() {
-		spans := make([]span, 0, p.job.NumJobs)
-		for i := range p.job.NumJobs {
+		n := p.job.NumJobs
+		if p.job.SharedRegion {
+			n = 1
+		}
+		spans := make([]span, 0, n)
+		for i := range n {
 			off, size := p.Region(i)
 			spans = append(spans, span{off, size})
 		}

@@ -126,7 +126,7 @@ func TestRunQueueDepth(t *testing.T) {
 
 // TestRunRuntime checks runtime stops a run in virtual time.
 func TestRunRuntime(t *testing.T) {
-	p := mustPlan(t, "rt", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "runtime": "10ms"})
+	p := mustPlan(t, "rt", map[string]string{"rw": "randwrite", "pattern": "rewrite", "size": "1m", "runtime": "10ms", "time_based": "1"})
 	res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 1})
 	if err != nil {
 		t.Fatal(err)

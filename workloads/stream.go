@@ -53,10 +53,12 @@ type Stream struct {
 	base  uint64
 	left  uint64 // reads and writes still to issue
 	bound bool   // left counts down; false: no limit
+	bytes uint64 // with a byte budget (Plan.budget), bytes still to issue
 	seq   uint64 // reads and writes issued
 	write int    // writes since the last flush
 	flush bool   // a flush is due next
 	gen   opGen  // the pattern's generator of the reads and writes
+	at    int64  // the iolog time of the last op, ns; -1 for none
 }
 
 // streamSalt separates the PCG streams of instances from each other and
@@ -79,6 +81,8 @@ func (p *Plan) newStream(seed int64, i int) *Stream {
 		rng:   rand.New(rand.NewPCG(uint64(seed), streamSalt^uint64(i+1)*0x9e3779b97f4a7c15)),
 		left:  p.opsPerJob,
 		bound: p.opsPerJob > 0,
+		bytes: p.budget,
+		at:    -1,
 	}
 	s.base, _ = p.Region(i)
 	s.gen = p.pattern.newGen(s)
@@ -90,17 +94,26 @@ func (p *Plan) newStream(seed int64, i int) *Stream {
 func (s *Stream) Next() (Op, bool) {
 	if s.flush {
 		s.flush = false
+		s.at = -1
 		return Op{Kind: OpFlush}, true
 	}
-	if s.bound {
+	switch {
+	case s.bound:
 		if s.left == 0 {
 			return Op{}, false
 		}
 		s.left--
-	} else if s.exhausted() {
+	case s.p.budget > 0:
+		if s.bytes == 0 {
+			return Op{}, false
+		}
+	case s.exhausted():
 		return Op{}, false
 	}
 	op := s.gen.next(s)
+	if !s.bound && s.p.budget > 0 {
+		s.bytes -= min(s.bytes, op.Len)
+	}
 	s.seq++
 	if op.Kind == OpWrite && s.p.job.Fsync > 0 {
 		if s.write++; s.write == s.p.job.Fsync {
@@ -109,6 +122,10 @@ func (s *Stream) Next() (Op, bool) {
 	}
 	return op, true
 }
+
+// At returns the time the iolog gives the operation Next last returned,
+// in nanoseconds after the replay's start, or -1 when it gives none.
+func (s *Stream) At() int64 { return s.at }
 
 // exhausted reports whether an unbounded stream has run out of fresh
 // units.

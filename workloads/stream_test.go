@@ -1,9 +1,11 @@
 package workloads
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -28,6 +30,23 @@ func mustPlan(t testing.TB, name string, set map[string]string) *Plan {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// checkPlanError sets set on DefaultJob, plans it, and checks the plan
+// is refused with a *KeyError for key whose message holds msg.
+func checkPlanError(t *testing.T, set map[string]string, key, msg string) {
+	t.Helper()
+	j := DefaultJob()
+	for k, v := range set {
+		if err := j.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := j.Plan()
+	var ke *KeyError
+	if !errors.As(err, &ke) || ke.Key != key || !strings.Contains(err.Error(), msg) {
+		t.Errorf("%v: %v, want a *KeyError for %s containing %q", set, err, key, msg)
+	}
 }
 
 // drain returns every op of a stream (at most limit).
@@ -197,7 +216,7 @@ func TestStreamRuntimeFirstTouchEnds(t *testing.T) {
 	if n := len(drain(p.Streams(1)[0], 1000)); n != 16 {
 		t.Errorf("unbounded first-touch stream gave %d ops, want the 16 fresh clusters", n)
 	}
-	p = mustPlan(t, "rt", map[string]string{"rw": "randwrite", "size": "1m", "runtime": "10"})
+	p = mustPlan(t, "rt", map[string]string{"rw": "randwrite", "size": "1m", "runtime": "10", "time_based": "1"})
 	if n := len(drain(p.Streams(1)[0], 1000)); n != 1000 {
 		t.Errorf("unbounded plain stream ended after %d ops", n)
 	}
@@ -264,9 +283,9 @@ func BenchmarkStream(b *testing.B) {
 		name string
 		set  map[string]string
 	}{
-		{"rw=randwrite", map[string]string{"rw": "randwrite", "size": "1g", "runtime": "1"}},
-		{"rw=randrw/dist=zipf", map[string]string{"rw": "randrw", "random_distribution": "zipf:1.1", "size": "1g", "runtime": "1"}},
-		{"pattern=first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "1t", "runtime": "1"}},
+		{"rw=randwrite", map[string]string{"rw": "randwrite", "size": "1g", "runtime": "1", "time_based": "1"}},
+		{"rw=randrw/dist=zipf", map[string]string{"rw": "randrw", "random_distribution": "zipf:1.1", "size": "1g", "runtime": "1", "time_based": "1"}},
+		{"pattern=first-touch", map[string]string{"rw": "randwrite", "pattern": "first-touch", "size": "1t", "runtime": "1", "time_based": "1"}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := mustPlan(b, "bench", tc.set)

@@ -67,8 +67,11 @@ func parseInts(s string, most int) ([]int, error) {
 	return out, nil
 }
 
-// loadJobs reads the job file, or the standard jobs for "".
-func loadJobs(path string) ([]workloads.Job, error) {
+// loadJobs reads the job file, or the standard jobs for "". A job file
+// may include files and replay iologs (relative to its directory) and
+// expand environment variables; the fio keys it set that runbench
+// ignores are named, with why, in one line on stderr.
+func loadJobs(path string, stderr io.Writer) ([]workloads.Job, error) {
 	if path == "" {
 		return workloads.StandardJobs()
 	}
@@ -77,11 +80,15 @@ func loadJobs(path string) ([]workloads.Job, error) {
 		return nil, usageError{fmt.Errorf("-job: %w", err)}
 	}
 	defer f.Close()
-	jobs, err := workloads.ParseJobFile(f, path)
+	open := func(name string) (io.ReadCloser, error) { return os.Open(name) }
+	jf, err := workloads.ParseJobFileWith(f, path, workloads.JobFileOptions{Open: open, LookupEnv: os.LookupEnv})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("-job: %w", err)}
 	}
-	return jobs, nil
+	if line := jf.IgnoredLine(); line != "" {
+		fmt.Fprintf(stderr, "runbench: -job %s: %s\n", path, line)
+	}
+	return jf.Jobs, nil
 }
 
 // parseSubcommand parses a subcommand's flags, which take no arguments.

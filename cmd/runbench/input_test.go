@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/qedharness/qedharness/workloads"
 	"github.com/qedharness/qedharness/workloads/bench"
+	"github.com/qedharness/qedharness/workloads/results"
 )
 
 // TestJobFileBOM runs a job file saved with a UTF-8 byte order mark,
@@ -52,5 +55,66 @@ func TestReportBadBaseline(t *testing.T) {
 		if code := run([]string{"report", "-baseline", b, t.TempDir()}, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "-baseline: unknown policy") {
 			t.Errorf("-baseline %q: exit %d, stderr %q; want %d and an unknown policy", b, code, stderr.String(), exitUsage)
 		}
+	}
+}
+
+// TestFioJobFile reads a job file in fio's syntax: an include relative
+// to it, an environment variable, an iolog to replay, and fio keys that
+// change nothing, named in one line on stderr; then runs it, at the
+// queue depth the job sets.
+func TestFioJobFile(t *testing.T) {
+	dir := t.TempDir()
+	job := filepath.Join(dir, "fio.fio")
+	os.WriteFile(filepath.Join(dir, "common.inc"), []byte("ioengine=libaio\ndirect=1 ; as fio's examples\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "trace.log"), []byte("fio version 3 iolog\n0 /dev/sdb add\n10 /dev/sdb write 0 4096\n20 /dev/sdb read 0 4096\n"), 0o644)
+	os.WriteFile(job, []byte("[global]\nfilename=/dev/sdb\ngroup_reporting\ninclude common.inc\n\n[rand writes]\nrw=randwrite\nsize=${FIO_TEST_SIZE}\niodepth=4\n\n[replay]\nread_iolog=trace.log\n"), 0o644)
+	t.Setenv("FIO_TEST_SIZE", "1m")
+
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-job", job, "-list"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "[rand_writes]\n") || !strings.Contains(stdout.String(), "size=1m\n") || !strings.Contains(stdout.String(), "read_iolog="+filepath.Join(dir, "trace.log")) {
+		t.Errorf("-list printed:\n%s", stdout.String())
+	}
+	want := "runbench: -job " + job + ": fio keys ignored, as they change nothing runbench measures, or honoured in part: filename ("
+	if e := stderr.String(); !strings.HasPrefix(e, want) || strings.Count(e, "\n") != 1 || !strings.Contains(e, "group_reporting") || !strings.Contains(e, "ioengine=libaio") || !strings.Contains(e, "direct") {
+		t.Errorf("stderr %q, want one line starting %q", e, want)
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	args := []string{"-verdicts=false", "-job", job, "-policies", "overlap", "-repeat", "1", "-warmup", "0", "-backend", "mem", "-out", filepath.Join(dir, "out"), "-noplots", "-v"}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "rand_writes") || !strings.Contains(stdout.String(), "replay") {
+		t.Errorf("table lacks the jobs:\n%s", stdout.String())
+	}
+	res, err := results.ReadResults(filepath.Join(dir, "out", "runs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qds := map[string][]int{}
+	for _, r := range res.Runs {
+		qds[r.Workload] = append(qds[r.Workload], r.QD)
+	}
+	if fmt.Sprint(qds["rand_writes"]) != "[4]" || len(qds["replay"]) != len(workloads.StandardQDs()) {
+		t.Errorf("queue depths %v, want rand_writes at its iodepth 4 alone and replay at the standard sweep", qds)
+	}
+}
+
+// TestFioJobFileRefused checks a fio key that would change what is
+// measured is refused in one line naming the file, line and key.
+func TestFioJobFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	job := filepath.Join(dir, "zoned.fio")
+	os.WriteFile(job, []byte("[global]\nioengine=libaio\n[z]\nrw=randwrite\nzonemode=zbd\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-job", job, "-list"}, &stdout, &stderr); code != exitUsage {
+		t.Fatalf("exit %d, want %d: %s", code, exitUsage, stderr.String())
+	}
+	if want := job + ":5: [z] zonemode=zbd: not supported: zoned-device mode"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q lacks %q", stderr.String(), want)
 	}
 }

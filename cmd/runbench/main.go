@@ -61,7 +61,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.policies, "policies", "all", "comma-separated `policies` to compare, or all: "+strings.Join(model.Names(), ", "))
 	fs.StringVar(&o.workloads, "workloads", "all", "comma-separated `names` of the job file's workloads, or all")
-	fs.StringVar(&o.qds, "qd", "", "comma-separated queue `depths` (requests in flight per job instance); default 1,2,4,8,16,32,64")
+	fs.StringVar(&o.qds, "qd", "", "comma-separated queue `depths` (requests in flight per job instance); default 1,2,4,8,16,32,64, or the depth a job sets (iodepth, or 1 for a synchronous ioengine)")
 	fs.StringVar(&o.backends, "backend", "sim", "comma-separated `backends`: sim (virtual time), mem, file")
 	fs.StringVar(&o.devices, "device", "nvme", "comma-separated sim device `presets`: "+strings.Join(sim.Presets(), ", "))
 	fs.IntVar(&cfg.Repeat, "repeat", bench.DefaultRepeat, "measured repetitions of each configuration, interleaved (at least 4 a side for benchstat to call a difference significant)")
@@ -120,7 +120,7 @@ func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, er
 	}
 	cfg.NoVerdicts = !o.verdicts
 	var err error
-	if cfg.Jobs, err = loadJobs(o.jobFile); err != nil {
+	if cfg.Jobs, err = loadJobs(o.jobFile, stderr); err != nil {
 		return nil, nil, err
 	}
 	if o.list {

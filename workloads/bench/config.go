@@ -25,8 +25,10 @@ type Config struct {
 	// every registered policy.
 	Policies []model.Registration
 	// QDs are the queue depths (requests in flight per job instance),
-	// each in [1, workloads.MaxQD], none twice; nil means
-	// workloads.StandardQDs.
+	// each in [1, workloads.MaxQD], none twice, for every job; nil means
+	// workloads.StandardQDs, except that a job asking for a depth (it
+	// sets iodepth, or has a synchronous ioengine: Plan.JobQD) runs at
+	// that depth alone.
 	QDs []int
 	// Backends names the backends to run on (workloads.Backends), none
 	// twice; nil means the sim backend alone.

@@ -49,17 +49,22 @@ func checkRuns(m *workloads.Matrix) error {
 
 // checkPlans checks each plan against the run limits: the plan alone
 // (its fault is a job's setting: "Jobs") and at each queue depth
-// ("QDs"). It returns the field at fault.
-func checkPlans(plans []*workloads.Plan, qds []int) (setting string, err error) {
+// ("QDs"; with jobDepths, the depth a job asks for instead, whose fault
+// is the job's). It returns the field at fault.
+func checkPlans(plans []*workloads.Plan, qds []int, jobDepths bool) (setting string, err error) {
 	for _, p := range plans {
 		if err := p.CheckLimits(); err != nil {
 			return "Jobs", err
 		}
 	}
 	for _, p := range plans {
-		for _, qd := range qds {
+		depths, field := qds, "QDs"
+		if qd, ok := p.JobQD(); ok && jobDepths {
+			depths, field = []int{qd}, "Jobs"
+		}
+		for _, qd := range depths {
 			if err := p.CheckQD(qd); err != nil {
-				return "QDs", err
+				return field, err
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -91,5 +92,44 @@ func TestNewSettingErrors(t *testing.T) {
 				t.Errorf("error %v, want a *SettingError for %s containing %q", err, tt.setting, tt.want)
 			}
 		})
+	}
+}
+
+// TestJobQueueDepths checks the queue depths each job runs at: without
+// QDs, a job that sets iodepth (or has a synchronous ioengine) runs at
+// it alone and the others at the standard sweep; QDs, when given, win.
+func TestJobQueueDepths(t *testing.T) {
+	const file = "[global]\nrw=randread\nsize=1m\n[deep]\niodepth=32\n[sync]\nioengine=psync\niodepth=16\n[swept]\n"
+	jobs, err := workloads.ParseJobFile(strings.NewReader(file), "qd.fio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	depths := func(qds []int) map[string][]int {
+		cfg := smallConfig(t, "deep,sync,swept", "overlap", qds)
+		cfg.Jobs = jobs
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]int{}
+		for _, c := range s.matrix.Configs() {
+			out[c.Workload] = append(out[c.Workload], c.QD)
+		}
+		return out
+	}
+	tests := []struct {
+		qds  []int
+		want map[string]string
+	}{
+		{nil, map[string]string{"deep": "[32]", "sync": "[1]", "swept": fmt.Sprint(workloads.StandardQDs())}},
+		{[]int{4, 8}, map[string]string{"deep": "[4 8]", "sync": "[4 8]", "swept": "[4 8]"}},
+	}
+	for _, tt := range tests {
+		got := depths(tt.qds)
+		for name, want := range tt.want {
+			if s := fmt.Sprint(got[name]); s != want {
+				t.Errorf("QDs %v: %s runs at %s, want %s", tt.qds, name, s, want)
+			}
+		}
 	}
 }

@@ -77,7 +77,8 @@ func New(cfg Config) (*Setup, error) {
 	if err := checkQDs(qds); err != nil {
 		return nil, bad("QDs", err)
 	}
-	if name, err := checkPlans(plans, qds); err != nil {
+	jobDepths := cfg.QDs == nil
+	if name, err := checkPlans(plans, qds, jobDepths); err != nil {
 		return nil, bad(name, err)
 	}
 	backends := cfg.Backends
@@ -111,7 +112,7 @@ func New(cfg Config) (*Setup, error) {
 	}
 	s := &Setup{out: cfg.Out, baseline: cfg.Baseline, command: cfg.Command, noPlots: cfg.NoPlots, noVerdicts: cfg.NoVerdicts, verbose: cfg.Verbose}
 	s.matrix = workloads.Matrix{
-		Policies: policies, Plans: plans, QDs: qds, Backends: backends, Devices: devs,
+		Policies: policies, Plans: plans, QDs: qds, JobDepths: jobDepths, Backends: backends, Devices: devs,
 		Repeat: cfg.Repeat, Warmup: cfg.Warmup, Seed: cfg.Seed, Parallel: cfg.Parallel,
 		Dir: cfg.Dir, File: file.Options{Direct: cfg.Direct, Workers: cfg.FileWorkers},
 	}

@@ -1,0 +1,309 @@
+package workloads
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// fioJobKeys are the keys from fio that change nothing unless set: block
+// size mixes, amounts of I/O, timing and pacing, iolog replay. Job.String
+// writes them only when set.
+var fioJobKeys = []jobKey{
+	{name: "ioengine", optional: true, help: "fio's I/O engine: runbench does every job's I/O on its own image (-backend, -aio), so only whether the engine is synchronous counts: a synchronous one (sync, psync, ...) keeps one request in flight, so the job's queue depth is 1; engines that do no reads and writes of data (cpuio, net, filecreate, ...) are refused",
+		set: func(j *Job, v string) error {
+			if _, err := engineClass(v); err != nil {
+				return err
+			}
+			j.IOEngine = v
+			return nil
+		},
+		get: func(j *Job) string { return j.IOEngine }},
+	{name: "bssplit", optional: true, help: "weighted block sizes, SIZE/PERCENT:SIZE/PERCENT:... (a blank PERCENT shares the rest); READS,WRITES for each direction; takes precedence over bs",
+		set: func(j *Job, v string) error { return setWith(&j.BSSplit, v, canonBSSplit) },
+		get: func(j *Job) string { return j.BSSplit }},
+	{name: "bsrange", aliases: []string{"blocksize_range"}, optional: true, help: "block sizes drawn from MIN-MAX (multiples of MIN), as fio; READS,WRITES for each direction; takes precedence over bs",
+		set: func(j *Job, v string) error { return setWith(&j.BSRange, v, canonBSRange) },
+		get: func(j *Job) string { return j.BSRange }},
+	{name: "blockalign", aliases: []string{"ba"}, optional: true, help: "random offsets are multiples of this (0: the smallest block size); turns the random map off, as in fio",
+		set: func(j *Job, v string) error { return setSize(&j.BlockAlign, firstOfPair(v)) },
+		get: func(j *Job) string { return FormatSize(j.BlockAlign) }},
+	{name: "io_size", aliases: []string{"io_limit"}, optional: true, help: "bytes each instance reads and writes, going round its region as often as needed (0: one pass)",
+		set: func(j *Job, v string) error { return setSize(&j.IOSize, v) },
+		get: func(j *Job) string { return FormatSize(j.IOSize) }},
+	{name: "loops", optional: true, help: "repeat the job's I/O this many times (0 or 1: once)",
+		set: func(j *Job, v string) error { return setInt(&j.Loops, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.Loops) }},
+	{name: "time_based", optional: true, help: "1 keeps a job with a runtime going round its region until the runtime is up; without it a pass over the region ends the job sooner",
+		set: func(j *Job, v string) error { return setBool(&j.TimeBased, v) },
+		get: func(j *Job) string { return formatBool(j.TimeBased) }},
+	{name: "ramp_time", optional: true, help: "run this long before the figures start (seconds, or 500ms); the runtime counts after it",
+		set: func(j *Job, v string) error { return setDuration(&j.RampTime, v) },
+		get: func(j *Job) string { return j.RampTime.String() }},
+	{name: "rate", optional: true, help: "cap each instance's bytes per second, READS,WRITES (one value caps each direction; rate=,1m caps writes only)",
+		set: func(j *Job, v string) error { return setPair(&j.Rate, v, RWPair{}) },
+		get: func(j *Job) string { return formatPair(j.Rate) }},
+	{name: "rate_iops", optional: true, help: "cap each instance's requests per second, READS,WRITES as rate",
+		set: func(j *Job, v string) error { return setPair(&j.RateIOPS, v, RWPair{}) },
+		get: func(j *Job) string { return formatPair(j.RateIOPS) }},
+	{name: "rate_process", optional: true, help: "how capped requests are spaced: linear (evenly) or poisson (exponential gaps, drawn from the run's seed)",
+		set: func(j *Job, v string) error {
+			switch RateProcess(v) {
+			case RateLinear, RatePoisson:
+				j.RateProcess = RateProcess(v)
+				return nil
+			}
+			return errors.New("want linear or poisson")
+		},
+		get: func(j *Job) string { return string(j.RateProcess) }},
+	{name: "thinktime", optional: true, help: "after every thinktime_blocks completed requests, let the instance's requests in flight complete, then wait this long (microseconds, or 2ms, 1s)",
+		set: func(j *Job, v string) error { return setDurationIn(&j.ThinkTime, v, time.Microsecond) },
+		get: func(j *Job) string { return j.ThinkTime.String() }},
+	{name: "thinktime_blocks", optional: true, help: "completed requests between thinktime stalls (at least 1)",
+		set: func(j *Job, v string) error { return setInt(&j.ThinkTimeBlocks, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.ThinkTimeBlocks) }},
+	{name: "read_iolog", optional: true, help: "replay this fio iolog (versions 2 and 3; a job file loads it, relative to the job file's directory): its reads, writes and syncs, at its timing",
+		set: func(j *Job, v string) error {
+			return errors.New("read_iolog loads a file: set it in a job file")
+		},
+		get: func(j *Job) string {
+			if j.IOLog == nil {
+				return ""
+			}
+			return j.IOLog.Path
+		}},
+	{name: "replay_no_stall", optional: true, help: "1 replays the iolog as fast as the queue depth allows, ignoring its timing",
+		set: func(j *Job, v string) error { return setBool(&j.ReplayNoStall, v) },
+		get: func(j *Job) string { return formatBool(j.ReplayNoStall) }},
+	{name: "replay_time_scale", optional: true, help: "replay the iolog's timing at this percentage of its rate (200: twice as fast; 0 or 100: as logged)",
+		set: func(j *Job, v string) error { return setInt(&j.ReplayTimeScale, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.ReplayTimeScale) }},
+	{name: "replay_skip", optional: true, help: "leave these iolog entries out: a comma-separated list of read, write, trim, sync",
+		set: func(j *Job, v string) error { return setWith(&j.ReplaySkip, v, parseReplaySkip) },
+		get: func(j *Job) string { return j.ReplaySkip.String() }},
+	{name: "shared_region", optional: true, help: "1 has every instance (numjobs) work on the same region rather than each on its own, as fio's clones of a job naming one filename do (a job file sets it so)",
+		set: func(j *Job, v string) error { return setBool(&j.SharedRegion, v) },
+		get: func(j *Job) string { return formatBool(j.SharedRegion) }},
+	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
+		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
+		get: func(j *Job) string { return formatBool(j.SequenceStride) }},
+}
+
+// setWith parses v with parse and stores the result in dst.
+func setWith[T any](dst *T, v string, parse func(string) (T, error)) error {
+	x, err := parse(v)
+	if err != nil {
+		return err
+	}
+	*dst = x
+	return nil
+}
+
+// badRW says why v is not an rw value, naming what fio allows and
+// runbench does not.
+func badRW(v string) error {
+	base, mod, hasMod := strings.Cut(v, ":")
+	switch {
+	case hasMod && validRW(RW(base)) || hasMod && base == "readwrite":
+		return fmt.Errorf("the offset modifier :%s (holes or strides between requests) is not supported", mod)
+	case strings.Contains(base, "trim"):
+		return errors.New("trims: runbench's image has no discard")
+	}
+	return fmt.Errorf("want one of %s", joinValues(rwValues))
+}
+
+// setBlockSizes sets bs: one size for reads and writes, or
+// "READ,WRITE[,TRIM]" as fio (a blank value keeps the default, 4k; a
+// third value, for trims, is ignored since runbench issues none).
+func setBlockSizes(j *Job, v string) error {
+	parts := strings.Split(v, ",")
+	if len(parts) > 3 {
+		return errors.New("want SIZE or READ,WRITE[,TRIM]")
+	}
+	read, write := DefaultJob().BlockSize, DefaultJob().BlockSize
+	if parts[0] != "" {
+		n, err := ParseSize(parts[0])
+		if err != nil {
+			return err
+		}
+		read = n
+		if len(parts) == 1 {
+			write = n
+		}
+	}
+	if len(parts) > 1 && parts[1] != "" {
+		n, err := ParseSize(parts[1])
+		if err != nil {
+			return err
+		}
+		write = n
+	}
+	j.BlockSize, j.WriteBlockSize = read, write
+	if write == read {
+		j.WriteBlockSize = 0
+	}
+	return nil
+}
+
+// firstOfPair returns the read value of a fio "READ,WRITE" value, or the
+// value itself.
+func firstOfPair(v string) string {
+	first, _, _ := strings.Cut(v, ",")
+	return first
+}
+
+// setSizeOrPercent sets a size, or a percentage of the image, at least
+// minPct, for "N%" (0% is 0 bytes).
+func setSizeOrPercent(size *uint64, pct *int, v string, minPct int) error {
+	if num, ok := strings.CutSuffix(strings.TrimSpace(v), "%"); ok {
+		n, err := strconv.Atoi(num)
+		if err != nil || n < minPct || n > 100 {
+			return fmt.Errorf("%q: a percentage must be a whole number in [%d, 100]", v, minPct)
+		}
+		if n == 0 {
+			*size, *pct = 0, 0
+			return nil
+		}
+		*pct = n
+		return nil
+	}
+	if err := setSize(size, v); err != nil {
+		return err
+	}
+	*pct = 0
+	return nil
+}
+
+// formatSizeOrPercent renders what setSizeOrPercent parses.
+func formatSizeOrPercent(size uint64, pct int) string {
+	if pct > 0 {
+		return strconv.Itoa(pct) + "%"
+	}
+	return FormatSize(size)
+}
+
+// setPair parses fio's "READ,WRITE[,TRIM]" sizes (a value alone applies
+// to both; a blank one is def's); the trim value is ignored.
+func setPair(dst *RWPair, v string, def RWPair) error {
+	parts := strings.Split(v, ",")
+	if len(parts) > 3 {
+		return errors.New("want N or READ,WRITE[,TRIM]")
+	}
+	out := def
+	for i, p := range parts[:min(len(parts), 2)] {
+		if p == "" {
+			continue
+		}
+		n, err := ParseSize(p)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			out.Read = n
+			if len(parts) == 1 {
+				out.Write = n
+			}
+		} else {
+			out.Write = n
+		}
+	}
+	*dst = out
+	return nil
+}
+
+// formatPair renders what setPair parses.
+func formatPair(p RWPair) string {
+	if p.Read == p.Write {
+		return FormatSize(p.Read)
+	}
+	return FormatSize(p.Read) + "," + FormatSize(p.Write)
+}
+
+// get returns the value for requests of kind k (writes: Write, else Read).
+func (p RWPair) get(k OpKind) uint64 {
+	if k == OpWrite {
+		return p.Write
+	}
+	return p.Read
+}
+
+// ReplaySkip is a set of iolog entry kinds a replay leaves out.
+type ReplaySkip uint8
+
+// The kinds of iolog entries replay_skip names.
+const (
+	SkipRead ReplaySkip = 1 << iota
+	SkipWrite
+	SkipTrim
+	SkipSync
+)
+
+var replaySkipNames = []struct {
+	name string
+	bit  ReplaySkip
+}{{"read", SkipRead}, {"write", SkipWrite}, {"trim", SkipTrim}, {"sync", SkipSync}}
+
+// parseReplaySkip parses "read,trim".
+func parseReplaySkip(v string) (ReplaySkip, error) {
+	var s ReplaySkip
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		found := false
+		for _, n := range replaySkipNames {
+			if n.name == part {
+				s |= n.bit
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("%q: want a list of read, write, trim, sync", part)
+		}
+	}
+	return s, nil
+}
+
+// String renders the set as replay_skip takes it; "" when empty.
+func (s ReplaySkip) String() string {
+	var names []string
+	for _, n := range replaySkipNames {
+		if s&n.bit != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// checkPacing checks the keys of timing and pacing; a problem is a
+// *KeyError for the key to change.
+func (j *Job) checkPacing() error {
+	switch {
+	case j.Loops < 0:
+		return j.keyError("loops", errors.New("must not be negative"))
+	case j.ThinkTimeBlocks < 1:
+		return j.keyError("thinktime_blocks", errors.New("must be at least 1"))
+	case j.ReplayTimeScale < 0:
+		return j.keyError("replay_time_scale", errors.New("must not be negative"))
+	case j.RampTime < 0 || j.ThinkTime < 0:
+		return j.keyError("ramp_time", errors.New("must not be negative"))
+	case j.RateProcess != RateLinear && j.RateProcess != RatePoisson && j.RateProcess != "":
+		return j.keyError("rate_process", errors.New("want linear or poisson"))
+	case j.RateProcess == RatePoisson && j.RateIOPS == RWPair{} && j.Rate == RWPair{}:
+		return j.keyError("rate_process", errors.New("poisson spaces capped requests: set rate or rate_iops"))
+	}
+	for _, key := range []string{"rate", "rate_iops"} {
+		p := j.Rate
+		if key == "rate_iops" {
+			p = j.RateIOPS
+		}
+		if p.Read > math.MaxInt64/2 || p.Write > math.MaxInt64/2 {
+			return j.keyError(key, errors.New("too large"))
+		}
+	}
+	if _, err := engineClass(j.IOEngine); err != nil && j.IOEngine != "" {
+		return j.keyError("ioengine", err)
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+package workloads
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+// parseFio parses file, named "jobs/main.fio", with the files of fsys
+// (paths as the parser resolves them) and the environment env.
+func parseFio(file string, fsys fstest.MapFS, env map[string]string) (*JobFile, error) {
+	opts := JobFileOptions{
+		Open: func(path string) (io.ReadCloser, error) { return fsys.Open(filepath.ToSlash(path)) },
+		LookupEnv: func(name string) (string, bool) {
+			v, ok := env[name]
+			return v, ok
+		},
+	}
+	return ParseJobFileWith(strings.NewReader(file), "jobs/main.fio", opts)
+}
+
+// TestParseJobFileFioSyntax checks fio's syntax: comments after values,
+// ${NAME}, include, section names, name=, global sections, the keys the
+// parser resolves itself, and the ignored keys' line.
+func TestParseJobFileFioSyntax(t *testing.T) {
+	files := fstest.MapFS{
+		"jobs/common.inc":   {Data: []byte("bs=8k ; shared\nioengine=psync\ninclude deeper.inc\n")},
+		"jobs/deeper.inc":   {Data: []byte("numjobs=2\n")},
+		"jobs/section.inc":  {Data: []byte("[oops]\n")},
+		"jobs/self.inc":     {Data: []byte("include self.inc\n")},
+		"jobs/trace.log":    {Data: []byte("fio version 2 iolog\n/dev/sdb add\n/dev/sdb open\n/dev/sdb write 0 4096\n/dev/sdb read 4096 8192\n/dev/sdb close\n")},
+		"abs/elsewhere.inc": {Data: []byte("size=2m\n")},
+	}
+	env := map[string]string{"SIZE": "3m", "RW": "randwrite"}
+	type check func(t *testing.T, f *JobFile)
+	job := func(name string, fn func(j Job) bool) check {
+		return func(t *testing.T, f *JobFile) {
+			for _, j := range f.Jobs {
+				if j.Name == name {
+					if !fn(j) {
+						t.Errorf("job %s: %+v", name, j)
+					}
+					return
+				}
+			}
+			t.Errorf("no job %s among %d", name, len(f.Jobs))
+		}
+	}
+	ignored := func(want string) check {
+		return func(t *testing.T, f *JobFile) {
+			if line := f.IgnoredLine(); !strings.Contains(line, want) || strings.Contains(line, "\n") {
+				t.Errorf("ignored line %q lacks %q", line, want)
+			}
+		}
+	}
+	tests := []struct {
+		name, file string
+		checks     []check
+		bad        []string // substrings of the error; nil: no error
+	}{
+		{"comment after a value", "[a]\nrw=write ; sequential\nbs=8k# eight\n", []check{job("a", func(j Job) bool { return j.RW == RWWrite && j.BlockSize == 8<<10 })}, nil},
+		{"environment", "[a]\nsize=${SIZE}\nrw=${RW}\n", []check{job("a", func(j Job) bool { return j.Size == 3<<20 && j.RW == RWRandWrite })}, nil},
+		{"unset variable in a value", "[a]\nsize=${NOPE}\n", nil, []string{"jobs/main.fio:2:", "size=${NOPE}", "NOPE is not set"}},
+		{"unset variable of an ignored key", "[a]\ndirectory=${NOPE}\n", []check{ignored("directory")}, nil},
+		{"unclosed variable", "[a]\nsize=${SIZE\n", nil, []string{"jobs/main.fio:2:", "without a closing }"}},
+		{"machine keyword", "[a]\nsize=8*$mb_memory\n", nil, []string{"jobs/main.fio:2:", "$mb_memory depends on the machine"}},
+		{"section names as fio's", "[punch hole-fuzzer]\n[burn_2x50%_qsort]\n[a,b/c]\n", []check{job("punch_hole-fuzzer", func(Job) bool { return true }), job("burn_2x50%_qsort", func(Job) bool { return true }), job("a_b_c", func(Job) bool { return true })}, nil},
+		{"name key", "[a]\nname=renamed job\n", []check{job("renamed_job", func(Job) bool { return true })}, nil},
+		{"global name names the jobs after", "[global]\nname=g\n[a]\n", []check{job("g", func(Job) bool { return true })}, nil},
+		{"names collide", "[global]\nname=g\n[a]\n[b]\n", nil, []string{"jobs/main.fio:2: the job of the section at line 4 is named \"g\", as is the job of the section at jobs/main.fio:3"}},
+		{"global prefix", "[global-defaults]\nbs=16k\n[a]\n", []check{job("a", func(j Job) bool { return j.BlockSize == 16<<10 })}, nil},
+		{"include", "[a]\ninclude common.inc\nsize=1m\n", []check{job("a", func(j Job) bool { return j.BlockSize == 8<<10 && j.NumJobs == 2 && j.IOEngine == "psync" }), ignored("ioengine=psync (psync is synchronous")}, nil},
+		{"include an absolute path", "[a]\ninclude /abs/elsewhere.inc\n", nil, []string{"include /abs/elsewhere.inc"}},
+		{"include a section", "[a]\ninclude section.inc\n", nil, []string{"jobs/section.inc:1: a section in an included file"}},
+		{"include itself", "[a]\ninclude self.inc\n", nil, []string{"nested more than 16 deep"}},
+		{"include a missing file", "[a]\ninclude nope.inc\n", nil, []string{"jobs/main.fio:2: include nope.inc:"}},
+		{"error in an included file", "[a]\ninclude common.inc\nnumjobs=0\n", nil, []string{"jobs/main.fio:3:", "numjobs=0"}},
+		{"filesize is the region", "[a]\nfilesize=2m\n", []check{job("a", func(j Job) bool { return j.Size == 2<<20 && j.IOSize == 0 })}, nil},
+		{"size with filesize is io_size", "[a]\nsize=8m\nfilesize=2m\n", []check{job("a", func(j Job) bool { return j.Size == 2<<20 && j.IOSize == 8<<20 })}, nil},
+		{"filesize range", "[a]\nfilesize=1m-2m\n", nil, []string{"jobs/main.fio:2:", "filesize=1m-2m", "range of file sizes"}},
+		{"fill_device", "[a]\nrw=write\nfill_device=1\n", []check{job("a", func(j Job) bool { return j.SizePercent == 100 })}, nil},
+		{"fill_device with a size", "[a]\nsize=1m\nfill_device=1\n", []check{job("a", func(j Job) bool { return j.SizePercent == 0 && j.Size == 1<<20 })}, nil},
+		{"read_iolog", "[a]\nread_iolog=trace.log\n", []check{job("a", func(j Job) bool {
+			return j.IOLog != nil && len(j.IOLog.Entries) == 2 && j.IOLog.Path == "jobs/trace.log"
+		})}, nil},
+		{"read_iolog missing", "[a]\nread_iolog=none.log\n", nil, []string{"jobs/main.fio:2:", "read_iolog=none.log"}},
+		{"ignored keys, one line", "[global]\nfilename=/dev/sdb\ndirect=1\n[a]\ngroup_reporting\nstonewall\nthread\ndirectory=/d\n", []check{ignored("filename, directory (fio's target"), ignored("direct (O_DIRECT"), ignored("group_reporting (fio's reporting"), ignored("stonewall (when fio starts")}, nil},
+		{"neutral value of a refused key", "[a]\nzonemode=none\niodepth_batch=1\n", []check{ignored("zonemode, iodepth_batch (set to fio's default")}, nil},
+		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "not zoned"}},
+		{"refused engine", "[global]\nioengine=net\n[a]\n", nil, []string{"jobs/main.fio:2:", "ioengine=net", "sends over a network"}},
+		{"time_based without runtime", "[a]\ntime_based\n", []check{ignored("time_based (without a runtime")}, nil},
+		{"unknown key", "[a]\nthreads=1\n", nil, []string{"jobs/main.fio:2:", "threads=1", "did you mean thread"}},
+		{"one file shared by numjobs", "[global]\nfilename=/dev/sdb\n[a]\nnumjobs=4\nsize=1m\n", []check{job("a", func(j Job) bool { return j.SharedRegion }), ignored("filename with numjobs (fio's clones then share")}, nil},
+		{"a file each", "[a]\nnumjobs=4\nsize=1m\n", []check{job("a", func(j Job) bool { return !j.SharedRegion })}, nil},
+		{"shared_region overrides", "[a]\nfilename=x\nnumjobs=4\nshared_region=0\n", []check{job("a", func(j Job) bool { return !j.SharedRegion })}, nil},
+		{"several files", "[a]\nfilename=a:b\n", nil, []string{"jobs/main.fio:2:", "filename=a:b", "several files"}},
+		{"escaped colons", "[a]\nfilename=/dev/bsg/0\\:0\n", nil, nil},
+		{"fresh clusters shared", "[a]\nfilename=x\nnumjobs=2\nrw=randwrite\npattern=first-touch\n", nil, []string{"jobs/main.fio:2:", "shared_region=1", "same fresh clusters"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := parseFio(tt.file, files, env)
+			if tt.bad != nil {
+				if err == nil {
+					t.Fatalf("no error; jobs %+v", f.Jobs)
+				}
+				for _, w := range tt.bad {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tt.checks {
+				c(t, f)
+			}
+		})
+	}
+}
+
+// TestParseJobFileNoFiles checks include and read_iolog are refused when
+// the caller gives no way to open files.
+func TestParseJobFileNoFiles(t *testing.T) {
+	for _, file := range []string{"[a]\ninclude x.inc\n", "[a]\nread_iolog=x.log\n"} {
+		if _, err := ParseJobFile(strings.NewReader(file), "n.fio"); err == nil || !strings.Contains(err.Error(), "may not") {
+			t.Errorf("%q: %v, want a refusal", file, err)
+		}
+	}
+}
+
+// TestFioExamples checks runbench's reading of fio's own example job
+// files (testdata/fio, see its README): the jobs of those it runs, and
+// for those it refuses the file, line and key it names.
+func TestFioExamples(t *testing.T) {
+	type jobCheck struct {
+		name string
+		ok   func(p *Plan) bool
+	}
+	tests := []struct {
+		file string
+		jobs []jobCheck
+		bad  string // the start of the error's first line; "" for none
+	}{
+		{file: "fio-rand-RW.fio", jobs: []jobCheck{{"fio-rand-RW", func(p *Plan) bool {
+			j := p.Job()
+			qd, set := p.JobQD()
+			return j.RW == RWRandMixed && j.RWMixRead == 60 && j.NumJobs == 4 && j.TimeBased && j.Runtime == 900*time.Second &&
+				j.Size == 10<<30 && qd == 16 && set && p.OpsPerJob() == 0 && j.SharedRegion && p.ImageSize() == 10<<30
+		}}}},
+		{file: "aio-read.fio", jobs: []jobCheck{
+			{"file1", func(p *Plan) bool { qd, _ := p.JobQD(); return qd == 4 && p.Job().BlockSize == 128<<10 }},
+			{"file2", func(p *Plan) bool { qd, _ := p.JobQD(); return qd == 32 }},
+			{"file3", func(p *Plan) bool { qd, _ := p.JobQD(); return qd == 8 }},
+			{"file4", func(p *Plan) bool { qd, _ := p.JobQD(); return qd == 16 }},
+		}},
+		{file: "iometer-file-access-server.fio", jobs: []jobCheck{{"iometer", func(p *Plan) bool {
+			return p.sizes != nil && p.sizes.min == 512 && p.maxBS == 64<<10 && p.budget == 4<<30 && p.Job().RWMixRead == 80
+		}}}},
+		{file: "jesd219.fio", jobs: []jobCheck{{"JESD219", func(p *Plan) bool {
+			return p.unit == 4<<10 && p.dist != nil && p.Job().Distribution.Kind == Zoned && p.Job().NumJobs == 4
+		}}}},
+		{file: "rand-zones.fio", jobs: []jobCheck{{"zones", func(p *Plan) bool {
+			return p.Job().Distribution.Spec == "50/5:30/15:20/80" && p.Job().Size == 2<<30
+		}}}},
+		{file: "poisson-rate-submission.fio", jobs: []jobCheck{{"poisson-rate-submit", func(p *Plan) bool {
+			return p.pace != nil && p.pace.poisson && p.pace.reqsPerSec == [2]float64{50, 50}
+		}}}},
+		{file: "tiobench-example.fio", jobs: []jobCheck{
+			{"f1", func(p *Plan) bool {
+				return p.Job().BlockSize == 4<<10 && p.sizes == nil && p.Job().Runtime == time.Minute
+			}},
+		}},
+		{file: "surface-scan.fio", jobs: []jobCheck{
+			{"write-phase", func(p *Plan) bool { qd, _ := p.JobQD(); return p.Job().Size == 64<<20 && qd == 1 }},
+			{"verify-phase", func(p *Plan) bool { return p.Job().RW == RWRead }},
+		}},
+		{file: "sequence-distribution.fio", jobs: []jobCheck{
+			{"repeating_sequence", func(p *Plan) bool { return blocksOf(p) == "2 0 1 2 0 1" }},
+			{"strided_sequence", func(p *Plan) bool { return blocksOf(p) == "2 0 1 5 3 4" }},
+		}},
+		{file: "zipf.fio", jobs: []jobCheck{{"job", func(p *Plan) bool {
+			return p.Job().Distribution == Distribution{Kind: Zipf, Theta: 0.5} && p.Job().IOEngine == "null"
+		}}}},
+		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
+		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
+		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:15: [write_bs] rw=randtrim: trims"},
+		{file: "waitfor.fio", bad: "testdata/fio/waitfor.fio:2: threads=1: unknown key (did you mean thread?)"},
+	}
+	seen := map[string]bool{}
+	for _, tt := range tests {
+		seen[tt.file] = true
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "fio", tt.file)
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			jf, err := ParseJobFileWith(f, filepath.ToSlash(path), JobFileOptions{Open: func(p string) (io.ReadCloser, error) { return os.Open(p) }})
+			if tt.bad != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.bad) {
+					t.Fatalf("error %v, want one starting %q", err, tt.bad)
+				}
+				var ke *KeyError
+				if !errors.As(err, &ke) || ke.File != filepath.ToSlash(path) || ke.Line == 0 {
+					t.Errorf("error %v is not a *KeyError naming the file and line", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if line := jf.IgnoredLine(); strings.Contains(line, "\n") {
+				t.Errorf("ignored keys take more than one line: %q", line)
+			}
+			for _, jc := range tt.jobs {
+				found := false
+				for _, j := range jf.Jobs {
+					if j.Name != jc.name {
+						continue
+					}
+					found = true
+					p, err := j.Plan()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !jc.ok(p) {
+						t.Errorf("job %s: %+v", jc.name, p.Job())
+					}
+				}
+				if !found {
+					t.Errorf("no job %s", jc.name)
+				}
+			}
+		})
+	}
+	// Every fixture is checked.
+	entries, err := fs.Glob(os.DirFS("testdata/fio"), "*.fio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !seen[e] {
+			t.Errorf("testdata/fio/%s is not in the table", e)
+		}
+	}
+}
+
+// blocksOf returns the blocks the first stream of p reads, as text.
+func blocksOf(p *Plan) string {
+	var out []string
+	for _, op := range drain(p.Streams(1)[0], 100) {
+		out = append(out, FormatSize(op.Off/p.Job().BlockSize))
+	}
+	return strings.Join(out, " ")
+}
