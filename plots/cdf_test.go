@@ -2,13 +2,7 @@ package plots
 
 import (
 	"bytes"
-	"encoding/xml"
-	"errors"
-	"image/png"
-	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -71,28 +65,7 @@ func TestWriteLatencyCDF(t *testing.T) {
 		!strings.Contains(f.Title, "queue depth 32") || !strings.Contains(f.Caption, "queue depth 32") {
 		t.Errorf("figure %+v", f)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, f.PNG))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("%s: %v", f.PNG, err)
-	}
-	if w, h := img.Bounds().Dx(), img.Bounds().Dy(); w < 800 || h < 300 {
-		t.Errorf("%s is %dx%d", f.PNG, w, h)
-	}
-	svg, err := os.ReadFile(filepath.Join(dir, f.SVG))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := xmlRoot(svg)
-	if err != nil {
-		t.Fatalf("%s: %v", f.SVG, err)
-	}
-	if root != "svg" {
-		t.Errorf("%s: root element %q", f.SVG, root)
-	}
+	svg := readFigure(t, dir, f)
 	for _, text := range []string{"first-touch, qd 32", "rewrite, qd 32", "latency (us)", "99.9%", "serial", "overlap"} {
 		if !bytes.Contains(svg, []byte(text)) {
 			t.Errorf("%s lacks %q", f.SVG, text)
@@ -108,28 +81,6 @@ func TestWriteLatencyCDF(t *testing.T) {
 	}
 	if slices.ContainsFunc(old, func(f Figure) bool { return f.Kind == "latency-cdf" }) {
 		t.Errorf("a latency distribution drawn from runs without histograms")
-	}
-}
-
-// xmlRoot parses doc as XML to its end and returns its root element.
-func xmlRoot(doc []byte) (string, error) {
-	d := xml.NewDecoder(bytes.NewReader(doc))
-	d.Strict = true
-	root := ""
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			if root == "" {
-				return "", errors.New("no element")
-			}
-			return root, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if se, ok := tok.(xml.StartElement); ok && root == "" {
-			root = se.Name.Local
-		}
 	}
 }
 
