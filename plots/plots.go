@@ -1,6 +1,7 @@
 // Package plots draws the figures of a runbench results directory with
 // gonum/plot: throughput against queue depth per policy (median line,
 // min-max band over repetitions), latency percentiles per policy, the
+// distribution of latency per policy (from the runs' HDR histograms), the
 // share of request time spent frozen, and bytes written for metadata
 // against data. Each figure is one panel per workload, for one backend
 // and device, written as PNG and as SVG with its fonts embedded.
@@ -39,7 +40,8 @@ import (
 type Figure struct {
 	// Name is the file name without extension ("throughput-sim-nvme").
 	Name string
-	// Kind is "throughput", "latency", "frozen" or "bytes".
+	// Kind is "throughput", "latency", "latency-cdf", "frozen" or
+	// "bytes".
 	Kind string
 	// Backend and Device say which runs it shows.
 	Backend, Device string
@@ -62,7 +64,8 @@ type Options struct {
 
 // Write draws every figure for sums into dir (which must exist) and
 // returns them in a stable order: per backend and device, throughput,
-// latency, frozen share, bytes.
+// latency percentiles, latency distribution (when the runs kept latency
+// histograms), frozen share, bytes.
 func Write(dir string, sums []results.Summary, opts Options) ([]Figure, error) {
 	if opts.DPI <= 0 {
 		opts.DPI = 110
@@ -74,6 +77,9 @@ func Write(dir string, sums []results.Summary, opts Options) ([]Figure, error) {
 	for _, g := range groupByDevice(sums) {
 		focus := focusQD(g.sums, opts.FocusQD)
 		for _, spec := range figureSpecs(focus) {
+			if spec.needs != nil && !spec.needs(g) {
+				continue
+			}
 			f, err := writeFigure(dir, g, spec, opts)
 			if err != nil {
 				return figs, err
@@ -159,18 +165,10 @@ func (g *deviceGroup) label() string {
 	return g.backend + " (" + g.device + ")"
 }
 
+// focusQD is results.FocusQD: the depth the figures, the report's
+// tables and summary.txt's latency percentiles single out.
 func focusQD(sums []results.Summary, want int) int {
-	best := 0
-	for _, s := range sums {
-		if s.Config.QD == want && want > 0 {
-			return want
-		}
-		if s.Config.QD == 32 && want == 0 {
-			return 32
-		}
-		best = max(best, s.Config.QD)
-	}
-	return best
+	return results.FocusQD(sums, want)
 }
 
 // figureSpec describes one kind of figure.
@@ -180,6 +178,9 @@ type figureSpec struct {
 	caption string
 	panel   func(g *deviceGroup, workload string, pal palette) (*plot.Plot, error)
 	legend  func(g *deviceGroup, pal palette, marks marks) plot.Legend
+	// needs says whether a device group has what the figure shows; nil
+	// for always.
+	needs func(g *deviceGroup) bool
 }
 
 func figureSpecs(focus int) []figureSpec {
@@ -199,6 +200,18 @@ func figureSpecs(focus int) []figureSpec {
 				return latencyPanel(g, w, focus)
 			},
 			legend: seriesLegend([]string{"p50", "p99", "p99.9"}, latencyColors),
+		},
+		{
+			kind:    "latency-cdf",
+			title:   fmt.Sprintf("Latency distribution at queue depth %d", focus),
+			caption: fmt.Sprintf("Share of requests at or below each latency at queue depth %d, one line per policy, over every request of the repetitions (their HDR histograms merged, %d significant digits); latency on a log scale, the share on a scale of nines so that the tail shows, its top edge the slowest request. Glyphs mark p50 and p99. Dashed: the raw-file baseline, where run (the qemu-img baselines report no latencies).", focus, results.LatencySigFigs),
+			panel: func(g *deviceGroup, w string, pal palette) (*plot.Plot, error) {
+				return cdfPanel(g, w, focus, pal)
+			},
+			legend: func(g *deviceGroup, pal palette, m marks) plot.Legend {
+				return policyLegend(g.latencyPolicies(focus), pal, m)
+			},
+			needs: func(g *deviceGroup) bool { return g.hasLatency(focus) },
 		},
 		{
 			kind:    "frozen",

@@ -2,7 +2,10 @@ package plots
 
 import (
 	"bytes"
+	"encoding/xml"
+	"errors"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,30 +72,64 @@ func TestWrite(t *testing.T) {
 		if f.Kind != kinds[i] || f.Backend != "sim" || f.Device != "nvme" || f.Title == "" || f.Caption == "" {
 			t.Errorf("figure %d: %+v", i, f)
 		}
-		b, err := os.ReadFile(filepath.Join(dir, f.PNG))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := png.Decode(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("%s: %v", f.PNG, err)
-		}
-		if w, h := img.Bounds().Dx(), img.Bounds().Dy(); w < 800 || h < 300 {
-			t.Errorf("%s is %dx%d", f.PNG, w, h)
-		}
-		svg, err := os.ReadFile(filepath.Join(dir, f.SVG))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Contains(svg, []byte("@font-face")) || !bytes.Contains(svg, []byte("<svg")) {
-			t.Errorf("%s: not an SVG with embedded fonts", f.SVG)
-		}
+		svg := readFigure(t, dir, f)
 		if !bytes.Contains(svg, []byte("first-touch")) {
 			t.Errorf("%s lacks the panel title", f.SVG)
 		}
 	}
 	if !strings.Contains(figs[1].Title, "queue depth 32") {
 		t.Errorf("latency figure not at qd 32: %q", figs[1].Title)
+	}
+}
+
+// readFigure checks that f's files in dir are well formed, a PNG that
+// decodes to a figure's size and an SVG that parses as XML with
+// embedded fonts, and returns the SVG.
+func readFigure(t *testing.T, dir string, f Figure) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, f.PNG))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", f.PNG, err)
+	}
+	if w, h := img.Bounds().Dx(), img.Bounds().Dy(); w < 800 || h < 300 {
+		t.Errorf("%s is %dx%d", f.PNG, w, h)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, f.SVG))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root, err := xmlRoot(svg); err != nil || root != "svg" {
+		t.Errorf("%s: root element %q, %v", f.SVG, root, err)
+	}
+	if !bytes.Contains(svg, []byte("@font-face")) {
+		t.Errorf("%s: no embedded fonts", f.SVG)
+	}
+	return svg
+}
+
+// xmlRoot parses doc as XML to its end and returns its root element.
+func xmlRoot(doc []byte) (string, error) {
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	d.Strict = true
+	root := ""
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			if root == "" {
+				return "", errors.New("no element")
+			}
+			return root, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if se, ok := tok.(xml.StartElement); ok && root == "" {
+			root = se.Name.Local
+		}
 	}
 }
 

@@ -427,6 +427,9 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *results.Rec
 	} else {
 		res, err = Run(cfg)
 	}
+	if s.repeat <= 0 {
+		res.Latency = nil // a warm-up's record is dropped: spare encoding its histogram
+	}
 	rec := NewRecord(s.cfg, s.repeat, s.seed, &res)
 	rec.Expect = expectOf(m.Policies, s.cfg.Policy)
 	if results.IsBaseline(s.cfg.Policy) {

@@ -4,9 +4,11 @@ import "github.com/qedharness/qedharness/workloads/results"
 
 // NewRecord makes the record of a run of configuration c, measured
 // repetition repeat (from 1) with seed; the caller fills in what the run
-// does not know (Expect, Scheme, Note, the verdict, the wall times).
+// does not know (Expect, Scheme, Note, the verdict, the wall times). It
+// encodes the run's latency histogram into LatencyHDR; were that to fail
+// (encoding into memory does not), Error says so.
 func NewRecord(c results.Config, repeat int, seed int64, r *Result) *results.Record {
-	return &results.Record{
+	rec := &results.Record{
 		Policy: c.Policy, Workload: c.Workload, QD: c.QD, Backend: c.Backend, Device: c.Device,
 		Repeat: repeat, Seed: seed,
 		Ops: r.Ops, Seconds: r.Seconds(), OpsPerSec: r.OpsPerSec(), MiBPerSec: r.MiBPerSec(),
@@ -19,6 +21,13 @@ func NewRecord(c results.Config, repeat int, seed int64, r *Result) *results.Rec
 		IOWallSeconds: float64(r.IOWallNanos) / 1e9,
 		CPUUserSecs:   float64(r.CPUUserNanos) / 1e9, CPUSysSecs: float64(r.CPUSysNanos) / 1e9,
 	}
+	if r.Latency != nil {
+		var err error
+		if rec.LatencyHDR, err = results.EncodeLatency(r.Latency); err != nil {
+			rec.Error = err.Error()
+		}
+	}
+	return rec
 }
 
 func us(ns int64) float64 { return float64(ns) / 1e3 }

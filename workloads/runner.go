@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/sim"
@@ -101,6 +103,11 @@ type Result struct {
 	// latency, from submission to completion.
 	LatP50, LatP99, LatP999, LatMax int64
 	LatMean                         float64
+	// Latency holds every request's latency in nanoseconds (virtual on
+	// sim), as an HDR histogram (results.NewLatencyHistogram); nil for
+	// an empty run. The percentiles above are exact; Latency's agree with
+	// them to within its precision.
+	Latency *hdrhistogram.Histogram
 	// Freezes counts freeze episodes; FrozenNanos is the total time
 	// requests spent frozen (summed over requests, so it can exceed Nanos).
 	Freezes     uint64

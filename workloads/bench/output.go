@@ -11,8 +11,9 @@ import (
 )
 
 // writeResults writes runs.json, runs.csv, bench.txt and summary.txt
-// (every configuration's summary, then every verdict with its
-// counterexample) to dir, creating it. Each file is written whole to a temporary name and
+// (every configuration's summary, the latency percentiles at the focus
+// queue depth, then every verdict with its counterexample) to dir,
+// creating it. Each file is written whole to a temporary name and
 // renamed, so a reader never sees half a file.
 func writeResults(dir string, res *results.Results, sums []results.Summary, baseline string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -33,6 +34,14 @@ func writeResults(dir string, res *results.Results, sums []results.Summary, base
 		p.Commit, p.GoVersion, p.OS, p.Arch, p.CPUs, p.Date, p.Seed, p.Repeat, p.Warmup, p.Linearizability)
 	if err := results.WriteTable(&table, sums, baseline); err != nil {
 		return fmt.Errorf("results: summary.txt: %w", err)
+	}
+	var pct bytes.Buffer
+	if err := results.WriteLatencyPercentiles(&pct, sums); err != nil {
+		return fmt.Errorf("results: summary.txt: %w", err)
+	}
+	if pct.Len() > 0 {
+		table.WriteString("\n")
+		table.Write(pct.Bytes())
 	}
 	if len(res.Verdicts) > 0 {
 		table.WriteString("\n")

@@ -57,7 +57,7 @@ func TestRunWrites(t *testing.T) {
 	cfg := smallConfig(t, "first-touch-4k,rewrite", "freeze-any,overlap", []int{1, 8}, "size=1m", "ops=64")
 	cfg.Repeat, cfg.Seed, cfg.NoPlots = 2, 42, false
 	stdout, res := runConfig(t, cfg)
-	for _, want := range []string{"seed 42", "replay with -seed 42", "linearizability: checked", "ratio to freeze-any", "results in " + cfg.Out, "4 figures"} {
+	for _, want := range []string{"seed 42", "replay with -seed 42", "linearizability: checked", "ratio to freeze-any", "results in " + cfg.Out, "5 figures"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
@@ -68,13 +68,22 @@ func TestRunWrites(t *testing.T) {
 	if p := res.Provenance; p.Command != cfg.Command || p.Seed != 42 || len(p.Devices) != 1 || len(p.Jobs) != 2 || p.CacheMode != "" {
 		t.Errorf("provenance %+v", p)
 	}
-	for _, f := range []string{"runs.csv", "bench.txt", "summary.txt", "report.md", "report.html", "throughput-sim-nvme.svg"} {
+	for _, f := range []string{"runs.csv", "bench.txt", "summary.txt", "report.md", "report.html", "throughput-sim-nvme.svg", "latency-cdf-sim-nvme.svg"} {
 		if b, err := os.ReadFile(filepath.Join(cfg.Out, f)); err != nil || len(b) == 0 {
 			t.Errorf("%s: %v (%d bytes)", f, err, len(b))
 		}
 	}
 	if md, _ := os.ReadFile(filepath.Join(cfg.Out, "report.md")); !strings.Contains(string(md), "go run ./cmd/runbench (test)") {
 		t.Errorf("report.md does not give the command:\n%s", md)
+	}
+	for _, r := range res.Runs {
+		if h, err := r.LatencyHistogram(); err != nil || h == nil || h.TotalCount() != int64(r.Ops) {
+			t.Errorf("%s repeat %d: latency histogram %v (%v), want %d requests", r.Config().Name(), r.Repeat, h, err, r.Ops)
+		}
+	}
+	if sum, _ := os.ReadFile(filepath.Join(cfg.Out, "summary.txt")); strings.Count(string(sum), "clat percentiles") != 2*2 {
+		t.Errorf("summary.txt lists clat percentiles %d times, want one per workload and policy at qd 8",
+			strings.Count(string(sum), "clat percentiles"))
 	}
 }
 

@@ -7,12 +7,17 @@
 // queue depth, backend, device), with the backend and baseline names the
 // records use. Results is the content of runs.json: Provenance, then the
 // records. Summarize groups records by Config into Summaries with the
-// median and spread of each figure; WriteTable, WriteCSV and WriteBench
-// render them. Compare compares two result sets with benchstat's
-// statistics (golang.org/x/perf/benchmath) and Comparison.Write renders
-// that.
+// median and spread of each figure; WriteTable, WriteCSV, WriteBench and
+// WriteLatencyPercentiles render them. Compare compares two result sets
+// with benchstat's statistics (golang.org/x/perf/benchmath) and
+// Comparison.Write renders that.
 //
-// The package imports only model (for the policies' table order) and
-// benchmath: it reads and writes records, it runs nothing, so plots and
-// the report depend on it alone.
+// A record keeps its run's latencies as an HDR histogram
+// (Record.LatencyHDR; NewLatencyHistogram, EncodeLatency,
+// DecodeLatency), from which a summary merges its repetitions' and
+// WriteLatencyPercentiles lists fio's percentiles.
+//
+// The package imports only model (for the policies' table order),
+// benchmath and hdrhistogram-go: it reads and writes records, it runs
+// nothing, so plots and the report depend on it alone.
 package results

@@ -43,6 +43,9 @@ type Summary struct {
 	// DataPerOp and MetaPerOp are host bytes written per completed
 	// request, for guest data and for metadata.
 	DataPerOp, MetaPerOp Stat
+	// LatencyHDR holds the latency histograms (Record.LatencyHDR) of the
+	// completed repetitions that kept one; Latency merges them.
+	LatencyHDR []string
 	// Check is the worst check seen: a run's corruption summary if any had
 	// corruption, else its leaks, else "clean".
 	Check string
@@ -121,6 +124,9 @@ func summarizeGroup(s *Summary, rs []*Record) {
 		p50 = append(p50, r.LatP50Us)
 		p99 = append(p99, r.LatP99Us)
 		p999 = append(p999, r.LatP999Us)
+		if r.LatencyHDR != "" {
+			s.LatencyHDR = append(s.LatencyHDR, r.LatencyHDR)
+		}
 		frozen = append(frozen, r.FrozenShare())
 		hio = append(hio, r.HostIOsPerOp)
 		aqd = append(aqd, r.AchievedQD)
