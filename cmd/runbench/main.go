@@ -63,7 +63,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.workloads, "workloads", "all", "comma-separated `names` of the job file's workloads, or all")
 	fs.StringVar(&o.qds, "qd", "", "comma-separated queue `depths` (requests in flight per job instance); default 1,2,4,8,16,32,64, or the depth a job sets (iodepth, or 1 for a synchronous ioengine)")
 	fs.StringVar(&o.backends, "backend", "sim", "comma-separated `backends`: sim (virtual time), mem, file")
-	fs.StringVar(&o.devices, "device", "nvme", "comma-separated sim device `presets`: "+strings.Join(sim.Presets(), ", "))
+	fs.StringVar(&o.devices, "device", "nvme", "comma-separated sim `devices`: a preset ("+strings.Join(sim.Presets(), ", ")+") or a preset file PATH.json (runbench calibrate writes one), optionally with overrides, as nvme:read=50us,write=20us,flush=1ms,bandwidth=1.5GB/s,parallelism=16,jitter=0.1")
 	fs.IntVar(&cfg.Repeat, "repeat", bench.DefaultRepeat, "measured repetitions of each configuration, interleaved (at least 4 a side for benchstat to call a difference significant)")
 	fs.IntVar(&cfg.Warmup, "warmup", 1, "discarded warm-up rounds before the repetitions")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "base `seed`: repetition k uses seed+k-1 (every random choice comes from it)")
@@ -89,7 +89,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.list, "list", false, "list the workloads of the job file and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version (module, VCS revision, Go) and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric fields] [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric fields] [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n       runbench calibrate -dir DIR [-out PRESET.json] [-direct]\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -161,16 +161,8 @@ func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, er
 	if cfg.Backends, err = workloads.SplitList(o.backends); err != nil {
 		return bad("backend", err)
 	}
-	devNames, err := workloads.SplitList(o.devices)
-	if err != nil {
+	if cfg.Devices, err = sim.ParseDeviceList(o.devices); err != nil {
 		return bad("device", err)
-	}
-	for _, name := range devNames {
-		d, err := sim.Preset(name)
-		if err != nil {
-			return bad("device", err)
-		}
-		cfg.Devices = append(cfg.Devices, d)
 	}
 	if cfg.Baselines, err = workloads.SplitList(o.baselines); err != nil {
 		return bad("baselines", err)
@@ -191,6 +183,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return reportMain(args[1:], stdout, stderr)
 		case "verify":
 			return verifyMain(args[1:], stdout, stderr)
+		case "calibrate":
+			return calibrateMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, o, err := parse(args, stdout, stderr)

@@ -14,7 +14,9 @@ import (
 )
 
 // Device describes a storage device for Backend. Every time is in
-// virtual nanoseconds; nothing in the model reads a wall clock.
+// virtual nanoseconds; nothing in the model reads a wall clock. Its JSON
+// encoding is a preset file (LoadDevice), with the keys runs.json's
+// provenance records each device with.
 //
 // The model: an I/O waits (FIFO) for one of Parallelism channels, holds
 // it for its latency (jittered), then transfers its bytes over a link
@@ -27,27 +29,47 @@ import (
 // or a write-zeroes (a command that allocates or zeroes space without
 // data: fallocate, WRITE ZEROES) holds one for WriteLatency and transfers
 // nothing.
+//
+// With ConvertTime set, the model also keeps which 4 KiB blocks of the
+// image are unwritten: the space a grow added, and the whole blocks a
+// write-zeroes covered (fallocate's zero range leaves them so). A write
+// that touches unwritten blocks, once its transfer ends, gives up its
+// channel and then waits (FIFO) for the one conversion step the file
+// system has, holds it for ConvertTime, and completes; its blocks are
+// written from the end of its transfer on. That is ext4's direct write
+// into fallocated space: it completes only once the extents are converted
+// to written, one conversion at a time per file. A lone first write
+// takes ConvertTime longer than an overwrite, and first writes together
+// never complete faster than one per ConvertTime. A write that starts
+// right after a written block pays no conversion: ext4 extends the
+// written extent instead of splitting the unwritten one, so first writes
+// in allocation order, cluster after cluster, convert for free (block
+// merging and other gains of sequential order are not modelled).
 type Device struct {
 	// Name labels the device in reports; the model ignores it.
-	Name string
+	Name string `json:"name"`
 	// ReadLatency is the service time of a read before its transfer, in
 	// virtual nanoseconds.
-	ReadLatency int64
+	ReadLatency int64 `json:"read_latency_ns"`
 	// WriteLatency is the service time of a write before its transfer, in
 	// virtual nanoseconds.
-	WriteLatency int64
+	WriteLatency int64 `json:"write_latency_ns"`
 	// FlushLatency is the service time of a flush, in virtual nanoseconds.
-	FlushLatency int64
+	FlushLatency int64 `json:"flush_latency_ns"`
 	// Bandwidth is the transfer rate of the link all channels share, in
 	// bytes per (virtual) second. Transfer times round up to the
 	// nanosecond.
-	Bandwidth int64
+	Bandwidth int64 `json:"bandwidth_bytes_per_sec"`
 	// Parallelism is the number of I/Os the device services at once (its
 	// channels); further I/Os wait in a FIFO queue. At least 1.
-	Parallelism int
+	Parallelism int `json:"parallelism"`
 	// Jitter is the fraction by which each I/O's latency varies, drawn
 	// uniformly from the backend's seeded RNG: 0.1 means ±10%. In [0, 1].
-	Jitter float64
+	Jitter float64 `json:"jitter"`
+	// ConvertTime is the time a write into unwritten space holds the
+	// conversion step, in virtual nanoseconds (see Device); 0, as every
+	// preset has, leaves unwritten space untracked.
+	ConvertTime int64 `json:"convert_ns,omitempty"`
 }
 
 // Validate reports every way d is not a usable device, or nil.
@@ -56,7 +78,7 @@ func (d Device) Validate() error {
 	for _, f := range []struct {
 		what string
 		ns   int64
-	}{{"read latency", d.ReadLatency}, {"write latency", d.WriteLatency}, {"flush latency", d.FlushLatency}} {
+	}{{"read latency", d.ReadLatency}, {"write latency", d.WriteLatency}, {"flush latency", d.FlushLatency}, {"convert time", d.ConvertTime}} {
 		if f.ns < 0 {
 			errs = append(errs, fmt.Errorf("negative %s %dns", f.what, f.ns))
 		}
@@ -163,6 +185,9 @@ type Stats struct {
 	// Reads, Writes and Flushes count completed I/Os by kind, and Grows
 	// and ZeroWrites the commands that transfer no data.
 	Reads, Writes, Flushes, Grows, ZeroWrites uint64
+	// Converts counts the writes that went through the conversion step
+	// (Device.ConvertTime), counted when they leave their channel.
+	Converts uint64
 	// ReadBytes and WriteBytes count bytes of completed reads and writes.
 	ReadBytes, WriteBytes uint64
 	// BusyTime is the virtual time during which at least one I/O held a
@@ -189,14 +214,16 @@ type simPending struct {
 	submitted int64
 }
 
-// simEvent is an I/O holding a channel. While xfer > 0, at is the end of
+// simEvent is an I/O the device holds. While xfer > 0, at is the end of
 // its latency and the transfer is still to be scheduled on the link;
-// once xfer is 0, at is its completion time.
+// once xfer is 0, at is the end of its transfer, or once converting (it
+// has given up its channel) the end of its conversion: its completion.
 type simEvent struct {
-	at   int64
-	key  uint64
-	xfer int64
-	io   *impl.IO
+	at         int64
+	key        uint64
+	xfer       int64
+	io         *impl.IO
+	converting bool
 }
 
 // Backend is a Backend that simulates a Device in virtual time over
@@ -217,7 +244,12 @@ type Backend struct {
 
 	now      int64
 	linkFree int64 // when the shared link finishes its last reserved transfer
+	convFree int64 // when the conversion step finishes its last reserved conversion
 	busy     int   // channels in use
+
+	// unwritten has a bit set for each 4 KiB block of the image that is
+	// unwritten (Device.ConvertTime); nil when the device has none.
+	unwritten []uint64
 
 	events  []simEvent // min-heap by (at, key)
 	waiting []simPending
@@ -245,12 +277,16 @@ func New(files impl.Files, dev Device, seed int64) (*Backend, error) {
 	if files.Image == nil {
 		return nil, errors.New("sim backend: no image storage")
 	}
-	return &Backend{
+	b := &Backend{
 		files:  files,
 		dev:    dev,
 		rng:    rand.NewPCG(uint64(seed), simStream),
 		events: make([]simEvent, 0, dev.Parallelism),
-	}, nil
+	}
+	if dev.ConvertTime > 0 {
+		b.unwritten = []uint64{} // the image as it is counts as written
+	}
+	return b, nil
 }
 
 // Device returns the device the backend simulates.
@@ -317,22 +353,40 @@ func (b *Backend) Next() *impl.IO {
 			b.down(0)
 			continue
 		}
-		io := ev.io
+		if !ev.converting && b.converts(ev.io) {
+			// Transfer over, into unwritten space: queue for the
+			// conversion step, FIFO as transfers end, and free the
+			// channel.
+			b.convFree = max(ev.at, b.convFree) + b.dev.ConvertTime
+			ev.at, ev.converting = b.convFree, true
+			b.down(0)
+			b.stats.Converts++
+			b.release()
+			continue
+		}
+		io, converted := ev.io, ev.converting
 		b.pop()
-		b.busy--
-		if b.whead < len(b.waiting) {
-			p := b.waiting[b.whead]
-			b.waiting[b.whead] = simPending{}
-			if b.whead++; b.whead == len(b.waiting) {
-				b.waiting, b.whead = b.waiting[:0], 0
-			}
-			b.stats.WaitTime += b.now - p.submitted
-			b.start(p)
+		if !converted {
+			b.release()
 		}
 		if b.onPerform != nil {
 			b.onPerform(io)
 		}
+		var oldSize int64
+		if b.unwritten != nil && io.Op == impl.OpGrow {
+			oldSize, _ = b.files.Image.Size()
+		}
 		io.Err = impl.Perform(b.files, io)
+		if b.unwritten != nil && io.Err == nil && io.File == impl.ImageFile {
+			switch io.Op {
+			case impl.OpGrow:
+				// fallocate allocates whole blocks: the one holding the old
+				// end was written up to it, the rest is unwritten.
+				b.markUnwritten((oldSize+unwrittenBlock-1)/unwrittenBlock, (int64(io.Off)+unwrittenBlock-1)/unwrittenBlock)
+			case impl.OpWriteZeroes:
+				b.markUnwritten((int64(io.Off)+unwrittenBlock-1)/unwrittenBlock, (int64(io.Off)+int64(io.Len))/unwrittenBlock)
+			}
+		}
 		switch io.Op {
 		case impl.OpRead:
 			b.stats.Reads++
@@ -353,8 +407,9 @@ func (b *Backend) Next() *impl.IO {
 }
 
 // InFlight appends to dst, and returns, every I/O accepted by Submit and
-// not yet returned by Next: first those holding a channel (in their
-// latency or transfer), by ID, then those queued for one, in FIFO order.
+// not yet returned by Next: first those the device holds (in their
+// latency, transfer or conversion), by ID, then those queued for a
+// channel, in FIFO order.
 // With IDs increasing in issue order, as the engine numbers them, that is
 // submission order. None of them has touched storage yet, since Next
 // applies an I/O only at its completion; at a crash, though, any write
@@ -393,6 +448,65 @@ func (b *Backend) SetPerformHook(fn func(io *impl.IO)) { b.onPerform = fn }
 func (b *Backend) Close() error {
 	b.closed = true
 	return nil
+}
+
+// unwrittenBlock is the size in bytes of the blocks Device.ConvertTime
+// tracks: a file system block.
+const unwrittenBlock = 4096
+
+// converts reports whether io is a write into unwritten blocks of the
+// image that must be converted, and marks its blocks written: from now
+// on no other write pays for them. A write that starts right after a
+// written block extends that block's extent instead, and pays nothing
+// (ext4 moves the boundary between the two extents rather than splitting
+// the unwritten one).
+func (b *Backend) converts(io *impl.IO) bool {
+	if b.unwritten == nil || io.Op != impl.OpWrite || io.File != impl.ImageFile || len(io.Buf) == 0 {
+		return false
+	}
+	first := io.Off / unwrittenBlock
+	last := (io.Off + uint64(len(io.Buf)) - 1) / unwrittenBlock
+	extends := first > 0 && !b.isUnwritten(first-1)
+	hit := false
+	for blk := first; blk <= last && blk/64 < uint64(len(b.unwritten)); blk++ {
+		w, bit := &b.unwritten[blk/64], uint64(1)<<(blk%64)
+		hit = hit || *w&bit != 0
+		*w &^= bit
+	}
+	return hit && !extends
+}
+
+// isUnwritten reports whether block blk of the image is unwritten.
+func (b *Backend) isUnwritten(blk uint64) bool {
+	return blk/64 < uint64(len(b.unwritten)) && b.unwritten[blk/64]&(1<<(blk%64)) != 0
+}
+
+// markUnwritten marks the blocks [from, to) unwritten.
+func (b *Backend) markUnwritten(from, to int64) {
+	if from >= to {
+		return
+	}
+	if n, old := int((to+63)/64), len(b.unwritten); n > old {
+		b.unwritten = slices.Grow(b.unwritten, n-old)[:n]
+		clear(b.unwritten[old:])
+	}
+	for blk := from; blk < to; blk++ {
+		b.unwritten[blk/64] |= 1 << (blk % 64)
+	}
+}
+
+// release frees a channel and gives it to the first I/O waiting.
+func (b *Backend) release() {
+	b.busy--
+	if b.whead < len(b.waiting) {
+		p := b.waiting[b.whead]
+		b.waiting[b.whead] = simPending{}
+		if b.whead++; b.whead == len(b.waiting) {
+			b.waiting, b.whead = b.waiting[:0], 0
+		}
+		b.stats.WaitTime += b.now - p.submitted
+		b.start(p)
+	}
 }
 
 // latency returns op's latency, jittered.

@@ -119,3 +119,18 @@ func (s *Setup) chooseBaselines(list []string) error {
 	s.matrix.Baselines, s.matrix.QemuImg = names, path
 	return nil
 }
+
+// FileSystemType names the file system holding dir, as runs.json's
+// provenance records it ("ext4", "tmpfs"), or gives its magic number;
+// "unknown" when it cannot tell.
+func FileSystemType(dir string) string { return fileSystemType(dir) }
+
+// ChooseAIO resolves an aio name as Config.AIO does: "io_uring",
+// "threads", or AIOAuto (or "") for io_uring where the kernel allows it,
+// else threads, with a note saying why threads.
+func ChooseAIO(name string) (mode file.AIOMode, note string, err error) {
+	if name == "" {
+		name = AIOAuto
+	}
+	return chooseAIO(name, file.IOUringAvailable)
+}

@@ -44,7 +44,7 @@ func (s *Setup) provenance(start time.Time) results.Provenance {
 		for _, d := range m.Devices {
 			p.Devices = append(p.Devices, results.DeviceInfo{
 				Name: d.Name, ReadLatencyNs: d.ReadLatency, WriteLatencyNs: d.WriteLatency, FlushLatencyNs: d.FlushLatency,
-				BandwidthBps: d.Bandwidth, Parallelism: d.Parallelism, Jitter: d.Jitter,
+				BandwidthBps: d.Bandwidth, Parallelism: d.Parallelism, Jitter: d.Jitter, ConvertNs: d.ConvertTime,
 			})
 		}
 	}

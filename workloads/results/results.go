@@ -60,6 +60,8 @@ type DeviceInfo struct {
 	BandwidthBps   int64   `json:"bandwidth_bytes_per_sec"`
 	Parallelism    int     `json:"parallelism"`
 	Jitter         float64 `json:"jitter"`
+	// ConvertNs is sim.Device.ConvertTime, left out when 0.
+	ConvertNs int64 `json:"convert_ns,omitempty"`
 }
 
 // Results is the content of runs.json: provenance, then one record per
