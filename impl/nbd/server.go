@@ -44,11 +44,11 @@ type Request struct {
 	// Handle is the client's handle (cookie) for the request.
 	Handle uint64
 
-	c   *conn
+	c      *conn
 	cmd    Command // the command the client sent (Cmd is CmdFlush during a FUA's flush)
 	length uint32  // the length the client sent
 	buf    []byte  // Data's pooled buffer
-	err error
+	err    error
 }
 
 // Done finishes r with err (nil for success). An err that is not an
@@ -118,9 +118,9 @@ type Server struct {
 
 // counters are a Server's Stats, counted as requests go.
 type counters struct {
-	connections, requests, errors                 atomic.Uint64
-	reads, writes, flushes, trims, writeZeroes     atomic.Uint64
-	bytesRead, bytesWritten                        atomic.Uint64
+	connections, requests, errors              atomic.Uint64
+	reads, writes, flushes, trims, writeZeroes atomic.Uint64
+	bytesRead, bytesWritten                    atomic.Uint64
 }
 
 // Stats count what a Server has served, over every connection.
