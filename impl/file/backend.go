@@ -135,6 +135,7 @@ type Backend struct {
 
 	jobs   chan fileJob // nil with io_uring
 	done   chan *impl.IO
+	wake   chan struct{} // Interrupt's token, with threads
 	ur     *uringState // nil with threads
 	wg     sync.WaitGroup
 	bounce bouncePool
@@ -231,6 +232,7 @@ func New(files impl.Files, path string, opts Options) (*Backend, error) {
 	}
 	b.jobs = make(chan fileJob, workers)
 	b.done = make(chan *impl.IO, workers)
+	b.wake = make(chan struct{}, 1)
 	b.wg.Add(workers)
 	for range workers {
 		go b.work()
@@ -379,6 +381,63 @@ func (b *Backend) Next() *impl.IO {
 		}
 	}
 	return b.completed(<-b.done)
+}
+
+// Wait is Next for a driver that also waits for something else (a
+// server's requests): it returns a completed I/O, or nil once Interrupt
+// has been called since the last Wait returned nil. Unlike Next it waits
+// when no I/O is in flight, until Interrupt is called. Like Next it is
+// called from the goroutine driving the backend. After Close it returns
+// nil at once.
+func (b *Backend) Wait() *impl.IO {
+	if n := len(b.ready); n > 0 {
+		o := b.ready[n-1]
+		b.ready[n-1] = nil
+		b.ready = b.ready[:n-1]
+		return b.completed(o)
+	}
+	if b.closed {
+		return nil
+	}
+	if b.ur != nil {
+		if o := b.ur.wait(b); o != nil {
+			return b.completed(o)
+		}
+		return nil
+	}
+	b.dispatch()
+	for b.pendHead < len(b.pending) {
+		select {
+		case o := <-b.done:
+			return b.completed(o)
+		case b.jobs <- b.pending[b.pendHead]:
+			b.popPending()
+		case <-b.wake:
+			return nil
+		}
+	}
+	select {
+	case o := <-b.done:
+		return b.completed(o)
+	case <-b.wake:
+		return nil
+	}
+}
+
+// Interrupt makes the Wait in progress return nil, or the next Wait if
+// none is in progress; calls before that Wait returns count as one. It is
+// the one method any goroutine may call, at any time before Close. With
+// io_uring it writes to an eventfd whose read is on the ring, so a wait
+// in the kernel ends too.
+func (b *Backend) Interrupt() {
+	if b.ur != nil {
+		b.ur.interrupt()
+		return
+	}
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (b *Backend) completed(o *impl.IO) *impl.IO {

@@ -22,3 +22,7 @@ func (u *uringState) dispatch(*Backend) {}
 func (u *uringState) next(*Backend) *impl.IO { return nil }
 
 func (u *uringState) close() error { return nil }
+
+func (u *uringState) wait(*Backend) *impl.IO { return nil }
+
+func (u *uringState) interrupt() {}
