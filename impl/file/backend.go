@@ -136,7 +136,7 @@ type Backend struct {
 	jobs   chan fileJob // nil with io_uring
 	done   chan *impl.IO
 	wake   chan struct{} // Interrupt's token, with threads
-	ur     *uringState // nil with threads
+	ur     *uringState   // nil with threads
 	wg     sync.WaitGroup
 	bounce bouncePool
 
