@@ -108,6 +108,7 @@ var commands = []command{
 	{"check", "check [-f qed] [-r leaks|all | -U] [-force] [-q] [--output human|json] IMAGE",
 		"check the image for leaks and corruptions; -r repairs; -force checks an image QEMU 7.2 cannot open", runCheck},
 	{"convert", "convert [-f qed] [-O raw] [-U] [-q] IMAGE OUT.raw", "write the guest-visible content to a raw file or device", runConvert},
+	{"serve", serveUsage, "export the image over NBD (a Unix socket or a loopback TCP port) until SIGINT or SIGTERM, under -policy", runServe},
 }
 
 // usageError is a bad-argument error: the command prints it and its
