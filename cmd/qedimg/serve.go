@@ -197,7 +197,9 @@ func serveImage(ctx context.Context, c serveConfig, stdout, logw io.Writer) erro
 			im.Close()
 			return err
 		}
-		defer backing.Close()
+		if backing != nil {
+			defer backing.Close()
+		}
 	}
 	x := newImageExport(im, fb, rec)
 	minBlock := uint32(1)

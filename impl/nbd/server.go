@@ -364,6 +364,9 @@ func (c *conn) transmit() error {
 	c.inflight.Wait()
 	close(c.replies)
 	werr := <-writeErr
+	if werr == nil && c.stopped() {
+		c.linger()
+	}
 	switch {
 	case readErr != nil && !errors.Is(readErr, errClientGone):
 		return readErr
@@ -373,6 +376,23 @@ func (c *conn) transmit() error {
 		return ErrServerClosed
 	}
 	return nil
+}
+
+// lingerTime bounds how long a connection closed by Shutdown waits for the
+// client to close its end.
+const lingerTime = 2 * time.Second
+
+// linger ends a connection Shutdown stopped, once its replies are sent:
+// it closes the sending half, so the client reads every reply and then
+// the end, and discards what the client still sends until it closes its
+// end (or lingerTime passes). Closing with requests unread would reset
+// the connection, and a client may then lose replies already sent.
+func (c *conn) linger() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.Copy(io.Discard, c.br)
 }
 
 // errClientGone ends reading when the writer found the connection
@@ -400,6 +420,9 @@ func (c *conn) readRequests() error {
 		}
 		if _, err := io.ReadFull(c.br, hdr[1:]); err != nil {
 			<-c.slots
+			if isTimeout(err) && c.stopped() {
+				return nil // Shutdown: the request is not answered
+			}
 			return fmt.Errorf("read request: connection closed mid-request: %w", err)
 		}
 		h := decodeRequest(hdr[:])
@@ -427,6 +450,9 @@ func (c *conn) readRequests() error {
 				r.buf = nil
 				c.inflight.Done()
 				<-c.slots
+				if isTimeout(err) && c.stopped() {
+					return nil
+				}
 				return fmt.Errorf("read write payload (%d bytes at %d): connection closed mid-request: %w", h.length, h.offset, err)
 			}
 		}

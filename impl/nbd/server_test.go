@@ -322,6 +322,7 @@ func TestShutdown(t *testing.T) {
 	if _, err := c.Recv(func(uint64) (uint32, bool) { return 0, false }); err == nil {
 		t.Error("the connection stays open after its replies")
 	}
+	nc.Close()
 	wg.Wait()
 	if shutErr != nil {
 		t.Fatal(shutErr)
