@@ -359,28 +359,51 @@ func (b *Backend) popPending() {
 // Next waits for a submitted I/O to complete and returns it with Err set;
 // it returns nil at once when none is in flight.
 func (b *Backend) Next() *impl.IO {
-	if n := len(b.ready); n > 0 {
-		o := b.ready[n-1]
-		b.ready[n-1] = nil
-		b.ready = b.ready[:n-1]
+	if o := b.popReady(); o != nil {
 		return b.completed(o)
 	}
 	if b.inflight == 0 {
 		return nil
 	}
 	if b.ur != nil {
-		return b.completed(b.ur.next(b))
+		return b.completed(b.ur.await(b, false))
 	}
+	return b.completed(b.awaitWorker(nil))
+}
+
+// popReady returns an I/O completed without a worker, or nil.
+func (b *Backend) popReady() *impl.IO {
+	n := len(b.ready)
+	if n == 0 {
+		return nil
+	}
+	o := b.ready[n-1]
+	b.ready[n-1] = nil
+	b.ready = b.ready[:n-1]
+	return o
+}
+
+// awaitWorker hands pending jobs to workers while it waits for one to
+// finish an I/O, which it returns, or for a token on wake (a nil channel
+// never has one), when it returns nil.
+func (b *Backend) awaitWorker(wake chan struct{}) *impl.IO {
 	b.dispatch()
 	for b.pendHead < len(b.pending) {
 		select {
 		case o := <-b.done:
-			return b.completed(o)
+			return o
 		case b.jobs <- b.pending[b.pendHead]:
 			b.popPending()
+		case <-wake:
+			return nil
 		}
 	}
-	return b.completed(<-b.done)
+	select {
+	case o := <-b.done:
+		return o
+	case <-wake:
+		return nil
+	}
 }
 
 // Wait is Next for a driver that also waits for something else (a
@@ -390,38 +413,21 @@ func (b *Backend) Next() *impl.IO {
 // called from the goroutine driving the backend. After Close it returns
 // nil at once.
 func (b *Backend) Wait() *impl.IO {
-	if n := len(b.ready); n > 0 {
-		o := b.ready[n-1]
-		b.ready[n-1] = nil
-		b.ready = b.ready[:n-1]
+	if o := b.popReady(); o != nil {
 		return b.completed(o)
 	}
-	if b.closed {
+	var o *impl.IO
+	switch {
+	case b.closed:
+	case b.ur != nil:
+		o = b.ur.await(b, true)
+	default:
+		o = b.awaitWorker(b.wake)
+	}
+	if o == nil {
 		return nil
 	}
-	if b.ur != nil {
-		if o := b.ur.wait(b); o != nil {
-			return b.completed(o)
-		}
-		return nil
-	}
-	b.dispatch()
-	for b.pendHead < len(b.pending) {
-		select {
-		case o := <-b.done:
-			return b.completed(o)
-		case b.jobs <- b.pending[b.pendHead]:
-			b.popPending()
-		case <-b.wake:
-			return nil
-		}
-	}
-	select {
-	case o := <-b.done:
-		return b.completed(o)
-	case <-b.wake:
-		return nil
-	}
+	return b.completed(o)
 }
 
 // Interrupt makes the Wait in progress return nil, or the next Wait if

@@ -161,68 +161,41 @@ func (u *uringState) dispatch(b *Backend) {
 	}
 }
 
-// next returns a completed I/O, waiting for one if none is ready. The
-// backend has at least one I/O in flight and none in b.ready.
-func (u *uringState) next(b *Backend) *impl.IO {
+// await returns a completed I/O, waiting for one if none is ready. With
+// interruptible (Backend.Wait) it keeps a read of the wake eventfd on the
+// ring and returns nil when that completes, and it waits when no I/O is
+// in flight; otherwise (Backend.Next) the backend has an I/O in flight and
+// a wake read left from an earlier Wait is only reaped.
+func (u *uringState) await(b *Backend, interruptible bool) *impl.IO {
 	for {
-		if n := len(b.ready); n > 0 {
-			o := b.ready[n-1]
-			b.ready[n-1] = nil
-			b.ready = b.ready[:n-1]
+		if o := b.popReady(); o != nil {
 			return o
 		}
 		if i, res, ok := u.ring.reap(); ok {
-			if i == wakeUserData {
+			switch {
+			case i == wakeUserData:
 				u.wakeArmed = false
-				continue
+				if interruptible {
+					return nil
+				}
+			case u.slots[i].job.io == nil:
+				// Given up after the ring failed (fail).
+			default:
+				u.queued--
+				return u.finish(b, i, res)
 			}
-			if u.slots[i].job.io == nil {
-				continue // given up after the ring failed (fail)
-			}
-			u.queued--
-			return u.finish(b, i, res)
-		}
-		u.dispatch(b)
-		if u.queued == 0 {
-			continue // dispatch performed or failed them all
-		}
-		if err := u.ring.enter(true); err != nil {
-			u.fail(b, err)
-		}
-	}
-}
-
-// wait is next that also returns nil when interrupt is called, and waits
-// for that when no I/O is in flight.
-func (u *uringState) wait(b *Backend) *impl.IO {
-	for {
-		if n := len(b.ready); n > 0 {
-			o := b.ready[n-1]
-			b.ready[n-1] = nil
-			b.ready = b.ready[:n-1]
-			return o
-		}
-		if i, res, ok := u.ring.reap(); ok {
-			if i == wakeUserData {
-				u.wakeArmed = false
-				return nil
-			}
-			if u.slots[i].job.io == nil {
-				continue
-			}
-			u.queued--
-			return u.finish(b, i, res)
+			continue
 		}
 		u.dispatch(b)
 		if len(b.ready) > 0 {
-			continue
+			continue // dispatch performed or failed some
 		}
-		if !u.wakeArmed && u.ring.free() > 0 {
+		if interruptible && !u.wakeArmed && u.ring.free() > 0 {
 			u.ring.queue(ioringOpRead, int(u.wakeFD.Load()), u.wakeBuf[:], 0, 0, wakeUserData)
 			u.wakeArmed = true
 		}
-		if !u.wakeArmed && u.queued == 0 {
-			return nil // cannot happen: the ring has room when nothing is queued
+		if u.queued == 0 && !u.wakeArmed {
+			return nil // nothing to wait for
 		}
 		if err := u.ring.enter(true); err != nil {
 			u.fail(b, err)

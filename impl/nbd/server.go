@@ -185,19 +185,10 @@ var ErrServerClosed = errors.New("nbd: server closed")
 // until Shutdown; it then returns ErrServerClosed. Any other accept error
 // is returned as is, l closed.
 func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		l.Close()
+	if !s.enter(func() { s.listeners[l] = struct{}{} }, l) {
 		return ErrServerClosed
 	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
+	defer s.locked(func() { delete(s.listeners, l) })
 	for {
 		nc, err := l.Accept()
 		if err != nil {
@@ -242,23 +233,33 @@ func (s *Server) logf(format string, args ...any) {
 // error that ended it.
 func (s *Server) ServeConn(nc net.Conn) error {
 	c := &conn{s: s, nc: nc}
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		nc.Close()
+	if !s.enter(func() { s.conns[c] = struct{}{}; s.wg.Add(1) }, nc) {
 		return ErrServerClosed
 	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
 	s.counts.connections.Add(1)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Done()
-	}()
+	defer s.wg.Done()
+	defer s.locked(func() { delete(s.conns, c) })
 	return c.serve()
+}
+
+// enter runs register under the server's lock, unless Shutdown has begun:
+// then it closes x instead and returns false.
+func (s *Server) enter(register func(), x io.Closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		x.Close()
+		return false
+	}
+	register()
+	return true
+}
+
+// locked runs f under the server's lock.
+func (s *Server) locked(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
 }
 
 // Shutdown stops the server: it closes the listeners, stops reading

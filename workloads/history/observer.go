@@ -44,8 +44,7 @@ type Observer struct {
 	splits   map[uint64][]run // a read's id -> the runs it is recorded as, when split
 	nextID   uint64
 	last     int64
-	free     []int
-	slots    int
+	clients  clientSlots
 	sectors  map[uint64][]fingerprint // sector -> the writes called on it
 	initials map[uint64]uint64        // sector -> fingerprint of its initial content (backing file)
 	scratch  []byte
@@ -122,16 +121,9 @@ func (o *Observer) now() int64 {
 // restored to the caller's callback. A read or write that does not cover
 // whole sectors is submitted unrecorded and counted in Unaligned.
 func (o *Observer) Submit(r *impl.Request) {
-	var act Action
-	switch r.Op {
-	case impl.ReqRead:
-		act = ActRead
-	case impl.ReqWrite:
-		act = ActWrite
-	case impl.ReqFlush:
-		act = ActFlush
-	default:
-		o.im.Submit(r)
+	act, ok := actionOf(r.Op)
+	if !ok {
+		o.im.Submit(r) // the image rejects it
 		return
 	}
 	ev := Event{Kind: Call, Action: act}
@@ -144,7 +136,7 @@ func (o *Observer) Submit(r *impl.Request) {
 		ev.Sector, ev.Sectors = r.Off/SectorSize, uint64(len(r.Buf))/SectorSize
 	}
 	o.nextID++
-	ev.ID, ev.Time, ev.Client = o.nextID, o.now(), o.takeSlot()
+	ev.ID, ev.Time, ev.Client = o.nextID, o.now(), o.clients.take()
 	if act == ActWrite {
 		for i := uint64(0); i < ev.Sectors; i++ {
 			h := maphash.Bytes(o.seed, r.Buf[i*SectorSize:(i+1)*SectorSize])
@@ -164,16 +156,6 @@ func (o *Observer) Submit(r *impl.Request) {
 	o.events = append(o.events, ev)
 	r.Done = p.done
 	o.im.Submit(r)
-}
-
-func (o *Observer) takeSlot() int {
-	if n := len(o.free); n > 0 {
-		s := o.free[n-1]
-		o.free = o.free[:n-1]
-		return s
-	}
-	o.slots++
-	return o.slots - 1
 }
 
 // complete records q's return, then calls the caller's Done.
@@ -211,7 +193,7 @@ func (p *observed) complete(q *impl.Request) {
 		}
 	}
 	o.events = append(o.events, ev)
-	o.free = append(o.free, p.slot)
+	o.clients.put(p.slot)
 	orig := p.orig
 	p.orig = nil
 	o.waiting = append(o.waiting, p)
