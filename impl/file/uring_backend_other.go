@@ -19,7 +19,6 @@ func newURingState(impl.Files, int, int) (*uringState, error) {
 
 func (u *uringState) dispatch(*Backend) {}
 
-
 func (u *uringState) close() error { return nil }
 
 func (u *uringState) await(*Backend, bool) *impl.IO { return nil }
