@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -412,7 +413,9 @@ func (c *conn) readRequests() error {
 		if _, err := io.ReadFull(c.br, hdr[:1]); err != nil {
 			<-c.slots
 			switch {
-			case errors.Is(err, io.EOF), isTimeout(err) && c.stopped():
+			case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), isTimeout(err) && c.stopped():
+				// Between requests: the client closed (a reset when it
+				// left replies unread), or Shutdown stopped reading.
 				return nil
 			case errors.Is(err, net.ErrClosed):
 				return errClientGone
