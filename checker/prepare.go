@@ -64,6 +64,33 @@ func (e *InputError) Error() string {
 	return fmt.Sprintf("history event %d: op %d: %s: %s", e.Event, e.Op, e.Problem, e.Detail)
 }
 
+// ImageFaults returns the input errors in err (a Check's, possibly
+// joined) that convict the image rather than the history: reads that
+// returned corrupt or torn sectors, or tags no write put there. A history
+// recorded by a Recorder or an Observer has such reads only when the image
+// returned data that was never written.
+func ImageFaults(err error) []*InputError {
+	var out []*InputError
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case nil:
+		case *InputError:
+			if x.Problem == CorruptTag || x.Problem == UnknownTag {
+				out = append(out, x)
+			}
+		case interface{ Unwrap() []error }:
+			for _, c := range x.Unwrap() {
+				walk(c)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
 // maxInputErrors bounds how many input errors one check reports.
 const maxInputErrors = 20
 

@@ -444,9 +444,18 @@ func (im *Image) Step() bool {
 	if io == nil {
 		return false
 	}
+	im.Complete(io)
+	return true
+}
+
+// Complete processes io, an I/O of the image's backend that completed,
+// as Step does with the one it waits for. It is for a driver that waits
+// on the backend by means of its own (one that also wakes when a request
+// arrives, such as the file backend's Wait) instead of calling Step; the
+// I/O must come from the image's backend, once.
+func (im *Image) Complete(io *IO) {
 	im.eng.Complete(io)
 	im.flush()
-	return true
 }
 
 // Run processes completions until no I/O is in flight.

@@ -11,6 +11,7 @@
 //	qedimg read [-f qed] [-U] -P BYTE IMAGE OFFSET LENGTH
 //	qedimg check [-f qed] [-r leaks|all | -U] [-force] [-q] [--output human|json] IMAGE
 //	qedimg convert [-f qed] [-O raw] [-U] [-q] IMAGE OUT.raw
+//	qedimg serve [-f qed] [-policy NAME] (-socket PATH | -port N) [-x NAME] [-r] [-direct] [-aio MODE] [-fill MODE] [-meta MODE] [-grow=BOOL] [-history FILE] [-stats FILE] IMAGE
 //	qedimg --version
 //
 // The command lines qemu-img takes for the same work are taken as they
@@ -53,6 +54,14 @@
 // existing output as it was; a device output (block or character) is
 // written in place, zeros included, and never truncated or removed, as
 // qemu-img does. It refuses to write onto the image or its backing file.
+//
+// serve exports the image over NBD (package impl/nbd) on a Unix socket or
+// a port of 127.0.0.1 until SIGINT or SIGTERM, under the allocation policy
+// -policy and the image options runbench takes; it then stops accepting,
+// answers the requests in flight, closes the image cleanly and exits 0.
+// -history records the requests' history for runbench check-history, and
+// -stats writes the requests served and the CPU time they cost. It locks
+// the image as qemu-nbd does (as qemu-io read-write; -r read-only).
 //
 // Locks: every command takes the open-file-description locks QEMU 7.2
 // takes for the same open (impl.Locks), so qedimg refuses an image a QEMU
@@ -108,6 +117,7 @@ var commands = []command{
 	{"check", "check [-f qed] [-r leaks|all | -U] [-force] [-q] [--output human|json] IMAGE",
 		"check the image for leaks and corruptions; -r repairs; -force checks an image QEMU 7.2 cannot open", runCheck},
 	{"convert", "convert [-f qed] [-O raw] [-U] [-q] IMAGE OUT.raw", "write the guest-visible content to a raw file or device", runConvert},
+	{"serve", serveUsage, "export the image over NBD (a Unix socket or a loopback TCP port) until SIGINT or SIGTERM, under -policy", runServe},
 }
 
 // usageError is a bad-argument error: the command prints it and its

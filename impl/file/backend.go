@@ -135,7 +135,8 @@ type Backend struct {
 
 	jobs   chan fileJob // nil with io_uring
 	done   chan *impl.IO
-	ur     *uringState // nil with threads
+	wake   chan struct{} // Interrupt's token, with threads
+	ur     *uringState   // nil with threads
 	wg     sync.WaitGroup
 	bounce bouncePool
 
@@ -231,6 +232,7 @@ func New(files impl.Files, path string, opts Options) (*Backend, error) {
 	}
 	b.jobs = make(chan fileJob, workers)
 	b.done = make(chan *impl.IO, workers)
+	b.wake = make(chan struct{}, 1)
 	b.wg.Add(workers)
 	for range workers {
 		go b.work()
@@ -357,28 +359,91 @@ func (b *Backend) popPending() {
 // Next waits for a submitted I/O to complete and returns it with Err set;
 // it returns nil at once when none is in flight.
 func (b *Backend) Next() *impl.IO {
-	if n := len(b.ready); n > 0 {
-		o := b.ready[n-1]
-		b.ready[n-1] = nil
-		b.ready = b.ready[:n-1]
+	if o := b.popReady(); o != nil {
 		return b.completed(o)
 	}
 	if b.inflight == 0 {
 		return nil
 	}
 	if b.ur != nil {
-		return b.completed(b.ur.next(b))
+		return b.completed(b.ur.await(b, false))
 	}
+	return b.completed(b.awaitWorker(nil))
+}
+
+// popReady returns an I/O completed without a worker, or nil.
+func (b *Backend) popReady() *impl.IO {
+	n := len(b.ready)
+	if n == 0 {
+		return nil
+	}
+	o := b.ready[n-1]
+	b.ready[n-1] = nil
+	b.ready = b.ready[:n-1]
+	return o
+}
+
+// awaitWorker hands pending jobs to workers while it waits for one to
+// finish an I/O, which it returns, or for a token on wake (a nil channel
+// never has one), when it returns nil.
+func (b *Backend) awaitWorker(wake chan struct{}) *impl.IO {
 	b.dispatch()
 	for b.pendHead < len(b.pending) {
 		select {
 		case o := <-b.done:
-			return b.completed(o)
+			return o
 		case b.jobs <- b.pending[b.pendHead]:
 			b.popPending()
+		case <-wake:
+			return nil
 		}
 	}
-	return b.completed(<-b.done)
+	select {
+	case o := <-b.done:
+		return o
+	case <-wake:
+		return nil
+	}
+}
+
+// Wait is Next for a driver that also waits for something else (a
+// server's requests): it returns a completed I/O, or nil once Interrupt
+// has been called since the last Wait returned nil. Unlike Next it waits
+// when no I/O is in flight, until Interrupt is called. Like Next it is
+// called from the goroutine driving the backend. After Close it returns
+// nil at once.
+func (b *Backend) Wait() *impl.IO {
+	if o := b.popReady(); o != nil {
+		return b.completed(o)
+	}
+	var o *impl.IO
+	switch {
+	case b.closed:
+	case b.ur != nil:
+		o = b.ur.await(b, true)
+	default:
+		o = b.awaitWorker(b.wake)
+	}
+	if o == nil {
+		return nil
+	}
+	return b.completed(o)
+}
+
+// Interrupt makes the Wait in progress return nil, or the next Wait if
+// none is in progress; calls before that Wait returns count as one. It is
+// the one method any goroutine may call, at any time before Close. With
+// io_uring it writes to an eventfd whose read is on the ring, so a wait
+// in the kernel ends too.
+func (b *Backend) Interrupt() {
+	if b.ur != nil {
+		b.ur.interrupt()
+		return
+	}
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (b *Backend) completed(o *impl.IO) *impl.IO {

@@ -3,8 +3,10 @@ package file
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/qedharness/qedharness/impl"
@@ -23,7 +25,17 @@ type uringState struct {
 	free    []uint32 // indexes of unused slots
 	queued  int      // I/Os queued on the ring or in the kernel
 	err     error    // the ring failed: every later I/O fails with it
+
+	// Interrupt writes to wakeFD, an eventfd; while wakeArmed, a read of
+	// it into wakeBuf is on the ring (user data wakeUserData), so that
+	// a wait in the kernel ends when it is written.
+	wakeFD    atomic.Int32 // -1 once closed
+	wakeArmed bool
+	wakeBuf   [8]byte
 }
+
+// wakeUserData marks the ring's read of the wake eventfd.
+const wakeUserData = math.MaxUint64
 
 // maxURingEntries bounds the ring, and so the I/Os in the kernel at once.
 const maxURingEntries = 4096
@@ -40,6 +52,7 @@ type uringSlot struct {
 // Submit instead.
 func newURingState(files impl.Files, dfd, limit int) (*uringState, error) {
 	u := &uringState{imageFD: -1, backFD: -1, limit: limit}
+	u.wakeFD.Store(-1)
 	dup := func(st impl.Storage) (int, error) {
 		fs, ok := st.(*impl.FileStorage)
 		if !ok {
@@ -60,6 +73,12 @@ func newURingState(files impl.Files, dfd, limit int) (*uringState, error) {
 	if u.imageFD, err = dup(files.Image); err != nil {
 		return nil, err
 	}
+	fd, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC, 0)
+	if errno != 0 {
+		u.close()
+		return nil, fmt.Errorf("eventfd: %w", errno)
+	}
+	u.wakeFD.Store(int32(fd))
 	if files.Backing != nil {
 		if u.backFD, err = dup(files.Backing); err != nil {
 			u.close()
@@ -142,29 +161,78 @@ func (u *uringState) dispatch(b *Backend) {
 	}
 }
 
-// next returns a completed I/O, waiting for one if none is ready. The
-// backend has at least one I/O in flight and none in b.ready.
-func (u *uringState) next(b *Backend) *impl.IO {
+// await returns a completed I/O, waiting for one if none is ready. With
+// interruptible (Backend.Wait) it keeps a read of the wake eventfd on the
+// ring and returns nil when that completes, and it waits when no I/O is
+// in flight; otherwise (Backend.Next) the backend has an I/O in flight and
+// a wake read left from an earlier Wait is only reaped.
+func (u *uringState) await(b *Backend, interruptible bool) *impl.IO {
 	for {
-		if n := len(b.ready); n > 0 {
-			o := b.ready[n-1]
-			b.ready[n-1] = nil
-			b.ready = b.ready[:n-1]
+		if o := b.popReady(); o != nil {
 			return o
 		}
 		if i, res, ok := u.ring.reap(); ok {
-			if u.slots[i].job.io == nil {
-				continue // given up after the ring failed (fail)
+			switch {
+			case i == wakeUserData:
+				u.wakeArmed = false
+				if interruptible {
+					return nil
+				}
+			case u.slots[i].job.io == nil:
+				// Given up after the ring failed (fail).
+			default:
+				u.queued--
+				return u.finish(b, i, res)
 			}
-			u.queued--
-			return u.finish(b, i, res)
+			continue
 		}
 		u.dispatch(b)
-		if u.queued == 0 {
-			continue // dispatch performed or failed them all
+		if len(b.ready) > 0 {
+			continue // dispatch performed or failed some
+		}
+		if interruptible && !u.wakeArmed && u.ring.free() > 0 {
+			u.ring.queue(ioringOpRead, int(u.wakeFD.Load()), u.wakeBuf[:], 0, 0, wakeUserData)
+			u.wakeArmed = true
+		}
+		if u.queued == 0 && !u.wakeArmed {
+			return nil // nothing to wait for
 		}
 		if err := u.ring.enter(true); err != nil {
 			u.fail(b, err)
+			if u.queued == 0 && len(b.ready) == 0 {
+				return nil
+			}
+		}
+	}
+}
+
+// interrupt ends a wait in progress, or the next one; any goroutine may
+// call it.
+func (u *uringState) interrupt() {
+	var one [8]byte
+	one[0] = 1 // the eventfd's counter is host-endian; any nonzero value wakes it
+	if fd := int(u.wakeFD.Load()); fd >= 0 {
+		syscall.Write(fd, one[:])
+	}
+}
+
+// disarm completes the wake eventfd's read, if it is on the ring, and
+// reaps it, so no operation of the ring refers to wakeBuf; every other
+// I/O has completed.
+func (u *uringState) disarm() {
+	for u.wakeArmed && u.err == nil {
+		u.interrupt()
+		if err := u.ring.enter(true); err != nil {
+			return
+		}
+		for {
+			i, _, ok := u.ring.reap()
+			if !ok {
+				break
+			}
+			if i == wakeUserData {
+				u.wakeArmed = false
+			}
 		}
 	}
 }
@@ -176,7 +244,12 @@ func (u *uringState) fail(b *Backend, err error) {
 	u.err = err
 	for n := u.ring.unsubmitted(); n > 0; n-- {
 		u.ring.tail--
-		i := uint32(u.ring.sqes[u.ring.tail&u.ring.sqMask].userData)
+		ud := u.ring.sqes[u.ring.tail&u.ring.sqMask].userData
+		if ud == wakeUserData {
+			u.wakeArmed = false
+			continue
+		}
+		i := uint32(ud)
 		o := u.release(b, i)
 		o.Err = fmt.Errorf("%v: file backend: %w", o, err)
 		b.ready = append(b.ready, o)
@@ -252,8 +325,14 @@ func (u *uringState) finish(b *Backend, i uint64, res int32) *impl.IO {
 func (u *uringState) close() error {
 	var errs []error
 	if u.ring != nil {
+		u.disarm()
 		if err := u.ring.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close io_uring: %w", err))
+		}
+	}
+	if fd := int(u.wakeFD.Swap(-1)); fd >= 0 {
+		if err := syscall.Close(fd); err != nil {
+			errs = append(errs, fmt.Errorf("close wake eventfd: %w", err))
 		}
 	}
 	for _, fd := range []*int{&u.imageFD, &u.backFD} {

@@ -19,6 +19,8 @@ func newURingState(impl.Files, int, int) (*uringState, error) {
 
 func (u *uringState) dispatch(*Backend) {}
 
-func (u *uringState) next(*Backend) *impl.IO { return nil }
-
 func (u *uringState) close() error { return nil }
+
+func (u *uringState) await(*Backend, bool) *impl.IO { return nil }
+
+func (u *uringState) interrupt() {}

@@ -11,8 +11,9 @@ import (
 	"testing"
 )
 
-// Tool returns the path of the named tool (qemu-img, qemu-io, qemu-nbd),
-// or skips (or fails, under QED_REQUIRE_QEMU) t.
+// Tool returns the path of the named tool (qemu-img, qemu-io, qemu-nbd,
+// or fio, which CI installs beside them), or skips (or fails, under
+// QED_REQUIRE_QEMU) t.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)

@@ -119,27 +119,7 @@ func writeCounterexample(dir string, c results.Config, repeat int, r *checker.Re
 
 // imageFaults returns the input errors of a failed check that convict the
 // image rather than the history: reads of torn, corrupt or unknown tags.
-func imageFaults(err error) []*checker.InputError {
-	var out []*checker.InputError
-	var walk func(error)
-	walk = func(e error) {
-		switch x := e.(type) {
-		case nil:
-		case *checker.InputError:
-			if x.Problem == checker.CorruptTag || x.Problem == checker.UnknownTag {
-				out = append(out, x)
-			}
-		case interface{ Unwrap() []error }:
-			for _, c := range x.Unwrap() {
-				walk(c)
-			}
-		case interface{ Unwrap() error }:
-			walk(x.Unwrap())
-		}
-	}
-	walk(err)
-	return out
-}
+func imageFaults(err error) []*checker.InputError { return checker.ImageFaults(err) }
 
 // writeEvidence writes the reads that saw impossible data and returns the
 // file's name relative to dir.

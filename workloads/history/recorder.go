@@ -32,8 +32,7 @@ type Recorder struct {
 	scratch []seenRun // a read's runs, before they go to log.runs
 	conv    converter // History's progress
 
-	free     []int // free client slots, as a stack
-	slots    int
+	clients  clientSlots
 	maxAlloc int
 
 	waiting []*pendingOp // wrappers free for reuse
@@ -127,14 +126,39 @@ func (r *Recorder) now() int64 {
 	return t
 }
 
-func (r *Recorder) takeSlot() int {
-	if n := len(r.free); n > 0 {
-		s := r.free[n-1]
-		r.free = r.free[:n-1]
+// clientSlots hands out the Client slots of operations in flight: a freed
+// slot is reused (the last freed first) before a new one is opened.
+type clientSlots struct {
+	free []int // free slots, as a stack
+	n    int   // slots opened
+}
+
+// take returns a slot no operation in flight holds.
+func (c *clientSlots) take() int {
+	if n := len(c.free); n > 0 {
+		s := c.free[n-1]
+		c.free = c.free[:n-1]
 		return s
 	}
-	r.slots++
-	return r.slots - 1
+	c.n++
+	return c.n - 1
+}
+
+// put frees slot s.
+func (c *clientSlots) put(s int) { c.free = append(c.free, s) }
+
+// actionOf returns the action a request of op is recorded as; ok is false
+// for an op the image does not know.
+func actionOf(op impl.ReqOp) (a Action, ok bool) {
+	switch op {
+	case impl.ReqRead:
+		return ActRead, true
+	case impl.ReqWrite:
+		return ActWrite, true
+	case impl.ReqFlush:
+		return ActFlush, true
+	}
+	return 0, false
 }
 
 // Submit records req's call and submits it to the image, with the same
@@ -143,15 +167,8 @@ func (r *Recorder) takeSlot() int {
 // the caller's callback, so it may resubmit req. A read or write that does
 // not cover whole sectors fails at once with an error and is not recorded.
 func (r *Recorder) Submit(req *impl.Request) {
-	var op Action
-	switch req.Op {
-	case impl.ReqRead:
-		op = ActRead
-	case impl.ReqWrite:
-		op = ActWrite
-	case impl.ReqFlush:
-		op = ActFlush
-	default:
+	op, ok := actionOf(req.Op)
+	if !ok {
 		r.im.Submit(req) // the image rejects it
 		return
 	}
@@ -170,7 +187,7 @@ func (r *Recorder) Submit(req *impl.Request) {
 	if op == ActWrite {
 		StampWrite(req.Buf, id, sector)
 	}
-	slot := r.takeSlot()
+	slot := r.clients.take()
 	r.log.raw.add(rawEvent{time: r.now(), a: sector, b: uint32(sectors), c: uint32(op)<<rawAction | uint32(slot)})
 	r.log.calls++
 	var p *pendingOp
@@ -198,7 +215,7 @@ func (r *Recorder) complete(id uint64, op Action, slot int, q *impl.Request) {
 		ev.c |= rawSeen | uint32(len(r.scratch))
 	}
 	r.log.raw.add(ev)
-	r.free = append(r.free, slot)
+	r.clients.put(slot)
 }
 
 // Step processes one I/O completion; see impl.Image.Step.
@@ -214,7 +231,7 @@ func (r *Recorder) Run() { r.im.Run() }
 func (r *Recorder) Reopen() error {
 	r.im.Run()
 	id := r.newID()
-	slot := r.takeSlot()
+	slot := r.clients.take()
 	r.log.raw.add(rawEvent{time: r.now(), c: uint32(ActReopen)<<rawAction | uint32(slot)})
 	r.log.calls++
 	r.maxAlloc = r.MaxAllocInFlight()
@@ -239,7 +256,7 @@ func (r *Recorder) Reopen() error {
 		ev.c |= r.fail(err.Error())
 	}
 	r.log.raw.add(ev)
-	r.free = append(r.free, slot)
+	r.clients.put(slot)
 	return err
 }
 
