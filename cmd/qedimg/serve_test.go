@@ -150,9 +150,11 @@ func TestServeFioVerify(t *testing.T) {
 			path := newServeImage(t, "8M")
 			hist := filepath.Join(t.TempDir(), "history.txt")
 			s := startServer(t, path, "-policy", reg.Name, "-history", hist)
-			out, err := exec.Command(fio, "--name=verify", "--ioengine=nbd", "--uri="+s.uri(),
+			cmd := exec.Command(fio, "--name=verify", "--ioengine=nbd", "--uri="+s.uri(),
 				"--rw=randwrite", "--bs=4k", "--size=4M", "--iodepth=32", "--verify=crc32c",
-				"--verify_fatal=1", "--output-format=json").CombinedOutput()
+				"--verify_fatal=1", "--output-format=json")
+			cmd.Dir = t.TempDir() // fio saves its verify state in the working directory
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("fio: %v\n%s", err, out)
 			}
