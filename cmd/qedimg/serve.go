@@ -17,6 +17,7 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/nbd"
+	"github.com/qedharness/qedharness/impl/serve"
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/workloads/history"
 )
@@ -180,17 +181,13 @@ func serveImage(ctx context.Context, c serveConfig, stdout, logw io.Writer) erro
 	if fopts.AIO, err = file.ParseAIOMode(aio); err != nil {
 		return err
 	}
-	var fb *file.Backend
-	im, err := impl.OpenPath(c.path, impl.PathOptions{Options: c.image, NewBackend: func(files impl.Files, path string) (impl.Backend, error) {
-		b, err := file.New(files, path, fopts)
-		fb = b
-		return b, err
-	}})
+	im, fb, err := serve.Open(c.path, c.image, fopts)
 	if err != nil {
 		return err
 	}
 	size := im.Geometry().ImageSize
 	var rec *history.Observer
+	var sub serve.Submitter // nil: straight to the image
 	var backing *impl.FileStorage
 	if c.history != "" {
 		if rec, backing, err = newObserver(c.path, ih, im.Image); err != nil {
@@ -200,8 +197,9 @@ func serveImage(ctx context.Context, c serveConfig, stdout, logw io.Writer) erro
 		if backing != nil {
 			defer backing.Close()
 		}
+		sub = rec
 	}
-	x := newImageExport(im, fb, rec)
+	x := serve.NewExport(im, fb, sub)
 	minBlock := uint32(1)
 	if size%impl.SectorSize == 0 {
 		minBlock = impl.SectorSize
@@ -218,7 +216,7 @@ func serveImage(ctx context.Context, c serveConfig, stdout, logw io.Writer) erro
 	if err != nil {
 		return errors.Join(err, x.Close())
 	}
-	startCPU, start := cpuTime(), time.Now()
+	startCPU, start := serve.ProcessCPU(), time.Now()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	fmt.Fprintf(stdout, "serving %s (%d bytes, policy %s, aio %s, direct %v) on %s\n", c.path, size, c.policy.Name, aio, c.direct, where)
@@ -235,20 +233,20 @@ func serveImage(ctx context.Context, c serveConfig, stdout, logw io.Writer) erro
 	if err := x.Close(); err != nil {
 		serveErr = errors.Join(serveErr, fmt.Errorf("%s: close: %w", c.path, err))
 	}
-	wall, cpu := time.Since(start), cpuTime().sub(startCPU)
+	wall, cpu := time.Since(start), serve.ProcessCPU().Sub(startCPU)
 	st := srv.Stats()
 	stats := serveStats{
 		Image: c.path, Policy: c.policy.Name, AIO: aio, Direct: c.direct,
 		Connections: st.Connections, Requests: st.Requests, Reads: st.Reads, Writes: st.Writes,
 		Flushes: st.Flushes, Trims: st.Trims, WriteZeroes: st.WriteZeroes, Errors: st.Errors,
 		BytesRead: st.BytesRead, BytesWritten: st.BytesWritten,
-		WallSeconds: wall.Seconds(), UserSeconds: cpu.user.Seconds(), SysSeconds: cpu.sys.Seconds(),
+		WallSeconds: wall.Seconds(), UserSeconds: cpu.User.Seconds(), SysSeconds: cpu.Sys.Seconds(),
 	}
 	if st.Requests > 0 {
-		stats.CPUPerRequestUS = float64((cpu.user + cpu.sys).Microseconds()) / float64(st.Requests)
+		stats.CPUPerRequestUS = float64((cpu.User + cpu.Sys).Microseconds()) / float64(st.Requests)
 	}
 	fmt.Fprintf(stdout, "served %d requests (%d reads, %d writes, %d flushes) over %d connections in %.1fs; CPU %.2fs user, %.2fs sys: %.1f us per request; image closed\n",
-		st.Requests, st.Reads, st.Writes, st.Flushes, st.Connections, wall.Seconds(), cpu.user.Seconds(), cpu.sys.Seconds(), stats.CPUPerRequestUS)
+		st.Requests, st.Reads, st.Writes, st.Flushes, st.Connections, wall.Seconds(), cpu.User.Seconds(), cpu.Sys.Seconds(), stats.CPUPerRequestUS)
 	if c.stats != "" {
 		if err := writeJSONFile(c.stats, stats); err != nil {
 			serveErr = errors.Join(serveErr, err)

@@ -118,14 +118,7 @@ func (s *server) uri() string { return "nbd+unix:///?socket=" + s.sock }
 // under QED_REQUIRE_QEMU) the test.
 func fioTool(t *testing.T) string {
 	t.Helper()
-	fio := qemutest.Tool(t, "fio")
-	if out, err := exec.Command(fio, "--enghelp=nbd").CombinedOutput(); err != nil {
-		if os.Getenv("QED_REQUIRE_QEMU") != "" {
-			t.Fatalf("fio has no nbd engine and QED_REQUIRE_QEMU is set: %v: %s", err, out)
-		}
-		t.Skipf("skipping: fio has no nbd engine (libnbd): %v", err)
-	}
-	return fio
+	return qemutest.FioNBD(t)
 }
 
 // newServeImage creates an image of size bytes in a temporary directory.

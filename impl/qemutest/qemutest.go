@@ -26,6 +26,21 @@ func Tool(t testing.TB, name string) string {
 	return p
 }
 
+// FioNBD returns fio's path if it is installed with its nbd engine
+// (fio built with libnbd), or skips (or fails, under QED_REQUIRE_QEMU)
+// t.
+func FioNBD(t testing.TB) string {
+	t.Helper()
+	fio := Tool(t, "fio")
+	if out, err := exec.Command(fio, "--enghelp=nbd").CombinedOutput(); err != nil {
+		if os.Getenv("QED_REQUIRE_QEMU") != "" {
+			t.Fatalf("fio has no nbd engine and QED_REQUIRE_QEMU is set: %v: %s", err, out)
+		}
+		t.Skipf("skipping: fio has no nbd engine (libnbd): %v", err)
+	}
+	return fio
+}
+
 // Tools returns the paths of qemu-img and qemu-io, as Tool does.
 func Tools(t testing.TB) (qimg, qio string) {
 	t.Helper()

@@ -1,4 +1,8 @@
-package main
+// Package serve puts an open QED image behind an NBD server (impl/nbd):
+// the Export that hands each request to the image as it arrives, Open
+// for an image file on the file backend, and ProcessCPU for what serving
+// cost. qedimg serve and runbench nbd both serve images through it.
+package serve
 
 import (
 	"fmt"
@@ -7,10 +11,15 @@ import (
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/impl/nbd"
-	"github.com/qedharness/qedharness/workloads/history"
 )
 
-// imageExport is the nbd.Export of an open image: an event loop on one
+// Submitter takes image requests as impl.Image.Submit does: the image
+// itself, or a recorder in front of it (workloads/history's Observer).
+type Submitter interface {
+	Submit(r *impl.Request)
+}
+
+// Export is the nbd.Export of an open image: an event loop on one
 // goroutine that owns the image (impl.Image is not safe for concurrent
 // use) and waits in the file backend's Wait, which returns either an I/O
 // completion or nil when Submit, on a connection's goroutine, queued a
@@ -24,10 +33,10 @@ import (
 // zeroChunk bytes), trim as nothing (the protocol lets a server ignore
 // it; a QED image has no discard). FUA is the server's: a flush after the
 // write completes.
-type imageExport struct {
+type Export struct {
 	im    *impl.OpenedImage
 	fb    *file.Backend
-	rec   *history.Observer // nil unless the history is recorded
+	sub   Submitter // im, or what records its history
 	zeros []byte
 
 	mu      sync.Mutex
@@ -46,7 +55,7 @@ const zeroChunk = 1 << 20
 // exportOp is one NBD request in the image: one image request, or
 // several for a long write-zeroes.
 type exportOp struct {
-	x       *imageExport
+	x       *Export
 	nr      *nbd.Request
 	reqs    []impl.Request
 	pending int
@@ -54,16 +63,23 @@ type exportOp struct {
 	done    func(*impl.Request) // finishPart, bound once
 }
 
-// newImageExport starts the loop of an export of im, whose backend is fb.
-func newImageExport(im *impl.OpenedImage, fb *file.Backend, rec *history.Observer) *imageExport {
-	x := &imageExport{im: im, fb: fb, rec: rec, zeros: make([]byte, zeroChunk), closed: make(chan error, 1)}
+// NewExport starts the loop of an export of im, whose backend is fb (Open
+// returns both), and returns it. Requests go to the image through sub, or
+// straight to im if sub is nil. The export owns im from now on: only its
+// loop touches it until Close returns, which closes it.
+func NewExport(im *impl.OpenedImage, fb *file.Backend, sub Submitter) *Export {
+	if sub == nil {
+		sub = im
+	}
+	x := &Export{im: im, fb: fb, sub: sub, zeros: make([]byte, zeroChunk), closed: make(chan error, 1)}
 	go x.run()
 	return x
 }
 
 // Submit queues r for the loop and wakes it if the queue was empty (a
 // loop that has yet to see the earlier requests will see this one too).
-func (x *imageExport) Submit(r *nbd.Request) {
+// It is safe for concurrent use, as nbd.Export requires.
+func (x *Export) Submit(r *nbd.Request) {
 	x.mu.Lock()
 	first := len(x.queue) == 0
 	x.queue = append(x.queue, r)
@@ -75,8 +91,9 @@ func (x *imageExport) Submit(r *nbd.Request) {
 
 // Close stops the loop once every request submitted is done, closes the
 // image (a clean close: everything flushed, the need-check bit cleared)
-// and returns the close's error. Nothing may be submitted after it.
-func (x *imageExport) Close() error {
+// and returns the close's error. Nothing may be submitted after it. Once
+// it returns, the caller may read the image's statistics (Stats) again.
+func (x *Export) Close() error {
 	x.mu.Lock()
 	x.closing = true
 	x.mu.Unlock()
@@ -85,7 +102,7 @@ func (x *imageExport) Close() error {
 }
 
 // run is the loop.
-func (x *imageExport) run() {
+func (x *Export) run() {
 	var batch []*nbd.Request
 	for {
 		x.mu.Lock()
@@ -107,7 +124,7 @@ func (x *imageExport) run() {
 }
 
 // start hands r to the image.
-func (x *imageExport) start(r *nbd.Request) {
+func (x *Export) start(r *nbd.Request) {
 	var op *exportOp
 	if n := len(x.free); n > 0 {
 		op = x.free[n-1]
@@ -145,11 +162,7 @@ func (x *imageExport) start(r *nbd.Request) {
 	for i := range op.reqs {
 		q := &op.reqs[i]
 		q.Done = op.done
-		if x.rec != nil {
-			x.rec.Submit(q)
-		} else {
-			x.im.Submit(q)
-		}
+		x.sub.Submit(q)
 	}
 }
 
@@ -174,7 +187,7 @@ func (op *exportOp) finishPart(q *impl.Request) {
 }
 
 // finish answers op's request and recycles op.
-func (x *imageExport) finish(op *exportOp) {
+func (x *Export) finish(op *exportOp) {
 	r, err := op.nr, op.err
 	clear(op.reqs)
 	op.nr, op.err = nil, nil
