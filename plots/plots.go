@@ -128,7 +128,7 @@ func groupByDevice(sums []results.Summary) []*deviceGroup {
 	for i, n := range model.Names() {
 		rank[n] = i + 1
 	}
-	for i, n := range results.BaselineNames() {
+	for i, n := range slices.Concat(results.BaselineNames(), results.NBDBaselineNames()) {
 		rank[n] = len(rank) + i + 1
 	}
 	for _, g := range groups {
@@ -188,7 +188,7 @@ func figureSpecs(focus int) []figureSpec {
 		{
 			kind:    "throughput",
 			title:   "Throughput against queue depth",
-			caption: "Median ops/s of the repetitions per policy (line), with the min-max band; policies with equal figures overlap, drawn widest first. Dashed: the baselines, where run: the same workload through qemu-img bench on QEMU's drivers and a raw file (in sequential order), and on a raw file with the workload's own order (no metadata: the device's limit).",
+			caption: "Median ops/s of the repetitions per policy (line), with the min-max band; policies with equal figures overlap, drawn widest first. Dashed: the baselines, where run: the same workload through qemu-img bench on QEMU's drivers and a raw file (in sequential order), and on a raw file with the workload's own order (no metadata: the device's limit); through NBD (runbench nbd), the same fio job against qemu-nbd on QEMU's drivers.",
 			panel:   throughputPanel,
 			legend:  policyLegend,
 		},
@@ -204,7 +204,7 @@ func figureSpecs(focus int) []figureSpec {
 		{
 			kind:    "latency-cdf",
 			title:   fmt.Sprintf("Latency distribution at queue depth %d", focus),
-			caption: fmt.Sprintf("Share of requests at or below each latency at queue depth %d, one line per policy, over every request of the repetitions (their HDR histograms merged, %d significant digits); latency on a log scale, the share on a scale of nines so that the tail shows, its top edge the slowest request. Glyphs mark p50 and p99. Dashed: the raw-file baseline, where run (the qemu-img baselines report no latencies).", focus, results.LatencySigFigs),
+			caption: fmt.Sprintf("Share of requests at or below each latency at queue depth %d, one line per policy, over every request of the repetitions (their HDR histograms merged, %d significant digits); latency on a log scale, the share on a scale of nines so that the tail shows, its top edge the slowest request. Glyphs mark p50 and p99. Dashed: the baselines that report latencies, where run: the raw file, and qemu-nbd through fio (the qemu-img bench baselines report none).", focus, results.LatencySigFigs),
 			panel: func(g *deviceGroup, w string, pal palette) (*plot.Plot, error) {
 				return cdfPanel(g, w, focus, pal)
 			},
@@ -401,6 +401,9 @@ var baselineColors = map[string]color.Color{
 	results.BaselineQcow2Subcluster: color.RGBA{0x35, 0x97, 0x8f, 0xff},
 	results.BaselineRawQemuImg:      color.RGBA{0xb2, 0xab, 0xd2, 0xff},
 	results.BaselineRaw:             color.RGBA{0x7b, 0x32, 0x94, 0xff},
+	// Through NBD (another backend, never in one figure with the above).
+	results.BaselineNBDQED:   color.RGBA{0x20, 0x20, 0x20, 0xff},
+	results.BaselineNBDQcow2: color.RGBA{0x8c, 0x51, 0x0a, 0xff},
 }
 
 // baselineLabels name the baselines in legends; the caption says how
@@ -412,6 +415,8 @@ var baselineLabels = map[string]string{
 	results.BaselineQcow2Subcluster: "QEMU qcow2 128k subclusters",
 	results.BaselineRawQemuImg:      "raw file (qemu-img bench)",
 	results.BaselineRaw:             "raw file, same order",
+	results.BaselineNBDQED:          "qemu-nbd -f qed",
+	results.BaselineNBDQcow2:        "qemu-nbd -f qcow2",
 }
 
 // dashes is the dash pattern of baseline lines.

@@ -167,7 +167,7 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 	r.BaseNotes = in.BaselineNotes
 	switch {
 	case len(r.BaseTables) > 0:
-		r.Baselines = "The same workloads on the file backend, beside our fastest safe policy and the baseline policy: through qemu-img bench, QEMU's own QED and qcow2 drivers (plain, with every cluster preallocated, and with 128 KiB subclusters) and a preallocated raw file, in sequential order since qemu-img bench cannot issue random offsets (it reports throughput only); and raw, a preallocated raw file written with the workload's own operations in its order through our file backend, with no metadata at all: the device's limit for that order. Each baseline's notes say how it differs."
+		r.Baselines = baselinesText(in.Summaries)
 	case in.BaselineSkip != "":
 		r.Baselines = "Not measured: " + in.BaselineSkip + "."
 	default:
@@ -184,6 +184,20 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 	}
 	r.Full = full.String()
 	return r, nil
+}
+
+// baselinesText says what the baselines among sums are and how they
+// ran: those of runbench's matrix (file backend) and those of runbench
+// nbd.
+func baselinesText(sums []results.Summary) string {
+	var parts []string
+	if slices.ContainsFunc(sums, func(s results.Summary) bool { return results.IsMatrixBaseline(s.Config.Policy) }) {
+		parts = append(parts, "The same workloads on the file backend, beside our fastest safe policy and the baseline policy: through qemu-img bench, QEMU's own QED and qcow2 drivers (plain, with every cluster preallocated, and with 128 KiB subclusters) and a preallocated raw file, in sequential order since qemu-img bench cannot issue random offsets (it reports throughput only); and raw, a preallocated raw file written with the workload's own operations in its order through our file backend, with no metadata at all: the device's limit for that order. Each baseline's notes say how it differs.")
+	}
+	if slices.ContainsFunc(sums, func(s results.Summary) bool { return results.IsNBDBaseline(s.Config.Policy) }) {
+		parts = append(parts, "Side by side through NBD (runbench nbd): the same fio job, fio's nbd engine replaying the same iolog, against our image under each policy, served as qedimg serve serves it, and against QEMU's own QED and qcow2 drivers served by qemu-nbd, each run on a fresh image; fio reports latencies for both. The notes give the ratios and each server's CPU time per request.")
+	}
+	return strings.Join(parts, " ")
 }
 
 func orDash(s string) string {

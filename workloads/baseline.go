@@ -25,7 +25,9 @@ import (
 const subclusterSize = 128 << 10
 
 // viaQemuImg reports whether baseline name runs through qemu-img bench.
-func viaQemuImg(name string) bool { return results.IsBaseline(name) && name != results.BaselineRaw }
+func viaQemuImg(name string) bool {
+	return results.IsMatrixBaseline(name) && name != results.BaselineRaw
+}
 
 // benchBaselines returns the baselines that run through qemu-img bench,
 // in table order.
@@ -45,7 +47,7 @@ func benchBaselines() []string {
 // limits (Plan.CheckQD, Plan.CheckLimits).
 func CheckBaseline(name string, p *Plan, qd int) error {
 	switch {
-	case !results.IsBaseline(name):
+	case !results.IsMatrixBaseline(name):
 		return fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(results.BaselineNames(), ", "))
 	case name == results.BaselineRaw:
 		if p.pace != nil {

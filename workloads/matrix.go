@@ -293,7 +293,7 @@ func (m *Matrix) Validate() error {
 		}
 	}
 	for _, b := range m.Baselines {
-		if !results.IsBaseline(b) {
+		if !results.IsMatrixBaseline(b) {
 			errs = append(errs, fmt.Errorf("unknown baseline %q (want %s)", b, strings.Join(results.BaselineNames(), ", ")))
 		}
 	}

@@ -101,7 +101,7 @@ func (s *Setup) chooseBaselines(list []string) error {
 	if !auto {
 		names = nil
 		for _, b := range list {
-			if !results.IsBaseline(b) {
+			if !results.IsMatrixBaseline(b) {
 				return fmt.Errorf("unknown baseline %q (want %s, %s or %s)", b, strings.Join(results.BaselineNames(), ", "), BaselinesAuto, BaselinesNone)
 			}
 			names = append(names, b)

@@ -1,5 +1,7 @@
 package results
 
+import "slices"
+
 // Baselines: the same workload on QEMU's own drivers through qemu-img
 // bench, and on a preallocated raw file with no metadata at all (the
 // device's limit). Records name them as policies. They run on the file
@@ -39,17 +41,44 @@ const (
 	BaselineRaw = "raw"
 )
 
-// BaselineNames returns every baseline, in table order.
+// NBD baselines: the same fio job (fio's nbd engine) through QEMU's own
+// drivers served by qemu-nbd, beside our image under each policy served
+// by impl/serve (runbench nbd). Their records' Backend is BackendNBD.
+const (
+	// BaselineNBDQED is QEMU's QED driver served by qemu-nbd -f qed, with
+	// the job's cluster and table sizes.
+	BaselineNBDQED = "qemu-nbd-qed"
+	// BaselineNBDQcow2 is QEMU's qcow2 driver served by qemu-nbd -f
+	// qcow2, with the job's cluster size.
+	BaselineNBDQcow2 = "qemu-nbd-qcow2"
+)
+
+// BaselineNames returns the baselines runbench's matrix runs beside the
+// policies on the file backend (its -baselines), in table order.
 func BaselineNames() []string {
 	return []string{BaselineQED, BaselineQcow2, BaselineQcow2Falloc, BaselineQcow2Subcluster, BaselineRawQemuImg, BaselineRaw}
 }
 
-// IsBaseline reports whether name is a baseline rather than a policy.
+// NBDBaselineNames returns the baselines runbench nbd runs beside the
+// policies, in table order.
+func NBDBaselineNames() []string {
+	return []string{BaselineNBDQED, BaselineNBDQcow2}
+}
+
+// IsBaseline reports whether name is a baseline (of either list) rather
+// than a policy.
 func IsBaseline(name string) bool {
-	for _, b := range BaselineNames() {
-		if b == name {
-			return true
-		}
-	}
-	return false
+	return IsMatrixBaseline(name) || IsNBDBaseline(name)
+}
+
+// IsNBDBaseline reports whether name is one of NBDBaselineNames: a
+// baseline runbench nbd runs.
+func IsNBDBaseline(name string) bool {
+	return slices.Contains(NBDBaselineNames(), name)
+}
+
+// IsMatrixBaseline reports whether name is one of BaselineNames: a
+// baseline runbench's matrix runs.
+func IsMatrixBaseline(name string) bool {
+	return slices.Contains(BaselineNames(), name)
 }

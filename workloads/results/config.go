@@ -18,6 +18,10 @@ const (
 	// BackendFile runs on files in wall time; its Device is the file
 	// system.
 	BackendFile = "file"
+	// BackendNBD runs a real client (fio) over NBD against an image on
+	// files, in wall time: runbench nbd's runs. Its Device is the file
+	// system.
+	BackendNBD = "nbd"
 )
 
 // Config identifies one configuration of a matrix: everything a run

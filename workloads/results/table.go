@@ -53,10 +53,15 @@ func WriteTable(w io.Writer, sums []Summary, baseline string) error {
 			check += fmt.Sprintf(" (%d failed)", s.Errors)
 		}
 		if IsBaseline(c.Policy) {
-			// qemu-img bench reports throughput only.
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s-%s\t%s\t-\t-\t-\t-\t-\t%s\t%s\t-\t\n",
+			// qemu-img bench reports throughput only; fio (runbench nbd)
+			// latencies too.
+			lat := "-\t-\t-"
+			if s.LatP50Us.Median > 0 {
+				lat = sig3(s.LatP50Us.Median) + "\t" + sig3(s.LatP99Us.Median) + "\t" + sig3(s.LatP999Us.Median)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s-%s\t%s\t%s\t-\t-\t%s\t%s\t-\t\n",
 				c.Workload, dev, c.QD, pol, Human(s.OpsPerSec.Median), Human(s.OpsPerSec.Min), Human(s.OpsPerSec.Max),
-				sig3(s.MiBPerSec.Median), ratio, check)
+				sig3(s.MiBPerSec.Median), lat, ratio, check)
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s-%s\t%s\t%s\t%s\t%s\t%.1f%%\t%s\t%s\t%s\t%s\t\n",
