@@ -89,7 +89,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.list, "list", false, "list the workloads of the job file and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version (module, VCS revision, Go) and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric fields] [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n       runbench calibrate -dir DIR [-out PRESET.json] [-direct]\n       runbench check-history [-timeout D] [-vis FILE] HISTORY\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric fields] [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n       runbench calibrate -dir DIR [-out PRESET.json] [-direct]\n       runbench nbd -dir DIR [-policies LIST] [-repeat N] [-count N] [-out DIR]\n       runbench check-history [-timeout D] [-vis FILE] HISTORY\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -185,6 +185,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return verifyMain(args[1:], stdout, stderr)
 		case "calibrate":
 			return calibrateMain(args[1:], stdout, stderr)
+		case "nbd":
+			return nbdMain(args[1:], stdout, stderr)
 		case "check-history":
 			return checkHistoryMain(args[1:], stdout, stderr)
 		}

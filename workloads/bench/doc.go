@@ -40,6 +40,12 @@
 // regression), as the runbench report and runbench compare subcommands
 // do.
 //
+// NewNBD and NBDSetup.Run are runbench nbd: one fio job through NBD, side
+// by side, against our image under each policy (served in-process by
+// impl/serve) and against qemu-nbd on QEMU's QED and qcow2 drivers,
+// interleaved, written as an ordinary results directory with the
+// qemu-nbd runs as baselines (results.NBDBaselineNames).
+//
 // Messages speak runbench's language (they name -seed, -backend file,
 // -linearizability), because that is where users read them; the
 // provenance and the report record them as runbench would.

@@ -49,7 +49,7 @@ func tableOrder(res *results.Results) []results.Config {
 		wrank[w] = i
 	}
 	prank := map[string]int{}
-	for i, n := range append(model.Names(), results.BaselineNames()...) {
+	for i, n := range slices.Concat(model.Names(), results.BaselineNames(), results.NBDBaselineNames()) {
 		prank[n] = i
 	}
 	brank := map[string]int{}
@@ -78,10 +78,12 @@ func tableOrder(res *results.Results) []results.Config {
 }
 
 // baselineNotes recomputes the run's notes on the qemu-img bench
-// baselines from the jobs in its provenance, if it ran baselines.
+// baselines from the jobs in its provenance, if it ran baselines, and
+// those on its runs through NBD (runbench nbd's), if it made any.
 func baselineNotes(res *results.Results) []string {
-	if !slices.ContainsFunc(res.Runs, func(r results.Record) bool { return results.IsBaseline(r.Policy) }) {
-		return nil
+	nbd := nbdNotes(res)
+	if !slices.ContainsFunc(res.Runs, func(r results.Record) bool { return results.IsMatrixBaseline(r.Policy) }) {
+		return nbd
 	}
 	var plans []*workloads.Plan
 	for _, name := range res.Provenance.Workloads {
@@ -93,5 +95,5 @@ func baselineNotes(res *results.Results) []string {
 			plans = append(plans, p)
 		}
 	}
-	return workloads.BaselineNotes(plans)
+	return append(workloads.BaselineNotes(plans), nbd...)
 }
