@@ -306,6 +306,7 @@ func (s *NBDSetup) Run(ctx context.Context, stdout io.Writer) (*results.Results,
 func (s *NBDSetup) run(ctx context.Context, work string, stdout io.Writer) (*results.Results, error) {
 	start := time.Now()
 	versions := toolVersions(s.fio, s.qemuNBD)
+	prov := s.provenance(start, versions)
 	printWrapped(stdout, fmt.Sprintf("runbench nbd: %s at %s; %d 4 KiB first-touch writes per run, shuffled (seed %d, replay with -seed %d), qd %d, unix socket, %s; %d rounds x %d targets, interleaved; %s",
 		s.fsName, s.dir, s.cfg.Count, s.cfg.Seed, s.cfg.Seed, s.cfg.QD, s.cache, s.cfg.Repeat, len(s.Targets()), versions))
 	for _, n := range s.notes {
@@ -332,8 +333,8 @@ func (s *NBDSetup) run(ctx context.Context, work string, stdout io.Writer) (*res
 			return nil, err
 		}
 	}
-	res := &results.Results{Provenance: s.provenance(start, versions), Runs: runs}
-	res.Provenance.LoadAvgEnd = loadAvg()
+	prov.LoadAvgEnd = loadAvg()
+	res := &results.Results{Provenance: prov, Runs: runs}
 	sums := results.Summarize(runs, tableOrder(res))
 	fmt.Fprintln(stdout)
 	if err := writeNBDComparison(stdout, res); err != nil {
