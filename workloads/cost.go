@@ -19,13 +19,13 @@ import (
 // costs about 70 us at queue depth 1, shrinking with the square root of
 // the depth (12 us at 32 on that VM's disk), plus its bytes at 1 GB/s.
 const (
-	simSecondsPerOp     = 6e-6
-	simSecondsPerKiB    = 0.8e-6
-	fileSecondsPerOp    = 70e-6
-	fileSecondsPerByte  = 1e-9
-	runSetupSeconds     = 2e-3
-	checkShare          = 1.0 / 3
-	timeBasedOpsPerSec  = 1e5 // requests per (virtual) second a time-based job is guessed to make
+	simSecondsPerOp    = 6e-6
+	simSecondsPerKiB   = 0.8e-6
+	fileSecondsPerOp   = 70e-6
+	fileSecondsPerByte = 1e-9
+	runSetupSeconds    = 2e-3
+	checkShare         = 1.0 / 3
+	timeBasedOpsPerSec = 1e5 // requests per (virtual) second a time-based job is guessed to make
 )
 
 // EstimatedOps estimates the reads and writes a run of p makes, over
