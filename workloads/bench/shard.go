@@ -276,7 +276,7 @@ func sameShard(got, want *shardManifest) error {
 	case got.Shard != want.Shard:
 		return fmt.Errorf("shard %s, not %s", got.Shard, want.Shard)
 	case got.Matrix != want.Matrix:
-		return fmt.Errorf("shard %s of another %s (fingerprint %s, this one's %s)", got.Shard, kindName(got.Kind), got.Matrix, want.Matrix)
+		return fmt.Errorf("shard %s of a different %s (fingerprint %s, this one's %s)", got.Shard, kindNoun(got.Kind), got.Matrix, want.Matrix)
 	case got.Seed != want.Seed:
 		return fmt.Errorf("shard %s of seed %d, not %d", got.Shard, got.Seed, want.Seed)
 	case got.Commit != want.Commit:
@@ -292,6 +292,14 @@ func kindName(kind string) string {
 		return "an exploration"
 	}
 	return "a matrix"
+}
+
+// kindNoun is kindName without the article.
+func kindNoun(kind string) string {
+	if kind == shardExplore {
+		return "exploration"
+	}
+	return "matrix"
 }
 
 // kindPlural is kindName's plural: "matrices", "explorations".
