@@ -133,13 +133,22 @@ func checkShards(t *testing.T, calls []string, n int, flags string) []string {
 	return dirs[1:]
 }
 
-// checkMerge checks a merge invocation names exactly the shards'
-// directories, in order.
-func checkMerge(t *testing.T, call, prefix string, dirs []string) {
+// checkMerge runs the merge step cmd, with runbench a stub logging to
+// log, and checks it runs runbench once, as prefix followed by exactly
+// the shards' directories, in order.
+func checkMerge(t *testing.T, cmd *exec.Cmd, log, prefix string, dirs []string) {
 	t.Helper()
+	os.Remove(log)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("merge step: %v\n%s", err, out)
+	}
+	calls := logLines(t, log)
+	if len(calls) != 1 {
+		t.Fatalf("the merge step runs runbench %d times: %q", len(calls), calls)
+	}
 	want := prefix + " " + strings.Join(dirs, " ")
-	if strings.Join(strings.Fields(call), " ") != want {
-		t.Errorf("merge runs\n  runbench %s\nwant\n  runbench %s", call, want)
+	if got := strings.Join(strings.Fields(calls[0]), " "); got != want {
+		t.Errorf("merge runs\n  runbench %s\nwant\n  runbench %s", got, want)
 	}
 }
 
@@ -208,17 +217,9 @@ func TestKubernetesJobs(t *testing.T) {
 			if got := field(t, mjob, "name"); got != "review-merge" {
 				t.Errorf("merge job named %q", got)
 			}
-			os.Remove(log)
 			cmd := exec.Command("sh", "-c", block(t, mjob, "args:"))
 			cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("merge pod: %v\n%s", err, out)
-			}
-			calls := logLines(t, log)
-			if len(calls) != 1 {
-				t.Fatalf("the merge pod runs runbench %d times: %q", len(calls), calls)
-			}
-			checkMerge(t, calls[0], strings.ReplaceAll(tt.want, "RESULTS", results), dirs)
+			checkMerge(t, cmd, log, strings.ReplaceAll(tt.want, "RESULTS", results), dirs)
 		})
 	}
 }
@@ -313,17 +314,9 @@ func TestSlurmJobs(t *testing.T) {
 			env := []string{fmt.Sprintf("SHARDS=%d", tt.shards), "RESULTS=" + results, "ARGS=" + tt.args}
 			runTasks(t, dir, sweep, lo, hi, env...)
 			dirs := checkShards(t, logLines(t, rblog), tt.shards, tt.args)
-			os.Remove(rblog)
 			mc := exec.Command("bash", merge)
 			mc.Env = append(append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH")), env...)
-			if out, err := mc.CombinedOutput(); err != nil {
-				t.Fatalf("merge.sbatch: %v\n%s", err, out)
-			}
-			calls := logLines(t, rblog)
-			if len(calls) != 1 {
-				t.Fatalf("the merge runs runbench %d times: %q", len(calls), calls)
-			}
-			checkMerge(t, calls[0], strings.ReplaceAll(tt.want, "RESULTS", results), dirs)
+			checkMerge(t, mc, rblog, strings.ReplaceAll(tt.want, "RESULTS", results), dirs)
 		})
 	}
 }

@@ -110,15 +110,9 @@ func exploreFingerprint(regs []model.Registration, cfg checker.ExploreConfig) st
 
 // readExploreShard reads the results of an exploration shard directory.
 func readExploreShard(dir string) ([]*checker.ExploreResult, error) {
-	b, err := os.ReadFile(filepath.Join(dir, exploreFile))
-	if err != nil {
-		return nil, err
-	}
 	var c exploreFileContent
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, exploreFile), err)
-	}
-	return c.Results, nil
+	err := readJSON(filepath.Join(dir, exploreFile), &c)
+	return c.Results, err
 }
 
 // MergeExplore merges the exploration shards in dirs (runbench explore

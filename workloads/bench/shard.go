@@ -180,15 +180,24 @@ func hashJSON(v any) string {
 // readManifest reads dir's shard manifest; a missing one is an error
 // wrapping fs.ErrNotExist.
 func readManifest(dir string) (*shardManifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, ShardFile))
-	if err != nil {
+	var m shardManifest
+	if err := readJSON(filepath.Join(dir, ShardFile), &m); err != nil {
 		return nil, err
 	}
-	var m shardManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ShardFile), err)
-	}
 	return &m, nil
+}
+
+// readJSON decodes the JSON file at path into v; an error names the
+// file, and wraps fs.ErrNotExist for a missing one.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // writeManifest writes m to dir, atomically.
@@ -208,23 +217,7 @@ func writeManifest(dir string, m *shardManifest) error {
 // of someone else's names there. Whether a shard directory is complete,
 // partial or another matrix's, Run decides (resumeShard).
 func checkShardDir(dir string) error {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) == 0 {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(dir, ShardFile)); err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s holds files and no %s, so it is not a shard directory runbench wrote; a shard would write files of its own names there: choose a new or empty directory", dir, ShardFile)
+	return checkOwnDir(dir, ShardFile, "a shard directory runbench wrote; a shard would write files of its own names there")
 }
 
 // checkResume refuses a shard directory that holds another shard than
