@@ -229,7 +229,8 @@ func TestKubernetesJobs(t *testing.T) {
 // IDs of --array, with SLURM_ARRAY_TASK_COUNT, MIN and MAX), then the
 // merge, with runbench a stub, and checks the shards cover 1..N exactly
 // once, the merge waits for the array and gets every shard; and that
-// sweep.sbatch alone, with the array its #SBATCH line sets, does too.
+// sweep.sbatch alone, with the array its #SBATCH line sets, does too,
+// refuses an array not from 1, and with SHARDS runs some shards alone.
 func TestSlurmJobs(t *testing.T) {
 	needShells(t)
 	sbatchArray := func(s string) (lo, hi int) {
@@ -273,6 +274,18 @@ func TestSlurmJobs(t *testing.T) {
 			"SLURM_ARRAY_TASK_ID=2", "SLURM_ARRAY_TASK_COUNT=3", "SLURM_ARRAY_TASK_MIN=2", "SLURM_ARRAY_TASK_MAX=4")
 		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "the array must be 1-N") {
 			t.Errorf("an array of 2-4 ran: %v\n%s", err, out)
+		}
+		// With SHARDS, some tasks alone: a failed one submitted again.
+		os.Remove(log)
+		runTasks(t, dir, sweep, 3, 3, "RESULTS="+dir, "ARGS=-qd 1", "SHARDS=5")
+		if calls := logLines(t, log); len(calls) != 1 || !strings.HasPrefix(calls[0], "-qd 1 -shard 3/5 -out ") {
+			t.Errorf("task 3 alone with SHARDS=5 runs %q", calls)
+		}
+		cmd = exec.Command("bash", sweep)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "RESULTS="+dir, "SHARDS=5",
+			"SLURM_ARRAY_TASK_ID=6", "SLURM_ARRAY_TASK_COUNT=1", "SLURM_ARRAY_TASK_MIN=6", "SLURM_ARRAY_TASK_MAX=6")
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "task 6 is no shard of 5") {
+			t.Errorf("task 6 of 5 ran: %v\n%s", err, out)
 		}
 	})
 
