@@ -100,12 +100,17 @@ func indentLines(s, prefix string) string {
 // share, or a merge's shards and what its counts mean.
 func writeShard(w io.Writer, r *ExploreResult) {
 	sh := r.Shard
+	switch {
+	case sh.Split < 0 && sh.Spec.K > 0:
+		fmt.Fprintf(w, "  shard %s: the whole search, as every shard: no BFS level had %d states to split\n", sh.Spec, unitsPerShard*sh.Spec.N)
+		return
+	case sh.Split < 0:
+		fmt.Fprintf(w, "  merged from %d shards that each made the whole search (no BFS level had %d states to split): shard 1's figures\n", sh.Spec.N, unitsPerShard*sh.Spec.N)
+		return
+	}
 	where := fmt.Sprintf("schedule prefixes of %d moves", sh.Split)
 	if r.Config.Mode != ExploreImpl {
 		where = fmt.Sprintf("the states of BFS level %d", sh.Split)
-	}
-	if sh.Split < 0 {
-		where = "nothing: no BFS level had enough states to split, so every shard made the whole search"
 	}
 	if sh.Spec.K > 0 {
 		fmt.Fprintf(w, "  shard %s: %d of the %d parts (split by %s)\n", sh.Spec, sh.Owned, sh.Units, where)
@@ -126,7 +131,6 @@ func writeShard(w io.Writer, r *ExploreResult) {
 		}
 	}
 	switch {
-	case sh.Split < 0:
 	case r.Config.Mode == ExploreImpl && r.Verdict == Violated:
 		fmt.Fprintf(w, "  counts: the shards' sums; each shard bounded its search below its own shortest violation, so they exceed the whole search's, which bounds below the shortest of all\n")
 	case r.Config.Mode == ExploreImpl:

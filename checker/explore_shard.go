@@ -80,8 +80,11 @@ type ExploreShard struct {
 
 // ExplorePart is one shard's figures in a merged result.
 type ExplorePart struct {
-	K                   int
-	Verdict             Outcome
+	// K is the shard; Verdict its outcome.
+	K       int
+	Verdict Outcome
+	// States, Transitions, Paths, Judged, Depth and Elapsed are the
+	// shard's, as in ExploreResult; Owned the parts it explored.
 	States, Transitions int64
 	Paths, Judged       int64
 	Depth               int
