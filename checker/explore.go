@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/shard"
 )
 
 // The explorer model-checks a policy exhaustively over a small
@@ -86,6 +87,11 @@ type ExploreConfig struct {
 	// Replay (impl mode only) runs one printed schedule instead of
 	// searching.
 	Replay string
+	// Shard, if not the zero Spec, explores part K of N of the search
+	// (see ExploreShard): each part exhaustive within itself, the parts
+	// together the whole search. MergeExploreShards combines the parts'
+	// results. MaxStates then bounds each part.
+	Shard shard.Spec
 }
 
 // StandardExploreConfig returns the standard small configuration of the
@@ -137,6 +143,12 @@ func (c ExploreConfig) Validate() error {
 	}
 	if c.Mode != ExploreImpl && c.Replay != "" {
 		errs = append(errs, errors.New("a schedule can be replayed only in impl mode"))
+	}
+	if err := c.Shard.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Replay != "" && !c.Shard.Whole() {
+		errs = append(errs, errors.New("a replayed schedule is one order: it cannot be sharded"))
 	}
 	return errors.Join(errs...)
 }
@@ -278,6 +290,10 @@ type ExploreResult struct {
 	// schedule twice gives the same hash.
 	Trace     []string
 	TraceHash uint64
+	// Shard says which part of a split search this result covers (a
+	// shard's result), or which parts it combines (MergeExploreShards);
+	// nil for a whole search.
+	Shard *ExploreShard `json:",omitempty"`
 }
 
 // StatesPerSecond returns the rate of distinct states found.
@@ -332,6 +348,10 @@ func exploreModel(reg model.Registration, cfg ExploreConfig) (*ExploreResult, er
 	workers := max(1, cfg.Workers)
 	var bad *modelSucc
 	var badKey []uint64
+	var split *modelSplit
+	if !cfg.Shard.Whole() {
+		res.Shard = &ExploreShard{Spec: cfg.Shard, Split: -1, ViolationUnit: -1}
+	}
 	lo, hi := 0, 1
 	for depth := 0; lo < hi; depth++ {
 		res.Depth = depth
@@ -339,8 +359,15 @@ func exploreModel(reg model.Registration, cfg ExploreConfig) (*ExploreResult, er
 			res.Verdict, res.Reason = Incomplete, fmt.Sprintf("depth bound %d reached with %d states unexpanded", cfg.MaxDepth, hi-lo)
 			break
 		}
+		var skip func(int) bool
+		if res.Shard != nil && split == nil && hi-lo >= unitsPerShard*cfg.Shard.N {
+			if split, err = splitLevel(res, depth, lo, hi); err != nil {
+				return nil, fmt.Errorf("explore %s: %w", reg.Name, err)
+			}
+			skip = split.skip
+		}
 		var limitHit bool
-		bad, badKey, limitHit = expand(p, st, lo, hi, res, cfg.MaxStates, workers)
+		bad, badKey, limitHit = expand(p, st, lo, hi, res, cfg.MaxStates, workers, skip)
 		if bad != nil {
 			res.Depth = depth + 1
 			break
@@ -352,8 +379,14 @@ func exploreModel(reg model.Registration, cfg ExploreConfig) (*ExploreResult, er
 		lo, hi = hi, st.Len()
 	}
 	res.States = int64(st.Len())
+	if split != nil {
+		res.States -= int64(split.notOwned)
+	}
 	res.MemoryBytes = st.bytes()
 	if bad != nil {
+		if res.Shard != nil {
+			res.Shard.ViolationUnit = 0
+		}
 		res.Verdict = Violated
 		v := bad.out.Violation
 		res.Violation = &ExploreViolation{Invariant: v.Invariant, Message: v.Message}
@@ -449,7 +482,10 @@ func admitted(res *ExploreResult, st *stateStore, sc *modelSucc, fresh bool, lim
 // fetch the buckets of the successors ahead of the one it inserts
 // (stateStore.insertAll): the visited set is far larger than the caches,
 // and waiting for each bucket in turn was the search's largest cost.
-func expand(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, limit int64, workers int) (*modelSucc, []uint64, bool) {
+//
+// skip, if not nil, leaves out the states it returns true for: those
+// another shard expands.
+func expand(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, limit int64, workers int, skip func(int) bool) (*modelSucc, []uint64, bool) {
 	const chunk = 4096
 	type part struct {
 		keys  []uint64
@@ -466,6 +502,9 @@ func expand(p *model.Protocol, st *stateStore, lo, hi int, res *ExploreResult, l
 		pt.keys, pt.succ, pt.trans = pt.keys[:0], pt.succ[:0], 0
 		e := expanders[w]
 		for i := from; i < to; i++ {
+			if skip != nil && skip(i) {
+				continue
+			}
 			ok := e.each(i, func(n *model.ProtocolState, out model.Outcome) bool {
 				pt.trans++
 				sc := modelSucc{parent: uint32(i), out: out, hash: hashWords(e.key)}

@@ -133,6 +133,12 @@ func exploreImpl(reg model.Registration, cfg ExploreConfig) (*ExploreResult, err
 	if cfg.Replay != "" {
 		return x.replay(cfg.Replay)
 	}
+	if !cfg.Shard.Whole() {
+		if err := x.exploreShard(cfg.protocolConfig().Workloads()); err != nil {
+			return nil, fmt.Errorf("explore %s: shard %s: %w", reg.Name, cfg.Shard, err)
+		}
+		return x.res, nil
+	}
 	for _, wl := range cfg.protocolConfig().Workloads() {
 		x.res.Workloads++
 		if err := x.search(wl); err != nil {
@@ -142,13 +148,18 @@ func exploreImpl(reg model.Registration, cfg ExploreConfig) (*ExploreResult, err
 			break
 		}
 	}
+	x.conclude()
+	return x.res, nil
+}
+
+// conclude sets the verdict from what the search found.
+func (x *implExplorer) conclude() {
 	switch {
 	case x.best != nil:
 		x.res.Verdict, x.res.Violation = Violated, x.best
 	case x.stopped:
 		x.res.Verdict = Incomplete
 	}
-	return x.res, nil
 }
 
 // dfsNode is a node of the search: the moves enabled there, how far they
@@ -158,6 +169,26 @@ type dfsNode struct {
 	next  int
 	sleep []uint64
 	done  []uint64
+}
+
+// take notes that move m is taken at n and returns the sleep set of the
+// node it leads to: the moves asleep at n or taken at n before m that
+// commute with m, whose orders after m were covered already. Without
+// the reduction (noReduction) it returns nil and notes nothing.
+func (n *dfsNode) take(m implMove, noReduction bool) []uint64 {
+	if noReduction {
+		return nil
+	}
+	var childSleep []uint64
+	for _, set := range [2][]uint64{n.sleep, n.done} {
+		for _, k := range set {
+			if s, ok := n.move(k); ok && s.fp.Commutes(m.fp) && !slices.Contains(childSleep, k) {
+				childSleep = append(childSleep, k)
+			}
+		}
+	}
+	n.done = append(n.done, m.key())
+	return childSleep
 }
 
 func (n *dfsNode) move(key uint64) (implMove, bool) {
@@ -171,14 +202,22 @@ func (n *dfsNode) move(key uint64) (implMove, bool) {
 
 // search explores every order of workload wl.
 func (x *implExplorer) search(wl []model.WorkloadOp) error {
+	x.res.States++
+	return x.searchFrom(wl, nil, nil)
+}
+
+// searchFrom explores every order of workload wl that begins with
+// prefix, from the node prefix leads to with its sleep set sleep (as the
+// search from the root would reach it), counting what lies below that
+// node: its own state is its parent's to count.
+func (x *implExplorer) searchFrom(wl []model.WorkloadOp, prefix []implMove, sleep []uint64) error {
 	res := x.res
-	run, err := x.newRun(wl, false)
+	run, err := x.replayRun(wl, prefix, false)
 	if err != nil {
 		return err
 	}
-	res.States++
-	stack := []*dfsNode{{moves: run.moves()}}
-	var path []implMove
+	stack := []*dfsNode{{moves: run.moves(), sleep: sleep}}
+	path := slices.Clone(prefix)
 	live := true
 	for len(stack) > 0 {
 		top := stack[len(stack)-1]
@@ -208,17 +247,7 @@ func (x *implExplorer) search(wl []model.WorkloadOp) error {
 				return err
 			}
 		}
-		var childSleep []uint64
-		if !x.cfg.NoReduction {
-			for _, set := range [2][]uint64{top.sleep, top.done} {
-				for _, k := range set {
-					if s, ok := top.move(k); ok && s.fp.Commutes(m.fp) && !slices.Contains(childSleep, k) {
-						childSleep = append(childSleep, k)
-					}
-				}
-			}
-			top.done = append(top.done, m.key())
-		}
+		childSleep := top.take(m, x.cfg.NoReduction)
 		if err := run.apply(m); err != nil {
 			return err
 		}

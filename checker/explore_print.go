@@ -30,6 +30,9 @@ func WriteExploreResult(w io.Writer, r *ExploreResult, verbose bool) {
 			r.States, r.Transitions, r.Depth, fmtDuration(r.Elapsed), r.StatesPerSecond()/1e6)
 	}
 	fmt.Fprintf(w, "  explored: %s\n", r.Facts)
+	if r.Shard != nil {
+		writeShard(w, r)
+	}
 	if r.Verdict == Violated {
 		v := r.Violation
 		fmt.Fprintf(w, "  %s\n", indentLines(v.Message, "  "))
@@ -91,4 +94,49 @@ func geometryFlags(c ExploreConfig) string {
 
 func indentLines(s, prefix string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
+// writeShard prints what part of a split search r covers: a shard's
+// share, or a merge's shards and what its counts mean.
+func writeShard(w io.Writer, r *ExploreResult) {
+	sh := r.Shard
+	switch {
+	case sh.Split < 0 && sh.Spec.K > 0:
+		fmt.Fprintf(w, "  shard %s: the whole search, as every shard: no BFS level had %d states to split\n", sh.Spec, unitsPerShard*sh.Spec.N)
+		return
+	case sh.Split < 0:
+		fmt.Fprintf(w, "  merged from %d shards that each made the whole search (no BFS level had %d states to split): shard 1's figures\n", sh.Spec.N, unitsPerShard*sh.Spec.N)
+		return
+	}
+	where := fmt.Sprintf("schedule prefixes of %d moves", sh.Split)
+	if r.Config.Mode != ExploreImpl {
+		where = fmt.Sprintf("the states of BFS level %d", sh.Split)
+	}
+	if sh.Spec.K > 0 {
+		fmt.Fprintf(w, "  shard %s: %d of the %d parts (split by %s)\n", sh.Spec, sh.Owned, sh.Units, where)
+		return
+	}
+	fmt.Fprintf(w, "  merged from %d shards, split by %s into %d parts:\n", sh.Spec.N, where, sh.Units)
+	for _, p := range sh.Parts {
+		found := ""
+		if p.Steps > 0 {
+			found = fmt.Sprintf(", shortest violation %d steps", p.Steps)
+		}
+		if r.Config.Mode == ExploreImpl {
+			fmt.Fprintf(w, "    shard %d/%d: %s, %d parts, %d orders run (%d end states judged), %d engine states, %d transitions, depth %d, %s%s\n",
+				p.K, sh.Spec.N, p.Verdict, p.Owned, p.Paths, p.Judged, p.States, p.Transitions, p.Depth, fmtDuration(p.Elapsed), found)
+		} else {
+			fmt.Fprintf(w, "    shard %d/%d: %s, %d parts, %d states, %d transitions, depth %d, %s%s\n",
+				p.K, sh.Spec.N, p.Verdict, p.Owned, p.States, p.Transitions, p.Depth, fmtDuration(p.Elapsed), found)
+		}
+	}
+	switch {
+	case r.Config.Mode == ExploreImpl && r.Verdict == Violated:
+		fmt.Fprintf(w, "  counts: the shards' sums; each shard bounded its search below its own shortest violation, so they exceed the whole search's, which bounds below the shortest of all\n")
+	case r.Config.Mode == ExploreImpl:
+		fmt.Fprintf(w, "  counts: the shards' sums, the whole search's counts, but for end states judged: an end state reached in two shards is judged in each\n")
+	default:
+		fmt.Fprintf(w, "  counts: an upper bound on the whole search's, the shards' sums less %d copies of the %d states (%d transitions) above the split; a state reachable from the parts of two shards is stored by each, and the union is not computed\n",
+			sh.Spec.N-1, sh.SharedStates, sh.SharedTransitions)
+	}
 }

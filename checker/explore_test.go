@@ -8,6 +8,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl/controlled"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/shard"
 )
 
 // Environment knobs, optional:
@@ -51,6 +52,9 @@ func TestExploreConfigErrors(t *testing.T) {
 		{"unknown mode", func(c *ExploreConfig) { c.Mode = "sim" }, `mode "sim", want model or impl`},
 		{"negative limit", func(c *ExploreConfig) { c.MaxStates = -1 }, "state limit -1 is negative"},
 		{"replay in model mode", func(c *ExploreConfig) { c.Replay = "w0/s" }, "replayed only in impl mode"},
+		{"shard beyond N", func(c *ExploreConfig) { c.Shard = shard.Spec{K: 4, N: 3} }, "shard 4/3: want 1 <= K <= N"},
+		{"shard 0", func(c *ExploreConfig) { c.Shard = shard.Spec{K: 0, N: 3} }, "shard 0/3"},
+		{"sharded replay", func(c *ExploreConfig) { c.Mode, c.Replay, c.Shard = ExploreImpl, "w0/s", shard.Spec{K: 1, N: 2} }, "cannot be sharded"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,6 +81,34 @@ type Matrix struct {
 	// WallClock is the clock of wall-time backends and of the records'
 	// harness time; nil means the monotonic clock.
 	WallClock func() int64
+	// Include, if not nil, limits the runs to the configurations it
+	// returns true for: one shard of the matrix. The schedule stays the
+	// whole matrix's (its shuffled order, every run's seed), so the runs
+	// made are exactly those the whole matrix makes of these
+	// configurations, and on sim their records are the same.
+	Include func(results.Config) bool
+}
+
+// RunKey names a measured run of a matrix: its configuration and
+// repetition.
+type RunKey struct {
+	Config results.Config
+	Repeat int
+}
+
+// MeasuredOrder returns every measured run of the whole matrix (Include
+// ignored), in the order Run returns their records: the order a merge of
+// shards puts their records back in.
+func (m *Matrix) MeasuredOrder() []RunKey {
+	whole := *m
+	whole.Include = nil
+	var out []RunKey
+	for _, s := range whole.schedule() {
+		if s.repeat > 0 {
+			out = append(out, RunKey{s.cfg, s.repeat})
+		}
+	}
+	return out
 }
 
 // BaselineNotes says, for each workload, why its baselines were left out
@@ -248,6 +276,9 @@ func (m *Matrix) schedule() []slot {
 		}
 		for _, i := range order {
 			e := entries[i]
+			if m.Include != nil && !m.Include(e.cfg) {
+				continue
+			}
 			out = append(out, slot{cfg: e.cfg, plan: e.plan, policy: e.policy, dev: e.dev, repeat: repeat, seed: seed, index: len(out)})
 		}
 	}
@@ -454,9 +485,13 @@ func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *results.Rec
 }
 
 // verifies reports whether the run of s is wrapped and verified.
-func (m *Matrix) verifies(s slot) bool {
-	return s.repeat > 0 && (m.VerifyRepeats == 0 || s.repeat <= m.VerifyRepeats) &&
-		(m.VerifyQD == 0 || s.cfg.QD == m.VerifyQD || len(m.QDsOf(s.plan)) == 1)
+func (m *Matrix) verifies(s slot) bool { return m.verifiesRun(s.plan, s.cfg.QD, s.repeat) }
+
+// verifiesRun reports whether repetition repeat (0 or less: a warm-up)
+// of plan p at queue depth qd is wrapped and verified.
+func (m *Matrix) verifiesRun(p *Plan, qd, repeat int) bool {
+	return repeat > 0 && (m.VerifyRepeats == 0 || repeat <= m.VerifyRepeats) &&
+		(m.VerifyQD == 0 || qd == m.VerifyQD || len(m.QDsOf(p)) == 1)
 }
 
 func expectOf(regs []model.Registration, name string) string {

@@ -27,13 +27,18 @@ var flagOf = map[string]string{
 	"Jobs": "set", "Settings": "set", "Workloads": "workloads", "Policies": "policies", "QDs": "qd",
 	"Backends": "backend", "Devices": "device", "Repeat": "repeat", "Warmup": "warmup", "Parallel": "parallel",
 	"Out": "out", "Baseline": "baseline", "Linearizability": "linearizability", "Dir": "dir", "Direct": "direct",
-	"AIO": "aio", "FileWorkers": "file-workers", "Baselines": "baselines", "Metrics": "metric",
+	"AIO": "aio", "FileWorkers": "file-workers", "Baselines": "baselines", "Metrics": "metric", "Shard": "shard",
 }
 
-// describe renders err for stderr, a bench.SettingError as "-flag: why".
+// describe renders err for stderr, a bench.SettingError as "-flag: why"
+// (or "why" alone for a setting no flag makes: the shard directories of
+// a merge).
 func describe(err error) string {
 	if se, ok := err.(*bench.SettingError); ok {
-		return fmt.Sprintf("-%s: %v", flagOf[se.Setting], se.Err)
+		if f, ok := flagOf[se.Setting]; ok {
+			return fmt.Sprintf("-%s: %v", f, se.Err)
+		}
+		return se.Err.Error()
 	}
 	return err.Error()
 }

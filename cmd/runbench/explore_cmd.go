@@ -8,6 +8,8 @@ import (
 
 	"github.com/qedharness/qedharness/checker"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/shard"
+	"github.com/qedharness/qedharness/workloads/bench"
 )
 
 // Exit codes of runbench and its subcommands (explore uses all four).
@@ -30,6 +32,9 @@ const (
 // the last line summarizes all policies. It returns exitHolds,
 // exitViolated, exitUsage or exitIncomplete.
 func exploreMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "merge" {
+		return exploreMergeMain(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("explore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	std := checker.StandardExploreConfig(checker.ExploreModel)
@@ -56,9 +61,11 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 	config := fs.String("config", "", "the configuration by its short `name`, as every verdict prints it (n3-2x2x2, w3r1-2x2x1-backing-snapshot; see checker.ExploreConfig.Name), instead of the flags it sets")
 	leaks := fs.String("leaks", "ignore", "leaked clusters at the end: `ignore` (counted in the facts) or violation (space lost is a defect too)")
 	fs.StringVar(&cfg.Replay, "replay", "", "run one printed `SCHEDULE` (impl mode), as in \"w0,w2,w3/s s s c1 c2\"")
+	shardSpec := fs.String("shard", "", "explore only part `K/N` of each search (impl mode: schedule prefixes; model mode: the states of a BFS level), writing a shard directory to -out for runbench explore merge; a complete one is skipped, a partial one redone")
+	out := fs.String("out", "", "the shard's `directory` (with -shard)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runbench explore [-policy NAME[,NAME...]] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-start table|prealloc] [-ops MIX] [-max-states N] [flags]\n       runbench explore -config NAME [-policy ...] [-mode ...] [-max-states N]\n\n")
-		fmt.Fprintf(stderr, "Model-checks allocation policies over every interleaving of a small configuration.\nExit status: 0 all hold, 1 a policy is violated, 2 bad arguments, 3 incomplete (a bound was reached).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "usage: runbench explore [-policy NAME[,NAME...]] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-start table|prealloc] [-ops MIX] [-max-states N] [flags]\n       runbench explore -config NAME [-policy ...] [-mode ...] [-max-states N]\n       runbench explore -shard K/N -out SHARD_DIR [flags]\n       runbench explore merge SHARD_DIR...\n\n")
+		fmt.Fprintf(stderr, "Model-checks allocation policies over every interleaving of a small configuration.\nExit status: 0 all hold, 1 a policy is violated, 2 bad arguments, 3 incomplete (a bound was reached);\nwith -shard, 0 once the shard is written (the verdict is explore merge's), 2 bad arguments.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseSubcommand(fs, args, stderr); !ok {
@@ -91,11 +98,34 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "explore: %v\n", err)
 		return exitUsage
 	}
+	switch {
+	case *shardSpec != "":
+		if cfg.Shard, err = shard.Parse(*shardSpec); err != nil {
+			fmt.Fprintf(stderr, "explore: -shard: %v\n", err)
+			return exitUsage
+		}
+		if *out == "" {
+			fmt.Fprintf(stderr, "explore: -shard: give the shard its own directory with -out\n")
+			return exitUsage
+		}
+	case *out != "":
+		fmt.Fprintf(stderr, "explore: -out is the directory of a shard: give -shard K/N too\n")
+		return exitUsage
+	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "explore: impossible configuration: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "explore %s: %s\n", cfg.Name(), cfg)
+	if !cfg.Shard.Whole() {
+		fmt.Fprintf(stdout, "shard %s, into %s/\n", cfg.Shard, *out)
+		whole := "runbench explore " + strings.Join(wholeCommand(args), " ")
+		if _, err := bench.ExploreShard(regs, cfg, *out, strings.TrimSpace(whole), stdout); err != nil {
+			return subcommandFail(stderr, "explore", err)
+		}
+		fmt.Fprintf(stdout, "shard %s written to %s/; runbench explore merge puts the shards together\n", cfg.Shard, *out)
+		return exitHolds
+	}
 	var results []*checker.ExploreResult
 	for _, reg := range regs {
 		res, err := checker.Explore(reg, cfg)
@@ -107,6 +137,13 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 		checker.WriteExploreResult(stdout, res, *verbose)
 	}
 	fmt.Fprintln(stdout, checker.Summary(results))
+	return exploreExit(results)
+}
+
+// exploreExit returns explore's exit status for results: exitViolated if
+// a policy is violated, else exitIncomplete if an exploration was
+// stopped by a bound, else exitHolds.
+func exploreExit(results []*checker.ExploreResult) int {
 	code := exitHolds
 	for _, r := range results {
 		switch r.Verdict {
@@ -119,4 +156,35 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// exploreMergeMain implements "runbench explore merge SHARD_DIR...": it
+// merges the shards of explorations (runbench explore -shard K/N -out
+// SHARD_DIR) policy by policy (bench.MergeExplore) and prints every
+// policy's result as explore does, with each shard's figures, and the
+// summary line. It exits as explore does, and 2 for shards that do not
+// make one whole.
+func exploreMergeMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("explore merge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: runbench explore merge SHARD_DIR...\n\nMerges the shards of explorations (runbench explore -shard K/N -out SHARD_DIR).\nExit status as explore's: 0 all hold, 1 a policy is violated, 2 bad arguments or shards that do not make one whole, 3 incomplete.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		return subcommandExit(err)
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintf(stderr, "explore merge: want the shard directories to merge\n")
+		return exitUsage
+	}
+	results, err := bench.MergeExplore(fs.Args())
+	if err != nil {
+		return subcommandFail(stderr, "explore merge", err)
+	}
+	fmt.Fprintf(stdout, "explore %s: %s\n", results[0].Config.Name(), results[0].Config)
+	for _, r := range results {
+		checker.WriteExploreResult(stdout, r, false)
+	}
+	fmt.Fprintln(stdout, checker.Summary(results))
+	return exploreExit(results)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -69,6 +71,71 @@ func TestExploreCommand(t *testing.T) {
 				if got := lines[len(lines)-1]; got != tc.lastLine {
 					t.Errorf("last line %q, want %q", got, tc.lastLine)
 				}
+			}
+		})
+	}
+}
+
+// TestExploreShardCommand explores in 3 shards, each a directory, and
+// merges them: the merge prints the verdicts and the summary line of the
+// whole exploration and exits as it does; a complete shard run again
+// skips; bad -shard values and shards that do not make one whole exit 2.
+func TestExploreShardCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, mode := range []string{"model", "impl"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			base := []string{"-mode", mode, "-policy", "freeze-any,freeze-l2", "-config", "w2r1-2x2x1"}
+			var whole, errb strings.Builder
+			wantCode := exploreMain(base, &whole, &errb)
+			wholeLines := strings.Split(strings.TrimSpace(whole.String()), "\n")
+			var shards []string
+			for k := 1; k <= 3; k++ {
+				sd := filepath.Join(dir, fmt.Sprintf("%s-%d", mode, k))
+				var out strings.Builder
+				if code := exploreMain(append(base, "-shard", fmt.Sprintf("%d/3", k), "-out", sd), &out, &errb); code != exitHolds {
+					t.Fatalf("shard %d/3: exit %d\n%s", k, code, errb.String())
+				}
+				shards = append(shards, sd)
+			}
+			var out strings.Builder
+			if code := exploreMain(append([]string{"merge"}, shards[1], shards[2], shards[0]), &out, &errb); code != wantCode {
+				t.Errorf("merge: exit %d, the whole exploration %d\n%s", code, wantCode, errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if lines[0] != wholeLines[0] || lines[len(lines)-1] != wholeLines[len(wholeLines)-1] {
+				t.Errorf("merge prints\n%s\n...\n%s\nthe whole exploration\n%s\n...\n%s", lines[0], lines[len(lines)-1], wholeLines[0], wholeLines[len(wholeLines)-1])
+			}
+			if !strings.Contains(out.String(), "merged from 3 shards") {
+				t.Errorf("merge does not list the shards:\n%s", out.String())
+			}
+			var again strings.Builder
+			if code := exploreMain(append(base, "-shard", "2/3", "-out", shards[1]), &again, &errb); code != exitHolds || !strings.Contains(again.String(), "shard 2/3 is complete") {
+				t.Errorf("a complete shard ran again (exit %d):\n%s", code, again.String())
+			}
+		})
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-shard", "0/2", "-out", dir}, `-shard: "0/2": K is 0`},
+		{[]string{"-shard", "x/y", "-out", dir}, `-shard: "x/y": want K/N`},
+		{[]string{"-shard", "1/2"}, "give the shard its own directory with -out"},
+		{[]string{"-out", dir}, "give -shard K/N too"},
+		{[]string{"-shard", "1/2", "-out", filepath.Join(dir, "r"), "-mode", "impl", "-replay", "w0,w1,w2/s"}, "cannot be sharded"},
+		{[]string{"-policy", "freeze-any", "-config", "w2r1-2x2x1", "-mode", "model", "-shard", "1/3", "-out", filepath.Join(dir, "impl-1")}, "holds shard 1/3 of a different exploration"},
+		{[]string{"merge", filepath.Join(dir, "model-1"), filepath.Join(dir, "impl-2")}, "refusing to merge shards of different explorations"},
+		{[]string{"merge", filepath.Join(dir, "model-1")}, "missing shards 2/3, 3/3"},
+		{[]string{"merge"}, "want the shard directories"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errb strings.Builder
+			if code := exploreMain(tt.args, &out, &errb); code != exitUsage {
+				t.Errorf("exit %d, want %d\n%s", code, exitUsage, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, errb.String())
 			}
 		})
 	}

@@ -108,3 +108,27 @@ func parseSubcommand(fs *flag.FlagSet, args []string, stderr io.Writer) (int, bo
 	}
 	return 0, true
 }
+
+// wholeCommand returns a shard's command line without its -shard and
+// -out flags (each as "-flag value" or "-flag=value", with one dash or
+// two), so that it runs the whole matrix or exploration: what a merge
+// records.
+func wholeCommand(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name := strings.TrimLeft(args[i], "-")
+		if !strings.HasPrefix(args[i], "-") || name == "" {
+			out = append(out, args[i])
+			continue
+		}
+		flag, _, hasValue := strings.Cut(name, "=")
+		if flag == "shard" || flag == "out" {
+			if !hasValue {
+				i++ // the value is the next argument
+			}
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}

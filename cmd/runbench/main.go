@@ -37,6 +37,7 @@ import (
 	"github.com/qedharness/qedharness/cmd/internal/buildinfo"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/shard"
 	"github.com/qedharness/qedharness/workloads"
 	"github.com/qedharness/qedharness/workloads/bench"
 	"github.com/qedharness/qedharness/workloads/results"
@@ -51,6 +52,7 @@ func main() {
 type options struct {
 	policies, workloads, qds, backends, devices string
 	jobFile, cpuProfile, baselines, fill, meta  string
+	shard                                       string
 	sets                                        multiFlag
 	grow, keys, list, verdicts, version         bool
 }
@@ -88,8 +90,9 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.keys, "keys", false, "list the job keys and exit")
 	fs.BoolVar(&o.list, "list", false, "list the workloads of the job file and exit")
 	fs.BoolVar(&o.version, "version", false, "print the version (module, VCS revision, Go) and exit")
+	fs.StringVar(&o.shard, "shard", "", "run only shard `K/N` of the matrix (its configurations and verdict checks dealt by estimated cost) and write a shard directory to -out, which runbench merge puts together with the others; a complete shard directory is skipped, a partial one redone")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench compare [-metric fields] [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n       runbench calibrate -dir DIR [-out PRESET.json] [-direct]\n       runbench nbd -dir DIR [-policies LIST] [-repeat N] [-count N] [-out DIR]\n       runbench check-history [-timeout D] [-vis FILE] HISTORY\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "usage: runbench [flags]\n       runbench -shard K/N -out SHARD_DIR [flags]\n       runbench merge -out DIR SHARD_DIR...\n       runbench compare [-metric fields] [-only-changed] [-fail-on-regression PCT] OLD/runs.json NEW/runs.json\n       runbench report DIR\n       runbench explore -policy NAME[,NAME...] [-mode model|impl] [-requests N] [-l1 N] [-clusters N] [-sectors N] [-backing] [-max-states N]\n       runbench verify [-policy NAME[,NAME...]]\n       runbench calibrate -dir DIR [-out PRESET.json] [-direct]\n       runbench nbd -dir DIR [-policies LIST] [-repeat N] [-count N] [-out DIR]\n       runbench check-history [-timeout D] [-vis FILE] HISTORY\n\nRuns policies x workloads x queue depths x backends and writes results.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -167,6 +170,15 @@ func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, er
 	if cfg.Baselines, err = workloads.SplitList(o.baselines); err != nil {
 		return bad("baselines", err)
 	}
+	if o.shard != "" {
+		if cfg.Shard, err = shard.Parse(o.shard); err != nil {
+			return bad("shard", err)
+		}
+		if !flagGiven(fs, "out") {
+			return bad("shard", errors.New("give the shard its own directory with -out"))
+		}
+		cfg.WholeCommand = strings.TrimSpace("runbench " + strings.Join(wholeCommand(args), " "))
+	}
 	cfg.Command = strings.TrimSpace("runbench " + strings.Join(args, " "))
 	return &cfg, &o, nil
 }
@@ -179,6 +191,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exploreMain(args[1:], stdout, stderr)
 		case "compare":
 			return compareMain(args[1:], stdout, stderr)
+		case "merge":
+			return mergeMain(args[1:], stdout, stderr)
 		case "report":
 			return reportMain(args[1:], stdout, stderr)
 		case "verify":

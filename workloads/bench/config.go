@@ -3,6 +3,7 @@ package bench
 import (
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
+	"github.com/qedharness/qedharness/shard"
 	"github.com/qedharness/qedharness/workloads"
 )
 
@@ -93,6 +94,14 @@ type Config struct {
 	// "runbench -qd 4", recorded in the provenance; the report shows
 	// "go run ./cmd/" followed by it.
 	Command string
+
+	// Shard, if not the zero Spec, runs shard K of N of the matrix
+	// instead of the whole (see Setup.Run), writing a shard directory to
+	// Out for Merge. WholeCommand is then the command line of the whole
+	// matrix (Command without -shard and -out), which Merge records;
+	// "" means Command.
+	Shard        shard.Spec
+	WholeCommand string
 }
 
 // DefaultBaseline is the policy runbench compares throughput with unless

@@ -34,6 +34,12 @@
 //     errors are in runs.json), an *InterruptError when the context was
 //     done, and otherwise what kept the results from being written.
 //
+// A Config with a Shard runs one slice of the matrix instead and writes a
+// shard directory; Merge puts the shard directories of a matrix back
+// together into one results directory, equal on sim to the whole run's
+// but for provenance and wall-clock figures (see shard.go).
+// ExploreShard and MergeExplore do the same for the explorers.
+//
 // Report rewrites the tables, figures and report of a results directory
 // from its runs.json, and Compare compares two runs.json files with
 // benchstat's statistics (a *RegressionError when told to fail on a

@@ -14,6 +14,13 @@ import (
 // directory, or an earlier run's results, are fine: Run writes only the
 // names of its own results there (runs.json, report.html, figures, ...).
 func checkOutDir(dir string) error {
+	return checkOwnDir(dir, "runs.json", "a results directory runbench wrote; runbench would overwrite files of the same names there")
+}
+
+// checkOwnDir refuses dir if it exists and holds files but no regular
+// file named marker, the sign that runbench wrote it: why says what it
+// then is not, and what writing there would do.
+func checkOwnDir(dir, marker, why string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -24,14 +31,11 @@ func checkOutDir(dir string) error {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
 	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if err != nil || len(entries) == 0 {
 		return err
 	}
-	if len(entries) == 0 {
+	if fi, err := os.Stat(filepath.Join(dir, marker)); err == nil && fi.Mode().IsRegular() {
 		return nil
 	}
-	if fi, err := os.Stat(filepath.Join(dir, "runs.json")); err == nil && fi.Mode().IsRegular() {
-		return nil
-	}
-	return fmt.Errorf("%s holds files and no runs.json, so it is not a results directory runbench wrote; runbench would overwrite files of the same names there: choose a new or empty directory", dir)
+	return fmt.Errorf("%s holds files and no %s, so it is not %s: choose a new or empty directory", dir, marker, why)
 }

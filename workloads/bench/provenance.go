@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -36,10 +37,7 @@ func (s *Setup) provenance(start time.Time) results.Provenance {
 		Linearizability: s.linNote,
 		Jobs:            map[string]string{},
 	}
-	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
-		p.Commit = strings.TrimSpace(string(out))
-		p.Dirty = workTreeDirty(s.out)
-	}
+	p.Commit, p.Dirty = commitOf(s.out)
 	if slices.ContainsFunc(m.Backends, backends.Virtual) {
 		for _, d := range m.Devices {
 			p.Devices = append(p.Devices, results.DeviceInfo{
@@ -54,6 +52,49 @@ func (s *Setup) provenance(start time.Time) results.Provenance {
 		p.Workloads = append(p.Workloads, j.Name)
 	}
 	return p
+}
+
+// commitOf returns the commit of the harness and whether tracked files
+// outside outDir differ from it (workTreeDirty), from git; where git
+// knows none (a binary built elsewhere, in a container), the VCS
+// revision the build recorded; else "unknown".
+func commitOf(outDir string) (string, bool) {
+	if c, ok := gitCommit(); ok {
+		return c, workTreeDirty(outDir)
+	}
+	if rev, modified, ok := buildRevision(); ok {
+		return rev, modified
+	}
+	return "unknown", false
+}
+
+// gitCommit returns the commit git has checked out where runbench runs,
+// if it can tell.
+func gitCommit() (string, bool) {
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(out)), true
+}
+
+// buildRevision returns the VCS revision the binary's build recorded
+// (go build in a git work tree does) and whether its work tree was
+// modified, if it recorded one.
+func buildRevision() (rev string, modified, ok bool) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", false, false
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	return rev, modified, rev != ""
 }
 
 // cpuModel returns the CPU's model name from /proc/cpuinfo, or "".

@@ -93,20 +93,36 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 	if ctx.Err() != nil {
 		return nil, &InterruptError{Cause: context.Cause(ctx)}
 	}
-	if m.Verify != nil || !s.noVerdicts {
+	start := time.Now()
+	prov := s.provenance(start)
+	if s.shard != nil {
+		// A complete shard is skipped, a partial one's files removed.
+		done, err := resumeShard(s.out, s.manifest(&prov))
+		if err != nil {
+			return nil, bad("Out", err)
+		}
+		if done != nil {
+			return s.skipShard(stdout, done)
+		}
+		if err := writeManifest(s.out, s.manifest(&prov)); err != nil {
+			return nil, err
+		}
+	} else if m.Verify != nil || !s.noVerdicts {
 		// Counterexamples of an earlier run in the same directory are
 		// stale.
 		if err := os.RemoveAll(filepath.Join(s.out, CounterexampleDir)); err != nil {
 			return nil, err
 		}
 	}
-	start := time.Now()
-	prov := s.provenance(start)
 	if progress != nil {
 		m.Progress = progressPrinter(progress, start)
 	}
 	printWrapped(stdout, fmt.Sprintf("runbench: seed %d (replay with -seed %d), %d configurations x %d repetitions + %d warm-up; linearizability: %s",
 		m.Seed, m.Seed, len(m.Configs()), m.Repeat, m.Warmup, prov.Linearizability))
+	if sh := s.shard; sh != nil {
+		printWrapped(stdout, fmt.Sprintf("runbench: shard %s: %d of the %d configurations and %d of the %d verdict checks, %.1f%% of the estimated cost",
+			sh.spec, len(sh.configs), sh.nConfigs, len(sh.checks), sh.nChecks, 100*sh.share))
+	}
 	for _, note := range append([]string{s.aioNote, s.baselineNote}, m.BaselineNotes()...) {
 		if note != "" {
 			printWrapped(stdout, "runbench: "+note)
@@ -128,9 +144,9 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 		fmt.Fprintf(progress, "\r\033[K")
 	}
 	res := &results.Results{Provenance: prov, Runs: o.runs}
-	if !s.noVerdicts {
+	if jobs := s.verdictJobs(); len(jobs) > 0 {
 		fmt.Fprintf(stdout, "runbench: verdicts: model, engine and crash explorers, ordered and snapshot table writes\n")
-		vs, err := Verdicts(m.Policies)
+		vs, err := runVerdictJobs(jobs)
 		if err != nil {
 			return res, err
 		}
@@ -145,23 +161,26 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 	res.Provenance = prov
 	// The order Report uses too, so that both write one table.
 	sums := results.Summarize(o.runs, tableOrder(res))
-	if err := s.writeSummary(stdout, sums, res.Verdicts); err != nil {
+	if err := writeSummary(stdout, sums, res.Verdicts, s.baseline, s.verbose); err != nil {
 		return res, err
 	}
-	figs, err := writeAll(s.out, plots.ReportInput{
-		Results: res, Summaries: sums, Policies: m.Policies, Baseline: s.baseline,
-		Command: "go run ./cmd/" + s.command, BaselineNotes: m.BaselineNotes(), BaselineSkip: s.baselineNote,
-	}, !s.noPlots)
-	if err != nil {
-		return res, err
-	}
-	failed := 0
-	for _, r := range o.runs {
-		if r.Error != "" {
-			failed++
+	failed := failedRuns(o.runs)
+	if s.shard != nil {
+		if err := s.finishShard(res, sums, start); err != nil {
+			return res, err
 		}
+		printWrapped(stdout, fmt.Sprintf("\n%d runs in %.1fs; shard %s in %s/ (runs.json, runs.csv, bench.txt, summary.txt, %s); runbench merge -out DIR puts the shards together",
+			len(o.runs), time.Since(start).Seconds(), s.shard.spec, s.out, ShardFile))
+	} else {
+		figs, err := writeAll(s.out, plots.ReportInput{
+			Results: res, Summaries: sums, Policies: m.Policies, Baseline: s.baseline,
+			Command: "go run ./cmd/" + s.command, BaselineNotes: m.BaselineNotes(), BaselineSkip: s.baselineNote,
+		}, !s.noPlots)
+		if err != nil {
+			return res, err
+		}
+		printWrapped(stdout, fmt.Sprintf("\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)", len(o.runs), time.Since(start).Seconds(), s.out, len(figs)))
 	}
-	printWrapped(stdout, fmt.Sprintf("\n%d runs in %.1fs; results in %s/ (runs.json, runs.csv, bench.txt, summary.txt, report.md, report.html, %d figures)", len(o.runs), time.Since(start).Seconds(), s.out, len(figs)))
 	for _, line := range results.HarnessCostOf(o.runs).Lines(s.cache) {
 		printWrapped(stdout, line)
 	}
@@ -200,18 +219,30 @@ func progressPrinter(w io.Writer, start time.Time) func(workloads.Progress) {
 	}
 }
 
+// failedRuns counts the runs that failed.
+func failedRuns(runs []results.Record) int {
+	n := 0
+	for _, r := range runs {
+		if r.Error != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // writeSummary prints the runs' summary and the verdicts: in full with
-// Verbose, else a pivot per device at the deepest queue depth and one
-// line of outcomes per policy, so it fits a terminal.
-func (s *Setup) writeSummary(w io.Writer, sums []results.Summary, vs []results.Verdict) error {
-	if s.verbose {
-		if err := results.WriteTable(w, sums, s.baseline); err != nil {
+// verbose, else a pivot per device at the deepest queue depth and one
+// line of outcomes per policy, so it fits a terminal. Throughput is
+// compared with the policy baseline.
+func writeSummary(w io.Writer, sums []results.Summary, vs []results.Verdict, baseline string, verbose bool) error {
+	if verbose {
+		if err := results.WriteTable(w, sums, baseline); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)
 		return results.WriteVerdictTable(w, vs)
 	}
-	if err := results.WritePivot(w, sums, s.baseline); err != nil {
+	if err := results.WritePivot(w, sums, baseline); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)

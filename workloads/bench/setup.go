@@ -33,6 +33,8 @@ type Setup struct {
 	linNote string
 	// aioNote says why AIOAuto chose threads, if it did.
 	aioNote string
+	// shard is the share of a sharded run, nil for the whole matrix.
+	shard *shardPlan
 }
 
 // New checks cfg and resolves it into a Setup, in runbench's order: the
@@ -104,7 +106,14 @@ func New(cfg Config) (*Setup, error) {
 	if strings.TrimSpace(cfg.Out) == "" {
 		return nil, bad("Out", errors.New("empty directory"))
 	}
-	if err := checkOutDir(cfg.Out); err != nil {
+	if err := cfg.Shard.Validate(); err != nil {
+		return nil, bad("Shard", err)
+	}
+	checkOut := checkOutDir
+	if !cfg.Shard.Whole() {
+		checkOut = checkShardDir
+	}
+	if err := checkOut(cfg.Out); err != nil {
 		return nil, bad("Out", err)
 	}
 	if _, err := model.Lookup(cfg.Baseline); err != nil {
@@ -124,6 +133,21 @@ func New(cfg Config) (*Setup, error) {
 	}
 	if err := s.setFileBackend(&cfg); err != nil {
 		return nil, err
+	}
+	if !cfg.Shard.Whole() {
+		whole := cfg.WholeCommand
+		if whole == "" {
+			whole = cfg.Command
+		}
+		if s.shard, err = planShard(cfg.Shard, &s.matrix, cfg.NoVerdicts, whole); err != nil {
+			return nil, bad("Shard", err)
+		}
+		s.matrix.Include = func(c results.Config) bool { return s.shard.configs[c] }
+		var p results.Provenance
+		p.Commit, p.Dirty = commitOf(cfg.Out)
+		if err := checkResume(cfg.Out, s.manifest(&p)); err != nil {
+			return nil, bad("Out", err)
+		}
 	}
 	return s, nil
 }

@@ -49,6 +49,31 @@ type Provenance struct {
 	// job file section.
 	Workloads []string          `json:"workloads,omitempty"`
 	Jobs      map[string]string `json:"jobs,omitempty"`
+	// Shards, for results merged from shards (runbench -shard, runbench
+	// merge), says where and when each shard ran; the fields above are
+	// then shard 1's, Date the earliest shard's and Dirty true if any
+	// shard's was.
+	Shards []ShardInfo `json:"shards,omitempty"`
+}
+
+// ShardInfo describes one shard of a merged result.
+type ShardInfo struct {
+	// Shard is "K/N".
+	Shard string `json:"shard"`
+	// Host, CPUs, CPUModel, LoadAvg and LoadAvgEnd describe the machine
+	// as Provenance does; Date is when the shard started, RFC 3339.
+	Host       string `json:"host,omitempty"`
+	CPUs       int    `json:"cpus"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+	LoadAvg    string `json:"load_avg,omitempty"`
+	LoadAvgEnd string `json:"load_avg_end,omitempty"`
+	Date       string `json:"date"`
+	// WallSeconds is how long the shard took; Runs and Verdicts what it
+	// made; EstimatedShare its share of the matrix's estimated cost.
+	WallSeconds    float64 `json:"wall_seconds"`
+	Runs           int     `json:"runs"`
+	Verdicts       int     `json:"verdicts"`
+	EstimatedShare float64 `json:"estimated_share"`
 }
 
 // DeviceInfo records a sim device's parameters.
