@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/shard"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // The explorer model-checks a policy exhaustively over a small

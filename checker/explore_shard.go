@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/shard"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // A search too large for one machine splits into N shards

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/shard"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // exploreShards explores cfg in n shards, in a shuffled order, and

@@ -8,7 +8,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl/controlled"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/shard"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // Environment knobs, optional:

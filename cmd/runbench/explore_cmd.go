@@ -8,8 +8,8 @@ import (
 
 	"github.com/qedharness/qedharness/checker"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/shard"
 	"github.com/qedharness/qedharness/workloads/bench"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // Exit codes of runbench and its subcommands (explore uses all four).

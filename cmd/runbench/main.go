@@ -37,10 +37,10 @@ import (
 	"github.com/qedharness/qedharness/cmd/internal/buildinfo"
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/shard"
 	"github.com/qedharness/qedharness/workloads"
 	"github.com/qedharness/qedharness/workloads/bench"
 	"github.com/qedharness/qedharness/workloads/results"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 func main() {

@@ -3,8 +3,8 @@ package bench
 import (
 	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/shard"
 	"github.com/qedharness/qedharness/workloads"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // Config is every setting of a bench, as runbench's flags choose them.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/qedharness/qedharness/model"
 	"github.com/qedharness/qedharness/plots"
-	"github.com/qedharness/qedharness/shard"
 	"github.com/qedharness/qedharness/workloads/results"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // MergeConfig says what Merge merges and where to.

@@ -14,9 +14,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/qedharness/qedharness/shard"
 	"github.com/qedharness/qedharness/workloads"
 	"github.com/qedharness/qedharness/workloads/results"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // A sharded run (Config.Shard K/N) makes the K-th of N slices of the

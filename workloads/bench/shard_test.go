@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qedharness/qedharness/shard"
 	"github.com/qedharness/qedharness/workloads/results"
+	"github.com/qedharness/qedharness/workloads/shard"
 )
 
 // TestPlanShardCovers deals the standard matrix, with its verdict
