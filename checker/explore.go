@@ -294,6 +294,9 @@ type ExploreResult struct {
 	// shard's result), or which parts it combines (MergeExploreShards);
 	// nil for a whole search.
 	Shard *ExploreShard `json:",omitempty"`
+
+	// stored is the visited set a model-mode shard keeps for WriteStates.
+	stored *stateStore
 }
 
 // StatesPerSecond returns the rate of distinct states found.
@@ -383,6 +386,9 @@ func exploreModel(reg model.Registration, cfg ExploreConfig) (*ExploreResult, er
 		res.States -= int64(split.notOwned)
 	}
 	res.MemoryBytes = st.bytes()
+	if res.Shard != nil {
+		res.stored = st
+	}
 	if bad != nil {
 		if res.Shard != nil {
 			res.Shard.ViolationUnit = 0

@@ -135,6 +135,9 @@ func writeShard(w io.Writer, r *ExploreResult) {
 		fmt.Fprintf(w, "  counts: the shards' sums; each shard bounded its search below its own shortest violation, so they exceed the whole search's, which bounds below the shortest of all\n")
 	case r.Config.Mode == ExploreImpl:
 		fmt.Fprintf(w, "  counts: the shards' sums, the whole search's counts, but for end states judged: an end state reached in two shards is judged in each\n")
+	case sh.ExactStates:
+		fmt.Fprintf(w, "  counts: states exact, the union of the shards' stored states (a state reachable from the parts of two shards is stored by each, counted once); transitions an upper bound, the shards' sums less %d copies of the %d transitions above the split\n",
+			sh.Spec.N-1, sh.SharedTransitions)
 	default:
 		fmt.Fprintf(w, "  counts: an upper bound on the whole search's, the shards' sums less %d copies of the %d states (%d transitions) above the split; a state reachable from the parts of two shards is stored by each, and the union is not computed\n",
 			sh.Spec.N-1, sh.SharedStates, sh.SharedTransitions)

@@ -73,6 +73,10 @@ type ExploreShard struct {
 	// ViolationUnit is the part (in search order) in which Violation was
 	// found, or -1 without one.
 	ViolationUnit int
+	// ExactStates (a merged model-mode result) says States is the union
+	// of the shards' stored states (CountUnion), the whole search's
+	// count, rather than an upper bound.
+	ExactStates bool `json:",omitempty"`
 	// Parts (a merged result only) are the shards' results, in shard
 	// order, without their traces.
 	Parts []ExplorePart `json:",omitempty"`

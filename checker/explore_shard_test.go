@@ -1,7 +1,9 @@
 package checker
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -113,6 +115,22 @@ func TestExploreShardsReproduce(t *testing.T) {
 					}
 					if whole.Verdict == Holds && merged.Facts != whole.Facts {
 						t.Errorf("facts: merged %+v, whole %+v", merged.Facts, whole.Facts)
+					}
+					if whole.Verdict == Holds && merged.Shard.Split >= 0 {
+						// The union of the shards' stored states is the
+						// whole search's.
+						var files []io.Reader
+						var names []string
+						for _, p := range parts {
+							var b bytes.Buffer
+							if err := p.WriteStates(&b); err != nil {
+								t.Fatal(err)
+							}
+							files, names = append(files, &b), append(names, p.Shard.Spec.String())
+						}
+						if n, err := CountUnion(files, names); err != nil || n != whole.States {
+							t.Errorf("union of the shards' states: %d (%v), whole search %d", n, err, whole.States)
+						}
 					}
 					if merged.Shard.Split < 0 && (merged.States != whole.States || merged.Transitions != whole.Transitions) {
 						t.Errorf("unsplit: merged %d states, %d transitions; whole %d and %d", merged.States, merged.Transitions, whole.States, whole.Transitions)

@@ -80,6 +80,11 @@ func ExploreShard(regs []model.Registration, cfg checker.ExploreConfig, out, com
 		}
 		rs = append(rs, r)
 		checker.WriteExploreResult(w, r, false)
+		if r.HasStates() {
+			if err := writeStates(out, r); err != nil {
+				return rs, err
+			}
+		}
 	}
 	b, err := json.MarshalIndent(exploreFileContent{rs}, "", "  ")
 	if err != nil {
@@ -93,6 +98,67 @@ func ExploreShard(regs []model.Registration, cfg checker.ExploreConfig, out, com
 	}
 	want.Complete, want.WallSeconds = true, time.Since(start).Seconds()
 	return rs, writeManifest(out, want)
+}
+
+// statesFile names the file of the states a model-mode shard stored for
+// policy (checker.ExploreResult.WriteStates).
+func statesFile(policy string) string { return "states-" + policy + ".bin" }
+
+// writeStates writes r's stored states into the shard directory dir,
+// under a temporary name renamed when complete, as writeFileAtomic does,
+// but streamed: a large search's states need not be in memory twice.
+func writeStates(dir string, r *checker.ExploreResult) error {
+	path := filepath.Join(dir, statesFile(r.Policy))
+	tmp, err := os.CreateTemp(dir, "."+statesFile(r.Policy)+".*")
+	if err != nil {
+		return err
+	}
+	err = r.WriteStates(tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// unionStates sets m.States to the exact count of the whole search's
+// states when every shard directory holds its states for m's policy and
+// the search held (a violated search stops at a different depth in each
+// shard, and its union is no count of the whole): the union of the
+// shards' stored states (checker.CountUnion).
+func unionStates(dirs []string, m *checker.ExploreResult) error {
+	if m.Config.Mode == checker.ExploreImpl || m.Verdict != checker.Holds || m.Shard == nil || m.Shard.Split < 0 {
+		return nil
+	}
+	var files []io.Reader
+	var names []string
+	for _, d := range dirs {
+		path := filepath.Join(d, statesFile(m.Policy))
+		f, err := os.Open(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // written by a shard that kept no states: the bound stands
+		}
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		files, names = append(files, f), append(names, path)
+	}
+	n, err := checker.CountUnion(files, names)
+	if err != nil {
+		return err
+	}
+	m.States, m.Shard.ExactStates = n, true
+	return nil
 }
 
 // exploreFingerprint hashes the exploration, shard and workers aside.
@@ -145,6 +211,13 @@ func MergeExplore(dirs []string) ([]*checker.ExploreResult, error) {
 		}
 		m, err := checker.MergeExploreShards(ps)
 		if err != nil {
+			return out, bad("Shards", err)
+		}
+		var dirs []string
+		for _, sh := range shards {
+			dirs = append(dirs, sh.dir)
+		}
+		if err := unionStates(dirs, m); err != nil {
 			return out, bad("Shards", err)
 		}
 		out = append(out, m)

@@ -313,6 +313,10 @@ var (
 	shardCounterexamples = regexp.MustCompile(`^(.+_repeat-[0-9]+\.(txt|html)|[a-z0-9-]+-(ordered|snapshot)-[a-z]+-explorer\.svg)$`)
 )
 
+// shardStates matches the state files of an exploration shard
+// (statesFile) and their temporary names.
+var shardStates = regexp.MustCompile(`^\.?states-[a-z0-9-]+\.bin(\.[0-9]+)?$`)
+
 // removeShardFiles removes from the shard directory dir what a shard
 // writes there, but its manifest: the result files, their temporary
 // files, and the counterexamples (then their directory, if empty). Any
@@ -324,7 +328,7 @@ func removeShardFiles(dir string) error {
 	}
 	var errs []error
 	for _, e := range entries {
-		if slices.Contains(shardOutputs, e.Name()) || shardTemp.MatchString(e.Name()) {
+		if slices.Contains(shardOutputs, e.Name()) || shardTemp.MatchString(e.Name()) || (e.Type().IsRegular() && shardStates.MatchString(e.Name())) {
 			errs = append(errs, os.Remove(filepath.Join(dir, e.Name())))
 		}
 	}
