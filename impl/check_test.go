@@ -1466,9 +1466,7 @@ func TestCheckFragmentedClusters(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range tc.clusters {
-				if _, err := im.WriteAt(make([]byte, 4096), int64(c*cs)); err != nil {
-					t.Fatal(err)
-				}
+				mustWrite(t, im, c*cs, 0x5a, 4096)
 			}
 			if err := im.Close(); err != nil {
 				t.Fatal(err)
