@@ -6,6 +6,8 @@ package hostio
 import (
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // DirectSupported reports whether this system can open files with O_DIRECT.
@@ -120,4 +122,18 @@ func IgnoringEINTR(fn func() error) error {
 			return err
 		}
 	}
+}
+
+// SyncFS writes back and commits everything the file system holding
+// f has pending, for every file on it (syncfs).
+func SyncFS(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = IgnoringEINTR(func() error { return unix.Syncfs(int(fd)) }) }); err != nil {
+		return err
+	}
+	return serr
 }

@@ -35,3 +35,7 @@ func AllocatedBytes(fd int) (int64, error) { return 0, errors.ErrUnsupported }
 func FallocateGrow(fd int, off, n int64) error { return errors.ErrUnsupported }
 
 func FallocateZeroRange(fd int, off, n int64) error { return errors.ErrUnsupported }
+
+// SyncFS without syncfs is sync(2)'s equivalent where Go has none: f's
+// own fsync, which is all this system offers to a program.
+func SyncFS(f *os.File) error { return f.Sync() }
