@@ -322,6 +322,13 @@ func (s *NBDSetup) run(ctx context.Context, work string, stdout io.Writer) (*res
 		}
 		for k := range targets {
 			t := targets[(k+round-1)%len(targets)]
+			// As the matrix does for its wall-clock runs: the runs
+			// before are done with the file system and their garbage
+			// is collected before this one starts.
+			if err := file.Settle(s.dir); err != nil {
+				return nil, err
+			}
+			runtime.GC()
 			rec := s.runOne(ctx, t, round, seed, work, iolog)
 			if ctx.Err() != nil {
 				return nil, &InterruptError{Cause: context.Cause(ctx)}
