@@ -345,8 +345,8 @@ func (ps *jobParser) setting(line string, at pos) {
 		return
 	}
 	if _, ok := fioRefused[key]; ok {
-		if neutralFioValue(key, expanded) {
-			ps.ignore(key, expanded, whyDefault, at)
+		if why, ok := neutralFioValue(key, expanded); ok {
+			ps.ignore(key, expanded, why, at)
 			return
 		}
 		why, _ := fioRefusal(key)
