@@ -110,7 +110,7 @@ func init() {
 		{"verify_backlog verify_backlog_batch verify_only trim_verify_zero",
 			"verification reads among the job's own I/O change what is measured", "0"},
 		{"offset_increment", "regions numjobs apart by an increment: runbench places each instance's region size apart", "0"},
-		{"percentage_random rw_sequencer", "a mix of random and sequential offsets runbench does not generate", "100"},
+		{"percentage_random", "a mix of random and sequential offsets runbench does not generate", "100"},
 		{"bs_unaligned blocksize_unaligned bs_is_seq_rand offset_align", "block sizes or offsets not aligned as runbench's requests are", "0"},
 		{"trim_percentage trim_backlog trim_backlog_batch", "trims: runbench's image has no discard", "0"},
 		{"create_only pre_read exec_prerun exec_postrun fill_fs_only", "work before or instead of the job's I/O that runbench does not do", "0"},

@@ -87,6 +87,21 @@ var fioJobKeys = []jobKey{
 	{name: "shared_region", optional: true, help: "1 has every instance (numjobs) work on the same region rather than each on its own, as fio's clones of a job naming one filename do (a job file sets it so)",
 		set: func(j *Job, v string) error { return setBool(&j.SharedRegion, v) },
 		get: func(j *Job) string { return formatBool(j.SharedRegion) }},
+	{name: "rw_sequencer", optional: true, help: "with a random rw's offset modifier (randread:8), where the requests between random offsets go: sequential (each after the previous one of its direction) or identical (at the previous one's offset)",
+		set: func(j *Job, v string) error {
+			switch RWSequencer(v) {
+			case SequencerSequential, SequencerIdentical:
+				j.RWSequencer = RWSequencer(v)
+				return nil
+			}
+			return errors.New("want sequential or identical")
+		},
+		get: func(j *Job) string {
+			if j.RWSequencer == "" {
+				return string(SequencerSequential)
+			}
+			return string(j.RWSequencer)
+		}},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
 		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
 		get: func(j *Job) string { return formatBool(j.SequenceStride) }},
@@ -105,10 +120,8 @@ func setWith[T any](dst *T, v string, parse func(string) (T, error)) error {
 // badRW says why v is not an rw value, naming what fio allows and
 // runbench does not.
 func badRW(v string) error {
-	base, mod, hasMod := strings.Cut(v, ":")
+	base, _, _ := strings.Cut(v, ":")
 	switch {
-	case hasMod && validRW(RW(base)) || hasMod && base == "readwrite":
-		return fmt.Errorf("the offset modifier :%s (holes or strides between requests) is not supported", mod)
 	case strings.Contains(base, "trim"):
 		return errors.New("trims: runbench's image has no discard")
 	}

@@ -198,6 +198,12 @@ func TestFioExamples(t *testing.T) {
 		{file: "zipf.fio", jobs: []jobCheck{{"job", func(p *Plan) bool {
 			return p.Job().Distribution == Distribution{Kind: Zipf, Theta: 0.5} && p.Job().IOEngine == "null"
 		}}}},
+		{file: "backwards-read.fio", jobs: []jobCheck{{"backwards-read", func(p *Plan) bool {
+			// 0, then backwards from the end less 8k by 4k: fio's rw=read:-8k.
+			ops := drain(p.Streams(1)[0], 4)
+			return p.Job().OffsetAdd == -8<<10 && p.OpsPerJob() == 32<<10 && len(ops) == 4 &&
+				ops[0].Off == 0 && ops[1].Off == 128<<20-8<<10 && ops[2].Off == 128<<20-12<<10 && ops[3].Off == 128<<20-16<<10
+		}}}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:15: [write_bs] rw=randtrim: trims"},
