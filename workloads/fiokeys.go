@@ -37,7 +37,7 @@ var fioIgnored = map[string]string{}
 func init() {
 	for why, keys := range map[string]string{
 		whyTarget: "directory filename_format unique_filename unlink unlink_each_loop allow_file_create allow_mounted_write " +
-			"create_on_open create_serialize create_fsync file_service_type openfiles lockfile invalidate fallocate replay_redirect opendir",
+			"create_on_open create_serialize create_fsync lockfile invalidate fallocate replay_redirect opendir",
 		whyEngineOpt: "sqthread_poll sqthread_poll_cpu registerfiles fixedbufs nonvectored hipri hipri_percentage uncached force_async " +
 			"cmd_type libblkio_driver libblkio_path libblkio_pre_connect_props libblkio_pre_start_props libblkio_vectored " +
 			"libblkio_write_zeroes_on_trim libblkio_wait_mode libblkio_force_enable_completion_eventfd uri clientname clustername " +
@@ -100,7 +100,6 @@ func init() {
 		{"sync", "synchronous (O_SYNC) writes, each durable before it completes: runbench's image has no such mode (fsync=N flushes instead)", "0 none"},
 		{"fdatasync end_fsync fsync_on_close write_barrier sync_file_range",
 			"a flush pattern runbench does not issue (it has fsync=N, a flush after every N writes)", "0"},
-		{"nrfiles nr_files", "several files: runbench has one region per instance", "1"},
 		{"iodepth_batch iodepth_batch_submit iodepth_batch_complete iodepth_batch_complete_min iodepth_batch_complete_max iodepth_low",
 			"batched submission and completion change how many requests are in flight; runbench keeps iodepth in flight", "1"},
 		{"exitall exit_what",

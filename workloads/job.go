@@ -201,6 +201,15 @@ type Job struct {
 	// RWSequencer is how RandomRun's requests between draws are placed
 	// (key rw_sequencer); "" means SequencerSequential.
 	RWSequencer RWSequencer
+	// NrFiles splits each instance's region into that many equal files
+	// (key nrfiles), each with requests of its own (see files.go); 0
+	// means 1. OpenFiles bounds the files open at once (key openfiles; 0
+	// means NrFiles). FileService chooses each request's file (key
+	// file_service_type; "" means ServiceRoundRobin), staying on it for
+	// FileServiceNr requests (0 means 1).
+	NrFiles, OpenFiles int
+	FileService        FileService
+	FileServiceNr      int
 }
 
 // RWPair is a value for reads and one for writes, as fio's keys that
@@ -237,6 +246,7 @@ func DefaultJob() Job {
 
 		RateProcess:     RateLinear,
 		ThinkTimeBlocks: 1,
+		NrFiles:         1,
 	}
 }
 

@@ -102,6 +102,30 @@ var fioJobKeys = []jobKey{
 			}
 			return string(j.RWSequencer)
 		}},
+	{name: "nrfiles", aliases: []string{"nr_files"}, optional: true, help: "files per instance, as fio's: runbench makes them equal parts of the instance's region, one after another (size/N each, or filesize each), each with requests of its own (its own position, random map and distribution), as file_service_type chooses",
+		set: func(j *Job, v string) error {
+			if err := setInt(&j.NrFiles, v); err != nil {
+				return err
+			}
+			if j.NrFiles == 0 {
+				return errors.New("at least 1")
+			}
+			return nil
+		},
+		get: func(j *Job) string { return strconv.Itoa(max(j.NrFiles, 1)) }},
+	{name: "openfiles", optional: true, help: "files open at once (0: all); a file opens when first chosen and closes when done, and while openfiles are open the choice skips the others, as in fio",
+		set: func(j *Job, v string) error { return setInt(&j.OpenFiles, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.OpenFiles) }},
+	{name: "file_service_type", optional: true, help: "which file each request goes to: roundrobin (fio's default), sequential (each to its end, then the next) or random; :N stays on a file for N requests",
+		set: func(j *Job, v string) error {
+			fs, n, err := parseFileService(v)
+			if err != nil {
+				return err
+			}
+			j.FileService, j.FileServiceNr = fs, n
+			return nil
+		},
+		get: func(j *Job) string { return formatFileService(j.FileService, j.FileServiceNr) }},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
 		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
 		get: func(j *Job) string { return formatBool(j.SequenceStride) }},

@@ -462,7 +462,7 @@ func (ps *jobParser) finish(s *section) {
 			s.job.IOSize = s.job.Size
 			s.lines["io_size"] = s.lines["size"]
 		}
-		s.job.Size, s.job.SizePercent = s.fileSize, 0
+		s.job.Size, s.job.SizePercent = satMul(s.fileSize, uint64(max(s.job.NrFiles, 1))), 0 // filesize is each file's
 		s.lines["size"] = s.lines["filesize"]
 	} else if s.fillDev && !sizeSet {
 		s.job.SizePercent = 100

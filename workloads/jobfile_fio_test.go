@@ -102,6 +102,7 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"ioscheduler refused", "[a]\nioscheduler=none\n", nil, []string{"ioscheduler=none", "changes the system"}},
 		{"error rules ignored", "[a]\ncontinue_on_error=all\nignore_error=,EIO\nexitall_on_error\n", []check{ignored("continue_on_error, ignore_error, exitall_on_error (what fio does after an I/O error")}, nil},
 		{"exitall refused", "[a]\nexitall\n", nil, []string{"jobs/main.fio:2:", "exitall=", "one after another"}},
+		{"filesize is each file's", "[global]\nnrfiles=4\n[a]\nfilesize=16k\nsize=64k\n", []check{job("a", func(j Job) bool { return j.Size == 64<<10 && j.IOSize == 64<<10 && j.NrFiles == 4 })}, nil},
 		{"time_based without runtime", "[a]\ntime_based\n", []check{ignored("time_based (without a runtime")}, nil},
 		{"unknown key", "[a]\nthreads=1\n", nil, []string{"jobs/main.fio:2:", "threads=1", "did you mean thread"}},
 		{"one file shared by numjobs", "[global]\nfilename=/dev/sdb\n[a]\nnumjobs=4\nsize=1m\n", []check{job("a", func(j Job) bool { return j.SharedRegion }), ignored("filename with numjobs (fio's clones then share")}, nil},
@@ -203,6 +204,23 @@ func TestFioExamples(t *testing.T) {
 			ops := drain(p.Streams(1)[0], 4)
 			return p.Job().OffsetAdd == -8<<10 && p.OpsPerJob() == 32<<10 && len(ops) == 4 &&
 				ops[0].Off == 0 && ops[1].Off == 128<<20-8<<10 && ops[2].Off == 128<<20-12<<10 && ops[3].Off == 128<<20-16<<10
+		}}}},
+		{file: "gfapi.fio", jobs: []jobCheck{{"reopen_file_test", func(p *Plan) bool {
+			// Four files of filesize=16k, two open at once: files 0 and 1
+			// in turn to their ends, then 2 and 3.
+			j := p.Job()
+			return j.NrFiles == 4 && j.OpenFiles == 2 && j.Size == 64<<10 && p.OpsPerJob() == 16 &&
+				offsetsK(drain(p.Streams(1)[0], 100)) == "0 16 4 20 8 24 12 28 32 48 36 52 40 56 44 60"
+		}}}},
+		{file: "rados.fio", jobs: []jobCheck{{"rbd_iodepth32", func(p *Plan) bool {
+			// 32 files of 4m, round robin: request k in file k mod 32.
+			ops := drain(p.Streams(1)[0], 64)
+			for k, op := range ops {
+				if op.Off/(4<<20) != uint64(k%32) {
+					return false
+				}
+			}
+			return p.Job().NrFiles == 32 && p.OpsPerJob() == 32<<10 && len(ops) == 64
 		}}}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},

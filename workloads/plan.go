@@ -30,6 +30,8 @@ type Plan struct {
 	maxBS     uint64 // the largest request, which sizes the buffers
 	unit      uint64 // bytes between the offsets Plain draws
 	seqPass   uint64 // with a sequential rw's offset modifier: the requests of a pass
+	files     *Plan  // with nrfiles > 1: the plan of one file, one pass of it
+	filesPass uint64 // with nrfiles > 1: the requests of a pass over every file
 	sizes     *blockSizes
 	pattern   Pattern
 	lay       layout     // how pattern divides each region
@@ -218,6 +220,11 @@ func (j Job) Plan() (*Plan, error) {
 		}
 		p.seqPass = min(per, seqAddRun(j.Size, j.BlockSize, j.OffsetAdd))
 	}
+	if p.job.NrFiles > 1 {
+		if err := p.planFiles(); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.planAmount(); err != nil {
 		return nil, err
 	}
@@ -275,6 +282,8 @@ func (p *Plan) planAmount() error {
 		p.opsPerJob = 0
 	case p.iolog != nil:
 		p.opsPerJob = satMul(uint64(len(p.iolog)), loops)
+	case p.files != nil:
+		p.opsPerJob = satMul(p.filesPass, loops)
 	case p.seqPass > 0:
 		p.opsPerJob = satMul(p.seqPass, loops)
 	case p.sizes != nil:

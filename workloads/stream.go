@@ -85,7 +85,11 @@ func (p *Plan) newStream(seed int64, i int) *Stream {
 		at:    -1,
 	}
 	s.base, _ = p.Region(i)
-	s.gen = p.pattern.newGen(s)
+	if p.files != nil {
+		s.gen = newFilesGen(s)
+	} else {
+		s.gen = p.pattern.newGen(s)
+	}
 	return s
 }
 
