@@ -3,7 +3,6 @@ package workloads
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 )
@@ -163,7 +162,7 @@ func newFilesGen(s *Stream) *filesGen {
 	for i := range g.files {
 		f := &Stream{
 			p:     p.files,
-			rng:   rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())),
+			rng:   newRandFrom(s.rng),
 			left:  p.files.opsPerJob,
 			bound: true,
 			at:    -1,

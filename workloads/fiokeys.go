@@ -85,8 +85,8 @@ func init() {
 		keys, why, neutral string
 	}{
 		{"atomic", "atomic writes: runbench's image has none", "0"},
-		{"zonemode zonesize zonerange zoneskip zonecapacity max_open_zones job_max_open_zones zone_reset_threshold zone_reset_frequency read_beyond_wp ignore_zone_limits",
-			"zoned-device mode changes which offsets fio issues; runbench's image is not zoned", "none"},
+		{"zonecapacity max_open_zones job_max_open_zones zone_reset_threshold zone_reset_frequency read_beyond_wp ignore_zone_limits",
+			"zoned-device mode (zonemode=zbd) changes which offsets fio issues; runbench's image is not zoned", "none"},
 		{"flow flow_id flow_sleep flow_watermark", "fio's flow control couples jobs running together; runbench runs each job alone", "0"},
 		{"steadystate ss steadystate_duration ss_dur steadystate_ramp_time ss_ramp steadystate_check_interval ss_interval",
 			"steady-state detection ends a job once its rate settles; runbench runs a job to its end", "none"},

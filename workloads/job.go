@@ -210,6 +210,12 @@ type Job struct {
 	NrFiles, OpenFiles int
 	FileService        FileService
 	FileServiceNr      int
+	// ZoneMode, with ZoneSize, ZoneRange and ZoneSkip, moves the requests
+	// through strided zones (keys zonemode, zonesize, zonerange,
+	// zoneskip; see zones.go): "" (none unless ZoneSize is set, as fio),
+	// ZoneNone or ZoneStrided. ZoneRange 0 means ZoneSize.
+	ZoneMode                      ZoneMode
+	ZoneSize, ZoneRange, ZoneSkip uint64
 }
 
 // RWPair is a value for reads and one for writes, as fio's keys that

@@ -126,6 +126,26 @@ var fioJobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return formatFileService(j.FileService, j.FileServiceNr) }},
+	{name: "zonemode", optional: true, help: "none, or strided: the requests stay in a zone of zonerange bytes until zonesize bytes are transferred, then skip zoneskip bytes to the next zone (back at the region's start past its end), as fio's; zbd (zoned devices) is refused",
+		set: func(j *Job, v string) error { return setWith(&j.ZoneMode, v, parseZoneMode) },
+		get: func(j *Job) string {
+			if j.ZoneMode == "" && j.ZoneSize > 0 {
+				return string(ZoneStrided)
+			}
+			if j.ZoneMode == "" {
+				return string(ZoneNone)
+			}
+			return string(j.ZoneMode)
+		}},
+	{name: "zonesize", optional: true, help: "with zonemode=strided, bytes transferred in a zone before the next (setting it alone makes zonemode strided, as in fio)",
+		set: func(j *Job, v string) error { return setSize(&j.ZoneSize, v) },
+		get: func(j *Job) string { return FormatSize(j.ZoneSize) }},
+	{name: "zonerange", optional: true, help: "with zonemode=strided, the bytes of a zone: sequential requests go round them, random ones draw from them (0: zonesize)",
+		set: func(j *Job, v string) error { return setSize(&j.ZoneRange, v) },
+		get: func(j *Job) string { return FormatSize(j.ZoneRange) }},
+	{name: "zoneskip", optional: true, help: "with zonemode=strided, bytes left out between one zone and the next",
+		set: func(j *Job, v string) error { return setSize(&j.ZoneSkip, v) },
+		get: func(j *Job) string { return FormatSize(j.ZoneSkip) }},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
 		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
 		get: func(j *Job) string { return formatBool(j.SequenceStride) }},

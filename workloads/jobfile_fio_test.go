@@ -91,7 +91,7 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		})}, nil},
 		{"read_iolog missing", "[a]\nread_iolog=none.log\n", nil, []string{"jobs/main.fio:2:", "read_iolog=none.log"}},
 		{"ignored keys, one line", "[global]\nfilename=/dev/sdb\ndirect=1\n[a]\ngroup_reporting\nstonewall\nthread\ndirectory=/d\n", []check{ignored("filename, directory (fio's target"), ignored("direct (O_DIRECT"), ignored("group_reporting (fio's reporting"), ignored("stonewall (when fio starts")}, nil},
-		{"neutral value of a refused key", "[a]\nzonemode=none\niodepth_batch=1\n", []check{ignored("zonemode, iodepth_batch (set to fio's default")}, nil},
+		{"neutral value of a refused key", "[a]\natomic=0\niodepth_batch=1\n", []check{ignored("atomic, iodepth_batch (set to fio's default")}, nil},
 		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "not zoned"}},
 		{"refused engine", "[global]\nioengine=net\n[a]\n", nil, []string{"jobs/main.fio:2:", "ioengine=net", "sends over a network"}},
 		{"data keys ignored", "[a]\nrw=write\nbuffer_pattern=0x01\nzero_buffers\ndedupe_percentage=50\nscramble_buffers=1\n", []check{ignored("buffer_pattern, zero_buffers, dedupe_percentage, scramble_buffers (the data written: runbench's QED image neither compresses")}, nil},

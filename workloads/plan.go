@@ -32,6 +32,8 @@ type Plan struct {
 	seqPass   uint64 // with a sequential rw's offset modifier: the requests of a pass
 	files     *Plan  // with nrfiles > 1: the plan of one file, one pass of it
 	filesPass uint64 // with nrfiles > 1: the requests of a pass over every file
+	zone      *Plan  // with strided zones: the plan of one zone, one pass of it
+	zoneRange uint64 // with strided zones: the bytes of a zone
 	sizes     *blockSizes
 	pattern   Pattern
 	lay       layout     // how pattern divides each region
@@ -224,6 +226,9 @@ func (j Job) Plan() (*Plan, error) {
 		if err := p.planFiles(); err != nil {
 			return nil, err
 		}
+	}
+	if err := p.planZones(); err != nil {
+		return nil, err
 	}
 	if err := p.planAmount(); err != nil {
 		return nil, err
