@@ -97,7 +97,6 @@ func init() {
 		{"prioclass", "the idle class (3): the kernel's I/O schedulers serve idle-class I/O only when nothing else waits, each holding it back its own way; classes 0 to 2 are accepted", "0 1 2"},
 		{"priohint", "priority hints drive device features such as command duration limits, which may abort a request that runs long; runbench's image has none", "0"},
 		{"ioscheduler", "switches the device's I/O scheduler, which changes the system, not the job", ""},
-		{"sync", "synchronous (O_SYNC) writes, each durable before it completes: runbench's image has no such mode (fsync=N flushes instead)", "0 none"},
 		{"fdatasync end_fsync fsync_on_close write_barrier sync_file_range",
 			"a flush pattern runbench does not issue (it has fsync=N, a flush after every N writes)", "0"},
 		{"iodepth_batch iodepth_batch_submit iodepth_batch_complete iodepth_batch_complete_min iodepth_batch_complete_max iodepth_low",

@@ -216,6 +216,11 @@ type Job struct {
 	// ZoneNone or ZoneStrided. ZoneRange 0 means ZoneSize.
 	ZoneMode                      ZoneMode
 	ZoneSize, ZoneRange, ZoneSkip uint64
+	// SyncWrites makes every write durable before it completes (key
+	// sync=1, sync or dsync: fio's O_SYNC, O_DSYNC): the driver follows
+	// each write with a flush and completes the write, its latency
+	// running from the write's submission, when the flush has.
+	SyncWrites bool
 }
 
 // RWPair is a value for reads and one for writes, as fio's keys that

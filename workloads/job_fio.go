@@ -146,6 +146,19 @@ var fioJobKeys = []jobKey{
 	{name: "zoneskip", optional: true, help: "with zonemode=strided, bytes left out between one zone and the next",
 		set: func(j *Job, v string) error { return setSize(&j.ZoneSkip, v) },
 		get: func(j *Job) string { return FormatSize(j.ZoneSkip) }},
+	{name: "sync", optional: true, help: "1 (or sync, dsync) makes each write durable before it completes, as fio's O_SYNC (O_DSYNC): runbench follows the write with a flush of the image, which writes the data and the table updates that find it, and completes the write, its latency from its submission, once the flush has, as QEMU does for a write with FUA; 0 (none) does not",
+		set: func(j *Job, v string) error {
+			switch strings.ToLower(v) {
+			case "1", "sync", "dsync":
+				j.SyncWrites = true
+			case "0", "none":
+				j.SyncWrites = false
+			default:
+				return errors.New("want none (0), sync (1) or dsync")
+			}
+			return nil
+		},
+		get: func(j *Job) string { return formatBool(j.SyncWrites) }},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
 		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
 		get: func(j *Job) string { return formatBool(j.SequenceStride) }},

@@ -222,6 +222,13 @@ func TestFioExamples(t *testing.T) {
 			}
 			return p.Job().NrFiles == 32 && p.OpsPerJob() == 32<<10 && len(ops) == 64
 		}}}},
+		{file: "libpmem.fio", jobs: []jobCheck{
+			{"libpmem-seqwrite", func(p *Plan) bool {
+				qd, _ := p.JobQD()
+				return p.Job().SyncWrites && p.Job().RW == RWWrite && qd == 1 && p.Job().TimeBased
+			}},
+			{"libpmem-seqread", func(p *Plan) bool { return p.Job().SyncWrites && p.Job().RW == RWRead }},
+		}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:15: [write_bs] rw=randtrim: trims"},
