@@ -200,10 +200,23 @@ func TestJobSet(t *testing.T) {
 }
 
 func TestJobStringRoundTrip(t *testing.T) {
+	for _, set := range []map[string]string{
+		{"rw": "randrw", "bs": "8k", "random_distribution": "zipf:1.3",
+			"runtime": "1.5s", "backing": "1", "fsync": "4", "rwmixread": "30", "reopen_every": "250"},
+		{"rw": "randread:8", "rw_sequencer": "identical", "nrfiles": "4", "openfiles": "2", "file_service_type": "random:2", "sync": "1"},
+		{"rw": "read:-8k"},
+		{"rw": "randwrite", "zonemode": "strided", "zonesize": "1m", "zonerange": "2m", "zoneskip": "4m", "size": "16m"},
+	} {
+		roundTrip(t, set)
+	}
+}
+
+// roundTrip checks a job with set reads back from its String as it is.
+func roundTrip(t *testing.T, set map[string]string) {
+	t.Helper()
 	j := DefaultJob()
 	j.Name = "round"
-	for k, v := range map[string]string{"rw": "randrw", "bs": "8k", "random_distribution": "zipf:1.3",
-		"runtime": "1.5s", "backing": "1", "fsync": "4", "rwmixread": "30", "reopen_every": "250"} {
+	for k, v := range set {
 		if err := j.Set(k, v); err != nil {
 			t.Fatal(err)
 		}

@@ -397,7 +397,7 @@ func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 	switch key {
 	case "filename":
 		if strings.Contains(strings.ReplaceAll(value, `\:`, ""), ":") {
-			return errors.New("not supported: several files (runbench has one region per instance)")
+			return errors.New("not supported: several files named (runbench's files are nrfiles equal parts of each instance's region)")
 		}
 		cur.lines["filename"] = at
 		ps.ignore(key, value, whyTarget, at)
@@ -413,7 +413,7 @@ func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 		}
 	case "filesize":
 		if strings.ContainsAny(value, "-:") {
-			return errors.New("not supported: a range of file sizes (runbench has one region per instance)")
+			return errors.New("not supported: a range of file sizes (runbench's files are equal parts of each instance's region)")
 		}
 		n, err := ParseSize(value)
 		if err != nil {

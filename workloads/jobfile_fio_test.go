@@ -229,6 +229,14 @@ func TestFioExamples(t *testing.T) {
 			}},
 			{"libpmem-seqread", func(p *Plan) bool { return p.Job().SyncWrites && p.Job().RW == RWRead }},
 		}},
+		{file: "dedupe-global.fio", jobs: []jobCheck{
+			// The dedupe and compress keys only set the data written.
+			{"a", func(p *Plan) bool {
+				qd, _ := p.JobQD()
+				return p.Job().RW == RWWrite && qd == 256 && p.Job().Size == 100<<20
+			}},
+			{"b", func(p *Plan) bool { return p.Job().RW == RWWrite }},
+		}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:15: [write_bs] rw=randtrim: trims"},
