@@ -104,6 +104,8 @@ func (j *Job) checkOffsetModifier() error {
 	switch {
 	case j.RWSequencer != "" && j.RWSequencer != SequencerSequential && j.RWSequencer != SequencerIdentical:
 		return j.keyError("rw_sequencer", errors.New("want sequential or identical"))
+	case j.OffsetAdd > maxOffsetAdd || j.OffsetAdd < -maxOffsetAdd:
+		return j.keyError("rw", fmt.Errorf("the offset modifier is too large (at most %s either way)", FormatSize(maxOffsetAdd)))
 	case j.OffsetAdd != 0 && j.RW.Random(), j.RandomRun > 0 && !j.RW.Random():
 		return j.keyError("rw", errors.New("an offset modifier is bytes after a sequential rw and a count after a random one"))
 	case j.IOLog != nil:
@@ -121,6 +123,10 @@ func (j *Job) checkOffsetModifier() error {
 	}
 	return nil
 }
+
+// maxOffsetAdd bounds a sequential offset modifier, so that the
+// arithmetic on it cannot overflow (fio's would wrap far past any file).
+const maxOffsetAdd = 1 << 56
 
 // seqAddNext returns where the request after one ending at last starts
 // (last 0: the pass's first), in the region of size bytes with requests
