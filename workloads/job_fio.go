@@ -113,7 +113,7 @@ var fioJobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return strconv.Itoa(max(j.NrFiles, 1)) }},
-	{name: "openfiles", optional: true, help: "files open at once (0: all); a file opens when first chosen and closes when done, and while openfiles are open the choice skips the others, as in fio",
+	{name: "openfiles", optional: true, help: "files open at once (0: all); a file opens when first chosen and closes when done, and while openfiles are open the choice skips the others, as in fio; fewer than nrfiles runs at queue depth 1 only (fio, when it cannot open the file it chose, waits for a request in flight to complete)",
 		set: func(j *Job, v string) error { return setInt(&j.OpenFiles, v) },
 		get: func(j *Job) string { return strconv.Itoa(j.OpenFiles) }},
 	{name: "file_service_type", optional: true, help: "which file each request goes to: roundrobin (fio's default), sequential (each to its end, then the next) or random; :N stays on a file for N requests",
