@@ -53,6 +53,9 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 		if p.pace != nil {
 			return errors.New("the raw baseline does not pace requests (rate, rate_iops, thinktime, ramp_time, an iolog's timing)")
 		}
+		if p.job.SyncWrites {
+			return errors.New("the raw baseline does not make each write durable before it completes (sync)")
+		}
 		if err := p.CheckQD(qd); err != nil {
 			return err
 		}
@@ -133,6 +136,14 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench needs an op count, not a runtime")
 	case j.ReopenEvery > 0:
 		return nil, "", errors.New("qemu-img bench cannot reopen the image (reopen_every)")
+	case j.SyncWrites:
+		return nil, "", errors.New("qemu-img bench cannot make each write durable before it completes (sync)")
+	case j.OffsetAdd != 0:
+		return nil, "", errors.New("qemu-img bench has no offset modifier (rw=write:112k)")
+	case j.NrFiles > 1:
+		return nil, "", errors.New("qemu-img bench issues one stream over one region (nrfiles)")
+	case j.zoned():
+		return nil, "", errors.New("qemu-img bench has no strided zones (zonemode=strided)")
 	}
 	step := benchStride(p)
 	args = []string{"bench", "-c", strconv.FormatUint(p.opsPerJob, 10), "-d", strconv.Itoa(qd),

@@ -79,6 +79,10 @@ func TestBenchArgs(t *testing.T) {
 		{"zipf", map[string]string{"rw": "randread", "size": "1m", "random_distribution": "zipf:1.1"}, 1, "", nil, "no skewed distribution"},
 		{"runtime", map[string]string{"rw": "read", "size": "1m", "runtime": "1", "time_based": "1"}, 1, "", nil, "needs an op count"},
 		{"reopen", map[string]string{"rw": "write", "size": "1m", "reopen_every": "4"}, 1, "", nil, "cannot reopen"},
+		{"sync", map[string]string{"rw": "write", "size": "1m", "sync": "1"}, 1, "", nil, "durable before it completes"},
+		{"offset modifier", map[string]string{"rw": "write:4k", "size": "1m"}, 1, "", nil, "no offset modifier"},
+		{"nrfiles", map[string]string{"rw": "write", "size": "1m", "nrfiles": "2"}, 1, "", nil, "one stream over one region"},
+		{"strided zones", map[string]string{"rw": "write", "size": "1m", "zonesize": "64k", "zoneskip": "64k"}, 1, "", nil, "no strided zones"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,6 +254,8 @@ func TestBaselineNote(t *testing.T) {
 func TestCheckBaseline(t *testing.T) {
 	mixed := mustPlan(t, "job", map[string]string{"rw": "randrw", "size": "1m", "numjobs": "2", "runtime": "1"})
 	plain := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m"})
+	synced := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "sync": "1"})
+	files := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "nrfiles": "4", "openfiles": "2"})
 	tests := []struct {
 		base string
 		p    *Plan
@@ -258,6 +264,9 @@ func TestCheckBaseline(t *testing.T) {
 	}{
 		{results.BaselineRaw, mixed, 4, ""},
 		{results.BaselineRaw, plain, MaxQD + 1, "queue depth"},
+		{results.BaselineRaw, synced, 1, "durable before it completes"},
+		{results.BaselineRaw, files, 1, ""},
+		{results.BaselineRaw, files, 2, "openfiles=2"},
 		{results.BaselineQcow2Falloc, mixed, 4, "single stream"},
 		{results.BaselineQcow2Subcluster, plain, 4, ""},
 		{"qemu-vmdk", plain, 4, `unknown baseline "qemu-vmdk"`},

@@ -12,7 +12,9 @@
 // fio's keys shape the I/O too: block size mixes (bssplit, bsrange),
 // amounts (io_size, loops, time_based), skewed distributions (zipf,
 // pareto, normal, zoned), pacing (rate, rate_iops, thinktime, ramp_time:
-// pacing.go) and the replay of fio iologs (iolog.go).
+// pacing.go), rw's offset modifier (offsetmod.go), several files per
+// job (nrfiles: files.go), strided zones (zones.go), sync writes (sync)
+// and the replay of fio iologs (iolog.go).
 // Jobs come from a job file in fio's syntax (ParseJobFileWith, which
 // accepts and names the fio keys that change nothing runbench measures,
 // fiokeys.go, and refuses those that would) or from key=value settings

@@ -19,6 +19,11 @@ type runSlot struct {
 	pace   *streamPace         // the stream's pacing; nil without
 	done   func(*impl.Request) // s.complete, bound once
 	parked Op                  // the next op, held over a reopen
+	// With sync (Job.SyncWrites): the write whose flush is in flight,
+	// which completes with it.
+	syncing   bool
+	syncStart int64 // the write's SubmitNanos
+	syncLen   int   // the write's bytes
 }
 
 // timer is a paced request waiting for its time (slot set), or the end
@@ -306,11 +311,28 @@ func (s *runSlot) complete(r *impl.Request) {
 		d.stopped = true
 		return
 	}
+	if r.Op == impl.ReqWrite && d.cfg.Plan.job.SyncWrites {
+		// A sync write completes once a flush after it has.
+		if d.cfg.ReadBack {
+			d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})
+		}
+		s.syncing, s.syncStart, s.syncLen = true, r.SubmitNanos, len(r.Buf)
+		if s.pace != nil {
+			s.pace.inFlight-- // the flush is counted in its stead
+		}
+		d.submit(s, Op{Kind: OpFlush})
+		return
+	}
+	op, bytes, submitted := r.Op, uint64(len(r.Buf)), r.SubmitNanos
+	if s.syncing {
+		s.syncing = false
+		op, bytes, submitted = impl.ReqWrite, uint64(s.syncLen), s.syncStart
+	}
 	done := r.DoneNanos + d.skew
 	if s.pace != nil && s.pace.completed() {
 		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace})
 	}
-	if d.cfg.ReadBack && r.Op == impl.ReqWrite {
+	if d.cfg.ReadBack && op == impl.ReqWrite && !d.cfg.Plan.job.SyncWrites {
 		d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})
 	}
 	if !d.measuring {
@@ -324,17 +346,17 @@ func (s *runSlot) complete(r *impl.Request) {
 	}
 	res := &d.res
 	res.Ops++
-	switch r.Op {
+	switch op {
 	case impl.ReqRead:
 		res.Reads++
-		res.Bytes += uint64(len(r.Buf))
+		res.Bytes += bytes
 	case impl.ReqWrite:
 		res.Writes++
-		res.Bytes += uint64(len(r.Buf))
+		res.Bytes += bytes
 	case impl.ReqFlush:
 		res.Flushes++
 	}
-	d.lats = append(d.lats, r.DoneNanos-r.SubmitNanos)
+	d.lats = append(d.lats, r.DoneNanos-submitted)
 	d.last = max(d.last, done)
 	d.issue(s)
 }

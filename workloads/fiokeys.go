@@ -25,6 +25,9 @@ const (
 	whyRateMin   = "a minimum rate that only fails a slow job: runbench reports the rate achieved"
 	whyThinkSpin = "how fio spends thinktime, spinning then sleeping: the stall is as long"
 	whyDefault   = "set to fio's default, which is runbench's behaviour"
+	whyData      = "the data written: runbench's QED image neither compresses nor deduplicates nor detects zero writes, so the bytes written change nothing measured; runbench writes its own seeded data, so that its checkers can tell writes apart"
+	whyPrio      = "the priority of all of a job's I/O: runbench runs each job alone, so a priority that every request of it has orders it against nothing"
+	whyOnError   = "what fio does after an I/O error: a runbench run stops at its first failed request and records the error, so a run that completes did the same I/O"
 )
 
 // fioIgnored maps fio keys a job file may set, changing nothing runbench
@@ -34,7 +37,7 @@ var fioIgnored = map[string]string{}
 func init() {
 	for why, keys := range map[string]string{
 		whyTarget: "directory filename_format unique_filename unlink unlink_each_loop allow_file_create allow_mounted_write " +
-			"create_on_open create_serialize create_fsync file_service_type openfiles lockfile invalidate fallocate replay_redirect opendir",
+			"create_on_open create_serialize create_fsync lockfile invalidate fallocate replay_redirect opendir",
 		whyEngineOpt: "sqthread_poll sqthread_poll_cpu registerfiles fixedbufs nonvectored hipri hipri_percentage uncached force_async " +
 			"cmd_type libblkio_driver libblkio_path libblkio_pre_connect_props libblkio_pre_start_props libblkio_vectored " +
 			"libblkio_write_zeroes_on_trim libblkio_wait_mode libblkio_force_enable_completion_eventfd uri clientname clustername " +
@@ -52,6 +55,10 @@ func init() {
 		whyRandom:    "randrepeat allrandrepeat randseed random_generator",
 		whyRateMin:   "ratemin rate_min rate_iops_min ratecycle rate_cycle",
 		whyThinkSpin: "thinktime_spin",
+		whyData: "buffer_pattern dedupe_percentage dedupe_mode dedupe_working_set_percentage dedupe_global buffer_compress_percentage " +
+			"buffer_compress_chunk compress_percentage compress_chunk scramble_buffers zero_buffers refill_buffers",
+		whyPrio:    "prio",
+		whyOnError: "continue_on_error ignore_error exitall_on_error",
 	} {
 		for _, k := range strings.Fields(keys) {
 			fioIgnored[k] = why
@@ -64,6 +71,9 @@ func init() {
 type fioRefusedKey struct {
 	why     string
 	neutral []string
+	// neutralWhy says why a neutral value changes nothing; "" means
+	// whyDefault.
+	neutralWhy string
 }
 
 // fioRefused maps fio keys that would change what runbench measures, and
@@ -75,31 +85,30 @@ func init() {
 		keys, why, neutral string
 	}{
 		{"atomic", "atomic writes: runbench's image has none", "0"},
-		{"zonemode zonesize zonerange zoneskip zonecapacity max_open_zones job_max_open_zones zone_reset_threshold zone_reset_frequency read_beyond_wp ignore_zone_limits",
-			"zoned-device mode changes which offsets fio issues; runbench's image is not zoned", "none"},
+		{"zonecapacity max_open_zones job_max_open_zones zone_reset_threshold zone_reset_frequency read_beyond_wp ignore_zone_limits",
+			"zoned-device mode (zonemode=zbd) changes which offsets fio issues; runbench's image is not zoned", "none"},
 		{"flow flow_id flow_sleep flow_watermark", "fio's flow control couples jobs running together; runbench runs each job alone", "0"},
 		{"steadystate ss steadystate_duration ss_dur steadystate_ramp_time ss_ramp steadystate_check_interval ss_interval",
 			"steady-state detection ends a job once its rate settles; runbench runs a job to its end", "none"},
 		{"latency_target latency_window latency_percentile latency_run max_latency",
 			"fio changes the queue depth to meet a latency target (or fails the job); runbench keeps the depth", "0"},
-		{"cmdprio cmdprio_percentage cmdprio_class cmdprio_bssplit cmdprio_hint prio prioclass priohint ioscheduler",
-			"I/O priorities and schedulers of the device: runbench's image has none", ""},
-		{"sync", "synchronous (O_SYNC) writes, each durable before it completes: runbench's image has no such mode (fsync=N flushes instead)", "0 none"},
+		{"cmdprio_percentage cmdprio_bssplit cmdprio cmdprio_class cmdprio_hint",
+			"per-command priorities order a job's own requests against each other at the device; runbench's image passes no priority down", ""},
+		{"prioclass", "the idle class (3): the kernel's I/O schedulers serve idle-class I/O only when nothing else waits, each holding it back its own way; classes 0 to 2 are accepted", "0 1 2"},
+		{"priohint", "priority hints drive device features such as command duration limits, which may abort a request that runs long; runbench's image has none", "0"},
+		{"ioscheduler", "switches the device's I/O scheduler, which changes the system, not the job", ""},
 		{"fdatasync end_fsync fsync_on_close write_barrier sync_file_range",
 			"a flush pattern runbench does not issue (it has fsync=N, a flush after every N writes)", "0"},
-		{"nrfiles nr_files", "several files: runbench has one region per instance", "1"},
 		{"iodepth_batch iodepth_batch_submit iodepth_batch_complete iodepth_batch_complete_min iodepth_batch_complete_max iodepth_low",
 			"batched submission and completion change how many requests are in flight; runbench keeps iodepth in flight", "1"},
-		{"continue_on_error ignore_error exitall exitall_on_error exit_what",
-			"rules for failed or finished jobs that runbench does not follow: it stops a run at its first failure, and runs each job alone", "0 none"},
-		{"dedupe_percentage dedupe_mode dedupe_working_set_percentage dedupe_global buffer_compress_percentage buffer_compress_chunk compress_percentage compress_chunk buffer_pattern scramble_buffers zero_buffers refill_buffers",
-			"sets the data written: runbench writes its own seeded data (its checkers need every write distinct)", "0"},
+		{"exitall exit_what",
+			"ends the jobs running together when one finishes; runbench runs each job alone, one after another", "0"},
 		{"sg_write_mode write_mode readfua writefua pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
 			"a command feature of the device that runbench's image does not have", "0"},
 		{"verify_backlog verify_backlog_batch verify_only trim_verify_zero",
 			"verification reads among the job's own I/O change what is measured", "0"},
 		{"offset_increment", "regions numjobs apart by an increment: runbench places each instance's region size apart", "0"},
-		{"percentage_random rw_sequencer", "a mix of random and sequential offsets runbench does not generate", "100"},
+		{"percentage_random", "a mix of random and sequential offsets runbench does not generate", "100"},
 		{"bs_unaligned blocksize_unaligned bs_is_seq_rand offset_align", "block sizes or offsets not aligned as runbench's requests are", "0"},
 		{"trim_percentage trim_backlog trim_backlog_batch", "trims: runbench's image has no discard", "0"},
 		{"create_only pre_read exec_prerun exec_postrun fill_fs_only", "work before or instead of the job's I/O that runbench does not do", "0"},
@@ -113,6 +122,9 @@ func init() {
 			fioRefused[k] = fioRefusedKey{why: r.why, neutral: strings.Fields(r.neutral)}
 		}
 	}
+	pc := fioRefused["prioclass"]
+	pc.neutralWhy = whyPrio
+	fioRefused["prioclass"] = pc
 }
 
 // fioRefusal says why runbench refuses the fio key, if it does.
@@ -125,18 +137,22 @@ func fioRefusal(key string) (string, bool) {
 }
 
 // neutralFioValue reports whether value of a refused fio key changes
-// nothing (it is fio's default), so that a job file may set it.
-func neutralFioValue(key, value string) bool {
+// nothing (fio's default, mostly), so that a job file may set it, and
+// why.
+func neutralFioValue(key, value string) (string, bool) {
 	r, ok := fioRefused[key]
 	if !ok {
-		return false
+		return "", false
 	}
 	for _, n := range r.neutral {
 		if strings.EqualFold(value, n) {
-			return true
+			if r.neutralWhy != "" {
+				return r.neutralWhy, true
+			}
+			return whyDefault, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // engine classes.

@@ -55,6 +55,9 @@ func (p *Plan) CheckQD(qd int) error {
 	if qd < 1 || qd > MaxQD {
 		return fmt.Errorf("queue depth %d not in [1, %d]", qd, MaxQD)
 	}
+	if err := p.checkOpenFiles(qd); err != nil {
+		return err
+	}
 	return p.checkBuffers(qd)
 }
 

@@ -188,6 +188,39 @@ type Job struct {
 	// Offset, rather than each on its own (key shared_region): fio's
 	// numjobs clones of a job that names one file share it.
 	SharedRegion bool
+	// OffsetAdd is the offset modifier of a sequential rw (key
+	// rw=write:112k): bytes added to where each request would start
+	// after the previous one's end, negative going backwards (see
+	// offsetmod.go); 0 means none.
+	OffsetAdd int64
+	// RandomRun is the offset modifier of a random rw (key
+	// rw=randread:8): the first of every RandomRun requests draws a
+	// random offset, the others follow as RWSequencer says; 0 or 1
+	// means every request draws.
+	RandomRun uint64
+	// RWSequencer is how RandomRun's requests between draws are placed
+	// (key rw_sequencer); "" means SequencerSequential.
+	RWSequencer RWSequencer
+	// NrFiles splits each instance's region into that many equal files
+	// (key nrfiles), each with requests of its own (see files.go); 0
+	// means 1. OpenFiles bounds the files open at once (key openfiles; 0
+	// means NrFiles). FileService chooses each request's file (key
+	// file_service_type; "" means ServiceRoundRobin), staying on it for
+	// FileServiceNr requests (0 means 1).
+	NrFiles, OpenFiles int
+	FileService        FileService
+	FileServiceNr      int
+	// ZoneMode, with ZoneSize, ZoneRange and ZoneSkip, moves the requests
+	// through strided zones (keys zonemode, zonesize, zonerange,
+	// zoneskip; see zones.go): "" (none unless ZoneSize is set, as fio),
+	// ZoneNone or ZoneStrided. ZoneRange 0 means ZoneSize.
+	ZoneMode                      ZoneMode
+	ZoneSize, ZoneRange, ZoneSkip uint64
+	// SyncWrites makes every write durable before it completes (key
+	// sync=1, sync or dsync: fio's O_SYNC, O_DSYNC): the driver follows
+	// each write with a flush and completes the write, its latency
+	// running from the write's submission, when the flush has.
+	SyncWrites bool
 }
 
 // RWPair is a value for reads and one for writes, as fio's keys that
@@ -224,6 +257,7 @@ func DefaultJob() Job {
 
 		RateProcess:     RateLinear,
 		ThinkTimeBlocks: 1,
+		NrFiles:         1,
 	}
 }
 
@@ -249,20 +283,16 @@ var jobKeys = slices.Concat(coreJobKeys, fioJobKeys)
 
 // coreJobKeys are the keys Job.String always writes.
 var coreJobKeys = []jobKey{
-	{name: "rw", aliases: []string{"readwrite"}, help: "read, write, randread, randwrite, rw (readwrite) or randrw",
+	{name: "rw", aliases: []string{"readwrite"}, help: "read, write, randread, randwrite, rw (readwrite) or randrw; fio's offset modifier after a colon: bytes added after each sequential request (write:112k leaves 112k holes, read:-8k goes backwards), or how many random requests share one random offset (randread:8, see rw_sequencer)",
 		set: func(j *Job, v string) error {
-			if v == "readwrite" {
-				v = string(RWMixed)
+			rw, add, run, err := parseRW(v)
+			if err != nil {
+				return err
 			}
-			for _, rw := range rwValues {
-				if RW(v) == rw {
-					j.RW = rw
-					return nil
-				}
-			}
-			return badRW(v)
+			j.RW, j.OffsetAdd, j.RandomRun = rw, add, run
+			return nil
 		},
-		get: func(j *Job) string { return string(j.RW) }},
+		get: func(j *Job) string { return formatRW(j.RW, j.OffsetAdd, j.RandomRun) }},
 	{name: "pattern", helpFunc: patternHelp,
 		set: func(j *Job, v string) error {
 			if _, ok := lookupPattern(PatternName(v)); !ok {

@@ -87,6 +87,78 @@ var fioJobKeys = []jobKey{
 	{name: "shared_region", optional: true, help: "1 has every instance (numjobs) work on the same region rather than each on its own, as fio's clones of a job naming one filename do (a job file sets it so)",
 		set: func(j *Job, v string) error { return setBool(&j.SharedRegion, v) },
 		get: func(j *Job) string { return formatBool(j.SharedRegion) }},
+	{name: "rw_sequencer", optional: true, help: "with a random rw's offset modifier (randread:8), where the requests between random offsets go: sequential (each after the previous one of its direction) or identical (at the previous one's offset)",
+		set: func(j *Job, v string) error {
+			switch RWSequencer(v) {
+			case SequencerSequential, SequencerIdentical:
+				j.RWSequencer = RWSequencer(v)
+				return nil
+			}
+			return errors.New("want sequential or identical")
+		},
+		get: func(j *Job) string {
+			if j.RWSequencer == "" {
+				return string(SequencerSequential)
+			}
+			return string(j.RWSequencer)
+		}},
+	{name: "nrfiles", aliases: []string{"nr_files"}, optional: true, help: "files per instance, as fio's: runbench makes them equal parts of the instance's region, one after another (size/N each, or filesize each), each with requests of its own (its own position, random map and distribution), as file_service_type chooses",
+		set: func(j *Job, v string) error {
+			if err := setInt(&j.NrFiles, v); err != nil {
+				return err
+			}
+			if j.NrFiles == 0 {
+				return errors.New("at least 1")
+			}
+			return nil
+		},
+		get: func(j *Job) string { return strconv.Itoa(max(j.NrFiles, 1)) }},
+	{name: "openfiles", optional: true, help: "files open at once (0: all); a file opens when first chosen and closes when done, and while openfiles are open the choice skips the others, as in fio; fewer than nrfiles runs at queue depth 1 only (fio, when it cannot open the file it chose, waits for a request in flight to complete)",
+		set: func(j *Job, v string) error { return setInt(&j.OpenFiles, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.OpenFiles) }},
+	{name: "file_service_type", optional: true, help: "which file each request goes to: roundrobin (fio's default), sequential (each to its end, then the next) or random; :N stays on a file for N requests",
+		set: func(j *Job, v string) error {
+			fs, n, err := parseFileService(v)
+			if err != nil {
+				return err
+			}
+			j.FileService, j.FileServiceNr = fs, n
+			return nil
+		},
+		get: func(j *Job) string { return formatFileService(j.FileService, j.FileServiceNr) }},
+	{name: "zonemode", optional: true, help: "none, or strided: the requests stay in a zone of zonerange bytes until zonesize bytes are transferred, then skip zoneskip bytes to the next zone (back at the region's start past its end), as fio's; zbd (zoned devices) is refused",
+		set: func(j *Job, v string) error { return setWith(&j.ZoneMode, v, parseZoneMode) },
+		get: func(j *Job) string {
+			if j.ZoneMode == "" && j.ZoneSize > 0 {
+				return string(ZoneStrided)
+			}
+			if j.ZoneMode == "" {
+				return string(ZoneNone)
+			}
+			return string(j.ZoneMode)
+		}},
+	{name: "zonesize", optional: true, help: "with zonemode=strided, bytes transferred in a zone before the next (setting it alone makes zonemode strided, as in fio)",
+		set: func(j *Job, v string) error { return setSize(&j.ZoneSize, v) },
+		get: func(j *Job) string { return FormatSize(j.ZoneSize) }},
+	{name: "zonerange", optional: true, help: "with zonemode=strided, the bytes of a zone: sequential requests go round them, random ones draw from them (0: zonesize)",
+		set: func(j *Job, v string) error { return setSize(&j.ZoneRange, v) },
+		get: func(j *Job) string { return FormatSize(j.ZoneRange) }},
+	{name: "zoneskip", optional: true, help: "with zonemode=strided, bytes left out between one zone and the next",
+		set: func(j *Job, v string) error { return setSize(&j.ZoneSkip, v) },
+		get: func(j *Job) string { return FormatSize(j.ZoneSkip) }},
+	{name: "sync", optional: true, help: "1 (or sync, dsync) makes each write durable before it completes, as fio's O_SYNC (O_DSYNC): runbench follows the write with a flush of the image, which writes the data and the table updates that find it, and completes the write, its latency from its submission, once the flush has, as QEMU does for a write with FUA; 0 (none) does not",
+		set: func(j *Job, v string) error {
+			switch strings.ToLower(v) {
+			case "1", "sync", "dsync":
+				j.SyncWrites = true
+			case "0", "none":
+				j.SyncWrites = false
+			default:
+				return errors.New("want none (0), sync (1) or dsync")
+			}
+			return nil
+		},
+		get: func(j *Job) string { return formatBool(j.SyncWrites) }},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
 		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
 		get: func(j *Job) string { return formatBool(j.SequenceStride) }},
@@ -105,10 +177,8 @@ func setWith[T any](dst *T, v string, parse func(string) (T, error)) error {
 // badRW says why v is not an rw value, naming what fio allows and
 // runbench does not.
 func badRW(v string) error {
-	base, mod, hasMod := strings.Cut(v, ":")
+	base, _, _ := strings.Cut(v, ":")
 	switch {
-	case hasMod && validRW(RW(base)) || hasMod && base == "readwrite":
-		return fmt.Errorf("the offset modifier :%s (holes or strides between requests) is not supported", mod)
 	case strings.Contains(base, "trim"):
 		return errors.New("trims: runbench's image has no discard")
 	}

@@ -114,7 +114,13 @@ func TestJobSet(t *testing.T) {
 		{"readwrite", "readwrite", func(j Job) bool { return j.RW == RWMixed }, ""},
 		{"rw", "randrw", func(j Job) bool { return j.RW == RWRandMixed }, ""},
 		{"rw", "trim", nil, "no discard"},
-		{"rw", "read:-8k", nil, "offset modifier"},
+		{"rw", "read:-8k", func(j Job) bool { return j.RW == RWRead && j.OffsetAdd == -8<<10 }, ""},
+		{"rw", "randread:8", func(j Job) bool { return j.RW == RWRandRead && j.RandomRun == 8 }, ""},
+		{"rw", "randread:0", nil, "offset modifier"},
+		{"sync", "1", func(j Job) bool { return j.SyncWrites }, ""},
+		{"sync", "dsync", func(j Job) bool { return j.SyncWrites }, ""},
+		{"sync", "none", func(j Job) bool { return !j.SyncWrites }, ""},
+		{"sync", "maybe", nil, "want none (0), sync (1) or dsync"},
 		{"rw", "sideways", nil, "want one of"},
 		{"bs", "4k,8k", func(j Job) bool { return j.BlockSize == 4<<10 && j.WriteBlockSize == 8<<10 }, ""},
 		{"bs", "8k,8k,16k", func(j Job) bool { return j.BlockSize == 8<<10 && j.WriteBlockSize == 0 }, ""},
@@ -194,10 +200,23 @@ func TestJobSet(t *testing.T) {
 }
 
 func TestJobStringRoundTrip(t *testing.T) {
+	for _, set := range []map[string]string{
+		{"rw": "randrw", "bs": "8k", "random_distribution": "zipf:1.3",
+			"runtime": "1.5s", "backing": "1", "fsync": "4", "rwmixread": "30", "reopen_every": "250"},
+		{"rw": "randread:8", "rw_sequencer": "identical", "nrfiles": "4", "openfiles": "2", "file_service_type": "random:2", "sync": "1"},
+		{"rw": "read:-8k"},
+		{"rw": "randwrite", "zonemode": "strided", "zonesize": "1m", "zonerange": "2m", "zoneskip": "4m", "size": "16m"},
+	} {
+		roundTrip(t, set)
+	}
+}
+
+// roundTrip checks a job with set reads back from its String as it is.
+func roundTrip(t *testing.T, set map[string]string) {
+	t.Helper()
 	j := DefaultJob()
 	j.Name = "round"
-	for k, v := range map[string]string{"rw": "randrw", "bs": "8k", "random_distribution": "zipf:1.3",
-		"runtime": "1.5s", "backing": "1", "fsync": "4", "rwmixread": "30", "reopen_every": "250"} {
+	for k, v := range set {
 		if err := j.Set(k, v); err != nil {
 			t.Fatal(err)
 		}

@@ -345,8 +345,8 @@ func (ps *jobParser) setting(line string, at pos) {
 		return
 	}
 	if _, ok := fioRefused[key]; ok {
-		if neutralFioValue(key, expanded) {
-			ps.ignore(key, expanded, whyDefault, at)
+		if why, ok := neutralFioValue(key, expanded); ok {
+			ps.ignore(key, expanded, why, at)
 			return
 		}
 		why, _ := fioRefusal(key)
@@ -397,7 +397,7 @@ func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 	switch key {
 	case "filename":
 		if strings.Contains(strings.ReplaceAll(value, `\:`, ""), ":") {
-			return errors.New("not supported: several files (runbench has one region per instance)")
+			return errors.New("not supported: several files named (runbench's files are nrfiles equal parts of each instance's region)")
 		}
 		cur.lines["filename"] = at
 		ps.ignore(key, value, whyTarget, at)
@@ -413,7 +413,7 @@ func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 		}
 	case "filesize":
 		if strings.ContainsAny(value, "-:") {
-			return errors.New("not supported: a range of file sizes (runbench has one region per instance)")
+			return errors.New("not supported: a range of file sizes (runbench's files are equal parts of each instance's region)")
 		}
 		n, err := ParseSize(value)
 		if err != nil {
@@ -462,7 +462,7 @@ func (ps *jobParser) finish(s *section) {
 			s.job.IOSize = s.job.Size
 			s.lines["io_size"] = s.lines["size"]
 		}
-		s.job.Size, s.job.SizePercent = s.fileSize, 0
+		s.job.Size, s.job.SizePercent = satMul(s.fileSize, uint64(max(s.job.NrFiles, 1))), 0 // filesize is each file's
 		s.lines["size"] = s.lines["filesize"]
 	} else if s.fillDev && !sizeSet {
 		s.job.SizePercent = 100

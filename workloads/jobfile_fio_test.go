@@ -91,9 +91,18 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		})}, nil},
 		{"read_iolog missing", "[a]\nread_iolog=none.log\n", nil, []string{"jobs/main.fio:2:", "read_iolog=none.log"}},
 		{"ignored keys, one line", "[global]\nfilename=/dev/sdb\ndirect=1\n[a]\ngroup_reporting\nstonewall\nthread\ndirectory=/d\n", []check{ignored("filename, directory (fio's target"), ignored("direct (O_DIRECT"), ignored("group_reporting (fio's reporting"), ignored("stonewall (when fio starts")}, nil},
-		{"neutral value of a refused key", "[a]\nzonemode=none\niodepth_batch=1\n", []check{ignored("zonemode, iodepth_batch (set to fio's default")}, nil},
+		{"neutral value of a refused key", "[a]\natomic=0\niodepth_batch=1\n", []check{ignored("atomic, iodepth_batch (set to fio's default")}, nil},
 		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "not zoned"}},
 		{"refused engine", "[global]\nioengine=net\n[a]\n", nil, []string{"jobs/main.fio:2:", "ioengine=net", "sends over a network"}},
+		{"data keys ignored", "[a]\nrw=write\nbuffer_pattern=0x01\nzero_buffers\ndedupe_percentage=50\nscramble_buffers=1\n", []check{ignored("buffer_pattern, zero_buffers, dedupe_percentage, scramble_buffers (the data written: runbench's QED image neither compresses")}, nil},
+		{"job priority ignored", "[a]\nprio=7\nprioclass=2\n", []check{ignored("prio, prioclass (the priority of all of a job's I/O")}, nil},
+		{"idle class refused", "[a]\nprioclass=3\n", nil, []string{"jobs/main.fio:2:", "prioclass=3", "idle class"}},
+		{"per-command priority refused", "[a]\ncmdprio_percentage=20\n", nil, []string{"jobs/main.fio:2:", "cmdprio_percentage=20", "per-command priorities"}},
+		{"priority hint refused", "[a]\npriohint=1\n", nil, []string{"priohint=1", "command duration limits"}},
+		{"ioscheduler refused", "[a]\nioscheduler=none\n", nil, []string{"ioscheduler=none", "changes the system"}},
+		{"error rules ignored", "[a]\ncontinue_on_error=all\nignore_error=,EIO\nexitall_on_error\n", []check{ignored("continue_on_error, ignore_error, exitall_on_error (what fio does after an I/O error")}, nil},
+		{"exitall refused", "[a]\nexitall\n", nil, []string{"jobs/main.fio:2:", "exitall=", "one after another"}},
+		{"filesize is each file's", "[global]\nnrfiles=4\n[a]\nfilesize=16k\nsize=64k\n", []check{job("a", func(j Job) bool { return j.Size == 64<<10 && j.IOSize == 64<<10 && j.NrFiles == 4 })}, nil},
 		{"time_based without runtime", "[a]\ntime_based\n", []check{ignored("time_based (without a runtime")}, nil},
 		{"unknown key", "[a]\nthreads=1\n", nil, []string{"jobs/main.fio:2:", "threads=1", "did you mean thread"}},
 		{"one file shared by numjobs", "[global]\nfilename=/dev/sdb\n[a]\nnumjobs=4\nsize=1m\n", []check{job("a", func(j Job) bool { return j.SharedRegion }), ignored("filename with numjobs (fio's clones then share")}, nil},
@@ -190,6 +199,44 @@ func TestFioExamples(t *testing.T) {
 		{file: "zipf.fio", jobs: []jobCheck{{"job", func(p *Plan) bool {
 			return p.Job().Distribution == Distribution{Kind: Zipf, Theta: 0.5} && p.Job().IOEngine == "null"
 		}}}},
+		{file: "backwards-read.fio", jobs: []jobCheck{{"backwards-read", func(p *Plan) bool {
+			// 0, then backwards from the end less 8k by 4k: fio's rw=read:-8k.
+			ops := drain(p.Streams(1)[0], 4)
+			return p.Job().OffsetAdd == -8<<10 && p.OpsPerJob() == 32<<10 && len(ops) == 4 &&
+				ops[0].Off == 0 && ops[1].Off == 128<<20-8<<10 && ops[2].Off == 128<<20-12<<10 && ops[3].Off == 128<<20-16<<10
+		}}}},
+		{file: "gfapi.fio", jobs: []jobCheck{{"reopen_file_test", func(p *Plan) bool {
+			// Four files of filesize=16k, two open at once: files 0 and 1
+			// in turn to their ends, then 2 and 3.
+			j := p.Job()
+			return j.NrFiles == 4 && j.OpenFiles == 2 && j.Size == 64<<10 && p.OpsPerJob() == 16 &&
+				offsetsK(drain(p.Streams(1)[0], 100)) == "0 16 4 20 8 24 12 28 32 48 36 52 40 56 44 60"
+		}}}},
+		{file: "rados.fio", jobs: []jobCheck{{"rbd_iodepth32", func(p *Plan) bool {
+			// 32 files of 4m, round robin: request k in file k mod 32.
+			ops := drain(p.Streams(1)[0], 64)
+			for k, op := range ops {
+				if op.Off/(4<<20) != uint64(k%32) {
+					return false
+				}
+			}
+			return p.Job().NrFiles == 32 && p.OpsPerJob() == 32<<10 && len(ops) == 64
+		}}}},
+		{file: "libpmem.fio", jobs: []jobCheck{
+			{"libpmem-seqwrite", func(p *Plan) bool {
+				qd, _ := p.JobQD()
+				return p.Job().SyncWrites && p.Job().RW == RWWrite && qd == 1 && p.Job().TimeBased
+			}},
+			{"libpmem-seqread", func(p *Plan) bool { return p.Job().SyncWrites && p.Job().RW == RWRead }},
+		}},
+		{file: "dedupe-global.fio", jobs: []jobCheck{
+			// The dedupe and compress keys only set the data written.
+			{"a", func(p *Plan) bool {
+				qd, _ := p.JobQD()
+				return p.Job().RW == RWWrite && qd == 256 && p.Job().Size == 100<<20
+			}},
+			{"b", func(p *Plan) bool { return p.Job().RW == RWWrite }},
+		}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:15: [write_bs] rw=randtrim: trims"},

@@ -23,6 +23,9 @@ func FuzzParseJobFile(f *testing.F) {
 		"[a]\ninclude c.inc\nrw=randrw\nbssplit=4k/10:8k/,16k/100\nrate_iops=100\nthinktime=10\n",
 		"[global]\nfilename=x\nnumjobs=3\n[a]\nrandom_distribution=zoned_abs:10/64k:90/1m\nrw=randread\nsize=2m\n",
 		"[a]\nsize=50%\noffset=25%\nbsrange=1k-9k\nrw=write\nloops=2\n",
+		"[a]\nrw=read:-12k\nsize=1m\nnrfiles=4\nfile_service_type=random:3\nopenfiles=2\n",
+		"[a]\nrw=randrw:5\nrw_sequencer=identical\nsize=1m\nzonesize=64k\nzonerange=128k\nzoneskip=32k\nsync=1\n",
+		"[a]\nrw=randwrite:3\nnrfiles=8\nfilesize=64k\nsize=256k\nio_size=256k\nloops=3\n",
 	} {
 		f.Add(s)
 	}

@@ -55,6 +55,7 @@ type blockGen struct {
 	perm lazyPerm  // the random map's pass over the blocks
 	dist distState // with a skewed distribution: where the hot ranks go
 	pos  uint64    // sequential with variable sizes: the next offset in the region
+	mod  modGen    // with rw's offset modifier
 }
 
 func (g *blockGen) next(s *Stream) Op {
@@ -76,7 +77,12 @@ func (g *blockGen) next(s *Stream) Op {
 		if p.sizes != nil {
 			return g.nextSequential(s, kind)
 		}
+		if j.OffsetAdd != 0 {
+			return Op{Kind: kind, Off: s.base + g.nextSeqAdd(s), Len: j.BlockSize}
+		}
 		block = s.seq % units
+	case j.RandomRun > 1:
+		block = g.nextRandomRun(s, kind)
 	case p.dist != nil:
 		block = p.dist.block(g.dist, s.rng, s.seq)
 	case j.NoRandomMap || j.BlockAlign > 0:

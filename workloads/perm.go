@@ -22,6 +22,13 @@ type lazyPerm struct {
 // (256 KiB).
 const densePermMax = 1 << 16
 
+// reset starts a new permutation.
+func (p *lazyPerm) reset() {
+	p.i = 0
+	clear(p.swaps)
+	clear(p.dense)
+}
+
 func (p *lazyPerm) next(rng *rand.Rand) uint64 {
 	if p.n == 0 {
 		panic(errors.New("workloads: permutation of nothing"))

@@ -29,6 +29,11 @@ type Plan struct {
 	depth     int    // the queue depth of a run at the job's own depth
 	maxBS     uint64 // the largest request, which sizes the buffers
 	unit      uint64 // bytes between the offsets Plain draws
+	seqPass   uint64 // with a sequential rw's offset modifier: the requests of a pass
+	files     *Plan  // with nrfiles > 1: the plan of one file, one pass of it
+	filesPass uint64 // with nrfiles > 1: the requests of a pass over every file
+	zone      *Plan  // with strided zones: the plan of one zone, one pass of it
+	zoneRange uint64 // with strided zones: the bytes of a zone
 	sizes     *blockSizes
 	pattern   Pattern
 	lay       layout     // how pattern divides each region
@@ -100,6 +105,9 @@ func (j Job) Plan() (*Plan, error) {
 		return bad("runtime", "must not be negative")
 	}
 	if err := j.checkPacing(); err != nil {
+		return nil, err
+	}
+	if err := j.checkOffsetModifier(); err != nil {
 		return nil, err
 	}
 	if err := j.Distribution.checkTheta(); err != nil {
@@ -207,6 +215,21 @@ func (j Job) Plan() (*Plan, error) {
 	if lay.fresh && j.SharedRegion && j.NumJobs > 1 {
 		return bad("shared_region", "the instances of pattern=%s would write the same fresh clusters: it needs a region each", j.Pattern)
 	}
+	if j.OffsetAdd != 0 {
+		per := lay.units
+		if j.IOSize > 0 {
+			per = (j.IOSize + j.BlockSize - 1) / j.BlockSize
+		}
+		p.seqPass = min(per, seqAddRun(j.Size, j.BlockSize, j.OffsetAdd))
+	}
+	if p.job.NrFiles > 1 {
+		if err := p.planFiles(); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.planZones(); err != nil {
+		return nil, err
+	}
 	if err := p.planAmount(); err != nil {
 		return nil, err
 	}
@@ -264,6 +287,10 @@ func (p *Plan) planAmount() error {
 		p.opsPerJob = 0
 	case p.iolog != nil:
 		p.opsPerJob = satMul(uint64(len(p.iolog)), loops)
+	case p.files != nil:
+		p.opsPerJob = satMul(p.filesPass, loops)
+	case p.seqPass > 0:
+		p.opsPerJob = satMul(p.seqPass, loops)
 	case p.sizes != nil:
 		amount := j.Size
 		if j.IOSize > 0 {

@@ -93,7 +93,8 @@ type RunConfig struct {
 // CPU times and IOWallNanos cover the ramp too).
 type Result struct {
 	// Ops counts completed requests (reads, writes and flushes); Reads,
-	// Writes and Flushes split them.
+	// Writes and Flushes split them. A sync write (Job.SyncWrites) is one
+	// write, its flush part of it.
 	Ops, Reads, Writes, Flushes uint64
 	// Bytes counts guest bytes read and written.
 	Bytes uint64

@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -477,5 +478,75 @@ func TestSummarizeLatencySelects(t *testing.T) {
 				t.Errorf("p50, p99, p999, max = %v, want %v", g, want)
 			}
 		})
+	}
+}
+
+// syncSubmitter wraps an image and checks that with sync every write is
+// followed, from the same slot, by a flush submitted after the write
+// completed and before that slot's next request.
+type syncSubmitter struct {
+	im              *impl.Image
+	writes, flushes int
+	owed            map[*impl.Request]bool // a request that completed a write and owes a flush
+	bad             string
+}
+
+func (c *syncSubmitter) Submit(r *impl.Request) {
+	switch {
+	case r.Op == impl.ReqFlush:
+		c.flushes++
+		if !c.owed[r] && c.bad == "" {
+			c.bad = "a flush not after a write"
+		}
+		delete(c.owed, r)
+	case c.owed[r] && c.bad == "":
+		c.bad = fmt.Sprintf("a %s before the flush its slot owes", r.Op)
+	case r.Op == impl.ReqWrite:
+		c.writes++
+		done := r.Done
+		r.Done = func(r *impl.Request) {
+			c.owed[r] = true
+			done(r)
+		}
+	}
+	c.im.Submit(r)
+}
+
+// TestRunSyncWrites checks sync=1: each write is followed by a flush,
+// and completes, counted once as a write, when the flush has, so its
+// latency holds the flush's.
+func TestRunSyncWrites(t *testing.T) {
+	run := func(set map[string]string, wrap bool) (Result, *syncSubmitter) {
+		p := mustPlan(t, "sync", set)
+		cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 1, ReadBack: true}
+		var ss *syncSubmitter
+		if wrap {
+			cfg.Wrap = func(open history.Opener) (Submitter, error) {
+				im, _, err := open(0)
+				ss = &syncSubmitter{im: im, owed: map[*impl.Request]bool{}}
+				return ss, err
+			}
+		}
+		res, err := Run(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, ss
+	}
+	set := map[string]string{"rw": "randrw", "size": "1m", "ops": "200"}
+	plain, _ := run(set, false)
+	set["sync"] = "1"
+	synced, ss := run(set, true)
+	if synced.Ops != 200 || synced.Reads+synced.Writes != 200 || synced.Flushes != 0 {
+		t.Errorf("ops %d (%d reads, %d writes, %d flushes), want 200 reads and writes", synced.Ops, synced.Reads, synced.Writes, synced.Flushes)
+	}
+	if ss.bad != "" || ss.writes != int(synced.Writes) || ss.flushes != ss.writes {
+		t.Errorf("%d writes and %d flushes submitted (%s), want a flush after each of %d writes", ss.writes, ss.flushes, ss.bad, synced.Writes)
+	}
+	if synced.LatMean <= plain.LatMean {
+		t.Errorf("mean latency %f with sync, %f without: want the flushes in it", synced.LatMean, plain.LatMean)
+	}
+	if !synced.Check.Clean() {
+		t.Errorf("check: %s", CheckSummary(synced.Check))
 	}
 }

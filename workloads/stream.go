@@ -65,6 +65,12 @@ type Stream struct {
 // from other users of the same seed (the sim backend's).
 const streamSalt = 0xda942042e4dd58b5
 
+// newRandFrom returns a random source seeded from two draws of r: the
+// source of a part of a stream (a file, a zone).
+func newRandFrom(r *rand.Rand) *rand.Rand {
+	return rand.New(rand.NewPCG(r.Uint64(), r.Uint64()))
+}
+
 // Streams returns one stream per instance (NumJobs of them), seeded from
 // seed.
 func (p *Plan) Streams(seed int64) []*Stream {
@@ -85,7 +91,14 @@ func (p *Plan) newStream(seed int64, i int) *Stream {
 		at:    -1,
 	}
 	s.base, _ = p.Region(i)
-	s.gen = p.pattern.newGen(s)
+	switch {
+	case p.files != nil:
+		s.gen = newFilesGen(s)
+	case p.zone != nil:
+		s.gen = newZonesGen(s)
+	default:
+		s.gen = p.pattern.newGen(s)
+	}
 	return s
 }
 
