@@ -12,9 +12,17 @@ const (
 	ReqWrite
 	// ReqFlush makes every write completed before it durable.
 	ReqFlush
+	// ReqWriteZeroes makes the Len bytes at Off read as zeros, without a
+	// buffer (Buf must be nil), as QEMU's bdrv_co_pwrite_zeroes does for
+	// QED (qed_co_pwrite_zeroes): whole clusters become zero clusters or
+	// are zeroed in place, the parts of clusters at an unaligned start or
+	// end are written as zero data. QED has no discard, so it is also what
+	// a trim (an NBD TRIM, a fio trim) means here. Its metadata changes are
+	// allocations, decided by the policy like an allocating write's.
+	ReqWriteZeroes
 )
 
-// String returns "read", "write" or "flush".
+// String returns "read", "write", "flush" or "write-zeroes".
 func (o ReqOp) String() string {
 	switch o {
 	case ReqRead:
@@ -23,6 +31,8 @@ func (o ReqOp) String() string {
 		return "write"
 	case ReqFlush:
 		return "flush"
+	case ReqWriteZeroes:
+		return "write-zeroes"
 	}
 	return fmt.Sprintf("reqop(%d)", o)
 }
@@ -34,6 +44,9 @@ type Request struct {
 	Op  ReqOp
 	Off uint64
 	Buf []byte
+	// Len is the byte count of a ReqWriteZeroes, which has no Buf; the
+	// other ops take their length from Buf and must leave Len 0.
+	Len uint64
 	// Done, if not nil, is called once when the request completes, on the
 	// goroutine driving the image.
 	Done func(*Request)
@@ -49,6 +62,16 @@ type Request struct {
 	// SubmitNanos and DoneNanos are the clock readings at Submit and at
 	// completion.
 	SubmitNanos, DoneNanos int64
-	// Allocated is true if the request allocated a cluster or table.
+	// Allocated is true if the request allocated a cluster or table (for
+	// a ReqWriteZeroes, zero-cluster entries count).
 	Allocated bool
+}
+
+// Length returns the request's byte count: Len for a ReqWriteZeroes,
+// len(Buf) otherwise.
+func (r *Request) Length() uint64 {
+	if r.Op == ReqWriteZeroes {
+		return r.Len
+	}
+	return uint64(len(r.Buf))
 }
