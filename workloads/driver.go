@@ -188,6 +188,8 @@ func (d *driver) submit(s *runSlot, op Op) {
 		s.req.Op, s.req.Buf = impl.ReqWrite, s.buf[:op.Len]
 	case OpFlush:
 		s.req.Op = impl.ReqFlush
+	case OpTrim:
+		s.req.Op, s.req.Len = impl.ReqWriteZeroes, op.Len
 	}
 	d.sub.Submit(&s.req)
 }
@@ -301,7 +303,7 @@ func (s *runSlot) complete(r *impl.Request) {
 	d := s.d
 	if r.Err != nil {
 		if d.firstErr == nil {
-			d.firstErr = fmt.Errorf("request %d (%s at %#x+%d): %w", r.ID, r.Op, r.Off, len(r.Buf), r.Err)
+			d.firstErr = fmt.Errorf("request %d (%s at %#x+%d): %w", r.ID, r.Op, r.Off, r.Length(), r.Err)
 		}
 		d.stopped = true
 		return
@@ -310,8 +312,8 @@ func (s *runSlot) complete(r *impl.Request) {
 	if s.pace != nil && s.pace.completed() {
 		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace})
 	}
-	if d.cfg.ReadBack && r.Op == impl.ReqWrite {
-		d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})
+	if d.cfg.ReadBack && (r.Op == impl.ReqWrite || r.Op == impl.ReqWriteZeroes) {
+		d.written = append(d.written, span{r.Off, r.Length()})
 	}
 	if !d.measuring {
 		if done < d.measureAt {
@@ -333,6 +335,9 @@ func (s *runSlot) complete(r *impl.Request) {
 		res.Bytes += uint64(len(r.Buf))
 	case impl.ReqFlush:
 		res.Flushes++
+	case impl.ReqWriteZeroes:
+		res.Trims++
+		res.TrimBytes += r.Len
 	}
 	d.lats = append(d.lats, r.DoneNanos-r.SubmitNanos)
 	d.last = max(d.last, done)

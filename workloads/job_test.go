@@ -113,7 +113,15 @@ func TestJobSet(t *testing.T) {
 		{"rw", "randwrite", func(j Job) bool { return j.RW == RWRandWrite }, ""},
 		{"readwrite", "readwrite", func(j Job) bool { return j.RW == RWMixed }, ""},
 		{"rw", "randrw", func(j Job) bool { return j.RW == RWRandMixed }, ""},
-		{"rw", "trim", nil, "no discard"},
+		{"rw", "trim", func(j Job) bool { return j.RW == RWTrim }, ""},
+		{"rw", "randtrimwrite", func(j Job) bool { return j.RW == RWRandTrimWrite }, ""},
+		{"rw", "randtrim:8", nil, "offset modifier"},
+		{"bs", "4k,8k,16k", func(j Job) bool {
+			return j.BlockSize == 4<<10 && j.WriteBlockSize == 8<<10 && j.TrimBlockSize == 16<<10
+		}, ""},
+		{"bs", "4k,8k", func(j Job) bool { return j.WriteBlockSize == 8<<10 && j.TrimBlockSize == 0 }, ""},
+		{"bs", "8k,8k,", func(j Job) bool { return j.WriteBlockSize == 0 && j.TrimBlockSize == 4<<10 }, ""},
+		{"bs", "4k,8k,1x", nil, "1x"},
 		{"rw", "read:-8k", nil, "offset modifier"},
 		{"rw", "sideways", nil, "want one of"},
 		{"bs", "4k,8k", func(j Job) bool { return j.BlockSize == 4<<10 && j.WriteBlockSize == 8<<10 }, ""},
