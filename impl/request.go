@@ -13,12 +13,28 @@ const (
 	// ReqFlush makes every write completed before it durable.
 	ReqFlush
 	// ReqWriteZeroes makes the Len bytes at Off read as zeros, without a
-	// buffer (Buf must be nil), as QEMU's bdrv_co_pwrite_zeroes does for
-	// QED (qed_co_pwrite_zeroes): whole clusters become zero clusters or
-	// are zeroed in place, the parts of clusters at an unaligned start or
-	// end are written as zero data. QED has no discard, so it is also what
-	// a trim (an NBD TRIM, a fio trim) means here. Its metadata changes are
-	// allocations, decided by the policy like an allocating write's.
+	// buffer (Buf must be nil), after QEMU's qed_co_pwrite_zeroes. QED has
+	// no discard, so it is also what a trim (an NBD TRIM, a fio trim)
+	// means here. Cluster by cluster:
+	//
+	//   - allocated: zeroed in place (an OpWriteZeroes on its data), with
+	//     no metadata change: QED has no refcounts, so dropping the
+	//     allocation would leak the cluster;
+	//   - a zero cluster: nothing;
+	//   - unallocated, where it reads as zeros already (no backing file,
+	//     or past its end): nothing. QEMU writes zero-cluster entries
+	//     there; skipping them costs no I/O and reads the same, so
+	//     without a backing file a write-zeroes never changes metadata;
+	//   - unallocated, where the backing file shows through: covered
+	//     whole, its L2 entry becomes ZeroCluster, a metadata-only
+	//     allocation (possibly of a new L2 table) admitted by the policy
+	//     like an allocating write's (model.AllocCluster, AllocL2);
+	//     covered in part (an unaligned start or end), it is written as
+	//     zero data with the copy-on-write fill of any write, as QEMU
+	//     falls back to a buffer of zeros there.
+	//
+	// The image's last cluster counts as covered whole when the range
+	// reaches the image's end.
 	ReqWriteZeroes
 )
 

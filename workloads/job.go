@@ -278,7 +278,7 @@ var jobKeys = slices.Concat(coreJobKeys, fioJobKeys)
 
 // coreJobKeys are the keys Job.String always writes.
 var coreJobKeys = []jobKey{
-	{name: "rw", aliases: []string{"readwrite"}, help: "read, write, randread, randwrite, rw (readwrite), randrw, trim, randtrim, trimwrite or randtrimwrite; a trim is the image's write-zeroes request (QED has no discard: whole clusters become zero clusters, or are zeroed in place where allocated, partial ones are written with zeros), counted as a write of zeros by -linearizability",
+	{name: "rw", aliases: []string{"readwrite"}, help: "read, write, randread, randwrite, rw (readwrite), randrw, trim, randtrim, trimwrite or randtrimwrite; a trim is the image's write-zeroes request (QED has no discard): allocated clusters are zeroed in place, unallocated ones that a backing file shows through become zero clusters (or take zero data where covered in part), the rest read as zeros already; -linearizability counts it a write of zeros",
 		set: func(j *Job, v string) error {
 			if v == "readwrite" {
 				v = string(RWMixed)
