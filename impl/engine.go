@@ -1138,8 +1138,8 @@ func (e *Engine) zeroesPiece(pos, spanEnd uint64) uint64 {
 	return spanEnd
 }
 
-// wholeClusters reports whether the segment at pos covers its clusters
-// whole (to the image's end for the last).
+// wholeClusters reports whether rq's segment covers its clusters whole
+// (to the image's end for the last).
 func (e *Engine) wholeClusters(rq *request) bool {
 	end := rq.pos + rq.segLen
 	return e.g.InCluster(rq.pos) == 0 && (e.g.InCluster(end) == 0 || end == e.g.ImageSize)
