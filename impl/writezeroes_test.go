@@ -361,7 +361,8 @@ func TestWriteZeroesRefused(t *testing.T) {
 // TestWriteZeroesConcurrent submits a write and a write-zeroes of the same
 // cluster together (in both orders) under every registered policy, with
 // and without a backing file, and completes their I/Os in every order
-// the engine allows (a search that replays each order from scratch):
+// the engine allows (a search that replays each order from scratch),
+// with the L2 table to be read first (cold) or already cached (warm):
 // the image must check free of corruption, and for a policy that claims
 // safety the content must be one of the two serial orders (the write's
 // data over zeros, or zeros). A policy that claims unsafety may lose the
@@ -391,15 +392,19 @@ func TestWriteZeroesConcurrent(t *testing.T) {
 		for _, sc := range scenarios {
 			t.Run(reg.Name+"/"+sc.name, func(t *testing.T) {
 				runs, violations, lastV := 0, 0, ""
-				for _, zFirst := range []bool{false, true} {
+				for _, order := range []struct{ zFirst, warm bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+					zFirst := order.zFirst
+					if order.warm && !sc.table {
+						continue
+					}
 					var prefix []int
 					for {
-						choices, counts, v := wzConcurrentOnce(t, reg.Policy, sc.backing, sc.table, sc.prealloc, sc.wOff, sc.wLen, sc.zOff, sc.zLen, zFirst, prefix)
+						choices, counts, v := wzConcurrentOnce(t, reg.Policy, sc.backing, sc.table, sc.prealloc, order.warm, sc.wOff, sc.wLen, sc.zOff, sc.zLen, zFirst, prefix)
 						runs++
 						if v != "" {
 							violations, lastV = violations+1, v
 							if reg.Expect == model.Safe {
-								t.Fatalf("order %v (write-zeroes first: %v): %s", choices, zFirst, v)
+								t.Fatalf("order %v (write-zeroes first: %v, table cached: %v): %s", choices, zFirst, order.warm, v)
 							}
 						}
 						i := len(choices) - 1
@@ -427,7 +432,7 @@ func TestWriteZeroesConcurrent(t *testing.T) {
 // the k'th completion takes pending I/O prefix[k] (in issue order), or
 // the first one past the prefix. It returns the choices made, how many
 // I/Os were pending at each, and a violation, or "".
-func wzConcurrentOnce(t *testing.T, p model.Policy, withBacking, table, prealloc bool, wOff, wLen, zOff, zLen uint64, zFirst bool, prefix []int) (choices, counts []int, violation string) {
+func wzConcurrentOnce(t *testing.T, p model.Policy, withBacking, table, prealloc, warm bool, wOff, wLen, zOff, zLen uint64, zFirst bool, prefix []int) (choices, counts []int, violation string) {
 	t.Helper()
 	const (
 		cs   = 4096
@@ -458,6 +463,19 @@ func wzConcurrentOnce(t *testing.T, p model.Policy, withBacking, table, prealloc
 	eng, err := NewEngine(files, Options{Policy: p})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if warm {
+		// A read of cluster 0 loads the L2 table into the cache.
+		eng.Submit(&Request{Op: ReqRead, Off: 0, Buf: make([]byte, SectorSize)})
+		for n := 0; eng.HasReady(); n++ {
+			if n > 100 {
+				t.Fatal("the warming read does not complete")
+			}
+			for _, io := range eng.Ready().IOs {
+				io.Err = Perform(files, io)
+				eng.Complete(io)
+			}
+		}
 	}
 	w := &Request{Op: ReqWrite, Off: wOff, Buf: bytes.Repeat([]byte{0x77}, int(wLen))}
 	z := &Request{Op: ReqWriteZeroes, Off: zOff, Len: zLen}
