@@ -95,7 +95,7 @@ func (c *Counterexample) String() string {
 	}
 	for i, s := range c.Steps {
 		fmt.Fprintf(&b, "  %s  ", s)
-		if s.Action == history.ActWrite {
+		if s.Action.Writes() {
 			fmt.Fprintf(&b, "s%d := %v", c.Sector, s.Wrote)
 		} else {
 			fmt.Fprintf(&b, "s%d -> %v", c.Sector, s.Saw)
@@ -307,7 +307,7 @@ func (c *partitionCheck) concurrent(s uint64, lo, hi int64) []Step {
 	var cands []near
 	for k := range c.hist.ops {
 		o := &c.hist.ops[k]
-		if o.action != history.ActRead && o.action != history.ActWrite {
+		if !o.action.Ranged() {
 			continue
 		}
 		if o.call > hi || o.ret < lo || (s >= o.sector && s < o.sector+o.sectors) {

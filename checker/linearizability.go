@@ -374,8 +374,8 @@ func (c *partitionCheck) replaySegment(seg segment, assumed []model.Tag) CheckRe
 	}
 	for _, k := range list {
 		o := &c.hist.ops[k]
-		if o.action == history.ActWrite {
-			held, possible = model.WriteTag(o.id, seg.sector), nil
+		if o.action.Writes() {
+			held, possible = o.action.Wrote(o.id, seg.sector), nil
 			continue
 		}
 		got := o.seen[seg.sector-o.sector].Tag
@@ -435,14 +435,14 @@ func (c *partitionCheck) finals(seg segment, assumed []model.Tag) []model.Tag {
 	reads := false
 	for _, k := range list {
 		o := &c.hist.ops[k]
-		if o.action != history.ActWrite {
+		if !o.action.Writes() {
 			lastRead, reads = o.seen[seg.sector-o.sector].Tag, true
 			continue
 		}
 		maximal := true
 		for _, k2 := range list {
 			o2 := &c.hist.ops[k2]
-			if o2.action == history.ActWrite && o.ret < o2.call {
+			if o2.action.Writes() && o.ret < o2.call {
 				maximal = false
 				break
 			}
@@ -453,7 +453,8 @@ func (c *partitionCheck) finals(seg segment, assumed []model.Tag) []model.Tag {
 	}
 	switch {
 	case len(cands) == 1:
-		return []model.Tag{model.WriteTag(c.hist.ops[cands[0]].id, seg.sector)}
+		o := &c.hist.ops[cands[0]]
+		return []model.Tag{o.action.Wrote(o.id, seg.sector)}
 	case len(cands) == 0 && reads:
 		return []model.Tag{lastRead} // every read saw it, or seg would have failed
 	case len(cands) == 0:
@@ -465,7 +466,10 @@ func (c *partitionCheck) finals(seg segment, assumed []model.Tag) []model.Tag {
 	var end int64
 	var out []model.Tag
 	for _, k := range cands {
-		t := model.WriteTag(c.hist.ops[k].id, seg.sector)
+		t := c.hist.ops[k].action.Wrote(c.hist.ops[k].id, seg.sector)
+		if slices.Contains(out, t) {
+			continue // two write-zeroes: one value
+		}
 		if !c.noZones {
 			switch c.zoneFinal(seg, assumed, t) {
 			case Ok:

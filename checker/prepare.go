@@ -146,7 +146,7 @@ func prepare(h *history.History, allowPending bool) (*prepared, error) {
 				fail(DuplicateCall, ev.ID, i, "operation id already used by an earlier call")
 				continue
 			}
-			if (ev.Action == history.ActRead || ev.Action == history.ActWrite) && ev.Sectors == 0 {
+			if ev.Action.Ranged() && ev.Sectors == 0 {
 				fail(Malformed, ev.ID, i, "%s covers no sector", ev.Action)
 				continue
 			}
@@ -170,7 +170,7 @@ func prepare(h *history.History, allowPending bool) (*prepared, error) {
 		returned[k] = true
 		o := &hist.ops[k]
 		o.retTime, o.err = ev.Time, ev.Err
-		if ev.Err != "" && o.action == history.ActWrite {
+		if ev.Err != "" && o.action.Writes() {
 			continue // a failed write may or may not have landed: pending
 		}
 		o.ret, o.pending = int64(i), false
@@ -250,7 +250,7 @@ func (h *prepared) unknownTag(index *opIndex, t model.Tag, s uint64) string {
 // indexed reports whether o is in the per-sector index: pending reads
 // have no result and are left out.
 func (o *op) indexed() bool {
-	return o.action == history.ActWrite || o.action == history.ActRead && o.seen != nil
+	return o.action.Writes() || o.action == history.ActRead && o.seen != nil
 }
 
 // index groups the reads and writes by sector, each sector's operations
@@ -339,8 +339,8 @@ func (h *prepared) indexDense(lo uint64, span, total int) {
 // sectorInput returns what op k does to sector s, for the model.
 func (h *prepared) sectorInput(k int32, s uint64) (model.SectorInput, any) {
 	o := &h.ops[k]
-	if o.action == history.ActWrite {
-		return model.SectorInput{Kind: model.SectorWrite, Sector: s, Tag: model.WriteTag(o.id, s)}, nil
+	if o.action.Writes() {
+		return model.SectorInput{Kind: model.SectorWrite, Sector: s, Tag: o.action.Wrote(o.id, s)}, nil
 	}
 	return model.SectorInput{Kind: model.SectorRead, Sector: s}, o.seen[s-o.sector].Tag
 }

@@ -336,9 +336,13 @@ const (
 	opFlush
 	opReopen // runs alone: waits for every request, closes, opens again
 	opCheck  // runs alone: impl.Check on the open image's file
+	opZero   // write-zeroes (a trim): generated only by withZeroes
 )
 
-var propOpNames = [...]string{"read", "write", "flush", "reopen", "check"}
+var propOpNames = [...]string{"read", "write", "flush", "reopen", "check", "write-zeroes"}
+
+// ranged reports whether the op covers sectors.
+func (k propOpKind) ranged() bool { return k == opRead || k == opWrite || k == opZero }
 
 // String returns the kind's name as the text form writes it ("write").
 func (k propOpKind) String() string { return propOpNames[k] }
@@ -351,7 +355,7 @@ type propOp struct {
 
 // String renders op in the text form: "write s8+2", "flush".
 func (o propOp) String() string {
-	if o.Kind == opRead || o.Kind == opWrite {
+	if o.Kind.ranged() {
 		return fmt.Sprintf("%s s%d+%d", o.Kind, o.Sector, o.Count)
 	}
 	return o.Kind.String()
@@ -484,7 +488,7 @@ func shrinkCase(v any) gopter.Shrink {
 	spc := c.Geom.Cluster() / propSector
 	for i, b := range c.Batches {
 		for j, o := range b {
-			if o.Kind != opRead && o.Kind != opWrite {
+			if !o.Kind.ranged() {
 				continue
 			}
 			for _, s := range shrinkOp(o, spc) {
@@ -617,7 +621,7 @@ func parseOp(s string) (propOp, error) {
 		return propOp{}, fmt.Errorf("operation %q: unknown kind (want one of %v)", s, propOpNames)
 	}
 	o := propOp{Kind: propOpKind(k)}
-	if o.Kind != opRead && o.Kind != opWrite {
+	if !o.Kind.ranged() {
 		if ext != "" {
 			return o, fmt.Errorf("operation %q: %s takes no extent", s, name)
 		}
@@ -646,7 +650,7 @@ func remap(c propCase, g propGeom) (propCase, bool) {
 	clusters := map[uint64][]uint64{}
 	for _, b := range c.Batches {
 		for _, o := range b {
-			if o.Kind != opRead && o.Kind != opWrite {
+			if !o.Kind.ranged() {
 				continue
 			}
 			t, k := o.Sector/ospan, o.Sector%ospan/ospc
@@ -666,7 +670,7 @@ func remap(c propCase, g propGeom) (propCase, bool) {
 	end := uint64(0)
 	for _, b := range d.Batches {
 		for j, o := range b {
-			if o.Kind != opRead && o.Kind != opWrite {
+			if !o.Kind.ranged() {
 				continue
 			}
 			t, k := o.Sector/ospan, o.Sector%ospan/ospc

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/qedharness/qedharness/model"
-	"github.com/qedharness/qedharness/workloads/history"
 )
 
 // zoneSegment accepts a segment of one sector's history without a search,
@@ -124,10 +123,10 @@ func (c *partitionCheck) zonesHold(s uint64, list []int32, start model.Tag, extr
 	clusters[start] = &zoneCluster{writeCall: never, first: never, last: never}
 	for _, k := range list {
 		o := &c.hist.ops[k]
-		if o.action != history.ActWrite {
+		if !o.action.Writes() {
 			continue
 		}
-		t := model.WriteTag(o.id, s)
+		t := o.action.Wrote(o.id, s)
 		if clusters[t] != nil {
 			return Unknown // not distinct: the characterization does not apply
 		}
@@ -135,7 +134,7 @@ func (c *partitionCheck) zonesHold(s uint64, list []int32, start model.Tag, extr
 	}
 	for _, k := range list {
 		o := &c.hist.ops[k]
-		if o.action == history.ActWrite {
+		if o.action.Writes() {
 			continue
 		}
 		z := clusters[o.seen[s-o.sector].Tag]

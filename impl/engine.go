@@ -1,7 +1,6 @@
 package impl
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/qedharness/qedharness/model"
@@ -42,18 +41,23 @@ type request struct {
 	pos, end uint64 // guest byte range still to do
 
 	// The current segment.
-	acc       model.Access
-	segLen    uint64 // guest bytes of the segment
-	segOff    uint64 // file offset of the segment's first cluster (found or allocated)
-	zeroRun   bool   // the segment's entries are zero clusters
-	table     *l2Table
-	newTable  *l2Table
-	buf       []byte // cluster buffer of an allocating segment
-	zeroFill  bool   // buf's fill around the guest data is zeros, not backing data
-	backFill  bool   // buf's fill around the guest data is the backing file's bytes from backFrom
-	backFrom  uint64
-	nClusters uint64 // clusters allocated for the segment
-	fillStage uint8  // next of QEMU-style separate fill writes
+	acc     model.Access
+	segLen  uint64 // guest bytes of the segment
+	segOff  uint64 // file offset of the segment's first cluster (found or allocated)
+	zeroRun bool   // the segment's entries are zero clusters
+	// A write-zeroes segment: zeroEntries makes its clusters zero-cluster
+	// entries (no data); zeros, when not nil, is its guest data (zeros,
+	// never written to) for a segment written as zero data.
+	zeroEntries bool
+	zeros       []byte
+	table       *l2Table
+	newTable    *l2Table
+	buf         []byte // cluster buffer of an allocating segment
+	zeroFill    bool   // buf's fill around the guest data is zeros, not backing data
+	backFill    bool   // buf's fill around the guest data is the backing file's bytes from backFrom
+	backFrom    uint64
+	nClusters   uint64 // clusters allocated for the segment
+	fillStage   uint8  // next of QEMU-style separate fill writes
 
 	pendingMeta int // metadata sector writes the segment waits for
 	// An allocation waiting for the file to grow to growEnd, and what it
@@ -147,6 +151,12 @@ type Engine struct {
 	// (Options.UnorderedMetadata).
 	unorderedMeta bool
 	zeroFrom      uint64 // clusters from here on read as zeros: past the file's end at open
+	// zeroUpdates are write-zeroes segments whose zero-cluster entries
+	// drainWakes makes next (spareZero: the spare list).
+	zeroUpdates, spareZero []*request
+	// zeroData is one cluster of zeros, the guest data of write-zeroes
+	// written as data; allocated at first use, never written to.
+	zeroData []byte
 
 	backing     bool
 	backingName string // the backing file name in the header, or ""
@@ -233,7 +243,7 @@ func (e *Engine) Submit(r *Request) {
 	r.SubmitNanos = e.now()
 	e.active++
 	rq := e.pool.getRequest()
-	rq.r, rq.pos, rq.end = r, r.Off, r.Off+uint64(len(r.Buf))
+	rq.r, rq.pos, rq.end = r, r.Off, r.Off+r.Length()
 	if err := e.validate(r); err != nil {
 		e.finish(rq, err)
 		return
@@ -247,16 +257,23 @@ func (e *Engine) validate(r *Request) error {
 	case ReqFlush:
 		return nil
 	case ReqRead:
-	case ReqWrite:
+	case ReqWrite, ReqWriteZeroes:
 		if e.readOnly {
-			return errors.New("write refused: image is open read-only")
+			return fmt.Errorf("%s refused: image is open read-only", r.Op)
 		}
 	default:
 		return fmt.Errorf("unknown request op %d", r.Op)
 	}
-	end := r.Off + uint64(len(r.Buf))
+	switch {
+	case r.Op == ReqWriteZeroes && r.Buf != nil:
+		return fmt.Errorf("write-zeroes at %d has a buffer of %d bytes; it takes a length (Len) and no buffer", r.Off, len(r.Buf))
+	case r.Op != ReqWriteZeroes && r.Len != 0:
+		return fmt.Errorf("%s at %d has Len %d; only a write-zeroes takes a length, the others take it from the buffer", r.Op, r.Off, r.Len)
+	}
+	n := r.Length()
+	end := r.Off + n
 	if end < r.Off || end > e.g.ImageSize {
-		return fmt.Errorf("%s of %d bytes at %d is past the image end (%d bytes)", r.Op, len(r.Buf), r.Off, e.g.ImageSize)
+		return fmt.Errorf("%s of %d bytes at %d is past the image end (%d bytes)", r.Op, n, r.Off, e.g.ImageSize)
 	}
 	return nil
 }
@@ -370,9 +387,25 @@ func (e *Engine) lookup(rq *request) {
 		spanEnd := min(rq.end, (l1i+1)*g.L2Span())
 		l2off := e.l1[l1i]
 		first := g.ClusterIndex(rq.pos)
+		zeroes := rq.r.Op == ReqWriteZeroes
+		if zeroes {
+			spanEnd = e.zeroesPiece(rq.pos, spanEnd)
+		}
 		if l2off == 0 {
 			rq.segLen = spanEnd - rq.pos
 			rq.zeroRun = false
+			if zeroes {
+				if e.readsAsZeros(rq.pos) {
+					rq.pos += rq.segLen
+					continue
+				}
+				if !e.admit(rq, e.access(rq, model.AllocL2, l1i, first)) {
+					return
+				}
+				e.prepareZeroes(rq)
+				e.allocate(rq)
+				return
+			}
 			kind := model.AllocL2
 			if rq.r.Op == ReqRead {
 				kind = model.Read
@@ -437,6 +470,33 @@ func (e *Engine) lookup(rq *request) {
 			}
 			e.issue(rq, OpRead, ImageFile, entry+g.InCluster(rq.pos), rq.guestBuf(), PurposeData, stepAdvance)
 			return
+		case zeroes:
+			switch {
+			case entry > ZeroCluster:
+				// Allocated: zeroed in place, as QEMU's write of a zero
+				// buffer into a found cluster, with no metadata change
+				// (QED has no refcounts: freeing the cluster would leak
+				// it).
+				if !e.admit(rq, e.access(rq, model.Rewrite, l1i, first)) {
+					return
+				}
+				io := e.issue(rq, OpWriteZeroes, ImageFile, entry+g.InCluster(rq.pos), nil, PurposeData, stepAdvance)
+				io.Len = rq.segLen
+				return
+			case entry == ZeroCluster || e.readsAsZeros(rq.pos):
+				// Zeros already: nothing to do.
+				rq.pos += rq.segLen
+				continue
+			}
+			if !e.admit(rq, e.access(rq, model.AllocCluster, l1i, first)) {
+				return
+			}
+			rq.zeroRun = false
+			rq.table = t
+			t.pins++
+			e.prepareZeroes(rq)
+			e.allocate(rq)
+			return
 		case entry > ZeroCluster:
 			if !e.admit(rq, e.access(rq, model.Rewrite, l1i, first)) {
 				return
@@ -462,8 +522,12 @@ func (e *Engine) access(rq *request, kind model.Kind, l1i, first uint64) model.A
 	return model.Access{Req: rq.r.ID, Kind: kind, L1: l1i, First: first, Count: last - first + 1}
 }
 
-// guestBuf returns the part of the request's buffer for the segment.
+// guestBuf returns the part of the request's buffer for the segment (a
+// write-zeroes segment written as zero data: zeros).
 func (rq *request) guestBuf() []byte {
+	if rq.zeros != nil {
+		return rq.zeros[:rq.segLen]
+	}
 	start := rq.pos - rq.r.Off
 	return rq.r.Buf[start : start+rq.segLen]
 }
@@ -558,9 +622,24 @@ func (e *Engine) park(rq *request, acc model.Access, others []model.Access, owne
 
 // drainWakes restarts woken requests from their lookup, in the order they
 // froze, after requests in flight completed: the waiters of each, and all
-// of frozen when a request in flight completed.
+// of frozen when a request in flight completed; and makes the zero-cluster
+// entries of write-zeroes segments that are due.
 func (e *Engine) drainWakes() {
-	for e.wake || len(e.ready) > 0 {
+	for e.wake || len(e.ready) > 0 || len(e.zeroUpdates) > 0 {
+		if len(e.zeroUpdates) > 0 {
+			// Write-zeroes segments whose zero-cluster entries are due
+			// (allocateData), in the order they came.
+			ups := e.zeroUpdates
+			e.zeroUpdates = e.spareZero[:0]
+			for i, rq := range ups {
+				ups[i] = nil
+				if !rq.finished {
+					e.updateL2(rq)
+				}
+			}
+			e.spareZero = ups[:0]
+			continue
+		}
 		if e.wake {
 			e.wake = false
 			for i, rq := range e.frozen {
@@ -679,6 +758,7 @@ func (e *Engine) releaseSegment(rq *request) {
 	}
 	e.releaseBuf(rq)
 	rq.newTable = nil
+	rq.zeroEntries, rq.zeros = false, nil
 }
 
 // releaseBuf returns the segment's cluster buffer to the pool. A buffer
@@ -882,6 +962,16 @@ func (e *Engine) allocateData(rq *request) {
 	g := &e.g
 	n := g.ClusterIndex(rq.pos+rq.segLen-1) - g.ClusterIndex(rq.pos) + 1
 	rq.nClusters = n
+	if rq.zeroEntries {
+		// Zero-cluster entries: no data to write, so no flush orders
+		// one before the entries either (QEMU's zero write skips
+		// qed_aio_write_main, which holds that flush). The update waits
+		// for drainWakes: made here, inside the handler of another
+		// request's completion (a metadata write's, whose waiters it is
+		// walking), it would change the state that handler walks.
+		e.zeroUpdates = append(e.zeroUpdates, rq)
+		return
+	}
 	rq.segOff = e.alloc(n * g.ClusterSize)
 	if e.room(rq, rq.segOff+n*g.ClusterSize, growData) {
 		e.writeNewData(rq)
@@ -998,7 +1088,7 @@ func (e *Engine) updateL2(rq *request) {
 	if rq.acc.Kind == model.AllocL2 {
 		t := &l2Table{off: e.alloc(g.TableBytes), entries: make([]uint64, g.TableEntries), pins: 1}
 		for k := range n {
-			t.entries[idx+k] = rq.segOff + k*g.ClusterSize
+			t.entries[idx+k] = rq.newEntry(k, g.ClusterSize)
 		}
 		rq.newTable = t
 		if e.room(rq, t.off+g.TableBytes, growTable) {
@@ -1014,13 +1104,66 @@ func (e *Engine) updateL2(rq *request) {
 	}
 	t := rq.table
 	for k := range n {
-		t.entries[idx+k] = rq.segOff + k*g.ClusterSize
+		t.entries[idx+k] = rq.newEntry(k, g.ClusterSize)
 	}
 	e.releaseBuf(rq)
 	e.meta.update(e, rq, t.off, false, idx, n)
 	if rq.pendingMeta == 0 {
 		e.metaDone(rq) // written back later
 	}
+}
+
+// newEntry returns the L2 entry of the segment's k'th new cluster: its
+// data cluster, or ZeroCluster for a write-zeroes' zero-cluster entries.
+func (rq *request) newEntry(k, clusterSize uint64) uint64 {
+	if rq.zeroEntries {
+		return ZeroCluster
+	}
+	return rq.segOff + k*clusterSize
+}
+
+// zeroesPiece returns the end of the piece of a write-zeroes at pos, no
+// further than spanEnd: a piece is either the part of one cluster at an
+// unaligned start or end, or whole clusters (the image's last cluster is
+// whole when the range reaches the image's end, which need not be
+// cluster-aligned).
+func (e *Engine) zeroesPiece(pos, spanEnd uint64) uint64 {
+	g := &e.g
+	if g.InCluster(pos) != 0 {
+		return min(spanEnd, g.StartOfCluster(pos)+g.ClusterSize)
+	}
+	if whole := g.StartOfCluster(spanEnd); spanEnd != g.ImageSize && whole > pos {
+		return whole
+	}
+	return spanEnd
+}
+
+// wholeClusters reports whether rq's segment covers its clusters whole
+// (to the image's end for the last).
+func (e *Engine) wholeClusters(rq *request) bool {
+	end := rq.pos + rq.segLen
+	return e.g.InCluster(rq.pos) == 0 && (e.g.InCluster(end) == 0 || end == e.g.ImageSize)
+}
+
+// readsAsZeros reports whether unallocated clusters from pos on read as
+// zeros: there is no backing file, or it ends before pos.
+func (e *Engine) readsAsZeros(pos uint64) bool {
+	return !e.backing || pos >= e.backingSize
+}
+
+// prepareZeroes sets up an admitted write-zeroes segment over
+// unallocated clusters that do not read as zeros (a backing file holds
+// them): whole clusters become zero-cluster entries, an unaligned piece
+// is written as zero data, with the copy-on-write fill of any write.
+func (e *Engine) prepareZeroes(rq *request) {
+	if e.wholeClusters(rq) {
+		rq.zeroEntries = true
+		return
+	}
+	if e.zeroData == nil {
+		e.zeroData = make([]byte, e.g.ClusterSize)
+	}
+	rq.zeros = e.zeroData
 }
 
 // writeNewTable writes the segment's new L2 table. Only the new entries

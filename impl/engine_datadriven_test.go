@@ -40,7 +40,7 @@ import (
 //
 //	submit NAME [off=N len=N]
 //	  Submits a request named by the script: a name starting with w is a
-//	  write, r a read, f a flush (no off or len). A write's data is the
+//	  write, r a read, z a write-zeroes, f a flush (no off or len). A write's data is the
 //	  pattern labelled with its name, so read can tell who wrote what.
 //
 //	complete ioN [ioM ...] [err=EIO]
@@ -266,7 +266,7 @@ func (d *engineDriver) open(t *testing.T, td *datadriven.TestData) string {
 // submitCmd submits one named request and prints the engine's response.
 func (d *engineDriver) submitCmd(t *testing.T, td *datadriven.TestData) string {
 	if len(td.CmdArgs) == 0 || len(td.CmdArgs[0].Vals) != 0 {
-		td.Fatalf(t, "submit: want a request name first (w1, r2, f3)")
+		td.Fatalf(t, "submit: want a request name first (w1, r2, z3, f4)")
 	}
 	name := td.CmdArgs[0].Key
 	if d.byName[name] != nil {
@@ -280,10 +280,14 @@ func (d *engineDriver) submitCmd(t *testing.T, td *datadriven.TestData) string {
 		r.Op = ReqRead
 	case 'f':
 		r.Op = ReqFlush
+	case 'z':
+		r.Op = ReqWriteZeroes
 	default:
-		td.Fatalf(t, "submit: request name %q starts with neither w, r nor f", name)
+		td.Fatalf(t, "submit: request name %q starts with none of w, r, z and f", name)
 	}
-	if r.Op != ReqFlush {
+	if r.Op == ReqWriteZeroes {
+		r.Off, r.Len = d.scanRange(t, td)
+	} else if r.Op != ReqFlush {
 		off, n := d.scanRange(t, td)
 		r.Off, r.Buf = off, make([]byte, n)
 		if r.Op == ReqWrite {

@@ -499,6 +499,15 @@ func (im *Image) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
+// WriteZeroesAt makes the n guest bytes at off read as zeros
+// (ReqWriteZeroes), running the image until done.
+func (im *Image) WriteZeroesAt(off, n int64) error {
+	if off < 0 || n < 0 {
+		return fmt.Errorf("write-zeroes of %d bytes at %d: negative offset or length", n, off)
+	}
+	return im.do(&Request{Op: ReqWriteZeroes, Off: uint64(off), Len: uint64(n)})
+}
+
 // Flush makes every completed write durable.
 func (im *Image) Flush() error { return im.do(&Request{Op: ReqFlush}) }
 

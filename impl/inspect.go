@@ -188,6 +188,8 @@ func (e *Engine) Describe(io *IO) string {
 			return fmt.Sprintf("read of the backing file at %#x+%d", io.Off, len(io.Buf))
 		case io.Op == OpRead:
 			return fmt.Sprintf("read of the cluster at %#x (bytes %#x+%d)", e.g.StartOfCluster(io.Off), io.Off, len(io.Buf))
+		case io.Op == OpWriteZeroes:
+			return fmt.Sprintf("in-place write-zeroes of the cluster at %#x (bytes %#x+%d)", e.g.StartOfCluster(io.Off), io.Off, io.Len)
 		default:
 			return fmt.Sprintf("in-place write of the cluster at %#x (bytes %#x+%d)", e.g.StartOfCluster(io.Off), io.Off, len(io.Buf))
 		}

@@ -124,6 +124,8 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench runs a single stream (numjobs > 1)")
 	case j.RW == RWMixed || j.RW == RWRandMixed:
 		return nil, "", errors.New("qemu-img bench cannot mix reads and writes")
+	case j.RW.Trims():
+		return nil, "", errors.New("qemu-img bench issues no trims (discards or write-zeroes)")
 	case j.Distribution.Kind != Uniform:
 		return nil, "", errors.New("qemu-img bench has no skewed distribution")
 	case p.sizes != nil || j.BlockAlign > 0:

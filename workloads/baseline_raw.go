@@ -26,7 +26,8 @@ type rawSlot struct {
 // and order, qd requests in flight per instance, a closed loop) against
 // a raw file of the image's guest size, preallocated, through
 // file.Backend with cfg's Direct, AIO and Workers, guest offsets
-// being file offsets. Flushes are fdatasyncs. There is no metadata and
+// being file offsets. Flushes are fdatasyncs; trims are write-zeroes
+// (fallocate's zero range). There is no metadata and
 // no backing file. Like the qemu-img baselines it prefills, untimed, what
 // the streams touch (Plan.prefillSpans) when the job prefills or only
 // reads, so that reads and rewrites find written blocks rather than
@@ -171,6 +172,10 @@ func driveRaw(cfg BaselineConfig, be *file.Backend, qd int, clock func() int64) 
 			s.io.Op, s.io.Buf = impl.OpWrite, s.buf[:op.Len]
 		case OpFlush:
 			s.io.Op, s.io.Purpose = impl.OpFlush, impl.PurposeFlush
+		case OpTrim:
+			// A raw file's trim: zeros without a buffer (fallocate's
+			// zero range), as the image's write-zeroes.
+			s.io.Op, s.io.Len = impl.OpWriteZeroes, op.Len
 		}
 		inFlight++
 		if cfg.onSubmit != nil {
@@ -222,6 +227,9 @@ func driveRaw(cfg BaselineConfig, be *file.Backend, qd int, clock func() int64) 
 			res.DataBytes += uint64(len(o.Buf))
 		case impl.OpFlush:
 			res.Flushes++
+		case impl.OpWriteZeroes:
+			res.Trims++
+			res.TrimBytes += o.Len
 		}
 		lats = append(lats, now-slots[i].submitted)
 		last = max(last, now)

@@ -25,8 +25,8 @@ type sizeShare struct {
 type bsSplit [2][]sizeShare
 
 // parseBSSplit parses fio's bssplit: "SIZE/PERCENT:..." for reads and
-// writes, or "READS,WRITES[,TRIMS]" (trims are ignored: runbench issues
-// none). A blank PERCENT shares what the others leave evenly; the
+// writes, or "READS,WRITES[,TRIMS]" (the third is ignored: trims take
+// the writes' sizes). A blank PERCENT shares what the others leave evenly; the
 // percentages add up to 100.
 func parseBSSplit(v string) (bsSplit, error) {
 	dirs, err := perDirection(v, "SPLIT")
@@ -45,8 +45,8 @@ func parseBSSplit(v string) (bsSplit, error) {
 }
 
 // perDirection splits fio's "READS,WRITES[,TRIMS]" (or one value for
-// both) into the reads' and the writes' text; trims are ignored, since
-// runbench issues none. what names one value in the error.
+// both) into the reads' and the writes' text; the trims' is ignored
+// (trims take the writes' sizes). what names one value in the error.
 func perDirection(v, what string) ([2]string, error) {
 	parts := strings.Split(v, ",")
 	if len(parts) > 3 {
@@ -175,11 +175,13 @@ func (r bsRange) String() string {
 }
 
 // blockSizes is how a plan sizes each request when the sizes vary: by a
-// split, a range, or bs=READ,WRITE. It is immutable.
+// split, a range, or bs=READ,WRITE[,TRIM]. Trims take the writes' sizes
+// unless trimSize, from bs=READ,WRITE,TRIM, is set. It is immutable.
 type blockSizes struct {
 	split    bsSplit
 	rng      bsRange
 	hasSplit bool
+	trimSize uint64
 	// smallest and largest size over both directions
 	min, max uint64
 }
@@ -205,14 +207,24 @@ func newBlockSizes(j *Job) (*blockSizes, error) {
 			return nil, nil // one size: as bs (the caller sets it)
 		}
 		b.rng, key = r, "bsrange"
-	case j.WriteBlockSize != 0 && j.WriteBlockSize != j.BlockSize:
-		b.split = bsSplit{{{j.BlockSize, 100}}, {{j.WriteBlockSize, 100}}}
-		b.hasSplit, key = true, "bs"
+	case j.WriteBlockSize != 0 && j.WriteBlockSize != j.BlockSize || j.TrimBlockSize != 0:
+		b.split = bsSplit{{{j.BlockSize, 100}}, {{j.writeSize(), 100}}}
+		b.hasSplit, b.trimSize, key = true, j.TrimBlockSize, "bs"
 	default:
 		return nil, nil
 	}
 	b.min = ^uint64(0)
-	for dir := range 2 {
+	for dir := range 3 {
+		if dir == 2 {
+			if b.trimSize == 0 {
+				break
+			}
+			if n := b.trimSize; n%impl.SectorSize != 0 {
+				return nil, j.keyError(key, fmt.Errorf("block size %s is not a positive multiple of %d bytes", FormatSize(n), impl.SectorSize))
+			}
+			b.min, b.max = min(b.min, b.trimSize), max(b.max, b.trimSize)
+			break
+		}
 		sizes := []uint64{b.rng[dir][0], b.rng[dir][1]}
 		if b.hasSplit {
 			sizes = sizes[:0]
@@ -249,8 +261,11 @@ func singleRange(j *Job) (uint64, bool) {
 // get_next_buflen: a split's sizes by their shares; a range's sizes
 // min + max*u rounded down to a multiple of min and at most max.
 func (b *blockSizes) pick(rng *rand.Rand, k OpKind) uint64 {
+	if k == OpTrim && b.trimSize != 0 {
+		return b.trimSize
+	}
 	dir := 0
-	if k == OpWrite {
+	if k == OpWrite || k == OpTrim {
 		dir = 1
 	}
 	if b.hasSplit {

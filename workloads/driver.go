@@ -193,6 +193,8 @@ func (d *driver) submit(s *runSlot, op Op) {
 		s.req.Op, s.req.Buf = impl.ReqWrite, s.buf[:op.Len]
 	case OpFlush:
 		s.req.Op = impl.ReqFlush
+	case OpTrim:
+		s.req.Op, s.req.Len = impl.ReqWriteZeroes, op.Len
 	}
 	d.sub.Submit(&s.req)
 }
@@ -306,7 +308,7 @@ func (s *runSlot) complete(r *impl.Request) {
 	d := s.d
 	if r.Err != nil {
 		if d.firstErr == nil {
-			d.firstErr = fmt.Errorf("request %d (%s at %#x+%d): %w", r.ID, r.Op, r.Off, len(r.Buf), r.Err)
+			d.firstErr = fmt.Errorf("request %d (%s at %#x+%d): %w", r.ID, r.Op, r.Off, r.Length(), r.Err)
 		}
 		d.stopped = true
 		return
@@ -332,8 +334,10 @@ func (s *runSlot) complete(r *impl.Request) {
 	if s.pace != nil && s.pace.completed() {
 		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace})
 	}
-	if d.cfg.ReadBack && op == impl.ReqWrite && !d.cfg.Plan.job.SyncWrites {
-		d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})
+	// (A sync write's span was kept when the write completed: here r is
+	// its flush.)
+	if d.cfg.ReadBack && (r.Op == impl.ReqWrite || r.Op == impl.ReqWriteZeroes) {
+		d.written = append(d.written, span{r.Off, r.Length()})
 	}
 	if !d.measuring {
 		if done < d.measureAt {
@@ -355,6 +359,9 @@ func (s *runSlot) complete(r *impl.Request) {
 		res.Bytes += bytes
 	case impl.ReqFlush:
 		res.Flushes++
+	case impl.ReqWriteZeroes:
+		res.Trims++
+		res.TrimBytes += r.Len
 	}
 	d.lats = append(d.lats, r.DoneNanos-submitted)
 	d.last = max(d.last, done)

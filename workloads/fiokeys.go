@@ -110,7 +110,7 @@ func init() {
 		{"offset_increment", "regions numjobs apart by an increment: runbench places each instance's region size apart", "0"},
 		{"percentage_random", "a mix of random and sequential offsets runbench does not generate", "100"},
 		{"bs_unaligned blocksize_unaligned bs_is_seq_rand offset_align", "block sizes or offsets not aligned as runbench's requests are", "0"},
-		{"trim_percentage trim_backlog trim_backlog_batch", "trims: runbench's image has no discard", "0"},
+		{"trim_percentage trim_backlog trim_backlog_batch", "trims of verified blocks, part of fio's verify, which runbench does not do (rw=trim, randtrim, trimwrite and randtrimwrite issue trims)", "0"},
 		{"create_only pre_read exec_prerun exec_postrun fill_fs_only", "work before or instead of the job's I/O that runbench does not do", "0"},
 		{"kb_base", "sizes in powers of 1000: runbench reads 4k as 4096, as fio's default", "1024"},
 		{"thinktime_blocks_type thinktime_iotime rate_ignore_thinktime", "a thinktime rule runbench does not implement (its stalls follow thinktime_blocks completions)", "complete 0"},

@@ -25,7 +25,7 @@ const (
 	IOLogRead IOLogKind = iota
 	IOLogWrite
 	IOLogSync // sync or datasync: a flush
-	IOLogTrim // refused at replay unless replay_skip=trim
+	IOLogTrim // replayed as the image's write-zeroes request
 )
 
 // IOLogEntry is one read, write, sync or trim of an iolog.
@@ -210,14 +210,15 @@ func (p *Plan) planIOLog() error {
 		}
 		op := Op{Off: e.Off, Len: e.Len}
 		switch e.Kind {
-		case IOLogTrim:
-			return bad("trim: runbench's image has no discard (replay_skip=trim leaves trims out)")
 		case IOLogSync:
 			op.Kind = OpFlush
-		case IOLogRead, IOLogWrite:
+		case IOLogRead, IOLogWrite, IOLogTrim:
 			op.Kind = OpRead
-			if e.Kind == IOLogWrite {
+			switch e.Kind {
+			case IOLogWrite:
 				op.Kind = OpWrite
+			case IOLogTrim:
+				op.Kind = OpTrim // the image's write-zeroes
 			}
 			if e.Len == 0 || e.Off%impl.SectorSize != 0 || e.Len%impl.SectorSize != 0 {
 				return bad("%s at %d+%d: offset and length must be multiples of %d bytes, the length not 0", op.Kind, e.Off, e.Len, impl.SectorSize)

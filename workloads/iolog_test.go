@@ -131,7 +131,7 @@ func TestIOLogPlanErrors(t *testing.T) {
 	for _, tt := range []struct {
 		log, settings, key, msg string
 	}{
-		{"fio version 2 iolog\nf trim 0 4096\n", "", "read_iolog", "jobs/t.log:2: trim"},
+		{"fio version 2 iolog\nf trim 100 4096\n", "", "read_iolog", "jobs/t.log:2: trim at 100+4096: offset and length must be multiples of 512"},
 		{"fio version 2 iolog\nf write 100 4096\n", "", "read_iolog", "jobs/t.log:2: write at 100+4096: offset and length must be multiples of 512"},
 		{"fio version 2 iolog\nf write 0 0\n", "", "read_iolog", "the length not 0"},
 		{iologV2, "numjobs=2\n", "numjobs", "numjobs must be 1"},

@@ -32,19 +32,45 @@ const (
 	RWMixed RW = "rw"
 	// RWRandMixed mixes random reads and writes (fio's randrw).
 	RWRandMixed RW = "randrw"
+	// RWTrim trims the region sequentially. A trim is the image's
+	// write-zeroes request (impl.ReqWriteZeroes): QED has no discard.
+	RWTrim RW = "trim"
+	// RWRandTrim trims random blocks.
+	RWRandTrim RW = "randtrim"
+	// RWTrimWrite trims each block, then writes it, sequentially (fio's
+	// trimwrite: a pass over the region is a trim and a write of every
+	// block).
+	RWTrimWrite RW = "trimwrite"
+	// RWRandTrimWrite trims a random block, then writes it.
+	RWRandTrimWrite RW = "randtrimwrite"
 )
 
 // rwValues lists the accepted rw values; fio's alias readwrite maps to rw.
-var rwValues = []RW{RWRead, RWWrite, RWRandRead, RWRandWrite, RWMixed, RWRandMixed}
+var rwValues = []RW{RWRead, RWWrite, RWRandRead, RWRandWrite, RWMixed, RWRandMixed, RWTrim, RWRandTrim, RWTrimWrite, RWRandTrimWrite}
 
 // Random reports whether offsets are random rather than sequential.
-func (rw RW) Random() bool { return rw == RWRandRead || rw == RWRandWrite || rw == RWRandMixed }
+func (rw RW) Random() bool {
+	return rw == RWRandRead || rw == RWRandWrite || rw == RWRandMixed || rw == RWRandTrim || rw == RWRandTrimWrite
+}
 
 // Reads reports whether the job issues reads.
-func (rw RW) Reads() bool { return rw != RWWrite && rw != RWRandWrite }
+func (rw RW) Reads() bool {
+	return rw == RWRead || rw == RWRandRead || rw == RWMixed || rw == RWRandMixed
+}
 
 // Writes reports whether the job issues writes.
-func (rw RW) Writes() bool { return rw != RWRead && rw != RWRandRead }
+func (rw RW) Writes() bool {
+	return rw == RWWrite || rw == RWRandWrite || rw == RWMixed || rw == RWRandMixed || rw == RWTrimWrite || rw == RWRandTrimWrite
+}
+
+// Trims reports whether the job issues trims (write-zeroes).
+func (rw RW) Trims() bool {
+	return rw == RWTrim || rw == RWRandTrim || rw == RWTrimWrite || rw == RWRandTrimWrite
+}
+
+// trimWrite reports whether each trim is followed by a write of its
+// blocks (trimwrite, randtrimwrite).
+func (rw RW) trimWrite() bool { return rw == RWTrimWrite || rw == RWRandTrimWrite }
 
 // Job is one workload specification, as one section of an fio job file.
 // The zero value is not valid; start from DefaultJob, then Set keys.
@@ -132,6 +158,9 @@ type Job struct {
 	// WriteBlockSize is the size of writes when it differs from reads'
 	// (key bs=READ,WRITE); 0 means BlockSize.
 	WriteBlockSize uint64
+	// TrimBlockSize is the size of trims when it differs from writes'
+	// (key bs=READ,WRITE,TRIM); 0 means the writes' size.
+	TrimBlockSize uint64
 	// BSSplit weights several block sizes (key bssplit), in fio's syntax
 	// ("4k/10:64k/90", or "READS,WRITES"); BSRange draws sizes from a
 	// range (key bsrange, "4k-64k" or "READS,WRITES"). Each takes
@@ -283,7 +312,7 @@ var jobKeys = slices.Concat(coreJobKeys, fioJobKeys)
 
 // coreJobKeys are the keys Job.String always writes.
 var coreJobKeys = []jobKey{
-	{name: "rw", aliases: []string{"readwrite"}, help: "read, write, randread, randwrite, rw (readwrite) or randrw; fio's offset modifier after a colon: bytes added after each sequential request (write:112k leaves 112k holes, read:-8k goes backwards), or how many random requests share one random offset (randread:8, see rw_sequencer)",
+	{name: "rw", aliases: []string{"readwrite"}, help: "read, write, randread, randwrite, rw (readwrite), randrw, trim, randtrim, trimwrite or randtrimwrite; fio's offset modifier after a colon: bytes added after each sequential request (write:112k leaves 112k holes, read:-8k goes backwards), or how many random requests share one random offset (randread:8, see rw_sequencer); a trim is the image's write-zeroes request (QED has no discard): allocated clusters are zeroed in place, unallocated ones that a backing file shows through become zero clusters (or take zero data where covered in part), the rest read as zeros already; -linearizability counts it a write of zeros",
 		set: func(j *Job, v string) error {
 			rw, add, run, err := parseRW(v)
 			if err != nil {
@@ -302,13 +331,17 @@ var coreJobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return string(j.Pattern) }},
-	{name: "bs", aliases: []string{"blocksize"}, help: "bytes per read or write, a multiple of 512 (4k, 64k, 1m); READ,WRITE gives writes their own size (a third value, for trims, is ignored)",
+	{name: "bs", aliases: []string{"blocksize"}, help: "bytes per read, write or trim, a multiple of 512 (4k, 64k, 1m); READ,WRITE gives writes (and trims) their own size, READ,WRITE,TRIM trims theirs (a blank TRIM: 4k), as fio",
 		set: setBlockSizes,
 		get: func(j *Job) string {
-			if j.WriteBlockSize != 0 {
-				return FormatSize(j.BlockSize) + "," + FormatSize(j.WriteBlockSize)
+			s := FormatSize(j.BlockSize)
+			if j.WriteBlockSize != 0 || j.TrimBlockSize != 0 {
+				s += "," + FormatSize(j.writeSize())
 			}
-			return FormatSize(j.BlockSize)
+			if j.TrimBlockSize != 0 {
+				s += "," + FormatSize(j.TrimBlockSize)
+			}
+			return s
 		}},
 	{name: "iodepth", help: "requests each instance keeps in flight; a job that sets it runs at that depth alone unless runbench's -qd is given (0: not set, fio's 1, and runbench's sweep)",
 		set: func(j *Job, v string) error { return setInt(&j.IODepth, v) },
@@ -809,4 +842,12 @@ func unitName(u time.Duration) string {
 		return "microseconds"
 	}
 	return "seconds"
+}
+
+// writeSize returns the size of the job's writes (bs=READ,WRITE).
+func (j *Job) writeSize() uint64 {
+	if j.WriteBlockSize != 0 {
+		return j.WriteBlockSize
+	}
+	return j.BlockSize
 }

@@ -43,7 +43,7 @@ var fioJobKeys = []jobKey{
 	{name: "ramp_time", optional: true, help: "run this long before the figures start (seconds, or 500ms); the runtime counts after it",
 		set: func(j *Job, v string) error { return setDuration(&j.RampTime, v) },
 		get: func(j *Job) string { return j.RampTime.String() }},
-	{name: "rate", optional: true, help: "cap each instance's bytes per second, READS,WRITES (one value caps each direction; rate=,1m caps writes only)",
+	{name: "rate", optional: true, help: "cap each instance's bytes per second, READS,WRITES (one value caps each direction; rate=,1m caps writes only; trims count as writes)",
 		set: func(j *Job, v string) error { return setPair(&j.Rate, v, RWPair{}) },
 		get: func(j *Job) string { return formatPair(j.Rate) }},
 	{name: "rate_iops", optional: true, help: "cap each instance's requests per second, READS,WRITES as rate",
@@ -65,7 +65,7 @@ var fioJobKeys = []jobKey{
 	{name: "thinktime_blocks", optional: true, help: "completed requests between thinktime stalls (at least 1)",
 		set: func(j *Job, v string) error { return setInt(&j.ThinkTimeBlocks, v) },
 		get: func(j *Job) string { return strconv.Itoa(j.ThinkTimeBlocks) }},
-	{name: "read_iolog", optional: true, help: "replay this fio iolog (versions 2 and 3; a job file loads it, relative to the job file's directory): its reads, writes and syncs, at its timing",
+	{name: "read_iolog", optional: true, help: "replay this fio iolog (versions 2 and 3; a job file loads it, relative to the job file's directory): its reads, writes, trims (the image's write-zeroes) and syncs, at its timing",
 		set: func(j *Job, v string) error {
 			return errors.New("read_iolog loads a file: set it in a job file")
 		},
@@ -174,20 +174,15 @@ func setWith[T any](dst *T, v string, parse func(string) (T, error)) error {
 	return nil
 }
 
-// badRW says why v is not an rw value, naming what fio allows and
-// runbench does not.
+// badRW says why v is not an rw value.
 func badRW(v string) error {
-	base, _, _ := strings.Cut(v, ":")
-	switch {
-	case strings.Contains(base, "trim"):
-		return errors.New("trims: runbench's image has no discard")
-	}
 	return fmt.Errorf("want one of %s", joinValues(rwValues))
 }
 
-// setBlockSizes sets bs: one size for reads and writes, or
+// setBlockSizes sets bs: one size for reads, writes and trims, or
 // "READ,WRITE[,TRIM]" as fio (a blank value keeps the default, 4k; a
-// third value, for trims, is ignored since runbench issues none).
+// value not followed by a comma applies to the kinds after it too, so
+// READ,WRITE sizes trims as writes).
 func setBlockSizes(j *Job, v string) error {
 	parts := strings.Split(v, ",")
 	if len(parts) > 3 {
@@ -211,9 +206,23 @@ func setBlockSizes(j *Job, v string) error {
 		}
 		write = n
 	}
-	j.BlockSize, j.WriteBlockSize = read, write
+	trim := write
+	if len(parts) == 3 {
+		trim = DefaultJob().BlockSize
+		if parts[2] != "" {
+			n, err := ParseSize(parts[2])
+			if err != nil {
+				return err
+			}
+			trim = n
+		}
+	}
+	j.BlockSize, j.WriteBlockSize, j.TrimBlockSize = read, write, trim
 	if write == read {
 		j.WriteBlockSize = 0
+	}
+	if trim == write {
+		j.TrimBlockSize = 0
 	}
 	return nil
 }
@@ -292,9 +301,10 @@ func formatPair(p RWPair) string {
 	return FormatSize(p.Read) + "," + FormatSize(p.Write)
 }
 
-// get returns the value for requests of kind k (writes: Write, else Read).
+// get returns the value for requests of kind k (writes and trims: Write,
+// else Read).
 func (p RWPair) get(k OpKind) uint64 {
-	if k == OpWrite {
+	if k == OpWrite || k == OpTrim {
 		return p.Write
 	}
 	return p.Read

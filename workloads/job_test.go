@@ -113,7 +113,6 @@ func TestJobSet(t *testing.T) {
 		{"rw", "randwrite", func(j Job) bool { return j.RW == RWRandWrite }, ""},
 		{"readwrite", "readwrite", func(j Job) bool { return j.RW == RWMixed }, ""},
 		{"rw", "randrw", func(j Job) bool { return j.RW == RWRandMixed }, ""},
-		{"rw", "trim", nil, "no discard"},
 		{"rw", "read:-8k", func(j Job) bool { return j.RW == RWRead && j.OffsetAdd == -8<<10 }, ""},
 		{"rw", "randread:8", func(j Job) bool { return j.RW == RWRandRead && j.RandomRun == 8 }, ""},
 		{"rw", "randread:0", nil, "offset modifier"},
@@ -121,6 +120,14 @@ func TestJobSet(t *testing.T) {
 		{"sync", "dsync", func(j Job) bool { return j.SyncWrites }, ""},
 		{"sync", "none", func(j Job) bool { return !j.SyncWrites }, ""},
 		{"sync", "maybe", nil, "want none (0), sync (1) or dsync"},
+		{"rw", "trim", func(j Job) bool { return j.RW == RWTrim }, ""},
+		{"rw", "randtrimwrite", func(j Job) bool { return j.RW == RWRandTrimWrite }, ""},
+		{"bs", "4k,8k,16k", func(j Job) bool {
+			return j.BlockSize == 4<<10 && j.WriteBlockSize == 8<<10 && j.TrimBlockSize == 16<<10
+		}, ""},
+		{"bs", "4k,8k", func(j Job) bool { return j.WriteBlockSize == 8<<10 && j.TrimBlockSize == 0 }, ""},
+		{"bs", "8k,8k,", func(j Job) bool { return j.WriteBlockSize == 0 && j.TrimBlockSize == 4<<10 }, ""},
+		{"bs", "4k,8k,1x", nil, "1x"},
 		{"rw", "sideways", nil, "want one of"},
 		{"bs", "4k,8k", func(j Job) bool { return j.BlockSize == 4<<10 && j.WriteBlockSize == 8<<10 }, ""},
 		{"bs", "8k,8k,16k", func(j Job) bool { return j.BlockSize == 8<<10 && j.WriteBlockSize == 0 }, ""},

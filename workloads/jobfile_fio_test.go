@@ -239,7 +239,11 @@ func TestFioExamples(t *testing.T) {
 		}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
-		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:15: [write_bs] rw=randtrim: trims"},
+		// Trims are accepted (rw=randtrim, trim); the device's multi-range
+		// trim command is not.
+		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:16: [write_bs] num_range=8: not supported"},
+		// Its [trimwrite] section (line 19) is accepted; FUA writes are not.
+		{file: "uring-cmd-bsg.fio", bad: "testdata/fio/uring-cmd-bsg.fio:23: [writefua] writefua=1: not supported"},
 		{file: "waitfor.fio", bad: "testdata/fio/waitfor.fio:2: threads=1: unknown key (did you mean thread?)"},
 	}
 	seen := map[string]bool{}

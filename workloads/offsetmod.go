@@ -118,6 +118,8 @@ func (j *Job) checkOffsetModifier() error {
 		return j.keyError("rw", fmt.Errorf("an offset modifier places plain requests: pattern=%s places its own", j.Pattern))
 	case j.RW == RWMixed:
 		return j.keyError("rw", errors.New("not supported: an offset modifier with rw=rw: fio keeps a position for reads and one for writes, and ends a pass when either runs out"))
+	case j.RW.trimWrite() || j.TrimBlockSize != 0:
+		return j.keyError("rw", fmt.Errorf("not supported: an offset modifier with rw=%s or a trim block size (bs=READ,WRITE,TRIM)", j.RW))
 	case j.RandomRun > 1 && j.Size%j.BlockSize != 0:
 		return j.keyError("size", fmt.Errorf("not supported: an offset modifier of a random rw needs a size that is a multiple of bs=%s", FormatSize(j.BlockSize)))
 	}

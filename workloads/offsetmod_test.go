@@ -52,6 +52,8 @@ func TestOffsetModifierSequential(t *testing.T) {
 			"1024 1036 1048 1024 1036 1048 1024 1036"},
 		{"io_size goes round", map[string]string{"rw": "write:4k", "size": "32k", "io_size": "48k"},
 			"0 8 16 24 0 8 16 24 0 8 16 24"},
+		{"trims as writes", map[string]string{"rw": "trim:4k", "size": "32k"},
+			"0 8 16 24 0 8 16 24"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,7 +170,7 @@ func TestOffsetModifierRandom(t *testing.T) {
 // TestOffsetModifierKeys checks rw's value round trips with its
 // modifier and the combinations refused.
 func TestOffsetModifierKeys(t *testing.T) {
-	for _, v := range []string{"write:112k", "read:-8k", "randread:8", "randrw:1", "rw", "readwrite"} {
+	for _, v := range []string{"write:112k", "read:-8k", "randread:8", "randrw:1", "rw", "readwrite", "trim:4k", "randtrim:8"} {
 		j := DefaultJob()
 		if err := j.Set("rw", v); err != nil {
 			t.Fatalf("rw=%s: %v", v, err)
@@ -179,13 +181,14 @@ func TestOffsetModifierKeys(t *testing.T) {
 			t.Errorf("rw=%s reads back as %s", v, got)
 		}
 	}
-	for _, v := range []string{"write:x", "randread:0", "randread:-1", "randwrite:8589934592", "trim:4k", "bogus:4k"} {
+	for _, v := range []string{"write:x", "randread:0", "randread:-1", "randwrite:8589934592", "bogus:4k"} {
 		j := DefaultJob()
 		if err := j.Set("rw", v); err == nil {
 			t.Errorf("rw=%s accepted", v)
 		}
 	}
 	checkPlanError(t, map[string]string{"rw": "rw:4k"}, "rw", "a position for reads and one for writes")
+	checkPlanError(t, map[string]string{"rw": "trimwrite:4k"}, "rw", "not supported: an offset modifier with rw=trimwrite")
 	checkPlanError(t, map[string]string{"rw": "write:4k", "bssplit": "4k/50:8k/50"}, "rw", "block sizes that vary")
 	checkPlanError(t, map[string]string{"rw": "randwrite:4", "size": "10k"}, "size", "multiple of bs")
 	checkPlanError(t, map[string]string{"rw": "write:4k", "pattern": "first-touch"}, "rw", "pattern=first-touch")

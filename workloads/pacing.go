@@ -115,8 +115,8 @@ func (sp *streamPace) due(op Op, at int64) int64 {
 		return t
 	}
 	dir := 0
-	if op.Kind == OpWrite {
-		dir = 1
+	if op.Kind == OpWrite || op.Kind == OpTrim {
+		dir = 1 // trims are capped with the writes, by rate's WRITE value
 	}
 	switch {
 	case pc.bytesPerSec[dir] == 0 && pc.reqsPerSec[dir] == 0:

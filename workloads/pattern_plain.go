@@ -49,16 +49,36 @@ func (plain) newGen(s *Stream) opGen {
 	return g
 }
 
-// blockGen generates reads and writes of whole blocks as rw and
+// blockGen generates reads, writes and trims of whole blocks as rw and
 // random_distribution say: Plain's and Rewrite's operations.
 type blockGen struct {
 	perm lazyPerm  // the random map's pass over the blocks
 	dist distState // with a skewed distribution: where the hot ranks go
 	pos  uint64    // sequential with variable sizes: the next offset in the region
 	mod  modGen    // with rw's offset modifier
+	// trimWrite: the write of the blocks of trimmed, the trim just
+	// generated, comes next (rw=trimwrite, randtrimwrite).
+	trimmed Op
+	owed    bool
 }
 
 func (g *blockGen) next(s *Stream) Op {
+	p := s.p
+	j := &p.job
+	if g.owed {
+		g.owed = false
+		return Op{Kind: OpWrite, Off: g.trimmed.Off, Len: g.trimmed.Len}
+	}
+	op := g.nextBlock(s)
+	if j.RW.trimWrite() {
+		g.trimmed, g.owed = op, true
+	}
+	return op
+}
+
+// nextBlock generates the next operation that picks a block: every one,
+// or with trimwrite the trims (each write follows its trim).
+func (g *blockGen) nextBlock(s *Stream) Op {
 	p := s.p
 	j := &p.job
 	kind := OpWrite
@@ -69,6 +89,13 @@ func (g *blockGen) next(s *Stream) Op {
 		if s.rng.IntN(100) < j.RWMixRead {
 			kind = OpRead
 		}
+	case RWTrim, RWRandTrim, RWTrimWrite, RWRandTrimWrite:
+		kind = OpTrim
+	}
+	// seq counts the blocks picked: with trimwrite, every other op.
+	seq := s.seq
+	if j.RW.trimWrite() {
+		seq /= 2
 	}
 	units := p.lay.units
 	var block uint64
@@ -78,13 +105,14 @@ func (g *blockGen) next(s *Stream) Op {
 			return g.nextSequential(s, kind)
 		}
 		if j.OffsetAdd != 0 {
+			// (checkOffsetModifier refuses it with trimwrite.)
 			return Op{Kind: kind, Off: s.base + g.nextSeqAdd(s), Len: j.BlockSize}
 		}
-		block = s.seq % units
+		block = seq % units
 	case j.RandomRun > 1:
 		block = g.nextRandomRun(s, kind)
 	case p.dist != nil:
-		block = p.dist.block(g.dist, s.rng, s.seq)
+		block = p.dist.block(g.dist, s.rng, seq)
 	case j.NoRandomMap || j.BlockAlign > 0:
 		block = s.rng.Uint64N(units)
 	default:

@@ -117,7 +117,7 @@ func (j Job) Plan() (*Plan, error) {
 	case Uniform:
 	case Zipf, Pareto, Normal, Zoned, ZonedAbs, Sequence:
 		if !j.RW.Random() {
-			return bad("random_distribution", "%s needs random offsets (rw=randread, randwrite or randrw), not rw=%s", j.Distribution.Kind, j.RW)
+			return bad("random_distribution", "%s needs random offsets (rw=randread, randwrite, randrw, randtrim or randtrimwrite), not rw=%s", j.Distribution.Kind, j.RW)
 		}
 	default:
 		return bad("random_distribution", "unknown distribution")
@@ -276,6 +276,7 @@ func (j *Job) resolvePercents() error {
 
 // planAmount works out how much each instance does: an op count, a byte
 // budget (when sizes vary), or no limit (time_based with a runtime).
+// Trims count as requests and bytes as reads and writes do.
 func (p *Plan) planAmount() error {
 	j, lay := &p.job, p.lay
 	loops := uint64(max(j.Loops, 1))
@@ -301,6 +302,11 @@ func (p *Plan) planAmount() error {
 		p.opsPerJob = satMul((j.IOSize+j.BlockSize-1)/j.BlockSize, loops)
 	default:
 		p.opsPerJob = satMul(lay.units, loops)
+	}
+	if j.RW.trimWrite() && j.Ops == 0 && p.iolog == nil {
+		// A pass trims every block and writes it again, as fio's
+		// trimwrite: io_size=64k trims 64k and writes 64k.
+		p.opsPerJob, p.budget = satMul(p.opsPerJob, 2), satMul(p.budget, 2)
 	}
 	if lay.fresh && p.opsPerJob > lay.units {
 		key := "ops"

@@ -11,7 +11,7 @@ func NewRecord(c results.Config, repeat int, seed int64, r *Result) *results.Rec
 	rec := &results.Record{
 		Policy: c.Policy, Workload: c.Workload, QD: c.QD, Backend: c.Backend, Device: c.Device,
 		Repeat: repeat, Seed: seed,
-		Ops: r.Ops, Seconds: r.Seconds(), OpsPerSec: r.OpsPerSec(), MiBPerSec: r.MiBPerSec(),
+		Ops: r.Ops, Trims: r.Trims, TrimBytes: r.TrimBytes, Seconds: r.Seconds(), OpsPerSec: r.OpsPerSec(), MiBPerSec: r.MiBPerSec(),
 		LatP50Us: us(r.LatP50), LatP99Us: us(r.LatP99), LatP999Us: us(r.LatP999),
 		LatMeanUs: r.LatMean / 1e3, LatMaxUs: us(r.LatMax),
 		Freezes: r.Freezes, FrozenSecs: float64(r.FrozenNanos) / 1e9,

@@ -92,12 +92,14 @@ type RunConfig struct {
 // and the image's counters from the first such completion; Device, the
 // CPU times and IOWallNanos cover the ramp too).
 type Result struct {
-	// Ops counts completed requests (reads, writes and flushes); Reads,
-	// Writes and Flushes split them. A sync write (Job.SyncWrites) is one
-	// write, its flush part of it.
-	Ops, Reads, Writes, Flushes uint64
-	// Bytes counts guest bytes read and written.
-	Bytes uint64
+	// Ops counts completed requests (reads, writes, trims and flushes);
+	// Reads, Writes, Trims and Flushes split them. A trim is the image's
+	// write-zeroes request. A sync write (Job.SyncWrites) is one write,
+	// its flush part of it.
+	Ops, Reads, Writes, Trims, Flushes uint64
+	// Bytes counts guest bytes read and written; TrimBytes the bytes
+	// trimmed, apart, as fio reports trims apart (a trim moves no data).
+	Bytes, TrimBytes uint64
 	// Nanos is the time from the first submission to the last completion.
 	Nanos int64
 	// Latency percentiles (nearest rank), mean and maximum of request

@@ -15,9 +15,12 @@ const (
 	OpWrite
 	// OpFlush flushes; Off and Len are 0.
 	OpFlush
+	// OpTrim trims Len bytes at Off: the image's write-zeroes request
+	// (QED has no discard).
+	OpTrim
 )
 
-// String returns "read", "write" or "flush".
+// String returns "read", "write", "flush" or "trim".
 func (k OpKind) String() string {
 	switch k {
 	case OpRead:
@@ -26,6 +29,8 @@ func (k OpKind) String() string {
 		return "write"
 	case OpFlush:
 		return "flush"
+	case OpTrim:
+		return "trim"
 	}
 	return fmt.Sprintf("opkind(%d)", k)
 }

@@ -202,3 +202,39 @@ func TestCrashInFlightOrders(t *testing.T) {
 		t.Errorf("seven overlapping writes: %d orders, every %v", len(orders), every)
 	}
 }
+
+// TestCrashWriteZeroes crashes the write-zeroes workloads (ZeroWorkloads)
+// as TestCrashExplore does the standard ones, under every policy that
+// claims safety, with and without a backing file: a write-zeroes that
+// completed before a completed flush must read as zeros after the crash
+// and recovery (zero-cluster entries and in-place zeroing alike), unless
+// a later write may have landed over it.
+func TestCrashWriteZeroes(t *testing.T) {
+	cfg := Config{MaxUnits: 8, MaxSchedules: 6}
+	if testing.Short() {
+		cfg.MaxSchedules = 2
+	}
+	cfg.Classify = knownIssue
+	for _, reg := range model.Registered() {
+		if reg.Expect != model.Safe {
+			continue
+		}
+		for _, backed := range []bool{false, true} {
+			c := cfg
+			c.Backing = backed
+			t.Run(fmt.Sprintf("policy=%s/backing=%v", reg.Name, backed), func(t *testing.T) {
+				res, err := Explore(reg, ZeroWorkloads(), c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Log(crashSummary(res))
+				if res.Shortest != nil {
+					t.Errorf("policy %s loses data in a crash:\n%s", reg.Name, res.Shortest)
+				}
+				if res.FirstKnown != nil {
+					t.Errorf("known issue %s:\n%s", res.FirstKnown.Known, res.FirstKnown)
+				}
+			})
+		}
+	}
+}

@@ -22,6 +22,7 @@ type Ledger struct {
 	Backing bool
 
 	writes    []ledgerWrite
+	zeroes    map[uint64]bool  // ids of write-zeroes, whose sectors read as zeros
 	sectors   map[uint64][]int // guest sector -> indexes into writes
 	completed int              // writes completed so far
 	durable   int              // writes completed before a completed flush's submission
@@ -44,6 +45,27 @@ func (l *Ledger) Submitted(id, off, n uint64) {
 	for s := off / impl.SectorSize; s < (off+n)/impl.SectorSize; s++ {
 		l.sectors[s] = append(l.sectors[s], len(l.writes)-1)
 	}
+}
+
+// SubmittedZeroes records that write-zeroes id of guest bytes
+// [off, off+n) was submitted: a write whose sectors read as zeros.
+func (l *Ledger) SubmittedZeroes(id, off, n uint64) {
+	if l.zeroes == nil {
+		l.zeroes = make(map[uint64]bool)
+	}
+	l.zeroes[id] = true
+	l.Submitted(id, off, n)
+}
+
+// Holds reports whether sector s reading as got (an id untag returned)
+// is what write a (0: the base content) left there: the write's tag, or
+// zeros for a write-zeroes, or the base content, which is zeros without
+// a backing file or past its end.
+func (l *Ledger) Holds(s, a, got uint64) bool {
+	if got != zeroRead {
+		return a == got
+	}
+	return l.zeroes[a] || a == 0 && (!l.Backing || s*impl.SectorSize >= backingSize)
 }
 
 // Completed records that write id completed.

@@ -21,7 +21,8 @@ type Recovery struct {
 	After impl.CheckResult
 	// LeaksRepaired counts the leaks a final repair removed.
 	LeaksRepaired int
-	// Seen is the write id each ledger sector read back after the reopen.
+	// Seen is the write id each ledger sector read back after the reopen
+	// (0: the backing file's content; zeroRead: zeros).
 	Seen map[uint64]uint64
 }
 
@@ -76,10 +77,10 @@ func Recover(img, backing []byte, l *Ledger, policy model.Policy) (Recovery, err
 		rec.Seen[s] = id
 		ok := false
 		for _, a := range allowed {
-			ok = ok || a == id
+			ok = ok || l.Holds(s, a, id)
 		}
 		if !ok {
-			lost = append(lost, fmt.Errorf("sector %d reads write %d; flushed writes %v (or one of %v) expected", s, id, promised, allowed))
+			lost = append(lost, fmt.Errorf("sector %d reads %s; flushed writes %v (or one of %v) expected", s, readText(id), promised, allowed))
 		}
 	}
 	if err := im.Close(); err != nil {
@@ -196,7 +197,7 @@ func continueAfter(files impl.Files, l *Ledger, seen map[uint64]uint64, policy m
 		got, err := untag(buf, s, l.Backing)
 		if err != nil || got != id {
 			im.Close()
-			return &Violation{Kind: "continue", Detail: fmt.Sprintf("after recovery and new writes (all acknowledged and flushed), sector %d reads write %d (%v), want write %d", s, got, err, id)}
+			return &Violation{Kind: "continue", Detail: fmt.Sprintf("after recovery and new writes (all acknowledged and flushed), sector %d reads %s (%v), want %s", s, readText(got), err, readText(id))}
 		}
 	}
 	if err := im.Close(); err != nil {
@@ -220,4 +221,13 @@ func sortedKeys(m map[uint64]uint64) []uint64 {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+// readText names what a sector read as: "zeros", or "write N" (0: the
+// backing file's content).
+func readText(id uint64) string {
+	if id == zeroRead {
+		return "zeros"
+	}
+	return fmt.Sprintf("write %d", id)
 }

@@ -151,6 +151,23 @@ func (r *run) submit(q Request) {
 	id := r.nextID
 	r.nextID++
 	off, n := q.Sector*impl.SectorSize, q.Count*impl.SectorSize
+	if q.Zero {
+		r.l.SubmittedZeroes(id, off, n)
+		r.trace = append(r.trace, fmt.Sprintf("submit write-zeroes %d: guest %#x+%d", id, off, n))
+		r.step("submit", lane, 0, fmt.Sprintf("write-zeroes %d: guest %#x+%d", id, off, n))
+		zreq := &impl.Request{Op: impl.ReqWriteZeroes, Off: off, Len: n, Done: func(req *impl.Request) {
+			r.open--
+			if req.Err != nil {
+				r.failed = req.Err
+				return
+			}
+			r.l.Completed(id)
+			r.trace = append(r.trace, fmt.Sprintf("  write-zeroes %d done", id))
+			r.step("done", lane, 0, fmt.Sprintf("write-zeroes %d done", id))
+		}}
+		r.submitted(zreq, lane)
+		return
+	}
 	r.l.Submitted(id, off, n)
 	r.trace = append(r.trace, fmt.Sprintf("submit write %d: guest %#x+%d", id, off, n))
 	r.step("submit", lane, 0, fmt.Sprintf("write %d: guest %#x+%d", id, off, n))
@@ -210,9 +227,16 @@ func (r *run) complete(id uint64, w Workload) error {
 func (r *run) inFlight() []Write {
 	var out []Write
 	for _, p := range r.be.Pending() {
-		if p.Op == impl.OpWrite && p.File == impl.ImageFile {
-			io := r.ios[p.ID]
+		if p.File != impl.ImageFile {
+			continue
+		}
+		switch io := r.ios[p.ID]; p.Op {
+		case impl.OpWrite:
 			out = append(out, Write{Off: int64(io.Off), Data: append([]byte(nil), io.Buf...)})
+		case impl.OpWriteZeroes:
+			// A write-zeroes (a zero fill, or a guest write-zeroes in
+			// place) may land as its zeros would.
+			out = append(out, Write{Off: int64(io.Off), Data: make([]byte, io.Len)})
 		}
 	}
 	return out

@@ -18,11 +18,16 @@ func Tag(p []byte, id, s uint64) {
 	}
 }
 
-// untag returns the write id a sector's bytes name, or an error for
-// bytes no write produced.
+// zeroRead is what untag returns for a sector of zeros: the base content
+// without a backing file (or past its end), or a write-zeroes
+// (Ledger.Holds tells which may be there).
+const zeroRead = ^uint64(0)
+
+// untag returns the write id a sector's bytes name (0: the backing
+// file's), zeroRead for zeros, or an error for bytes no write produced.
 func untag(p []byte, s uint64, backing bool) (uint64, error) {
 	if isZero(p) {
-		return 0, nil // unwritten: no backing file, or past its end
+		return zeroRead, nil
 	}
 	id := binary.LittleEndian.Uint64(p) ^ 0x5a5a_0000_0000_0000
 	want := make([]byte, len(p))

@@ -3,9 +3,11 @@ package crash
 import "github.com/qedharness/qedharness/impl"
 
 // Request is one guest request of a crash workload: a write of Count
-// 512-byte sectors at guest sector Sector, or with Flush a flush.
+// 512-byte sectors at guest sector Sector, with Zero a write-zeroes of
+// them (impl.ReqWriteZeroes), or with Flush a flush.
 type Request struct {
 	Flush         bool
+	Zero          bool
 	Sector, Count uint64
 }
 
@@ -37,6 +39,14 @@ func cw(cluster, sector, count uint64) Request {
 	return Request{Sector: cluster*secPerCluster + sector, Count: count}
 }
 
+// cz is a write-zeroes of count sectors from sector of guest cluster
+// cluster.
+func cz(cluster, sector, count uint64) Request {
+	r := cw(cluster, sector, count)
+	r.Zero = true
+	return r
+}
+
 // flushRequest is a flush.
 var flushRequest = Request{Flush: true}
 
@@ -60,6 +70,29 @@ func Workloads() []Workload {
 		}},
 		{Name: "rewrite-then-alloc", Setup: []Request{cw(0, 0, 8), cw(512, 0, 8)}, Phases: [][]Request{
 			{cw(0, 1, 1)}, {flushRequest}, {cw(1, 0, 1), cw(0, 2, 1), flushRequest}, {cw(513, 0, 1)},
+		}},
+	}
+}
+
+// ZeroWorkloads returns crash workloads with write-zeroes (trims): over
+// allocated clusters (zeroed in place), over unallocated ones (zero
+// clusters under a backing file, in a table that exists and in a new
+// one; nothing without one), unaligned (zero data with a copy-on-write
+// fill), and racing a write to the same cluster. They are kept apart
+// from Workloads, whose verdicts runbench reports.
+func ZeroWorkloads() []Workload {
+	return []Workload{
+		{Name: "zero-allocated", Setup: []Request{cw(0, 0, 8), cw(1, 0, 8)}, Phases: [][]Request{
+			{cz(0, 0, 8), cz(1, 2, 3)}, {flushRequest}, {cw(0, 1, 1)}, {flushRequest},
+		}},
+		{Name: "zero-unallocated", Phases: [][]Request{
+			{cw(0, 0, 1)}, {flushRequest}, {cz(2, 0, 16), cz(512, 0, 8)}, {flushRequest}, {cw(3, 4, 1)},
+		}},
+		{Name: "zero-unaligned", Phases: [][]Request{
+			{cw(0, 0, 1)}, {flushRequest}, {cz(4, 6, 12)}, {flushRequest},
+		}},
+		{Name: "zero-races-write", Setup: []Request{cw(0, 0, 1)}, Phases: [][]Request{
+			{cz(5, 0, 8), cw(5, 3, 2)}, {flushRequest}, {cz(5, 0, 4)},
 		}},
 	}
 }

@@ -7,7 +7,7 @@
 //
 //	qedimg create [-f qed] [-o OPTIONS] [-b FILE [-F raw]] [-cluster-size BYTES] [-table-size N] [-backing FILE] [-force] [-q] IMAGE [SIZE]
 //	qedimg info [-f qed] [-U] [--output human|json] IMAGE
-//	qedimg write [-f qed] -P BYTE IMAGE OFFSET LENGTH
+//	qedimg write [-f qed] -P BYTE|-z IMAGE OFFSET LENGTH
 //	qedimg read [-f qed] [-U] -P BYTE IMAGE OFFSET LENGTH
 //	qedimg check [-f qed] [-r leaks|all | -U] [-force] [-q] [--output human|json] IMAGE
 //	qedimg convert [-f qed] [-O raw] [-U] [-q] IMAGE OUT.raw
@@ -112,7 +112,7 @@ var commands = []command{
 	{"create", "create [-f qed] [-o OPTIONS] [-b FILE [-F raw]] [-cluster-size BYTES] [-table-size N] [-backing FILE] [-force] [-q] IMAGE [SIZE]",
 		"create an empty image of SIZE guest bytes (the backing file's size without SIZE); -force allows a geometry QEMU 7.2 cannot open", runCreate},
 	{"info", "info [-f qed] [-U] [--output human|json] IMAGE", "show the image's header", runInfo},
-	{"write", "write [-f qed] -P BYTE IMAGE OFFSET LENGTH", "write LENGTH bytes of BYTE at OFFSET", runWrite},
+	{"write", "write [-f qed] -P BYTE|-z IMAGE OFFSET LENGTH", "write LENGTH bytes of BYTE at OFFSET (-z: zeros, by the image's write-zeroes request)", runWrite},
 	{"read", "read [-f qed] [-U] -P BYTE IMAGE OFFSET LENGTH", "read LENGTH bytes at OFFSET and verify each is BYTE", runRead},
 	{"check", "check [-f qed] [-r leaks|all | -U] [-force] [-q] [--output human|json] IMAGE",
 		"check the image for leaks and corruptions; -r repairs; -force checks an image QEMU 7.2 cannot open", runCheck},

@@ -586,7 +586,10 @@ var qedimgCases = []qedimgCase{
 	{name: "write -P twice garbage", fx: fxImage, args: a("write", "-P", "1", "-P", "x", "IMG", "0", "1"), same: true, code: 1, err: a("not a byte"), usage: true},
 	{name: "write bad length", fx: fxImage, args: a("write", "-P", "1", "IMG", "0", "1q"), same: true, code: 1, err: a("length: "), usage: true},
 	{name: "write zero length", fx: fxImage, args: a("write", "-P", "1", "IMG", "0", "0k"), same: true, code: 1, err: a("length is zero"), usage: true},
-	{name: "write unknown flag", fx: fxImage, args: a("write", "-z", "IMG", "0", "1"), same: true, code: 1, err: a("not defined: -z"), usage: true},
+	{name: "write unknown flag", fx: fxImage, args: a("write", "-x", "IMG", "0", "1"), same: true, code: 1, err: a("not defined: -x"), usage: true},
+	{name: "write zeroes", fx: fxImage, args: a("write", "-z", "IMG", "1000", "70000"), out: a("wrote 70000/70000 bytes at offset 1000")},
+	{name: "write zeroes and pattern", fx: fxImage, args: a("write", "-z", "-P", "1", "IMG", "0", "1"), same: true, code: 1, err: a("-z and -P cannot be given together"), usage: true},
+	{name: "write neither pattern nor zeroes", fx: fxImage, args: a("write", "IMG", "0", "1"), same: true, code: 1, err: a("missing -P BYTE or -z"), usage: true},
 
 	// check.
 	{name: "check clean", fx: fxImage, args: a("check", "IMG"), same: true, out: a("No errors were found on the image.", "= ", "% allocated, ", "% fragmented, 0.00% compressed clusters", "Image end offset: ")},

@@ -19,23 +19,33 @@ type rwArgs struct {
 	path       string
 	off, n     uint64
 	forceShare bool // -U: read only
+	zeroes     bool // -z: write only, the image's write-zeroes request
 }
 
-// parseRW parses "-P BYTE IMAGE OFFSET LENGTH", and -U for read.
+// parseRW parses "-P BYTE IMAGE OFFSET LENGTH", and -U for read, -z
+// (instead of -P) for write.
 func parseRW(name string, args []string) (rwArgs, error) {
 	fs := newFlags(name)
 	var p patternFlag
 	fs.Var(&p, "P", "pattern `BYTE`: decimal or 0x hexadecimal, 0 to 255")
 	imageFormatFlag(fs)
-	force := new(bool)
+	force, zeroes := new(bool), new(bool)
 	if name == "read" {
 		force = forceShareFlag(fs)
+	} else {
+		zeroes = fs.Bool("z", false, "write zeros with the image's write-zeroes request (zero clusters, or zeroed in place), as qemu-io's write -z")
 	}
 	pos, err := parseArgs(fs, args, "IMAGE", "OFFSET", "LENGTH")
 	if err != nil {
 		return rwArgs{}, err
 	}
-	if !p.set {
+	switch {
+	case *zeroes && p.set:
+		return rwArgs{}, usagef("-z and -P cannot be given together")
+	case !p.set && !*zeroes:
+		if name == "write" {
+			return rwArgs{}, usagef("missing -P BYTE or -z")
+		}
 		return rwArgs{}, usagef("missing -P BYTE")
 	}
 	off, err := parseBytes(pos[1])
@@ -46,11 +56,12 @@ func parseRW(name string, args []string) (rwArgs, error) {
 	if err != nil {
 		return rwArgs{}, usagef("%v", err)
 	}
-	return rwArgs{pattern: p.v, path: pos[0], off: off, n: n, forceShare: *force}, nil
+	return rwArgs{pattern: p.v, path: pos[0], off: off, n: n, forceShare: *force, zeroes: *zeroes}, nil
 }
 
 // runWrite implements "qedimg write": LENGTH bytes of the pattern at
-// OFFSET, then a flush and a clean close. A write that does not fit in
+// OFFSET (with -z, zeros by one write-zeroes request), then a flush and a
+// clean close. A write that does not fit in
 // the image is refused before the image is opened for writing, so the
 // file is left untouched. It takes the locks of qemu-io opening the image
 // read-write, so it refuses (untouched) an image another process uses.
@@ -76,11 +87,15 @@ func runWrite(args []string, stdout io.Writer) (int, error) {
 	if err != nil {
 		return exitFail, err
 	}
-	buf := bytes.Repeat([]byte{a.pattern}, int(min(a.n, chunkSize)))
-	for done := uint64(0); done < a.n && err == nil; {
-		k := min(a.n-done, uint64(len(buf)))
-		_, err = im.WriteAt(buf[:k], int64(a.off+done))
-		done += k
+	if a.zeroes {
+		err = im.WriteZeroesAt(int64(a.off), int64(a.n))
+	} else {
+		buf := bytes.Repeat([]byte{a.pattern}, int(min(a.n, chunkSize)))
+		for done := uint64(0); done < a.n && err == nil; {
+			k := min(a.n-done, uint64(len(buf)))
+			_, err = im.WriteAt(buf[:k], int64(a.off+done))
+			done += k
+		}
 	}
 	if err == nil {
 		err = im.Flush()

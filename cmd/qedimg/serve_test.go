@@ -501,3 +501,50 @@ func TestServeArgs(t *testing.T) {
 		checkStderrForm(t, args, r, tc.usage)
 	}
 }
+
+// TestServeFioTrim drives fio's trims through the export: random writes
+// over the region, then random trims of 64 KiB (NBD TRIM, which the
+// export carries out as the image's write-zeroes request), then a
+// sequential read of everything, all on one connection one job after
+// another. The history recorded at the server, a trim as a write of
+// zeros, must be linearizable (so the reads after a trim saw zeros), and
+// the image must check clean.
+func TestServeFioTrim(t *testing.T) {
+	fio := fioTool(t)
+	path := newServeImage(t, "8M")
+	hist := filepath.Join(t.TempDir(), "history.txt")
+	s := startServer(t, path, "-policy", "overlap", "-history", hist)
+	cmd := exec.Command(fio, "--ioengine=nbd", "--uri="+s.uri(), "--size=2M", "--iodepth=16", "--output-format=json",
+		"--name=write", "--rw=randwrite", "--bs=4k",
+		"--name=trim", "--stonewall", "--rw=randtrim", "--bs=64k", "--number_ios=16",
+		"--name=read", "--stonewall", "--rw=read", "--bs=64k")
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fio: %v\n%s", err, out)
+	}
+	s.stop(t)
+	// 512 writes, 16 trims, 32 reads.
+	judgeHistory(t, hist, 512+16+32)
+	f, err := os.Open(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := history.ParseHistory(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trims := 0
+	for _, ev := range h.Events {
+		if ev.Kind == history.Call && ev.Action == history.ActWriteZeroes {
+			trims++
+		}
+	}
+	if trims != 16 {
+		t.Errorf("history holds %d write-zeroes, want fio's 16 trims", trims)
+	}
+	if r := qedimg("check", path); r.code != 0 {
+		t.Errorf("check after serving: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -28,11 +28,17 @@ type Submitter interface {
 // runs concurrently; the loop never waits for one request before starting
 // the next.
 //
-// Commands map onto image requests: read, write and flush as they are,
-// write-zeroes as writes of a shared buffer of zeros (in pieces of at most
-// zeroChunk bytes), trim as nothing (the protocol lets a server ignore
-// it; a QED image has no discard). FUA is the server's: a flush after the
-// write completes.
+// Commands map onto image requests: read, write and flush as they are;
+// write-zeroes as the image's write-zeroes request (impl.ReqWriteZeroes:
+// zero-cluster entries, clusters zeroed in place), or with the NO_HOLE
+// flag as writes of a shared buffer of zeros (in pieces of at most
+// zeroChunk bytes), which allocate every cluster as the flag asks; trim as
+// a write-zeroes too. QED has no discard, and the protocol lets a server
+// ignore a trim or carry it out as a write-zeroes; the latter keeps "a
+// read after a trim reads zeros", so a history recorded through the
+// export can be checked with a trim counted as a write of zeros, and fio
+// trims cost what runbench's trims do. FUA is the server's: a flush after
+// the command completes.
 type Export struct {
 	im    *impl.OpenedImage
 	fb    *file.Backend
@@ -49,11 +55,12 @@ type Export struct {
 	inflight int // requests started and not done
 }
 
-// zeroChunk is the largest image write a write-zeroes becomes.
+// zeroChunk is the largest image write a write-zeroes with NO_HOLE
+// becomes.
 const zeroChunk = 1 << 20
 
 // exportOp is one NBD request in the image: one image request, or
-// several for a long write-zeroes.
+// several for a long write-zeroes with NO_HOLE.
 type exportOp struct {
 	x       *Export
 	nr      *nbd.Request
@@ -137,15 +144,12 @@ func (x *Export) start(r *nbd.Request) {
 	x.inflight++
 	switch r.Cmd {
 	case nbd.CmdTrim:
-		x.finish(op)
-		return
-	case nbd.CmdRead:
-		op.parts(1)[0] = impl.Request{Op: impl.ReqRead, Off: r.Offset, Buf: r.Data}
-	case nbd.CmdWrite:
-		op.parts(1)[0] = impl.Request{Op: impl.ReqWrite, Off: r.Offset, Buf: r.Data}
-	case nbd.CmdFlush:
-		op.parts(1)[0] = impl.Request{Op: impl.ReqFlush}
+		op.parts(1)[0] = impl.Request{Op: impl.ReqWriteZeroes, Off: r.Offset, Len: uint64(r.Length)}
 	case nbd.CmdWriteZeroes:
+		if r.Flags&nbd.CmdFlagNoHole == 0 {
+			op.parts(1)[0] = impl.Request{Op: impl.ReqWriteZeroes, Off: r.Offset, Len: uint64(r.Length)}
+			break
+		}
 		n := (uint64(r.Length) + zeroChunk - 1) / zeroChunk
 		parts := op.parts(int(n))
 		for i := range parts {
@@ -153,6 +157,12 @@ func (x *Export) start(r *nbd.Request) {
 			k := min(uint64(r.Length)-off, zeroChunk)
 			parts[i] = impl.Request{Op: impl.ReqWrite, Off: r.Offset + off, Buf: x.zeros[:k]}
 		}
+	case nbd.CmdRead:
+		op.parts(1)[0] = impl.Request{Op: impl.ReqRead, Off: r.Offset, Buf: r.Data}
+	case nbd.CmdWrite:
+		op.parts(1)[0] = impl.Request{Op: impl.ReqWrite, Off: r.Offset, Buf: r.Data}
+	case nbd.CmdFlush:
+		op.parts(1)[0] = impl.Request{Op: impl.ReqFlush}
 	default:
 		op.err = nbd.Errorf(nbd.EINVAL, "%s is not supported", r.Cmd)
 		x.finish(op)
@@ -178,7 +188,7 @@ func (op *exportOp) parts(n int) []impl.Request {
 // finishPart is the Done of each image request of op.
 func (op *exportOp) finishPart(q *impl.Request) {
 	if q.Err != nil && op.err == nil {
-		op.err = fmt.Errorf("%s of %d bytes at %d: %w", q.Op, len(q.Buf), q.Off, q.Err)
+		op.err = fmt.Errorf("%s of %d bytes at %d: %w", q.Op, q.Length(), q.Off, q.Err)
 	}
 	op.pending--
 	if op.pending == 0 {

@@ -3,6 +3,7 @@ package serve_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"net"
 	"path/filepath"
 	"testing"
@@ -25,8 +26,9 @@ func (c *counting) Submit(r *impl.Request) { c.n++; c.im.Submit(r) }
 
 // TestExport serves a fresh image through Export over a pipe and drives
 // every command with the test client: a write reads back, write-zeroes
-// reads as zeros, flush and trim succeed; after Close the image checks
-// clean, and every request went through the Submitter given.
+// (with NO_HOLE or without) and trim read as zeros, flush succeeds; after
+// Close the image checks clean, and every request went through the
+// Submitter given.
 func TestExport(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "image.qed")
 	if err := impl.CreatePath(path, 4<<20, impl.CreateOptions{}); err != nil {
@@ -53,13 +55,17 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do := func(cmd nbd.Command, off uint64, length uint32, data []byte) []byte {
+	doFlags := func(cmd nbd.Command, flags uint16, off uint64, length uint32, data []byte) []byte {
 		t.Helper()
-		r, err := c.Do(cmd, 0, off, length, data)
+		r, err := c.Do(cmd, flags, off, length, data)
 		if err != nil || r.Errno != 0 {
 			t.Fatalf("%s %d+%d: %v, errno %d %s", cmd, off, length, err, r.Errno, r.Msg)
 		}
 		return r.Data
+	}
+	do := func(cmd nbd.Command, off uint64, length uint32, data []byte) []byte {
+		t.Helper()
+		return doFlags(cmd, 0, off, length, data)
 	}
 	data := bytes.Repeat([]byte{0xa5}, 8192)
 	do(nbd.CmdWrite, 64<<10, 8192, data)
@@ -70,7 +76,16 @@ func TestExport(t *testing.T) {
 	if got := do(nbd.CmdRead, 64<<10, 8192, nil); !bytes.Equal(got[:4096], data[:4096]) || !bytes.Equal(got[4096:], make([]byte, 4096)) {
 		t.Error("write-zeroes did not read as zeros beside the data")
 	}
-	do(nbd.CmdTrim, 0, 4096, nil)
+	// A trim is a write-zeroes: the data under it reads as zeros.
+	do(nbd.CmdTrim, 64<<10, 4096, nil)
+	if got := do(nbd.CmdRead, 64<<10, 8192, nil); !bytes.Equal(got, make([]byte, 8192)) {
+		t.Error("trim did not read as zeros")
+	}
+	// Write-zeroes with NO_HOLE writes zero data: it allocates.
+	doFlags(nbd.CmdWriteZeroes, nbd.CmdFlagNoHole, 1<<20, 8192, nil)
+	if got := do(nbd.CmdRead, 1<<20-4096, 16384, nil); !bytes.Equal(got, make([]byte, 16384)) {
+		t.Error("write-zeroes with NO_HOLE did not read as zeros")
+	}
 	do(nbd.CmdFlush, 0, 0, nil)
 	if err := c.Disconnect(); err != nil {
 		t.Fatal(err)
@@ -84,8 +99,11 @@ func TestExport(t *testing.T) {
 	if err := x.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st := im.Stats(); st.AllocatingWrites != 1 || sub.n != 5 {
-		t.Errorf("%d allocating writes (want 1), %d requests through the Submitter (want 5: two writes, two reads, a flush)", st.AllocatingWrites, sub.n)
+	if st := im.Stats(); st.AllocatingWrites != 2 || sub.n != 9 {
+		t.Errorf("%d allocating writes (want 2: the write, the NO_HOLE write-zeroes), %d requests through the Submitter (want 9: a write, two write-zeroes, a trim, four reads, a flush)", st.AllocatingWrites, sub.n)
+	}
+	if e := entryAt(t, path, 1<<20); e <= impl.ZeroCluster {
+		t.Errorf("the NO_HOLE write-zeroes left L2 entry %#x: want an allocated cluster", e)
 	}
 	fs, err := impl.OpenFileStorage(path, true)
 	if err != nil {
@@ -95,4 +113,36 @@ func TestExport(t *testing.T) {
 	if res, err := impl.Check(fs, false); err != nil || res.Corruptions+res.Leaks > 0 {
 		t.Errorf("check: %+v, %v", res, err)
 	}
+}
+
+// entryAt returns the L2 entry of the image at path for guest offset
+// off, or 0 when no L2 table maps it.
+func entryAt(t *testing.T, path string, off uint64) uint64 {
+	t.Helper()
+	st, err := impl.OpenFileStorage(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	hb := make([]byte, impl.HeaderLen)
+	if _, err := st.ReadAt(hb, 0); err != nil {
+		t.Fatal(err)
+	}
+	h, err := impl.DecodeHeader(hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := impl.GeometryOf(&h)
+	var e [8]byte
+	if _, err := st.ReadAt(e[:], int64(h.L1TableOffset+8*g.L1Index(off))); err != nil {
+		t.Fatal(err)
+	}
+	l2 := binary.LittleEndian.Uint64(e[:])
+	if l2 == 0 {
+		return 0
+	}
+	if _, err := st.ReadAt(e[:], int64(l2+8*g.L2Index(off))); err != nil {
+		t.Fatal(err)
+	}
+	return binary.LittleEndian.Uint64(e[:])
 }

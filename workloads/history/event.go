@@ -18,16 +18,38 @@ const (
 	ActFlush
 	// ActReopen closes the image and opens it again from the same files.
 	ActReopen
+	// ActWriteZeroes makes whole sectors read as zeros (the image's
+	// write-zeroes request, a trim): a write of zeros, whose tag in every
+	// sector is model.ZeroTag. It stamps nothing, so unlike a write's,
+	// its tags are not unique.
+	ActWriteZeroes
 )
 
-var actionNames = [...]string{"read", "write", "flush", "reopen"}
+var actionNames = [...]string{"read", "write", "flush", "reopen", "write-zeroes"}
 
-// String returns "read", "write", "flush" or "reopen".
+// String returns "read", "write", "flush", "reopen" or "write-zeroes".
 func (k Action) String() string {
 	if int(k) < len(actionNames) {
 		return actionNames[k]
 	}
 	return fmt.Sprintf("opkind(%d)", k)
+}
+
+// Ranged reports whether the action covers a range of sectors: a read, a
+// write or a write-zeroes.
+func (k Action) Ranged() bool { return k == ActRead || k == ActWrite || k == ActWriteZeroes }
+
+// Writes reports whether the action changes the sectors it covers: a
+// write or a write-zeroes.
+func (k Action) Writes() bool { return k == ActWrite || k == ActWriteZeroes }
+
+// Wrote returns the tag an operation of action k with id wrote to sector
+// s: the write's stamp, or zeros for a write-zeroes.
+func (k Action) Wrote(id, s uint64) model.Tag {
+	if k == ActWriteZeroes {
+		return model.ZeroTag()
+	}
+	return model.WriteTag(id, s)
 }
 
 // EventKind says whether an event is an operation's call or its return.

@@ -33,7 +33,7 @@ const (
 	rawReturn  = 1 << 31 // the event is a return
 	rawSeen    = 1 << 30 // a return with seen tags (a successful read)
 	rawErr     = 1 << 29 // a return with an error
-	rawAction  = 28      // a call's Action is in bits 28 and 29
+	rawAction  = 28      // a call's Action is in bits 28 to 30 (a call has no rawSeen, rawErr)
 	rawClient  = 1<<rawAction - 1
 	rawLowMask = rawErr - 1 // a return's run count or error index
 )
@@ -146,7 +146,7 @@ func (c *converter) convert(l *eventLog) []Event {
 			ev := Event{Time: e.time}
 			if e.c&rawReturn == 0 {
 				c.calls++
-				ev.Kind, ev.ID, ev.Action = Call, uint64(c.calls), Action(e.c>>rawAction&3)
+				ev.Kind, ev.ID, ev.Action = Call, uint64(c.calls), Action(e.c>>rawAction&7)
 				ev.Sector, ev.Sectors, ev.Client = e.a, uint64(e.b), int(e.c&rawClient)
 			} else {
 				ev.Kind, ev.ID, ev.Req = Return, uint64(e.b), e.a

@@ -128,12 +128,12 @@ func (o *Observer) Submit(r *impl.Request) {
 	}
 	ev := Event{Kind: Call, Action: act}
 	if act != ActFlush {
-		if r.Off%SectorSize != 0 || len(r.Buf)%SectorSize != 0 || len(r.Buf) == 0 {
+		if n := r.Length(); r.Off%SectorSize != 0 || n%SectorSize != 0 || n == 0 {
 			o.Unaligned++
 			o.im.Submit(r)
 			return
 		}
-		ev.Sector, ev.Sectors = r.Off/SectorSize, uint64(len(r.Buf))/SectorSize
+		ev.Sector, ev.Sectors = r.Off/SectorSize, r.Length()/SectorSize
 	}
 	o.nextID++
 	ev.ID, ev.Time, ev.Client = o.nextID, o.now(), o.clients.take()

@@ -157,6 +157,8 @@ func actionOf(op impl.ReqOp) (a Action, ok bool) {
 		return ActWrite, true
 	case impl.ReqFlush:
 		return ActFlush, true
+	case impl.ReqWriteZeroes:
+		return ActWriteZeroes, true
 	}
 	return 0, false
 }
@@ -174,14 +176,15 @@ func (r *Recorder) Submit(req *impl.Request) {
 	}
 	var sector, sectors uint64
 	if op != ActFlush {
-		if req.Off%SectorSize != 0 || len(req.Buf)%SectorSize != 0 || uint64(len(req.Buf))/SectorSize > math.MaxUint32 {
-			req.Err = fmt.Errorf("recorder: %s of %d bytes at %d does not cover whole %d-byte sectors, at most 2^32-1 of them", req.Op, len(req.Buf), req.Off, SectorSize)
+		n := req.Length()
+		if req.Off%SectorSize != 0 || n%SectorSize != 0 || n/SectorSize > math.MaxUint32 {
+			req.Err = fmt.Errorf("recorder: %s of %d bytes at %d does not cover whole %d-byte sectors, at most 2^32-1 of them", req.Op, n, req.Off, SectorSize)
 			if req.Done != nil {
 				req.Done(req)
 			}
 			return
 		}
-		sector, sectors = req.Off/SectorSize, uint64(len(req.Buf))/SectorSize
+		sector, sectors = req.Off/SectorSize, n/SectorSize
 	}
 	id := r.newID()
 	if op == ActWrite {

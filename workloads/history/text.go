@@ -35,7 +35,7 @@ func (e *Event) String() string {
 	var b strings.Builder
 	if e.Kind == Call {
 		fmt.Fprintf(&b, "call %d %s", e.ID, e.Action)
-		if e.Action == ActRead || e.Action == ActWrite {
+		if e.Action.Ranged() {
 			fmt.Fprintf(&b, " s%d+%d", e.Sector, e.Sectors)
 		}
 		fmt.Fprintf(&b, " client=%d t=%d", e.Client, e.Time)
@@ -134,7 +134,7 @@ func (h *History) parseLine(text string) error {
 			return fmt.Errorf("unknown operation %q", rest[0])
 		}
 		rest = rest[1:]
-		if ev.Action == ActRead || ev.Action == ActWrite {
+		if ev.Action.Ranged() {
 			if len(rest) == 0 || !strings.HasPrefix(rest[0], "s") {
 				return fmt.Errorf("%s without sectors (want sFIRST+COUNT)", ev.Action)
 			}

@@ -16,7 +16,13 @@ type Record struct {
 	// configuration.
 	Seed int64 `json:"seed"`
 
-	Ops        uint64  `json:"ops"`
+	Ops uint64 `json:"ops"`
+	// Trims counts the run's trims (the image's write-zeroes requests),
+	// which Ops and OpsPerSec include; TrimBytes is their bytes, which
+	// MiBPerSec leaves out (a trim moves no data; fio reports trims
+	// apart too). Both are absent for a run without trims.
+	Trims      uint64  `json:"trims,omitempty"`
+	TrimBytes  uint64  `json:"trim_bytes,omitempty"`
 	Seconds    float64 `json:"seconds"`
 	OpsPerSec  float64 `json:"ops_per_sec"`
 	MiBPerSec  float64 `json:"mib_per_sec"`
