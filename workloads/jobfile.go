@@ -44,6 +44,10 @@ type JobFile struct {
 	Jobs []Job
 	// Ignored lists the ignored keys, each once, in the order first set.
 	Ignored []IgnoredKey
+	// Renamed says, one line each, which jobs run under another name
+	// than the file gives them: fio lets jobs share a name, runbench's
+	// records and -workloads need distinct ones.
+	Renamed []string
 }
 
 // IgnoredKey is a fio key a job file set that runbench ignores, or
@@ -108,7 +112,9 @@ func ParseJobFile(r io.Reader, name string) ([]Job, error) {
 //
 // A job's name is its section's, or what its name key says, with each
 // space, tab, comma and slash made "_" (runbench's records and flags need
-// names without them); two jobs may not share a name.
+// names without them). Jobs may share a name, as in fio: the first keeps
+// it, the others run as NAME-2, NAME-3, ... (the first such name no job
+// has), each listed in JobFile.Renamed.
 //
 // Keys are runbench's (Keys) and fio's. fio keys that change nothing
 // runbench measures (ioengine, filename, direct, group_reporting, ...)
@@ -134,16 +140,29 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 	if len(ps.jobs) == 0 && len(ps.errs) == 0 {
 		ps.errs = append(ps.errs, fmt.Errorf("%s: no job sections (a job is a [name] section)", name))
 	}
+	out := &JobFile{}
+	given := map[string]bool{}
+	for _, s := range ps.jobs {
+		given[s.job.Name] = true
+	}
 	seen := map[string]*section{}
 	for _, s := range ps.jobs {
-		if first, dup := seen[s.job.Name]; dup {
-			ps.errs = append(ps.errs, fmt.Errorf("%s:%d: the job of the section at line %d is named %q, as is the job of the section at %s:%d: runbench needs distinct names (name=NEW renames a job)",
-				s.namePos.file, s.namePos.line, s.pos.line, s.job.Name, first.pos.file, first.pos.line))
+		first, dup := seen[s.job.Name]
+		if !dup {
+			seen[s.job.Name] = s
 			continue
 		}
+		name := s.job.Name
+		for k := 2; ; k++ {
+			s.job.Name = fmt.Sprintf("%s-%d", name, k)
+			if !given[s.job.Name] && seen[s.job.Name] == nil {
+				break
+			}
+		}
 		seen[s.job.Name] = s
+		out.Renamed = append(out.Renamed, fmt.Sprintf("%s:%d: the job of the section at line %d is named %q, as is the job of the section at %s:%d: it runs as %q (runbench's records need distinct names; name=NEW names a job)",
+			s.namePos.file, s.namePos.line, s.pos.line, name, first.pos.file, first.pos.line, s.job.Name))
 	}
-	out := &JobFile{}
 	for _, s := range ps.jobs {
 		ps.finish(s)
 		p, err := s.job.Plan()

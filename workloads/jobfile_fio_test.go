@@ -73,7 +73,7 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"section names as fio's", "[punch hole-fuzzer]\n[burn_2x50%_qsort]\n[a,b/c]\n", []check{job("punch_hole-fuzzer", func(Job) bool { return true }), job("burn_2x50%_qsort", func(Job) bool { return true }), job("a_b_c", func(Job) bool { return true })}, nil},
 		{"name key", "[a]\nname=renamed job\n", []check{job("renamed_job", func(Job) bool { return true })}, nil},
 		{"global name names the jobs after", "[global]\nname=g\n[a]\n", []check{job("g", func(Job) bool { return true })}, nil},
-		{"names collide", "[global]\nname=g\n[a]\n[b]\n", nil, []string{"jobs/main.fio:2: the job of the section at line 4 is named \"g\", as is the job of the section at jobs/main.fio:3"}},
+		{"names collide", "[global]\nname=g\n[a]\n[b]\n[c]\nname=g-2\n[d]\n", []check{job("g", func(Job) bool { return true }), job("g-2", func(Job) bool { return true }), job("g-3", func(Job) bool { return true }), job("g-4", func(Job) bool { return true })}, nil},
 		{"global prefix", "[global-defaults]\nbs=16k\n[a]\n", []check{job("a", func(j Job) bool { return j.BlockSize == 16<<10 })}, nil},
 		{"include", "[a]\ninclude common.inc\nsize=1m\n", []check{job("a", func(j Job) bool { return j.BlockSize == 8<<10 && j.NumJobs == 2 && j.IOEngine == "psync" }), ignored("ioengine=psync (psync is synchronous")}, nil},
 		{"include an absolute path", "[a]\ninclude /abs/elsewhere.inc\n", nil, []string{"include /abs/elsewhere.inc"}},
@@ -313,4 +313,24 @@ func blocksOf(p *Plan) string {
 		out = append(out, FormatSize(op.Off/p.Job().BlockSize))
 	}
 	return strings.Join(out, " ")
+}
+
+// TestJobFileRenamed checks that jobs sharing a name, as fio allows, run
+// under distinct names and that each renaming is reported where it is.
+func TestJobFileRenamed(t *testing.T) {
+	jf, err := ParseJobFileWith(strings.NewReader("[global]\nname=test\n[create]\nrw=randwrite\n[trim]\nrw=trim\n"), "s3.fio", JobFileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range jf.Jobs {
+		names = append(names, j.Name+":"+string(j.RW))
+	}
+	if got, want := strings.Join(names, " "), "test:randwrite test-2:trim"; got != want {
+		t.Errorf("jobs %s, want %s", got, want)
+	}
+	want := `s3.fio:2: the job of the section at line 5 is named "test", as is the job of the section at s3.fio:3: it runs as "test-2"`
+	if len(jf.Renamed) != 1 || !strings.HasPrefix(jf.Renamed[0], want) {
+		t.Errorf("Renamed = %q, want one line starting %q", jf.Renamed, want)
+	}
 }

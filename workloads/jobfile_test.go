@@ -56,7 +56,6 @@ func TestParseJobFileErrors(t *testing.T) {
 		{"bs at fault, set in global", "[global]\nbs=1000\n[a]\n", []string{"bad.fio:2:", "bs=1000"}},
 		{"fault of the defaults", "[a]\nrw=randwrite\npattern=first-touch\nops=9999\nsize=1m\n", []string{"bad.fio:4:", "ops=9999", "exceeds"}},
 		{"outside a section", "bs=4k\n[a]\n", []string{"bad.fio:1:", "outside a section"}},
-		{"duplicate section", "[a]\n[a]\n", []string{"bad.fio:2:", "as is the job of the section at bad.fio:1"}},
 		{"unclosed header", "[a\nbs=4k\n", []string{"bad.fio:1:", "no closing ]"}},
 		{"empty section name", "[ ]\n", []string{"bad.fio:1:", "section name is empty"}},
 		{"empty", "; nothing\n", []string{"no job sections"}},

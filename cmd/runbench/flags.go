@@ -88,6 +88,9 @@ func loadJobs(path string, stderr io.Writer) ([]workloads.Job, error) {
 	if line := jf.IgnoredLine(); line != "" {
 		fmt.Fprintf(stderr, "runbench: -job %s: %s\n", path, line)
 	}
+	for _, line := range jf.Renamed {
+		fmt.Fprintf(stderr, "runbench: -job %s\n", line)
+	}
 	return jf.Jobs, nil
 }
 
