@@ -416,11 +416,12 @@ func note(res *ExploreResult, sc *modelSucc) {
 	}
 }
 
-// successor makes n a copy of s with m applied, canonicalized, and packs
-// it into key. n is the caller's, so that no state escapes to the heap.
-func successor(p *model.Protocol, s *model.ProtocolState, m model.Move, key []uint64, n *model.ProtocolState) model.Outcome {
+// successor makes n a copy of s with m applied (by step), canonicalized,
+// and packs it into key. n is the caller's, so that no state escapes to
+// the heap.
+func successor(p *model.Protocol, step *model.Stepper, s *model.ProtocolState, m model.Move, key []uint64, n *model.ProtocolState) model.Outcome {
 	*n = *s
-	out := p.Apply(n, m, nil)
+	out := step.Apply(n, m)
 	p.Canonicalize(n)
 	p.Pack(n, key)
 	return out
@@ -430,6 +431,7 @@ func successor(p *model.Protocol, s *model.ProtocolState, m model.Move, key []ui
 // scratch: one per goroutine.
 type expander struct {
 	p     *model.Protocol
+	step  *model.Stepper
 	st    *stateStore
 	s     model.ProtocolState
 	next  model.ProtocolState // the successor being visited
@@ -438,7 +440,7 @@ type expander struct {
 }
 
 func newExpander(p *model.Protocol, st *stateStore) *expander {
-	return &expander{p: p, st: st, moves: make([]model.Move, 0, 32), key: make([]uint64, st.words)}
+	return &expander{p: p, step: p.NewStepper(), st: st, moves: make([]model.Move, 0, 32), key: make([]uint64, st.words)}
 }
 
 // each calls visit with every successor of stored state i, in move order,
@@ -449,7 +451,7 @@ func (e *expander) each(i int, visit func(n *model.ProtocolState, out model.Outc
 	e.p.Unpack(e.st.state(uint32(i)), &e.s)
 	e.moves = e.p.Moves(&e.s, e.moves[:0])
 	for _, m := range e.moves {
-		out := successor(e.p, &e.s, m, e.key, &e.next)
+		out := successor(e.p, e.step, &e.s, m, e.key, &e.next)
 		if !visit(&e.next, out) {
 			return false
 		}

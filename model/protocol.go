@@ -658,6 +658,10 @@ type exec struct {
 	facts  Facts
 	viol   *Violation
 	wake   bool
+	// others holds the accesses freezes shows the policy. The policy is
+	// an interface, so they escape to the heap: the caller provides
+	// them, once per Stepper rather than once per question.
+	others *[MaxProtocolRequests]Access
 }
 
 // tracing reports whether the transition's steps are recorded.
@@ -685,14 +689,33 @@ func (x *exec) fail(invariant, format string, args ...any) {
 // nil, it appends one line per step of the transition, in domain words.
 // The successor is not canonical; Canonicalize makes it so.
 func (p *Protocol) Apply(s *ProtocolState, m Move, log *[]string) Outcome {
-	x := exec{p: p, s: s, log: log}
+	x := exec{p: p, s: s, log: log, others: new([MaxProtocolRequests]Access)}
 	return x.apply(m)
 }
 
 // ApplyEvents is Apply that appends the transition's steps to events as
 // data (for a sequence diagram) instead of as lines.
 func (p *Protocol) ApplyEvents(s *ProtocolState, m Move, events *[]Event) Outcome {
-	x := exec{p: p, s: s, events: events}
+	x := exec{p: p, s: s, events: events, others: new([MaxProtocolRequests]Access)}
+	return x.apply(m)
+}
+
+// A Stepper applies moves as Apply does, without a log, reusing its own
+// working memory, so that a search applying millions of moves allocates
+// nothing per move (Apply allocates what the policy is shown). It is not
+// safe for concurrent use: use one per goroutine.
+type Stepper struct {
+	p      *Protocol
+	others [MaxProtocolRequests]Access
+}
+
+// NewStepper returns a Stepper of p.
+func (p *Protocol) NewStepper() *Stepper { return &Stepper{p: p} }
+
+// Apply applies m to s in place and returns what it did, as
+// Protocol.Apply does with a nil log.
+func (st *Stepper) Apply(s *ProtocolState, m Move) Outcome {
+	x := exec{p: st.p, s: s, others: &st.others}
 	return x.apply(m)
 }
 
@@ -836,7 +859,7 @@ func (x *exec) lookup(r int) {
 // accesses in flight, and freezes r if it says so.
 func (x *exec) freezes(r int, acc Access) bool {
 	s, p := x.s, x.p
-	var others [MaxProtocolRequests]Access
+	others := x.others
 	n := 0
 	for q := 0; q < p.cfg.Requests; q++ {
 		if q != r && admitted(s.reqs[q].phase) {
@@ -1103,9 +1126,9 @@ func (x *exec) linkTable(r int) {
 func (x *exec) metaUpdate(r int, l1 bool) {
 	s, p := x.s, x.p
 	rq := &s.reqs[r]
-	what := "L2 table sector at " + addr(rq.table)
-	if l1 {
-		what = "L1 table sector"
+	what := "L1 table sector"
+	if !l1 && x.tracing() {
+		what = "L2 table sector at " + addr(rq.table)
 	}
 	if p.cfg.UnorderedMeta {
 		if l1 {
@@ -1147,7 +1170,11 @@ func (x *exec) metaL2Landed(t int) {
 	if x.tracing() {
 		x.stepf(EventComplete, 0, tableIO(false, uint8(t)), "the write of the L2 table sector at %s lands: %s", addr(uint8(t)), x.p.entriesText(ts.snap[:x.p.cfg.Clusters], "L2"))
 	}
-	x.metaLanded(&ts.meta, &ts.snap, &ts.cache, phMetaL2, uint8(t), "L2 table sector at "+addr(uint8(t)))
+	what := ""
+	if x.tracing() {
+		what = "L2 table sector at " + addr(uint8(t))
+	}
+	x.metaLanded(&ts.meta, &ts.snap, &ts.cache, phMetaL2, uint8(t), what)
 }
 
 // metaL1Landed lands the ordered write of the L1 table sector.
