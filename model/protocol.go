@@ -294,7 +294,14 @@ type Protocol struct {
 	policy  Policy
 	layout  layout
 	flushes uint8 // bit r: request r is a flush (Ops)
+	// sectors holds each guest sector's address (see l1Of), looked up
+	// rather than divided out on every use.
+	sectors [MaxProtocolL1 * MaxProtocolClusters * MaxProtocolSectors]sectorAddr
 }
+
+// sectorAddr is where a guest sector lies: its L1 entry, its index in
+// that L2 table, its sector in the cluster, and its guest cluster.
+type sectorAddr struct{ l1, l2, in, cluster uint8 }
 
 // NewProtocol returns the protocol model of cfg under policy.
 func NewProtocol(cfg ProtocolConfig, policy Policy) (*Protocol, error) {
@@ -306,6 +313,14 @@ func NewProtocol(cfg ProtocolConfig, policy Policy) (*Protocol, error) {
 	}
 	p := &Protocol{cfg: cfg, policy: policy}
 	p.layout = newLayout(cfg)
+	for sec := range cfg.GuestSectors() {
+		p.sectors[sec] = sectorAddr{
+			l1:      uint8(sec / (cfg.Clusters * cfg.Sectors)),
+			l2:      uint8(sec / cfg.Sectors % cfg.Clusters),
+			in:      uint8(sec % cfg.Sectors),
+			cluster: uint8(sec / cfg.Sectors),
+		}
+	}
 	for r := 0; r < len(cfg.Ops); r++ {
 		if cfg.Ops[r] == 'f' {
 			p.flushes |= 1 << r
@@ -356,11 +371,12 @@ func (p *Protocol) initial() uint8 {
 }
 
 // Address arithmetic: guest sector s lies under L1 entry s/(C*S), at L2
-// index (s/S)%C, sector s%S of its cluster; its guest cluster is s/S.
-func (p *Protocol) l1Of(s uint16) int         { return int(s) / (p.cfg.Clusters * p.cfg.Sectors) }
-func (p *Protocol) l2Of(s uint16) int         { return int(s) / p.cfg.Sectors % p.cfg.Clusters }
-func (p *Protocol) inOf(s uint16) int         { return int(s) % p.cfg.Sectors }
-func (p *Protocol) clusterOf(s uint16) uint64 { return uint64(s) / uint64(p.cfg.Sectors) }
+// index (s/S)%C, sector s%S of its cluster (as NewProtocol tabulates
+// them); its guest cluster is s/S.
+func (p *Protocol) l1Of(s uint16) int         { return int(p.sectors[s].l1) }
+func (p *Protocol) l2Of(s uint16) int         { return int(p.sectors[s].l2) }
+func (p *Protocol) inOf(s uint16) int         { return int(p.sectors[s].in) }
+func (p *Protocol) clusterOf(s uint16) uint64 { return uint64(p.sectors[s].cluster) }
 
 // MoveKind is the kind of a protocol transition.
 type MoveKind uint8
