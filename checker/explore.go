@@ -417,13 +417,13 @@ func note(res *ExploreResult, sc *modelSucc) {
 }
 
 // successor makes n a copy of s with m applied (by step), canonicalized,
-// and packs it into key. n is the caller's, so that no state escapes to
-// the heap.
-func successor(p *model.Protocol, step *model.Stepper, s *model.ProtocolState, m model.Move, key []uint64, n *model.ProtocolState) model.Outcome {
+// and packs it into key, from sKey, s's packed form (s as Unpack gave
+// it). n is the caller's, so that no state escapes to the heap.
+func successor(p *model.Protocol, step *model.Stepper, s *model.ProtocolState, sKey []uint64, m model.Move, key []uint64, n *model.ProtocolState) model.Outcome {
 	*n = *s
 	out := step.Apply(n, m)
 	p.Canonicalize(n)
-	p.Pack(n, key)
+	p.PackDelta(n, s, sKey, key)
 	return out
 }
 
@@ -448,10 +448,11 @@ func newExpander(p *model.Protocol, st *stateStore) *expander {
 // valid until the next call: visit must not keep them. It stops at the first visit that returns false and
 // reports whether it visited every successor.
 func (e *expander) each(i int, visit func(n *model.ProtocolState, out model.Outcome) bool) bool {
-	e.p.Unpack(e.st.state(uint32(i)), &e.s)
+	key := e.st.state(uint32(i))
+	e.p.Unpack(key, &e.s)
 	e.moves = e.p.Moves(&e.s, e.moves[:0])
 	for _, m := range e.moves {
-		out := successor(e.p, e.step, &e.s, m, e.key, &e.next)
+		out := successor(e.p, e.step, &e.s, key, m, e.key, &e.next)
 		if !visit(&e.next, out) {
 			return false
 		}

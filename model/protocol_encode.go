@@ -22,6 +22,13 @@ type layout struct {
 	kindBits uint // a request's admitted kind
 	flagBits uint // a request's flags (dirty, meta, quiet)
 
+	// Where the regions of a packed state start (bit offsets): the
+	// header (allocation count, need-check bit, frozen queue), the L1
+	// tables, slot 1 (slot i at slotOff+(i-1)*slotBits) and request 0
+	// (request r at reqOff+r*(reqHeadBits+reqTailBits)). Each region is
+	// a function of its own part of the state only, which PackDelta uses.
+	l1Off, slotOff, reqOff uint
+
 	// Regions Pack skips when a canonical state has them zero.
 	slotBits      uint // one slot
 	slotTableBits uint // its cached and in-flight table entries (tables only)
@@ -47,10 +54,12 @@ func newLayout(c ProtocolConfig) layout {
 	if c.UnorderedMeta {
 		l.snapW = max(c.Clusters, c.L1Entries)
 	}
-	n := l.refBits + 2 + 1 + l.cntBits + uint(c.Requests)*l.reqBits + 3*uint(c.L1Entries)*l.refBits
+	l.l1Off = l.refBits + 2 + 1 + l.cntBits + uint(c.Requests)*l.reqBits
+	l.slotOff = l.l1Off + 3*uint(c.L1Entries)*l.refBits
 	l.slotTableBits = 2 * uint(c.Clusters) * l.refBits
 	l.slotBits = 2 + 3 + uint(l.width)*l.valBits + l.slotTableBits
-	n += uint(l.maxAlloc) * l.slotBits
+	l.reqOff = l.slotOff + uint(l.maxAlloc)*l.slotBits
+	n := l.reqOff
 	// A flush adds a kind (Flush) and a flag (quiet): a bit each, only
 	// where the mix has flushes.
 	l.kindBits, l.flagBits = 2, 2
@@ -67,15 +76,29 @@ func newLayout(c ProtocolConfig) layout {
 // Words returns the number of uint64 words a packed state takes.
 func (p *Protocol) Words() int { return p.layout.words }
 
-// bitWriter appends fixed-width fields to a word slice.
 // bitWriter packs fields of n <= 64 bits into words, low bits first. It
 // gathers bits in a register and stores each word once, when full, and
-// the last at flush.
+// the last at flush (or merge).
 type bitWriter struct {
 	w   []uint64
 	i   int    // the word being filled
 	acc uint64 // its bits so far
 	n   uint   // how many
+}
+
+// writerAt returns a bitWriter that rewrites w from bit pos on, keeping
+// the bits below pos; merge then keeps those above the last field.
+func writerAt(w []uint64, pos uint) bitWriter {
+	i, n := pos>>6, pos&63
+	return bitWriter{w: w, i: int(i), acc: w[i] & (1<<n - 1), n: n}
+}
+
+// merge stores the last, partly filled word, keeping the bits of the
+// word above the ones written.
+func (b *bitWriter) merge() {
+	if b.n > 0 {
+		b.w[b.i] = b.acc | b.w[b.i]&^(1<<b.n-1)
+	}
 }
 
 // put appends the n low bits of v (v must have no others).
@@ -162,9 +185,67 @@ func (u *ungroup) take(n uint) uint64 {
 // fields, an idle request, a frozen or completed request's access) are
 // skipped rather than written, which Unpack mirrors.
 func (p *Protocol) Pack(s *ProtocolState, dst []uint64) {
-	l, c := &p.layout, &p.cfg
+	l := &p.layout
 	clear(dst[:l.words])
 	w := bitWriter{w: dst}
+	p.packHead(s, &w)
+	p.packL1(s, &w)
+	for i := 1; i <= int(s.alloc); i++ {
+		p.packSlot(&s.slots[i], &w)
+	}
+	w.skip(uint(l.maxAlloc-int(s.alloc)) * l.slotBits)
+	for r := 0; r < p.cfg.Requests; r++ {
+		p.packReq(&s.reqs[r], &w)
+	}
+	w.flush()
+}
+
+// PackDelta writes Pack(s) to dst, given a state base and its packed
+// form baseKey: it copies baseKey and packs again only the regions (the
+// header, the L1 tables, each slot, each request) where s differs from
+// base. A successor differs from the state it came from in a few of
+// them. base must be what Unpack gives for baseKey; dst must not overlap
+// baseKey.
+func (p *Protocol) PackDelta(s, base *ProtocolState, baseKey, dst []uint64) {
+	l := &p.layout
+	copy(dst[:l.words], baseKey[:l.words])
+	if s.alloc != base.alloc || s.hdr != base.hdr || s.l1Meta != base.l1Meta || s.nFrozen != base.nFrozen || s.frozen != base.frozen {
+		w := writerAt(dst, 0)
+		p.packHead(s, &w)
+		w.merge()
+	}
+	if s.l1Cache != base.l1Cache || s.l1Disk != base.l1Disk || s.l1Snap != base.l1Snap {
+		w := writerAt(dst, l.l1Off)
+		p.packL1(s, &w)
+		w.merge()
+	}
+	// A slot's region is zero unless allocated, whatever its fields.
+	for i := 1; i <= int(max(s.alloc, base.alloc)); i++ {
+		in, was := i <= int(s.alloc), i <= int(base.alloc)
+		if in && was && s.slots[i] == base.slots[i] {
+			continue
+		}
+		w := writerAt(dst, l.slotOff+uint(i-1)*l.slotBits)
+		if in {
+			p.packSlot(&s.slots[i], &w)
+		} else {
+			w.skip(l.slotBits)
+		}
+		w.merge()
+	}
+	for r := 0; r < p.cfg.Requests; r++ {
+		if s.reqs[r] != base.reqs[r] {
+			w := writerAt(dst, l.reqOff+uint(r)*(l.reqHeadBits+l.reqTailBits))
+			p.packReq(&s.reqs[r], &w)
+			w.merge()
+		}
+	}
+}
+
+// packHead writes the header region: allocation count, need-check bit,
+// L1 write in flight, frozen queue.
+func (p *Protocol) packHead(s *ProtocolState, w *bitWriter) {
+	l := &p.layout
 	var g group
 	g.add(uint64(s.alloc), l.refBits)
 	g.add(uint64(s.hdr), 2)
@@ -174,68 +255,74 @@ func (p *Protocol) Pack(s *ProtocolState, dst []uint64) {
 		g.add(uint64(s.frozen[j]), l.reqBits)
 	}
 	w.put(g.v, g.n)
-	w.skip(uint(c.Requests-int(s.nFrozen)) * l.reqBits)
+	w.skip(uint(p.cfg.Requests-int(s.nFrozen)) * l.reqBits)
+}
+
+// packL1 writes the L1 tables: cached, on disk, in flight.
+func (p *Protocol) packL1(s *ProtocolState, w *bitWriter) {
 	for _, tab := range [3]*[maxWidth]uint8{&s.l1Cache, &s.l1Disk, &s.l1Snap} {
-		g = group{}
-		for e := 0; e < c.L1Entries; e++ {
-			g.add(uint64(tab[e]), l.refBits)
+		var g group
+		for e := 0; e < p.cfg.L1Entries; e++ {
+			g.add(uint64(tab[e]), p.layout.refBits)
 		}
 		w.put(g.v, g.n)
 	}
-	for i := 1; i <= int(s.alloc); i++ {
-		sl := &s.slots[i]
-		g = group{}
-		g.add(uint64(sl.kind)|(b2u(sl.written)|b2u(sl.cached)<<1|b2u(sl.meta)<<2)<<2, 5)
-		if sl.kind != slotTable && sl.kind != slotData {
-			w.put(g.v, g.n)
-			w.skip(l.slotBits - 5)
-			continue
-		}
-		for k := 0; k < l.width; k++ {
-			g.add(uint64(sl.disk[k]), l.valBits)
-		}
+}
+
+// packSlot writes an allocated slot's region.
+func (p *Protocol) packSlot(sl *slot, w *bitWriter) {
+	l := &p.layout
+	var g group
+	g.add(uint64(sl.kind)|(b2u(sl.written)|b2u(sl.cached)<<1|b2u(sl.meta)<<2)<<2, 5)
+	if sl.kind != slotTable && sl.kind != slotData {
 		w.put(g.v, g.n)
-		if sl.kind != slotTable {
-			w.skip(l.slotTableBits)
-			continue
-		}
-		for _, tab := range [2]*[maxWidth]uint8{&sl.cache, &sl.snap} {
-			g = group{}
-			for k := 0; k < c.Clusters; k++ {
-				g.add(uint64(tab[k]), l.refBits)
-			}
-			w.put(g.v, g.n)
-		}
+		w.skip(l.slotBits - 5)
+		return
 	}
-	w.skip(uint(l.maxAlloc-int(s.alloc)) * l.slotBits)
-	for r := 0; r < c.Requests; r++ {
-		rq := &s.reqs[r]
-		if rq.phase == phIdle {
-			w.skip(l.reqHeadBits + l.reqTailBits)
-			continue
-		}
+	for k := 0; k < l.width; k++ {
+		g.add(uint64(sl.disk[k]), l.valBits)
+	}
+	w.put(g.v, g.n)
+	if sl.kind != slotTable {
+		w.skip(l.slotTableBits)
+		return
+	}
+	for _, tab := range [2]*[maxWidth]uint8{&sl.cache, &sl.snap} {
 		g = group{}
-		g.add(uint64(rq.phase), 4)
-		g.add(b2u(rq.write), 1)
-		g.add(uint64(rq.sector), l.secBits)
-		g.add(uint64(rq.result), l.tagBits)
-		g.add(uint64(rq.prec), uint(c.Requests))
-		w.put(g.v, g.n)
-		if rq.phase == phDone || rq.phase == phFrozen {
-			w.skip(l.reqTailBits)
-			continue
-		}
-		g = group{}
-		g.add(uint64(rq.kind), l.kindBits)
-		g.add(uint64(rq.data), l.refBits)
-		g.add(uint64(rq.table), l.refBits)
-		g.add(b2u(rq.dirty)|b2u(rq.meta)<<1|b2u(rq.quiet)<<2, l.flagBits)
-		for k := 0; k < l.snapW; k++ {
-			g.add(uint64(rq.snap[k]), l.refBits)
+		for k := 0; k < p.cfg.Clusters; k++ {
+			g.add(uint64(tab[k]), l.refBits)
 		}
 		w.put(g.v, g.n)
 	}
-	w.flush()
+}
+
+// packReq writes a request's region.
+func (p *Protocol) packReq(rq *reqState, w *bitWriter) {
+	l := &p.layout
+	if rq.phase == phIdle {
+		w.skip(l.reqHeadBits + l.reqTailBits)
+		return
+	}
+	var g group
+	g.add(uint64(rq.phase), 4)
+	g.add(b2u(rq.write), 1)
+	g.add(uint64(rq.sector), l.secBits)
+	g.add(uint64(rq.result), l.tagBits)
+	g.add(uint64(rq.prec), uint(p.cfg.Requests))
+	w.put(g.v, g.n)
+	if rq.phase == phDone || rq.phase == phFrozen {
+		w.skip(l.reqTailBits)
+		return
+	}
+	g = group{}
+	g.add(uint64(rq.kind), l.kindBits)
+	g.add(uint64(rq.data), l.refBits)
+	g.add(uint64(rq.table), l.refBits)
+	g.add(b2u(rq.dirty)|b2u(rq.meta)<<1|b2u(rq.quiet)<<2, l.flagBits)
+	for k := 0; k < l.snapW; k++ {
+		g.add(uint64(rq.snap[k]), l.refBits)
+	}
+	w.put(g.v, g.n)
 }
 
 // Unpack is the inverse of Pack.

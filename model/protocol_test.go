@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -102,6 +103,54 @@ func TestPackRoundTrip(t *testing.T) {
 			})
 			if n < 100 {
 				t.Fatalf("only %d states reached", n)
+			}
+		})
+	}
+}
+
+// TestPackDelta packs the successors of reachable states of several
+// configurations both ways: PackDelta from the parent's packed form must
+// give exactly what Pack gives.
+func TestPackDelta(t *testing.T) {
+	configs := []ProtocolConfig{
+		stdConfig(),
+		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 2, Backing: true, Reopen: true},
+		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 2, Reopen: true, NoSymmetry: true},
+		{Requests: 2, L1Entries: 3, Clusters: 3, Sectors: 1, UnorderedMeta: true, Reopen: true},
+		{Requests: 3, L1Entries: 2, Clusters: 8, Sectors: 2, NoSymmetry: true},
+		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 2, Reopen: true, Ops: "wfwf", Start: StartPrealloc},
+	}
+	for _, c := range configs {
+		t.Run(c.String(), func(t *testing.T) {
+			p, err := NewProtocol(c, Overlap{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := make([]uint64, p.Words())
+			want := make([]uint64, p.Words())
+			got := make([]uint64, p.Words())
+			n := 0
+			reach(t, p, 3000, func(s *ProtocolState, _ Outcome) {
+				p.Pack(s, key)
+				var base ProtocolState
+				p.Unpack(key, &base)
+				for _, m := range p.Moves(&base, nil) {
+					next := base
+					p.Apply(&next, m, nil)
+					p.Canonicalize(&next)
+					p.Pack(&next, want)
+					for i := range got {
+						got[i] = ^uint64(0) // PackDelta must write every word
+					}
+					p.PackDelta(&next, &base, key, got)
+					if !slices.Equal(got, want) {
+						t.Fatalf("state %d, %+v: PackDelta gives %x, Pack %x", n, m, got, want)
+					}
+					n++
+				}
+			})
+			if n < 100 {
+				t.Fatalf("only %d successors packed", n)
 			}
 		})
 	}
