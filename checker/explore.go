@@ -433,7 +433,8 @@ type expander struct {
 	p     *model.Protocol
 	step  *model.Stepper
 	st    *stateStore
-	s     model.ProtocolState
+	s     model.ProtocolState // the state being expanded, as unpacked from prev
+	prev  []uint64            // its packed form (aliasing the store), or nil
 	next  model.ProtocolState // the successor being visited
 	moves []model.Move
 	key   []uint64 // the packed form of the successor being visited
@@ -449,7 +450,12 @@ func newExpander(p *model.Protocol, st *stateStore) *expander {
 // reports whether it visited every successor.
 func (e *expander) each(i int, visit func(n *model.ProtocolState, out model.Outcome) bool) bool {
 	key := e.st.state(uint32(i))
-	e.p.Unpack(key, &e.s)
+	if e.prev == nil {
+		e.p.Unpack(key, &e.s)
+	} else {
+		e.p.UnpackDelta(key, e.prev, &e.s)
+	}
+	e.prev = key
 	e.moves = e.p.Moves(&e.s, e.moves[:0])
 	for _, m := range e.moves {
 		out := successor(e.p, e.step, &e.s, key, m, e.key, &e.next)

@@ -28,6 +28,9 @@ type layout struct {
 	// (request r at reqOff+r*(reqHeadBits+reqTailBits)). Each region is
 	// a function of its own part of the state only, which PackDelta uses.
 	l1Off, slotOff, reqOff uint
+	// masks are the regions' bits, in order: header, L1, slots 1 to
+	// maxAlloc, requests (UnpackDelta).
+	masks []regionMask
 
 	// Regions Pack skips when a canonical state has them zero.
 	slotBits      uint // one slot
@@ -70,7 +73,49 @@ func newLayout(c ProtocolConfig) layout {
 	l.reqTailBits = l.kindBits + 2*l.refBits + l.flagBits + uint(l.snapW)*l.refBits
 	n += uint(c.Requests) * (l.reqHeadBits + l.reqTailBits)
 	l.words = int((n + 63) / 64)
+	l.masks = append(l.masks, maskOf(0, l.l1Off), maskOf(l.l1Off, l.slotOff-l.l1Off))
+	for i := range l.maxAlloc {
+		l.masks = append(l.masks, maskOf(l.slotOff+uint(i)*l.slotBits, l.slotBits))
+	}
+	for r := range c.Requests {
+		l.masks = append(l.masks, maskOf(l.reqOff+uint(r)*(l.reqHeadBits+l.reqTailBits), l.reqHeadBits+l.reqTailBits))
+	}
 	return l
+}
+
+// regionMask gives the bits [off, off+n) of a packed state as masks of
+// the words they lie in, so that telling whether two states differ there
+// takes a few ANDs.
+type regionMask struct {
+	w int       // the first word
+	n int       // how many words (1 to 3: no region takes more than 101 bits)
+	m [3]uint64 // the region's bits in words w, w+1, w+2
+}
+
+func maskOf(off, n uint) regionMask {
+	end := off + n
+	r := regionMask{w: int(off >> 6)}
+	for i := off >> 6; i<<6 < end; i++ {
+		m := ^uint64(0)
+		if off > i<<6 {
+			m &^= 1<<(off-i<<6) - 1
+		}
+		if end < (i+1)<<6 {
+			m &= 1<<(end-i<<6) - 1
+		}
+		r.m[r.n] = m
+		r.n++
+	}
+	return r
+}
+
+// differ reports whether a and b differ in the region's bits.
+func (r *regionMask) differ(a, b []uint64) bool {
+	d := (a[r.w] ^ b[r.w]) & r.m[0]
+	for k := 1; k < r.n; k++ {
+		d |= (a[r.w+k] ^ b[r.w+k]) & r.m[k]
+	}
+	return d != 0
 }
 
 // Words returns the number of uint64 words a packed state takes.
@@ -327,76 +372,132 @@ func (p *Protocol) packReq(rq *reqState, w *bitWriter) {
 
 // Unpack is the inverse of Pack.
 func (p *Protocol) Unpack(src []uint64, s *ProtocolState) {
-	l, c := &p.layout, &p.cfg
+	l := &p.layout
 	*s = ProtocolState{}
 	r := bitReader{w: src}
-	head := l.refBits + 2 + 1 + l.cntBits
-	u := ungroup(r.get(head))
+	p.unpackHead(&r, s)
+	p.unpackL1(&r, s)
+	for i := 1; i <= int(s.alloc); i++ {
+		p.unpackSlot(&r, &s.slots[i])
+	}
+	r.pos = l.reqOff
+	for q := 0; q < p.cfg.Requests; q++ {
+		p.unpackReq(&r, &s.reqs[q])
+	}
+}
+
+// UnpackDelta sets s to Unpack(src), given that s holds Unpack(prev): it
+// decodes again only the regions (see PackDelta) whose bits differ
+// between src and prev. States stored one after the other are often
+// siblings, alike in most regions. A region's fields are a function of
+// its bits alone: an unallocated slot's region, say, is zero, and so is
+// a slot decoded from zero bits.
+func (p *Protocol) UnpackDelta(src, prev []uint64, s *ProtocolState) {
+	l := &p.layout
+	m := l.masks
+	if m[0].differ(src, prev) {
+		r := bitReader{w: src}
+		p.unpackHead(&r, s)
+	}
+	if m[1].differ(src, prev) {
+		r := bitReader{w: src, pos: l.l1Off}
+		p.unpackL1(&r, s)
+	}
+	m = m[2:]
+	for i := 1; i <= l.maxAlloc; i++ {
+		if m[i-1].differ(src, prev) {
+			r := bitReader{w: src, pos: l.slotOff + uint(i-1)*l.slotBits}
+			p.unpackSlot(&r, &s.slots[i])
+		}
+	}
+	m = m[l.maxAlloc:]
+	for q := 0; q < p.cfg.Requests; q++ {
+		if m[q].differ(src, prev) {
+			r := bitReader{w: src, pos: l.reqOff + uint(q)*(l.reqHeadBits+l.reqTailBits)}
+			p.unpackReq(&r, &s.reqs[q])
+		}
+	}
+}
+
+// unpackHead reads the header region (packHead) into s.
+func (p *Protocol) unpackHead(r *bitReader, s *ProtocolState) {
+	l := &p.layout
+	u := ungroup(r.get(l.refBits + 2 + 1 + l.cntBits))
 	s.alloc = uint8(u.take(l.refBits))
 	s.hdr = uint8(u.take(2))
 	s.l1Meta = u.take(1) == 1
 	s.nFrozen = uint8(u.take(l.cntBits))
+	s.frozen = [MaxProtocolRequests]uint8{}
 	u = ungroup(r.get(uint(s.nFrozen) * l.reqBits))
 	for j := 0; j < int(s.nFrozen); j++ {
 		s.frozen[j] = uint8(u.take(l.reqBits))
 	}
-	r.pos += uint(c.Requests-int(s.nFrozen)) * l.reqBits
+	r.pos += uint(p.cfg.Requests-int(s.nFrozen)) * l.reqBits
+}
+
+// unpackL1 reads the L1 tables (packL1) into s.
+func (p *Protocol) unpackL1(r *bitReader, s *ProtocolState) {
 	for _, tab := range [3]*[maxWidth]uint8{&s.l1Cache, &s.l1Disk, &s.l1Snap} {
-		u = ungroup(r.get(uint(c.L1Entries) * l.refBits))
-		for e := 0; e < c.L1Entries; e++ {
-			tab[e] = uint8(u.take(l.refBits))
+		u := ungroup(r.get(uint(p.cfg.L1Entries) * p.layout.refBits))
+		for e := 0; e < p.cfg.L1Entries; e++ {
+			tab[e] = uint8(u.take(p.layout.refBits))
 		}
 	}
-	for i := 1; i <= int(s.alloc); i++ {
-		sl := &s.slots[i]
-		f := r.get(5)
-		sl.kind = uint8(f & 3)
-		sl.written, sl.cached, sl.meta = f&4 != 0, f&8 != 0, f&16 != 0
-		if sl.kind != slotTable && sl.kind != slotData {
-			r.pos += l.slotBits - 5
-			continue
-		}
-		u = ungroup(r.get(uint(l.width) * l.valBits))
-		for k := 0; k < l.width; k++ {
-			sl.disk[k] = uint8(u.take(l.valBits))
-		}
-		if sl.kind != slotTable {
-			r.pos += l.slotTableBits
-			continue
-		}
-		for _, tab := range [2]*[maxWidth]uint8{&sl.cache, &sl.snap} {
-			u = ungroup(r.get(uint(c.Clusters) * l.refBits))
-			for k := 0; k < c.Clusters; k++ {
-				tab[k] = uint8(u.take(l.refBits))
-			}
+}
+
+// unpackSlot reads a slot's region (packSlot) into sl, all of it.
+func (p *Protocol) unpackSlot(r *bitReader, sl *slot) {
+	l := &p.layout
+	*sl = slot{}
+	f := r.get(5)
+	sl.kind = uint8(f & 3)
+	sl.written, sl.cached, sl.meta = f&4 != 0, f&8 != 0, f&16 != 0
+	if sl.kind != slotTable && sl.kind != slotData {
+		r.pos += l.slotBits - 5
+		return
+	}
+	u := ungroup(r.get(uint(l.width) * l.valBits))
+	for k := 0; k < l.width; k++ {
+		sl.disk[k] = uint8(u.take(l.valBits))
+	}
+	if sl.kind != slotTable {
+		r.pos += l.slotTableBits
+		return
+	}
+	for _, tab := range [2]*[maxWidth]uint8{&sl.cache, &sl.snap} {
+		u = ungroup(r.get(uint(p.cfg.Clusters) * l.refBits))
+		for k := 0; k < p.cfg.Clusters; k++ {
+			tab[k] = uint8(u.take(l.refBits))
 		}
 	}
-	r.pos += uint(l.maxAlloc-int(s.alloc)) * l.slotBits
-	for q := 0; q < c.Requests; q++ {
-		rq := &s.reqs[q]
-		u = ungroup(r.get(l.reqHeadBits))
-		rq.phase = uint8(u.take(4))
-		if rq.phase == phIdle {
-			r.pos += l.reqTailBits
-			continue
-		}
-		rq.write = u.take(1) == 1
-		rq.sector = uint16(u.take(l.secBits))
-		rq.result = uint8(u.take(l.tagBits))
-		rq.prec = uint8(u.take(uint(c.Requests)))
-		if rq.phase == phDone || rq.phase == phFrozen {
-			r.pos += l.reqTailBits
-			continue
-		}
-		u = ungroup(r.get(l.reqTailBits))
-		rq.kind = Kind(u.take(l.kindBits))
-		rq.data = uint8(u.take(l.refBits))
-		rq.table = uint8(u.take(l.refBits))
-		f := u.take(l.flagBits)
-		rq.dirty, rq.meta, rq.quiet = f&1 != 0, f&2 != 0, f&4 != 0
-		for k := 0; k < l.snapW; k++ {
-			rq.snap[k] = uint8(u.take(l.refBits))
-		}
+}
+
+// unpackReq reads a request's region (packReq) into rq, all of it.
+func (p *Protocol) unpackReq(r *bitReader, rq *reqState) {
+	l := &p.layout
+	*rq = reqState{}
+	u := ungroup(r.get(l.reqHeadBits))
+	rq.phase = uint8(u.take(4))
+	if rq.phase == phIdle {
+		r.pos += l.reqTailBits
+		return
+	}
+	rq.write = u.take(1) == 1
+	rq.sector = uint16(u.take(l.secBits))
+	rq.result = uint8(u.take(l.tagBits))
+	rq.prec = uint8(u.take(uint(p.cfg.Requests)))
+	if rq.phase == phDone || rq.phase == phFrozen {
+		r.pos += l.reqTailBits
+		return
+	}
+	u = ungroup(r.get(l.reqTailBits))
+	rq.kind = Kind(u.take(l.kindBits))
+	rq.data = uint8(u.take(l.refBits))
+	rq.table = uint8(u.take(l.refBits))
+	f := u.take(l.flagBits)
+	rq.dirty, rq.meta, rq.quiet = f&1 != 0, f&2 != 0, f&4 != 0
+	for k := 0; k < l.snapW; k++ {
+		rq.snap[k] = uint8(u.take(l.refBits))
 	}
 }
 

@@ -75,7 +75,8 @@ func reach(t *testing.T, p *Protocol, limit int, visit func(s *ProtocolState, ou
 }
 
 // TestPackRoundTrip packs and unpacks reachable states of several
-// configurations: a canonical state must come back unchanged.
+// configurations: a canonical state must come back unchanged, from
+// Unpack and from UnpackDelta given the state visited before.
 func TestPackRoundTrip(t *testing.T) {
 	configs := []ProtocolConfig{
 		stdConfig(),
@@ -91,6 +92,9 @@ func TestPackRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			words := make([]uint64, p.Words())
+			prev := make([]uint64, p.Words())
+			var delta ProtocolState // Unpack(prev), then each state in turn
+			p.Pack(&delta, prev)
 			n := 0
 			reach(t, p, 3000, func(s *ProtocolState, _ Outcome) {
 				n++
@@ -100,6 +104,11 @@ func TestPackRoundTrip(t *testing.T) {
 				if back != *s {
 					t.Fatalf("state %d: Unpack(Pack(s)) differs from s:\n%+v\n%+v", n, *s, back)
 				}
+				p.UnpackDelta(words, prev, &delta)
+				if delta != *s {
+					t.Fatalf("state %d: UnpackDelta differs from s:\n%+v\n%+v", n, *s, delta)
+				}
+				copy(prev, words)
 			})
 			if n < 100 {
 				t.Fatalf("only %d states reached", n)
