@@ -547,6 +547,12 @@ func (p *Protocol) Canonicalize(s *ProtocolState) {
 		s.l1Snap = [maxWidth]uint8{}
 	}
 
+	if c.NoSymmetry {
+		// Keep allocation order; only turn unreachable slots to garbage.
+		p.collectGarbage(s)
+		return
+	}
+
 	// Walk the state from its roots, numbering slots as first met.
 	var order [maxSlots + 1]uint8 // order[new] = old
 	var label [maxSlots + 1]uint8 // label[old] = new
@@ -598,15 +604,6 @@ func (p *Protocol) Canonicalize(s *ProtocolState) {
 			}
 		}
 	}
-	if c.NoSymmetry {
-		// Keep allocation order; only turn unreachable slots to garbage.
-		for i := uint8(1); i <= s.alloc; i++ {
-			if label[i] == 0 {
-				s.slots[i] = slot{kind: slotGarbage}
-			}
-		}
-		return
-	}
 	var old [maxSlots + 1]slot
 	copy(old[:], s.slots[:])
 	remap := func(v uint8) uint8 { return label[v] }
@@ -636,6 +633,50 @@ func (p *Protocol) Canonicalize(s *ProtocolState) {
 		rq.data = remap(rq.data)
 		for k := 0; k < p.layout.snapW; k++ {
 			rq.snap[k] = remap(rq.snap[k])
+		}
+	}
+}
+
+// collectGarbage turns the slots Canonicalize's walk would not meet into
+// garbage, keeping the numbering: the walk without symmetry, where only
+// the set of slots met matters, not the order, so a bit set serves.
+func (p *Protocol) collectGarbage(s *ProtocolState) {
+	c := &p.cfg
+	// bit is slot v's bit; slot numbers are at most maxSlots, below 32
+	// (the mask spares the compare a shift by 32 or more would need).
+	bit := func(v uint8) uint32 { return 1 << (v & 31) }
+	var met uint32 // bit i: slot i is met (bit 0, "none", ignored)
+	for e := 0; e < c.L1Entries; e++ {
+		met |= bit(s.l1Cache[e]) | bit(s.l1Disk[e]) | bit(s.l1Snap[e])
+	}
+	for r := 0; r < c.Requests; r++ {
+		rq := &s.reqs[r]
+		met |= bit(rq.table) | bit(rq.data)
+		for k := 0; k < p.layout.snapW; k++ {
+			met |= bit(rq.snap[k])
+		}
+	}
+	met &^= 1
+	// The tables met refer to more slots: follow them until none is new.
+	for todo := met; todo != 0; {
+		i := bits.TrailingZeros32(todo)
+		todo &^= 1 << (i & 31)
+		sl := &s.slots[i]
+		if sl.kind != slotTable {
+			continue
+		}
+		var refs uint32
+		for k := 0; k < c.Clusters; k++ {
+			refs |= bit(sl.disk[k]) | bit(sl.cache[k]) | bit(sl.snap[k])
+		}
+		refs &^= met | 1
+		met |= refs
+		todo |= refs
+	}
+	for i := 1; i <= int(s.alloc); i++ {
+		// A table still cached or being written stays, as in Canonicalize.
+		if sl := &s.slots[i]; met&bit(uint8(i)) == 0 && !sl.cached && !sl.meta {
+			*sl = slot{kind: slotGarbage}
 		}
 	}
 }
