@@ -124,6 +124,11 @@ func (p *Protocol) Words() int { return p.layout.words }
 // bitWriter packs fields of n <= 64 bits into words, low bits first. It
 // gathers bits in a register and stores each word once, when full, and
 // the last at flush (or merge).
+//
+// Here and in the readers, shift counts are masked with &63 where they
+// are known to be below 64: Go defines a shift by 64 or more (as 0), so
+// an unmasked variable shift costs a compare and a select besides the
+// shift, and packing is mostly shifts.
 type bitWriter struct {
 	w   []uint64
 	i   int    // the word being filled
@@ -142,20 +147,20 @@ func writerAt(w []uint64, pos uint) bitWriter {
 // word above the ones written.
 func (b *bitWriter) merge() {
 	if b.n > 0 {
-		b.w[b.i] = b.acc | b.w[b.i]&^(1<<b.n-1)
+		b.w[b.i] = b.acc | b.w[b.i]&^(1<<(b.n&63)-1)
 	}
 }
 
 // put appends the n low bits of v (v must have no others).
 func (b *bitWriter) put(v uint64, n uint) {
-	b.acc |= v << b.n
+	b.acc |= v << (b.n & 63)
 	if b.n+n < 64 {
 		b.n += n
 		return
 	}
 	b.w[b.i] = b.acc
 	b.i++
-	b.acc = v >> (64 - b.n) // 0 when v ended exactly at the word's end
+	b.acc = v >> 1 >> ((63 - b.n) & 63) // v >> (64-b.n): 0 when v ended exactly at the word's end
 	b.n = b.n + n - 64
 }
 
@@ -183,14 +188,15 @@ type bitReader struct {
 	pos uint
 }
 
+// get reads the next n < 64 bits.
 func (b *bitReader) get(n uint) uint64 {
 	i, off := b.pos>>6, b.pos&63
 	v := b.w[i] >> off
 	if off+n > 64 {
-		v |= b.w[i+1] << (64 - off)
+		v |= b.w[i+1] << ((64 - off) & 63) // off > 0 here
 	}
 	b.pos += n
-	return v & (1<<n - 1)
+	return v & (1<<(n&63) - 1)
 }
 
 func b2u(b bool) uint64 {
@@ -210,7 +216,7 @@ type group struct {
 }
 
 func (g *group) add(v uint64, n uint) {
-	g.v |= v << g.n
+	g.v |= v << (g.n & 63)
 	g.n += n
 }
 
@@ -218,8 +224,8 @@ func (g *group) add(v uint64, n uint) {
 type ungroup uint64
 
 func (u *ungroup) take(n uint) uint64 {
-	v := uint64(*u) & (1<<n - 1)
-	*u >>= n
+	v := uint64(*u) & (1<<(n&63) - 1)
+	*u >>= n & 63
 	return v
 }
 
