@@ -236,8 +236,8 @@ func (x *exec) checkSector(sec uint16, virtual bool, v uint8) {
 		}
 		n++
 	}
-	if n == 0 && !virtual {
-		return
+	if n == 0 && (!virtual || v == p.initial()) {
+		return // no history, or a read of a sector no request touched that sees its initial content
 	}
 	for j := 0; j < n; j++ {
 		prec := s.reqs[ops[j].req].prec
@@ -267,9 +267,11 @@ func (x *exec) checkSector(sec uint16, virtual bool, v uint8) {
 // follow and every read returns the register's value; pending writes may
 // take effect or not.
 func linearizable(ops []linOp, done uint8, cur uint8) bool {
+	// j&7 tells the compiler the shifts are below 8 (there are at most
+	// 7 ops), sparing it the check for larger ones.
 	all := true
 	for j := range ops {
-		if done&(1<<j) == 0 && ops[j].done {
+		if done&(1<<(j&7)) == 0 && ops[j].done {
 			all = false
 			break
 		}
@@ -278,7 +280,7 @@ func linearizable(ops []linOp, done uint8, cur uint8) bool {
 		return true
 	}
 	for j := range ops {
-		bit := uint8(1) << j
+		bit := uint8(1) << (j & 7)
 		if done&bit != 0 || ops[j].after&^done != 0 {
 			continue
 		}
