@@ -1142,9 +1142,12 @@ func (x *exec) linkTable(r int) {
 func (x *exec) metaUpdate(r int, l1 bool) {
 	s, p := x.s, x.p
 	rq := &s.reqs[r]
-	what := "L1 table sector"
-	if !l1 && x.tracing() {
-		what = "L2 table sector at " + addr(rq.table)
+	what := "" // the sector's name, for the log only
+	if x.tracing() {
+		what = "L1 table sector"
+		if !l1 {
+			what = "L2 table sector at " + addr(rq.table)
+		}
 	}
 	if p.cfg.UnorderedMeta {
 		if l1 {
@@ -1186,7 +1189,7 @@ func (x *exec) metaL2Landed(t int) {
 	if x.tracing() {
 		x.stepf(EventComplete, 0, tableIO(false, uint8(t)), "the write of the L2 table sector at %s lands: %s", addr(uint8(t)), x.p.entriesText(ts.snap[:x.p.cfg.Clusters], "L2"))
 	}
-	what := ""
+	what := "" // the sector's name, for the log only
 	if x.tracing() {
 		what = "L2 table sector at " + addr(uint8(t))
 	}
