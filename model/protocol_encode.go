@@ -255,8 +255,8 @@ func (p *Protocol) Pack(s *ProtocolState, dst []uint64) {
 // form baseKey: it copies baseKey and packs again only the regions (the
 // header, the L1 tables, each slot, each request) where s differs from
 // base. A successor differs from the state it came from in a few of
-// them. base must be what Unpack gives for baseKey; dst must not overlap
-// baseKey.
+// them. baseKey must be Pack(base) (as it is when base is what Unpack
+// gives for baseKey); dst must not overlap baseKey.
 func (p *Protocol) PackDelta(s, base *ProtocolState, baseKey, dst []uint64) {
 	l := &p.layout
 	copy(dst[:l.words], baseKey[:l.words])
