@@ -416,13 +416,14 @@ func note(res *ExploreResult, sc *modelSucc) {
 	}
 }
 
-// successor makes n a copy of s with m applied, canonicalized, and packs
-// it into key. n is the caller's, so that no state escapes to the heap.
-func successor(p *model.Protocol, s *model.ProtocolState, m model.Move, key []uint64, n *model.ProtocolState) model.Outcome {
+// successor makes n a copy of s with m applied (by step), canonicalized,
+// and packs it into key, from sKey, s's packed form (s as Unpack gave
+// it). n is the caller's, so that no state escapes to the heap.
+func successor(p *model.Protocol, step *model.Stepper, s *model.ProtocolState, sKey []uint64, m model.Move, key []uint64, n *model.ProtocolState) model.Outcome {
 	*n = *s
-	out := p.Apply(n, m, nil)
+	out := step.Apply(n, m)
 	p.Canonicalize(n)
-	p.Pack(n, key)
+	p.PackDelta(n, s, sKey, key)
 	return out
 }
 
@@ -430,15 +431,17 @@ func successor(p *model.Protocol, s *model.ProtocolState, m model.Move, key []ui
 // scratch: one per goroutine.
 type expander struct {
 	p     *model.Protocol
+	step  *model.Stepper
 	st    *stateStore
-	s     model.ProtocolState
+	s     model.ProtocolState // the state being expanded, as unpacked from prev
+	prev  []uint64            // its packed form (aliasing the store), or nil
 	next  model.ProtocolState // the successor being visited
 	moves []model.Move
 	key   []uint64 // the packed form of the successor being visited
 }
 
 func newExpander(p *model.Protocol, st *stateStore) *expander {
-	return &expander{p: p, st: st, moves: make([]model.Move, 0, 32), key: make([]uint64, st.words)}
+	return &expander{p: p, step: p.NewStepper(), st: st, moves: make([]model.Move, 0, 32), key: make([]uint64, st.words)}
 }
 
 // each calls visit with every successor of stored state i, in move order,
@@ -446,10 +449,16 @@ func newExpander(p *model.Protocol, st *stateStore) *expander {
 // valid until the next call: visit must not keep them. It stops at the first visit that returns false and
 // reports whether it visited every successor.
 func (e *expander) each(i int, visit func(n *model.ProtocolState, out model.Outcome) bool) bool {
-	e.p.Unpack(e.st.state(uint32(i)), &e.s)
+	key := e.st.state(uint32(i))
+	if e.prev == nil {
+		e.p.Unpack(key, &e.s)
+	} else {
+		e.p.UnpackDelta(key, e.prev, &e.s)
+	}
+	e.prev = key
 	e.moves = e.p.Moves(&e.s, e.moves[:0])
 	for _, m := range e.moves {
-		out := successor(e.p, &e.s, m, e.key, &e.next)
+		out := successor(e.p, e.step, &e.s, key, m, e.key, &e.next)
 		if !visit(&e.next, out) {
 			return false
 		}

@@ -15,9 +15,13 @@ type stateStore struct {
 	parent []uint32   // parent[i]: index of the state i was reached from
 	// table holds, per bucket, 0 (empty) or tag<<32 | (index+1), where tag
 	// is the high half of the state's hash, to skip most mismatches
-	// without touching data.
+	// without touching data. A state's home bucket is the top bits of its
+	// hash (h >> shift), which are the top bits of its tag: grow reads
+	// every entry's new home from the entry itself, so it rebuilds the
+	// table in one pass in bucket order, touching no state.
 	table []uint64
 	mask  uint64
+	shift uint   // 64 - log2(len(table))
 	sink  uint64 // keeps insertAll's early loads from being optimized away
 }
 
@@ -28,8 +32,8 @@ const (
 )
 
 func newStateStore(words int) *stateStore {
-	const initial = 1 << 16
-	return &stateStore{words: words, table: make([]uint64, initial), mask: initial - 1}
+	const initialBits = 16
+	return &stateStore{words: words, table: make([]uint64, 1<<initialBits), mask: 1<<initialBits - 1, shift: 64 - initialBits}
 }
 
 // Len returns the number of states stored.
@@ -74,7 +78,7 @@ func (st *stateStore) insert(key []uint64, h uint64, parent uint32) (uint32, boo
 		st.grow()
 	}
 	tag := h >> 32
-	for b := h & st.mask; ; b = (b + 1) & st.mask {
+	for b := h >> st.shift; ; b = (b + 1) & st.mask {
 		e := st.table[b]
 		if e == 0 {
 			idx := st.add(key, parent)
@@ -107,7 +111,7 @@ func (st *stateStore) insertAll(keys []uint64, succ []modelSucc, res *ExploreRes
 	for lo := 0; lo < len(succ); lo += prefetch {
 		hi := min(lo+prefetch, len(succ))
 		for j := lo; j < hi; j++ {
-			sink += st.table[succ[j].hash&st.mask]
+			sink += st.table[succ[j].hash>>st.shift]
 		}
 		for j := lo; j < hi; j++ {
 			sc := &succ[j]
@@ -126,33 +130,34 @@ func (st *stateStore) insertAll(keys []uint64, succ []modelSucc, res *ExploreRes
 	return nil, nil, false
 }
 
-// grow doubles the table and places every state again, in blocks as
-// insertAll does: first the hashes of a block and loads of their
-// buckets, which the processor fetches at once, then the placements.
+// grow doubles the table. The entries are taken in bucket order and each
+// one's new home, 2b or 2b+1 for an entry whose home was b, is the next
+// bit of its tag, so the new table is written nearly in order rather than
+// at random, and no state is read. (Linear probing finds every entry
+// whatever the order they were placed in.) Only a table beyond 2^32
+// buckets, whose home needs more bits than the tag holds, hashes states
+// again.
 func (st *stateStore) grow() {
-	size := uint64(len(st.table)) * 2
+	old := st.table
+	size := uint64(len(old)) * 2
 	st.table = make([]uint64, size)
 	st.mask = size - 1
-	var hs [prefetch]uint64
-	var sink uint64
-	n := uint32(st.n)
-	for lo := uint32(0); lo < n; lo += prefetch {
-		hi := min(lo+prefetch, n)
-		for i := lo; i < hi; i++ {
-			h := hashWords(st.state(i))
-			hs[i-lo] = h
-			sink += st.table[h&st.mask]
+	st.shift--
+	for _, e := range old {
+		if e == 0 {
+			continue
 		}
-		for i := lo; i < hi; i++ {
-			h := hs[i-lo]
-			b := h & st.mask
-			for st.table[b] != 0 {
-				b = (b + 1) & st.mask
-			}
-			st.table[b] = h>>32<<32 | uint64(i+1)
+		var b uint64
+		if st.shift >= 32 {
+			b = e >> 32 >> (st.shift - 32)
+		} else {
+			b = hashWords(st.state(uint32(e)-1)) >> st.shift
 		}
+		for st.table[b] != 0 {
+			b = (b + 1) & st.mask
+		}
+		st.table[b] = e
 	}
-	st.sink += sink
 }
 
 // bytes returns the memory the store holds, in bytes.

@@ -517,6 +517,8 @@ func TestExploreStateCounts(t *testing.T) {
 		{"w2r1-2x2x2-table", ExploreModel, "overlap", 1095, 2036},
 		{"n3-2x2x2-prealloc-backing", ExploreModel, "overlap", 8282, 15872},
 		{"w2f1w1-2x2x2", ExploreModel, "overlap", 1719, 3940},
+		{"n3-2x2x2-nosym", ExploreModel, "overlap", 123489, 217048},
+		{"n3-2x2x2-nosym", ExploreModel, "freeze-any", 50065, 82776},
 		{"n3-2x2x2", ExploreImpl, "freeze-any", 20686, 0},
 		{"w1f1w1-1x2x2", ExploreImpl, "overlap", 2167, 0},
 		{"w2r1-2x2x2-table", ExploreImpl, "overlap", 17613, 0},

@@ -294,7 +294,14 @@ type Protocol struct {
 	policy  Policy
 	layout  layout
 	flushes uint8 // bit r: request r is a flush (Ops)
+	// sectors holds each guest sector's address (see l1Of), looked up
+	// rather than divided out on every use.
+	sectors [MaxProtocolL1 * MaxProtocolClusters * MaxProtocolSectors]sectorAddr
 }
+
+// sectorAddr is where a guest sector lies: its L1 entry, its index in
+// that L2 table, its sector in the cluster, and its guest cluster.
+type sectorAddr struct{ l1, l2, in, cluster uint8 }
 
 // NewProtocol returns the protocol model of cfg under policy.
 func NewProtocol(cfg ProtocolConfig, policy Policy) (*Protocol, error) {
@@ -306,6 +313,14 @@ func NewProtocol(cfg ProtocolConfig, policy Policy) (*Protocol, error) {
 	}
 	p := &Protocol{cfg: cfg, policy: policy}
 	p.layout = newLayout(cfg)
+	for sec := range cfg.GuestSectors() {
+		p.sectors[sec] = sectorAddr{
+			l1:      uint8(sec / (cfg.Clusters * cfg.Sectors)),
+			l2:      uint8(sec / cfg.Sectors % cfg.Clusters),
+			in:      uint8(sec % cfg.Sectors),
+			cluster: uint8(sec / cfg.Sectors),
+		}
+	}
 	for r := 0; r < len(cfg.Ops); r++ {
 		if cfg.Ops[r] == 'f' {
 			p.flushes |= 1 << r
@@ -356,11 +371,12 @@ func (p *Protocol) initial() uint8 {
 }
 
 // Address arithmetic: guest sector s lies under L1 entry s/(C*S), at L2
-// index (s/S)%C, sector s%S of its cluster; its guest cluster is s/S.
-func (p *Protocol) l1Of(s uint16) int         { return int(s) / (p.cfg.Clusters * p.cfg.Sectors) }
-func (p *Protocol) l2Of(s uint16) int         { return int(s) / p.cfg.Sectors % p.cfg.Clusters }
-func (p *Protocol) inOf(s uint16) int         { return int(s) % p.cfg.Sectors }
-func (p *Protocol) clusterOf(s uint16) uint64 { return uint64(s) / uint64(p.cfg.Sectors) }
+// index (s/S)%C, sector s%S of its cluster (as NewProtocol tabulates
+// them); its guest cluster is s/S.
+func (p *Protocol) l1Of(s uint16) int         { return int(p.sectors[s].l1) }
+func (p *Protocol) l2Of(s uint16) int         { return int(p.sectors[s].l2) }
+func (p *Protocol) inOf(s uint16) int         { return int(p.sectors[s].in) }
+func (p *Protocol) clusterOf(s uint16) uint64 { return uint64(p.sectors[s].cluster) }
 
 // MoveKind is the kind of a protocol transition.
 type MoveKind uint8
@@ -658,6 +674,10 @@ type exec struct {
 	facts  Facts
 	viol   *Violation
 	wake   bool
+	// others holds the accesses freezes shows the policy. The policy is
+	// an interface, so they escape to the heap: the caller provides
+	// them, once per Stepper rather than once per question.
+	others *[MaxProtocolRequests]Access
 }
 
 // tracing reports whether the transition's steps are recorded.
@@ -685,14 +705,33 @@ func (x *exec) fail(invariant, format string, args ...any) {
 // nil, it appends one line per step of the transition, in domain words.
 // The successor is not canonical; Canonicalize makes it so.
 func (p *Protocol) Apply(s *ProtocolState, m Move, log *[]string) Outcome {
-	x := exec{p: p, s: s, log: log}
+	x := exec{p: p, s: s, log: log, others: new([MaxProtocolRequests]Access)}
 	return x.apply(m)
 }
 
 // ApplyEvents is Apply that appends the transition's steps to events as
 // data (for a sequence diagram) instead of as lines.
 func (p *Protocol) ApplyEvents(s *ProtocolState, m Move, events *[]Event) Outcome {
-	x := exec{p: p, s: s, events: events}
+	x := exec{p: p, s: s, events: events, others: new([MaxProtocolRequests]Access)}
+	return x.apply(m)
+}
+
+// A Stepper applies moves as Apply does, without a log, reusing its own
+// working memory, so that a search applying millions of moves allocates
+// nothing per move (Apply allocates what the policy is shown). It is not
+// safe for concurrent use: use one per goroutine.
+type Stepper struct {
+	p      *Protocol
+	others [MaxProtocolRequests]Access
+}
+
+// NewStepper returns a Stepper of p.
+func (p *Protocol) NewStepper() *Stepper { return &Stepper{p: p} }
+
+// Apply applies m to s in place and returns what it did, as
+// Protocol.Apply does with a nil log.
+func (st *Stepper) Apply(s *ProtocolState, m Move) Outcome {
+	x := exec{p: st.p, s: s, others: &st.others}
 	return x.apply(m)
 }
 
@@ -836,7 +875,7 @@ func (x *exec) lookup(r int) {
 // accesses in flight, and freezes r if it says so.
 func (x *exec) freezes(r int, acc Access) bool {
 	s, p := x.s, x.p
-	var others [MaxProtocolRequests]Access
+	others := x.others
 	n := 0
 	for q := 0; q < p.cfg.Requests; q++ {
 		if q != r && admitted(s.reqs[q].phase) {
@@ -1103,9 +1142,12 @@ func (x *exec) linkTable(r int) {
 func (x *exec) metaUpdate(r int, l1 bool) {
 	s, p := x.s, x.p
 	rq := &s.reqs[r]
-	what := "L2 table sector at " + addr(rq.table)
-	if l1 {
+	what := "" // the sector's name, for the log only
+	if x.tracing() {
 		what = "L1 table sector"
+		if !l1 {
+			what = "L2 table sector at " + addr(rq.table)
+		}
 	}
 	if p.cfg.UnorderedMeta {
 		if l1 {
@@ -1147,7 +1189,11 @@ func (x *exec) metaL2Landed(t int) {
 	if x.tracing() {
 		x.stepf(EventComplete, 0, tableIO(false, uint8(t)), "the write of the L2 table sector at %s lands: %s", addr(uint8(t)), x.p.entriesText(ts.snap[:x.p.cfg.Clusters], "L2"))
 	}
-	x.metaLanded(&ts.meta, &ts.snap, &ts.cache, phMetaL2, uint8(t), "L2 table sector at "+addr(uint8(t)))
+	what := "" // the sector's name, for the log only
+	if x.tracing() {
+		what = "L2 table sector at " + addr(uint8(t))
+	}
+	x.metaLanded(&ts.meta, &ts.snap, &ts.cache, phMetaL2, uint8(t), what)
 }
 
 // metaL1Landed lands the ordered write of the L1 table sector.

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -74,7 +75,8 @@ func reach(t *testing.T, p *Protocol, limit int, visit func(s *ProtocolState, ou
 }
 
 // TestPackRoundTrip packs and unpacks reachable states of several
-// configurations: a canonical state must come back unchanged.
+// configurations: a canonical state must come back unchanged, from
+// Unpack and from UnpackDelta given the state visited before.
 func TestPackRoundTrip(t *testing.T) {
 	configs := []ProtocolConfig{
 		stdConfig(),
@@ -90,6 +92,9 @@ func TestPackRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			words := make([]uint64, p.Words())
+			prev := make([]uint64, p.Words())
+			var delta ProtocolState // Unpack(prev), then each state in turn
+			p.Pack(&delta, prev)
 			n := 0
 			reach(t, p, 3000, func(s *ProtocolState, _ Outcome) {
 				n++
@@ -99,9 +104,62 @@ func TestPackRoundTrip(t *testing.T) {
 				if back != *s {
 					t.Fatalf("state %d: Unpack(Pack(s)) differs from s:\n%+v\n%+v", n, *s, back)
 				}
+				p.UnpackDelta(words, prev, &delta)
+				if delta != *s {
+					t.Fatalf("state %d: UnpackDelta differs from s:\n%+v\n%+v", n, *s, delta)
+				}
+				copy(prev, words)
 			})
 			if n < 100 {
 				t.Fatalf("only %d states reached", n)
+			}
+		})
+	}
+}
+
+// TestPackDelta packs the successors of reachable states of several
+// configurations both ways: PackDelta from the parent's packed form must
+// give exactly what Pack gives.
+func TestPackDelta(t *testing.T) {
+	configs := []ProtocolConfig{
+		stdConfig(),
+		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 2, Backing: true, Reopen: true},
+		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 2, Reopen: true, NoSymmetry: true},
+		{Requests: 2, L1Entries: 3, Clusters: 3, Sectors: 1, UnorderedMeta: true, Reopen: true},
+		{Requests: 3, L1Entries: 2, Clusters: 8, Sectors: 2, NoSymmetry: true},
+		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 2, Reopen: true, Ops: "wfwf", Start: StartPrealloc},
+	}
+	for _, c := range configs {
+		t.Run(c.String(), func(t *testing.T) {
+			p, err := NewProtocol(c, Overlap{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := make([]uint64, p.Words())
+			want := make([]uint64, p.Words())
+			got := make([]uint64, p.Words())
+			n := 0
+			reach(t, p, 3000, func(s *ProtocolState, _ Outcome) {
+				p.Pack(s, key)
+				var base ProtocolState
+				p.Unpack(key, &base)
+				for _, m := range p.Moves(&base, nil) {
+					next := base
+					p.Apply(&next, m, nil)
+					p.Canonicalize(&next)
+					p.Pack(&next, want)
+					for i := range got {
+						got[i] = ^uint64(0) // PackDelta must write every word
+					}
+					p.PackDelta(&next, &base, key, got)
+					if !slices.Equal(got, want) {
+						t.Fatalf("state %d, %+v: PackDelta gives %x, Pack %x", n, m, got, want)
+					}
+					n++
+				}
+			})
+			if n < 100 {
+				t.Fatalf("only %d successors packed", n)
 			}
 		})
 	}
@@ -303,30 +361,31 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
-// TestMovesApplyAllocateLittle keeps the explorer's hot path nearly free
-// of allocation: enumerating and applying moves without a log allocates
-// only the in-flight slice each lookup hands to Policy.Decide (it escapes
-// through the interface).
+// TestMovesApplyAllocateLittle keeps the explorer's hot path free of
+// allocation: enumerating moves, applying them with a Stepper (whose own
+// memory holds the in-flight accesses each lookup hands to
+// Policy.Decide), canonicalizing and packing allocate nothing.
 func TestMovesApplyAllocateLittle(t *testing.T) {
 	p, err := NewProtocol(stdConfig(), Overlap{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := p.Initial()
+	step := p.NewStepper()
 	moves := make([]Move, 0, 64)
 	words := make([]uint64, p.Words())
+	var n ProtocolState // the caller's, as the explorer's expander holds it
 	allocs := testing.AllocsPerRun(100, func() {
 		moves = p.Moves(&s, moves[:0])
 		for _, m := range moves {
-			n := s
-			p.Apply(&n, m, nil)
+			n = s
+			step.Apply(&n, m)
 			p.Canonicalize(&n)
 			p.Pack(&n, words)
 		}
 	})
-	// The initial state has 2 moves, each a submission with one lookup.
-	if allocs > 2 {
-		t.Errorf("Moves+Apply+Canonicalize+Pack allocate %.1f times for 2 lookups", allocs)
+	if allocs > 0 {
+		t.Errorf("Moves+Stepper.Apply+Canonicalize+Pack allocate %.1f times per state", allocs)
 	}
 }
 
