@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 )
@@ -273,4 +274,38 @@ func (g *Geometry) L2Span() uint64 { return g.TableEntries << g.ClusterBits }
 // L1Entries returns how many L1 entries the image size uses.
 func (g *Geometry) L1Entries() uint64 {
 	return (g.ImageSize + g.L2Span() - 1) / g.L2Span()
+}
+
+// L2EntryOf reads the L2 entry that maps guest offset off in the image
+// on st, as it is on storage (no cache; the header decoded, nothing else
+// checked): 0 when no L2 table maps it, ZeroCluster for a zero cluster,
+// else the data cluster's file offset. It answers qemu-img map's
+// question for one offset, for inspection and tests.
+func L2EntryOf(st io.ReaderAt, off uint64) (uint64, error) {
+	hb := make([]byte, HeaderLen)
+	if _, err := st.ReadAt(hb, 0); err != nil {
+		return 0, fmt.Errorf("read the header: %w", err)
+	}
+	h, err := DecodeHeader(hb)
+	if err != nil {
+		return 0, err
+	}
+	g := GeometryOf(&h)
+	if off >= g.ImageSize {
+		return 0, fmt.Errorf("guest offset %d is past the image end (%d bytes)", off, g.ImageSize)
+	}
+	var e [8]byte
+	at := h.L1TableOffset + 8*g.L1Index(off)
+	if _, err := st.ReadAt(e[:], int64(at)); err != nil {
+		return 0, fmt.Errorf("read the L1 entry at %#x: %w", at, err)
+	}
+	l2 := binary.LittleEndian.Uint64(e[:])
+	if l2 == 0 {
+		return 0, nil
+	}
+	at = l2 + 8*g.L2Index(off)
+	if _, err := st.ReadAt(e[:], int64(at)); err != nil {
+		return 0, fmt.Errorf("read the L2 entry at %#x: %w", at, err)
+	}
+	return binary.LittleEndian.Uint64(e[:]), nil
 }

@@ -2,7 +2,6 @@ package impl
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -14,27 +13,11 @@ import (
 // st (as it is on storage): 0 when no L2 table maps it.
 func wzEntry(t *testing.T, st Storage, off uint64) uint64 {
 	t.Helper()
-	hb := make([]byte, HeaderLen)
-	if _, err := st.ReadAt(hb, 0); err != nil {
-		t.Fatal(err)
-	}
-	h, err := DecodeHeader(hb)
+	e, err := L2EntryOf(st, off)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := GeometryOf(&h)
-	var e [8]byte
-	if _, err := st.ReadAt(e[:], int64(h.L1TableOffset+8*g.L1Index(off))); err != nil {
-		t.Fatal(err)
-	}
-	l2 := binary.LittleEndian.Uint64(e[:])
-	if l2 == 0 {
-		return 0
-	}
-	if _, err := st.ReadAt(e[:], int64(l2+8*g.L2Index(off))); err != nil {
-		t.Fatal(err)
-	}
-	return binary.LittleEndian.Uint64(e[:])
+	return e
 }
 
 // wzClass names what an L2 entry is: "unalloc", "zero", or "data".

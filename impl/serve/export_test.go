@@ -3,7 +3,6 @@ package serve_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"net"
 	"path/filepath"
 	"testing"
@@ -124,25 +123,9 @@ func entryAt(t *testing.T, path string, off uint64) uint64 {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	hb := make([]byte, impl.HeaderLen)
-	if _, err := st.ReadAt(hb, 0); err != nil {
-		t.Fatal(err)
-	}
-	h, err := impl.DecodeHeader(hb)
+	e, err := impl.L2EntryOf(st, off)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := impl.GeometryOf(&h)
-	var e [8]byte
-	if _, err := st.ReadAt(e[:], int64(h.L1TableOffset+8*g.L1Index(off))); err != nil {
-		t.Fatal(err)
-	}
-	l2 := binary.LittleEndian.Uint64(e[:])
-	if l2 == 0 {
-		return 0
-	}
-	if _, err := st.ReadAt(e[:], int64(l2+8*g.L2Index(off))); err != nil {
-		t.Fatal(err)
-	}
-	return binary.LittleEndian.Uint64(e[:])
+	return e
 }
