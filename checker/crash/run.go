@@ -151,37 +151,26 @@ func (r *run) submit(q Request) {
 	id := r.nextID
 	r.nextID++
 	off, n := q.Sector*impl.SectorSize, q.Count*impl.SectorSize
+	what, req := "write", &impl.Request{Op: impl.ReqWrite, Off: off, Buf: Data(id, off, n)}
 	if q.Zero {
+		what, req = "write-zeroes", &impl.Request{Op: impl.ReqWriteZeroes, Off: off, Len: n}
 		r.l.SubmittedZeroes(id, off, n)
-		r.trace = append(r.trace, fmt.Sprintf("submit write-zeroes %d: guest %#x+%d", id, off, n))
-		r.step("submit", lane, 0, fmt.Sprintf("write-zeroes %d: guest %#x+%d", id, off, n))
-		zreq := &impl.Request{Op: impl.ReqWriteZeroes, Off: off, Len: n, Done: func(req *impl.Request) {
-			r.open--
-			if req.Err != nil {
-				r.failed = req.Err
-				return
-			}
-			r.l.Completed(id)
-			r.trace = append(r.trace, fmt.Sprintf("  write-zeroes %d done", id))
-			r.step("done", lane, 0, fmt.Sprintf("write-zeroes %d done", id))
-		}}
-		r.submitted(zreq, lane)
-		return
+	} else {
+		r.l.Submitted(id, off, n)
 	}
-	r.l.Submitted(id, off, n)
-	r.trace = append(r.trace, fmt.Sprintf("submit write %d: guest %#x+%d", id, off, n))
-	r.step("submit", lane, 0, fmt.Sprintf("write %d: guest %#x+%d", id, off, n))
-	wreq := &impl.Request{Op: impl.ReqWrite, Off: off, Buf: Data(id, off, n), Done: func(req *impl.Request) {
+	r.trace = append(r.trace, fmt.Sprintf("submit %s %d: guest %#x+%d", what, id, off, n))
+	r.step("submit", lane, 0, fmt.Sprintf("%s %d: guest %#x+%d", what, id, off, n))
+	req.Done = func(req *impl.Request) {
 		r.open--
 		if req.Err != nil {
 			r.failed = req.Err
 			return
 		}
 		r.l.Completed(id)
-		r.trace = append(r.trace, fmt.Sprintf("  write %d done", id))
-		r.step("done", lane, 0, fmt.Sprintf("write %d done", id))
-	}}
-	r.submitted(wreq, lane)
+		r.trace = append(r.trace, fmt.Sprintf("  %s %d done", what, id))
+		r.step("done", lane, 0, fmt.Sprintf("%s %d done", what, id))
+	}
+	r.submitted(req, lane)
 }
 
 // submitted hands q, guest request lane, to the image, noting its
