@@ -17,6 +17,7 @@ type runSlot struct {
 	buf    []byte
 	stream *Stream
 	pace   *streamPace         // the stream's pacing; nil without
+	ss     *ssMonitor          // the stream's steady-state detection; nil without
 	done   func(*impl.Request) // s.complete, bound once
 	parked Op                  // the next op, held over a reopen
 	// With sync (Job.SyncWrites): the write whose flush is in flight,
@@ -91,6 +92,8 @@ type driver struct {
 	measureAt int64  // completions from now on are measured (start + ramp_time)
 	measuring bool   // a completion at or after measureAt was seen
 	rampStats Result // the image's counters when the ramp ended
+
+	ss []*ssMonitor // steady-state detection: one per stream, or one for all with group_reporting
 }
 
 // now returns the run's clock: the image's, plus the idle time skipped
@@ -147,6 +150,15 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 			paces[i] = newStreamPace(p.pace, cfg.Seed, i)
 		}
 	}
+	if p.job.SteadyState.Duration > 0 {
+		n := len(streams)
+		if p.job.GroupReporting {
+			n = 1
+		}
+		for range n {
+			d.ss = append(d.ss, newSSMonitor(p.job.SteadyState, d.measureAt))
+		}
+	}
 	d.slots = make([]runSlot, len(streams)*qd)
 	bs := int(p.maxBS)
 	// The slots' buffers, from the pool: fresh memory is slow to fault
@@ -159,6 +171,9 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 		s.stream = streams[i/qd]
 		if paces != nil {
 			s.pace = paces[i/qd]
+		}
+		if d.ss != nil {
+			s.ss = d.ss[min(i/qd, len(d.ss)-1)]
 		}
 		s.buf = d.bufs[i*bs : (i+1)*bs : (i+1)*bs]
 		cfg.Pages.fillRandom(s.buf, cfg.Seed+int64(i)+1)
@@ -211,6 +226,9 @@ func (d *driver) issue(s *runSlot) {
 		d.stopped = true
 		return
 	}
+	if s.ss != nil && s.ss.ended(d.now()) {
+		return
+	}
 	if s.pace != nil && s.pace.stalled {
 		s.pace.waiting = append(s.pace.waiting, s)
 		return
@@ -254,6 +272,9 @@ func (d *driver) fireTimers() {
 		}
 		if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
 			d.stopped = true
+			continue
+		}
+		if t.slot.ss != nil && t.slot.ss.ended(d.now()) {
 			continue
 		}
 		d.submit(t.slot, t.op)
@@ -364,6 +385,14 @@ func (s *runSlot) complete(r *impl.Request) {
 		res.TrimBytes += r.Len
 	}
 	d.lats = append(d.lats, r.DoneNanos-submitted)
+	if s.ss != nil {
+		s.ss.advance(done)
+		ssBytes := bytes
+		if op == impl.ReqWriteZeroes {
+			ssBytes = r.Len
+		}
+		s.ss.add(op, ssBytes, r.DoneNanos-submitted)
+	}
 	d.last = max(d.last, done)
 	d.issue(s)
 }
@@ -402,6 +431,9 @@ func (d *driver) loop() error {
 		resume := d.parked
 		d.parked, d.issued = nil, 0
 		for _, s := range resume {
+			if s.ss != nil && s.ss.ended(d.now()) {
+				continue
+			}
 			d.submit(s, s.parked)
 		}
 	}
@@ -453,7 +485,22 @@ func (d *driver) run(wall func() int64) (Result, error) {
 		ds := dev.DeviceStats()
 		res.Device = &ds
 	}
+	res.SteadyStateNanos = d.steadyAt()
 	summarizeLatency(&res, d.lats)
 	d.cfg.Pages.putBuffer(d.bufs)
 	return res, nil
+}
+
+// steadyAt returns when steady state was attained, from the start of the
+// measured phase: the latest of the instances' (or the group's) times, 0
+// unless every one attained it.
+func (d *driver) steadyAt() int64 {
+	var at int64
+	for _, m := range d.ss {
+		if !m.attained {
+			return 0
+		}
+		at = max(at, m.at-d.measureAt)
+	}
+	return at
 }

@@ -250,6 +250,16 @@ type Job struct {
 	// each write with a flush and completes the write, its latency
 	// running from the write's submission, when the flush has.
 	SyncWrites bool
+	// SteadyState ends each instance once its rate settles, as fio's
+	// steady-state detection (keys steadystate, steadystate_duration,
+	// steadystate_ramp_time, steadystate_check_interval; see
+	// steadystate.go); off while its Duration is 0.
+	SteadyState SteadyState
+	// GroupReporting judges SteadyState over all the job's instances
+	// together and ends them together (key group_reporting), as fio
+	// does for a reporting group; runbench reports a job's instances
+	// together either way.
+	GroupReporting bool
 }
 
 // RWPair is a value for reads and one for writes, as fio's keys that
@@ -287,6 +297,7 @@ func DefaultJob() Job {
 		RateProcess:     RateLinear,
 		ThinkTimeBlocks: 1,
 		NrFiles:         1,
+		SteadyState:     defaultSteadyState,
 	}
 }
 

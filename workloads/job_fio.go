@@ -159,6 +159,21 @@ var fioJobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return formatBool(j.SyncWrites) }},
+	{name: "steadystate", aliases: []string{"ss"}, optional: true, help: "fio's steady-state detection, METRIC:LIMIT[%] with METRIC iops, bw or lat (mean completion latency), each alone (the window's largest deviation from its mean) or with _slope (its least-squares slope per interval); LIMIT in IOPS, bytes per second (bw:10m) or nanoseconds, or a percentage of the window's mean: with steadystate_duration set, every steadystate_check_interval of the run's clock (virtual on sim) an instance's rate is sampled, and once a window of the duration is full, the first sample whose window is below the limit ends the instance (every instance with group_reporting); its requests in flight complete and count, and the run records when (steady_state_seconds in runs.json, from the end of ramp_time) if every instance got there",
+		set: func(j *Job, v string) error { return parseSteadyState(&j.SteadyState, v) },
+		get: func(j *Job) string { return j.SteadyState.String() }},
+	{name: "steadystate_duration", aliases: []string{"ss_dur"}, optional: true, help: "the steady-state window (seconds, or 5m), a multiple of steadystate_check_interval; 0 (fio's default) turns detection off",
+		set: func(j *Job, v string) error { return setDuration(&j.SteadyState.Duration, v) },
+		get: func(j *Job) string { return j.SteadyState.Duration.String() }},
+	{name: "steadystate_ramp_time", aliases: []string{"ss_ramp"}, optional: true, help: "how long after the end of ramp_time steady-state samples start (seconds, or 500ms): the first covers the first whole interval after it, as in fio",
+		set: func(j *Job, v string) error { return setDuration(&j.SteadyState.Ramp, v) },
+		get: func(j *Job) string { return j.SteadyState.Ramp.String() }},
+	{name: "steadystate_check_interval", aliases: []string{"ss_interval"}, optional: true, help: "time between steady-state samples, whole seconds, at least 1 (fio's default 1s)",
+		set: func(j *Job, v string) error { return setDuration(&j.SteadyState.Interval, v) },
+		get: func(j *Job) string { return j.SteadyState.Interval.String() }},
+	{name: "group_reporting", optional: true, help: "1 judges steady state (steadystate) over all the job's instances (numjobs) together and ends them together, as fio's reporting group; without steady state it changes nothing, as runbench reports a job's instances together either way (fio's groups of several jobs are runbench's jobs, run one after another)",
+		set: func(j *Job, v string) error { return setBool(&j.GroupReporting, v) },
+		get: func(j *Job) string { return formatBool(j.GroupReporting) }},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
 		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
 		get: func(j *Job) string { return formatBool(j.SequenceStride) }},
@@ -381,6 +396,9 @@ func (j *Job) checkPacing() error {
 		if p.Read > math.MaxInt64/2 || p.Write > math.MaxInt64/2 {
 			return j.keyError(key, errors.New("too large"))
 		}
+	}
+	if key, err := j.SteadyState.check(); err != nil {
+		return j.keyError(key, err)
 	}
 	if _, err := engineClass(j.IOEngine); err != nil && j.IOEngine != "" {
 		return j.keyError("ioengine", err)

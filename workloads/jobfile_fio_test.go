@@ -237,6 +237,11 @@ func TestFioExamples(t *testing.T) {
 			}},
 			{"b", func(p *Plan) bool { return p.Job().RW == RWWrite }},
 		}},
+		{file: "example_latency_steadystate.fio", jobs: []jobCheck{{"latency_steady_test", func(p *Plan) bool {
+			j := p.Job()
+			return j.SteadyState == SteadyState{Metric: SSLat, Limit: 5, Percent: true, Duration: 300 * time.Second, Ramp: time.Minute, Interval: 10 * time.Second} &&
+				j.TimeBased && j.Runtime == time.Hour && j.Size == 10<<30 && j.SteadyState.samples() == 30
+		}}}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
 		// Trims are accepted (rw=randtrim, trim); the device's multi-range
