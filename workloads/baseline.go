@@ -53,8 +53,11 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 		if p.pace != nil {
 			return errors.New("the raw baseline does not pace requests (rate, rate_iops, thinktime, ramp_time, an iolog's timing)")
 		}
-		if p.job.SyncWrites {
-			return errors.New("the raw baseline does not make each write durable before it completes (sync)")
+		if p.job.syncWrites() {
+			return errors.New("the raw baseline does not make each write durable before it completes (sync, writefua)")
+		}
+		if p.job.SteadyState.Duration > 0 {
+			return errors.New("the raw baseline does not end a job at steady state (steadystate)")
 		}
 		if err := p.CheckQD(qd); err != nil {
 			return err
@@ -138,8 +141,10 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench needs an op count, not a runtime")
 	case j.ReopenEvery > 0:
 		return nil, "", errors.New("qemu-img bench cannot reopen the image (reopen_every)")
-	case j.SyncWrites:
-		return nil, "", errors.New("qemu-img bench cannot make each write durable before it completes (sync)")
+	case j.syncWrites():
+		return nil, "", errors.New("qemu-img bench cannot make each write durable before it completes (sync, writefua)")
+	case j.SteadyState.Duration > 0:
+		return nil, "", errors.New("qemu-img bench does not end at steady state (steadystate)")
 	case j.OffsetAdd != 0:
 		return nil, "", errors.New("qemu-img bench has no offset modifier (rw=write:112k)")
 	case j.NrFiles > 1:

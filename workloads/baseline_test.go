@@ -256,6 +256,8 @@ func TestCheckBaseline(t *testing.T) {
 	plain := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m"})
 	synced := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "sync": "1"})
 	files := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "nrfiles": "4", "openfiles": "2"})
+	fua := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "writefua": "1"})
+	steady := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "ss": "iops:1%", "ss_dur": "2s"})
 	tests := []struct {
 		base string
 		p    *Plan
@@ -266,6 +268,9 @@ func TestCheckBaseline(t *testing.T) {
 		{results.BaselineRaw, plain, MaxQD + 1, "queue depth"},
 		{results.BaselineRaw, synced, 1, "durable before it completes"},
 		{results.BaselineRaw, files, 1, ""},
+		{results.BaselineRaw, fua, 1, "durable before it completes"},
+		{results.BaselineRaw, steady, 1, "steady state"},
+		{results.BaselineQcow2Subcluster, steady, 1, "steady state"},
 		{results.BaselineRaw, files, 2, "openfiles=2"},
 		{results.BaselineQcow2Falloc, mixed, 4, "single stream"},
 		{results.BaselineQcow2Subcluster, plain, 4, ""},

@@ -20,7 +20,7 @@ type runSlot struct {
 	ss     *ssMonitor          // the stream's steady-state detection; nil without
 	done   func(*impl.Request) // s.complete, bound once
 	parked Op                  // the next op, held over a reopen
-	// With sync (Job.SyncWrites): the write whose flush is in flight,
+	// With sync or writefua (Job.syncWrites): the write whose flush is in flight,
 	// which completes with it.
 	syncing   bool
 	syncStart int64 // the write's SubmitNanos
@@ -334,7 +334,7 @@ func (s *runSlot) complete(r *impl.Request) {
 		d.stopped = true
 		return
 	}
-	if r.Op == impl.ReqWrite && d.cfg.Plan.job.SyncWrites {
+	if r.Op == impl.ReqWrite && d.cfg.Plan.job.syncWrites() {
 		// A sync write completes once a flush after it has.
 		if d.cfg.ReadBack {
 			d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})

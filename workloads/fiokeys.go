@@ -28,6 +28,7 @@ const (
 	whyData      = "the data written: runbench's QED image neither compresses nor deduplicates nor detects zero writes, so the bytes written change nothing measured; runbench writes its own seeded data, so that its checkers can tell writes apart"
 	whyPrio      = "the priority of all of a job's I/O: runbench runs each job alone, so a priority that every request of it has orders it against nothing"
 	whyOnError   = "what fio does after an I/O error: a runbench run stops at its first failed request and records the error, so a run that completes did the same I/O"
+	whyReadFUA   = "FUA on a read has the device read its media rather than its cache: QEMU's block layer has no FUA read (a guest's is an ordinary read), and runbench's image keeps no guest data cached that FUA would bypass, so it is an ordinary read"
 )
 
 // fioIgnored maps fio keys a job file may set, changing nothing runbench
@@ -58,6 +59,7 @@ func init() {
 		whyData: "buffer_pattern dedupe_percentage dedupe_mode dedupe_working_set_percentage dedupe_global buffer_compress_percentage " +
 			"buffer_compress_chunk compress_percentage compress_chunk scramble_buffers zero_buffers refill_buffers",
 		whyPrio:    "prio",
+		whyReadFUA: "readfua",
 		whyOnError: "continue_on_error ignore_error exitall_on_error",
 	} {
 		for _, k := range strings.Fields(keys) {
@@ -101,7 +103,7 @@ func init() {
 			"batched submission and completion change how many requests are in flight; runbench keeps iodepth in flight", "1"},
 		{"exitall exit_what",
 			"ends the jobs running together when one finishes; runbench runs each job alone, one after another", "0"},
-		{"sg_write_mode write_mode readfua writefua pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
+		{"sg_write_mode write_mode pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
 			"a command feature of the device that runbench's image does not have", "0"},
 		{"verify_backlog verify_backlog_batch verify_only trim_verify_zero",
 			"verification reads among the job's own I/O change what is measured", "0"},

@@ -250,6 +250,11 @@ type Job struct {
 	// each write with a flush and completes the write, its latency
 	// running from the write's submission, when the flush has.
 	SyncWrites bool
+	// WriteFUA gives every write fio's FUA flag (key writefua, an option
+	// of fio's sg and io_uring_cmd engines): the image has no FUA, so a
+	// FUA write is, as in QEMU, a write followed by a flush that
+	// completes it, as with SyncWrites.
+	WriteFUA bool
 	// SteadyState ends each instance once its rate settles, as fio's
 	// steady-state detection (keys steadystate, steadystate_duration,
 	// steadystate_ramp_time, steadystate_check_interval; see
@@ -854,6 +859,10 @@ func unitName(u time.Duration) string {
 	}
 	return "seconds"
 }
+
+// syncWrites reports whether each write completes only once a flush
+// after it has (SyncWrites, WriteFUA).
+func (j Job) syncWrites() bool { return j.SyncWrites || j.WriteFUA }
 
 // writeSize returns the size of the job's writes (bs=READ,WRITE).
 func (j *Job) writeSize() uint64 {

@@ -159,6 +159,9 @@ var fioJobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return formatBool(j.SyncWrites) }},
+	{name: "writefua", optional: true, help: "1 sets the FUA flag of every write (an option of fio's sg and io_uring_cmd engines): the image has no FUA, so, as QEMU does for a guest's FUA write, runbench follows the write with a flush and completes it, its latency from its submission, once the flush has, as with sync=1",
+		set: func(j *Job, v string) error { return setBool(&j.WriteFUA, v) },
+		get: func(j *Job) string { return formatBool(j.WriteFUA) }},
 	{name: "steadystate", aliases: []string{"ss"}, optional: true, help: "fio's steady-state detection, METRIC:LIMIT[%] with METRIC iops, bw or lat (mean completion latency), each alone (the window's largest deviation from its mean) or with _slope (its least-squares slope per interval); LIMIT in IOPS, bytes per second (bw:10m) or nanoseconds, or a percentage of the window's mean: with steadystate_duration set, every steadystate_check_interval of the run's clock (virtual on sim) an instance's rate is sampled, and once a window of the duration is full, the first sample whose window is below the limit ends the instance (every instance with group_reporting); its requests in flight complete and count, and the run records when (steady_state_seconds in runs.json, from the end of ramp_time) if every instance got there",
 		set: func(j *Job, v string) error { return parseSteadyState(&j.SteadyState, v) },
 		get: func(j *Job) string { return j.SteadyState.String() }},
@@ -396,6 +399,9 @@ func (j *Job) checkPacing() error {
 		if p.Read > math.MaxInt64/2 || p.Write > math.MaxInt64/2 {
 			return j.keyError(key, errors.New("too large"))
 		}
+	}
+	if j.WriteFUA && j.IOEngine != "" && j.IOEngine != "sg" && j.IOEngine != "io_uring_cmd" {
+		return j.keyError("writefua", fmt.Errorf("an option of fio's sg and io_uring_cmd engines, not of ioengine=%s (fio refuses it)", j.IOEngine))
 	}
 	if key, err := j.SteadyState.check(); err != nil {
 		return j.keyError(key, err)

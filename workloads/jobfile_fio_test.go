@@ -91,6 +91,10 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		})}, nil},
 		{"read_iolog missing", "[a]\nread_iolog=none.log\n", nil, []string{"jobs/main.fio:2:", "read_iolog=none.log"}},
 		{"ignored keys, one line", "[global]\nfilename=/dev/sdb\ndirect=1\n[a]\ngroup_reporting\nstonewall\nthread\ndirectory=/d\n", []check{ignored("filename, directory (fio's target"), ignored("direct (O_DIRECT"), ignored("group_reporting (fio's reporting"), ignored("stonewall (when fio starts")}, nil},
+		{"group_reporting with steady state", "[global]\ngroup_reporting\nnumjobs=2\n[a]\nss=iops:1%\nss_dur=10s\n", []check{job("a", func(j Job) bool { return j.GroupReporting && j.SteadyState.Duration == 10*time.Second })}, nil},
+		{"steady state window", "[a]\nss=iops:1%\nss_dur=10s\nss_interval=3s\n", nil, []string{"jobs/main.fio:3:", "steadystate_duration=10s", "multiple of steadystate_check_interval"}},
+		{"FUA", "[w]\nioengine=io_uring_cmd\nrw=write\nwritefua=1\n[r]\nioengine=sg\nreadfua=1\n", []check{job("w", func(j Job) bool { return j.WriteFUA }), job("r", func(j Job) bool { return !j.WriteFUA }), ignored("readfua (FUA on a read")}, nil},
+		{"writefua of another engine", "[w]\nioengine=libaio\nrw=write\nwritefua=1\n", nil, []string{"jobs/main.fio:4:", "writefua=1", "not of ioengine=libaio"}},
 		{"neutral value of a refused key", "[a]\natomic=0\niodepth_batch=1\n", []check{ignored("atomic, iodepth_batch (set to fio's default")}, nil},
 		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "not zoned"}},
 		{"refused engine", "[global]\nioengine=net\n[a]\n", nil, []string{"jobs/main.fio:2:", "ioengine=net", "sends over a network"}},
@@ -247,8 +251,17 @@ func TestFioExamples(t *testing.T) {
 		// Trims are accepted (rw=randtrim, trim); the device's multi-range
 		// trim command is not.
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:16: [write_bs] num_range=8: not supported"},
-		// Its [trimwrite] section (line 19) is accepted; FUA writes are not.
-		{file: "uring-cmd-bsg.fio", bad: "testdata/fio/uring-cmd-bsg.fio:23: [writefua] writefua=1: not supported"},
+		// FUA writes are writes completed by a flush; FUA reads are reads.
+		{file: "uring-cmd-bsg.fio", jobs: []jobCheck{
+			{"rand-write", func(p *Plan) bool {
+				qd, _ := p.JobQD()
+				return p.Job().RW == RWRandWrite && qd == 32 && !p.Job().syncWrites()
+			}},
+			{"trimwrite", func(p *Plan) bool { return p.Job().RW == RWTrimWrite }},
+			{"writefua", func(p *Plan) bool { return p.Job().WriteFUA && p.Job().syncWrites() && p.Job().RW == RWWrite }},
+			{"readfua", func(p *Plan) bool { return p.Job().RW == RWRead && !p.Job().syncWrites() }},
+			{"fsync", func(p *Plan) bool { return p.Job().Fsync == 1 }},
+		}},
 		{file: "waitfor.fio", bad: "testdata/fio/waitfor.fio:2: threads=1: unknown key (did you mean thread?)"},
 	}
 	seen := map[string]bool{}
