@@ -18,6 +18,8 @@ type runSlot struct {
 	stream *Stream
 	pace   *streamPace         // the stream's pacing; nil without
 	ss     *ssMonitor          // the stream's steady-state detection; nil without
+	verify *verifyLog          // the stream's verify_backlog; nil without
+	piece  *verifyPiece        // the write in flight's, with verify
 	done   func(*impl.Request) // s.complete, bound once
 	parked Op                  // the next op, held over a reopen
 	// With sync or writefua (Job.syncWrites): the write whose flush is in flight,
@@ -159,6 +161,13 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 			d.ss = append(d.ss, newSSMonitor(p.job.SteadyState, d.measureAt))
 		}
 	}
+	var vlogs []*verifyLog
+	if p.job.VerifyBacklog > 0 && p.job.RW.Writes() {
+		vlogs = make([]*verifyLog, len(streams))
+		for i := range vlogs {
+			vlogs[i] = newVerifyLog(&p.job)
+		}
+	}
 	d.slots = make([]runSlot, len(streams)*qd)
 	bs := int(p.maxBS)
 	// The slots' buffers, from the pool: fresh memory is slow to fault
@@ -174,6 +183,9 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 		}
 		if d.ss != nil {
 			s.ss = d.ss[min(i/qd, len(d.ss)-1)]
+		}
+		if vlogs != nil {
+			s.verify = vlogs[i/qd]
 		}
 		s.buf = d.bufs[i*bs : (i+1)*bs : (i+1)*bs]
 		cfg.Pages.fillRandom(s.buf, cfg.Seed+int64(i)+1)
@@ -233,9 +245,25 @@ func (d *driver) issue(s *runSlot) {
 		s.pace.waiting = append(s.pace.waiting, s)
 		return
 	}
+	if v := s.verify; v != nil {
+		if v.done() {
+			return
+		}
+		if op, ok := v.next(); ok {
+			v.issued += op.Len
+			d.submit(s, op)
+			return
+		}
+	}
 	op, ok := s.stream.Next()
 	if !ok {
 		return
+	}
+	if v := s.verify; v != nil {
+		v.issued += op.Len
+		if op.Kind == OpWrite {
+			s.piece = v.log(op.Off, op.Len)
+		}
 	}
 	if s.pace != nil {
 		if at := addTime(d.start, s.pace.due(op, s.stream.At())); at > d.now() {
@@ -350,6 +378,13 @@ func (s *runSlot) complete(r *impl.Request) {
 	if s.syncing {
 		s.syncing = false
 		op, bytes, submitted = impl.ReqWrite, uint64(s.syncLen), s.syncStart
+	}
+	if v := s.verify; v != nil && op != impl.ReqFlush {
+		v.lastRead = op == impl.ReqRead
+		if s.piece != nil {
+			s.piece.inFlight = false
+			s.piece = nil
+		}
 	}
 	done := r.DoneNanos + d.skew
 	if s.pace != nil && s.pace.completed() {

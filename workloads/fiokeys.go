@@ -105,7 +105,7 @@ func init() {
 			"ends the jobs running together when one finishes; runbench runs each job alone, one after another", "0"},
 		{"sg_write_mode write_mode pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
 			"a command feature of the device that runbench's image does not have", "0"},
-		{"verify_backlog verify_backlog_batch verify_only trim_verify_zero",
+		{"verify_only trim_verify_zero",
 			"verification reads among the job's own I/O change what is measured", "0"},
 		{"offset_increment", "regions numjobs apart by an increment: runbench places each instance's region size apart", "0"},
 		{"percentage_random", "a mix of random and sequential offsets runbench does not generate", "100"},

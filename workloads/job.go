@@ -255,6 +255,13 @@ type Job struct {
 	// FUA write is, as in QEMU, a write followed by a flush that
 	// completes it, as with SyncWrites.
 	WriteFUA bool
+	// VerifyBacklog, when not 0, has each instance read back the blocks
+	// it wrote every VerifyBacklog writes, VerifyBacklogBatch of them (0:
+	// VerifyBacklog), before writing on (keys verify_backlog,
+	// verify_backlog_batch; see verifybacklog.go). A job file sets it
+	// only where fio would read back: with verify set, do_verify=1 and
+	// experimental_verify=0.
+	VerifyBacklog, VerifyBacklogBatch uint64
 	// SteadyState ends each instance once its rate settles, as fio's
 	// steady-state detection (keys steadystate, steadystate_duration,
 	// steadystate_ramp_time, steadystate_check_interval; see

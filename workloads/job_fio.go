@@ -162,6 +162,12 @@ var fioJobKeys = []jobKey{
 	{name: "writefua", optional: true, help: "1 sets the FUA flag of every write (an option of fio's sg and io_uring_cmd engines): the image has no FUA, so, as QEMU does for a guest's FUA write, runbench follows the write with a flush and completes it, its latency from its submission, once the flush has, as with sync=1",
 		set: func(j *Job, v string) error { return setBool(&j.WriteFUA, v) },
 		get: func(j *Job) string { return formatBool(j.WriteFUA) }},
+	{name: "verify_backlog", optional: true, help: "with verify set (a job file ignores it otherwise, as fio does), read back what each instance wrote every N writes, as fio's online verification: once the writes logged are a multiple of N and the last request completed was not a read, verify_backlog_batch reads of the oldest written blocks whose writes have completed (in offset order when offsets may repeat: norandommap, an offset modifier, io_size beyond size), each at the offset and size of its write, take the place of the next requests; they are I/O of the job, counted and timed, and runbench's -linearizability does the verifying; the instance issues at most size bytes more than it would without (fio's budget); 0 never",
+		set: func(j *Job, v string) error { return setUint(&j.VerifyBacklog, v) },
+		get: func(j *Job) string { return strconv.FormatUint(j.VerifyBacklog, 10) }},
+	{name: "verify_backlog_batch", optional: true, help: "with verify_backlog, how many blocks each read-back reads (0: verify_backlog); fewer leaves some unread, more reads some twice, as in fio",
+		set: func(j *Job, v string) error { return setUint(&j.VerifyBacklogBatch, v) },
+		get: func(j *Job) string { return strconv.FormatUint(j.VerifyBacklogBatch, 10) }},
 	{name: "steadystate", aliases: []string{"ss"}, optional: true, help: "fio's steady-state detection, METRIC:LIMIT[%] with METRIC iops, bw or lat (mean completion latency), each alone (the window's largest deviation from its mean) or with _slope (its least-squares slope per interval); LIMIT in IOPS, bytes per second (bw:10m) or nanoseconds, or a percentage of the window's mean: with steadystate_duration set, every steadystate_check_interval of the run's clock (virtual on sim) an instance's rate is sampled, and once a window of the duration is full, the first sample whose window is below the limit ends the instance (every instance with group_reporting); its requests in flight complete and count, and the run records when (steady_state_seconds in runs.json, from the end of ramp_time) if every instance got there",
 		set: func(j *Job, v string) error { return parseSteadyState(&j.SteadyState, v) },
 		get: func(j *Job) string { return j.SteadyState.String() }},
@@ -402,6 +408,9 @@ func (j *Job) checkPacing() error {
 	}
 	if j.WriteFUA && j.IOEngine != "" && j.IOEngine != "sg" && j.IOEngine != "io_uring_cmd" {
 		return j.keyError("writefua", fmt.Errorf("an option of fio's sg and io_uring_cmd engines, not of ioengine=%s (fio refuses it)", j.IOEngine))
+	}
+	if err := j.checkVerifyBacklog(); err != nil {
+		return err
 	}
 	if key, err := j.SteadyState.check(); err != nil {
 		return j.keyError(key, err)

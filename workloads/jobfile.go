@@ -209,6 +209,7 @@ type section struct {
 	fileSize uint64
 	fillDev  bool
 	name     string // a [global] name= for the jobs after it
+	verify   verifyKeys
 }
 
 // jobParser is the state of ParseJobFileWith.
@@ -279,7 +280,7 @@ func (ps *jobParser) section(line string, at pos) {
 		ps.cur = nil
 		return
 	}
-	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev}
+	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev, verify: ps.global.verify}
 	for k, l := range ps.global.lines {
 		s.lines[k] = l
 	}
@@ -360,6 +361,7 @@ func (ps *jobParser) setting(line string, at pos) {
 		return
 	}
 	if why, ok := fioIgnored[key]; ok {
+		cur.verify.set(key, expanded)
 		ps.ignore(key, expanded, why, at)
 		return
 	}
@@ -499,6 +501,16 @@ func (ps *jobParser) finish(s *section) {
 		s.job.SharedRegion = true
 		s.lines["shared_region"] = s.lines["filename"]
 		ps.ignore("filename with numjobs", "", "fio's clones then share the one file, so runbench's instances share one region: shared_region=1", s.lines["filename"])
+	}
+	for _, k := range []string{"verify_backlog", "verify_backlog_batch"} {
+		l, ok := s.lines[k]
+		if why := s.verify.whyNoBacklog(&s.job); ok && why != "" {
+			v, _ := s.job.Get(k)
+			ps.ignore(k, v, why, l)
+		}
+	}
+	if s.verify.whyNoBacklog(&s.job) != "" {
+		s.job.VerifyBacklog, s.job.VerifyBacklogBatch = 0, 0
 	}
 	if l, ok := s.lines["group_reporting"]; ok && s.job.SteadyState.Duration == 0 {
 		ps.ignore("group_reporting", formatBool(s.job.GroupReporting), whyReport, l)
