@@ -258,6 +258,7 @@ func TestCheckBaseline(t *testing.T) {
 	files := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "nrfiles": "4", "openfiles": "2"})
 	fua := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "writefua": "1"})
 	steady := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "ss": "iops:1%", "ss_dur": "2s"})
+	backlog := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "verify_backlog": "4"})
 	tests := []struct {
 		base string
 		p    *Plan
@@ -271,6 +272,8 @@ func TestCheckBaseline(t *testing.T) {
 		{results.BaselineRaw, fua, 1, "durable before it completes"},
 		{results.BaselineRaw, steady, 1, "steady state"},
 		{results.BaselineQcow2Subcluster, steady, 1, "steady state"},
+		{results.BaselineRaw, backlog, 1, "verify_backlog"},
+		{results.BaselineQcow2Subcluster, backlog, 1, "verify_backlog"},
 		{results.BaselineRaw, files, 2, "openfiles=2"},
 		{results.BaselineQcow2Falloc, mixed, 4, "single stream"},
 		{results.BaselineQcow2Subcluster, plain, 4, ""},
