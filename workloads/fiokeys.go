@@ -99,8 +99,6 @@ func init() {
 		{"ioscheduler", "switches the device's I/O scheduler, which changes the system, not the job", ""},
 		{"fdatasync end_fsync fsync_on_close write_barrier sync_file_range",
 			"a flush pattern runbench does not issue (it has fsync=N, a flush after every N writes)", "0"},
-		{"iodepth_batch iodepth_batch_submit iodepth_batch_complete iodepth_batch_complete_min iodepth_batch_complete_max iodepth_low",
-			"batched submission and completion change how many requests are in flight; runbench keeps iodepth in flight", "1"},
 		{"exitall exit_what",
 			"ends the jobs running together when one finishes; runbench runs each job alone, one after another", "0"},
 		{"sg_write_mode write_mode pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",

@@ -262,6 +262,13 @@ type Job struct {
 	// only where fio would read back: with verify set, do_verify=1 and
 	// experimental_verify=0.
 	VerifyBacklog, VerifyBacklogBatch uint64
+	// IODepthBatch, IODepthBatchCompleteMin, IODepthBatchCompleteMax and
+	// IODepthLow are fio's batched submission and completion (keys
+	// iodepth_batch, iodepth_batch_complete_min,
+	// iodepth_batch_complete_max, iodepth_low; see batching.go), resolved
+	// against the run's queue depth as fio does; fio's defaults (1, 1, 0,
+	// 0) keep the depth in flight.
+	IODepthBatch, IODepthBatchCompleteMin, IODepthBatchCompleteMax, IODepthLow int
 	// SteadyState ends each instance once its rate settles, as fio's
 	// steady-state detection (keys steadystate, steadystate_duration,
 	// steadystate_ramp_time, steadystate_check_interval; see
@@ -310,6 +317,9 @@ func DefaultJob() Job {
 		ThinkTimeBlocks: 1,
 		NrFiles:         1,
 		SteadyState:     defaultSteadyState,
+
+		IODepthBatch:            1,
+		IODepthBatchCompleteMin: 1,
 	}
 }
 

@@ -168,6 +168,18 @@ var fioJobKeys = []jobKey{
 	{name: "verify_backlog_batch", optional: true, help: "with verify_backlog, how many blocks each read-back reads (0: verify_backlog); fewer leaves some unread, more reads some twice, as in fio",
 		set: func(j *Job, v string) error { return setUint(&j.VerifyBacklogBatch, v) },
 		get: func(j *Job) string { return strconv.FormatUint(j.VerifyBacklogBatch, 10) }},
+	{name: "iodepth_batch", aliases: []string{"iodepth_batch_submit"}, optional: true, help: "requests an instance submits at once, as fio: it takes requests one by one and submits them in groups of this many, the rest when the queue is full or it has no more (0 or more than the depth: the depth; fio's default 1)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepthBatch, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepthBatch) }},
+	{name: "iodepth_batch_complete_min", aliases: []string{"iodepth_batch_complete"}, optional: true, help: "once the queue is full, the completions an instance waits for (at least 1, at most those in flight) before it counts them and takes requests again, as fio's getevents: its requests are counted, their latency running, when reaped (fio's default 1)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepthBatchCompleteMin, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepthBatchCompleteMin) }},
+	{name: "iodepth_batch_complete_max", optional: true, help: "the most completions an instance reaps at once (less than iodepth_batch_complete_min: that; fio's default)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepthBatchCompleteMax, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepthBatchCompleteMax) }},
+	{name: "iodepth_low", optional: true, help: "once the queue is full, an instance reaps until no more than this many are in flight before it takes requests again, as fio (0 or more than the depth: the depth, keeping the queue full)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepthLow, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepthLow) }},
 	{name: "steadystate", aliases: []string{"ss"}, optional: true, help: "fio's steady-state detection, METRIC:LIMIT[%] with METRIC iops, bw or lat (mean completion latency), each alone (the window's largest deviation from its mean) or with _slope (its least-squares slope per interval); LIMIT in IOPS, bytes per second (bw:10m) or nanoseconds, or a percentage of the window's mean: with steadystate_duration set, every steadystate_check_interval of the run's clock (virtual on sim) an instance's rate is sampled, and once a window of the duration is full, the first sample whose window is below the limit ends the instance (every instance with group_reporting); its requests in flight complete and count, and the run records when (steady_state_seconds in runs.json, from the end of ramp_time) if every instance got there",
 		set: func(j *Job, v string) error { return parseSteadyState(&j.SteadyState, v) },
 		get: func(j *Job) string { return j.SteadyState.String() }},
@@ -408,6 +420,9 @@ func (j *Job) checkPacing() error {
 	}
 	if j.WriteFUA && j.IOEngine != "" && j.IOEngine != "sg" && j.IOEngine != "io_uring_cmd" {
 		return j.keyError("writefua", fmt.Errorf("an option of fio's sg and io_uring_cmd engines, not of ioengine=%s (fio refuses it)", j.IOEngine))
+	}
+	if err := j.checkBatching(); err != nil {
+		return err
 	}
 	if err := j.checkVerifyBacklog(); err != nil {
 		return err
