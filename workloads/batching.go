@@ -31,7 +31,7 @@ type batchConfig struct {
 
 // batching returns the job's batching at queue depth qd, and whether it
 // differs from keeping qd in flight (fio's defaults).
-func (j *Job) batching(qd int) (batchConfig, bool) {
+func (j Job) batching(qd int) (batchConfig, bool) {
 	c := batchConfig{depth: qd, batch: j.IODepthBatch, low: j.IODepthLow, cmin: j.IODepthBatchCompleteMin, cmax: j.IODepthBatchCompleteMax}
 	if c.low > qd || c.low == 0 {
 		c.low = qd
@@ -42,7 +42,7 @@ func (j *Job) batching(qd int) (batchConfig, bool) {
 	if c.cmin > c.cmax {
 		c.cmax = c.cmin
 	}
-	return c, c.batch > 1 || c.cmin > 1 || c.low < qd
+	return c, c.batch > 1 || c.cmin > 1 && qd > 1 || c.low < qd
 }
 
 // reaped is a completed request of a slot, awaiting its reaping.

@@ -514,6 +514,7 @@ func (ps *jobParser) finish(s *section) {
 	}
 	if l, ok := s.lines["group_reporting"]; ok && s.job.SteadyState.Duration == 0 {
 		ps.ignore("group_reporting", formatBool(s.job.GroupReporting), whyReport, l)
+		s.job.GroupReporting = false
 	}
 	if s.job.TimeBased && s.job.Runtime == 0 {
 		ps.ignore("time_based", "1", "without a runtime, which fio ignores too", s.lines["time_based"])

@@ -250,6 +250,16 @@ func TestFioExamples(t *testing.T) {
 			return j.SteadyState == SteadyState{Metric: SSLat, Limit: 5, Percent: true, Duration: 300 * time.Second, Ramp: time.Minute, Interval: 10 * time.Second} &&
 				j.TimeBased && j.Runtime == time.Hour && j.Size == 10<<30 && j.SteadyState.samples() == 30
 		}}}},
+		{file: "ime.fio", jobs: []jobCheck{
+			{"write-aio", func(p *Plan) bool {
+				qd, _ := p.JobQD()
+				c, on := p.Job().batching(qd)
+				return qd == 32 && on && c == batchConfig{depth: 32, batch: 16, low: 32, cmin: 16, cmax: 16} && p.Job().NumJobs == 8
+			}},
+			// A synchronous engine keeps one request in flight: batching
+			// changes nothing.
+			{"read-psync", func(p *Plan) bool { qd, _ := p.JobQD(); _, on := p.Job().batching(qd); return qd == 1 && !on }},
+		}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
 		// Trims are accepted (rw=randtrim, trim); the device's multi-range
