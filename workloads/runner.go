@@ -94,8 +94,8 @@ type RunConfig struct {
 type Result struct {
 	// Ops counts completed requests (reads, writes, trims and flushes);
 	// Reads, Writes, Trims and Flushes split them. A trim is the image's
-	// write-zeroes request. A sync write (Job.SyncWrites) is one write,
-	// its flush part of it.
+	// write-zeroes request. A sync or FUA write (Job.SyncWrites,
+	// WriteFUA) is one write, its flush part of it.
 	Ops, Reads, Writes, Trims, Flushes uint64
 	// Bytes counts guest bytes read and written; TrimBytes the bytes
 	// trimmed, apart, as fio reports trims apart (a trim moves no data).
