@@ -62,6 +62,9 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 		if p.job.VerifyBacklog > 0 {
 			return errors.New("the raw baseline does not read back what it writes during the job (verify_backlog)")
 		}
+		if _, on := p.job.batching(qd); on {
+			return errors.New("the raw baseline keeps its queue depth in flight, without fio's batching (iodepth_batch, iodepth_batch_complete_min, iodepth_low)")
+		}
 		if err := p.CheckQD(qd); err != nil {
 			return err
 		}
@@ -150,6 +153,11 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench does not end at steady state (steadystate)")
 	case j.VerifyBacklog > 0:
 		return nil, "", errors.New("qemu-img bench does not read back what it writes (verify_backlog)")
+	}
+	if _, on := j.batching(qd); on {
+		return nil, "", errors.New("qemu-img bench keeps its queue depth in flight, without fio's batching (iodepth_batch, iodepth_batch_complete_min, iodepth_low)")
+	}
+	switch {
 	case j.OffsetAdd != 0:
 		return nil, "", errors.New("qemu-img bench has no offset modifier (rw=write:112k)")
 	case j.NrFiles > 1:

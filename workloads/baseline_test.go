@@ -259,6 +259,7 @@ func TestCheckBaseline(t *testing.T) {
 	fua := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "writefua": "1"})
 	steady := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "ss": "iops:1%", "ss_dur": "2s"})
 	backlog := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "verify_backlog": "4"})
+	batched := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "iodepth_low": "2"})
 	tests := []struct {
 		base string
 		p    *Plan
@@ -274,6 +275,9 @@ func TestCheckBaseline(t *testing.T) {
 		{results.BaselineQcow2Subcluster, steady, 1, "steady state"},
 		{results.BaselineRaw, backlog, 1, "verify_backlog"},
 		{results.BaselineQcow2Subcluster, backlog, 1, "verify_backlog"},
+		{results.BaselineRaw, batched, 4, "batching"},
+		{results.BaselineRaw, batched, 1, ""},
+		{results.BaselineQcow2Subcluster, batched, 4, "batching"},
 		{results.BaselineRaw, files, 2, "openfiles=2"},
 		{results.BaselineQcow2Falloc, mixed, 4, "single stream"},
 		{results.BaselineQcow2Subcluster, plain, 4, ""},
