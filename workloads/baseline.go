@@ -53,8 +53,17 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 		if p.pace != nil {
 			return errors.New("the raw baseline does not pace requests (rate, rate_iops, thinktime, ramp_time, an iolog's timing)")
 		}
-		if p.job.SyncWrites {
-			return errors.New("the raw baseline does not make each write durable before it completes (sync)")
+		if p.job.syncWrites() {
+			return errors.New("the raw baseline does not make each write durable before it completes (sync, writefua)")
+		}
+		if p.job.SteadyState.Duration > 0 {
+			return errors.New("the raw baseline does not end a job at steady state (steadystate)")
+		}
+		if p.job.VerifyBacklog > 0 {
+			return errors.New("the raw baseline does not read back what it writes during the job (verify_backlog)")
+		}
+		if _, on := p.job.batching(qd); on {
+			return errors.New("the raw baseline keeps its queue depth in flight, without fio's batching (iodepth_batch, iodepth_batch_complete_min, iodepth_low)")
 		}
 		if err := p.CheckQD(qd); err != nil {
 			return err
@@ -138,8 +147,17 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench needs an op count, not a runtime")
 	case j.ReopenEvery > 0:
 		return nil, "", errors.New("qemu-img bench cannot reopen the image (reopen_every)")
-	case j.SyncWrites:
-		return nil, "", errors.New("qemu-img bench cannot make each write durable before it completes (sync)")
+	case j.syncWrites():
+		return nil, "", errors.New("qemu-img bench cannot make each write durable before it completes (sync, writefua)")
+	case j.SteadyState.Duration > 0:
+		return nil, "", errors.New("qemu-img bench does not end at steady state (steadystate)")
+	case j.VerifyBacklog > 0:
+		return nil, "", errors.New("qemu-img bench does not read back what it writes (verify_backlog)")
+	}
+	if _, on := j.batching(qd); on {
+		return nil, "", errors.New("qemu-img bench keeps its queue depth in flight, without fio's batching (iodepth_batch, iodepth_batch_complete_min, iodepth_low)")
+	}
+	switch {
 	case j.OffsetAdd != 0:
 		return nil, "", errors.New("qemu-img bench has no offset modifier (rw=write:112k)")
 	case j.NrFiles > 1:

@@ -256,6 +256,10 @@ func TestCheckBaseline(t *testing.T) {
 	plain := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m"})
 	synced := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "sync": "1"})
 	files := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "nrfiles": "4", "openfiles": "2"})
+	fua := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "writefua": "1"})
+	steady := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "ss": "iops:1%", "ss_dur": "2s"})
+	backlog := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "verify_backlog": "4"})
+	batched := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "iodepth_low": "2"})
 	tests := []struct {
 		base string
 		p    *Plan
@@ -266,6 +270,14 @@ func TestCheckBaseline(t *testing.T) {
 		{results.BaselineRaw, plain, MaxQD + 1, "queue depth"},
 		{results.BaselineRaw, synced, 1, "durable before it completes"},
 		{results.BaselineRaw, files, 1, ""},
+		{results.BaselineRaw, fua, 1, "durable before it completes"},
+		{results.BaselineRaw, steady, 1, "steady state"},
+		{results.BaselineQcow2Subcluster, steady, 1, "steady state"},
+		{results.BaselineRaw, backlog, 1, "verify_backlog"},
+		{results.BaselineQcow2Subcluster, backlog, 1, "verify_backlog"},
+		{results.BaselineRaw, batched, 4, "batching"},
+		{results.BaselineRaw, batched, 1, ""},
+		{results.BaselineQcow2Subcluster, batched, 4, "batching"},
 		{results.BaselineRaw, files, 2, "openfiles=2"},
 		{results.BaselineQcow2Falloc, mixed, 4, "single stream"},
 		{results.BaselineQcow2Subcluster, plain, 4, ""},

@@ -16,10 +16,16 @@ type runSlot struct {
 	req    impl.Request
 	buf    []byte
 	stream *Stream
-	pace   *streamPace         // the stream's pacing; nil without
-	done   func(*impl.Request) // s.complete, bound once
-	parked Op                  // the next op, held over a reopen
-	// With sync (Job.SyncWrites): the write whose flush is in flight,
+	pace   *streamPace  // the stream's pacing; nil without
+	ss     *ssMonitor   // the stream's steady-state detection; nil without
+	verify *verifyLog   // the stream's verify_backlog; nil without
+	piece  *verifyPiece // the write in flight's, with verify
+	// verifying is set while the op nextOp returned is a read-back.
+	verifying bool
+	batch     *batcher            // the stream's batching (iodepth_batch, ...); nil without
+	done      func(*impl.Request) // s.complete, bound once
+	parked    Op                  // the next op, held over a reopen
+	// With sync or writefua (Job.syncWrites): the write whose flush is in flight,
 	// which completes with it.
 	syncing   bool
 	syncStart int64 // the write's SubmitNanos
@@ -91,6 +97,8 @@ type driver struct {
 	measureAt int64  // completions from now on are measured (start + ramp_time)
 	measuring bool   // a completion at or after measureAt was seen
 	rampStats Result // the image's counters when the ramp ended
+
+	ss []*ssMonitor // steady-state detection: one per stream, or one for all with group_reporting
 }
 
 // now returns the run's clock: the image's, plus the idle time skipped
@@ -147,6 +155,29 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 			paces[i] = newStreamPace(p.pace, cfg.Seed, i)
 		}
 	}
+	if p.job.SteadyState.Duration > 0 {
+		n := len(streams)
+		if p.job.GroupReporting {
+			n = 1
+		}
+		for range n {
+			d.ss = append(d.ss, newSSMonitor(p.job.SteadyState, d.measureAt))
+		}
+	}
+	var vlogs []*verifyLog
+	if p.job.VerifyBacklog > 0 && p.job.RW.Writes() {
+		vlogs = make([]*verifyLog, len(streams))
+		for i := range vlogs {
+			vlogs[i] = newVerifyLog(&p.job)
+		}
+	}
+	var batchers []*batcher
+	if bc, on := p.job.batching(qd); on {
+		batchers = make([]*batcher, len(streams))
+		for i := range batchers {
+			batchers[i] = &batcher{c: bc}
+		}
+	}
 	d.slots = make([]runSlot, len(streams)*qd)
 	bs := int(p.maxBS)
 	// The slots' buffers, from the pool: fresh memory is slow to fault
@@ -159,6 +190,16 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 		s.stream = streams[i/qd]
 		if paces != nil {
 			s.pace = paces[i/qd]
+		}
+		if d.ss != nil {
+			s.ss = d.ss[min(i/qd, len(d.ss)-1)]
+		}
+		if vlogs != nil {
+			s.verify = vlogs[i/qd]
+		}
+		if batchers != nil {
+			s.batch = batchers[i/qd]
+			s.batch.free = append(s.batch.free, s)
 		}
 		s.buf = d.bufs[i*bs : (i+1)*bs : (i+1)*bs]
 		cfg.Pages.fillRandom(s.buf, cfg.Seed+int64(i)+1)
@@ -204,28 +245,61 @@ func (d *driver) submit(s *runSlot, op Op) {
 // time has not come waits for it, and a stalled stream's slot waits for
 // the stall's end.
 func (d *driver) issue(s *runSlot) {
-	if d.stopped {
-		return
-	}
-	if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
-		d.stopped = true
-		return
-	}
-	if s.pace != nil && s.pace.stalled {
-		s.pace.waiting = append(s.pace.waiting, s)
-		return
-	}
-	op, ok := s.stream.Next()
+	op, ok := d.nextOp(s)
 	if !ok {
 		return
 	}
-	if s.pace != nil {
+	if s.pace != nil && !s.verifying {
 		if at := addTime(d.start, s.pace.due(op, s.stream.At())); at > d.now() {
 			d.addTimer(timer{at: at, slot: s, op: op})
 			return
 		}
 	}
 	d.submit(s, op)
+}
+
+// nextOp returns slot s's next operation: a read-back due (verify_backlog)
+// or the stream's next; none once the run has stopped, its runtime is up,
+// the slot's instance has reached steady state or its byte budget or its
+// stream has ended, nor while its stream is stalled (the slot then waits
+// for the stall's end).
+func (d *driver) nextOp(s *runSlot) (Op, bool) {
+	s.verifying = false
+	if d.stopped {
+		return Op{}, false
+	}
+	if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
+		d.stopped = true
+		return Op{}, false
+	}
+	if s.ss != nil && s.ss.ended(d.now()) {
+		return Op{}, false
+	}
+	if s.pace != nil && s.pace.stalled {
+		s.pace.waiting = append(s.pace.waiting, s)
+		return Op{}, false
+	}
+	if v := s.verify; v != nil {
+		if v.done() {
+			return Op{}, false
+		}
+		if op, ok := v.next(); ok {
+			v.issued += op.Len
+			s.verifying = true
+			return op, true
+		}
+	}
+	op, ok := s.stream.Next()
+	if !ok {
+		return Op{}, false
+	}
+	if v := s.verify; v != nil {
+		v.issued += op.Len
+		if op.Kind == OpWrite {
+			s.piece = v.log(op.Off, op.Len)
+		}
+	}
+	return op, true
 }
 
 // addTimer adds t to the timers.
@@ -254,6 +328,9 @@ func (d *driver) fireTimers() {
 		}
 		if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
 			d.stopped = true
+			continue
+		}
+		if t.slot.ss != nil && t.slot.ss.ended(d.now()) {
 			continue
 		}
 		d.submit(t.slot, t.op)
@@ -313,7 +390,7 @@ func (s *runSlot) complete(r *impl.Request) {
 		d.stopped = true
 		return
 	}
-	if r.Op == impl.ReqWrite && d.cfg.Plan.job.SyncWrites {
+	if r.Op == impl.ReqWrite && d.cfg.Plan.job.syncWrites() {
 		// A sync write completes once a flush after it has.
 		if d.cfg.ReadBack {
 			d.written = append(d.written, span{r.Off, uint64(len(r.Buf))})
@@ -330,18 +407,37 @@ func (s *runSlot) complete(r *impl.Request) {
 		s.syncing = false
 		op, bytes, submitted = impl.ReqWrite, uint64(s.syncLen), s.syncStart
 	}
-	done := r.DoneNanos + d.skew
-	if s.pace != nil && s.pace.completed() {
-		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace})
-	}
 	// (A sync write's span was kept when the write completed: here r is
 	// its flush.)
 	if d.cfg.ReadBack && (r.Op == impl.ReqWrite || r.Op == impl.ReqWriteZeroes) {
 		d.written = append(d.written, span{r.Off, r.Length()})
 	}
+	if b := s.batch; b != nil {
+		b.done = append(b.done, reaped{s: s, op: op, bytes: bytes, trimLen: r.Len, submitted: submitted})
+		d.reap(b)
+		return
+	}
+	d.finish(s, op, bytes, r.Len, submitted, r.DoneNanos)
+	d.issue(s)
+}
+
+// finish counts slot s's request, completed (or, batching, reaped) at
+// time at on the image's clock: an op of bytes (trimLen for a trim)
+// submitted at submitted.
+func (d *driver) finish(s *runSlot, op impl.ReqOp, bytes, trimLen uint64, submitted, at int64) {
+	if v := s.verify; v != nil && op != impl.ReqFlush {
+		v.lastRead = op == impl.ReqRead
+		if s.piece != nil {
+			s.piece.inFlight = false
+			s.piece = nil
+		}
+	}
+	done := at + d.skew
+	if s.pace != nil && s.pace.completed() {
+		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace})
+	}
 	if !d.measuring {
 		if done < d.measureAt {
-			d.issue(s)
 			return
 		}
 		d.measuring = true
@@ -361,11 +457,18 @@ func (s *runSlot) complete(r *impl.Request) {
 		res.Flushes++
 	case impl.ReqWriteZeroes:
 		res.Trims++
-		res.TrimBytes += r.Len
+		res.TrimBytes += trimLen
 	}
-	d.lats = append(d.lats, r.DoneNanos-submitted)
+	d.lats = append(d.lats, at-submitted)
+	if s.ss != nil {
+		s.ss.advance(done)
+		ssBytes := bytes
+		if op == impl.ReqWriteZeroes {
+			ssBytes = trimLen
+		}
+		s.ss.add(op, ssBytes, at-submitted)
+	}
 	d.last = max(d.last, done)
-	d.issue(s)
 }
 
 // loop issues every slot's first operation and runs the image, reopening
@@ -374,7 +477,13 @@ func (s *runSlot) complete(r *impl.Request) {
 func (d *driver) loop() error {
 	env := d.env
 	for i := range d.slots {
-		d.issue(&d.slots[i])
+		s := &d.slots[i]
+		if s.batch == nil {
+			d.issue(s)
+		} else if !s.batch.started {
+			s.batch.started = true
+			d.fill(s.batch)
+		}
 	}
 	for {
 		d.runImage()
@@ -402,6 +511,9 @@ func (d *driver) loop() error {
 		resume := d.parked
 		d.parked, d.issued = nil, 0
 		for _, s := range resume {
+			if s.ss != nil && s.ss.ended(d.now()) {
+				continue
+			}
 			d.submit(s, s.parked)
 		}
 	}
@@ -453,7 +565,22 @@ func (d *driver) run(wall func() int64) (Result, error) {
 		ds := dev.DeviceStats()
 		res.Device = &ds
 	}
+	res.SteadyStateNanos = d.steadyAt()
 	summarizeLatency(&res, d.lats)
 	d.cfg.Pages.putBuffer(d.bufs)
 	return res, nil
+}
+
+// steadyAt returns when steady state was attained, from the start of the
+// measured phase: the latest of the instances' (or the group's) times, 0
+// unless every one attained it.
+func (d *driver) steadyAt() int64 {
+	var at int64
+	for _, m := range d.ss {
+		if !m.attained {
+			return 0
+		}
+		at = max(at, m.at-d.measureAt)
+	}
+	return at
 }

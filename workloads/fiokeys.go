@@ -28,6 +28,7 @@ const (
 	whyData      = "the data written: runbench's QED image neither compresses nor deduplicates nor detects zero writes, so the bytes written change nothing measured; runbench writes its own seeded data, so that its checkers can tell writes apart"
 	whyPrio      = "the priority of all of a job's I/O: runbench runs each job alone, so a priority that every request of it has orders it against nothing"
 	whyOnError   = "what fio does after an I/O error: a runbench run stops at its first failed request and records the error, so a run that completes did the same I/O"
+	whyReadFUA   = "FUA on a read has the device read its media rather than its cache: QEMU's block layer has no FUA read (a guest's is an ordinary read), and runbench's image keeps no guest data cached that FUA would bypass, so it is an ordinary read"
 )
 
 // fioIgnored maps fio keys a job file may set, changing nothing runbench
@@ -49,7 +50,7 @@ func init() {
 			"grace_time std_redirect donorname inplace skip_bad",
 		whyDirect:    "direct buffered",
 		whyProcess:   "thread numa_cpu_nodes numa_mem_policy cpus_allowed cpus_allowed_policy cpumask nice gtod_cpu uid gid mem iomem mem_align iomem_align hugepage-size read_iolog_chunked",
-		whyReport:    "group_reporting new_group description write_lat_log write_bw_log write_iops_log write_hist_log log_avg_msec log_hist_msec log_hist_coarseness log_offset log_prio log_issue_time log_max_value log_compression log_compression_cpus log_store_compressed log_unix_epoch log_alternate_epoch log_alternate_epoch_clock_id per_job_logs clat_percentiles lat_percentiles slat_percentiles percentile_list disable_lat disable_clat disable_slat disable_bw_measurement disable_bw gtod_reduce stats unified_rw_reporting write_iolog significant_figures unit_base block_error_percentiles bwavgtime iopsavgtime error_dump",
+		whyReport:    "new_group description write_lat_log write_bw_log write_iops_log write_hist_log log_avg_msec log_hist_msec log_hist_coarseness log_offset log_prio log_issue_time log_max_value log_compression log_compression_cpus log_store_compressed log_unix_epoch log_alternate_epoch log_alternate_epoch_clock_id per_job_logs clat_percentiles lat_percentiles slat_percentiles percentile_list disable_lat disable_clat disable_slat disable_bw_measurement disable_bw gtod_reduce stats unified_rw_reporting write_iolog significant_figures unit_base block_error_percentiles bwavgtime iopsavgtime error_dump",
 		whyJobs:      "stonewall wait_for_previous wait_for startdelay",
 		whyVerify:    "verify do_verify verify_fatal verify_dump verify_pattern verify_interval verify_async verify_async_cpus verify_write_sequence verify_offset verify_header_seed verify_state_save verify_state_load experimental_verify",
 		whyRandom:    "randrepeat allrandrepeat randseed random_generator",
@@ -58,6 +59,7 @@ func init() {
 		whyData: "buffer_pattern dedupe_percentage dedupe_mode dedupe_working_set_percentage dedupe_global buffer_compress_percentage " +
 			"buffer_compress_chunk compress_percentage compress_chunk scramble_buffers zero_buffers refill_buffers",
 		whyPrio:    "prio",
+		whyReadFUA: "readfua",
 		whyOnError: "continue_on_error ignore_error exitall_on_error",
 	} {
 		for _, k := range strings.Fields(keys) {
@@ -88,8 +90,6 @@ func init() {
 		{"zonecapacity max_open_zones job_max_open_zones zone_reset_threshold zone_reset_frequency read_beyond_wp ignore_zone_limits",
 			"zoned-device mode (zonemode=zbd) changes which offsets fio issues; runbench's image is not zoned", "none"},
 		{"flow flow_id flow_sleep flow_watermark", "fio's flow control couples jobs running together; runbench runs each job alone", "0"},
-		{"steadystate ss steadystate_duration ss_dur steadystate_ramp_time ss_ramp steadystate_check_interval ss_interval",
-			"steady-state detection ends a job once its rate settles; runbench runs a job to its end", "none"},
 		{"latency_target latency_window latency_percentile latency_run max_latency",
 			"fio changes the queue depth to meet a latency target (or fails the job); runbench keeps the depth", "0"},
 		{"cmdprio_percentage cmdprio_bssplit cmdprio cmdprio_class cmdprio_hint",
@@ -99,13 +99,11 @@ func init() {
 		{"ioscheduler", "switches the device's I/O scheduler, which changes the system, not the job", ""},
 		{"fdatasync end_fsync fsync_on_close write_barrier sync_file_range",
 			"a flush pattern runbench does not issue (it has fsync=N, a flush after every N writes)", "0"},
-		{"iodepth_batch iodepth_batch_submit iodepth_batch_complete iodepth_batch_complete_min iodepth_batch_complete_max iodepth_low",
-			"batched submission and completion change how many requests are in flight; runbench keeps iodepth in flight", "1"},
 		{"exitall exit_what",
 			"ends the jobs running together when one finishes; runbench runs each job alone, one after another", "0"},
-		{"sg_write_mode write_mode readfua writefua pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
+		{"sg_write_mode write_mode pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
 			"a command feature of the device that runbench's image does not have", "0"},
-		{"verify_backlog verify_backlog_batch verify_only trim_verify_zero",
+		{"verify_only trim_verify_zero",
 			"verification reads among the job's own I/O change what is measured", "0"},
 		{"offset_increment", "regions numjobs apart by an increment: runbench places each instance's region size apart", "0"},
 		{"percentage_random", "a mix of random and sequential offsets runbench does not generate", "100"},

@@ -250,6 +250,35 @@ type Job struct {
 	// each write with a flush and completes the write, its latency
 	// running from the write's submission, when the flush has.
 	SyncWrites bool
+	// WriteFUA gives every write fio's FUA flag (key writefua, an option
+	// of fio's sg and io_uring_cmd engines): the image has no FUA, so a
+	// FUA write is, as in QEMU, a write followed by a flush that
+	// completes it, as with SyncWrites.
+	WriteFUA bool
+	// VerifyBacklog, when not 0, has each instance read back the blocks
+	// it wrote every VerifyBacklog writes, VerifyBacklogBatch of them (0:
+	// VerifyBacklog), before writing on (keys verify_backlog,
+	// verify_backlog_batch; see verifybacklog.go). A job file sets it
+	// only where fio would read back: with verify set, do_verify=1 and
+	// experimental_verify=0.
+	VerifyBacklog, VerifyBacklogBatch uint64
+	// IODepthBatch, IODepthBatchCompleteMin, IODepthBatchCompleteMax and
+	// IODepthLow are fio's batched submission and completion (keys
+	// iodepth_batch, iodepth_batch_complete_min,
+	// iodepth_batch_complete_max, iodepth_low; see batching.go), resolved
+	// against the run's queue depth as fio does; fio's defaults (1, 1, 0,
+	// 0) keep the depth in flight.
+	IODepthBatch, IODepthBatchCompleteMin, IODepthBatchCompleteMax, IODepthLow int
+	// SteadyState ends each instance once its rate settles, as fio's
+	// steady-state detection (keys steadystate, steadystate_duration,
+	// steadystate_ramp_time, steadystate_check_interval; see
+	// steadystate.go); off while its Duration is 0.
+	SteadyState SteadyState
+	// GroupReporting judges SteadyState over all the job's instances
+	// together and ends them together (key group_reporting), as fio
+	// does for a reporting group; runbench reports a job's instances
+	// together either way.
+	GroupReporting bool
 }
 
 // RWPair is a value for reads and one for writes, as fio's keys that
@@ -287,6 +316,10 @@ func DefaultJob() Job {
 		RateProcess:     RateLinear,
 		ThinkTimeBlocks: 1,
 		NrFiles:         1,
+		SteadyState:     defaultSteadyState,
+
+		IODepthBatch:            1,
+		IODepthBatchCompleteMin: 1,
 	}
 }
 
@@ -843,6 +876,10 @@ func unitName(u time.Duration) string {
 	}
 	return "seconds"
 }
+
+// syncWrites reports whether each write completes only once a flush
+// after it has (SyncWrites, WriteFUA).
+func (j Job) syncWrites() bool { return j.SyncWrites || j.WriteFUA }
 
 // writeSize returns the size of the job's writes (bs=READ,WRITE).
 func (j *Job) writeSize() uint64 {

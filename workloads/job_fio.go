@@ -159,6 +159,42 @@ var fioJobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return formatBool(j.SyncWrites) }},
+	{name: "writefua", optional: true, help: "1 sets the FUA flag of every write (an option of fio's sg and io_uring_cmd engines): the image has no FUA, so, as QEMU does for a guest's FUA write, runbench follows the write with a flush and completes it, its latency from its submission, once the flush has, as with sync=1",
+		set: func(j *Job, v string) error { return setBool(&j.WriteFUA, v) },
+		get: func(j *Job) string { return formatBool(j.WriteFUA) }},
+	{name: "verify_backlog", optional: true, help: "with verify set (a job file ignores it otherwise, as fio does), read back what each instance wrote every N writes, as fio's online verification: once the writes logged are a multiple of N and the last request completed was not a read, verify_backlog_batch reads of the oldest written blocks whose writes have completed (in offset order when offsets may repeat: norandommap, an offset modifier, io_size beyond size), each at the offset and size of its write, take the place of the next requests; they are I/O of the job, counted and timed, and runbench's -linearizability does the verifying; the instance issues at most size bytes more than it would without (fio's budget); 0 never",
+		set: func(j *Job, v string) error { return setUint(&j.VerifyBacklog, v) },
+		get: func(j *Job) string { return strconv.FormatUint(j.VerifyBacklog, 10) }},
+	{name: "verify_backlog_batch", optional: true, help: "with verify_backlog, how many blocks each read-back reads (0: verify_backlog); fewer leaves some unread, more reads some twice, as in fio",
+		set: func(j *Job, v string) error { return setUint(&j.VerifyBacklogBatch, v) },
+		get: func(j *Job) string { return strconv.FormatUint(j.VerifyBacklogBatch, 10) }},
+	{name: "iodepth_batch", aliases: []string{"iodepth_batch_submit"}, optional: true, help: "requests an instance submits at once, as fio: it takes requests one by one and submits them in groups of this many, the rest when the queue is full or it has no more (0 or more than the depth: the depth; fio's default 1)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepthBatch, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepthBatch) }},
+	{name: "iodepth_batch_complete_min", aliases: []string{"iodepth_batch_complete"}, optional: true, help: "once the queue is full, the completions an instance waits for (at least 1, at most those in flight) before it counts them and takes requests again, as fio's getevents: its requests are counted, their latency running, when reaped (fio's default 1)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepthBatchCompleteMin, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepthBatchCompleteMin) }},
+	{name: "iodepth_batch_complete_max", optional: true, help: "the most completions an instance reaps at once (less than iodepth_batch_complete_min: that; fio's default)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepthBatchCompleteMax, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepthBatchCompleteMax) }},
+	{name: "iodepth_low", optional: true, help: "once the queue is full, an instance reaps until no more than this many are in flight before it takes requests again, as fio (0 or more than the depth: the depth, keeping the queue full)",
+		set: func(j *Job, v string) error { return setInt(&j.IODepthLow, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.IODepthLow) }},
+	{name: "steadystate", aliases: []string{"ss"}, optional: true, help: "fio's steady-state detection, METRIC:LIMIT[%] with METRIC iops, bw or lat (mean completion latency), each alone (the window's largest deviation from its mean) or with _slope (its least-squares slope per interval); LIMIT in IOPS, bytes per second (bw:10m) or nanoseconds, or a percentage of the window's mean: with steadystate_duration set, every steadystate_check_interval of the run's clock (virtual on sim) an instance's rate is sampled, and once a window of the duration is full, the first sample whose window is below the limit ends the instance (every instance with group_reporting); its requests in flight complete and count, and the run records when (steady_state_seconds in runs.json, from the end of ramp_time) if every instance got there",
+		set: func(j *Job, v string) error { return parseSteadyState(&j.SteadyState, v) },
+		get: func(j *Job) string { return j.SteadyState.String() }},
+	{name: "steadystate_duration", aliases: []string{"ss_dur"}, optional: true, help: "the steady-state window (seconds, or 5m), a multiple of steadystate_check_interval; 0 (fio's default) turns detection off",
+		set: func(j *Job, v string) error { return setDuration(&j.SteadyState.Duration, v) },
+		get: func(j *Job) string { return j.SteadyState.Duration.String() }},
+	{name: "steadystate_ramp_time", aliases: []string{"ss_ramp"}, optional: true, help: "how long after the end of ramp_time steady-state samples start (seconds, or 500ms): the first covers the first whole interval after it, as in fio",
+		set: func(j *Job, v string) error { return setDuration(&j.SteadyState.Ramp, v) },
+		get: func(j *Job) string { return j.SteadyState.Ramp.String() }},
+	{name: "steadystate_check_interval", aliases: []string{"ss_interval"}, optional: true, help: "time between steady-state samples, whole seconds, at least 1 (fio's default 1s)",
+		set: func(j *Job, v string) error { return setDuration(&j.SteadyState.Interval, v) },
+		get: func(j *Job) string { return j.SteadyState.Interval.String() }},
+	{name: "group_reporting", optional: true, help: "1 judges steady state (steadystate) over all the job's instances (numjobs) together and ends them together, as fio's reporting group; without steady state it changes nothing, as runbench reports a job's instances together either way (fio's groups of several jobs are runbench's jobs, run one after another)",
+		set: func(j *Job, v string) error { return setBool(&j.GroupReporting, v) },
+		get: func(j *Job) string { return formatBool(j.GroupReporting) }},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
 		set: func(j *Job, v string) error { return setBool(&j.SequenceStride, v) },
 		get: func(j *Job) string { return formatBool(j.SequenceStride) }},
@@ -381,6 +417,18 @@ func (j *Job) checkPacing() error {
 		if p.Read > math.MaxInt64/2 || p.Write > math.MaxInt64/2 {
 			return j.keyError(key, errors.New("too large"))
 		}
+	}
+	if j.WriteFUA && j.IOEngine != "" && j.IOEngine != "sg" && j.IOEngine != "io_uring_cmd" {
+		return j.keyError("writefua", fmt.Errorf("an option of fio's sg and io_uring_cmd engines, not of ioengine=%s (fio refuses it)", j.IOEngine))
+	}
+	if err := j.checkBatching(); err != nil {
+		return err
+	}
+	if err := j.checkVerifyBacklog(); err != nil {
+		return err
+	}
+	if key, err := j.SteadyState.check(); err != nil {
+		return j.keyError(key, err)
 	}
 	if _, err := engineClass(j.IOEngine); err != nil && j.IOEngine != "" {
 		return j.keyError("ioengine", err)

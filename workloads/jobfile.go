@@ -66,7 +66,7 @@ type IgnoredKey struct {
 // IgnoredLine renders the ignored keys as one line, grouped by why, or
 // "" when there are none: "fio keys ignored, as they change nothing
 // runbench measures, or honoured in part: filename, directory (fio's
-// target ...); group_reporting (...)".
+// target ...); write_lat_log (...)".
 func (f *JobFile) IgnoredLine() string {
 	if len(f.Ignored) == 0 {
 		return ""
@@ -117,7 +117,7 @@ func ParseJobFile(r io.Reader, name string) ([]Job, error) {
 // has), each listed in JobFile.Renamed.
 //
 // Keys are runbench's (Keys) and fio's. fio keys that change nothing
-// runbench measures (ioengine, filename, direct, group_reporting, ...)
+// runbench measures (ioengine, filename, direct, write_lat_log, ...)
 // are accepted and listed in JobFile.Ignored with why; fio keys that
 // would change it and that runbench does not implement are refused, each
 // error saying why. filesize sets the region (a size given too becomes
@@ -209,6 +209,7 @@ type section struct {
 	fileSize uint64
 	fillDev  bool
 	name     string // a [global] name= for the jobs after it
+	verify   verifyKeys
 }
 
 // jobParser is the state of ParseJobFileWith.
@@ -279,7 +280,7 @@ func (ps *jobParser) section(line string, at pos) {
 		ps.cur = nil
 		return
 	}
-	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev}
+	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev, verify: ps.global.verify}
 	for k, l := range ps.global.lines {
 		s.lines[k] = l
 	}
@@ -360,6 +361,7 @@ func (ps *jobParser) setting(line string, at pos) {
 		return
 	}
 	if why, ok := fioIgnored[key]; ok {
+		cur.verify.set(key, expanded)
 		ps.ignore(key, expanded, why, at)
 		return
 	}
@@ -411,7 +413,9 @@ var parserKeys = map[string]bool{"filename": true, "name": true, "filesize": tru
 var errNotFio = errors.New("not a parser key")
 
 // fioSetting handles the fio keys the parser resolves itself (name,
-// filesize, fill_device, read_iolog), returning errNotFio for others.
+// filesize, fill_device, read_iolog; group_reporting, listed as ignored
+// at the end unless the job detects steady state), returning errNotFio
+// for others.
 func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 	switch key {
 	case "filename":
@@ -430,6 +434,11 @@ func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 		} else {
 			cur.job.Name, cur.namePos = n, at
 		}
+	case "group_reporting":
+		if err := setBool(&cur.job.GroupReporting, value); err != nil {
+			return err
+		}
+		cur.lines["group_reporting"] = at
 	case "filesize":
 		if strings.ContainsAny(value, "-:") {
 			return errors.New("not supported: a range of file sizes (runbench's files are equal parts of each instance's region)")
@@ -492,6 +501,20 @@ func (ps *jobParser) finish(s *section) {
 		s.job.SharedRegion = true
 		s.lines["shared_region"] = s.lines["filename"]
 		ps.ignore("filename with numjobs", "", "fio's clones then share the one file, so runbench's instances share one region: shared_region=1", s.lines["filename"])
+	}
+	for _, k := range []string{"verify_backlog", "verify_backlog_batch"} {
+		l, ok := s.lines[k]
+		if why := s.verify.whyNoBacklog(&s.job); ok && why != "" {
+			v, _ := s.job.Get(k)
+			ps.ignore(k, v, why, l)
+		}
+	}
+	if s.verify.whyNoBacklog(&s.job) != "" {
+		s.job.VerifyBacklog, s.job.VerifyBacklogBatch = 0, 0
+	}
+	if l, ok := s.lines["group_reporting"]; ok && s.job.SteadyState.Duration == 0 {
+		ps.ignore("group_reporting", formatBool(s.job.GroupReporting), whyReport, l)
+		s.job.GroupReporting = false
 	}
 	if s.job.TimeBased && s.job.Runtime == 0 {
 		ps.ignore("time_based", "1", "without a runtime, which fio ignores too", s.lines["time_based"])

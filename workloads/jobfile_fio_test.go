@@ -91,7 +91,15 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		})}, nil},
 		{"read_iolog missing", "[a]\nread_iolog=none.log\n", nil, []string{"jobs/main.fio:2:", "read_iolog=none.log"}},
 		{"ignored keys, one line", "[global]\nfilename=/dev/sdb\ndirect=1\n[a]\ngroup_reporting\nstonewall\nthread\ndirectory=/d\n", []check{ignored("filename, directory (fio's target"), ignored("direct (O_DIRECT"), ignored("group_reporting (fio's reporting"), ignored("stonewall (when fio starts")}, nil},
-		{"neutral value of a refused key", "[a]\natomic=0\niodepth_batch=1\n", []check{ignored("atomic, iodepth_batch (set to fio's default")}, nil},
+		{"group_reporting with steady state", "[global]\ngroup_reporting\nnumjobs=2\n[a]\nss=iops:1%\nss_dur=10s\n", []check{job("a", func(j Job) bool { return j.GroupReporting && j.SteadyState.Duration == 10*time.Second })}, nil},
+		{"steady state window", "[a]\nss=iops:1%\nss_dur=10s\nss_interval=3s\n", nil, []string{"jobs/main.fio:3:", "steadystate_duration=10s", "multiple of steadystate_check_interval"}},
+		{"FUA", "[w]\nioengine=io_uring_cmd\nrw=write\nwritefua=1\n[r]\nioengine=sg\nreadfua=1\n", []check{job("w", func(j Job) bool { return j.WriteFUA }), job("r", func(j Job) bool { return !j.WriteFUA }), ignored("readfua (FUA on a read")}, nil},
+		{"writefua of another engine", "[w]\nioengine=libaio\nrw=write\nwritefua=1\n", nil, []string{"jobs/main.fio:4:", "writefua=1", "not of ioengine=libaio"}},
+		{"verify_backlog with verify", "[global]\nverify=crc32c\n[a]\nrw=write\nverify_backlog=8\nverify_backlog_batch=4\n", []check{job("a", func(j Job) bool { return j.VerifyBacklog == 8 && j.VerifyBacklogBatch == 4 })}, nil},
+		{"verify_backlog without verify", "[a]\nrw=write\nverify_backlog=8\n", []check{job("a", func(j Job) bool { return j.VerifyBacklog == 0 }), ignored("verify_backlog (without verify, fio logs no writes")}, nil},
+		{"verify_backlog with do_verify=0", "[a]\nrw=write\nverify=md5\ndo_verify=0\nverify_backlog=8\n", []check{job("a", func(j Job) bool { return j.VerifyBacklog == 0 }), ignored("verify_backlog (with do_verify=0")}, nil},
+		{"verify_backlog time-based", "[a]\nrw=write\nverify=md5\nverify_backlog=8\nruntime=10\ntime_based\n", nil, []string{"jobs/main.fio:4:", "verify_backlog=8", "not supported with time_based"}},
+		{"neutral value of a refused key", "[a]\natomic=0\nflow=0\n", []check{ignored("atomic, flow (set to fio's default")}, nil},
 		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "not zoned"}},
 		{"refused engine", "[global]\nioengine=net\n[a]\n", nil, []string{"jobs/main.fio:2:", "ioengine=net", "sends over a network"}},
 		{"data keys ignored", "[a]\nrw=write\nbuffer_pattern=0x01\nzero_buffers\ndedupe_percentage=50\nscramble_buffers=1\n", []check{ignored("buffer_pattern, zero_buffers, dedupe_percentage, scramble_buffers (the data written: runbench's QED image neither compresses")}, nil},
@@ -237,13 +245,37 @@ func TestFioExamples(t *testing.T) {
 			}},
 			{"b", func(p *Plan) bool { return p.Job().RW == RWWrite }},
 		}},
+		{file: "example_latency_steadystate.fio", jobs: []jobCheck{{"latency_steady_test", func(p *Plan) bool {
+			j := p.Job()
+			return j.SteadyState == SteadyState{Metric: SSLat, Limit: 5, Percent: true, Duration: 300 * time.Second, Ramp: time.Minute, Interval: 10 * time.Second} &&
+				j.TimeBased && j.Runtime == time.Hour && j.Size == 10<<30 && j.SteadyState.samples() == 30
+		}}}},
+		{file: "ime.fio", jobs: []jobCheck{
+			{"write-aio", func(p *Plan) bool {
+				qd, _ := p.JobQD()
+				c, on := p.Job().batching(qd)
+				return qd == 32 && on && c == batchConfig{depth: 32, batch: 16, low: 32, cmin: 16, cmax: 16} && p.Job().NumJobs == 8
+			}},
+			// A synchronous engine keeps one request in flight: batching
+			// changes nothing.
+			{"read-psync", func(p *Plan) bool { qd, _ := p.JobQD(); _, on := p.Job().batching(qd); return qd == 1 && !on }},
+		}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
 		// Trims are accepted (rw=randtrim, trim); the device's multi-range
 		// trim command is not.
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:16: [write_bs] num_range=8: not supported"},
-		// Its [trimwrite] section (line 19) is accepted; FUA writes are not.
-		{file: "uring-cmd-bsg.fio", bad: "testdata/fio/uring-cmd-bsg.fio:23: [writefua] writefua=1: not supported"},
+		// FUA writes are writes completed by a flush; FUA reads are reads.
+		{file: "uring-cmd-bsg.fio", jobs: []jobCheck{
+			{"rand-write", func(p *Plan) bool {
+				qd, _ := p.JobQD()
+				return p.Job().RW == RWRandWrite && qd == 32 && !p.Job().syncWrites()
+			}},
+			{"trimwrite", func(p *Plan) bool { return p.Job().RW == RWTrimWrite }},
+			{"writefua", func(p *Plan) bool { return p.Job().WriteFUA && p.Job().syncWrites() && p.Job().RW == RWWrite }},
+			{"readfua", func(p *Plan) bool { return p.Job().RW == RWRead && !p.Job().syncWrites() }},
+			{"fsync", func(p *Plan) bool { return p.Job().Fsync == 1 }},
+		}},
 		{file: "waitfor.fio", bad: "testdata/fio/waitfor.fio:2: threads=1: unknown key (did you mean thread?)"},
 	}
 	seen := map[string]bool{}

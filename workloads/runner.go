@@ -94,8 +94,8 @@ type RunConfig struct {
 type Result struct {
 	// Ops counts completed requests (reads, writes, trims and flushes);
 	// Reads, Writes, Trims and Flushes split them. A trim is the image's
-	// write-zeroes request. A sync write (Job.SyncWrites) is one write,
-	// its flush part of it.
+	// write-zeroes request. A sync or FUA write (Job.SyncWrites,
+	// WriteFUA) is one write, its flush part of it.
 	Ops, Reads, Writes, Trims, Flushes uint64
 	// Bytes counts guest bytes read and written; TrimBytes the bytes
 	// trimmed, apart, as fio reports trims apart (a trim moves no data).
@@ -145,6 +145,12 @@ type Result struct {
 	// included; setup, the read-back, the close and the check are not.
 	// It is the only wall-clock figure of a Result besides the CPU times.
 	IOWallNanos int64
+	// SteadyStateNanos is when the job's steady state (Job.SteadyState)
+	// was attained, from the start of the measured phase: the check at
+	// which the last instance (or, with group_reporting, the group) met
+	// the criterion and stopped issuing; 0 when steady state was not
+	// detected or not attained by every instance.
+	SteadyStateNanos int64
 }
 
 // Seconds returns Nanos in seconds.

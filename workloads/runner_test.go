@@ -512,10 +512,16 @@ func (c *syncSubmitter) Submit(r *impl.Request) {
 	c.im.Submit(r)
 }
 
-// TestRunSyncWrites checks sync=1: each write is followed by a flush,
-// and completes, counted once as a write, when the flush has, so its
-// latency holds the flush's.
+// TestRunSyncWrites checks sync=1 and writefua=1: each write is
+// followed by a flush, and completes, counted once as a write, when the
+// flush has, so its latency holds the flush's.
 func TestRunSyncWrites(t *testing.T) {
+	for _, key := range []string{"sync", "writefua"} {
+		t.Run(key, func(t *testing.T) { testRunSyncWrites(t, key) })
+	}
+}
+
+func testRunSyncWrites(t *testing.T, key string) {
 	run := func(set map[string]string, wrap bool) (Result, *syncSubmitter) {
 		p := mustPlan(t, "sync", set)
 		cfg := RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 1, ReadBack: true}
@@ -535,7 +541,7 @@ func TestRunSyncWrites(t *testing.T) {
 	}
 	set := map[string]string{"rw": "randrw", "size": "1m", "ops": "200"}
 	plain, _ := run(set, false)
-	set["sync"] = "1"
+	set[key] = "1"
 	synced, ss := run(set, true)
 	if synced.Ops != 200 || synced.Reads+synced.Writes != 200 || synced.Flushes != 0 {
 		t.Errorf("ops %d (%d reads, %d writes, %d flushes), want 200 reads and writes", synced.Ops, synced.Reads, synced.Writes, synced.Flushes)

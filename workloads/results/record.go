@@ -55,6 +55,11 @@ type Record struct {
 	// Reopens counts the times the run closed the image and opened it
 	// again (the job's reopen_every); absent when it never did.
 	Reopens int `json:"reopens,omitempty"`
+	// SteadyStateSecs is when the job's fio steady state (steadystate)
+	// was attained, from the end of its ramp_time: its instances stopped
+	// issuing then; absent when the job does not detect steady state or
+	// did not attain it.
+	SteadyStateSecs float64 `json:"steady_state_seconds,omitempty"`
 	// Scheme is how the image allocates, as job keys ("fill=elide grow=1
 	// meta=writeback"); absent for baselines.
 	Scheme string `json:"scheme,omitempty"`
