@@ -106,6 +106,7 @@ func (p *Plan) planFiles() error {
 	}
 	f := *j
 	f.Name, f.Size, f.Offset, f.SizePercent, f.OffsetPercent = j.Name+"/file", j.Size/n, 0, 0, 0
+	f.OffsetIncrement, f.OffsetIncrementPercent = 0, 0
 	f.NrFiles, f.OpenFiles, f.FileService, f.FileServiceNr = 1, 0, "", 0
 	f.IOSize, f.Ops, f.Loops, f.TimeBased, f.Runtime, f.RampTime = 0, 0, 0, false, 0, 0
 	f.Fsync, f.NumJobs, f.SharedRegion, f.ImageSize, f.Prefill, f.ReopenEvery = 0, 1, false, 0, false, 0

@@ -105,7 +105,6 @@ func init() {
 			"a command feature of the device that runbench's image does not have", "0"},
 		{"verify_only trim_verify_zero",
 			"verification reads among the job's own I/O change what is measured", "0"},
-		{"offset_increment", "regions numjobs apart by an increment: runbench places each instance's region size apart", "0"},
 		{"percentage_random", "a mix of random and sequential offsets runbench does not generate", "100"},
 		{"bs_unaligned blocksize_unaligned bs_is_seq_rand offset_align", "block sizes or offsets not aligned as runbench's requests are", "0"},
 		{"trim_percentage trim_backlog trim_backlog_batch", "trims of verified blocks, part of fio's verify, which runbench does not do (rw=trim, randtrim, trimwrite and randtrimwrite issue trims)", "0"},

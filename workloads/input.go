@@ -138,7 +138,7 @@ func (p *Plan) touchedClusterBound() (uint64, bool) {
 	// at a multiple of bs) and bs divides the cluster or is a multiple of
 	// it.
 	perOp := (bs+cs-2)/cs + 1
-	if j.Offset%bs == 0 && j.Size%bs == 0 {
+	if p.regionsAligned(bs) && j.Size%bs == 0 {
 		switch {
 		case cs%bs == 0:
 			perOp = 1

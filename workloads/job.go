@@ -173,6 +173,15 @@ type Job struct {
 	// that percentage of the image (image_size, or 64 MiB without it)
 	// instead of Size and Offset (keys size=N%, offset=N%).
 	SizePercent, OffsetPercent int
+	// OffsetIncrement moves instance i's region to Offset +
+	// i*OffsetIncrement (key offset_increment, fio's: its regions may
+	// overlap or leave gaps); OffsetIncrementPercent, when not 0, makes
+	// the increment that percentage of the image, as SizePercent. Either
+	// percentage aligns each region's start up to the smallest block
+	// size, as fio's get_start_offset (filesetup.c). 0 means none:
+	// regions Size apart (or all at Offset with SharedRegion).
+	OffsetIncrement        uint64
+	OffsetIncrementPercent int
 	// IOSize is the bytes of reads and writes each instance issues (key
 	// io_size), going round its region as often as needed; 0 means one
 	// pass over the region.

@@ -84,6 +84,11 @@ var fioJobKeys = []jobKey{
 	{name: "replay_skip", optional: true, help: "leave these iolog entries out: a comma-separated list of read, write, trim, sync",
 		set: func(j *Job, v string) error { return setWith(&j.ReplaySkip, v, parseReplaySkip) },
 		get: func(j *Job) string { return j.ReplaySkip.String() }},
+	{name: "offset_increment", optional: true, help: "instance i's region starts at offset + i*offset_increment, as fio's (regions may overlap or leave gaps; instances without a shared file, shared_region=0, may not overlap), or N% of the image; a percentage here or in offset aligns each start up to the smallest block size, as fio (0: regions size apart, or all at offset with shared_region)",
+		set: func(j *Job, v string) error {
+			return setSizeOrPercent(&j.OffsetIncrement, &j.OffsetIncrementPercent, v, 0)
+		},
+		get: func(j *Job) string { return formatSizeOrPercent(j.OffsetIncrement, j.OffsetIncrementPercent) }},
 	{name: "shared_region", optional: true, help: "1 has every instance (numjobs) work on the same region rather than each on its own, as fio's clones of a job naming one filename do (a job file sets it so)",
 		set: func(j *Job, v string) error { return setBool(&j.SharedRegion, v) },
 		get: func(j *Job) string { return formatBool(j.SharedRegion) }},

@@ -276,6 +276,9 @@ func TestFioExamples(t *testing.T) {
 			{"readfua", func(p *Plan) bool { return p.Job().RW == RWRead && !p.Job().syncWrites() }},
 			{"fsync", func(p *Plan) bool { return p.Job().Fsync == 1 }},
 		}},
+		// offset_increment is accepted (TestCrossStripeRegions); verifying
+		// backlogs with loops is not.
+		{file: "cross-stripe-verify.fio", bad: "testdata/fio/cross-stripe-verify.fio:16: [write-verify] verify_backlog=1: not supported with loops"},
 		{file: "waitfor.fio", bad: "testdata/fio/waitfor.fio:2: threads=1: unknown key (did you mean thread?)"},
 	}
 	seen := map[string]bool{}

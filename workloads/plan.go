@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -40,6 +41,7 @@ type Plan struct {
 	dist      *distTable // the random distribution over the units
 	iolog     []iologOp  // the iolog's operations, with read_iolog
 	pace      *pacing    // how requests are spaced in time; nil: as fast as the depth allows
+	starts    []uint64   // with offset_increment: where each instance's region starts
 	// prefilled is the prefilled image of the in-memory backends, built
 	// at the first run that needs it; nil (a Plan not made by Job.Plan)
 	// prefills every run afresh.
@@ -69,13 +71,21 @@ func (j Job) Plan() (*Plan, error) {
 	if !validRW(j.RW) {
 		return bad("rw", "want one of %s", joinValues(rwValues))
 	}
-	if err := j.resolvePercents(); err != nil {
-		return nil, err
-	}
 	if n, ok := singleRange(&j); ok {
 		j.BlockSize, j.BSRange = n, ""
 	}
 	sizes, err := newBlockSizes(&j)
+	if err != nil {
+		return nil, err
+	}
+	minBS := j.BlockSize
+	if sizes != nil {
+		minBS = sizes.min
+	}
+	if minBS == 0 {
+		return bad("bs", "must be a positive multiple of %d bytes", impl.SectorSize)
+	}
+	starts, err := j.resolvePercents(minBS)
 	if err != nil {
 		return nil, err
 	}
@@ -145,18 +155,13 @@ func (j Job) Plan() (*Plan, error) {
 		}
 		j = p.job
 	}
-	regions := uint64(j.NumJobs)
-	if j.SharedRegion {
-		regions = 1
-	}
-	hi, span := bits.Mul64(regions, j.Size)
-	end, carry := bits.Add64(j.Offset, span, 0)
-	if hi != 0 || carry != 0 {
-		return bad("size", "offset + numjobs*size overflows")
+	end, endKey, err := p.placeRegions(starts)
+	if err != nil {
+		return nil, err
 	}
 	if j.ImageSize == 0 {
 		if end > math.MaxUint64-cs {
-			return bad("size", "offset + numjobs*size is too large for an image")
+			return bad("size", "%s is too large for an image", endKey)
 		}
 		p.imageSize = (end + cs - 1) / cs * cs
 		if j.SizePercent > 0 || j.OffsetPercent > 0 {
@@ -168,7 +173,7 @@ func (j Job) Plan() (*Plan, error) {
 			if j.SizePercent > 0 {
 				key = "size"
 			}
-			return bad(key, "the image, image_size=%s, is smaller than the end of the last region, offset + numjobs*size = %s", FormatSize(j.ImageSize), FormatSize(end))
+			return bad(key, "the image, image_size=%s, is smaller than the end of the last region, %s = %s", FormatSize(j.ImageSize), endKey, FormatSize(end))
 		}
 		p.imageSize = j.ImageSize
 	}
@@ -212,8 +217,15 @@ func (j Job) Plan() (*Plan, error) {
 	if lay.prefill {
 		p.job.Prefill = true
 	}
-	if lay.fresh && j.SharedRegion && j.NumJobs > 1 {
-		return bad("shared_region", "the instances of pattern=%s would write the same fresh clusters: it needs a region each", j.Pattern)
+	if lay.fresh && p.regionsOverlap() {
+		key := "shared_region"
+		if j.OffsetIncrement > 0 {
+			key = "offset_increment"
+		}
+		return bad(key, "the instances of pattern=%s would write the same fresh clusters: it needs a region each", j.Pattern)
+	}
+	if lay.fresh && !p.regionsAligned(cs) {
+		return bad("offset_increment", "pattern=%s needs regions aligned to cluster_size=%s", j.Pattern, FormatSize(cs))
 	}
 	if j.OffsetAdd != 0 {
 		per := lay.units
@@ -245,10 +257,17 @@ func (j Job) Plan() (*Plan, error) {
 	return p, nil
 }
 
-// resolvePercents turns size=N% and offset=N% into bytes of the image
-// (image_size, or defaultPercentBase without it), rounded down to a
-// sector; a share that rounds to nothing is an error for its key.
-func (j *Job) resolvePercents() error {
+// resolvePercents turns size=N%, offset=N% and offset_increment=N% into
+// bytes of the image (image_size, or defaultPercentBase without it), as
+// fio's get_start_offset (filesetup.c) does for its file: instance k's
+// region starts at offset + k*offset_increment, a start that either
+// percentage went into aligned up to minBS (fio's td_min_bs, offset_align
+// being refused); size=N% is rounded down to a sector. It sets j.Offset
+// to instance 0's start and j.OffsetIncrement to the increment in bytes,
+// and returns every instance's start when an increment places them
+// (nil otherwise). A share that rounds to nothing, or a start that
+// overflows, is an error for its key.
+func (j *Job) resolvePercents(minBS uint64) ([]uint64, error) {
 	base := j.ImageSize
 	if base == 0 {
 		base = defaultPercentBase
@@ -256,22 +275,114 @@ func (j *Job) resolvePercents() error {
 	percent := func(pct int) uint64 {
 		hi, lo := bits.Mul64(base, uint64(pct))
 		q, _ := bits.Div64(hi, lo, 100) // hi < 100: pct <= 100
-		return q / impl.SectorSize * impl.SectorSize
+		return q
 	}
+	sector := func(n uint64) uint64 { return n / impl.SectorSize * impl.SectorSize }
+	align := false
+	if j.OffsetIncrementPercent > 0 {
+		j.OffsetIncrement, align = percent(j.OffsetIncrementPercent), true
+	} else if j.OffsetIncrement%impl.SectorSize != 0 {
+		return nil, j.keyError("offset_increment", fmt.Errorf("must be a multiple of %d bytes", impl.SectorSize))
+	}
+	raw := j.Offset
 	if j.OffsetPercent > 0 {
-		j.Offset = percent(j.OffsetPercent)
+		raw, align = percent(j.OffsetPercent), true
+	}
+	// start is fio's get_start_offset for subjob k.
+	start := func(k int) (uint64, bool) {
+		hi, inc := bits.Mul64(uint64(k), j.OffsetIncrement)
+		off, carry := bits.Add64(raw, inc, 0)
+		if hi != 0 || carry != 0 || off > math.MaxUint64-minBS {
+			return 0, false
+		}
+		if align {
+			off = (off/minBS + min(off%minBS, 1)) * minBS
+		}
+		return off, true
+	}
+	j.Offset, _ = start(0)
+	var starts []uint64
+	if j.OffsetIncrement > 0 && j.NumJobs > 1 {
+		starts = make([]uint64, j.NumJobs)
+		for k := range starts {
+			off, ok := start(k)
+			if !ok {
+				return nil, j.keyError("offset_increment", fmt.Errorf("offset + %d*offset_increment overflows", k))
+			}
+			starts[k] = off
+		}
 	}
 	if j.SizePercent > 0 {
 		if j.Offset >= base {
-			return j.keyError("offset", fmt.Errorf("at or past the end of the image (%s), leaving size=%d%% nothing", FormatSize(base), j.SizePercent))
+			return nil, j.keyError("offset", fmt.Errorf("at or past the end of the image (%s), leaving size=%d%% nothing", FormatSize(base), j.SizePercent))
 		}
-		n := min(percent(j.SizePercent), (base-j.Offset)/impl.SectorSize*impl.SectorSize)
+		n := sector(min(percent(j.SizePercent), base-j.Offset))
 		if n == 0 {
-			return j.keyError("size", fmt.Errorf("%d%% of the image's %s is less than a sector", j.SizePercent, FormatSize(base)))
+			return nil, j.keyError("size", fmt.Errorf("%d%% of the image's %s is less than a sector", j.SizePercent, FormatSize(base)))
 		}
 		j.Size = n
+		if k := len(starts) - 1; k > 0 && starts[k] > base-n {
+			// fio's setup_files cuts each file's size=N% at the
+			// file's end after the subjob's start.
+			return nil, j.keyError("offset_increment", fmt.Errorf("instance %d's region, at %s, would pass the end of the image (%s) that size=%d%% is of: fio cuts it short there, and runbench's instances have regions of one size", k, FormatSize(starts[k]), FormatSize(base), j.SizePercent))
+		}
 	}
-	return nil
+	return starts, nil
+}
+
+// placeRegions records where each instance's region starts (starts, from
+// resolvePercents; nil: size apart from offset, or all at offset with
+// shared_region) and returns the end of the last region, with what it
+// is for messages. Instances without a shared file may not overlap: fio's
+// clones then each have a file of their own.
+func (p *Plan) placeRegions(starts []uint64) (end uint64, what string, err error) {
+	j := &p.job
+	if starts == nil {
+		regions := uint64(j.NumJobs)
+		if j.SharedRegion {
+			regions = 1
+		}
+		hi, span := bits.Mul64(regions, j.Size)
+		end, carry := bits.Add64(j.Offset, span, 0)
+		if hi != 0 || carry != 0 {
+			return 0, "", j.keyError("size", errors.New("offset + numjobs*size overflows"))
+		}
+		return end, "offset + numjobs*size", nil
+	}
+	if !j.SharedRegion && j.OffsetIncrement < j.Size {
+		return 0, "", j.keyError("offset_increment", fmt.Errorf("%s is less than size=%s, so the instances' regions would overlap, but without a shared file (filename, or shared_region=1) fio's clones each have a file of their own and share no data", FormatSize(j.OffsetIncrement), FormatSize(j.Size)))
+	}
+	for _, s := range starts {
+		e, carry := bits.Add64(s, j.Size, 0)
+		if carry != 0 {
+			return 0, "", j.keyError("offset_increment", errors.New("offset + (numjobs-1)*offset_increment + size overflows"))
+		}
+		end = max(end, e)
+	}
+	p.starts = starts
+	return end, "offset + (numjobs-1)*offset_increment + size", nil
+}
+
+// regionsAligned reports whether every instance's region starts at a
+// multiple of n.
+func (p *Plan) regionsAligned(n uint64) bool {
+	for i := range p.job.NumJobs {
+		if off, _ := p.Region(i); off%n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// regionsOverlap reports whether two instances' regions share a byte.
+func (p *Plan) regionsOverlap() bool {
+	if p.job.NumJobs < 2 {
+		return false
+	}
+	if p.starts == nil {
+		return p.job.SharedRegion
+	}
+	return p.job.OffsetIncrement < p.job.Size
 }
 
 // planAmount works out how much each instance does: an op count, a byte
@@ -374,8 +485,14 @@ func (p *Plan) Disk() model.Disk {
 // loops) or only the runtime limits them. Flushes (fsync) come on top.
 func (p *Plan) OpsPerJob() uint64 { return p.opsPerJob }
 
-// Region returns the guest byte range of instance i.
+// Region returns the guest byte range of instance i: at offset +
+// i*offset_increment with an increment (fio's get_start_offset), else
+// size apart from offset, or at offset for every instance with
+// shared_region.
 func (p *Plan) Region(i int) (off, size uint64) {
+	if p.starts != nil {
+		return p.starts[i], p.job.Size
+	}
 	if p.job.SharedRegion {
 		return p.job.Offset, p.job.Size
 	}

@@ -413,12 +413,17 @@ func (p *Plan) prefilledImageFor(backing impl.Storage, seed int64, regions bool)
 func (p *Plan) prefillSpans(seed int64, regions bool) []span {
 	if regions || !p.prefillTouchedOnly() {
 		n := p.job.NumJobs
-		if p.job.SharedRegion {
+		if p.job.SharedRegion && p.starts == nil {
 			n = 1
 		}
 		spans := make([]span, 0, n)
 		for i := range n {
 			off, size := p.Region(i)
+			if k := len(spans) - 1; k >= 0 && off <= spans[k].off+spans[k].n {
+				// offset_increment's regions, in order, may overlap.
+				spans[k].n = max(spans[k].n, off+size-spans[k].off)
+				continue
+			}
 			spans = append(spans, span{off, size})
 		}
 		return spans

@@ -93,6 +93,7 @@ func (p *Plan) planZones() error {
 	}
 	z := *j
 	z.Name, z.Size, z.Offset, z.SizePercent, z.OffsetPercent = j.Name+"/zone", zr, 0, 0, 0
+	z.OffsetIncrement, z.OffsetIncrementPercent = 0, 0
 	z.ZoneMode, z.ZoneSize, z.ZoneRange, z.ZoneSkip = ZoneNone, 0, 0, 0
 	z.IOSize, z.Ops, z.Loops, z.TimeBased, z.Runtime, z.RampTime = 0, 0, 0, false, 0, 0
 	z.Fsync, z.NumJobs, z.SharedRegion, z.ImageSize, z.Prefill, z.ReopenEvery = 0, 1, false, 0, false, 0
