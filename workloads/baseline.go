@@ -59,6 +59,9 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 		if p.job.SteadyState.Duration > 0 {
 			return errors.New("the raw baseline does not end a job at steady state (steadystate)")
 		}
+		if p.job.LatencyTarget.Target > 0 {
+			return errors.New("the raw baseline keeps its queue depth, without fio's latency_target search")
+		}
 		if p.job.VerifyBacklog > 0 {
 			return errors.New("the raw baseline does not read back what it writes during the job (verify_backlog)")
 		}
@@ -151,6 +154,8 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench cannot make each write durable before it completes (sync, writefua)")
 	case j.SteadyState.Duration > 0:
 		return nil, "", errors.New("qemu-img bench does not end at steady state (steadystate)")
+	case j.LatencyTarget.Target > 0:
+		return nil, "", errors.New("qemu-img bench keeps its queue depth, without fio's latency_target search")
 	case j.VerifyBacklog > 0:
 		return nil, "", errors.New("qemu-img bench does not read back what it writes (verify_backlog)")
 	}

@@ -260,6 +260,7 @@ func TestCheckBaseline(t *testing.T) {
 	steady := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "ss": "iops:1%", "ss_dur": "2s"})
 	backlog := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "verify_backlog": "4"})
 	batched := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "iodepth_low": "2"})
+	latTarget := mustPlan(t, "job", map[string]string{"rw": "randwrite", "size": "1m", "latency_target": "1ms"})
 	tests := []struct {
 		base string
 		p    *Plan
@@ -275,6 +276,8 @@ func TestCheckBaseline(t *testing.T) {
 		{results.BaselineQcow2Subcluster, steady, 1, "steady state"},
 		{results.BaselineRaw, backlog, 1, "verify_backlog"},
 		{results.BaselineQcow2Subcluster, backlog, 1, "verify_backlog"},
+		{results.BaselineRaw, latTarget, 4, "latency_target"},
+		{results.BaselineQcow2Subcluster, latTarget, 4, "latency_target"},
 		{results.BaselineRaw, batched, 4, "batching"},
 		{results.BaselineRaw, batched, 1, ""},
 		{results.BaselineQcow2Subcluster, batched, 4, "batching"},

@@ -23,6 +23,7 @@ type runSlot struct {
 	// verifying is set while the op nextOp returned is a read-back.
 	verifying bool
 	batch     *batcher            // the stream's batching (iodepth_batch, ...); nil without
+	lat       *latTarget          // the stream's latency_target search; nil without
 	done      func(*impl.Request) // s.complete, bound once
 	parked    Op                  // the next op, held over a reopen
 	// With sync or writefua (Job.syncWrites): the write whose flush is in flight,
@@ -98,7 +99,8 @@ type driver struct {
 	measuring bool   // a completion at or after measureAt was seen
 	rampStats Result // the image's counters when the ramp ended
 
-	ss []*ssMonitor // steady-state detection: one per stream, or one for all with group_reporting
+	ss  []*ssMonitor // steady-state detection: one per stream, or one for all with group_reporting
+	lat *latTarget   // the latency_target search of the one stream; nil without
 }
 
 // now returns the run's clock: the image's, plus the idle time skipped
@@ -171,6 +173,9 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 			vlogs[i] = newVerifyLog(&p.job)
 		}
 	}
+	if p.job.LatencyTarget.Target > 0 {
+		d.lat = newLatTarget(p.job.LatencyTarget, qd, d.measureAt)
+	}
 	var batchers []*batcher
 	if bc, on := p.job.batching(qd); on {
 		batchers = make([]*batcher, len(streams))
@@ -197,6 +202,7 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 		if vlogs != nil {
 			s.verify = vlogs[i/qd]
 		}
+		s.lat = d.lat
 		if batchers != nil {
 			s.batch = batchers[i/qd]
 			s.batch.free = append(s.batch.free, s)
@@ -245,8 +251,14 @@ func (d *driver) submit(s *runSlot, op Op) {
 // time has not come waits for it, and a stalled stream's slot waits for
 // the stall's end.
 func (d *driver) issue(s *runSlot) {
+	if s.lat != nil && !s.lat.admit(s) {
+		return
+	}
 	op, ok := d.nextOp(s)
 	if !ok {
+		if s.lat != nil {
+			s.lat.inFlight--
+		}
 		return
 	}
 	if s.pace != nil && !s.verifying {
@@ -418,6 +430,11 @@ func (s *runSlot) complete(r *impl.Request) {
 		return
 	}
 	d.finish(s, op, bytes, r.Len, submitted, r.DoneNanos)
+	if s.lat != nil {
+		if d.latCompleted(s, op, r.DoneNanos-submitted); d.stopped {
+			return
+		}
+	}
 	d.issue(s)
 }
 
@@ -443,6 +460,9 @@ func (d *driver) finish(s *runSlot, op impl.ReqOp, bytes, trimLen uint64, submit
 		d.measuring = true
 		d.rampStats = d.res
 		addStats(&d.rampStats, d.env.im.Stats())
+		if s.lat != nil {
+			s.lat.reset(done) // reset_all_stats at the ramp's end
+		}
 	}
 	res := &d.res
 	res.Ops++
@@ -566,6 +586,9 @@ func (d *driver) run(wall func() int64) (Result, error) {
 		res.Device = &ds
 	}
 	res.SteadyStateNanos = d.steadyAt()
+	if d.lat != nil {
+		res.LatencyTargetDepth = d.lat.qd
+	}
 	summarizeLatency(&res, d.lats)
 	d.cfg.Pages.putBuffer(d.bufs)
 	return res, nil

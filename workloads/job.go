@@ -283,6 +283,10 @@ type Job struct {
 	// steadystate_ramp_time, steadystate_check_interval; see
 	// steadystate.go); off while its Duration is 0.
 	SteadyState SteadyState
+	// LatencyTarget searches for the deepest queue depth whose latency
+	// meets a target, as fio's latency_target (see latencytarget.go);
+	// its Target 0 means none.
+	LatencyTarget LatencyTarget
 	// GroupReporting judges SteadyState over all the job's instances
 	// together and ends them together (key group_reporting), as fio
 	// does for a reporting group; runbench reports a job's instances
@@ -326,6 +330,7 @@ func DefaultJob() Job {
 		ThinkTimeBlocks: 1,
 		NrFiles:         1,
 		SteadyState:     defaultSteadyState,
+		LatencyTarget:   LatencyTarget{Percentile: 100},
 
 		IODepthBatch:            1,
 		IODepthBatchCompleteMin: 1,

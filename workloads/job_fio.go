@@ -188,6 +188,25 @@ var fioJobKeys = []jobKey{
 	{name: "steadystate", aliases: []string{"ss"}, optional: true, help: "fio's steady-state detection, METRIC:LIMIT[%] with METRIC iops, bw or lat (mean completion latency), each alone (the window's largest deviation from its mean) or with _slope (its least-squares slope per interval); LIMIT in IOPS, bytes per second (bw:10m) or nanoseconds, or a percentage of the window's mean: with steadystate_duration set, every steadystate_check_interval of the run's clock (virtual on sim) an instance's rate is sampled, and once a window of the duration is full, the first sample whose window is below the limit ends the instance (every instance with group_reporting); its requests in flight complete and count, and the run records when (steady_state_seconds in runs.json, from the end of ramp_time) if every instance got there",
 		set: func(j *Job, v string) error { return parseSteadyState(&j.SteadyState, v) },
 		get: func(j *Job) string { return j.SteadyState.String() }},
+	{name: "latency_target", optional: true, help: "search for the deepest queue depth, up to the job's, at which latency_percentile of the requests complete within this latency (microseconds, or 500ms), as fio's: from depth 1, each latency_window of the run's clock that meets it steps the depth up (doubling, then bisecting), each that misses steps it down after the requests in flight complete; unless latency_run, once a step leaves the depth as it was, the figures start over for one more window at it, after which the instance stops; the depth is latency_target_depth in runs.json; missing it at depth 1 with latency_percentile=100 fails the run, as fio's; 0: none",
+		set: func(j *Job, v string) error { return setDurationIn(&j.LatencyTarget.Target, v, time.Microsecond) },
+		get: func(j *Job) string { return j.LatencyTarget.Target.String() }},
+	{name: "latency_window", optional: true, help: "with latency_target, how long each queue depth runs before it is judged (microseconds, or 5s)",
+		set: func(j *Job, v string) error { return setDurationIn(&j.LatencyTarget.Window, v, time.Microsecond) },
+		get: func(j *Job) string { return j.LatencyTarget.Window.String() }},
+	{name: "latency_percentile", optional: true, help: "with latency_target, the percentage of a window's requests that must complete within the target (fio's default 100: any request over it steps the depth down at once)",
+		set: func(j *Job, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), "%"), 64)
+			if err != nil || f < 0 || f > 100 || math.IsNaN(f) {
+				return errors.New("want a percentage in [0, 100]")
+			}
+			j.LatencyTarget.Percentile = f
+			return nil
+		},
+		get: func(j *Job) string { return strconv.FormatFloat(j.LatencyTarget.Percentile, 'g', -1, 64) }},
+	{name: "latency_run", optional: true, help: "with latency_target, 1 keeps adjusting the queue depth for the whole run rather than stopping once it settles",
+		set: func(j *Job, v string) error { return setBool(&j.LatencyTarget.Run, v) },
+		get: func(j *Job) string { return formatBool(j.LatencyTarget.Run) }},
 	{name: "steadystate_duration", aliases: []string{"ss_dur"}, optional: true, help: "the steady-state window (seconds, or 5m), a multiple of steadystate_check_interval; 0 (fio's default) turns detection off",
 		set: func(j *Job, v string) error { return setDuration(&j.SteadyState.Duration, v) },
 		get: func(j *Job) string { return j.SteadyState.Duration.String() }},
@@ -431,6 +450,9 @@ func (j *Job) checkPacing() error {
 	}
 	if err := j.checkVerifyBacklog(); err != nil {
 		return err
+	}
+	if key, err := j.checkLatencyTarget(); err != nil {
+		return j.keyError(key, err)
 	}
 	if key, err := j.SteadyState.check(); err != nil {
 		return j.keyError(key, err)

@@ -260,6 +260,10 @@ func TestFioExamples(t *testing.T) {
 			// changes nothing.
 			{"read-psync", func(p *Plan) bool { qd, _ := p.JobQD(); _, on := p.Job().batching(qd); return qd == 1 && !on }},
 		}},
+		{file: "latency-profile.fio", jobs: []jobCheck{{"device", func(p *Plan) bool {
+			qd, _ := p.JobQD()
+			return p.Job().LatencyTarget == LatencyTarget{Target: 500 * time.Millisecond, Window: 5 * time.Second, Percentile: 99.9} && qd == 128
+		}}}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
 		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
 		// Trims are accepted (rw=randtrim, trim); the device's multi-range

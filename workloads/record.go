@@ -19,7 +19,8 @@ func NewRecord(c results.Config, repeat int, seed int64, r *Result) *results.Rec
 		Check: CheckSummary(r.Check), CheckCorruptions: r.Check.Corruptions, CheckLeaks: r.Check.Leaks,
 		HostIOsPerOp: r.HostIOsPerOp(), AchievedQD: r.AchievedQD, AllocatingWrites: r.AllocatingWrites, Reopens: r.Reopens,
 		IOWallSeconds: float64(r.IOWallNanos) / 1e9, SteadyStateSecs: float64(r.SteadyStateNanos) / 1e9,
-		CPUUserSecs: float64(r.CPUUserNanos) / 1e9, CPUSysSecs: float64(r.CPUSysNanos) / 1e9,
+		LatencyTargetDepth: r.LatencyTargetDepth,
+		CPUUserSecs:        float64(r.CPUUserNanos) / 1e9, CPUSysSecs: float64(r.CPUSysNanos) / 1e9,
 	}
 	if r.Latency != nil {
 		var err error

@@ -151,6 +151,10 @@ type Result struct {
 	// the criterion and stopped issuing; 0 when steady state was not
 	// detected or not attained by every instance.
 	SteadyStateNanos int64
+	// LatencyTargetDepth is the queue depth the job's latency_target
+	// search (Job.LatencyTarget) ended at, fio's latency_depth: the
+	// deepest that met the target when it settled; 0 without a target.
+	LatencyTargetDepth int
 }
 
 // Seconds returns Nanos in seconds.

@@ -60,6 +60,10 @@ type Record struct {
 	// issuing then; absent when the job does not detect steady state or
 	// did not attain it.
 	SteadyStateSecs float64 `json:"steady_state_seconds,omitempty"`
+	// LatencyTargetDepth is the queue depth the job's fio latency_target
+	// search (latency_target) ended at, fio's latency_depth; omitted
+	// without a target.
+	LatencyTargetDepth int `json:"latency_target_depth,omitempty"`
 	// Scheme is how the image allocates, as job keys ("fill=elide grow=1
 	// meta=writeback"); absent for baselines.
 	Scheme string `json:"scheme,omitempty"`
