@@ -88,7 +88,7 @@ func init() {
 	}{
 		{"atomic", "atomic writes: runbench's image has none", "0"},
 		{"zonecapacity max_open_zones job_max_open_zones zone_reset_threshold zone_reset_frequency read_beyond_wp ignore_zone_limits",
-			"zoned-device mode (zonemode=zbd) changes which offsets fio issues; runbench's image is not zoned", "none"},
+			"zoned-device mode (zonemode=zbd) changes which offsets fio issues; runbench does not implement fio's zone choice", "none"},
 		{"flow flow_id flow_sleep flow_watermark", "fio's flow control couples jobs running together; runbench runs each job alone", "0"},
 		{"max_latency", "fio fails the job at the first request slower than it; runbench does not", "0"},
 		{"cmdprio_percentage cmdprio_bssplit cmdprio cmdprio_class cmdprio_hint",

@@ -160,7 +160,7 @@ func TestJobSet(t *testing.T) {
 		{"replay_skip", "trim,sync", func(j Job) bool { return j.ReplaySkip == SkipTrim|SkipSync }, ""},
 		{"replay_skip", "everything", nil, "read, write, trim, sync"},
 		{"read_iolog", "x.log", nil, "in a job file"},
-		{"zonemode", "zbd", nil, "not zoned"},
+		{"zonemode", "zbd", nil, "does not implement its zone choice"},
 		{"filename", "/dev/sda", nil, "a job file accepts"},
 		{"bs", "16k", func(j Job) bool { return j.BlockSize == 16<<10 }, ""},
 		{"blocksize", "8k", func(j Job) bool { return j.BlockSize == 8<<10 }, ""},

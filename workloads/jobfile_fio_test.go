@@ -100,7 +100,7 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"verify_backlog with do_verify=0", "[a]\nrw=write\nverify=md5\ndo_verify=0\nverify_backlog=8\n", []check{job("a", func(j Job) bool { return j.VerifyBacklog == 0 }), ignored("verify_backlog (with do_verify=0")}, nil},
 		{"verify_backlog time-based", "[a]\nrw=write\nverify=md5\nverify_backlog=8\nruntime=10\ntime_based\n", nil, []string{"jobs/main.fio:4:", "verify_backlog=8", "not supported with time_based"}},
 		{"neutral value of a refused key", "[a]\natomic=0\nflow=0\n", []check{ignored("atomic, flow (set to fio's default")}, nil},
-		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "not zoned"}},
+		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "does not implement its zone choice"}},
 		{"refused engine", "[global]\nioengine=net\n[a]\n", nil, []string{"jobs/main.fio:2:", "ioengine=net", "sends over a network"}},
 		{"data keys ignored", "[a]\nrw=write\nbuffer_pattern=0x01\nzero_buffers\ndedupe_percentage=50\nscramble_buffers=1\n", []check{ignored("buffer_pattern, zero_buffers, dedupe_percentage, scramble_buffers (the data written: runbench's QED image neither compresses")}, nil},
 		{"job priority ignored", "[a]\nprio=7\nprioclass=2\n", []check{ignored("prio, prioclass (the priority of all of a job's I/O")}, nil},

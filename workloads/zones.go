@@ -34,7 +34,7 @@ func parseZoneMode(v string) (ZoneMode, error) {
 	case ZoneNone, ZoneStrided:
 		return ZoneMode(v), nil
 	case "zbd":
-		return "", errors.New("not supported: zoned-device mode changes which offsets fio issues (sequential writes at each zone's write pointer, zone resets); runbench's image is not zoned")
+		return "", errors.New("not supported: zoned-device mode changes which offsets fio issues (writes at each zone's write pointer, open-zone limits, zone resets by threshold and frequency); fio emulates zones on a regular file (zbd.c), but runbench does not implement its zone choice")
 	}
 	return "", errors.New("want none or strided (zbd is refused)")
 }
