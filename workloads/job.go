@@ -76,7 +76,7 @@ func (rw RW) trimWrite() bool { return rw == RWTrimWrite || rw == RWRandTrimWrit
 // The zero value is not valid; start from DefaultJob, then Set keys.
 // Sizes are in bytes; each of NumJobs instances works on its own region
 // of Size bytes, instance i at Offset + i*Size (all at Offset with
-// SharedRegion), with IODepth requests in flight (a closed loop, as fio's
+// SharedRegion; at Offset + i*OffsetIncrement with an increment), with IODepth requests in flight (a closed loop, as fio's
 // iodepth).
 type Job struct {
 	// Name names the workload in records and tables (the section name).
@@ -399,7 +399,7 @@ var coreJobKeys = []jobKey{
 	{name: "size", help: "bytes of each instance's region, or N% of the image (image_size, or 64m without it)",
 		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Size, &j.SizePercent, v, 1) },
 		get: func(j *Job) string { return formatSizeOrPercent(j.Size, j.SizePercent) }},
-	{name: "offset", help: "where the first instance's region starts, or N% into the image",
+	{name: "offset", help: "where the first instance's region starts, or N% into the image (aligned up to the smallest block size, as fio)",
 		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Offset, &j.OffsetPercent, v, 0) },
 		get: func(j *Job) string { return formatSizeOrPercent(j.Offset, j.OffsetPercent) }},
 	{name: "ops", aliases: []string{"number_ios"}, help: "reads and writes per instance; 0 means one pass over the region (or no limit with runtime)",

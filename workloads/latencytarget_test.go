@@ -87,6 +87,11 @@ func TestRunLatencyTarget(t *testing.T) {
 		// A target no request can meet at depth 1 fails the run with
 		// latency_percentile=100, as fio's lat_fatal.
 		{"unmeetable at 100", map[string]string{"latency_target": "50", "latency_percentile": "100"}, 0, "latency_target", 0},
+		// latency_run keeps adjusting until the runtime is up: fio's three
+		// stable windows at 4 raise the high bound to 6, so 5 is tried
+		// (and missed) again; the run ends at 4, its requests in flight
+		// completing after the runtime.
+		{"latency_run", map[string]string{"latency_run": "1", "runtime": "2s"}, 4, "", 2*time.Second + time.Millisecond},
 		// Otherwise depth 1 stays and the runtime ends the run.
 		{"unmeetable at 99", map[string]string{"latency_target": "50", "runtime": "1s"}, 1, "", time.Second + 100*time.Microsecond},
 	}
