@@ -165,6 +165,14 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 	}
 	for _, s := range ps.jobs {
 		ps.finish(s)
+		if s.noLat != "" && s.job.LatencyTarget.Target > 0 {
+			// fio's account_io_completion takes no latency sample then,
+			// so no request misses the target and lat_target_check
+			// ramps to the full depth.
+			ps.errs = append(ps.errs, &KeyError{File: s.noLatPos.file, Line: s.noLatPos.line, Job: s.job.Name, Key: s.noLat,
+				Err: errors.New("not supported with latency_target: fio then takes no latency samples, so its search counts no request over the target")})
+			continue
+		}
 		p, err := s.job.Plan()
 		if err == nil {
 			err = p.CheckLimits()
@@ -210,6 +218,10 @@ type section struct {
 	fillDev  bool
 	name     string // a [global] name= for the jobs after it
 	verify   verifyKeys
+	// noLat is the ignored key that turned fio's latency samples off
+	// (disable_lat=1, gtod_reduce=1, stats=0), and where; "" if none.
+	noLat    string
+	noLatPos pos
 }
 
 // jobParser is the state of ParseJobFileWith.
@@ -280,7 +292,8 @@ func (ps *jobParser) section(line string, at pos) {
 		ps.cur = nil
 		return
 	}
-	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev, verify: ps.global.verify}
+	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev, verify: ps.global.verify,
+		noLat: ps.global.noLat, noLatPos: ps.global.noLatPos}
 	for k, l := range ps.global.lines {
 		s.lines[k] = l
 	}
@@ -362,6 +375,14 @@ func (ps *jobParser) setting(line string, at pos) {
 	}
 	if why, ok := fioIgnored[key]; ok {
 		cur.verify.set(key, expanded)
+		if key == "disable_lat" || key == "gtod_reduce" || key == "stats" {
+			var on bool
+			if setBool(&on, expanded) == nil && on != (key == "stats") {
+				cur.noLat, cur.noLatPos = key, at
+			} else if cur.noLat == key {
+				cur.noLat = ""
+			}
+		}
 		ps.ignore(key, expanded, why, at)
 		return
 	}
