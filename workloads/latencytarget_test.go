@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -97,13 +98,8 @@ func TestRunLatencyTarget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set := map[string]string{}
-			for k, v := range base {
-				set[k] = v
-			}
-			for k, v := range tt.set {
-				set[k] = v
-			}
+			set := maps.Clone(base)
+			maps.Copy(set, tt.set)
 			p := mustPlan(t, "lt", set)
 			qd, _ := p.JobQD()
 			res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: latencyDevice(), QD: qd, Seed: 1})

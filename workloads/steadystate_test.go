@@ -1,6 +1,7 @@
 package workloads
 
 import (
+	"maps"
 	"math"
 	"testing"
 	"time"
@@ -179,13 +180,8 @@ func TestRunSteadyState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set := map[string]string{}
-			for k, v := range base {
-				set[k] = v
-			}
-			for k, v := range tt.set {
-				set[k] = v
-			}
+			set := maps.Clone(base)
+			maps.Copy(set, tt.set)
 			p := mustPlan(t, "ss", set)
 			res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 1, Seed: 1})
 			if err != nil {
