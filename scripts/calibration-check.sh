@@ -11,12 +11,26 @@
 # tie within 5% on the sim counting as either order).
 # Run it from the repository's root on a quiet machine (the file
 # figures move with whatever else runs). OUT must not exist yet.
+#
+# SIM_ONLY=1 scripts/calibration-check.sh - OUT [ROUNDS] re-runs only the
+# sim side on the presets an earlier check left in OUT (into OUT/rN/sim,
+# replacing it) and compares again with its file figures: a change to
+# the sim's model is judged against the same measurements.
 set -euo pipefail
-dir=${1:?usage: scripts/calibration-check.sh DIR OUT [ROUNDS] [REPEAT]}
-out=${2:?usage: scripts/calibration-check.sh DIR OUT [ROUNDS] [REPEAT]}
+usage="usage: scripts/calibration-check.sh DIR OUT [ROUNDS] [REPEAT], or SIM_ONLY=1 scripts/calibration-check.sh - OUT [ROUNDS]"
+dir=${1:?$usage}
+out=${2:?$usage}
 rounds=${3:-3}
 repeat=${4:-5}
-if [ -e "$out" ]; then
+sim_only=${SIM_ONLY:-0}
+if [ "$sim_only" = 1 ]; then
+	for r in $(seq 1 "$rounds"); do
+		if [ ! -f "$out/r$r/preset.json" ] || [ ! -f "$out/r$r/file/runs.csv" ]; then
+			echo "calibration-check: $out/r$r has no preset.json or file/runs.csv from an earlier check" >&2
+			exit 2
+		fi
+	done
+elif [ -e "$out" ]; then
 	echo "calibration-check: $out exists; choose a new directory" >&2
 	exit 2
 fi
@@ -28,8 +42,15 @@ matrix=(-workloads first-touch,first-touch-4k,rewrite -qd 1,32 -policies all -ba
 for r in $(seq 1 "$rounds"); do
 	d="$out/r$r"
 	mkdir -p "$d"
-	"$bin/runbench" calibrate -dir "$dir" -direct -out "$d/preset.json" >"$d/calibrate.txt"
-	"$bin/runbench" -backend file -direct -dir "$dir" "${matrix[@]}" -repeat "$repeat" -linearizability none -out "$d/file" >/dev/null
+	if [ "$sim_only" = 1 ]; then
+		# Only what an earlier sim run of this script wrote goes.
+		if [ -f "$d/sim/runs.json" ]; then
+			rm -r "$d/sim"
+		fi
+	else
+		"$bin/runbench" calibrate -dir "$dir" -direct -out "$d/preset.json" >"$d/calibrate.txt"
+		"$bin/runbench" -backend file -direct -dir "$dir" "${matrix[@]}" -repeat "$repeat" -linearizability none -out "$d/file" >/dev/null
+	fi
 	"$bin/runbench" -backend sim -device "$d/preset.json" "${matrix[@]}" -repeat 3 -linearizability none -out "$d/sim" >/dev/null
 done
 # One line per run of every round: round backend workload qd policy ops/s.
