@@ -432,6 +432,27 @@ func iopStream(im *impl.Image, w io.Writer) error {
 	return nil
 }
 
+// sameAsQEMU reads the whole guest through our image (read-only) and
+// through qemu-img convert, reports a difference as an error naming
+// when, and returns QEMU's bytes.
+func (e *iopEnv) sameAsQEMU(t *testing.T, when string) []byte {
+	t.Helper()
+	got := e.qemuConvert(t, 0, e.m.size)
+	im, err := impl.OpenPath(e.img, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours bytes.Buffer
+	if err := iopStream(im.Image, &ours); err != nil {
+		t.Fatal(err)
+	}
+	im.Close()
+	if d := iopDiff(ours.Bytes(), got, 0); d != "" {
+		t.Errorf("%s, we read differently from QEMU: %s", when, d)
+	}
+	return got
+}
+
 // qemuConvert returns [off, off+n) of the guest as qemu-img convert sees
 // it: the whole image, or a window through the raw driver's offset and
 // size options (both multiples of 512).
@@ -683,19 +704,7 @@ func TestInteropZeroCluster(t *testing.T) {
 		t.Fatalf("cluster 9 is no longer a zero cluster")
 	}
 	e.qemuWrite(t, []iopSpan{{off: 9*cs + 1000, n: 10, b: 0x23}})
-	got := e.qemuConvert(t, 0, e.m.size)
-	im, err := impl.OpenPath(e.img, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ours bytes.Buffer
-	if err := iopStream(im.Image, &ours); err != nil {
-		t.Fatal(err)
-	}
-	im.Close()
-	if d := iopDiff(ours.Bytes(), got, 0); d != "" {
-		t.Errorf("after QEMU wrote into a zero cluster, we read differently from QEMU: %s", d)
-	}
+	got := e.sameAsQEMU(t, "after QEMU wrote into a zero cluster")
 	spec := e.m.read(0, e.m.size)
 	if d := iopDiff(got, spec, 0); d != "" {
 		fromBacking := bytes.Equal(got[9*cs+1536:10*cs], e.m.backing[9*cs+1536:10*cs])
@@ -764,19 +773,7 @@ func TestInteropWriteZeroes(t *testing.T) {
 				// QEMU fills a write into a zero cluster from the backing
 				// file (documented above): compare ours with QEMU's reads
 				// and check, not with the spec's model.
-				got := e.qemuConvert(t, 0, e.m.size)
-				im, err := impl.OpenPath(e.img, impl.PathOptions{Options: impl.Options{ReadOnly: true}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var ours bytes.Buffer
-				if err := iopStream(im.Image, &ours); err != nil {
-					t.Fatal(err)
-				}
-				im.Close()
-				if d := iopDiff(ours.Bytes(), got, 0); d != "" {
-					t.Errorf("after QEMU wrote into our zero clusters, we read differently from QEMU: %s", d)
-				}
+				e.sameAsQEMU(t, "after QEMU wrote into our zero clusters")
 				e.qemuCheck(t)
 				e.ourCheck(t)
 				return
