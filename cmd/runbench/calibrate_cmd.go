@@ -48,7 +48,7 @@ func calibrateMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.sizes, "bs", "4k,64k,1m", "transfer `sizes`, multiples of 4k")
 	fs.StringVar(&o.qds, "qd", "1,8,32", "queue `depths`, 1 among them")
 	fs.StringVar(&o.cluster, "cluster", "64k", "`bytes` between first writes into grown space: the cluster size of the images they stand for")
-	fs.IntVar(&o.firstWrites, "first-writes", 4096, "most first writes per queue depth (`N`); the file grows by N x cluster for each")
+	fs.IntVar(&o.firstWrites, "first-writes", 4096, "most first writes, and most extend writes, per queue depth (`N`); the file grows by N x (cluster + smallest -bs) for each depth")
 	fs.DurationVar(&o.budget, "budget", 250*time.Millisecond, "how long each measurement issues I/O")
 	fs.Uint64Var(&o.seed, "seed", 1, "`seed` of the offsets")
 	fs.Usage = func() {

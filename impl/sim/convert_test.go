@@ -14,6 +14,13 @@ func convertDev() Device {
 	return d
 }
 
+// extendDev is convertDev with extensions of a written neighbour at 5µs.
+func extendDev() Device {
+	d := convertDev()
+	d.ExtendTime = 5_000
+	return d
+}
+
 // runOne submits io to b, waits for it and returns how long it took.
 func runOne(t *testing.T, b *Backend, io *impl.IO) int64 {
 	t.Helper()
@@ -60,6 +67,18 @@ func TestConvertLone(t *testing.T) {
 		{"zeroed whole blocks", convertDev(), []*impl.IO{zero(1, 4096, 8192)}, simIO(9, impl.OpWrite, 8192, 4096), write4k + 25_000},
 		{"zeroed part of a block", convertDev(), []*impl.IO{zero(1, 4096, 2048)}, simIO(9, impl.OpWrite, 4096, 4096), write4k},
 		{"a read of grown space", convertDev(), []*impl.IO{grow(1, 64<<10)}, simIO(9, impl.OpRead, 32<<10, 4096), write4k},
+		// With ExtendTime, a first write next to a written block extends
+		// that block's extent and costs ExtendTime; one inside unwritten
+		// space (neither neighbour written) still costs ConvertTime.
+		{"extend: right after the old end", extendDev(), []*impl.IO{simIO(1, impl.OpWrite, 16<<10, 1000), grow(2, 64<<10)}, simIO(9, impl.OpWrite, 20<<10, 4096), write4k + 5_000},
+		{"extend: a block past the old end", extendDev(), []*impl.IO{simIO(1, impl.OpWrite, 16<<10, 1000), grow(2, 64<<10)}, simIO(9, impl.OpWrite, 24<<10, 4096), write4k + 25_000},
+		{"extend: right after a first write", extendDev(), []*impl.IO{grow(1, 64<<10), simIO(2, impl.OpWrite, 32<<10, 4096)}, simIO(9, impl.OpWrite, 36<<10, 4096), write4k + 5_000},
+		{"extend: right before a first write", extendDev(), []*impl.IO{grow(1, 64<<10), simIO(2, impl.OpWrite, 32<<10, 4096)}, simIO(9, impl.OpWrite, 28<<10, 4096), write4k + 5_000},
+		{"extend: block 0, the next unwritten", extendDev(), []*impl.IO{zero(1, 0, 8192)}, simIO(9, impl.OpWrite, 0, 4096), write4k + 25_000},
+		{"extend: block 0, the next written", extendDev(), []*impl.IO{zero(1, 0, 4096)}, simIO(9, impl.OpWrite, 0, 4096), write4k + 5_000},
+		{"extend: the last block of the file", extendDev(), []*impl.IO{grow(1, 64<<10), simIO(2, impl.OpWrite, 56<<10, 4096)}, simIO(9, impl.OpWrite, 60<<10, 4096), write4k + 5_000},
+		{"extend: the last block, the one before unwritten", extendDev(), []*impl.IO{grow(1, 64<<10)}, simIO(9, impl.OpWrite, 60<<10, 4096), write4k + 25_000},
+		{"extend: zero, as ConvertTime", convertDev(), []*impl.IO{grow(1, 64<<10), simIO(2, impl.OpWrite, 32<<10, 4096)}, simIO(9, impl.OpWrite, 36<<10, 4096), write4k + 25_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := impl.NewMemStorageFrom(make([]byte, 16<<10)) // blocks 0-3 written
@@ -114,5 +133,38 @@ func TestConvertSerial(t *testing.T) {
 	}
 	if s := b.Stats(); s.Converts != 4 || s.Writes != 4 || s.Reads != 1 {
 		t.Errorf("stats %+v, want 4 converts, 4 writes, 1 read", s)
+	}
+}
+
+// TestExtendSerial checks contiguous first writes together: the first
+// splits unwritten space (ConvertTime), each next one extends the block
+// the one before it wrote, marked at the end of its transfer
+// (ExtendTime), all through the one conversion step. One channel keeps
+// the transfers in submission order.
+func TestExtendSerial(t *testing.T) {
+	dev := extendDev()
+	dev.Parallelism = 1
+	b := newSim(t, impl.Files{}, dev, 1)
+	runOne(t, b, &impl.IO{ID: 1, Op: impl.OpGrow, Off: 1 << 20})
+	start := b.Now()
+	for i := range uint64(4) {
+		b.Submit(simIO(10+i, impl.OpWrite, i*4096, 4096))
+	}
+	var got []int64
+	for range 4 {
+		if io := b.Next(); io == nil {
+			t.Fatal("an I/O is missing")
+		}
+		got = append(got, b.Now()-start)
+	}
+	// Transfers end every 14,096ns (28,192, 42,288, 56,384 after the
+	// first); each conversion starts at its transfer's end or when the
+	// one before it ends, whichever is later: 14,096+25,000, then 5,000
+	// each.
+	if want := []int64{39_096, 44_096, 49_096, 61_384}; !slices.Equal(got, want) {
+		t.Errorf("writes completed at %v, want %v", got, want)
+	}
+	if s := b.Stats(); s.Converts != 4 || s.Extends != 3 {
+		t.Errorf("stats %+v, want 4 converts, 3 of them extends", s)
 	}
 }

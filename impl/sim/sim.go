@@ -45,8 +45,13 @@ import (
 // boundary between the two extents, under the same lock and journal
 // handle as a split; on this project's VM 4 KiB first writes one after
 // another into fallocated space ran at 0.75x overwrites at depth 32 and
-// 0.85x at depth 2). Block merging and other gains of sequential order
-// are not modelled.
+// 0.85x at depth 2). Such a write, though, whose block before or after
+// is written, holds the step for ExtendTime when that is set: ext4 then
+// only moves the boundary between the unwritten extent and its written
+// neighbour (ext4_ext_convert_to_initialized's transfer to a neighbour),
+// where a write inside unwritten space splits its extent in two or three
+// and may grow the extent tree. Block merging and other gains of
+// sequential order are not modelled.
 type Device struct {
 	// Name labels the device in reports; the model ignores it.
 	Name string `json:"name"`
@@ -72,6 +77,20 @@ type Device struct {
 	// conversion step, in virtual nanoseconds (see Device); 0, as every
 	// preset has, leaves unwritten space untracked.
 	ConvertTime int64 `json:"convert_ns,omitempty"`
+	// Scaling is how the device's throughput grows with the I/Os it
+	// serves at once: an I/O that starts with n channels busy (itself
+	// included) takes its latency x n^(1-Scaling), so n I/Os together
+	// complete n^Scaling times as many per second as one (a virtual
+	// disk whose host serves more requests at once, each more slowly).
+	// 0 (every preset) or 1: latency does not depend on load, and only
+	// the channels and the link bound throughput. In [0, 1].
+	Scaling float64 `json:"scaling,omitempty"`
+	// ExtendTime is the time a write into unwritten space that extends a
+	// written neighbour (the block before or after it is written) holds
+	// the conversion step, in virtual nanoseconds; 0 charges it
+	// ConvertTime, as the model did before it had this field. It counts
+	// only when ConvertTime is set.
+	ExtendTime int64 `json:"extend_ns,omitempty"`
 }
 
 // Validate reports every way d is not a usable device, or nil.
@@ -80,7 +99,7 @@ func (d Device) Validate() error {
 	for _, f := range []struct {
 		what string
 		ns   int64
-	}{{"read latency", d.ReadLatency}, {"write latency", d.WriteLatency}, {"flush latency", d.FlushLatency}, {"convert time", d.ConvertTime}} {
+	}{{"read latency", d.ReadLatency}, {"write latency", d.WriteLatency}, {"flush latency", d.FlushLatency}, {"convert time", d.ConvertTime}, {"extend time", d.ExtendTime}} {
 		if f.ns < 0 {
 			errs = append(errs, fmt.Errorf("negative %s %dns", f.what, f.ns))
 		}
@@ -93,6 +112,9 @@ func (d Device) Validate() error {
 	}
 	if !(d.Jitter >= 0 && d.Jitter <= 1) { // also rejects NaN
 		errs = append(errs, fmt.Errorf("jitter %v, want a fraction in [0, 1]", d.Jitter))
+	}
+	if !(d.Scaling >= 0 && d.Scaling <= 1) {
+		errs = append(errs, fmt.Errorf("scaling %v, want an exponent in [0, 1]", d.Scaling))
 	}
 	if len(errs) == 0 {
 		return nil
@@ -188,8 +210,10 @@ type Stats struct {
 	// and ZeroWrites the commands that transfer no data.
 	Reads, Writes, Flushes, Grows, ZeroWrites uint64
 	// Converts counts the writes that went through the conversion step
-	// (Device.ConvertTime), counted when they leave their channel.
-	Converts uint64
+	// (Device.ConvertTime), counted when they leave their channel, and
+	// Extends those of them that extended a written neighbour
+	// (Device.ExtendTime).
+	Converts, Extends uint64
 	// ReadBytes and WriteBytes count bytes of completed reads and writes.
 	ReadBytes, WriteBytes uint64
 	// BusyTime is the virtual time during which at least one I/O held a
@@ -355,11 +379,20 @@ func (b *Backend) Next() *impl.IO {
 			b.down(0)
 			continue
 		}
-		if !ev.converting && b.converts(ev.io) {
+		hit, extends := false, false
+		if !ev.converting {
+			hit, extends = b.converts(ev.io)
+		}
+		if hit {
 			// Transfer over, into unwritten space: queue for the
 			// conversion step, FIFO as transfers end, and free the
 			// channel.
-			b.convFree = max(ev.at, b.convFree) + b.dev.ConvertTime
+			cost := b.dev.ConvertTime
+			if extends {
+				cost = cmp.Or(b.dev.ExtendTime, cost)
+				b.stats.Extends++
+			}
+			b.convFree = max(ev.at, b.convFree) + cost
 			ev.at, ev.converting = b.convFree, true
 			b.down(0)
 			b.stats.Converts++
@@ -458,20 +491,33 @@ const unwrittenBlock = 4096
 
 // converts reports whether io is a write into unwritten blocks of the
 // image that must be converted, and marks its blocks written: from now
-// on no other write pays for them.
-func (b *Backend) converts(io *impl.IO) bool {
+// on no other write pays for them. It reports too whether the write
+// extends a written neighbour: the block before its first, or after its
+// last, is written (inside the image, not itself unwritten).
+func (b *Backend) converts(io *impl.IO) (hit, extends bool) {
 	if b.unwritten == nil || io.Op != impl.OpWrite || io.File != impl.ImageFile || len(io.Buf) == 0 {
-		return false
+		return false, false
 	}
 	first := io.Off / unwrittenBlock
 	last := (io.Off + uint64(len(io.Buf)) - 1) / unwrittenBlock
-	hit := false
 	for blk := first; blk <= last && blk/64 < uint64(len(b.unwritten)); blk++ {
 		w, bit := &b.unwritten[blk/64], uint64(1)<<(blk%64)
 		hit = hit || *w&bit != 0
 		*w &^= bit
 	}
-	return hit
+	if !hit {
+		return false, false
+	}
+	if first > 0 && !b.isUnwritten(first-1) {
+		return true, true
+	}
+	size, err := b.files.Image.Size()
+	return true, err == nil && (last+1)*unwrittenBlock < uint64(size) && !b.isUnwritten(last+1)
+}
+
+// isUnwritten reports whether block blk is marked unwritten.
+func (b *Backend) isUnwritten(blk uint64) bool {
+	return blk/64 < uint64(len(b.unwritten)) && b.unwritten[blk/64]&(1<<(blk%64)) != 0
 }
 
 // markUnwritten marks the blocks [from, to) unwritten.
@@ -544,7 +590,11 @@ func (b *Backend) start(p simPending) {
 		xfer = b.transfer(uint64(len(p.io.Buf)))
 	}
 	b.busy++
-	b.push(simEvent{at: b.now + p.latency, key: p.key, xfer: xfer, io: p.io})
+	lat := p.latency
+	if s := b.dev.Scaling; s > 0 && s < 1 && b.busy > 1 {
+		lat = int64(float64(lat) * math.Pow(float64(b.busy), 1-s))
+	}
+	b.push(simEvent{at: b.now + lat, key: p.key, xfer: xfer, io: p.io})
 }
 
 // advance moves virtual time to t, accounting busy time.

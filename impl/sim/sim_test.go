@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -93,6 +94,47 @@ func TestSimSingleIO(t *testing.T) {
 				t.Fatalf("Now() = %d after drain, want %d", b.Now(), tc.want)
 			}
 		})
+	}
+}
+
+// TestSimScaling checks Device.Scaling: an I/O that starts with n
+// channels busy takes its latency x n^(1-Scaling), so that at a steady
+// depth n the device completes n^Scaling times as many I/Os as alone.
+func TestSimScaling(t *testing.T) {
+	dev := simDev(64)
+	dev.Scaling = 0.5
+	b := newSim(t, impl.Files{}, dev, 1)
+	for i := range 4 {
+		b.Submit(simIO(uint64(i+1), impl.OpWrite, uint64(i), 1))
+	}
+	var got []int64
+	for _, d := range drain(t, b) {
+		got = append(got, d.At)
+	}
+	// Started with 1, 2, 3 and 4 busy: 10µs x 1, √2, √3, 2, plus the
+	// 1ns transfer.
+	if want := []int64{10_001, 14_143, 17_321, 20_001}; !slices.Equal(got, want) {
+		t.Errorf("completion times %v, want %v", got, want)
+	}
+
+	// A closed loop at depth 4: each next I/O starts with 4 busy, so the
+	// device completes one per 20µs/4, twice the rate of one alone.
+	b = newSim(t, impl.Files{}, dev, 1)
+	const depth, n = 4, 400
+	for i := range depth {
+		b.Submit(simIO(uint64(i+1), impl.OpWrite, 0, 1))
+	}
+	for i := depth; i < n+depth; i++ {
+		if b.Next() == nil {
+			t.Fatal("an I/O is missing")
+		}
+		if i < n {
+			b.Submit(simIO(uint64(i+1), impl.OpWrite, 0, 1))
+		}
+	}
+	rate := float64(n) * 1e9 / float64(b.Now())
+	if want := 2 * 1e9 / 10_001.0; rate < 0.98*want || rate > 1.01*want {
+		t.Errorf("%.0f I/Os per second at depth 4, want about %.0f (2x alone)", rate, want)
 	}
 }
 
@@ -497,6 +539,9 @@ func TestDeviceValidate(t *testing.T) {
 		{"negative read latency", func(d *Device) { d.ReadLatency = -1 }, []string{"negative read latency -1ns"}},
 		{"negative write latency", func(d *Device) { d.WriteLatency = -5 }, []string{"negative write latency -5ns"}},
 		{"negative flush latency", func(d *Device) { d.FlushLatency = -7 }, []string{"negative flush latency -7ns"}},
+		{"negative extend time", func(d *Device) { d.ExtendTime = -3 }, []string{"negative extend time -3ns"}},
+		{"scaling above 1", func(d *Device) { d.Scaling = 1.5 }, []string{"scaling 1.5, want an exponent in [0, 1]"}},
+		{"scaling NaN", func(d *Device) { d.Scaling = math.NaN() }, []string{"scaling NaN"}},
 		{"zero bandwidth", func(d *Device) { d.Bandwidth = 0 }, []string{"bandwidth 0 B/s"}},
 		{"negative bandwidth", func(d *Device) { d.Bandwidth = -1 }, []string{"bandwidth -1 B/s"}},
 		{"zero parallelism", func(d *Device) { d.Parallelism = 0 }, []string{"parallelism 0"}},

@@ -60,12 +60,27 @@ var specKeys = []specKey{
 		d.Jitter = f
 		return nil
 	}},
+	{"scaling", nil, "an exponent in [0, 1] such as 0.5: n I/Os at once run n^scaling times as fast as one (0 or 1: fixed latency)", func(d *Device, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f >= 0 && f <= 1) {
+			return errors.New("not an exponent in [0, 1]")
+		}
+		d.Scaling = f
+		return nil
+	}},
 	{"convert", []string{"convert_time"}, "a duration such as 25us (0 turns it off)", func(d *Device, v string) error {
 		if v == "0" {
 			d.ConvertTime = 0
 			return nil
 		}
 		return parseNs(v, &d.ConvertTime)
+	}},
+	{"extend", []string{"extend_time"}, "a duration such as 8us (0 charges extensions the convert time)", func(d *Device, v string) error {
+		if v == "0" {
+			d.ExtendTime = 0
+			return nil
+		}
+		return parseNs(v, &d.ExtendTime)
 	}},
 	{"name", nil, "a name for reports", func(d *Device, v string) error {
 		if strings.ContainsAny(v, " \t,:=/") {
@@ -161,15 +176,21 @@ func FormatRate(bps int64) string {
 }
 
 // Spec renders d's parameters as overrides, every key but name (and
-// convert when it is 0), so that ParseDevice("nvme:"+d.Spec()) gives d's
+// scaling, convert and extend when 0), so that ParseDevice("nvme:"+d.Spec()) gives d's
 // parameters back exactly:
 // "read=77µs,write=18µs,flush=20µs,bandwidth=2.5GB/s,parallelism=64,jitter=0.1".
 func (d Device) Spec() string {
 	s := fmt.Sprintf("read=%v,write=%v,flush=%v,bandwidth=%s,parallelism=%d,jitter=%s",
 		time.Duration(d.ReadLatency), time.Duration(d.WriteLatency), time.Duration(d.FlushLatency),
 		FormatRate(d.Bandwidth), d.Parallelism, strconv.FormatFloat(d.Jitter, 'f', -1, 64))
+	if d.Scaling != 0 {
+		s += ",scaling=" + strconv.FormatFloat(d.Scaling, 'f', -1, 64)
+	}
 	if d.ConvertTime != 0 {
 		s += fmt.Sprintf(",convert=%v", time.Duration(d.ConvertTime))
+	}
+	if d.ExtendTime != 0 {
+		s += fmt.Sprintf(",extend=%v", time.Duration(d.ExtendTime))
 	}
 	return s
 }
@@ -280,7 +301,7 @@ func ParseDeviceList(s string) ([]Device, error) {
 // deviceKeys are the keys of a preset file, as Device's JSON tags spell
 // them (and runs.json's provenance records each device): name, then
 // those that must be there, then the optional ones.
-var deviceKeys = []string{"name", "read_latency_ns", "write_latency_ns", "flush_latency_ns", "bandwidth_bytes_per_sec", "parallelism", "jitter", "convert_ns"}
+var deviceKeys = []string{"name", "read_latency_ns", "write_latency_ns", "flush_latency_ns", "bandwidth_bytes_per_sec", "parallelism", "jitter", "scaling", "convert_ns", "extend_ns"}
 
 // requiredKeys is how many keys of deviceKeys after name a preset file
 // must have.
@@ -288,7 +309,7 @@ const requiredKeys = 6
 
 // DecodeDevice decodes a preset file's content: one JSON object with
 // every key of Device's JSON encoding (name may be left out or empty,
-// and convert_ns, 0 then),
+// and scaling, convert_ns and extend_ns, 0 then),
 // as json.Marshal of a Device writes it and as runs.json's provenance
 // records each device. An unknown or missing key is an error naming it;
 // the device is validated unless its name is empty (LoadDevice names it

@@ -38,6 +38,10 @@ func TestParseDevice(t *testing.T) {
 			d.Name, d.Bandwidth, d.Parallelism, d.Jitter = "nvme:bw=800MiB/s,channels=4,jitter=10%", 800<<20, 4, 0.1
 		})},
 		{"nvme:convert=25us", with(nvme, func(d *Device) { d.Name, d.ConvertTime = "nvme:convert=25us", 25_000 })},
+		{"nvme:scaling=0.5", with(nvme, func(d *Device) { d.Name, d.Scaling = "nvme:scaling=0.5", 0.5 })},
+		{"nvme:convert=25us,extend=8us", with(nvme, func(d *Device) {
+			d.Name, d.ConvertTime, d.ExtendTime = "nvme:convert=25us,extend=8us", 25_000, 8_000
+		})},
 		{"nvme:read=0s,name=fast", with(nvme, func(d *Device) { d.Name, d.ReadLatency = "fast", 0 })},
 		{"nvme: read = 50us , write=20us", with(nvme, func(d *Device) { d.Name, d.ReadLatency, d.WriteLatency = "nvme:read = 50us,write=20us", 50_000, 20_000 })},
 		{preset, mine},
@@ -58,7 +62,7 @@ func TestParseDevice(t *testing.T) {
 	bad := []struct{ spec, want string }{
 		{"floppy", `unknown device preset "floppy" (valid: nvme, ssd, hdd), or a preset file PATH.json`},
 		{"floppy:read=1us", `device "floppy:read=1us": unknown device preset "floppy"`},
-		{"nvme:reed=50us", `device "nvme:reed=50us": unknown key "reed" (keys: read, write, flush, bandwidth, parallelism, jitter, convert, name)`},
+		{"nvme:reed=50us", `device "nvme:reed=50us": unknown key "reed" (keys: read, write, flush, bandwidth, parallelism, jitter, scaling, convert, extend, name)`},
 		{"nvme:read=50", `device "nvme:read=50": read=50: no unit (want a duration such as 50us or 1.5ms)`},
 		{"nvme:read=fast", `read=fast: not a duration`},
 		{"nvme:write=-1us", `write=-1us: negative`},
@@ -74,6 +78,8 @@ func TestParseDevice(t *testing.T) {
 		{"nvme:parallelism=2.5", `parallelism=2.5: not a whole number >= 1`},
 		{"nvme:jitter=1.5", `jitter=1.5: not a fraction in [0, 1]`},
 		{"nvme:jitter=150%", `jitter=150%: not a fraction in [0, 1]`},
+		{"nvme:scaling=1.2", `scaling=1.2: not an exponent in [0, 1]`},
+		{"nvme:scaling=x", `scaling=x: not an exponent in [0, 1]`},
 		{"nvme:name=a/b", `name=a/b: a name has no spaces`},
 		{filepath.Join(dir, "none.json"), "no such file"},
 		{filepath.Join(dir, "none.json") + ":read=1us", "none.json:read=1us\": open"},
@@ -136,6 +142,7 @@ func TestParseDeviceList(t *testing.T) {
 func TestDeviceSpecRoundTrip(t *testing.T) {
 	devs := []Device{
 		{Name: "odd", ReadLatency: 76_803, WriteLatency: 1, FlushLatency: 8_333_333, Bandwidth: 2_499_902_191, Parallelism: 31, Jitter: 0.137, ConvertTime: 28_670},
+		{Name: "odd-extend", ReadLatency: 76_803, WriteLatency: 1, FlushLatency: 8_333_333, Bandwidth: 2_499_902_191, Parallelism: 31, Jitter: 0.137, ConvertTime: 28_670, ExtendTime: 7_501, Scaling: 0.537},
 		{Name: "zero", Bandwidth: 1, Parallelism: 1},
 		{Name: "kilo", ReadLatency: 5, Bandwidth: 123_000, Parallelism: 1, Jitter: 1},
 	}
@@ -173,7 +180,7 @@ func TestDecodeDevice(t *testing.T) {
 		name, json, err string
 		want            Device
 	}{
-		{name: "every key", json: `{"name":"a",` + full + `,"convert_ns":6}`, want: Device{Name: "a", ReadLatency: 1, WriteLatency: 2, FlushLatency: 3, Bandwidth: 4, Parallelism: 5, Jitter: 0.5, ConvertTime: 6}},
+		{name: "every key", json: `{"name":"a",` + full + `,"scaling":0.25,"convert_ns":6,"extend_ns":7}`, want: Device{Name: "a", ReadLatency: 1, WriteLatency: 2, FlushLatency: 3, Bandwidth: 4, Parallelism: 5, Jitter: 0.5, Scaling: 0.25, ConvertTime: 6, ExtendTime: 7}},
 		{name: "no convert", json: `{"name":"a",` + full + `}`, want: Device{Name: "a", ReadLatency: 1, WriteLatency: 2, FlushLatency: 3, Bandwidth: 4, Parallelism: 5, Jitter: 0.5}},
 		{name: "no name", json: `{` + full + `}`, want: Device{ReadLatency: 1, WriteLatency: 2, FlushLatency: 3, Bandwidth: 4, Parallelism: 5, Jitter: 0.5}},
 		{name: "unknown key", json: `{"name":"a","latency":1,` + full + `}`, err: `unknown key "latency" (keys: name, read_latency_ns`},

@@ -34,11 +34,14 @@ func preset(t *testing.T, name string) sim.Device {
 // field back within tolerance: the procedure and the fit, end to end.
 func TestFitKnownDevices(t *testing.T) {
 	custom := sim.Device{Name: "custom", ReadLatency: 120_000, WriteLatency: 40_000, FlushLatency: 300_000, Bandwidth: 1_000_000_000, Parallelism: 4}
-	convert := sim.Device{Name: "convert", ReadLatency: 60_000, WriteLatency: 20_000, FlushLatency: 50_000, Bandwidth: 2_000_000_000, Parallelism: 16, Jitter: 0.1, ConvertTime: 30_000}
+	convert := sim.Device{Name: "convert", ReadLatency: 60_000, WriteLatency: 20_000, FlushLatency: 50_000, Bandwidth: 2_000_000_000, Parallelism: 16, Jitter: 0.1, ConvertTime: 30_000, ExtendTime: 8_000}
+	// A device whose latency rises with load, as this project's virtual
+	// disk: throughput grows as depth^0.55 up to 32 at once.
+	scaling := sim.Device{Name: "scaling", ReadLatency: 50_000, WriteLatency: 45_000, FlushLatency: 50_000, Bandwidth: 2_500_000_000, Parallelism: 32, Jitter: 0.2, Scaling: 0.55}
 	slowConvert := convert
 	// One channel bounds first writes at depth below the conversions'
 	// rate, so only a lone first write shows the conversion.
-	slowConvert.Name, slowConvert.Parallelism, slowConvert.ConvertTime = "convert-lone", 1, 15_000
+	slowConvert.Name, slowConvert.Parallelism, slowConvert.ConvertTime, slowConvert.ExtendTime = "convert-lone", 1, 15_000, 5_000
 	for _, tc := range []struct {
 		dev sim.Device
 		// atLeast: the deepest queue depth does not saturate the
@@ -50,8 +53,9 @@ func TestFitKnownDevices(t *testing.T) {
 		{dev: preset(t, "hdd")},
 		{dev: preset(t, "nvme"), atLeast: true, notes: []string{"parallelism: throughput still grew up to queue depth 32"}},
 		{dev: custom},
-		{dev: convert, notes: []string{"convert: first writes into grown space at 4k, queue depth 32"}},
-		{dev: slowConvert, notes: []string{"convert: a lone first write into grown space at 4k took"}},
+		{dev: scaling, notes: []string{"scaling: throughput grew as depth^0.55"}},
+		{dev: convert, notes: []string{"convert: first writes into grown space at 4k, queue depth 32", "extend: writes extending written space into grown space at 4k, queue depth 32"}},
+		{dev: slowConvert, notes: []string{"convert: a lone first write into grown space at 4k took", "extend: a lone write extending written space into grown space at 4k took"}},
 	} {
 		t.Run(tc.dev.Name, func(t *testing.T) {
 			target, err := SimTarget(tc.dev, 7)
@@ -82,6 +86,10 @@ func TestFitKnownDevices(t *testing.T) {
 				t.Errorf("jitter %v, want %v within 0.05", got.Jitter, want.Jitter)
 			}
 			near("convert time", float64(got.ConvertTime), float64(want.ConvertTime), 0.05)
+			near("extend time", float64(got.ExtendTime), float64(want.ExtendTime), 0.05)
+			if math.Abs(got.Scaling-want.Scaling) > 0.02 {
+				t.Errorf("scaling %v, want %v within 0.02", got.Scaling, want.Scaling)
+			}
 			deepest := slices.Max(testConfig.Defaults().QDs)
 			switch {
 			case tc.atLeast && got.Parallelism < deepest:
@@ -126,7 +134,7 @@ func TestMeasureReproducible(t *testing.T) {
 	for _, c := range results[0].Cells {
 		names = append(names, c.Name())
 	}
-	want := []string{"read 4k qd1", "write 4k qd1", "read 4k qd4", "write 4k qd4", "read 64k qd1", "write 64k qd1", "read 64k qd4", "write 64k qd4", "flush", "first-write 4k qd1", "first-write 4k qd4"}
+	want := []string{"read 4k qd1", "write 4k qd1", "read 4k qd4", "write 4k qd4", "read 64k qd1", "write 64k qd1", "read 64k qd4", "write 64k qd4", "flush", "first-write 4k qd1", "first-write 4k qd4", "extend-write 4k qd1", "extend-write 4k qd4"}
 	if !slices.Equal(names, want) {
 		t.Errorf("cells %q, want %q", names, want)
 	}
@@ -198,8 +206,8 @@ func TestFileTargetLeavesDirAlone(t *testing.T) {
 	if err := errors.Join(err, cleanup()); err != nil {
 		t.Fatal(err)
 	}
-	if cells != 11 {
-		t.Errorf("%d cells reported, want 11", cells)
+	if cells != 13 {
+		t.Errorf("%d cells reported, want 13", cells)
 	}
 	if after := listDir(t, dir); !slices.Equal(before, after) {
 		t.Errorf("directory held %q, holds %q", before, after)

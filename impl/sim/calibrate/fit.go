@@ -51,6 +51,13 @@ const linkBound = 0.8
 //     counts start there; when that was the deepest queue measured, a
 //     note says the device may have more.
 //
+//   - Scaling: where throughput grew with depth as depth^s, s < 1,
+//     by least squares over the cells Parallelism is fitted to (log
+//     throughput over the queue-depth-1 one against log depth), the
+//     device with that Scaling and as many channels as the deepest
+//     queue measured, when it simulates those cells closer than the
+//     channel count alone (fitScaling).
+//
 //   - Jitter: the interquartile range of the queue-depth-1 latencies at
 //     the smallest size over their median less the transfer (a latency
 //     uniform in [L(1-J), L(1+J)] has quartiles L(1∓J/2)), reads and
@@ -59,6 +66,10 @@ const linkBound = 0.8
 //   - FlushLatency: the mean flush.
 //
 //   - ConvertTime: from the first writes (fitConvert).
+//
+//   - ExtendTime: from the extend writes the same way, when ConvertTime
+//     is set and r has them; 1ns when they cost no more than overwrites
+//     (0 would charge them ConvertTime).
 //
 // Latencies and the bandwidth are rounded to 4 significant digits. Fit
 // fails when r lacks queue-depth-1 reads or writes.
@@ -82,6 +93,10 @@ func Fit(r Result, name string) (Fitted, error) {
 	if d.Parallelism, note = fitChannels(d, r, qds); note != "" {
 		f.Notes = append(f.Notes, note)
 	}
+	if scaled, note := fitScaling(d, r, qds); note != "" {
+		d = scaled
+		f.Notes = append(f.Notes, note)
+	}
 
 	var j []float64
 	for _, k := range []Kind{Read, Write} {
@@ -96,10 +111,19 @@ func Fit(r Result, name string) (Fitted, error) {
 	if c, ok := r.Find(Flush, 0, 0); ok {
 		d.FlushLatency = round4(c.Mean)
 	}
-	if d.ConvertTime, note = fitConvert(r, small, qds); note != "" {
+	if d.ConvertTime, note = fitConvert(r, FirstWrite, small, qds); note != "" {
 		f.Notes = append(f.Notes, note)
 	}
 	d.ConvertTime = round4(d.ConvertTime)
+	if _, ok := r.Find(ExtendWrite, small, 1); ok && d.ConvertTime > 0 {
+		if d.ExtendTime, note = fitConvert(r, ExtendWrite, small, qds); note != "" {
+			f.Notes = append(f.Notes, note)
+		}
+		if d.ExtendTime = round4(d.ExtendTime); d.ExtendTime == 0 {
+			d.ExtendTime = 1
+			f.Notes = append(f.Notes, "extend: writes extending written space cost no more than overwrites (1ns)")
+		}
+	}
 	if err := d.Validate(); err != nil {
 		return f, fmt.Errorf("calibrate: fit: %w", err)
 	}
@@ -170,24 +194,86 @@ func fitChannels(d sim.Device, r Result, qds []int) (int, string) {
 	return p, ""
 }
 
-// fitConvert fits Device.ConvertTime to the first writes of size
-// bytes, with a note saying how. Where first writes at the deepest queue
-// depth ran at least 10% slower than overwrites, the conversion step is
-// their bound: one per their interval. Otherwise, where a lone first
-// write took at least 10% longer than a lone overwrite, it is the
-// difference. Otherwise first writes cost nothing more, and it is 0.
-func fitConvert(r Result, size int, qds []int) (int64, string) {
+// fitScaling returns d with Scaling fitted (see Fit) and a note saying
+// so, or d and "" when the fixed-latency channels of d simulate the
+// cells closer.
+func fitScaling(d sim.Device, r Result, qds []int) (sim.Device, string) {
+	sizes, _ := r.axes()
+	var deep []Cell
+	for _, c := range r.Cells {
+		if (c.Kind == Read || c.Kind == Write) && c.QD > 1 && c.Ops > 0 && c.BytesPerSec() < linkBound*float64(d.Bandwidth) {
+			deep = append(deep, c)
+		}
+	}
+	cells := preferred(deep, sizes[0])
+	var sxy, sxx float64
+	for _, c := range cells {
+		lone, ok := r.Find(c.Kind, c.Size, 1)
+		if !ok || lone.OpsPerSec() <= 0 {
+			continue
+		}
+		x := math.Log(float64(c.QD))
+		sxy += x * math.Log(c.OpsPerSec()/lone.OpsPerSec())
+		sxx += x * x
+	}
+	if sxx == 0 {
+		return d, ""
+	}
+	s := math.Round(sxy/sxx*100) / 100
+	if !(s > 0 && s < 0.99) {
+		return d, ""
+	}
+	scaled := d
+	scaled.Scaling, scaled.Parallelism = s, max(d.Parallelism, qds[len(qds)-1])
+	sqErr := func(d sim.Device) float64 {
+		e := 0.0
+		for _, c := range cells {
+			e += math.Pow(math.Log(simulateCell(d, c, r.Region)/c.OpsPerSec()), 2)
+		}
+		return e
+	}
+	if sqErr(scaled) >= sqErr(d) {
+		return d, ""
+	}
+	return scaled, fmt.Sprintf("scaling: throughput grew as depth^%.2f, closer than %d fixed channels: latency rises with the I/Os in service, up to %d at once (the deepest queue measured)",
+		s, d.Parallelism, scaled.Parallelism)
+}
+
+// fitConvert fits Device.ConvertTime to the first writes (kind
+// FirstWrite), or Device.ExtendTime to the extend writes (ExtendWrite),
+// of size bytes, with a note saying how. Where those writes at the
+// deepest queue depth ran at least 10% slower than overwrites, the
+// conversion step is their bound: one per their interval. Otherwise,
+// where a lone one took at least 10% longer than a lone overwrite
+// (medians, which a few stalls do not move), it is the difference, but
+// no more than the interval of the deepest ones, which the one step
+// must not bound below what they ran. Otherwise they cost nothing more,
+// and it is 0.
+func fitConvert(r Result, kind Kind, size int, qds []int) (int64, string) {
+	field, what, lone := "convert", "first writes into grown space", "first write into grown space"
+	if kind == ExtendWrite {
+		field, what, lone = "extend", "writes extending written space into grown space", "write extending written space into grown space"
+	}
 	deepest := qds[len(qds)-1]
-	fw, ok1 := r.Find(FirstWrite, size, deepest)
+	fw, ok1 := r.Find(kind, size, deepest)
 	w, ok2 := r.Find(Write, size, deepest)
 	if ok1 && ok2 && fw.Ops > 0 && fw.OpsPerSec() < 0.9*w.OpsPerSec() {
-		return int64(math.Round(1e9 / fw.OpsPerSec())), fmt.Sprintf("convert: first writes into grown space at %s, queue depth %d ran %.0f/s, %.2fx the overwrites (%.0f/s): one conversion per %.1fus",
-			sizeName(size), deepest, fw.OpsPerSec(), fw.OpsPerSec()/w.OpsPerSec(), w.OpsPerSec(), 1e6/fw.OpsPerSec())
+		return int64(math.Round(1e9 / fw.OpsPerSec())), fmt.Sprintf("%s: %s at %s, queue depth %d ran %.0f/s, %.2fx the overwrites (%.0f/s): one conversion per %.1fus",
+			field, what, sizeName(size), deepest, fw.OpsPerSec(), fw.OpsPerSec()/w.OpsPerSec(), w.OpsPerSec(), 1e6/fw.OpsPerSec())
 	}
-	fw, ok1 = r.Find(FirstWrite, size, 1)
+	deep, okDeep := fw, ok1 && fw.Ops > 0
+	fw, ok1 = r.Find(kind, size, 1)
 	w, ok2 = r.Find(Write, size, 1)
-	if ok1 && ok2 && fw.Ops > 0 && float64(fw.Mean) > 1.1*float64(w.Mean) {
-		return fw.Mean - w.Mean, fmt.Sprintf("convert: a lone first write into grown space at %s took %.1fus, %.1fus more than an overwrite", sizeName(size), float64(fw.Mean)/1e3, float64(fw.Mean-w.Mean)/1e3)
+	if ok1 && ok2 && fw.Ops > 0 && float64(fw.P50) > 1.1*float64(w.P50) {
+		cost, capped := fw.P50-w.P50, ""
+		if okDeep {
+			// Charged to the one step, the cost must not bound the deep
+			// cell below what it ran.
+			if bound := int64(math.Round(1e9 / deep.OpsPerSec())); bound < cost {
+				cost, capped = bound, fmt.Sprintf("; capped at %.1fus, the interval of the queue-depth-%d ones", float64(bound)/1e3, deepest)
+			}
+		}
+		return cost, fmt.Sprintf("%s: a lone %s at %s took %.1fus (median), %.1fus more than an overwrite%s", field, lone, sizeName(size), float64(fw.P50)/1e3, float64(fw.P50-w.P50)/1e3, capped)
 	}
 	return 0, ""
 }

@@ -28,6 +28,12 @@ const (
 	// Flush writes a block, waits for it, then flushes, one at a time;
 	// only the flush is timed.
 	Flush
+	// ExtendWrite writes space grown and never written, each write right
+	// after the one before (contiguous), as an image's allocating writes
+	// do when a write fills its whole cluster: each extends the written
+	// space the one before it left, where FirstWrite splits unwritten
+	// space (sim.Device.ExtendTime against ConvertTime).
+	ExtendWrite
 )
 
 // String returns the kind's name as tables print it.
@@ -41,6 +47,8 @@ func (k Kind) String() string {
 		return "first-write"
 	case Flush:
 		return "flush"
+	case ExtendWrite:
+		return "extend-write"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -110,9 +118,11 @@ type Config struct {
 	// size of the image whose allocating writes they stand for; a
 	// multiple of the smallest size. Default 64 KiB, QED's default.
 	Cluster int
-	// FirstWrites is the most first writes a first-write cell does;
-	// default 4096. The target's image grows past Region by a cluster for
-	// each: FirstWrites x Cluster x len(QDs) bytes (768 MiB by default).
+	// FirstWrites is the most first writes a first-write or an
+	// extend-write cell does; default 4096. The target's image grows past
+	// Region by a cluster for each first write and a block (the smallest
+	// size) for each extend write: FirstWrites x (Cluster + smallest
+	// size) x len(QDs) bytes (816 MiB by default).
 	FirstWrites int
 	// Budget is how long each cell issues I/O, in the clock's
 	// nanoseconds; default 250 ms. A cell stops issuing once it has used
@@ -190,7 +200,7 @@ type Target struct {
 
 // Result is what Measure measured, in its order: for each size and
 // queue depth a read and a write cell, then the flush, then the
-// first-write cells at the smallest size.
+// first-write cells and the extend-write cells at the smallest size.
 type Result struct {
 	Cells []Cell
 	// Region is Config.Region.
@@ -211,7 +221,7 @@ func (r Result) Find(kind Kind, size, qd int) (Cell, bool) {
 // Measure measures t's image file as cfg says and returns every cell.
 // It first grows the file to cfg.Region and writes it whole (largest
 // size, queue depth 8) and flushes, then grows it by the space the first
-// writes need (Config.FirstWrites) and flushes again. It calls progress, when not nil, with each cell as it
+// and extend writes need (Config.FirstWrites) and flushes again. It calls progress, when not nil, with each cell as it
 // ends. It stops at ctx's cancellation with ctx's cause, after draining
 // what is in flight. An I/O's error ends it with that error, naming the
 // cell. Measure is not safe for concurrent use of t.
@@ -252,7 +262,9 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 	if err := m.one(impl.OpFlush, 0, 0); err != nil {
 		return res, fmt.Errorf("calibrate: prepare: %w", err)
 	}
-	if err := m.one(impl.OpGrow, uint64(cfg.Region)+uint64(len(cfg.QDs)*cfg.FirstWrites*cfg.Cluster), 0); err != nil {
+	firstSpace := uint64(len(cfg.QDs) * cfg.FirstWrites * cfg.Cluster)
+	extendSpace := uint64(len(cfg.QDs) * cfg.FirstWrites * smallest)
+	if err := m.one(impl.OpGrow, uint64(cfg.Region)+firstSpace+extendSpace, 0); err != nil {
 		return res, fmt.Errorf("calibrate: prepare: %w", err)
 	}
 	if err := m.one(impl.OpFlush, 0, 0); err != nil { // the grow's metadata
@@ -294,6 +306,22 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 			return off
 		}
 		c, err := m.run(phase{kind: FirstWrite, size: smallest, qd: qd, limit: min(cfg.MaxOps, share), seed: uint64(1000 + i), next: next})
+		if err != nil {
+			return res, err
+		}
+		done(c)
+	}
+
+	// Extend writes: the blocks of the rest of the grown space one after
+	// another, FirstWrites for each queue depth.
+	for i, qd := range cfg.QDs {
+		off := uint64(cfg.Region) + firstSpace + uint64(i*share*smallest)
+		next := func(*rand.PCG) uint64 {
+			o := off
+			off += uint64(smallest)
+			return o
+		}
+		c, err := m.run(phase{kind: ExtendWrite, size: smallest, qd: qd, limit: min(cfg.MaxOps, share), seed: uint64(2000 + i), next: next})
 		if err != nil {
 			return res, err
 		}
