@@ -31,6 +31,11 @@ import (
 // from loop to loop, as they do in fio's thread_data. The reads after the
 // last loop are fio's verify after the I/O, which runbench does not
 // issue (its checks verify the data outside the measured phase).
+// Where fio's loop differs: a loop its byte budget ends in the middle of
+// the stream's pass (io_size beyond size) is followed by one that goes
+// on where the stream stopped, while fio's next loop starts its file
+// over (fio_file_reset: a sequential pass at the region's start, a new
+// random map).
 
 // verifyPiece is a write logged for reading back (fio's io_piece).
 type verifyPiece struct {
