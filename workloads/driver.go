@@ -170,7 +170,7 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 	if p.job.VerifyBacklog > 0 && p.job.RW.Writes() {
 		vlogs = make([]*verifyLog, len(streams))
 		for i := range vlogs {
-			vlogs[i] = newVerifyLog(&p.job)
+			vlogs[i] = newVerifyLog(p)
 		}
 	}
 	if p.job.LatencyTarget.Target > 0 {
@@ -271,7 +271,9 @@ func (d *driver) issue(s *runSlot) {
 }
 
 // nextOp returns slot s's next operation: a read-back due (verify_backlog)
-// or the stream's next; none once the run has stopped, its runtime is up,
+// or the stream's next, as the instance's verify log says through its
+// loops (verifybacklog.go: a slot it has nothing for waits there for
+// the requests in flight); none once the run has stopped, its runtime is up,
 // the slot's instance has reached steady state or its byte budget or its
 // stream has ended, nor while its stream is stalled (the slot then waits
 // for the stall's end).
@@ -292,26 +294,17 @@ func (d *driver) nextOp(s *runSlot) (Op, bool) {
 		return Op{}, false
 	}
 	if v := s.verify; v != nil {
-		if v.done() {
+		op, piece, back, ok := v.take(s.stream)
+		if !ok {
+			if v.resumes() {
+				v.waiting = append(v.waiting, s)
+			}
 			return Op{}, false
 		}
-		if op, ok := v.next(); ok {
-			v.issued += op.Len
-			s.verifying = true
-			return op, true
-		}
+		s.piece, s.verifying = piece, back
+		return op, true
 	}
-	op, ok := s.stream.Next()
-	if !ok {
-		return Op{}, false
-	}
-	if v := s.verify; v != nil {
-		v.issued += op.Len
-		if op.Kind == OpWrite {
-			s.piece = v.log(op.Off, op.Len)
-		}
-	}
-	return op, true
+	return s.stream.Next()
 }
 
 // addTimer adds t to the timers.
@@ -442,12 +435,16 @@ func (s *runSlot) complete(r *impl.Request) {
 // time at on the image's clock: an op of bytes (trimLen for a trim)
 // submitted at submitted.
 func (d *driver) finish(s *runSlot, op impl.ReqOp, bytes, trimLen uint64, submitted, at int64) {
-	if v := s.verify; v != nil && op != impl.ReqFlush {
-		v.lastRead = op == impl.ReqRead
-		if s.piece != nil {
-			s.piece.inFlight = false
-			s.piece = nil
-		}
+	if v := s.verify; v != nil {
+		piece := s.piece
+		s.piece = nil
+		// Slots waiting for the loop to drain or its read-backs to
+		// complete go on once nothing is in flight.
+		defer func() {
+			for _, w := range v.completed(op == impl.ReqRead, op == impl.ReqFlush, piece) {
+				d.issue(w)
+			}
+		}()
 	}
 	done := at + d.skew
 	if s.pace != nil && s.pace.completed() {

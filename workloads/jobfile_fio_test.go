@@ -283,9 +283,12 @@ func TestFioExamples(t *testing.T) {
 			{"readfua", func(p *Plan) bool { return p.Job().RW == RWRead && !p.Job().syncWrites() }},
 			{"fsync", func(p *Plan) bool { return p.Job().Fsync == 1 }},
 		}},
-		// offset_increment is accepted (TestCrossStripeRegions); verifying
-		// backlogs with loops is not.
-		{file: "cross-stripe-verify.fio", bad: "testdata/fio/cross-stripe-verify.fio:16: [write-verify] verify_backlog=1: not supported with loops"},
+		// offset_increment is accepted (TestCrossStripeRegions), and so
+		// is verifying backlogs with loops (TestRunVerifyBacklogLoops).
+		{file: "cross-stripe-verify.fio", jobs: []jobCheck{{"write-verify", func(p *Plan) bool {
+			j := p.Job()
+			return j.Loops == 2 && j.VerifyBacklog == 1 && j.OffsetAdd == 112<<10 && j.IOSize == 120<<30 && j.NumJobs == 30
+		}}}},
 		{file: "waitfor.fio", bad: "testdata/fio/waitfor.fio:2: threads=1: unknown key (did you mean thread?)"},
 	}
 	seen := map[string]bool{}

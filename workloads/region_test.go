@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -107,16 +106,16 @@ func TestRegionsRefused(t *testing.T) {
 	}
 }
 
-// TestCrossStripeRegions parses fio's cross-stripe-verify.fio without its
-// loops=2 (refused with verify_backlog): its 30 clones of one filename
-// start 124g apart from offset=120k, each region runbench's default size;
-// the image ends at the last region's end rounded up to a cluster (64k).
+// TestCrossStripeRegions parses fio's cross-stripe-verify.fio: its 30
+// clones of one filename start 124g apart from offset=120k, each region
+// runbench's default size; the image ends at the last region's end
+// rounded up to a cluster (64k).
 func TestCrossStripeRegions(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("testdata", "fio", "cross-stripe-verify.fio"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := parseFio(strings.Replace(string(b), "loops=2\n", "", 1), nil, nil)
+	f, err := parseFio(string(b), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +124,7 @@ func TestCrossStripeRegions(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := p.Job()
-	if j.NumJobs != 30 || !j.SharedRegion || j.OffsetIncrement != 124<<30 || j.Size != 64<<20 {
+	if j.NumJobs != 30 || !j.SharedRegion || j.OffsetIncrement != 124<<30 || j.Size != 64<<20 || j.Loops != 2 || j.VerifyBacklog != 1 {
 		t.Fatalf("job %+v", j)
 	}
 	for k := range 30 {
