@@ -35,6 +35,7 @@ type Plan struct {
 	filesPass uint64 // with nrfiles > 1: the requests of a pass over every file
 	zone      *Plan  // with strided zones: the plan of one zone, one pass of it
 	zoneRange uint64 // with strided zones: the bytes of a zone
+	zbd       *zbdPlan // with zonemode=zbd: the zones (zbd.go)
 	sizes     *blockSizes
 	pattern   Pattern
 	lay       layout     // how pattern divides each region
@@ -70,6 +71,9 @@ func (j Job) Plan() (*Plan, error) {
 	}
 	if !validRW(j.RW) {
 		return bad("rw", "want one of %s", joinValues(rwValues))
+	}
+	if err := j.resolveZoneUnits(); err != nil {
+		return nil, err
 	}
 	if n, ok := singleRange(&j); ok {
 		j.BlockSize, j.BSRange = n, ""
@@ -151,6 +155,12 @@ func (j Job) Plan() (*Plan, error) {
 	}
 	if j.IOLog != nil {
 		if err := p.planIOLog(); err != nil {
+			return nil, err
+		}
+		j = p.job
+	}
+	if j.ZoneMode == ZoneZBD {
+		if err := p.zbdPlan(starts); err != nil {
 			return nil, err
 		}
 		j = p.job
