@@ -25,16 +25,16 @@ const (
 type Plan struct {
 	job       Job
 	imageSize uint64
-	opsPerJob uint64 // 0: no op limit (a byte budget or the runtime)
-	budget    uint64 // bytes per instance when sizes vary; 0: none
-	depth     int    // the queue depth of a run at the job's own depth
-	maxBS     uint64 // the largest request, which sizes the buffers
-	unit      uint64 // bytes between the offsets Plain draws
-	seqPass   uint64 // with a sequential rw's offset modifier: the requests of a pass
-	files     *Plan  // with nrfiles > 1: the plan of one file, one pass of it
-	filesPass uint64 // with nrfiles > 1: the requests of a pass over every file
-	zone      *Plan  // with strided zones: the plan of one zone, one pass of it
-	zoneRange uint64 // with strided zones: the bytes of a zone
+	opsPerJob uint64   // 0: no op limit (a byte budget or the runtime)
+	budget    uint64   // bytes per instance when sizes vary; 0: none
+	depth     int      // the queue depth of a run at the job's own depth
+	maxBS     uint64   // the largest request, which sizes the buffers
+	unit      uint64   // bytes between the offsets Plain draws
+	seqPass   uint64   // with a sequential rw's offset modifier: the requests of a pass
+	files     *Plan    // with nrfiles > 1: the plan of one file, one pass of it
+	filesPass uint64   // with nrfiles > 1: the requests of a pass over every file
+	zone      *Plan    // with strided zones: the plan of one zone, one pass of it
+	zoneRange uint64   // with strided zones: the bytes of a zone
 	zbd       *zbdPlan // with zonemode=zbd: the zones (zbd.go)
 	sizes     *blockSizes
 	pattern   Pattern
