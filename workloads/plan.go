@@ -25,17 +25,16 @@ const (
 type Plan struct {
 	job       Job
 	imageSize uint64
-	opsPerJob uint64   // 0: no op limit (a byte budget or the runtime)
-	budget    uint64   // bytes per instance when sizes vary; 0: none
-	depth     int      // the queue depth of a run at the job's own depth
-	maxBS     uint64   // the largest request, which sizes the buffers
-	unit      uint64   // bytes between the offsets Plain draws
-	seqPass   uint64   // with a sequential rw's offset modifier: the requests of a pass
-	files     *Plan    // with nrfiles > 1: the plan of one file, one pass of it
-	filesPass uint64   // with nrfiles > 1: the requests of a pass over every file
-	zone      *Plan    // with strided zones: the plan of one zone, one pass of it
-	zoneRange uint64   // with strided zones: the bytes of a zone
-	zbd       *zbdPlan // with zonemode=zbd: the zones (zbd.go)
+	opsPerJob uint64 // 0: no op limit (a byte budget or the runtime)
+	budget    uint64 // bytes per instance when sizes vary; 0: none
+	depth     int    // the queue depth of a run at the job's own depth
+	maxBS     uint64 // the largest request, which sizes the buffers
+	unit      uint64 // bytes between the offsets Plain draws
+	seqPass   uint64 // with a sequential rw's offset modifier: the requests of a pass
+	files     *Plan  // with nrfiles > 1: the plan of one file, one pass of it
+	filesPass uint64 // with nrfiles > 1: the requests of a pass over every file
+	zone      *Plan  // with strided zones: the plan of one zone, one pass of it
+	zoneRange uint64 // with strided zones: the bytes of a zone
 	sizes     *blockSizes
 	pattern   Pattern
 	lay       layout     // how pattern divides each region
@@ -43,6 +42,8 @@ type Plan struct {
 	iolog     []iologOp  // the iolog's operations, with read_iolog
 	pace      *pacing    // how requests are spaced in time; nil: as fast as the depth allows
 	starts    []uint64   // with offset_increment: where each instance's region starts
+	// zbd, with zonemode=zbd, is what the zones' streams share (zbd.go).
+	zbd *zbdPlan
 	// prefilled is the prefilled image of the in-memory backends, built
 	// at the first run that needs it; nil (a Plan not made by Job.Plan)
 	// prefills every run afresh.
