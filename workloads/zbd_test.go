@@ -114,6 +114,11 @@ func TestZBDAdjustWrite(t *testing.T) {
 		// retry finds zone 0 and zone 2 closed and no room to open them,
 		// then the open zone 3 with room.
 		{"limit: the picked open zone is full", map[string]string{"max_open_zones": "2"}, []uint64{0, 16 * k, 0, 4 * k}, []uint32{1, 3}, 2, 4 * k, 52 * k, []uint64{0, 16 * k, 0, 8 * k}, 0},
+		// Zone 1, picked, has 2k left of its 14k capacity, less than a
+		// block: the retry finds no zone to open and takes the open
+		// zone with room for a block, zone 3 (not zone 1, which would
+		// then be finished).
+		{"limit: the picked open zone has less than a block left", map[string]string{"max_open_zones": "2", "zonecapacity": "14k"}, []uint64{0, 12 * k, 0, 4 * k}, []uint32{1, 3}, 2, 4 * k, 52 * k, []uint64{0, 12 * k, 0, 8 * k}, 0},
 		{"limit: a zone opens while there is room", map[string]string{"max_open_zones": "2"}, []uint64{0, 8 * k, 0, 0}, []uint32{1}, 1, 36 * k, 32 * k, []uint64{0, 8 * k, 4 * k, 0}, 0},
 		// job_max_open_zones=1 and the instance has zone 0 open: zone 1
 		// may not open although the file's limit has room.
@@ -168,6 +173,10 @@ func TestZBDSequentialWrite(t *testing.T) {
 		// full: two resets a pass after the first.
 		{"time_based", map[string]string{"size": "32k", "bs": "8k", "runtime": "1", "time_based": "1"}, "0 8 16 24 0 8 16 24 0 8 16 24 0 8 16 24", 6},
 		{"offset", map[string]string{"offset": "32k", "size": "32k", "bs": "16k"}, "32 48", 0},
+		// 2k left of a 14k capacity: zone 0 is finished and the write
+		// goes to zone 1; zone 1 likewise, the last zone, and a
+		// sequential job ends there (zbd_convert_to_write_zone).
+		{"capacity not a multiple of bs", map[string]string{"zonecapacity": "14k", "size": "32k", "bs": "4k"}, "0 4 8 16 20 24", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
