@@ -51,7 +51,13 @@ func (o Op) String() string {
 
 // Stream generates the operations of one job instance. Its sequence
 // depends only on the plan, the seed and the instance number, never on
-// when operations complete. A Stream is not safe for concurrent use.
+// when operations complete, with one exception: the instances of a
+// zonemode=zbd job with shared_region share one file's zones (zbd.go),
+// so each one's requests depend on the order in which the instances'
+// Next calls come, the driver's issue order (as fio's clones depend on
+// theirs), which the sim backend makes deterministic. A Stream is not
+// safe for concurrent use; the streams of one Streams call are not
+// safe for concurrent use with each other.
 type Stream struct {
 	p     *Plan
 	rng   *rand.Rand

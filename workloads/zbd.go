@@ -60,6 +60,10 @@ const ZoneZBD ZoneMode = "zbd"
 // zones max_open_zones may allow.
 const zbdMaxWriteZones = 4096
 
+// zbdMaxZones bounds the zones a run emulates, over all its files, since
+// each is kept in memory.
+const zbdMaxZones = 1 << 20
+
 // zbdPlan is what a plan of zonemode=zbd fixes for its streams.
 type zbdPlan struct {
 	zoneSize, capacity uint64
@@ -619,6 +623,9 @@ func (p *Plan) zbdPlan(starts []uint64) error {
 	if j.RW.Writes() && capacity < j.BlockSize {
 		return bad("zonecapacity", "smaller than bs=%s: fio's writes fail (zone capacity smaller than minimum block size)", FormatSize(j.BlockSize))
 	}
+	if j.Offset > math.MaxUint64-j.Size-zs {
+		return bad("offset", "offset + size overflows")
+	}
 	// init_zone_info: the file may not be smaller than a zone.
 	if fileEnd := j.Offset + j.Size; fileEnd < zs {
 		return bad("size", "fio's file, offset + size = %s (runbench's size is 64m unless set), is smaller than zonesize=%s: fio refuses a file smaller than one zone (zbd.c init_zone_info), and runbench's file is the job's region of the image: set a size of at least one zone", FormatSize(fileEnd), FormatSize(zs))
@@ -649,8 +656,16 @@ func (p *Plan) zbdPlan(starts []uint64) error {
 		}
 	}
 	shift := off - j.Offset
+	files, fileEnd := uint64(j.NumJobs), j.Offset+j.Size
+	if j.SharedRegion {
+		files = 1
+	}
 	for k := range starts {
 		starts[k] += shift
+		fileEnd = max(fileEnd, starts[k]-shift+j.Size)
+	}
+	if n := (fileEnd-1)/zs + 1; n > zbdMaxZones/files {
+		return bad("zonesize", "cuts fio's file (offset + size = %s) into %d zones, for each of %d files: runbench keeps at most %d zones in all", FormatSize(fileEnd), n, files, zbdMaxZones)
 	}
 	z := &zbdPlan{zoneSize: zs, capacity: capacity, shift: shift, origSize: j.Size,
 		threshold: j.ZoneResetThreshold, freq: j.ZoneResetFrequency, maxWrite: j.MaxOpenZones, jobMax: j.JobMaxOpenZones}

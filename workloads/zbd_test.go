@@ -376,6 +376,7 @@ func TestZBDRefused(t *testing.T) {
 	checkPlanError(t, z("zonesize", "16k", "offset", "10k", "size", "20k"), "size", "at least one zone")
 	checkPlanError(t, z("size", "4z"), "size", "needs a zonesize")
 	checkPlanError(t, z("zonesize", "16k", "size", "1m", "zoneskip", "16k"), "zoneskip", "not supported")
+	checkPlanError(t, z("zonesize", "512", "bs", "512", "size", "1g"), "zonesize", "runbench keeps at most 1048576 zones")
 }
 
 // zbdCheck follows a run's requests in submission order through the
