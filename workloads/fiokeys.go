@@ -88,6 +88,8 @@ func init() {
 	}{
 		{"atomic", "atomic writes: runbench's image has none", "0"},
 		{"flow flow_id flow_sleep flow_watermark", "fio's flow control couples jobs running together; runbench runs each job alone", "0"},
+		{"write_zone_remainder", "with zonemode=zbd, fio then writes the remainder of a zone too small for a block rather than finish the zone, which runbench does not model", "0"},
+		{"recover_zbd_write_error", "recovery from a zoned device's write errors (with continue_on_error): runbench's emulated zones fail no write, and a runbench run stops at its first failed request", "0"},
 		{"max_latency", "fio fails the job at the first request slower than it; runbench does not", "0"},
 		{"cmdprio_percentage cmdprio_bssplit cmdprio cmdprio_class cmdprio_hint",
 			"per-command priorities order a job's own requests against each other at the device; runbench's image passes no priority down", ""},

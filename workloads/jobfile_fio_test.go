@@ -105,6 +105,10 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"stats on", "[a]\nstats=1\nlatency_target=1ms\n", []check{job("a", func(j Job) bool { return j.LatencyTarget.Target == time.Millisecond })}, nil},
 		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\nzonesize=1m\nwrite_mode=zone_append\n", nil, []string{"jobs/main.fio:5:", "[a] write_mode=zone_append", "zone append"}},
 		{"write_mode default", "[a]\nwrite_mode=write\n", []check{ignored("write_mode (set to fio's default")}, nil},
+		{"write_zone_remainder", "[a]\nrw=randwrite\nzonemode=zbd\nzonesize=1m\nwrite_zone_remainder=1\n", nil, []string{"jobs/main.fio:5:", "write_zone_remainder=1", "does not model"}},
+		{"zbd keys", "[a]\nrw=randwrite\nzonemode=zbd\nzonesize=1m\nmax_open_zones=4\njob_max_open_zones=2\nzonecapacity=768k\nignore_zone_limits=1\nwrite_zone_remainder=0\n", []check{job("a", func(j Job) bool {
+			return j.MaxOpenZones == 4 && j.JobMaxOpenZones == 2 && j.ZoneCapacity == 768<<10 && j.IgnoreZoneLimits
+		})}, nil},
 		{"zbd without zonesize", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "needs a zonesize"}},
 		{"zbd with verify", "[a]\nrw=randwrite\nzonemode=zbd\nzonesize=1m\nsize=4m\nverify=crc32c\n", nil, []string{"jobs/main.fio:6:", "[a] verify=crc32c", "not supported with zonemode=zbd"}},
 		{"zbd read with verify", "[a]\nrw=read\nzonemode=zbd\nzonesize=1m\nsize=4m\nverify=crc32c\n", []check{job("a", func(j Job) bool { return j.ZoneMode == ZoneZBD })}, nil},

@@ -288,6 +288,9 @@ func (g *zbdGen) offset(s *Stream, kind OpKind) (uint64, bool) {
 		if j.NoRandomMap {
 			block = s.rng.Uint64N(p.lay.units)
 		} else {
+			if g.perm.i == g.perm.n && j.TimeBased && j.Runtime > 0 {
+				g.fileReset()
+			}
 			block = g.perm.next(s.rng)
 		}
 		return g.fileOffset + block*j.BlockSize, true
@@ -308,6 +311,17 @@ func (g *zbdGen) offset(s *Stream, kind OpKind) (uint64, bool) {
 		return 0, false
 	}
 	return *pos, true
+}
+
+// fileReset is what fio's fio_file_reset does to a file whose random
+// map a time_based job has filled (get_next_rand_block), before it
+// draws again: the positions back at the region's start, no write
+// issued (so the first read of a mixed job is a write again:
+// zbd_adjust_ddir), and the reset count started afresh (zbd_file_reset).
+func (g *zbdGen) fileReset() {
+	g.lastPos = [2]uint64{g.fileOffset, g.fileOffset}
+	g.wrote = false
+	g.dev.resetWriteCnt()
 }
 
 // adjustRead is zbd_adjust_block's DDIR_READ: the read moved into
@@ -577,12 +591,9 @@ func (p *Plan) zbdPlan(starts []uint64) error {
 		return bad("zonecapacity", "larger than zonesize=%s (fio refuses it)", FormatSize(zs))
 	case j.ZoneCapacity%512 != 0:
 		return bad("zonecapacity", "must be a multiple of 512 bytes")
-	case j.ZoneRange != 0 || j.ZoneSkip != 0:
-		key := "zonerange"
-		if j.ZoneSkip != 0 {
-			key = "zoneskip"
-		}
-		return bad(key, "not supported with zonemode=zbd (runbench does not model fio's zone skipping of a zoned device)")
+	case j.ZoneSkip != 0:
+		// (zonerange is strided zones' alone: fio's zbd ignores it.)
+		return bad("zoneskip", "not supported with zonemode=zbd (runbench does not model setup_zbd_zone_mode's skipping of a sequential job from zone to zone)")
 	case j.MaxOpenZones > zbdMaxWriteZones:
 		return bad("max_open_zones", "larger than %d (fio's limit)", zbdMaxWriteZones)
 	case j.JobMaxOpenZones > zbdMaxWriteZones:

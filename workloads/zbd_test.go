@@ -224,7 +224,10 @@ func drawnOffsets(t *testing.T, set map[string]string, n int) []uint64 {
 //     write_zones[0]), and a zone closes when a write fills it;
 //   - with zone_reset_threshold and zone_reset_frequency, once the
 //     region holds threshold*size bytes, every 1/frequency-th write
-//     resets its zone first (zbd_dec_and_reset_write_cnt).
+//     resets its zone first (zbd_dec_and_reset_write_cnt), the count
+//     starting afresh at each pass over the region (time_based: fio's
+//     get_next_rand_block calls fio_file_reset, and so zbd_file_reset,
+//     when the random map is full).
 func TestZBDRandomWrite(t *testing.T) {
 	const zs, bs = 64 << 10, 16 << 10
 	base := map[string]string{"rw": "randwrite", "zonemode": "zbd", "zonesize": "64k", "size": "256k", "bs": "16k", "runtime": "1", "time_based": "1"}
@@ -266,7 +269,10 @@ func TestZBDRandomWrite(t *testing.T) {
 		var valid uint64
 		cnt := 2 // 1/0.5
 		var out []uint64
-		for _, off := range offs {
+		for i, off := range offs {
+			if i > 0 && i%16 == 0 {
+				cnt = 2 // a new pass: fio_file_reset, zbd_file_reset
+			}
 			z := off / zs
 			if valid >= 128<<10 { // 0.5 of 256k
 				if cnt--; cnt == 0 {
@@ -334,6 +340,7 @@ func TestZBDPlan(t *testing.T) {
 		{map[string]string{"rw": "read", "zonesize": "16k", "size": "40k", "read_beyond_wp": "1"}, 0, 32 * k, ""},
 		{map[string]string{"rw": "randtrim", "zonesize": "16k", "bs": "16k", "size": "64k"}, 0, 64 * k, "without I/O"},
 		{map[string]string{"rw": "randwrite", "zonesize": "16k", "size": "64k", "io_size": "2z"}, 0, 64 * k, ""},
+		{map[string]string{"rw": "randwrite", "zonesize": "16k", "size": "64k", "zonerange": "32k"}, 0, 64 * k, ""},
 	}
 	for _, tt := range tests {
 		tt.set["zonemode"] = "zbd"
