@@ -683,7 +683,7 @@ func (p *Plan) zbdPlan(starts []uint64) error {
 	switch {
 	case !j.RW.Reads() && !j.RW.Writes():
 		z.note = "its trims reset zones, which on a regular file fio does without I/O (zbd_do_io_u_trim), so runbench issues no requests for it"
-	case !j.RW.Writes() && !j.ReadBeyondWP:
+	case (!j.RW.Writes() || j.RWMixRead == 100 && (j.RW == RWMixed || j.RW == RWRandMixed)) && !j.ReadBeyondWP:
 		z.note = "fio's emulated zones start empty and a read goes only below a write pointer (read_beyond_wp=0), so fio finds no data and ends the job at once: runbench issues no requests for it"
 	}
 	j.Offset, j.Size = off, size

@@ -338,6 +338,7 @@ func TestZBDPlan(t *testing.T) {
 		{map[string]string{"rw": "write", "zonesize": "16k", "offset": "10k", "size": "40k"}, 16 * k, 32 * k, ""},
 		{map[string]string{"rw": "read", "zonesize": "16k", "offset": "10k", "size": "40k"}, 10 * k, 38 * k, "ends the job at once"},
 		{map[string]string{"rw": "read", "zonesize": "16k", "size": "40k", "read_beyond_wp": "1"}, 0, 32 * k, ""},
+		{map[string]string{"rw": "randrw", "rwmixread": "100", "zonesize": "16k", "size": "64k"}, 0, 64 * k, "ends the job at once"},
 		{map[string]string{"rw": "randtrim", "zonesize": "16k", "bs": "16k", "size": "64k"}, 0, 64 * k, "without I/O"},
 		{map[string]string{"rw": "randwrite", "zonesize": "16k", "size": "64k", "io_size": "2z"}, 0, 64 * k, ""},
 		{map[string]string{"rw": "randwrite", "zonesize": "16k", "size": "64k", "zonerange": "32k"}, 0, 64 * k, ""},
