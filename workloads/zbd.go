@@ -47,7 +47,13 @@ import (
 // choice. The instances of a job with shared_region (fio's clones of a
 // job naming one file) share one zone state, as fio's clones share the
 // file's zones and its open-zone limit; others have a file, and zones,
-// each. Not reproduced: fio's zone locks (an instance writing to a zone
+// each. As in fio, an instance's count of open zones (job_max_open_zones)
+// goes down when its write fills a zone, whichever instance opened it,
+// and wraps below 0 (fio's unsigned td->num_write_zones); and several
+// of fio's paths end a job early (a sequential reader reaching the
+// written data's end, a sequential writer finishing its last zone, a
+// random writer finding no zone under the limits): runbench's streams
+// end there too. Not reproduced: fio's zone locks (an instance writing to a zone
 // another has a write in flight to waits for it) and its draining of
 // requests in flight before a zone reset or finish, both timing and not
 // offsets; verify's changes to the zone choice (refused); and the zones
@@ -182,7 +188,7 @@ type zbdGen struct {
 	origin             uint64 // the image offset of the file's byte 0
 	fileOffset, ioSize uint64 // the region in the file, as fio's f->file_offset and f->io_size
 	minZone, maxZone   uint32
-	numWrite           int       // fio's td->num_write_zones
+	numWrite           uint32    // fio's td->num_write_zones: unsigned, and counted down by the instance whose write fills a zone, whichever opened it
 	lastPos            [2]uint64 // fio's f->last_pos of reads and writes
 	wrote              bool      // a write was issued (fio's last_start[DDIR_WRITE] set)
 	perm               lazyPerm  // the random map
@@ -437,7 +443,7 @@ func (g *zbdGen) writeZoneGet(z uint32) bool {
 	if d.zones[z].write {
 		return d.remainder(z) != 0
 	}
-	if d.p.jobMax > 0 && g.numWrite >= d.p.jobMax || d.numWrite >= d.p.maxWrite {
+	if d.p.jobMax > 0 && g.numWrite >= uint32(d.p.jobMax) || d.numWrite >= d.p.maxWrite {
 		return false
 	}
 	d.writeZones[d.numWrite] = z
@@ -457,7 +463,7 @@ func (g *zbdGen) writeZonePut(z uint32) {
 		if d.writeZones[i] == z {
 			copy(d.writeZones[i:], d.writeZones[i+1:])
 			d.numWrite--
-			g.numWrite--
+			g.numWrite-- // may wrap, as fio's unsigned count
 			d.zones[z].write = false
 			return
 		}

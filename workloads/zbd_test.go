@@ -2,6 +2,7 @@ package workloads
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,7 +93,7 @@ func TestZBDAdjustWrite(t *testing.T) {
 		set     map[string]string
 		wps     []uint64
 		open    []uint32 // the write zones, in order
-		jobOpen int      // the instance's count of them
+		jobOpen uint32   // the instance's count of them
 		off     uint64
 		want    uint64
 		after   []uint64 // write pointers after, past each zone's start
@@ -498,5 +499,87 @@ func TestZBDSharedDevice(t *testing.T) {
 		if a.Off != 0 || b.Off != want {
 			t.Errorf("shared_region=%s: first writes at %#x and %#x, want 0 and %#x", shared, a.Off, b.Off, want)
 		}
+	}
+}
+
+// TestZBDStreamsInvariant drains long streams of zonemode=zbd jobs,
+// among them ones whose zones fill, are finished and are reset many
+// times over, and checks each write against the zones as the writes
+// before it left them: at the write pointer, or at the start of a zone
+// that could not take a block (fio resets it first), never past the
+// capacity; reads below the write pointer (or, in a zone that could not
+// take a block, which fio may have finished, its write pointer at the
+// zone's end, anywhere in it); and each instance within its region.
+// Instances may end, as fio's jobs do in zonemode=zbd (a sequential
+// reader reaching the written data's end, a sequential writer
+// finishing its last zone, a writer under job_max_open_zones whose
+// count went astray).
+func TestZBDStreamsInvariant(t *testing.T) {
+	const k = 1 << 10
+	tests := []map[string]string{
+		{"rw": "randwrite", "max_open_zones": "1", "zonecapacity": "14k"},
+		{"rw": "randwrite", "max_open_zones": "3", "job_max_open_zones": "2", "numjobs": "3", "shared_region": "1"},
+		{"rw": "randrw", "max_open_zones": "2", "zonecapacity": "10k", "numjobs": "2", "shared_region": "1"},
+		{"rw": "write", "zonecapacity": "14k", "numjobs": "2"},
+		{"rw": "rw", "zonecapacity": "12k", "numjobs": "2", "offset_increment": "4z", "shared_region": "1"},
+		{"rw": "randwrite", "norandommap": "1", "max_open_zones": "4"},
+	}
+	for _, set := range tests {
+		t.Run(fmt.Sprint(set), func(t *testing.T) {
+			for k, v := range map[string]string{"zonemode": "zbd", "zonesize": "16k", "size": "4z", "bs": "4k", "runtime": "1", "time_based": "1"} {
+				set[k] = v
+			}
+			p := mustPlan(t, "inv", set)
+			capacity := uint64(16 * k)
+			if c := set["zonecapacity"]; c != "" {
+				n, _ := ParseSize(c)
+				capacity = n
+			}
+			ss := p.Streams(3)
+			// One file with shared_region, else one per instance: key
+			// the zones by image offset either way.
+			wp := map[uint64]uint64{}
+			finishable := map[uint64]bool{} // a zone that cannot take a block may be finished: readable to its end
+			var writes, reads int
+			ended := make([]bool, len(ss))
+			for step, live := 0, len(ss); step < 3000 && live > 0; step++ {
+				i := step % len(ss)
+				if ended[i] {
+					continue
+				}
+				op, ok := ss[i].Next()
+				if !ok {
+					ended[i] = true
+					live--
+					continue
+				}
+				base, size := p.Region(i)
+				if op.Off < base || op.Off+op.Len > base+size {
+					t.Fatalf("instance %d: %v outside its region %#x+%#x", i, op, base, size)
+				}
+				z := op.Off / (16 * k) * (16 * k)
+				in := op.Off - z
+				switch op.Kind {
+				case OpWrite:
+					writes++
+					if in != wp[z] && !(in == 0 && capacity-min(wp[z], capacity) < op.Len) || in+op.Len > capacity {
+						t.Fatalf("step %d: %v, zone at %#x written to %#x", step, op, z, wp[z])
+					}
+					wp[z] = in + op.Len
+					finishable[z] = capacity-wp[z] < 4*k
+				case OpRead:
+					reads++
+					if in+op.Len > wp[z] && !(finishable[z] && in+op.Len <= 16*k) {
+						t.Fatalf("step %d: %v, zone at %#x holds %#x", step, op, z, wp[z])
+					}
+				}
+			}
+			if set["rw"] == "randwrite" && set["job_max_open_zones"] == "" && slices.Contains(ended, true) {
+				t.Errorf("a random writer without job_max_open_zones ended (instances ended: %v)", ended)
+			}
+			if writes == 0 || set["rw"] == "randrw" && reads == 0 {
+				t.Errorf("%d writes, %d reads", writes, reads)
+			}
+		})
 	}
 }
