@@ -124,6 +124,10 @@ func TestZBDAdjustWrite(t *testing.T) {
 		// job_max_open_zones=1 and the instance has zone 0 open: zone 1
 		// may not open although the file's limit has room.
 		{"job limit", map[string]string{"max_open_zones": "4", "job_max_open_zones": "1"}, []uint64{4 * k, 0, 0, 0}, []uint32{0}, 1, 20 * k, 4 * k, []uint64{8 * k, 0, 0, 0}, 0},
+		// Another instance's write filled a zone this one opened, so
+		// this one's count went below 0: fio's unsigned count wraps, and
+		// the instance may open no zone.
+		{"job limit: a count wrapped below 0", map[string]string{"max_open_zones": "4", "job_max_open_zones": "2"}, []uint64{4 * k, 0, 0, 0}, []uint32{0}, ^uint32(0), 20 * k, 4 * k, []uint64{8 * k, 0, 0, 0}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
