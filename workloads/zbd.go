@@ -77,7 +77,7 @@ type zbdPlan struct {
 	origSize           uint64 // size before the alignment: the file fio lays out ends at offset + size
 	threshold, freq    float64
 	maxWrite, jobMax   int
-	note               string // why the job issues no I/O, when it issues none
+	note               string // what the job does otherwise than it seems to ask: its region rounded, no I/O
 }
 
 // zbdZone is one emulated zone: fio's fio_zone_info of a regular file.
@@ -686,19 +686,28 @@ func (p *Plan) zbdPlan(starts []uint64) error {
 	}
 	z := &zbdPlan{zoneSize: zs, capacity: capacity, shift: shift, origSize: j.Size,
 		threshold: j.ZoneResetThreshold, freq: j.ZoneResetFrequency, maxWrite: j.MaxOpenZones, jobMax: j.JobMaxOpenZones}
+	var notes []string
+	if off != j.Offset || size != j.Size {
+		notes = append(notes, fmt.Sprintf("fio rounds the region to whole zones (zbd_zone_align_file_sizes): offset %s, size %s, not %s, %s", FormatSize(off), FormatSize(size), FormatSize(j.Offset), FormatSize(j.Size)))
+	}
 	switch {
 	case !j.RW.Reads() && !j.RW.Writes():
 		z.note = "its trims reset zones, which on a regular file fio does without I/O (zbd_do_io_u_trim), so runbench issues no requests for it"
 	case (!j.RW.Writes() || j.RWMixRead == 100 && (j.RW == RWMixed || j.RW == RWRandMixed)) && !j.ReadBeyondWP:
 		z.note = "fio's emulated zones start empty and a read goes only below a write pointer (read_beyond_wp=0), so fio finds no data and ends the job at once: runbench issues no requests for it"
 	}
+	if z.note != "" {
+		notes = append(notes, z.note)
+	}
+	z.note = strings.Join(notes, "; ")
 	j.Offset, j.Size = off, size
 	p.zbd = z
 	return nil
 }
 
-// Note says what a run of the plan will not do that the job seems to
-// ask for, or "" when nothing: a zonemode=zbd job that issues no I/O.
+// Note says what a run of the plan does otherwise than the job seems to
+// ask, or "" when nothing: with zonemode=zbd, a region fio rounds to
+// whole zones, or a job that issues no I/O.
 func (p *Plan) Note() string {
 	if p.zbd == nil || p.zbd.note == "" {
 		return ""
