@@ -41,23 +41,29 @@ import (
 // The write pointers move when a request is generated, which is when the
 // driver issues it: fio moves them when it queues the request
 // (zbd_queue_io). A zone a write fills leaves the write zones at once, as
-// with fio's synchronous engines; an asynchronous engine removes it when
-// the write completes, but fio then drains the requests in flight before
-// it looks for another zone (io_u_quiesce), which comes to the same
-// choice. The instances of a job with shared_region (fio's clones of a
-// job naming one file) share one zone state, as fio's clones share the
-// file's zones and its open-zone limit; others have a file, and zones,
-// each. As in fio, an instance's count of open zones (job_max_open_zones)
+// with fio's synchronous engines (psync, libzbc: the request completes as
+// it is queued). The instances of a job with shared_region (fio's clones
+// of a job naming one file) share one zone state, as fio's clones share
+// the file's zones and its open-zone limit; others have a file, and
+// zones, each. As in fio, an instance's count of open zones (job_max_open_zones)
 // goes down when its write fills a zone, whichever instance opened it,
 // and wraps below 0 (fio's unsigned td->num_write_zones); and several
 // of fio's paths end a job early (a sequential reader reaching the
 // written data's end, a sequential writer finishing its last zone, a
 // random writer finding no zone under the limits): runbench's streams
-// end there too. Not reproduced: fio's zone locks (an instance writing to a zone
-// another has a write in flight to waits for it) and its draining of
-// requests in flight before a zone reset or finish, both timing and not
-// offsets; verify's changes to the zone choice (refused); and the zones
-// of several jobs sharing one file (runbench runs each job alone).
+// end there too.
+//
+// Not reproduced: fio's zone locks (an instance writing to a zone
+// another instance has a write in flight to waits for that write) and
+// fio's draining of an instance's requests in flight (io_u_quiesce)
+// before a zone reset or finish and when it looks for another zone,
+// both timing rather than offsets; with an asynchronous engine and
+// max_open_zones, that fio keeps a zone among the write zones until the
+// write in flight that fills it completes (a write drawn to it meanwhile
+// may go to another zone, where runbench's, the zone already closed,
+// reopens and resets it); verify's changes to the zone choice
+// (refused); zoneskip (refused); and the zones of several jobs sharing
+// one file (runbench runs each job alone).
 
 // ZoneZBD is fio's zoned-device mode, emulated on a regular file.
 const ZoneZBD ZoneMode = "zbd"
