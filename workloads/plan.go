@@ -422,6 +422,11 @@ func (p *Plan) planAmount() error {
 		p.budget = satMul(amount, loops)
 	case j.IOSize > 0:
 		p.opsPerJob = satMul((j.IOSize+j.BlockSize-1)/j.BlockSize, loops)
+	case p.zbd != nil && j.NoRandomMap && j.RW.Random():
+		// fio's budget is size as set (td->total_io_size), not the
+		// region it rounded to whole zones, which only a random map
+		// (full sooner) or a sequential job (at its end sooner) stops at.
+		p.opsPerJob = satMul((p.zbd.origSize+j.BlockSize-1)/j.BlockSize, loops)
 	default:
 		p.opsPerJob = satMul(lay.units, loops)
 	}

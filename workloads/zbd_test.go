@@ -365,6 +365,18 @@ func TestZBDPlan(t *testing.T) {
 	if p := mustPlan(t, "zbd", map[string]string{"rw": "randwrite", "zonemode": "zbd", "zonesize": "16k", "size": "64k", "io_size": "2z"}); p.OpsPerJob() != 8 {
 		t.Errorf("io_size=2z of 16k zones: %d ops of 4k, want 8", p.OpsPerJob())
 	}
+	// A region rounded from 40k to 32k: a pass is the 8 blocks of the
+	// rounded region, random (the random map is full) or sequential (at
+	// its end); with norandommap fio's budget, size=40k, is 10 blocks.
+	for _, tt := range []struct {
+		rw, norandommap string
+		ops             uint64
+	}{{"randwrite", "0", 8}, {"write", "0", 8}, {"randwrite", "1", 10}, {"write", "1", 8}} {
+		p := mustPlan(t, "zbd", map[string]string{"rw": tt.rw, "norandommap": tt.norandommap, "zonemode": "zbd", "zonesize": "16k", "size": "40k"})
+		if p.OpsPerJob() != tt.ops {
+			t.Errorf("rw=%s norandommap=%s, size=40k of 16k zones: %d ops of 4k, want %d", tt.rw, tt.norandommap, p.OpsPerJob(), tt.ops)
+		}
+	}
 }
 
 // TestZBDRefused checks the errors of zonemode=zbd, each naming its key.
