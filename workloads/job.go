@@ -251,7 +251,9 @@ type Job struct {
 	// ZoneMode, with ZoneSize, ZoneRange and ZoneSkip, moves the requests
 	// through strided zones (keys zonemode, zonesize, zonerange,
 	// zoneskip; see zones.go): "" (none unless ZoneSize is set, as fio),
-	// ZoneNone or ZoneStrided. ZoneRange 0 means ZoneSize.
+	// ZoneNone or ZoneStrided; or, ZoneZBD, through fio's zoned-device
+	// mode emulated on a regular file, zones of ZoneSize (zbd.go).
+	// ZoneRange 0 means ZoneSize.
 	ZoneMode                      ZoneMode
 	ZoneSize, ZoneRange, ZoneSkip uint64
 	// ZoneCapacity, MaxOpenZones, JobMaxOpenZones, ZoneResetThreshold,

@@ -48,8 +48,9 @@ type JobFile struct {
 	// than the file gives them: fio lets jobs share a name, runbench's
 	// records and -workloads need distinct ones.
 	Renamed []string
-	// Notes says, one line each, what a job will not do that it seems
-	// to ask for (Plan.Note): a zonemode=zbd job that issues no I/O.
+	// Notes says, one line each, what a job does otherwise than it
+	// seems to ask (Plan.Note): with zonemode=zbd, a region fio rounds
+	// to whole zones, or a job that issues no I/O.
 	Notes []string
 }
 
