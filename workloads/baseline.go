@@ -169,6 +169,8 @@ func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 		return nil, "", errors.New("qemu-img bench issues one stream over one region (nrfiles)")
 	case j.zoned():
 		return nil, "", errors.New("qemu-img bench has no strided zones (zonemode=strided)")
+	case j.ZoneMode == ZoneZBD:
+		return nil, "", errors.New("qemu-img bench has no zoned-device mode (zonemode=zbd): its writes go where it strides, not to write pointers")
 	}
 	step := benchStride(p)
 	args = []string{"bench", "-c", strconv.FormatUint(p.opsPerJob, 10), "-d", strconv.Itoa(qd),

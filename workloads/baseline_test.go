@@ -83,6 +83,7 @@ func TestBenchArgs(t *testing.T) {
 		{"offset modifier", map[string]string{"rw": "write:4k", "size": "1m"}, 1, "", nil, "no offset modifier"},
 		{"nrfiles", map[string]string{"rw": "write", "size": "1m", "nrfiles": "2"}, 1, "", nil, "one stream over one region"},
 		{"strided zones", map[string]string{"rw": "write", "size": "1m", "zonesize": "64k", "zoneskip": "64k"}, 1, "", nil, "no strided zones"},
+		{"zbd zones", map[string]string{"rw": "randwrite", "size": "1m", "zonemode": "zbd", "zonesize": "64k"}, 1, "", nil, "no zoned-device mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

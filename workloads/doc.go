@@ -13,8 +13,10 @@
 // amounts (io_size, loops, time_based), skewed distributions (zipf,
 // pareto, normal, zoned), pacing (rate, rate_iops, thinktime, ramp_time:
 // pacing.go), rw's offset modifier (offsetmod.go), several files per
-// job (nrfiles: files.go), strided zones (zones.go), sync writes (sync)
-// and the replay of fio iologs (iolog.go).
+// job (nrfiles: files.go), strided zones (zones.go), fio's zoned-device
+// mode on a regular file (zonemode=zbd: zbd.go, writes at emulated
+// write pointers, reads below them), sync writes (sync) and the replay
+// of fio iologs (iolog.go).
 // Jobs come from a job file in fio's syntax (ParseJobFileWith, which
 // accepts and names the fio keys that change nothing runbench measures,
 // fiokeys.go, and refuses those that would) or from key=value settings

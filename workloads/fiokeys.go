@@ -87,9 +87,9 @@ func init() {
 		keys, why, neutral string
 	}{
 		{"atomic", "atomic writes: runbench's image has none", "0"},
-		{"zonecapacity max_open_zones job_max_open_zones zone_reset_threshold zone_reset_frequency read_beyond_wp ignore_zone_limits",
-			"zoned-device mode (zonemode=zbd) changes which offsets fio issues; runbench does not implement fio's zone choice", "none"},
 		{"flow flow_id flow_sleep flow_watermark", "fio's flow control couples jobs running together; runbench runs each job alone", "0"},
+		{"write_zone_remainder", "with zonemode=zbd, fio then writes the remainder of a zone too small for a block rather than finish the zone, which runbench does not model", "0"},
+		{"recover_zbd_write_error", "recovery from a zoned device's write errors (with continue_on_error): runbench's emulated zones fail no write, and a runbench run stops at its first failed request", "0"},
 		{"max_latency", "fio fails the job at the first request slower than it; runbench does not", "0"},
 		{"cmdprio_percentage cmdprio_bssplit cmdprio cmdprio_class cmdprio_hint",
 			"per-command priorities order a job's own requests against each other at the device; runbench's image passes no priority down", ""},
@@ -100,7 +100,8 @@ func init() {
 			"a flush pattern runbench does not issue (it has fsync=N, a flush after every N writes)", "0"},
 		{"exitall exit_what",
 			"ends the jobs running together when one finishes; runbench runs each job alone, one after another", "0"},
-		{"sg_write_mode write_mode pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
+		{"write_mode", "the write command of fio's io_uring_cmd engine: zone_append is a zoned device's zone append (the device places the data at the zone's write pointer and says where), uncor, zeroes and verify are other commands than a write; runbench's image has only writes (write, fio's default, is accepted)", "write"},
+		{"sg_write_mode pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
 			"a command feature of the device that runbench's image does not have", "0"},
 		{"verify_only trim_verify_zero",
 			"verification reads among the job's own I/O change what is measured", "0"},

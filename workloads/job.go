@@ -251,9 +251,32 @@ type Job struct {
 	// ZoneMode, with ZoneSize, ZoneRange and ZoneSkip, moves the requests
 	// through strided zones (keys zonemode, zonesize, zonerange,
 	// zoneskip; see zones.go): "" (none unless ZoneSize is set, as fio),
-	// ZoneNone or ZoneStrided. ZoneRange 0 means ZoneSize.
+	// ZoneNone or ZoneStrided; or, ZoneZBD, through fio's zoned-device
+	// mode emulated on a regular file, zones of ZoneSize (zbd.go).
+	// ZoneRange 0 means ZoneSize.
 	ZoneMode                      ZoneMode
 	ZoneSize, ZoneRange, ZoneSkip uint64
+	// ZoneCapacity, MaxOpenZones, JobMaxOpenZones, ZoneResetThreshold,
+	// ZoneResetFrequency, ReadBeyondWP and IgnoreZoneLimits are fio's
+	// keys of zonemode=zbd (zonecapacity, max_open_zones,
+	// job_max_open_zones, zone_reset_threshold, zone_reset_frequency,
+	// read_beyond_wp, ignore_zone_limits; see zbd.go): the writable
+	// bytes of a zone (0: ZoneSize), the zones open for writing at once
+	// on the file and per instance (0: no limit), the fraction of the
+	// region written past which every 1/ZoneResetFrequency-th write
+	// resets its zone, reads below the write pointer only unless
+	// ReadBeyondWP, and the device's limits ignored (a regular file has
+	// none).
+	ZoneCapacity                   uint64
+	MaxOpenZones, JobMaxOpenZones  int
+	ZoneResetThreshold             float64
+	ZoneResetFrequency             float64
+	ReadBeyondWP, IgnoreZoneLimits bool
+	// SizeZones, OffsetZones, IOSizeZones and OffsetIncrementZones, when
+	// not 0, give size, offset, io_size and offset_increment in zones
+	// (fio's "8z"): that many ZoneSize, instead of Size, Offset, IOSize
+	// and OffsetIncrement.
+	SizeZones, OffsetZones, IOSizeZones, OffsetIncrementZones uint64
 	// SyncWrites makes every write durable before it completes (key
 	// sync=1, sync or dsync: fio's O_SYNC, O_DSYNC): the driver follows
 	// each write with a flush and completes the write, its latency
@@ -396,12 +419,26 @@ var coreJobKeys = []jobKey{
 	{name: "numjobs", help: "instances, each with its own region and stream",
 		set: func(j *Job, v string) error { return setInt(&j.NumJobs, v) },
 		get: func(j *Job) string { return strconv.Itoa(j.NumJobs) }},
-	{name: "size", help: "bytes of each instance's region, or N% of the image (image_size, or 64m without it)",
-		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Size, &j.SizePercent, v, 1) },
-		get: func(j *Job) string { return formatSizeOrPercent(j.Size, j.SizePercent) }},
-	{name: "offset", help: "where the first instance's region starts, or N% into the image (aligned up to the smallest block size, as fio)",
-		set: func(j *Job, v string) error { return setSizeOrPercent(&j.Offset, &j.OffsetPercent, v, 0) },
-		get: func(j *Job) string { return formatSizeOrPercent(j.Offset, j.OffsetPercent) }},
+	{name: "size", help: "bytes of each instance's region, or N% of the image (image_size, or 64m without it), or Nz: N zones of zonesize",
+		set: func(j *Job, v string) error {
+			if ok, err := setZones(&j.SizeZones, v); ok {
+				j.Size, j.SizePercent = 0, 0
+				return err
+			}
+			j.SizeZones = 0
+			return setSizeOrPercent(&j.Size, &j.SizePercent, v, 1)
+		},
+		get: func(j *Job) string { return formatSizeOrZones(j.Size, j.SizePercent, j.SizeZones) }},
+	{name: "offset", help: "where the first instance's region starts, or N% into the image (aligned up to the smallest block size, as fio), or Nz: N zones of zonesize in",
+		set: func(j *Job, v string) error {
+			if ok, err := setZones(&j.OffsetZones, v); ok {
+				j.Offset, j.OffsetPercent = 0, 0
+				return err
+			}
+			j.OffsetZones = 0
+			return setSizeOrPercent(&j.Offset, &j.OffsetPercent, v, 0)
+		},
+		get: func(j *Job) string { return formatSizeOrZones(j.Offset, j.OffsetPercent, j.OffsetZones) }},
 	{name: "ops", aliases: []string{"number_ios"}, help: "reads and writes per instance; 0 means one pass over the region (or no limit with runtime)",
 		set: func(j *Job, v string) error { return setUint(&j.Ops, v) },
 		get: func(j *Job) string { return strconv.FormatUint(j.Ops, 10) }},

@@ -31,9 +31,16 @@ var fioJobKeys = []jobKey{
 	{name: "blockalign", aliases: []string{"ba"}, optional: true, help: "random offsets are multiples of this (0: the smallest block size); turns the random map off, as in fio",
 		set: func(j *Job, v string) error { return setSize(&j.BlockAlign, firstOfPair(v)) },
 		get: func(j *Job) string { return FormatSize(j.BlockAlign) }},
-	{name: "io_size", aliases: []string{"io_limit"}, optional: true, help: "bytes each instance reads and writes, going round its region as often as needed (0: one pass)",
-		set: func(j *Job, v string) error { return setSize(&j.IOSize, v) },
-		get: func(j *Job) string { return FormatSize(j.IOSize) }},
+	{name: "io_size", aliases: []string{"io_limit"}, optional: true, help: "bytes each instance reads and writes, going round its region as often as needed (0: one pass), or Nz: N zones of zonesize",
+		set: func(j *Job, v string) error {
+			if ok, err := setZones(&j.IOSizeZones, v); ok {
+				j.IOSize = 0
+				return err
+			}
+			j.IOSizeZones = 0
+			return setSize(&j.IOSize, v)
+		},
+		get: func(j *Job) string { return formatSizeOrZones(j.IOSize, 0, j.IOSizeZones) }},
 	{name: "loops", optional: true, help: "repeat the job's I/O this many times (0 or 1: once)",
 		set: func(j *Job, v string) error { return setInt(&j.Loops, v) },
 		get: func(j *Job) string { return strconv.Itoa(j.Loops) }},
@@ -86,9 +93,16 @@ var fioJobKeys = []jobKey{
 		get: func(j *Job) string { return j.ReplaySkip.String() }},
 	{name: "offset_increment", optional: true, help: "instance i's region starts at offset + i*offset_increment, as fio's (regions may overlap or leave gaps; instances without a shared file, shared_region=0, may not overlap), or N% of the image; a percentage here or in offset aligns each start up to the smallest block size, as fio (0: regions size apart, or all at offset with shared_region)",
 		set: func(j *Job, v string) error {
+			if ok, err := setZones(&j.OffsetIncrementZones, v); ok {
+				j.OffsetIncrement, j.OffsetIncrementPercent = 0, 0
+				return err
+			}
+			j.OffsetIncrementZones = 0
 			return setSizeOrPercent(&j.OffsetIncrement, &j.OffsetIncrementPercent, v, 0)
 		},
-		get: func(j *Job) string { return formatSizeOrPercent(j.OffsetIncrement, j.OffsetIncrementPercent) }},
+		get: func(j *Job) string {
+			return formatSizeOrZones(j.OffsetIncrement, j.OffsetIncrementPercent, j.OffsetIncrementZones)
+		}},
 	{name: "shared_region", optional: true, help: "1 has every instance (numjobs) work on the same region rather than each on its own, as fio's clones of a job naming one filename do (a job file sets it so)",
 		set: func(j *Job, v string) error { return setBool(&j.SharedRegion, v) },
 		get: func(j *Job) string { return formatBool(j.SharedRegion) }},
@@ -131,7 +145,7 @@ var fioJobKeys = []jobKey{
 			return nil
 		},
 		get: func(j *Job) string { return formatFileService(j.FileService, j.FileServiceNr) }},
-	{name: "zonemode", optional: true, help: "none, or strided: the requests stay in a zone of zonerange bytes until zonesize bytes are transferred, then skip zoneskip bytes to the next zone (back at the region's start past its end), as fio's; zbd (zoned devices) is refused",
+	{name: "zonemode", optional: true, help: "none; strided: the requests stay in a zone of zonerange bytes until zonesize bytes are transferred, then skip zoneskip bytes to the next zone (back at the region's start past its end), as fio's; or zbd: fio's zoned-device mode on a regular file, zones of zonesize emulated from the file's start (the image's, or the instance's own), writes at each zone's write pointer, reads below it, trims resetting zones (no I/O), as fio's zbd.c",
 		set: func(j *Job, v string) error { return setWith(&j.ZoneMode, v, parseZoneMode) },
 		get: func(j *Job) string {
 			if j.ZoneMode == "" && j.ZoneSize > 0 {
@@ -142,7 +156,7 @@ var fioJobKeys = []jobKey{
 			}
 			return string(j.ZoneMode)
 		}},
-	{name: "zonesize", optional: true, help: "with zonemode=strided, bytes transferred in a zone before the next (setting it alone makes zonemode strided, as in fio)",
+	{name: "zonesize", optional: true, help: "with zonemode=strided, bytes transferred in a zone before the next (setting it alone makes zonemode strided, as in fio); with zonemode=zbd, the size of the emulated zones (needed, as fio's on a regular file)",
 		set: func(j *Job, v string) error { return setSize(&j.ZoneSize, v) },
 		get: func(j *Job) string { return FormatSize(j.ZoneSize) }},
 	{name: "zonerange", optional: true, help: "with zonemode=strided, the bytes of a zone: sequential requests go round them, random ones draw from them (0: zonesize)",
@@ -151,6 +165,27 @@ var fioJobKeys = []jobKey{
 	{name: "zoneskip", optional: true, help: "with zonemode=strided, bytes left out between one zone and the next",
 		set: func(j *Job, v string) error { return setSize(&j.ZoneSkip, v) },
 		get: func(j *Job) string { return FormatSize(j.ZoneSkip) }},
+	{name: "zonecapacity", optional: true, help: "with zonemode=zbd, the bytes of each zone that can be written (0: zonesize)",
+		set: func(j *Job, v string) error { return setSize(&j.ZoneCapacity, v) },
+		get: func(j *Job) string { return FormatSize(j.ZoneCapacity) }},
+	{name: "max_open_zones", optional: true, help: "with zonemode=zbd, the zones of the file open for writing at once, shared by the instances with shared_region (0: no limit; at most 4096)",
+		set: func(j *Job, v string) error { return setInt(&j.MaxOpenZones, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.MaxOpenZones) }},
+	{name: "job_max_open_zones", optional: true, help: "with zonemode=zbd, the zones each instance may have open for writing (0: no limit; needs max_open_zones)",
+		set: func(j *Job, v string) error { return setInt(&j.JobMaxOpenZones, v) },
+		get: func(j *Job) string { return strconv.Itoa(j.JobMaxOpenZones) }},
+	{name: "zone_reset_threshold", optional: true, help: "with zonemode=zbd and zone_reset_frequency, the fraction of the region holding data (in [0, 1]) from which writes reset their zones",
+		set: func(j *Job, v string) error { return setWith(&j.ZoneResetThreshold, v, parseResetFraction) },
+		get: func(j *Job) string { return strconv.FormatFloat(j.ZoneResetThreshold, 'g', -1, 64) }},
+	{name: "zone_reset_frequency", optional: true, help: "with zonemode=zbd, past zone_reset_threshold one write in 1/N resets its zone first (a fraction in [0, 1]; 0: none)",
+		set: func(j *Job, v string) error { return setWith(&j.ZoneResetFrequency, v, parseResetFraction) },
+		get: func(j *Job) string { return strconv.FormatFloat(j.ZoneResetFrequency, 'g', -1, 64) }},
+	{name: "read_beyond_wp", optional: true, help: "with zonemode=zbd, 1 lets reads go past the write pointers (0: only written data is read; a job with none to read ends, as fio's)",
+		set: func(j *Job, v string) error { return setBool(&j.ReadBeyondWP, v) },
+		get: func(j *Job) string { return formatBool(j.ReadBeyondWP) }},
+	{name: "ignore_zone_limits", optional: true, help: "with zonemode=zbd, 1 ignores the device's open-zone limit: runbench's zones are emulated on a regular file, which has none (max_open_zones still counts, as in fio), so it changes nothing",
+		set: func(j *Job, v string) error { return setBool(&j.IgnoreZoneLimits, v) },
+		get: func(j *Job) string { return formatBool(j.IgnoreZoneLimits) }},
 	{name: "sync", optional: true, help: "1 (or sync, dsync) makes each write durable before it completes, as fio's O_SYNC (O_DSYNC): runbench follows the write with a flush of the image, which writes the data and the table updates that find it, and completes the write, its latency from its submission, once the flush has, as QEMU does for a write with FUA; 0 (none) does not",
 		set: func(j *Job, v string) error {
 			switch strings.ToLower(v) {
@@ -314,6 +349,14 @@ func setSizeOrPercent(size *uint64, pct *int, v string, minPct int) error {
 	}
 	*pct = 0
 	return nil
+}
+
+// formatSizeOrZones renders a size, percentage or count of zones ("8z").
+func formatSizeOrZones(size uint64, pct int, zones uint64) string {
+	if zones > 0 {
+		return strconv.FormatUint(zones, 10) + "z"
+	}
+	return formatSizeOrPercent(size, pct)
 }
 
 // formatSizeOrPercent renders what setSizeOrPercent parses.

@@ -48,6 +48,10 @@ type JobFile struct {
 	// than the file gives them: fio lets jobs share a name, runbench's
 	// records and -workloads need distinct ones.
 	Renamed []string
+	// Notes says, one line each, what a job does otherwise than it
+	// seems to ask (Plan.Note): with zonemode=zbd, a region fio rounds
+	// to whole zones, or a job that issues no I/O.
+	Notes []string
 }
 
 // IgnoredKey is a fio key a job file set that runbench ignores, or
@@ -177,6 +181,9 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 		if err == nil {
 			err = p.CheckLimits()
 		}
+		if err == nil {
+			err = s.zbdVerify()
+		}
 		if err != nil {
 			var ke *KeyError
 			if errors.As(err, &ke) {
@@ -189,6 +196,9 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 			continue
 		}
 		out.Jobs = append(out.Jobs, s.job)
+		if n := p.Note(); n != "" {
+			out.Notes = append(out.Notes, fmt.Sprintf("%s:%d: [%s] %s", s.pos.file, s.pos.line, s.job.Name, n))
+		}
 	}
 	out.Ignored = ps.ignored
 	errs := ps.errs
@@ -375,6 +385,9 @@ func (ps *jobParser) setting(line string, at pos) {
 	}
 	if why, ok := fioIgnored[key]; ok {
 		cur.verify.set(key, expanded)
+		if key == "verify" {
+			cur.lines[key] = at
+		}
 		if key == "disable_lat" || key == "gtod_reduce" || key == "stats" {
 			var on bool
 			if setBool(&on, expanded) == nil && on != (key == "stats") {

@@ -103,7 +103,15 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"latency samples off", "[a]\ngtod_reduce=1\nlatency_target=1ms\n", nil, []string{"jobs/main.fio:2:", "[a] gtod_reduce", "no latency samples"}},
 		{"stats off", "[global]\nstats=0\n[a]\nlatency_target=1ms\n", nil, []string{"jobs/main.fio:2:", "[a] stats", "no latency samples"}},
 		{"stats on", "[a]\nstats=1\nlatency_target=1ms\n", []check{job("a", func(j Job) bool { return j.LatencyTarget.Target == time.Millisecond })}, nil},
-		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "does not implement its zone choice"}},
+		{"refused key", "[a]\nrw=randwrite\nzonemode=zbd\nzonesize=1m\nwrite_mode=zone_append\n", nil, []string{"jobs/main.fio:5:", "[a] write_mode=zone_append", "zone append"}},
+		{"write_mode default", "[a]\nwrite_mode=write\n", []check{ignored("write_mode (set to fio's default")}, nil},
+		{"write_zone_remainder", "[a]\nrw=randwrite\nzonemode=zbd\nzonesize=1m\nwrite_zone_remainder=1\n", nil, []string{"jobs/main.fio:5:", "write_zone_remainder=1", "does not model"}},
+		{"zbd keys", "[a]\nrw=randwrite\nzonemode=zbd\nzonesize=1m\nmax_open_zones=4\njob_max_open_zones=2\nzonecapacity=768k\nignore_zone_limits=1\nwrite_zone_remainder=0\n", []check{job("a", func(j Job) bool {
+			return j.MaxOpenZones == 4 && j.JobMaxOpenZones == 2 && j.ZoneCapacity == 768<<10 && j.IgnoreZoneLimits
+		})}, nil},
+		{"zbd without zonesize", "[a]\nrw=randwrite\nzonemode=zbd\n", nil, []string{"jobs/main.fio:3:", "[a] zonemode=zbd", "needs a zonesize"}},
+		{"zbd with verify", "[a]\nrw=randwrite\nzonemode=zbd\nzonesize=1m\nsize=4m\nverify=crc32c\n", nil, []string{"jobs/main.fio:6:", "[a] verify=crc32c", "not supported with zonemode=zbd"}},
+		{"zbd read with verify", "[a]\nrw=read\nzonemode=zbd\nzonesize=1m\nsize=4m\nverify=crc32c\n", []check{job("a", func(j Job) bool { return j.ZoneMode == ZoneZBD })}, nil},
 		{"refused engine", "[global]\nioengine=net\n[a]\n", nil, []string{"jobs/main.fio:2:", "ioengine=net", "sends over a network"}},
 		{"data keys ignored", "[a]\nrw=write\nbuffer_pattern=0x01\nzero_buffers\ndedupe_percentage=50\nscramble_buffers=1\n", []check{ignored("buffer_pattern, zero_buffers, dedupe_percentage, scramble_buffers (the data written: runbench's QED image neither compresses")}, nil},
 		{"job priority ignored", "[a]\nprio=7\nprioclass=2\n", []check{ignored("prio, prioclass (the priority of all of a job's I/O")}, nil},
@@ -268,7 +276,42 @@ func TestFioExamples(t *testing.T) {
 			return p.Job().LatencyTarget == LatencyTarget{Target: 500 * time.Millisecond, Window: 5 * time.Second, Percentile: 99.9} && qd == 128
 		}}}},
 		{file: "netio.fio", bad: "testdata/fio/netio.fio:3: ioengine=net: not supported: fio's net engine sends over a network"},
-		{file: "zbd-seq-read.fio", bad: "testdata/fio/zbd-seq-read.fio:10: zonemode=zbd: not supported"},
+		// zonemode=zbd on a regular file (zbd.go): fio's emulated zones
+		// start empty, so a read job reads nothing.
+		{file: "zbd-seq-read.fio", jobs: []jobCheck{{"zbd-seq-read", func(p *Plan) bool {
+			qd, _ := p.JobQD()
+			j := p.Job()
+			return j.ZoneMode == ZoneZBD && j.Offset == 524*256<<20 && j.Size == 10<<30 && qd == 16 &&
+				strings.Contains(p.Note(), "ends the job at once") && len(drain(p.Streams(1)[0], 10)) == 0
+		}}}},
+		{file: "libzbc-seq-read.fio", jobs: []jobCheck{{"libzbc-seq-read", func(p *Plan) bool {
+			qd, _ := p.JobQD()
+			return p.Job().ZoneMode == ZoneZBD && p.Job().Offset == 140660178944 && qd == 1 && len(drain(p.Streams(1)[0], 10)) == 0
+		}}}},
+		// size=8z offset=524z: zones of zonesize; every write at its
+		// zone's write pointer, the first of each zone at its start.
+		{file: "zbd-rand-write-zone-reset-gc.fio", jobs: []jobCheck{{"zbd-rand-write-gc", func(p *Plan) bool {
+			j := p.Job()
+			if j.Offset != 524*256<<20 || j.Size != 8*256<<20 || !j.TimeBased || j.ZoneResetThreshold != 0.7 || j.ZoneResetFrequency != 0.125 || p.Note() != "" {
+				return false
+			}
+			wp := map[uint64]uint64{}
+			for _, op := range drain(p.Streams(1)[0], 40) {
+				z := op.Off / (256 << 20)
+				if op.Kind != OpWrite || op.Len != 32<<20 || z < 524 || z >= 532 || op.Off != z*(256<<20)+wp[z] {
+					return false
+				}
+				wp[z] += op.Len
+			}
+			return true
+		}}}},
+		// Without a size, fio's file would be runbench's 64m default,
+		// smaller than a zone: fio refuses such a file.
+		{file: "libzbc-rand-write.fio", bad: "testdata/fio/libzbc-rand-write.fio:18: [libzbc-rand-write] size=64m: fio's file, offset + size = 64m"},
+		{file: "zbd-rand-write.fio", bad: "testdata/fio/zbd-rand-write.fio:18: [zbd-rand-write] size=64m: fio's file, offset + size = 64m"},
+		{file: "uring-cmd-zoned.fio", bad: "testdata/fio/uring-cmd-zoned.fio:14: [rand-write] zonemode=zbd: zonemode=zbd on a regular file needs a zonesize"},
+		// Its zbd jobs parse; flow (jobs running together) does not.
+		{file: "zbd-rand-write-trim-gc.fio", bad: "testdata/fio/zbd-rand-write-trim-gc.fio:35: [wjob] flow=128: not supported"},
 		// Trims are accepted (rw=randtrim, trim); the device's multi-range
 		// trim command is not.
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:16: [write_bs] num_range=8: not supported"},

@@ -26,6 +26,8 @@ func FuzzParseJobFile(f *testing.F) {
 		"[a]\nrw=read:-12k\nsize=1m\nnrfiles=4\nfile_service_type=random:3\nopenfiles=2\n",
 		"[a]\nrw=randrw:5\nrw_sequencer=identical\nsize=1m\nzonesize=64k\nzonerange=128k\nzoneskip=32k\nsync=1\n",
 		"[a]\nrw=randwrite:3\nnrfiles=8\nfilesize=64k\nsize=256k\nio_size=256k\nloops=3\n",
+		"[global]\nzonemode=zbd\nzonesize=64k\nfilename=x\nnumjobs=2\n[a]\nrw=randrw\nsize=4z\noffset=2z\nmax_open_zones=2\nzonecapacity=48k\nzone_reset_threshold=0.5\nzone_reset_frequency=0.25\n",
+		"[a]\nzonemode=zbd\nzonesize=16k\nrw=write\nsize=100k\noffset=10k\njob_max_open_zones=1\nmax_open_zones=3\nruntime=1\ntime_based\n",
 	} {
 		f.Add(s)
 	}

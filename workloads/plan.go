@@ -42,6 +42,8 @@ type Plan struct {
 	iolog     []iologOp  // the iolog's operations, with read_iolog
 	pace      *pacing    // how requests are spaced in time; nil: as fast as the depth allows
 	starts    []uint64   // with offset_increment: where each instance's region starts
+	// zbd, with zonemode=zbd, is what the zones' streams share (zbd.go).
+	zbd *zbdPlan
 	// prefilled is the prefilled image of the in-memory backends, built
 	// at the first run that needs it; nil (a Plan not made by Job.Plan)
 	// prefills every run afresh.
@@ -70,6 +72,9 @@ func (j Job) Plan() (*Plan, error) {
 	}
 	if !validRW(j.RW) {
 		return bad("rw", "want one of %s", joinValues(rwValues))
+	}
+	if err := j.resolveZoneUnits(); err != nil {
+		return nil, err
 	}
 	if n, ok := singleRange(&j); ok {
 		j.BlockSize, j.BSRange = n, ""
@@ -151,6 +156,12 @@ func (j Job) Plan() (*Plan, error) {
 	}
 	if j.IOLog != nil {
 		if err := p.planIOLog(); err != nil {
+			return nil, err
+		}
+		j = p.job
+	}
+	if j.ZoneMode == ZoneZBD {
+		if err := p.zbdPlan(starts); err != nil {
 			return nil, err
 		}
 		j = p.job
@@ -411,6 +422,11 @@ func (p *Plan) planAmount() error {
 		p.budget = satMul(amount, loops)
 	case j.IOSize > 0:
 		p.opsPerJob = satMul((j.IOSize+j.BlockSize-1)/j.BlockSize, loops)
+	case p.zbd != nil && j.NoRandomMap && j.RW.Random():
+		// fio's budget is size as set (td->total_io_size), not the
+		// region it rounded to whole zones, which only a random map
+		// (full sooner) or a sequential job (at its end sooner) stops at.
+		p.opsPerJob = satMul((p.zbd.origSize+j.BlockSize-1)/j.BlockSize, loops)
 	default:
 		p.opsPerJob = satMul(lay.units, loops)
 	}

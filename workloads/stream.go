@@ -51,7 +51,13 @@ func (o Op) String() string {
 
 // Stream generates the operations of one job instance. Its sequence
 // depends only on the plan, the seed and the instance number, never on
-// when operations complete. A Stream is not safe for concurrent use.
+// when operations complete, with one exception: the instances of a
+// zonemode=zbd job with shared_region share one file's zones (zbd.go),
+// so each one's requests depend on the order in which the instances'
+// Next calls come, the driver's issue order (as fio's clones depend on
+// theirs), which the sim backend makes deterministic. A Stream is not
+// safe for concurrent use; the streams of one Streams call are not
+// safe for concurrent use with each other.
 type Stream struct {
 	p     *Plan
 	rng   *rand.Rand
@@ -82,6 +88,10 @@ func (p *Plan) Streams(seed int64) []*Stream {
 	out := make([]*Stream, p.job.NumJobs)
 	for i := range out {
 		out[i] = p.newStream(seed, i)
+		if g, ok := out[i].gen.(*zbdGen); ok && i > 0 && p.job.SharedRegion {
+			// fio's clones of a job naming one file share its zones.
+			g.dev = out[0].gen.(*zbdGen).dev
+		}
 	}
 	return out
 }
@@ -101,6 +111,8 @@ func (p *Plan) newStream(seed int64, i int) *Stream {
 		s.gen = newFilesGen(s)
 	case p.zone != nil:
 		s.gen = newZonesGen(s)
+	case p.zbd != nil:
+		s.gen = newZBDGen(s, i)
 	default:
 		s.gen = p.pattern.newGen(s)
 	}
@@ -128,7 +140,16 @@ func (s *Stream) Next() (Op, bool) {
 	case s.exhausted():
 		return Op{}, false
 	}
-	op := s.gen.next(s)
+	var op Op
+	if g, ok := s.gen.(endingGen); ok {
+		var more bool
+		if op, more = g.nextOK(s); !more {
+			s.left, s.bound = 0, true
+			return Op{}, false
+		}
+	} else {
+		op = s.gen.next(s)
+	}
 	if !s.bound && s.p.budget > 0 {
 		s.bytes -= min(s.bytes, op.Len)
 	}
@@ -139,6 +160,12 @@ func (s *Stream) Next() (Op, bool) {
 		}
 	}
 	return op, true
+}
+
+// endingGen is an opGen that may end its stream early, as fio's job
+// ends where zbd_adjust_block finds nothing to do (zbd.go).
+type endingGen interface {
+	nextOK(s *Stream) (Op, bool)
 }
 
 // At returns the time the iolog gives the operation Next last returned,

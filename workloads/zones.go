@@ -28,15 +28,13 @@ const (
 	ZoneStrided ZoneMode = "strided"
 )
 
-// parseZoneMode parses zonemode: none or strided; zbd is refused.
+// parseZoneMode parses zonemode: none, strided or zbd (zbd.go).
 func parseZoneMode(v string) (ZoneMode, error) {
 	switch ZoneMode(v) {
-	case ZoneNone, ZoneStrided:
+	case ZoneNone, ZoneStrided, ZoneZBD:
 		return ZoneMode(v), nil
-	case "zbd":
-		return "", errors.New("not supported: zoned-device mode changes which offsets fio issues (writes at each zone's write pointer, open-zone limits, zone resets by threshold and frequency); fio emulates zones on a regular file (zbd.c), but runbench does not implement its zone choice")
 	}
-	return "", errors.New("want none or strided (zbd is refused)")
+	return "", errors.New("want none, strided or zbd")
 }
 
 // zoned reports whether j has strided zones: zonemode=strided, or a
@@ -50,6 +48,9 @@ func (j *Job) zoned() bool {
 // p.zone.
 func (p *Plan) planZones() error {
 	j := &p.job
+	if j.ZoneMode == ZoneZBD {
+		return nil // zbdPlan
+	}
 	if !j.zoned() {
 		if j.ZoneSize > 0 {
 			return j.keyError("zonesize", errors.New("zonemode=none takes no zonesize (fio refuses it too)"))

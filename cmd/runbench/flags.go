@@ -91,6 +91,9 @@ func loadJobs(path string, stderr io.Writer) ([]workloads.Job, error) {
 	for _, line := range jf.Renamed {
 		fmt.Fprintf(stderr, "runbench: -job %s\n", line)
 	}
+	for _, line := range jf.Notes {
+		fmt.Fprintf(stderr, "runbench: -job %s\n", line)
+	}
 	return jf.Jobs, nil
 }
 

@@ -109,12 +109,26 @@ func TestFioJobFile(t *testing.T) {
 func TestFioJobFileRefused(t *testing.T) {
 	dir := t.TempDir()
 	job := filepath.Join(dir, "zoned.fio")
-	os.WriteFile(job, []byte("[global]\nioengine=libaio\n[z]\nrw=randwrite\nzonemode=zbd\n"), 0o644)
+	os.WriteFile(job, []byte("[global]\nioengine=io_uring_cmd\n[z]\nrw=randwrite\nwrite_mode=zone_append\n"), 0o644)
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"-job", job, "-list"}, &stdout, &stderr); code != exitUsage {
 		t.Fatalf("exit %d, want %d: %s", code, exitUsage, stderr.String())
 	}
-	if want := job + ":5: [z] zonemode=zbd: not supported: zoned-device mode"; !strings.Contains(stderr.String(), want) {
+	if want := job + ":5: [z] write_mode=zone_append: not supported: the write command"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q lacks %q", stderr.String(), want)
+	}
+}
+
+// TestZBDReadNote checks -list says that a zonemode=zbd read job reads
+// nothing: fio's emulated zones start empty.
+func TestZBDReadNote(t *testing.T) {
+	job := filepath.Join(t.TempDir(), "zbd.fio")
+	os.WriteFile(job, []byte("[r]\nrw=randread\nzonemode=zbd\nzonesize=1m\nsize=4m\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-job", job, "-list"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if want := job + ":1: [r] zonemode=zbd: fio's emulated zones start empty"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr %q lacks %q", stderr.String(), want)
 	}
 }
