@@ -161,7 +161,12 @@ func TestJobSet(t *testing.T) {
 		{"replay_skip", "everything", nil, "read, write, trim, sync"},
 		{"read_iolog", "x.log", nil, "in a job file"},
 		{"zonemode", "zbd", nil, "does not implement its zone choice"},
-		{"filename", "/dev/sda", nil, "a job file accepts"},
+		// filename is a job key now that jobs naming one file share it.
+		{"filesize", "1m", nil, "a job file accepts"},
+		{"filename", "/dev/sda", func(j Job) bool { return j.Group.Filename == "/dev/sda" }, ""},
+		{"stonewall", "1", func(j Job) bool { return j.Group.Stonewall }, ""},
+		{"flow", "8", func(j Job) bool { return j.Group.Flow == 8 }, ""},
+		{"flow_sleep", "1000", func(j Job) bool { return j.Group.FlowSleep == time.Millisecond }, ""},
 		{"bs", "16k", func(j Job) bool { return j.BlockSize == 16<<10 }, ""},
 		{"blocksize", "8k", func(j Job) bool { return j.BlockSize == 8<<10 }, ""},
 		{"number_ios", "123", func(j Job) bool { return j.Ops == 123 }, ""},

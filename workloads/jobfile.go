@@ -142,8 +142,10 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 	}
 	out := &JobFile{}
 	given := map[string]bool{}
+	givenNames := make(map[*section]string, len(ps.jobs))
 	for _, s := range ps.jobs {
 		given[s.job.Name] = true
+		givenNames[s] = s.job.Name
 	}
 	seen := map[string]*section{}
 	for _, s := range ps.jobs {
@@ -163,6 +165,7 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 		out.Renamed = append(out.Renamed, fmt.Sprintf("%s:%d: the job of the section at line %d is named %q, as is the job of the section at %s:%d: it runs as %q (runbench's records need distinct names; name=NEW names a job)",
 			s.namePos.file, s.namePos.line, s.pos.line, name, first.pos.file, first.pos.line, s.job.Name))
 	}
+	var planned []*section
 	for _, s := range ps.jobs {
 		ps.finish(s)
 		if s.noLat != "" && s.job.LatencyTarget.Target > 0 {
@@ -189,6 +192,10 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 			continue
 		}
 		out.Jobs = append(out.Jobs, s.job)
+		planned = append(planned, s)
+	}
+	if len(ps.errs) == 0 {
+		ps.checkGroups(out.Jobs, planned, givenNames)
 	}
 	out.Ignored = ps.ignored
 	errs := ps.errs
@@ -428,7 +435,7 @@ func (ps *jobParser) setting(line string, at pos) {
 
 // parserKeys are the fio keys fioSetting resolves, which Job.Set does not
 // take.
-var parserKeys = map[string]bool{"filename": true, "name": true, "filesize": true, "fill_device": true, "fill_fs": true, "read_iolog_file": true}
+var parserKeys = map[string]bool{"name": true, "filesize": true, "fill_device": true, "fill_fs": true, "read_iolog_file": true}
 
 // errNotFio says a key is not one the parser resolves itself.
 var errNotFio = errors.New("not a parser key")
@@ -443,8 +450,8 @@ func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 		if strings.Contains(strings.ReplaceAll(value, `\:`, ""), ":") {
 			return errors.New("not supported: several files named (runbench's files are nrfiles equal parts of each instance's region)")
 		}
+		cur.job.Group.Filename = value
 		cur.lines["filename"] = at
-		ps.ignore(key, value, whyTarget, at)
 	case "name":
 		if value == "" {
 			return errors.New("empty name")
@@ -675,4 +682,43 @@ func notText(b []byte, first bool) string {
 		i += size
 	}
 	return ""
+}
+
+// checkGroups checks what the jobs running together need (group.go):
+// each wait_for names a unique job before it (fio's wait_for_ok), and
+// each group plans as one workload (PlanGroup). A problem is a *KeyError
+// at the line that set the key (or the job's section).
+func (ps *jobParser) checkGroups(jobs []Job, secs []*section, given map[*section]string) {
+	names := make([]string, len(secs))
+	for i, s := range secs {
+		names[i] = given[s]
+	}
+	locate := func(err error) error {
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			for _, s := range secs {
+				if s.job.Name == ke.Job {
+					ke.File, ke.Line = s.pos.file, s.pos.line
+					if l, ok := s.lines[ke.Key]; ok {
+						ke.File, ke.Line = l.file, l.line
+					}
+				}
+			}
+		}
+		return err
+	}
+	if err := CheckWaitFor(jobs, names); err != nil {
+		ps.errs = append(ps.errs, locate(err))
+		return
+	}
+	groups, _ := Groups(jobs)
+	for _, g := range groups {
+		p, err := PlanGroup(g)
+		if err == nil {
+			err = p.CheckLimits()
+		}
+		if err != nil {
+			ps.errs = append(ps.errs, locate(err))
+		}
+	}
 }

@@ -42,6 +42,16 @@ type Plan struct {
 	iolog     []iologOp  // the iolog's operations, with read_iolog
 	pace      *pacing    // how requests are spaced in time; nil: as fast as the depth allows
 	starts    []uint64   // with offset_increment: where each instance's region starts
+	// With a group of jobs running together (PlanGroup): members are
+	// the jobs' plans and info what the group knows of each; nil for a
+	// job's own plan.
+	members []*Plan
+	info    []groupMember
+	// fileBase is where, in a group's image, the job's file starts (0
+	// alone); instBase numbers its first instance among the group's, for
+	// its streams' seeds.
+	fileBase uint64
+	instBase int
 	// prefilled is the prefilled image of the in-memory backends, built
 	// at the first run that needs it; nil (a Plan not made by Job.Plan)
 	// prefills every run afresh.
@@ -437,6 +447,19 @@ func (p *Plan) planAmount() error {
 // keeps one request in flight); 0 and false when it sets neither, and a
 // run takes the caller's queue depths.
 func (p *Plan) JobQD() (int, bool) {
+	if p.members != nil {
+		// A group asks for depths when each of its jobs does; it is
+		// recorded at the deepest.
+		most := 0
+		for _, m := range p.members {
+			qd, ok := m.JobQD()
+			if !ok {
+				return 0, false
+			}
+			most = max(most, qd)
+		}
+		return most, true
+	}
 	if c, _ := engineClass(p.job.IOEngine); p.job.IOEngine != "" && c == engineSync {
 		return 1, true
 	}
@@ -490,6 +513,12 @@ func (p *Plan) OpsPerJob() uint64 { return p.opsPerJob }
 // size apart from offset, or at offset for every instance with
 // shared_region.
 func (p *Plan) Region(i int) (off, size uint64) {
+	off, size = p.region(i)
+	return p.fileBase + off, size
+}
+
+// region is Region in the job's own file.
+func (p *Plan) region(i int) (off, size uint64) {
 	if p.starts != nil {
 		return p.starts[i], p.job.Size
 	}

@@ -99,7 +99,9 @@ func TestNewSettingErrors(t *testing.T) {
 // QDs, a job that sets iodepth (or has a synchronous ioengine) runs at
 // it alone and the others at the standard sweep; QDs, when given, win.
 func TestJobQueueDepths(t *testing.T) {
-	const file = "[global]\nrw=randread\nsize=1m\n[deep]\niodepth=32\n[sync]\nioengine=psync\niodepth=16\n[swept]\n"
+	// stonewall: each job runs alone (without it fio runs the three
+	// together, as one workload: TestGroupQueueDepths).
+	const file = "[global]\nstonewall\nrw=randread\nsize=1m\n[deep]\niodepth=32\n[sync]\nioengine=psync\niodepth=16\n[swept]\n"
 	jobs, err := workloads.ParseJobFile(strings.NewReader(file), "qd.fio")
 	if err != nil {
 		t.Fatal(err)
