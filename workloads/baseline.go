@@ -67,6 +67,9 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 		if p.job.VerifyBacklog > 0 {
 			return errors.New("the raw baseline does not read back what it writes during the job (verify_backlog)")
 		}
+		if g := p.job.Group; p.job.NumJobs > 1 && (g.Flow > 0 || g.ExitAll) {
+			return errors.New("the raw baseline runs its instances without fio's flow control or exitall")
+		}
 		if _, on := p.job.batching(qd); on {
 			return errors.New("the raw baseline keeps its queue depth in flight, without fio's batching (iodepth_batch, iodepth_batch_complete_min, iodepth_low)")
 		}

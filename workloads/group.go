@@ -234,3 +234,18 @@ func CheckWaitFor(jobs []Job, names []string) error {
 	}
 	return nil
 }
+
+// JobFileText renders the plan's jobs as job file sections, as Job.String
+// does: the job's section, or a group's jobs' one after another (none
+// with stonewall but the first), which ParseJobFile and PlanGroup read
+// back as the same workload.
+func (p *Plan) JobFileText() string {
+	if p.members == nil {
+		return p.job.String()
+	}
+	parts := make([]string, len(p.members))
+	for i, m := range p.members {
+		parts[i] = m.job.String()
+	}
+	return strings.Join(parts, "\n")
+}

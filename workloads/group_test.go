@@ -404,3 +404,35 @@ func TestGroupRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupDepths checks each job's queue depth in a group's run: its
+// own iodepth (RunConfig.JobDepths, or QD 0), or the run's QD for every
+// job, as runbench's -qd.
+func TestGroupDepths(t *testing.T) {
+	g := groupPlans(t, "[global]\nrw=randwrite\nsize=1m\nnumber_ios=64\n[a]\niodepth=2\n[b]\nioengine=psync\n[c]\niodepth=8\n")[0]
+	tests := []struct {
+		cfg  RunConfig
+		want [3]int
+	}{
+		{RunConfig{}, [3]int{2, 1, 8}},
+		{RunConfig{QD: 8, JobDepths: true}, [3]int{2, 1, 8}},
+		{RunConfig{QD: 4}, [3]int{4, 4, 4}},
+	}
+	for _, tt := range tests {
+		cfg := tt.cfg
+		cfg.Plan, cfg.Policy, cfg.Backend, cfg.Device, cfg.Seed = g, model.Overlap{}, results.BackendSim, nvme(t), 1
+		w := newGroupWatch([]uint64{0, 1 << 20, 2 << 20})
+		cfg.Wrap = w.wrap
+		res, err := Run(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, j := range res.Jobs {
+			// Each writes to fresh space at first, so its first requests
+			// are all in flight together.
+			if j.QD != tt.want[k] || w.atFirstDone[k] != tt.want[k] {
+				t.Errorf("QD %d, JobDepths %v: job %s at depth %d, %d in flight at the first completion; want %d", tt.cfg.QD, tt.cfg.JobDepths, j.Name, j.QD, w.atFirstDone[k], tt.want[k])
+			}
+		}
+	}
+}
