@@ -299,7 +299,7 @@ func (d *driver) issue(s *runSlot) {
 		return
 	}
 	if s.pace != nil && !s.verifying {
-		if at := addTime(d.start, s.pace.due(op, s.stream.At())); at > d.now() {
+		if at := addTime(s.in.j.startAt, s.pace.due(op, s.stream.At())); at > d.now() {
 			d.addTimer(timer{at: at, slot: s, op: op})
 			return
 		}
@@ -374,7 +374,7 @@ func (d *driver) fireTimers() {
 		t := heap.Pop(&d.timers).(timer)
 		switch {
 		case t.start != nil:
-			d.startJob(t.start)
+			d.startJob(t.start, d.now())
 			continue
 		case t.end != nil:
 			d.terminate(t.end)
@@ -598,7 +598,7 @@ func (d *driver) loop() error {
 		resume := d.parked
 		d.parked, d.issued = nil, 0
 		for _, s := range resume {
-			if s.ss != nil && s.ss.ended(d.now()) {
+			if s.ss != nil && s.ss.ended(d.now()) || s.in.j.terminated {
 				d.retire(s)
 				continue
 			}

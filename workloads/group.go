@@ -151,7 +151,10 @@ func PlanGroup(jobs []Job) (*Plan, error) {
 	}
 	cs := uint64(first.ClusterSize)
 	// The files, in order of first appearance; each job's part of it.
-	type fileExt struct{ name string; size uint64 }
+	type fileExt struct {
+		name string
+		size uint64
+	}
 	var files []fileExt
 	fileOf := make([]int, len(members))
 	for i, m := range members {

@@ -153,18 +153,20 @@ func (d *driver) startJobs() {
 		case j.delay > 0:
 			d.addTimer(timer{at: addTime(d.start, j.delay), start: j})
 		default:
-			d.startJob(j)
+			d.startJob(j, d.start)
 		}
 	}
 }
 
-// startJob starts j: its deadline (a group's jobs each count their
-// runtime from their start, as fio's), then every slot's first request.
-func (d *driver) startJob(j *runJob) {
+// startJob starts j at time at: its deadline (a group's jobs each count
+// their runtime from their start, as fio's), then every slot's first
+// request. Its pacing (rate, thinktime, an iolog's timing) counts from
+// at too.
+func (d *driver) startJob(j *runJob, at int64) {
 	if j.started || j.terminated {
 		return
 	}
-	j.started, j.startAt = true, d.now()
+	j.started, j.startAt = true, at
 	if d.perJob && j.p.job.Runtime > 0 {
 		ramp := d.measureAt - d.start
 		j.deadline = addTime(addTime(j.startAt, ramp), int64(j.p.job.Runtime))
@@ -239,7 +241,7 @@ func (d *driver) jobDone(j *runJob) {
 			d.addTimer(timer{at: at, start: w})
 			continue
 		}
-		d.startJob(w)
+		d.startJob(w, d.now())
 	}
 }
 

@@ -45,11 +45,12 @@ type groupWatch struct {
 	first, last         []int64
 	together            bool
 	atFirstDone         []int
+	times               [][]int64 // every submission's time, per job
 }
 
 func newGroupWatch(bounds []uint64) *groupWatch {
 	n := len(bounds)
-	w := &groupWatch{bounds: bounds, submitted: make([]int, n), inFlight: make([]int, n), first: make([]int64, n), last: make([]int64, n)}
+	w := &groupWatch{bounds: bounds, submitted: make([]int, n), inFlight: make([]int, n), first: make([]int64, n), last: make([]int64, n), times: make([][]int64, n)}
 	for i := range w.first {
 		w.first[i] = -1
 	}
@@ -79,6 +80,7 @@ func (w *groupWatch) Submit(r *impl.Request) {
 	if w.first[k] < 0 {
 		w.first[k] = w.clock()
 	}
+	w.times[k] = append(w.times[k], w.clock())
 	busy := 0
 	for _, n := range w.inFlight {
 		if n > 0 {
@@ -433,6 +435,25 @@ func TestGroupDepths(t *testing.T) {
 			if j.QD != tt.want[k] || w.atFirstDone[k] != tt.want[k] {
 				t.Errorf("QD %d, JobDepths %v: job %s at depth %d, %d in flight at the first completion; want %d", tt.cfg.QD, tt.cfg.JobDepths, j.Name, j.QD, w.atFirstDone[k], tt.want[k])
 			}
+		}
+	}
+}
+
+// TestGroupPacedLater checks that a job starting late paces its
+// requests from its own start, as fio's rate counts from the job's: a
+// job capped at 1000 requests a second that starts 10ms into its group
+// issues one a millisecond from then, not a burst to catch up.
+func TestGroupPacedLater(t *testing.T) {
+	g := groupPlans(t, "[global]\nrw=randwrite\nsize=1m\n[a]\nnumber_ios=2000\n[b]\nstartdelay=10ms\nrate_iops=1000\nnumber_ios=5\n")[0]
+	w := newGroupWatch([]uint64{0, 1 << 20})
+	runGroup(t, g, w)
+	b := w.times[1]
+	if len(b) != 5 || b[0]-w.first[0] < int64(10*time.Millisecond) {
+		t.Fatalf("b submitted at %v (a first at %d), want 5 from 10ms on", b, w.first[0])
+	}
+	for i := 1; i < len(b); i++ {
+		if b[i]-b[i-1] < int64(900*time.Microsecond) {
+			t.Errorf("b's requests %d and %d %d ns apart, want about 1ms: %v", i-1, i, b[i]-b[i-1], b)
 		}
 	}
 }

@@ -127,8 +127,16 @@ func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, er
 		return nil, nil, err
 	}
 	if o.list {
-		for _, j := range cfg.Jobs {
-			fmt.Fprintf(stdout, "%s\n", j.String())
+		// Each group of jobs running together (between stonewalls)
+		// under a comment naming the workload it makes.
+		groups, _ := workloads.Groups(cfg.Jobs)
+		for _, g := range groups {
+			if len(g) > 1 {
+				fmt.Fprintf(stdout, "; %d jobs running together, as workload %s\n", len(g), workloads.GroupName(g))
+			}
+			for _, j := range g {
+				fmt.Fprintf(stdout, "%s\n", j.String())
+			}
 		}
 		return nil, &o, nil
 	}
