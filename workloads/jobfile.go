@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -712,13 +714,47 @@ func (ps *jobParser) checkGroups(jobs []Job, secs []*section, given map[*section
 		return
 	}
 	groups, _ := Groups(jobs)
+	at := map[string]*section{}
+	for _, s := range secs {
+		at[s.job.Name] = s
+	}
 	for _, g := range groups {
+		ps.groupIgnored(g, at)
 		p, err := PlanGroup(g)
 		if err == nil {
 			err = p.CheckLimits()
 		}
 		if err != nil {
 			ps.errs = append(ps.errs, locate(err))
+		}
+	}
+}
+
+// groupIgnored names the group keys of g's jobs that change nothing
+// there: startdelay of a job alone (its figures count from its start
+// either way), wait_for of a job in an earlier group (finished before
+// this group starts), flow of the only instance of its flow_id in the
+// group (its share is the whole flow's, so it is never held back).
+func (ps *jobParser) groupIgnored(g []Job, at map[string]*section) {
+	inFlow := map[int]int{}
+	for _, j := range g {
+		if j.Group.Flow > 0 {
+			inFlow[j.Group.FlowID] += j.NumJobs
+		}
+	}
+	for _, j := range g {
+		s := at[j.Name]
+		if s == nil {
+			continue
+		}
+		if l, ok := s.lines["startdelay"]; ok && len(g) == 1 && j.Group.StartDelay > 0 {
+			ps.ignore("startdelay", j.Group.StartDelay.String(), "the job runs alone (no other job between its stonewalls), and its figures count from its start either way", l)
+		}
+		if l, ok := s.lines["wait_for"]; ok && !slices.ContainsFunc(g, func(k Job) bool { return k.Name == j.Group.WaitFor }) {
+			ps.ignore("wait_for", j.Group.WaitFor, "the job waited for is in an earlier group, which has finished when this one starts", l)
+		}
+		if l, ok := s.lines["flow"]; ok && j.Group.Flow > 0 && inFlow[j.Group.FlowID] == 1 {
+			ps.ignore("flow", strconv.Itoa(j.Group.Flow), "the only instance of its flow_id among the jobs running with it: its share of the flow is all of it, so it is never held back", l)
 		}
 	}
 }

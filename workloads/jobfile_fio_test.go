@@ -119,6 +119,12 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"exit_what refused", "[a]\nexitall\nexit_what=some\n", nil, []string{"jobs/main.fio:3:", "exit_what=some", "want group, stonewall or all"}},
 		{"flow weight too large", "[a]\nflow=1001\n", nil, []string{"jobs/main.fio:2:", "flow=1001", "largest weight, 1000"}},
 		{"flow_watermark deprecated", "[a]\nflow_watermark=8\n", []check{ignored("flow_watermark (deprecated in fio")}, nil},
+		{"group keys that change nothing", "[a]\nstonewall\nstartdelay=2\n[b]\nstonewall\nwait_for=a\nflow=4\n", []check{ignored("startdelay (the job runs alone"), ignored("wait_for (the job waited for is in an earlier group"), ignored("flow (the only instance of its flow_id")}, nil},
+		{"group keys that count", "[a]\nstartdelay=2\nflow=1\n[b]\nwait_for=a\nflow=4\n", []check{job("b", func(j Job) bool { return j.Group.WaitFor == "a" && j.Group.Flow == 4 }), func(t *testing.T, f *JobFile) {
+			if f.IgnoredLine() != "" {
+				t.Errorf("ignored %q, want nothing", f.IgnoredLine())
+			}
+		}}, nil},
 		{"startdelay range", "[a]\nstartdelay=1-5\n", nil, []string{"jobs/main.fio:2:", "startdelay=1-5", "range of delays"}},
 		{"filesize is each file's", "[global]\nnrfiles=4\n[a]\nfilesize=16k\nsize=64k\n", []check{job("a", func(j Job) bool { return j.Size == 64<<10 && j.IOSize == 64<<10 && j.NrFiles == 4 })}, nil},
 		{"time_based without runtime", "[a]\ntime_based\n", []check{ignored("time_based (without a runtime")}, nil},
