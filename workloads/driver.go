@@ -457,9 +457,6 @@ func (s *runSlot) complete(r *impl.Request) {
 	d := s.d
 	in := s.in
 	in.inFlight--
-	if in.quiescing {
-		d.flowQuiesced(in)
-	}
 	if r.Err != nil {
 		if d.firstErr == nil {
 			d.firstErr = fmt.Errorf("request %d (%s at %#x+%d): %w", r.ID, r.Op, r.Off, r.Length(), r.Err)
@@ -478,6 +475,9 @@ func (s *runSlot) complete(r *impl.Request) {
 		}
 		d.submit(s, Op{Kind: OpFlush})
 		return
+	}
+	if in.quiescing {
+		d.flowQuiesced(in)
 	}
 	op, bytes, submitted := r.Op, uint64(len(r.Buf)), r.SubmitNanos
 	if s.syncing {

@@ -327,6 +327,10 @@ func (d *driver) flowAdmit(s *runSlot) bool {
 		in.epoch = f.epoch
 		sleep := int64(in.j.p.job.Group.FlowSleep)
 		switch {
+		case sleep == 0 && in.inFlight > 0 && in.j.p.job.ZoneMode == zoneModeZBD:
+			// Under zonemode=zbd fio lets the requests in flight
+			// complete first (io_u_quiesce), then checks again.
+			in.quiescing = true
 		case sleep == 0:
 			// fio goes round its loop and checks again at once: the
 			// answer changes when the flow's counts do.
@@ -346,10 +350,15 @@ func (d *driver) flowAdmit(s *runSlot) bool {
 }
 
 // flowQuiesced starts the flow_sleep of held instance in once its
-// requests in flight have completed.
+// requests in flight have completed (with flow_sleep=0, under
+// zonemode=zbd, it checks again then).
 func (d *driver) flowQuiesced(in *runInst) {
 	if in.quiescing && in.inFlight == 0 {
 		in.quiescing = false
+		if in.j.p.job.Group.FlowSleep == 0 { // zonemode=zbd: check again at once
+			d.unhold(in)
+			return
+		}
 		in.retryAt = addTime(d.now(), int64(in.j.p.job.Group.FlowSleep))
 		d.addTimer(timer{at: in.retryAt, in: in})
 	}

@@ -1,6 +1,8 @@
 package workloads
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -454,6 +456,33 @@ func TestGroupPacedLater(t *testing.T) {
 	for i := 1; i < len(b); i++ {
 		if b[i]-b[i-1] < int64(900*time.Microsecond) {
 			t.Errorf("b's requests %d and %d %d ns apart, want about 1ms: %v", i-1, i, b[i]-b[i-1], b)
+		}
+	}
+}
+
+// TestFioExampleGroups checks the groups fio's examples make: jobs
+// without stonewall run together (aio-read.fio's four, dedupe-global's
+// two), with it one after another (tiobench-example.fio and
+// surface-scan.fio set it, in [global] or on a job).
+func TestFioExampleGroups(t *testing.T) {
+	tests := []struct{ file, want string }{
+		{"aio-read.fio", "file1+file2+file3+file4"},
+		{"dedupe-global.fio", "a+b"},
+		{"tiobench-example.fio", "f1 f2 f3 f4"},
+		{"surface-scan.fio", "write-phase verify-phase"},
+		{"fio-rand-RW.fio", "fio-rand-RW"},
+	}
+	for _, tt := range tests {
+		src, err := os.ReadFile(filepath.Join("testdata", "fio", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range groupPlans(t, string(src)) {
+			names = append(names, p.Name())
+		}
+		if got := strings.Join(names, " "); got != tt.want {
+			t.Errorf("%s: workloads %q, want %q", tt.file, got, tt.want)
 		}
 	}
 }
