@@ -486,3 +486,19 @@ func TestFioExampleGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupPrefill checks that a group prefills the files of its jobs
+// that prefill (pattern=rewrite), and only those: the rewrites allocate
+// nothing, the other job's first writes do.
+func TestGroupPrefill(t *testing.T) {
+	g := groupPlans(t, "[global]\nrw=randwrite\nsize=1m\n[a]\npattern=rewrite\nops=100\n[b]\npattern=first-touch\nnumber_ios=16\n")[0]
+	for _, backend := range []string{results.BackendSim, results.BackendMem} {
+		res, err := Run(RunConfig{Plan: g, Policy: model.Overlap{}, Backend: backend, Device: nvme(t), Seed: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.AllocatingWrites != 16 || res.Jobs[0].Writes != 100 || !res.Check.Clean() {
+			t.Errorf("%s: %d allocating writes (want b's 16), a wrote %d, check %s", backend, res.AllocatingWrites, res.Jobs[0].Writes, CheckSummary(res.Check))
+		}
+	}
+}
