@@ -426,6 +426,9 @@ func (d *driver) unhold(in *runInst) {
 // nothing left to change its counts, after the run went idle: fio would
 // wait for ever (or until its runtime).
 func (d *driver) heldError() error {
+	if d.stopped {
+		return nil // the runtime was up, or a request failed
+	}
 	for _, j := range d.jobs {
 		for _, in := range j.insts {
 			if in.held && !in.done {

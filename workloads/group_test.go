@@ -249,6 +249,19 @@ func TestGroupFlow(t *testing.T) {
 			}
 		})
 	}
+	// One job's instances share its flow; held ones at the end of the
+	// runtime end with it.
+	for _, sleep := range []string{"0", "1000"} {
+		p := mustPlan(t, "one", map[string]string{"rw": "randwrite", "size": "1m", "numjobs": "2", "iodepth": "4", "flow": "1", "flow_sleep": sleep, "time_based": "1", "runtime": "5ms"})
+		w := newGroupWatch([]uint64{0, 1 << 20})
+		res, err := Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), Seed: 1, Wrap: w.wrap})
+		// Equal weights: each issues its k-th only if (k-1)/(1+(k-1)+c)
+		// <= 1/2 for the other's c, so k <= c+2: their counts differ
+		// by 2 at most.
+		if d := w.submitted[0] - w.submitted[1]; err != nil || res.Ops == 0 || d < -2 || d > 2 {
+			t.Errorf("numjobs=2, flow_sleep=%s: %d ops, instances %v, error %v; want counts 2 apart at most", sleep, res.Ops, w.submitted, err)
+		}
+	}
 	// An instance held back with nothing left to change the counts waits
 	// for ever in fio: an error, not a hang.
 	for _, sleep := range []string{"0", "100"} {
