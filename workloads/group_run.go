@@ -221,7 +221,9 @@ func (d *driver) checkInst(in *runInst) {
 		f.total -= in.weight
 		d.flowChanged(f)
 	}
-	if d.exitAll && !d.stopped {
+	if d.exitAll && !d.stopped && in.j.started {
+		// (A job ended before it started never ran: in fio it never
+		// reaches the end of thread_main, which ends the others.)
 		d.exitFrom(in.j)
 	}
 	if in.j.live--; in.j.live == 0 {

@@ -515,3 +515,39 @@ func TestGroupPrefill(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupExitCascade checks that exitall's endings cascade as fio's:
+// each instance that finishes, ended or not, ends what its own
+// exit_what names, while a job ended before it started ends nothing.
+func TestGroupExitCascade(t *testing.T) {
+	// short, finishing, ends its reporting group: mid, late and itself
+	// (long has new_group). mid, ended, has exit_what=stonewall, which
+	// ends long. late, whose startdelay is past short's end, is ended
+	// before it starts: it never starts, so its exit_what=all ends
+	// nothing.
+	const file = "[global]\nrw=randwrite\nsize=1m\niodepth=2\nexitall\n" +
+		"[short]\nnumber_ios=50\n[mid]\ntime_based\nruntime=1s\nexit_what=stonewall\n[late]\nstartdelay=500ms\nnumber_ios=50\nexit_what=all\n" +
+		"[long]\nnew_group\ntime_based\nruntime=1s\n"
+	g := groupPlans(t, file)[0]
+	res := runGroup(t, g, nil)
+	short := res.Jobs[0]
+	end := short.StartNanos + short.Nanos
+	for _, j := range res.Jobs[1:] {
+		if j.Name == "late" {
+			if j.Ops != 0 {
+				t.Errorf("late did %d requests, want none: ended before its start", j.Ops)
+			}
+			continue
+		}
+		if j.StartNanos+j.Nanos > end+2*res.LatMax {
+			t.Errorf("%s ran until %d, short ended at %d: want it ended in the cascade", j.Name, j.StartNanos+j.Nanos, end)
+		}
+	}
+
+	// Without mid's exit_what=stonewall, long runs its runtime.
+	g = groupPlans(t, strings.Replace(file, "exit_what=stonewall\n", "", 1))[0]
+	res = runGroup(t, g, nil)
+	if long := res.Jobs[3]; long.Nanos < int64(time.Second) {
+		t.Errorf("long ran %d ns, want its runtime, 1s: nothing ends its reporting group", long.Nanos)
+	}
+}
