@@ -152,6 +152,7 @@ func TestGroupQueueDepths(t *testing.T) {
 		{asking + "[swept]\n", "deep,sync,swept", nil, "deep+sync+swept " + fmt.Sprint(workloads.StandardQDs())},
 		{asking, "deep,sync", []int{4, 8}, "deep+sync [4 8]"},
 		{asking, "sync", nil, "sync [1]"},
+		{asking, "deep+sync", nil, "deep+sync [32]"}, // a group's name names its jobs
 	}
 	for _, tt := range tests {
 		jobs, err := workloads.ParseJobFile(strings.NewReader(tt.file), "qd.fio")
