@@ -14,21 +14,21 @@ import (
 // does not change what runbench measures. A job file's ignored keys are
 // reported in one line, grouped by these.
 const (
-	whyTarget     = "fio's target file or device: runbench runs each group of jobs on a new QED image of its own (see -backend and -dir), a job's file a part of it"
-	whyEngineOpt  = "options of fio's I/O engine, which runbench replaces"
-	whyDirect     = "O_DIRECT is runbench's -direct flag, for the file backend"
-	whyProcess    = "fio's processes, threads, CPU and memory placement"
-	whyReport     = "fio's reporting and logs: runbench reports its own figures"
-	whyDeprecated = "deprecated in fio, where it does nothing"
-	whyVerify     = "fio's data verification after the I/O: runbench checks every run's data itself with -linearizability, outside the measured phase"
-	whyRandom     = "fio's random generator and seed: every random choice comes from runbench's -seed"
-	whyRateMin    = "a minimum rate that only fails a slow job: runbench reports the rate achieved"
-	whyThinkSpin  = "how fio spends thinktime, spinning then sleeping: the stall is as long"
-	whyDefault    = "set to fio's default, which is runbench's behaviour"
-	whyData       = "the data written: runbench's QED image neither compresses nor deduplicates nor detects zero writes, so the bytes written change nothing measured; runbench writes its own seeded data, so that its checkers can tell writes apart"
-	whyPrio       = "the priority of all of a job's I/O: runbench's image passes no priority down to the device, so it orders a job's requests against nothing (jobs running together are served alike)"
-	whyOnError    = "what fio does after an I/O error: a runbench run stops at its first failed request and records the error, so a run that completes did the same I/O"
-	whyReadFUA    = "FUA on a read has the device read its media rather than its cache: QEMU's block layer has no FUA read (a guest's is an ordinary read), and runbench's image keeps no guest data cached that FUA would bypass, so it is an ordinary read"
+	whyTarget    = "fio's target file or device: runbench runs each group of jobs on a new QED image of its own (see -backend and -dir), a job's file a part of it"
+	whyEngineOpt = "options of fio's I/O engine, which runbench replaces"
+	whyDirect    = "O_DIRECT is runbench's -direct flag, for the file backend"
+	whyProcess   = "fio's processes, threads, CPU and memory placement"
+	whyReport    = "fio's reporting and logs: runbench reports its own figures"
+	whyObsolete  = "deprecated in fio, where it does nothing"
+	whyVerify    = "fio's data verification after the I/O: runbench checks every run's data itself with -linearizability, outside the measured phase"
+	whyRandom    = "fio's random generator and seed: every random choice comes from runbench's -seed"
+	whyRateMin   = "a minimum rate that only fails a slow job: runbench reports the rate achieved"
+	whyThinkSpin = "how fio spends thinktime, spinning then sleeping: the stall is as long"
+	whyDefault   = "set to fio's default, which is runbench's behaviour"
+	whyData      = "the data written: runbench's QED image neither compresses nor deduplicates nor detects zero writes, so the bytes written change nothing measured; runbench writes its own seeded data, so that its checkers can tell writes apart"
+	whyPrio      = "the priority of all of a job's I/O: runbench's image passes no priority down to the device, so it orders a job's requests against nothing (jobs running together must agree on it)"
+	whyOnError   = "what fio does after an I/O error: a runbench run stops at its first failed request and records the error, so a run that completes did the same I/O"
+	whyReadFUA   = "FUA on a read has the device read its media rather than its cache: QEMU's block layer has no FUA read (a guest's is an ordinary read), and runbench's image keeps no guest data cached that FUA would bypass, so it is an ordinary read"
 )
 
 // fioIgnored maps fio keys a job file may set, changing nothing runbench
@@ -48,14 +48,14 @@ func init() {
 			"http_s3_region http_swift_auth_token http_s3_sse_customer_key http_s3_sse_customer_algorithm http_s3_storage_class " +
 			"xnvme_async xnvme_sync xnvme_admin xnvme_dev_nsid xnvme_dev_subnqn xnvme_iovec xnvme_mem program arguments " +
 			"grace_time std_redirect donorname inplace skip_bad",
-		whyDirect:     "direct buffered",
-		whyProcess:    "thread numa_cpu_nodes numa_mem_policy cpus_allowed cpus_allowed_policy cpumask nice gtod_cpu uid gid mem iomem mem_align iomem_align hugepage-size read_iolog_chunked",
-		whyReport:     "description write_lat_log write_bw_log write_iops_log write_hist_log log_avg_msec log_hist_msec log_hist_coarseness log_offset log_prio log_issue_time log_max_value log_compression log_compression_cpus log_store_compressed log_unix_epoch log_alternate_epoch log_alternate_epoch_clock_id per_job_logs clat_percentiles lat_percentiles slat_percentiles percentile_list disable_lat disable_clat disable_slat disable_bw_measurement disable_bw gtod_reduce stats unified_rw_reporting write_iolog significant_figures unit_base block_error_percentiles bwavgtime iopsavgtime error_dump",
-		whyDeprecated: "flow_watermark",
-		whyVerify:     "verify do_verify verify_fatal verify_dump verify_pattern verify_interval verify_async verify_async_cpus verify_write_sequence verify_offset verify_header_seed verify_state_save verify_state_load experimental_verify",
-		whyRandom:     "randrepeat allrandrepeat randseed random_generator",
-		whyRateMin:    "ratemin rate_min rate_iops_min ratecycle rate_cycle",
-		whyThinkSpin:  "thinktime_spin",
+		whyDirect:    "direct buffered",
+		whyProcess:   "thread numa_cpu_nodes numa_mem_policy cpus_allowed cpus_allowed_policy cpumask nice gtod_cpu uid gid mem iomem mem_align iomem_align hugepage-size read_iolog_chunked",
+		whyReport:    "description write_lat_log write_bw_log write_iops_log write_hist_log log_avg_msec log_hist_msec log_hist_coarseness log_offset log_prio log_issue_time log_max_value log_compression log_compression_cpus log_store_compressed log_unix_epoch log_alternate_epoch log_alternate_epoch_clock_id per_job_logs clat_percentiles lat_percentiles slat_percentiles percentile_list disable_lat disable_clat disable_slat disable_bw_measurement disable_bw gtod_reduce stats unified_rw_reporting write_iolog significant_figures unit_base block_error_percentiles bwavgtime iopsavgtime error_dump",
+		whyObsolete:  "flow_watermark",
+		whyVerify:    "verify do_verify verify_fatal verify_dump verify_pattern verify_interval verify_async verify_async_cpus verify_write_sequence verify_offset verify_header_seed verify_state_save verify_state_load experimental_verify",
+		whyRandom:    "randrepeat allrandrepeat randseed random_generator",
+		whyRateMin:   "ratemin rate_min rate_iops_min ratecycle rate_cycle",
+		whyThinkSpin: "thinktime_spin",
 		whyData: "buffer_pattern dedupe_percentage dedupe_mode dedupe_working_set_percentage dedupe_global buffer_compress_percentage " +
 			"buffer_compress_chunk compress_percentage compress_chunk scramble_buffers zero_buffers refill_buffers",
 		whyPrio:    "prio",

@@ -231,6 +231,10 @@ type section struct {
 	// (disable_lat=1, gtod_reduce=1, stats=0), and where; "" if none.
 	noLat    string
 	noLatPos pos
+	// prio is the job's prio and prioclass, as set (ignored keys: they
+	// change nothing for a job alone, but jobs running together must
+	// agree on them).
+	prio [2]string
 }
 
 // jobParser is the state of ParseJobFileWith.
@@ -301,7 +305,7 @@ func (ps *jobParser) section(line string, at pos) {
 		ps.cur = nil
 		return
 	}
-	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev, verify: ps.global.verify,
+	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev, verify: ps.global.verify, prio: ps.global.prio,
 		noLat: ps.global.noLat, noLatPos: ps.global.noLatPos}
 	for k, l := range ps.global.lines {
 		s.lines[k] = l
@@ -381,6 +385,12 @@ func (ps *jobParser) setting(line string, at pos) {
 	if err != nil {
 		fail(key, value, err)
 		return
+	}
+	switch key {
+	case "prio":
+		cur.prio[0], cur.lines[key] = expanded, at
+	case "prioclass":
+		cur.prio[1], cur.lines[key] = expanded, at
 	}
 	if why, ok := fioIgnored[key]; ok {
 		cur.verify.set(key, expanded)
@@ -720,6 +730,10 @@ func (ps *jobParser) checkGroups(jobs []Job, secs []*section, given map[*section
 	}
 	for _, g := range groups {
 		ps.groupIgnored(g, at)
+		if err := groupPrio(g, at); err != nil {
+			ps.errs = append(ps.errs, err)
+			continue
+		}
 		p, err := PlanGroup(g)
 		if err == nil {
 			err = p.CheckLimits()
@@ -757,4 +771,29 @@ func (ps *jobParser) groupIgnored(g []Job, at map[string]*section) {
 			ps.ignore("flow", strconv.Itoa(j.Group.Flow), "the only instance of its flow_id among the jobs running with it: its share of the flow is all of it, so it is never held back", l)
 		}
 	}
+}
+
+// groupPrio refuses jobs running together with different priorities
+// (prio, prioclass): a device's I/O scheduler may serve them apart,
+// and runbench's image passes no priority down, so it would serve them
+// alike.
+func groupPrio(g []Job, at map[string]*section) error {
+	first := at[g[0].Name]
+	for _, j := range g[1:] {
+		s := at[j.Name]
+		if s == nil || first == nil {
+			continue
+		}
+		for i, key := range []string{"prio", "prioclass"} {
+			if s.prio[i] != first.prio[i] {
+				l, ok := s.lines[key]
+				if !ok {
+					l = s.pos
+				}
+				return &KeyError{File: l.file, Line: l.line, Job: j.Name, Key: key, Value: s.prio[i],
+					Err: fmt.Errorf("not supported: differs from [%s]'s (%q) while they run together: a device's I/O scheduler may serve them apart, runbench's image passes no priority down (stonewall runs this job apart)", first.job.Name, first.prio[i])}
+			}
+		}
+	}
+	return nil
 }
