@@ -555,3 +555,19 @@ func TestGroupExitCascade(t *testing.T) {
 		t.Errorf("long ran %d ns, want its runtime, 1s: nothing ends its reporting group", long.Nanos)
 	}
 }
+
+// TestGroupJobFileText checks that a group's jobs, rendered as a job
+// file (what runs.json's provenance keeps), read back as the same
+// workload.
+func TestGroupJobFileText(t *testing.T) {
+	g := groupPlans(t, "[global]\nrw=randwrite\nsize=1m\nnumber_ios=10\nexitall\n[a]\nfilename=f\nflow=2\nflow_sleep=1ms\n[b]\nfilename=f\nwait_for=a\nstartdelay=3ms\nexit_what=stonewall\n[c]\nnew_group\n")[0]
+	back := groupPlans(t, g.JobFileText())
+	if len(back) != 1 || back[0].Name() != g.Name() || back[0].ImageSize() != g.ImageSize() || back[0].JobFileText() != g.JobFileText() {
+		t.Fatalf("read back as %d workloads, %q: %q", len(back), back[0].Name(), back[0].JobFileText())
+	}
+	for i, m := range back[0].members {
+		if m.job.Group != g.members[i].job.Group || back[0].info[i] != g.info[i] {
+			t.Errorf("job %d: %+v %+v, want %+v %+v", i, m.job.Group, back[0].info[i], g.members[i].job.Group, g.info[i])
+		}
+	}
+}
