@@ -479,7 +479,9 @@ func validRW(rw RW) bool {
 }
 
 // Job returns the validated job, with Prefill set where the pattern
-// implies it.
+// implies it. For a group of jobs running together (PlanGroup) it is
+// the first job's, under the group's name, with NumJobs the instances
+// of every job and Prefill set if any job prefills.
 func (p *Plan) Job() Job { return p.job }
 
 // Name returns the job's name.
@@ -505,13 +507,15 @@ func (p *Plan) Disk() model.Disk {
 
 // OpsPerJob returns the reads and writes each instance issues, or 0 when
 // a byte budget (sizes that vary: one pass over the region, io_size,
-// loops) or only the runtime limits them. Flushes (fsync) come on top.
+// loops) or only the runtime limits them, and for a group of jobs.
+// Flushes (fsync) come on top.
 func (p *Plan) OpsPerJob() uint64 { return p.opsPerJob }
 
 // Region returns the guest byte range of instance i: at offset +
 // i*offset_increment with an increment (fio's get_start_offset), else
 // size apart from offset, or at offset for every instance with
-// shared_region.
+// shared_region; in a group's image (PlanGroup), inside the job's file.
+// A group's own plan has no regions of its own.
 func (p *Plan) Region(i int) (off, size uint64) {
 	off, size = p.region(i)
 	return p.fileBase + off, size
