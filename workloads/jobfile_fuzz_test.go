@@ -26,6 +26,7 @@ func FuzzParseJobFile(f *testing.F) {
 		"[a]\nrw=read:-12k\nsize=1m\nnrfiles=4\nfile_service_type=random:3\nopenfiles=2\n",
 		"[a]\nrw=randrw:5\nrw_sequencer=identical\nsize=1m\nzonesize=64k\nzonerange=128k\nzoneskip=32k\nsync=1\n",
 		"[a]\nrw=randwrite:3\nnrfiles=8\nfilesize=64k\nsize=256k\nio_size=256k\nloops=3\n",
+		"[global]\nexitall\nsize=1m\n[a]\nfilename=f\nflow=2\nflow_sleep=10\n[b]\nfilename=f\nwait_for=a\noffset=512k\nexit_what=stonewall\n[c]\nstonewall\nstartdelay=1\nnew_group\n",
 	} {
 		f.Add(s)
 	}
@@ -53,6 +54,25 @@ func FuzzParseJobFile(f *testing.F) {
 				for _, op := range drain(s, 200) {
 					if op.Kind != OpFlush && (op.Len == 0 || op.Off+op.Len > p.imageSize) {
 						t.Fatalf("job %s: op %v outside the %d-byte image", j.Name, op, p.imageSize)
+					}
+				}
+			}
+		}
+		// The groups of jobs running together plan too, and keep their
+		// jobs' requests in the group's image.
+		groups, _ := Groups(jf.Jobs)
+		for _, g := range groups {
+			p, err := PlanGroup(g)
+			if err != nil {
+				t.Fatalf("group %s parsed but does not plan: %v", GroupName(g), err)
+			}
+			if p.CheckLimits() != nil || p.maxBS > 1<<20 || p.imageSize > 1<<30 {
+				continue
+			}
+			for _, s := range p.Streams(1) {
+				for _, op := range drain(s, 50) {
+					if op.Kind != OpFlush && (op.Len == 0 || op.Off+op.Len > p.imageSize) {
+						t.Fatalf("group %s: op %v outside the %d-byte image", p.Name(), op, p.imageSize)
 					}
 				}
 			}
