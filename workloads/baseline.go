@@ -49,6 +49,8 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 	switch {
 	case !results.IsMatrixBaseline(name):
 		return fmt.Errorf("unknown baseline %q (want %s)", name, strings.Join(results.BaselineNames(), ", "))
+	case p.members != nil:
+		return errors.New("the baselines run one job, not a group of jobs running together")
 	case name == results.BaselineRaw:
 		if p.pace != nil {
 			return errors.New("the raw baseline does not pace requests (rate, rate_iops, thinktime, ramp_time, an iolog's timing)")
@@ -64,6 +66,9 @@ func CheckBaseline(name string, p *Plan, qd int) error {
 		}
 		if p.job.VerifyBacklog > 0 {
 			return errors.New("the raw baseline does not read back what it writes during the job (verify_backlog)")
+		}
+		if g := p.job.Group; p.job.NumJobs > 1 && (g.Flow > 0 || g.ExitAll) {
+			return errors.New("the raw baseline runs its instances without fio's flow control or exitall")
 		}
 		if _, on := p.job.batching(qd); on {
 			return errors.New("the raw baseline keeps its queue depth in flight, without fio's batching (iodepth_batch, iodepth_batch_complete_min, iodepth_low)")
@@ -132,6 +137,8 @@ type BaselineConfig struct {
 func BenchArgs(p *Plan, qd int) (args []string, note string, err error) {
 	j := p.job
 	switch {
+	case p.members != nil:
+		return nil, "", errors.New("qemu-img bench runs a single stream, not a group of jobs running together")
 	case j.NumJobs > 1:
 		return nil, "", errors.New("qemu-img bench runs a single stream (numjobs > 1)")
 	case j.RW == RWMixed || j.RW == RWRandMixed:

@@ -83,6 +83,9 @@ func (d *driver) fill(b *batcher) {
 		op, ok := d.nextOp(s)
 		if !ok {
 			b.ended = true
+			for _, f := range b.free {
+				d.retire(f)
+			}
 			break
 		}
 		b.free = b.free[:len(b.free)-1]
@@ -128,6 +131,9 @@ func (d *driver) reap(b *batcher) {
 		for _, r := range batch {
 			b.cur--
 			b.free = append(b.free, r.s)
+			if b.ended {
+				d.retire(r.s)
+			}
 			d.finish(r.s, r.op, r.bytes, r.trimLen, r.submitted, at)
 		}
 		b.done = append(b.done[:0], b.done[n:]...)

@@ -33,6 +33,13 @@ const (
 // largest request with sizes that vary, and for a time-based job its
 // runtime at 100,000 requests a second.
 func (p *Plan) EstimatedOps() float64 {
+	if p.members != nil {
+		var n float64 // a group's: its jobs'
+		for _, m := range p.members {
+			n += m.EstimatedOps()
+		}
+		return n
+	}
 	jobs := float64(max(p.job.NumJobs, 1))
 	switch {
 	case p.opsPerJob > 0:

@@ -17,6 +17,10 @@
 // mode on a regular file (zonemode=zbd: zbd.go, writes at emulated
 // write pointers, reads below them), sync writes (sync) and the replay
 // of fio iologs (iolog.go).
+// A job file's jobs run as fio runs them (group.go, group_run.go): the
+// jobs between stonewalls together, as one workload on one image
+// (Groups, PlanGroup), with startdelay, wait_for, flow control and
+// exitall.
 // Jobs come from a job file in fio's syntax (ParseJobFileWith, which
 // accepts and names the fio keys that change nothing runbench measures,
 // fiokeys.go, and refuses those that would) or from key=value settings

@@ -31,16 +31,27 @@ type runSlot struct {
 	syncing   bool
 	syncStart int64 // the write's SubmitNanos
 	syncLen   int   // the write's bytes
+	// in is the slot's instance (group_run.go); retired is set once the
+	// slot issues no more requests; waiting while nextOp's refusal is a
+	// pause (a stall, a flow hold), not the end.
+	in      *runInst
+	retired bool
+	waiting bool
 }
 
-// timer is a paced request waiting for its time (slot set), or the end
-// of a stream's thinktime stall (pace set).
+// timer is a paced request waiting for its time (slot set), the end
+// of a stream's thinktime stall (pace set), a job's start (start) or
+// the end of its runtime in a group (end), or the end of a held
+// instance's flow_sleep (in, without pace).
 type timer struct {
-	at   int64 // on the driver's clock (driver.now)
-	seq  uint64
-	slot *runSlot
-	op   Op
-	pace *streamPace
+	at    int64 // on the driver's clock (driver.now)
+	seq   uint64
+	slot  *runSlot
+	op    Op
+	pace  *streamPace
+	in    *runInst
+	start *runJob
+	end   *runJob
 }
 
 // timers is a min-heap of timers by time, then by the order they were
@@ -101,6 +112,19 @@ type driver struct {
 
 	ss  []*ssMonitor // steady-state detection: one per stream, or one for all with group_reporting
 	lat *latTarget   // the latency_target search of the one stream; nil without
+
+	// The run's jobs (a group's, or the one), their instances and flows
+	// (group_run.go).
+	jobs    []*runJob
+	exitAll bool       // exitall is set
+	perJob  bool       // several jobs: each one's figures are kept
+	wake    []*runInst // held instances to wake (flowChanged)
+	waking  bool
+	// starting is set while the jobs of a group that start together
+	// issue their first requests; deferred holds the slots whose request
+	// completed meanwhile, to issue next.
+	starting bool
+	deferred []*runSlot
 }
 
 // now returns the run's clock: the image's, plus the idle time skipped
@@ -132,33 +156,40 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 			return nil, fmt.Errorf("reopen_every=%d: cannot reopen through %T, which has no Reopen method", d.every, d.sub)
 		}
 	}
-	streams := p.Streams(cfg.Seed)
-	expect := p.opsPerJob * uint64(len(streams))
-	if p.job.Fsync > 0 {
-		expect += expect / uint64(p.job.Fsync)
+	d.newRunJobs(cfg, qd)
+	var expect uint64
+	nslots := 0
+	type jobStreams struct {
+		j       *runJob
+		streams []*Stream
+	}
+	all := make([]jobStreams, len(d.jobs))
+	for i, j := range d.jobs {
+		m := j.p
+		streams := m.Streams(cfg.Seed)
+		all[i] = jobStreams{j, streams}
+		e := m.opsPerJob * uint64(len(streams))
+		if m.job.Fsync > 0 {
+			e += e / uint64(m.job.Fsync)
+		}
+		expect += e
+		nslots += len(streams) * j.qd
 	}
 	d.lats = make([]int64, 0, min(expect, 1<<24))
 	d.start, d.deadline = env.clock(), math.MaxInt64
 	d.measureAt, d.measuring = d.start, true
-	if p.pace != nil && p.pace.ramp > 0 {
-		d.measureAt, d.measuring = addTime(d.start, p.pace.ramp), false
+	if ramp := p.job.RampTime; p.pace != nil && p.pace.ramp > 0 || p.members != nil && ramp > 0 {
+		d.measureAt, d.measuring = addTime(d.start, int64(ramp)), false
 	}
-	if p.job.Runtime > 0 {
+	if p.job.Runtime > 0 && p.members == nil {
 		d.deadline = addTime(d.measureAt, int64(p.job.Runtime))
 	}
 	d.sleep = cfg.Sleep
 	if d.sleep == nil {
 		d.sleep = time.Sleep
 	}
-	var paces []*streamPace
-	if p.pace != nil {
-		paces = make([]*streamPace, len(streams))
-		for i := range paces {
-			paces[i] = newStreamPace(p.pace, cfg.Seed, i)
-		}
-	}
 	if p.job.SteadyState.Duration > 0 {
-		n := len(streams)
+		n := len(all[0].streams)
 		if p.job.GroupReporting {
 			n = 1
 		}
@@ -166,50 +197,52 @@ func newDriver(cfg RunConfig, env *runEnv, qd int) (*driver, error) {
 			d.ss = append(d.ss, newSSMonitor(p.job.SteadyState, d.measureAt))
 		}
 	}
-	var vlogs []*verifyLog
-	if p.job.VerifyBacklog > 0 && p.job.RW.Writes() {
-		vlogs = make([]*verifyLog, len(streams))
-		for i := range vlogs {
-			vlogs[i] = newVerifyLog(p)
-		}
-	}
 	if p.job.LatencyTarget.Target > 0 {
 		d.lat = newLatTarget(p.job.LatencyTarget, qd, d.measureAt)
 	}
-	var batchers []*batcher
-	if bc, on := p.job.batching(qd); on {
-		batchers = make([]*batcher, len(streams))
-		for i := range batchers {
-			batchers[i] = &batcher{c: bc}
-		}
-	}
-	d.slots = make([]runSlot, len(streams)*qd)
+	d.slots = make([]runSlot, nslots)
 	bs := int(p.maxBS)
 	// The slots' buffers, from the pool: fresh memory is slow to fault
 	// in. They go back at the end of a run that succeeded, when no
 	// request holds them.
 	d.bufs = cfg.Pages.buffer(len(d.slots) * bs)
-	for i := range d.slots {
-		s := &d.slots[i]
-		s.d = d
-		s.stream = streams[i/qd]
-		if paces != nil {
-			s.pace = paces[i/qd]
+	k := 0
+	for _, js := range all {
+		j, m, jqd := js.j, js.j.p, js.j.qd
+		bc, batching := m.job.batching(jqd)
+		for i, st := range js.streams {
+			in := j.insts[i]
+			var pace *streamPace
+			if m.pace != nil {
+				pace = newStreamPace(m.pace, cfg.Seed, m.instBase+i)
+			}
+			var vlog *verifyLog
+			if m.job.VerifyBacklog > 0 && m.job.RW.Writes() {
+				vlog = newVerifyLog(m)
+			}
+			var b *batcher
+			if batching {
+				b = &batcher{c: bc}
+			}
+			for range jqd {
+				s := &d.slots[k]
+				s.d = d
+				s.stream, s.pace, s.verify, s.lat, s.in = st, pace, vlog, d.lat, in
+				if d.ss != nil {
+					s.ss = d.ss[min(i, len(d.ss)-1)]
+				}
+				if b != nil {
+					s.batch = b
+					b.free = append(b.free, s)
+				}
+				s.buf = d.bufs[k*bs : (k+1)*bs : (k+1)*bs]
+				cfg.Pages.fillRandom(s.buf, cfg.Seed+int64(k)+1)
+				s.done = s.complete
+				in.slots = append(in.slots, s)
+				in.live++
+				k++
+			}
 		}
-		if d.ss != nil {
-			s.ss = d.ss[min(i/qd, len(d.ss)-1)]
-		}
-		if vlogs != nil {
-			s.verify = vlogs[i/qd]
-		}
-		s.lat = d.lat
-		if batchers != nil {
-			s.batch = batchers[i/qd]
-			s.batch.free = append(s.batch.free, s)
-		}
-		s.buf = d.bufs[i*bs : (i+1)*bs : (i+1)*bs]
-		cfg.Pages.fillRandom(s.buf, cfg.Seed+int64(i)+1)
-		s.done = s.complete
 	}
 	return d, nil
 }
@@ -229,6 +262,7 @@ func (d *driver) submit(s *runSlot, op Op) {
 		return
 	}
 	d.issued++
+	s.in.inFlight++
 	if s.pace != nil {
 		s.pace.inFlight++
 	}
@@ -259,10 +293,13 @@ func (d *driver) issue(s *runSlot) {
 		if s.lat != nil {
 			s.lat.inFlight--
 		}
+		if !s.waiting {
+			d.retire(s)
+		}
 		return
 	}
 	if s.pace != nil && !s.verifying {
-		if at := addTime(d.start, s.pace.due(op, s.stream.At())); at > d.now() {
+		if at := addTime(s.in.j.startAt, s.pace.due(op, s.stream.At())); at > d.now() {
 			d.addTimer(timer{at: at, slot: s, op: op})
 			return
 		}
@@ -278,7 +315,7 @@ func (d *driver) issue(s *runSlot) {
 // stream has ended, nor while its stream is stalled (the slot then waits
 // for the stall's end).
 func (d *driver) nextOp(s *runSlot) (Op, bool) {
-	s.verifying = false
+	s.verifying, s.waiting = false, false
 	if d.stopped {
 		return Op{}, false
 	}
@@ -286,11 +323,19 @@ func (d *driver) nextOp(s *runSlot) (Op, bool) {
 		d.stopped = true
 		return Op{}, false
 	}
+	if j := s.in.j; j.terminated || d.now() >= j.deadline {
+		return Op{}, false
+	}
 	if s.ss != nil && s.ss.ended(d.now()) {
 		return Op{}, false
 	}
 	if s.pace != nil && s.pace.stalled {
 		s.pace.waiting = append(s.pace.waiting, s)
+		s.waiting = true
+		return Op{}, false
+	}
+	if s.in.flow != nil && !s.in.ended && !d.flowAdmit(s) {
+		s.waiting = true
 		return Op{}, false
 	}
 	if v := s.verify; v != nil {
@@ -298,13 +343,19 @@ func (d *driver) nextOp(s *runSlot) (Op, bool) {
 		if !ok {
 			if v.resumes() {
 				v.waiting = append(v.waiting, s)
+			} else {
+				s.in.ended = true // the last loop is over
 			}
 			return Op{}, false
 		}
 		s.piece, s.verifying = piece, back
 		return op, true
 	}
-	return s.stream.Next()
+	op, ok := s.stream.Next()
+	if !ok {
+		s.in.ended = true
+	}
+	return op, ok
 }
 
 // addTimer adds t to the timers.
@@ -319,6 +370,17 @@ func (d *driver) addTimer(t timer) {
 func (d *driver) fireTimers() {
 	for len(d.timers) > 0 && d.timers[0].at <= d.now() {
 		t := heap.Pop(&d.timers).(timer)
+		switch {
+		case t.start != nil:
+			d.startJob(t.start, d.now())
+			continue
+		case t.end != nil:
+			d.terminate(t.end)
+			continue
+		case t.in != nil && t.pace == nil:
+			d.flowRetry(t.in)
+			continue
+		}
 		if t.pace != nil {
 			t.pace.stalled, t.pace.done = false, 0
 			resume := t.pace.waiting
@@ -329,13 +391,16 @@ func (d *driver) fireTimers() {
 			continue
 		}
 		if d.stopped {
+			d.retire(t.slot)
 			continue
 		}
 		if d.deadline != math.MaxInt64 && d.now() >= d.deadline {
 			d.stopped = true
+			d.retire(t.slot)
 			continue
 		}
-		if t.slot.ss != nil && t.slot.ss.ended(d.now()) {
+		if j := t.slot.in.j; t.slot.ss != nil && t.slot.ss.ended(d.now()) || j.terminated || d.now() >= j.deadline {
+			d.retire(t.slot)
 			continue
 		}
 		d.submit(t.slot, t.op)
@@ -388,6 +453,8 @@ func (d *driver) runImage() {
 // slot's next operation, or stops the run if r failed.
 func (s *runSlot) complete(r *impl.Request) {
 	d := s.d
+	in := s.in
+	in.inFlight--
 	if r.Err != nil {
 		if d.firstErr == nil {
 			d.firstErr = fmt.Errorf("request %d (%s at %#x+%d): %w", r.ID, r.Op, r.Off, r.Length(), r.Err)
@@ -406,6 +473,9 @@ func (s *runSlot) complete(r *impl.Request) {
 		}
 		d.submit(s, Op{Kind: OpFlush})
 		return
+	}
+	if in.quiescing {
+		d.flowQuiesced(in)
 	}
 	op, bytes, submitted := r.Op, uint64(len(r.Buf)), r.SubmitNanos
 	if s.syncing {
@@ -428,7 +498,14 @@ func (s *runSlot) complete(r *impl.Request) {
 			return
 		}
 	}
+	if d.starting {
+		// A request completed within its Submit while the group's
+		// jobs start: every job's first requests go first.
+		d.deferred = append(d.deferred, s)
+		return
+	}
 	d.issue(s)
+	d.checkInst(in)
 }
 
 // finish counts slot s's request, completed (or, batching, reaped) at
@@ -448,7 +525,7 @@ func (d *driver) finish(s *runSlot, op impl.ReqOp, bytes, trimLen uint64, submit
 	}
 	done := at + d.skew
 	if s.pace != nil && s.pace.completed() {
-		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace})
+		d.addTimer(timer{at: min(addTime(d.now(), s.pace.pc.think), d.deadline), pace: s.pace, in: s.in})
 	}
 	if !d.measuring {
 		if done < d.measureAt {
@@ -477,6 +554,9 @@ func (d *driver) finish(s *runSlot, op impl.ReqOp, bytes, trimLen uint64, submit
 		res.TrimBytes += trimLen
 	}
 	d.lats = append(d.lats, at-submitted)
+	if d.perJob {
+		d.countJob(s, opKind(op), bytes, trimLen, at-submitted, done)
+	}
 	if s.ss != nil {
 		s.ss.advance(done)
 		ssBytes := bytes
@@ -493,15 +573,7 @@ func (d *driver) finish(s *runSlot, op impl.ReqOp, bytes, trimLen uint64, submit
 // ends. It returns the error of a reopen; a request's is in d.firstErr.
 func (d *driver) loop() error {
 	env := d.env
-	for i := range d.slots {
-		s := &d.slots[i]
-		if s.batch == nil {
-			d.issue(s)
-		} else if !s.batch.started {
-			s.batch.started = true
-			d.fill(s.batch)
-		}
-	}
+	d.startJobs()
 	for {
 		d.runImage()
 		if d.firstErr != nil || len(d.parked) == 0 || env.im.InFlight() != 0 {
@@ -528,7 +600,8 @@ func (d *driver) loop() error {
 		resume := d.parked
 		d.parked, d.issued = nil, 0
 		for _, s := range resume {
-			if s.ss != nil && s.ss.ended(d.now()) {
+			if s.ss != nil && s.ss.ended(d.now()) || s.in.j.terminated {
+				d.retire(s)
 				continue
 			}
 			d.submit(s, s.parked)
@@ -556,6 +629,9 @@ func (d *driver) run(wall func() int64) (Result, error) {
 		return Result{}, d.firstErr
 	}
 	if err != nil {
+		return Result{}, err
+	}
+	if err := d.heldError(); err != nil {
 		return Result{}, err
 	}
 	im := env.im
@@ -587,6 +663,7 @@ func (d *driver) run(wall func() int64) (Result, error) {
 		res.LatencyTargetDepth = d.lat.qd
 	}
 	summarizeLatency(&res, d.lats)
+	res.Jobs = d.jobResults()
 	d.cfg.Pages.putBuffer(d.bufs)
 	return res, nil
 }

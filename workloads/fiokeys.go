@@ -14,19 +14,19 @@ import (
 // does not change what runbench measures. A job file's ignored keys are
 // reported in one line, grouped by these.
 const (
-	whyTarget    = "fio's target file or device: runbench runs each job on a new QED image of its own, see -backend and -dir"
+	whyTarget    = "fio's target file or device: runbench runs each group of jobs on a new QED image of its own (see -backend and -dir), a job's file a part of it"
 	whyEngineOpt = "options of fio's I/O engine, which runbench replaces"
 	whyDirect    = "O_DIRECT is runbench's -direct flag, for the file backend"
 	whyProcess   = "fio's processes, threads, CPU and memory placement"
 	whyReport    = "fio's reporting and logs: runbench reports its own figures"
-	whyJobs      = "when fio starts each job: runbench runs each job alone, one after another"
+	whyObsolete  = "deprecated in fio, where it does nothing"
 	whyVerify    = "fio's data verification after the I/O: runbench checks every run's data itself with -linearizability, outside the measured phase"
 	whyRandom    = "fio's random generator and seed: every random choice comes from runbench's -seed"
 	whyRateMin   = "a minimum rate that only fails a slow job: runbench reports the rate achieved"
 	whyThinkSpin = "how fio spends thinktime, spinning then sleeping: the stall is as long"
 	whyDefault   = "set to fio's default, which is runbench's behaviour"
 	whyData      = "the data written: runbench's QED image neither compresses nor deduplicates nor detects zero writes, so the bytes written change nothing measured; runbench writes its own seeded data, so that its checkers can tell writes apart"
-	whyPrio      = "the priority of all of a job's I/O: runbench runs each job alone, so a priority that every request of it has orders it against nothing"
+	whyPrio      = "the priority of all of a job's I/O: runbench's image passes no priority down to the device, so it orders a job's requests against nothing (jobs running together must agree on it)"
 	whyOnError   = "what fio does after an I/O error: a runbench run stops at its first failed request and records the error, so a run that completes did the same I/O"
 	whyReadFUA   = "FUA on a read has the device read its media rather than its cache: QEMU's block layer has no FUA read (a guest's is an ordinary read), and runbench's image keeps no guest data cached that FUA would bypass, so it is an ordinary read"
 )
@@ -50,8 +50,8 @@ func init() {
 			"grace_time std_redirect donorname inplace skip_bad",
 		whyDirect:    "direct buffered",
 		whyProcess:   "thread numa_cpu_nodes numa_mem_policy cpus_allowed cpus_allowed_policy cpumask nice gtod_cpu uid gid mem iomem mem_align iomem_align hugepage-size read_iolog_chunked",
-		whyReport:    "new_group description write_lat_log write_bw_log write_iops_log write_hist_log log_avg_msec log_hist_msec log_hist_coarseness log_offset log_prio log_issue_time log_max_value log_compression log_compression_cpus log_store_compressed log_unix_epoch log_alternate_epoch log_alternate_epoch_clock_id per_job_logs clat_percentiles lat_percentiles slat_percentiles percentile_list disable_lat disable_clat disable_slat disable_bw_measurement disable_bw gtod_reduce stats unified_rw_reporting write_iolog significant_figures unit_base block_error_percentiles bwavgtime iopsavgtime error_dump",
-		whyJobs:      "stonewall wait_for_previous wait_for startdelay",
+		whyReport:    "description write_lat_log write_bw_log write_iops_log write_hist_log log_avg_msec log_hist_msec log_hist_coarseness log_offset log_prio log_issue_time log_max_value log_compression log_compression_cpus log_store_compressed log_unix_epoch log_alternate_epoch log_alternate_epoch_clock_id per_job_logs clat_percentiles lat_percentiles slat_percentiles percentile_list disable_lat disable_clat disable_slat disable_bw_measurement disable_bw gtod_reduce stats unified_rw_reporting write_iolog significant_figures unit_base block_error_percentiles bwavgtime iopsavgtime error_dump",
+		whyObsolete:  "flow_watermark",
 		whyVerify:    "verify do_verify verify_fatal verify_dump verify_pattern verify_interval verify_async verify_async_cpus verify_write_sequence verify_offset verify_header_seed verify_state_save verify_state_load experimental_verify",
 		whyRandom:    "randrepeat allrandrepeat randseed random_generator",
 		whyRateMin:   "ratemin rate_min rate_iops_min ratecycle rate_cycle",
@@ -87,7 +87,6 @@ func init() {
 		keys, why, neutral string
 	}{
 		{"atomic", "atomic writes: runbench's image has none", "0"},
-		{"flow flow_id flow_sleep flow_watermark", "fio's flow control couples jobs running together; runbench runs each job alone", "0"},
 		{"write_zone_remainder", "with zonemode=zbd, fio then writes the remainder of a zone too small for a block rather than finish the zone, which runbench does not model", "0"},
 		{"recover_zbd_write_error", "recovery from a zoned device's write errors (with continue_on_error): runbench's emulated zones fail no write, and a runbench run stops at its first failed request", "0"},
 		{"max_latency", "fio fails the job at the first request slower than it; runbench does not", "0"},
@@ -98,8 +97,6 @@ func init() {
 		{"ioscheduler", "switches the device's I/O scheduler, which changes the system, not the job", ""},
 		{"fdatasync end_fsync fsync_on_close write_barrier sync_file_range",
 			"a flush pattern runbench does not issue (it has fsync=N, a flush after every N writes)", "0"},
-		{"exitall exit_what",
-			"ends the jobs running together when one finishes; runbench runs each job alone, one after another", "0"},
 		{"write_mode", "the write command of fio's io_uring_cmd engine: zone_append is a zoned device's zone append (the device places the data at the zone's write pointer and says where), uncor, zeroes and verify are other commands than a write; runbench's image has only writes (write, fio's default, is accepted)", "write"},
 		{"sg_write_mode pi_act pi_chk apptag apptag_mask md_per_io_size fdp fdp_pli fdp_pli_select dataplacement plids num_range sprandom spr_op spr_num_regions",
 			"a command feature of the device that runbench's image does not have", "0"},

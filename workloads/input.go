@@ -36,6 +36,14 @@ const (
 // beyond MaxInFlight or MaxBufferBytes even at queue depth 1. Each
 // problem is a *KeyError naming the key to change.
 func (p *Plan) CheckLimits() error {
+	if p.members != nil {
+		for _, m := range p.members {
+			if err := m.CheckLimits(); err != nil {
+				return err
+			}
+		}
+		return p.checkGroupBuffers(nil)
+	}
 	if n := p.prefillClusterBound(); n > MaxPrefillClusters {
 		key, how := "size", "a smaller size, or set ops so that only the clusters the run touches are prefilled"
 		if p.opsPerJob > 0 && p.job.Ops > 0 {
@@ -54,6 +62,14 @@ func (p *Plan) CheckLimits() error {
 func (p *Plan) CheckQD(qd int) error {
 	if qd < 1 || qd > MaxQD {
 		return fmt.Errorf("queue depth %d not in [1, %d]", qd, MaxQD)
+	}
+	if p.members != nil {
+		for _, m := range p.members {
+			if err := m.CheckQD(qd); err != nil {
+				return err
+			}
+		}
+		return p.checkGroupBuffers(func(*Plan) int { return qd })
 	}
 	if err := p.checkOpenFiles(qd); err != nil {
 		return err
@@ -104,6 +120,13 @@ func (p *Plan) regionClusters(i int) (first, n uint64) {
 // can touch; otherwise every cluster of the regions. It saturates at
 // math.MaxUint64.
 func (p *Plan) prefillClusterBound() uint64 {
+	if p.members != nil {
+		var n uint64
+		for _, m := range p.members {
+			n = satAdd(n, m.prefillClusterBound())
+		}
+		return n
+	}
 	if !p.job.Prefill {
 		return 0
 	}
@@ -152,6 +175,14 @@ func (p *Plan) touchedClusterBound() (uint64, bool) {
 // prefillTouchedOnly reports whether a run of p prefills only the
 // clusters its streams touch (true) or every cluster of its regions.
 func (p *Plan) prefillTouchedOnly() bool {
+	if p.members != nil {
+		for _, m := range p.members {
+			if m.job.Prefill && m.prefillTouchedOnly() {
+				return true
+			}
+		}
+		return false
+	}
 	touched, ok := p.touchedClusterBound()
 	return ok && touched < p.allRegionClusters()
 }
@@ -214,4 +245,26 @@ func SplitList(s string) ([]string, error) {
 		}
 	}
 	return parts, nil
+}
+
+// checkGroupBuffers checks the request slots and buffers of a group's
+// run, its jobs together, each at the depth qd gives it (nil: 1).
+func (p *Plan) checkGroupBuffers(qd func(*Plan) int) error {
+	var inFlight, bytes uint64
+	for _, m := range p.members {
+		d := 1
+		if qd != nil {
+			d = qd(m)
+		}
+		n := uint64(d) * uint64(m.job.NumJobs)
+		inFlight = satAdd(inFlight, n)
+		bytes = satAdd(bytes, satMul(n, m.maxBS))
+	}
+	switch {
+	case inFlight > MaxInFlight:
+		return p.job.keyError("numjobs", fmt.Errorf("the group's jobs keep %d requests in flight, more than the limit of %d", inFlight, MaxInFlight))
+	case bytes > MaxBufferBytes:
+		return p.job.keyError("bs", fmt.Errorf("the group's jobs need %s of request buffers, more than the limit of %s", FormatSize(bytes), FormatSize(MaxBufferBytes)))
+	}
+	return nil
 }

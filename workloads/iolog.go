@@ -269,5 +269,9 @@ func (iologGen) next(s *Stream) Op {
 	if round := s.seq / n; round > 0 {
 		s.at += int64(round) * (ops[n-1].at + 1)
 	}
-	return e.op
+	op := e.op
+	if op.Kind != OpFlush {
+		op.Off += s.p.fileBase // the job's file in a group's image
+	}
+	return op
 }

@@ -315,6 +315,10 @@ type Job struct {
 	// does for a reporting group; runbench reports a job's instances
 	// together either way.
 	GroupReporting bool
+	// Group says how the job runs beside the other jobs of its file
+	// (stonewall, wait_for, startdelay, flow, exitall, filename: see
+	// group.go).
+	Group GroupKeys
 }
 
 // RWPair is a value for reads and one for writes, as fio's keys that
@@ -378,7 +382,7 @@ type jobKey struct {
 
 // jobKeys lists every key a job accepts, in help order: runbench's own
 // and fio's, then the keys from fio that change nothing unless set.
-var jobKeys = slices.Concat(coreJobKeys, fioJobKeys)
+var jobKeys = slices.Concat(coreJobKeys, fioJobKeys, groupJobKeys)
 
 // coreJobKeys are the keys Job.String always writes.
 var coreJobKeys = []jobKey{

@@ -251,7 +251,7 @@ var fioJobKeys = []jobKey{
 	{name: "steadystate_check_interval", aliases: []string{"ss_interval"}, optional: true, help: "time between steady-state samples, whole seconds, at least 1 (fio's default 1s)",
 		set: func(j *Job, v string) error { return setDuration(&j.SteadyState.Interval, v) },
 		get: func(j *Job) string { return j.SteadyState.Interval.String() }},
-	{name: "group_reporting", optional: true, help: "1 judges steady state (steadystate) over all the job's instances (numjobs) together and ends them together, as fio's reporting group; without steady state it changes nothing, as runbench reports a job's instances together either way (fio's groups of several jobs are runbench's jobs, run one after another)",
+	{name: "group_reporting", optional: true, help: "1 judges steady state (steadystate) over all the job's instances (numjobs) together and ends them together, as fio's reporting group; without steady state it changes nothing, as runbench reports a job's instances together either way, and the jobs running together (between stonewalls) as one workload with each job's figures",
 		set: func(j *Job, v string) error { return setBool(&j.GroupReporting, v) },
 		get: func(j *Job) string { return formatBool(j.GroupReporting) }},
 	{name: "random_sequence_stride", optional: true, help: "1 moves random_distribution=sequence on by its length at each repetition",
@@ -490,6 +490,9 @@ func (j *Job) checkPacing() error {
 	}
 	if err := j.checkBatching(); err != nil {
 		return err
+	}
+	if _, on := j.batching(max(j.IODepth, 1)); on && j.Group.Flow > 0 {
+		return j.keyError("flow", errors.New("not supported with iodepth_batch, iodepth_batch_complete_min or iodepth_low: holding back batched submissions is not implemented"))
 	}
 	if err := j.checkVerifyBacklog(); err != nil {
 		return err

@@ -167,7 +167,12 @@ func TestJobSet(t *testing.T) {
 		{"io_size", "z", nil, "a count of zones"},
 		{"zone_reset_threshold", "1.5", nil, "a fraction in [0, 1]"},
 		{"zone_reset_frequency", "0.125", func(j Job) bool { return j.ZoneResetFrequency == 0.125 }, ""},
-		{"filename", "/dev/sda", nil, "a job file accepts"},
+		// filename is a job key now that jobs naming one file share it.
+		{"filesize", "1m", nil, "a job file accepts"},
+		{"filename", "/dev/sda", func(j Job) bool { return j.Group.Filename == "/dev/sda" }, ""},
+		{"stonewall", "1", func(j Job) bool { return j.Group.Stonewall }, ""},
+		{"flow", "8", func(j Job) bool { return j.Group.Flow == 8 }, ""},
+		{"flow_sleep", "1000", func(j Job) bool { return j.Group.FlowSleep == time.Millisecond }, ""},
 		{"bs", "16k", func(j Job) bool { return j.BlockSize == 16<<10 }, ""},
 		{"blocksize", "8k", func(j Job) bool { return j.BlockSize == 8<<10 }, ""},
 		{"number_ios", "123", func(j Job) bool { return j.Ops == 123 }, ""},

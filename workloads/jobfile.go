@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -146,8 +148,10 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 	}
 	out := &JobFile{}
 	given := map[string]bool{}
+	givenNames := make(map[*section]string, len(ps.jobs))
 	for _, s := range ps.jobs {
 		given[s.job.Name] = true
+		givenNames[s] = s.job.Name
 	}
 	seen := map[string]*section{}
 	for _, s := range ps.jobs {
@@ -167,6 +171,7 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 		out.Renamed = append(out.Renamed, fmt.Sprintf("%s:%d: the job of the section at line %d is named %q, as is the job of the section at %s:%d: it runs as %q (runbench's records need distinct names; name=NEW names a job)",
 			s.namePos.file, s.namePos.line, s.pos.line, name, first.pos.file, first.pos.line, s.job.Name))
 	}
+	var planned []*section
 	for _, s := range ps.jobs {
 		ps.finish(s)
 		if s.noLat != "" && s.job.LatencyTarget.Target > 0 {
@@ -199,6 +204,10 @@ func ParseJobFileWith(r io.Reader, name string, opts JobFileOptions) (*JobFile, 
 		if n := p.Note(); n != "" {
 			out.Notes = append(out.Notes, fmt.Sprintf("%s:%d: [%s] %s", s.pos.file, s.pos.line, s.job.Name, n))
 		}
+		planned = append(planned, s)
+	}
+	if len(ps.errs) == 0 {
+		ps.checkGroups(out.Jobs, planned, givenNames)
 	}
 	out.Ignored = ps.ignored
 	errs := ps.errs
@@ -232,6 +241,10 @@ type section struct {
 	// (disable_lat=1, gtod_reduce=1, stats=0), and where; "" if none.
 	noLat    string
 	noLatPos pos
+	// prio is the job's prio and prioclass, as set (ignored keys: they
+	// change nothing for a job alone, but jobs running together must
+	// agree on them).
+	prio [2]string
 }
 
 // jobParser is the state of ParseJobFileWith.
@@ -302,7 +315,7 @@ func (ps *jobParser) section(line string, at pos) {
 		ps.cur = nil
 		return
 	}
-	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev, verify: ps.global.verify,
+	s := &section{job: ps.global.job, pos: at, namePos: at, lines: map[string]pos{}, fileSize: ps.global.fileSize, fillDev: ps.global.fillDev, verify: ps.global.verify, prio: ps.global.prio,
 		noLat: ps.global.noLat, noLatPos: ps.global.noLatPos}
 	for k, l := range ps.global.lines {
 		s.lines[k] = l
@@ -383,6 +396,12 @@ func (ps *jobParser) setting(line string, at pos) {
 		fail(key, value, err)
 		return
 	}
+	switch key {
+	case "prio":
+		cur.prio[0], cur.lines[key] = expanded, at
+	case "prioclass":
+		cur.prio[1], cur.lines[key] = expanded, at
+	}
 	if why, ok := fioIgnored[key]; ok {
 		cur.verify.set(key, expanded)
 		if key == "verify" {
@@ -441,7 +460,7 @@ func (ps *jobParser) setting(line string, at pos) {
 
 // parserKeys are the fio keys fioSetting resolves, which Job.Set does not
 // take.
-var parserKeys = map[string]bool{"filename": true, "name": true, "filesize": true, "fill_device": true, "fill_fs": true, "read_iolog_file": true}
+var parserKeys = map[string]bool{"name": true, "filesize": true, "fill_device": true, "fill_fs": true, "read_iolog_file": true}
 
 // errNotFio says a key is not one the parser resolves itself.
 var errNotFio = errors.New("not a parser key")
@@ -456,8 +475,8 @@ func (ps *jobParser) fioSetting(cur *section, key, value string, at pos) error {
 		if strings.Contains(strings.ReplaceAll(value, `\:`, ""), ":") {
 			return errors.New("not supported: several files named (runbench's files are nrfiles equal parts of each instance's region)")
 		}
+		cur.job.Group.Filename = value
 		cur.lines["filename"] = at
-		ps.ignore(key, value, whyTarget, at)
 	case "name":
 		if value == "" {
 			return errors.New("empty name")
@@ -688,4 +707,106 @@ func notText(b []byte, first bool) string {
 		i += size
 	}
 	return ""
+}
+
+// checkGroups checks what the jobs running together need (group.go):
+// each wait_for names a unique job before it (fio's wait_for_ok), and
+// each group plans as one workload (PlanGroup). A problem is a *KeyError
+// at the line that set the key (or the job's section).
+func (ps *jobParser) checkGroups(jobs []Job, secs []*section, given map[*section]string) {
+	names := make([]string, len(secs))
+	for i, s := range secs {
+		names[i] = given[s]
+	}
+	locate := func(err error) error {
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			for _, s := range secs {
+				if s.job.Name == ke.Job {
+					ke.File, ke.Line = s.pos.file, s.pos.line
+					if l, ok := s.lines[ke.Key]; ok {
+						ke.File, ke.Line = l.file, l.line
+					}
+				}
+			}
+		}
+		return err
+	}
+	if err := CheckWaitFor(jobs, names); err != nil {
+		ps.errs = append(ps.errs, locate(err))
+		return
+	}
+	groups, _ := Groups(jobs)
+	at := map[string]*section{}
+	for _, s := range secs {
+		at[s.job.Name] = s
+	}
+	for _, g := range groups {
+		ps.groupIgnored(g, at)
+		if err := groupPrio(g, at); err != nil {
+			ps.errs = append(ps.errs, err)
+			continue
+		}
+		p, err := PlanGroup(g)
+		if err == nil {
+			err = p.CheckLimits()
+		}
+		if err != nil {
+			ps.errs = append(ps.errs, locate(err))
+		}
+	}
+}
+
+// groupIgnored names the group keys of g's jobs that change nothing
+// there: startdelay of a job alone (its figures count from its start
+// either way), wait_for of a job in an earlier group (finished before
+// this group starts), flow of the only instance of its flow_id in the
+// group (its share is the whole flow's, so it is never held back).
+func (ps *jobParser) groupIgnored(g []Job, at map[string]*section) {
+	inFlow := map[int]int{}
+	for _, j := range g {
+		if j.Group.Flow > 0 {
+			inFlow[j.Group.FlowID] += j.NumJobs
+		}
+	}
+	for _, j := range g {
+		s := at[j.Name]
+		if s == nil {
+			continue
+		}
+		if l, ok := s.lines["startdelay"]; ok && len(g) == 1 && j.Group.StartDelay > 0 {
+			ps.ignore("startdelay", j.Group.StartDelay.String(), "the job runs alone (no other job between its stonewalls), and its figures count from its start either way", l)
+		}
+		if l, ok := s.lines["wait_for"]; ok && !slices.ContainsFunc(g, func(k Job) bool { return k.Name == j.Group.WaitFor }) {
+			ps.ignore("wait_for", j.Group.WaitFor, "the job waited for is in an earlier group, which has finished when this one starts", l)
+		}
+		if l, ok := s.lines["flow"]; ok && j.Group.Flow > 0 && inFlow[j.Group.FlowID] == 1 {
+			ps.ignore("flow", strconv.Itoa(j.Group.Flow), "the only instance of its flow_id among the jobs running with it: its share of the flow is all of it, so it is never held back", l)
+		}
+	}
+}
+
+// groupPrio refuses jobs running together with different priorities
+// (prio, prioclass): a device's I/O scheduler may serve them apart,
+// and runbench's image passes no priority down, so it would serve them
+// alike.
+func groupPrio(g []Job, at map[string]*section) error {
+	first := at[g[0].Name]
+	for _, j := range g[1:] {
+		s := at[j.Name]
+		if s == nil || first == nil {
+			continue
+		}
+		for i, key := range []string{"prio", "prioclass"} {
+			if s.prio[i] != first.prio[i] {
+				l, ok := s.lines[key]
+				if !ok {
+					l = s.pos
+				}
+				return &KeyError{File: l.file, Line: l.line, Job: j.Name, Key: key, Value: s.prio[i],
+					Err: fmt.Errorf("not supported: differs from [%s]'s (%q) while they run together: a device's I/O scheduler may serve them apart, runbench's image passes no priority down (stonewall runs this job apart)", first.job.Name, first.prio[i])}
+			}
+		}
+	}
+	return nil
 }

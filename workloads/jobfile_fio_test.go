@@ -90,7 +90,10 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 			return j.IOLog != nil && len(j.IOLog.Entries) == 2 && j.IOLog.Path == "jobs/trace.log"
 		})}, nil},
 		{"read_iolog missing", "[a]\nread_iolog=none.log\n", nil, []string{"jobs/main.fio:2:", "read_iolog=none.log"}},
-		{"ignored keys, one line", "[global]\nfilename=/dev/sdb\ndirect=1\n[a]\ngroup_reporting\nstonewall\nthread\ndirectory=/d\n", []check{ignored("filename, directory (fio's target"), ignored("direct (O_DIRECT"), ignored("group_reporting (fio's reporting"), ignored("stonewall (when fio starts")}, nil},
+		// filename and stonewall were ignored while runbench ran each job
+		// alone; now jobs run together, as fio's, and they count.
+		{"ignored keys, one line", "[global]\nfilename=/dev/sdb\ndirect=1\n[a]\ngroup_reporting\nstonewall\nthread\ndirectory=/d\n", []check{ignored("directory (fio's target"), ignored("direct (O_DIRECT"), ignored("group_reporting (fio's reporting"),
+			job("a", func(j Job) bool { return j.Group.Stonewall && j.Group.Filename == "/dev/sdb" })}, nil},
 		{"group_reporting with steady state", "[global]\ngroup_reporting\nnumjobs=2\n[a]\nss=iops:1%\nss_dur=10s\n", []check{job("a", func(j Job) bool { return j.GroupReporting && j.SteadyState.Duration == 10*time.Second })}, nil},
 		{"steady state window", "[a]\nss=iops:1%\nss_dur=10s\nss_interval=3s\n", nil, []string{"jobs/main.fio:3:", "steadystate_duration=10s", "multiple of steadystate_check_interval"}},
 		{"FUA", "[w]\nioengine=io_uring_cmd\nrw=write\nwritefua=1\n[r]\nioengine=sg\nreadfua=1\n", []check{job("w", func(j Job) bool { return j.WriteFUA }), job("r", func(j Job) bool { return !j.WriteFUA }), ignored("readfua (FUA on a read")}, nil},
@@ -99,7 +102,7 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"verify_backlog without verify", "[a]\nrw=write\nverify_backlog=8\n", []check{job("a", func(j Job) bool { return j.VerifyBacklog == 0 }), ignored("verify_backlog (without verify, fio logs no writes")}, nil},
 		{"verify_backlog with do_verify=0", "[a]\nrw=write\nverify=md5\ndo_verify=0\nverify_backlog=8\n", []check{job("a", func(j Job) bool { return j.VerifyBacklog == 0 }), ignored("verify_backlog (with do_verify=0")}, nil},
 		{"verify_backlog time-based", "[a]\nrw=write\nverify=md5\nverify_backlog=8\nruntime=10\ntime_based\n", nil, []string{"jobs/main.fio:4:", "verify_backlog=8", "not supported with time_based"}},
-		{"neutral value of a refused key", "[a]\natomic=0\nflow=0\n", []check{ignored("atomic, flow (set to fio's default")}, nil},
+		{"neutral value of a refused key", "[a]\natomic=0\npercentage_random=100\n", []check{ignored("atomic, percentage_random (set to fio's default")}, nil},
 		{"latency samples off", "[a]\ngtod_reduce=1\nlatency_target=1ms\n", nil, []string{"jobs/main.fio:2:", "[a] gtod_reduce", "no latency samples"}},
 		{"stats off", "[global]\nstats=0\n[a]\nlatency_target=1ms\n", nil, []string{"jobs/main.fio:2:", "[a] stats", "no latency samples"}},
 		{"stats on", "[a]\nstats=1\nlatency_target=1ms\n", []check{job("a", func(j Job) bool { return j.LatencyTarget.Target == time.Millisecond })}, nil},
@@ -120,7 +123,17 @@ func TestParseJobFileFioSyntax(t *testing.T) {
 		{"priority hint refused", "[a]\npriohint=1\n", nil, []string{"priohint=1", "command duration limits"}},
 		{"ioscheduler refused", "[a]\nioscheduler=none\n", nil, []string{"ioscheduler=none", "changes the system"}},
 		{"error rules ignored", "[a]\ncontinue_on_error=all\nignore_error=,EIO\nexitall_on_error\n", []check{ignored("continue_on_error, ignore_error, exitall_on_error (what fio does after an I/O error")}, nil},
-		{"exitall refused", "[a]\nexitall\n", nil, []string{"jobs/main.fio:2:", "exitall=", "one after another"}},
+		{"exitall", "[a]\nexitall\nexit_what=stonewall\n", []check{job("a", func(j Job) bool { return j.Group.ExitAll && j.Group.ExitWhat == ExitStonewall })}, nil},
+		{"exit_what refused", "[a]\nexitall\nexit_what=some\n", nil, []string{"jobs/main.fio:3:", "exit_what=some", "want group, stonewall or all"}},
+		{"flow weight too large", "[a]\nflow=1001\n", nil, []string{"jobs/main.fio:2:", "flow=1001", "largest weight, 1000"}},
+		{"flow_watermark deprecated", "[a]\nflow_watermark=8\n", []check{ignored("flow_watermark (deprecated in fio")}, nil},
+		{"group keys that change nothing", "[a]\nstonewall\nstartdelay=2\n[b]\nstonewall\nwait_for=a\nflow=4\n", []check{ignored("startdelay (the job runs alone"), ignored("wait_for (the job waited for is in an earlier group"), ignored("flow (the only instance of its flow_id")}, nil},
+		{"group keys that count", "[a]\nstartdelay=2\nflow=1\n[b]\nwait_for=a\nflow=4\n", []check{job("b", func(j Job) bool { return j.Group.WaitFor == "a" && j.Group.Flow == 4 }), func(t *testing.T, f *JobFile) {
+			if f.IgnoredLine() != "" {
+				t.Errorf("ignored %q, want nothing", f.IgnoredLine())
+			}
+		}}, nil},
+		{"startdelay range", "[a]\nstartdelay=1-5\n", nil, []string{"jobs/main.fio:2:", "startdelay=1-5", "range of delays"}},
 		{"filesize is each file's", "[global]\nnrfiles=4\n[a]\nfilesize=16k\nsize=64k\n", []check{job("a", func(j Job) bool { return j.Size == 64<<10 && j.IOSize == 64<<10 && j.NrFiles == 4 })}, nil},
 		{"time_based without runtime", "[a]\ntime_based\n", []check{ignored("time_based (without a runtime")}, nil},
 		{"unknown key", "[a]\nthreads=1\n", nil, []string{"jobs/main.fio:2:", "threads=1", "did you mean thread"}},
@@ -310,8 +323,23 @@ func TestFioExamples(t *testing.T) {
 		{file: "libzbc-rand-write.fio", bad: "testdata/fio/libzbc-rand-write.fio:18: [libzbc-rand-write] size=64m: fio's file, offset + size = 64m"},
 		{file: "zbd-rand-write.fio", bad: "testdata/fio/zbd-rand-write.fio:18: [zbd-rand-write] size=64m: fio's file, offset + size = 64m"},
 		{file: "uring-cmd-zoned.fio", bad: "testdata/fio/uring-cmd-zoned.fio:14: [rand-write] zonemode=zbd: zonemode=zbd on a regular file needs a zonesize"},
-		// Its zbd jobs parse; flow (jobs running together) does not.
-		{file: "zbd-rand-write-trim-gc.fio", bad: "testdata/fio/zbd-rand-write-trim-gc.fio:35: [wjob] flow=128: not supported"},
+		// Zoned jobs running together: wjob and trimjob wait for warmup,
+		// then share a flow 128:1; trimjob's trims reset zones, which on
+		// a regular file is no I/O, so it has no requests.
+		{file: "zbd-rand-write-trim-gc.fio", jobs: []jobCheck{
+			{"warmup", func(p *Plan) bool {
+				j := p.Job()
+				return j.ZoneMode == ZoneZBD && j.Offset == 524*256<<20 && j.Size == 128*256<<20 && j.Group.WaitFor == "" && j.Group.Flow == 0
+			}},
+			{"wjob", func(p *Plan) bool {
+				j := p.Job()
+				return j.ZoneMode == ZoneZBD && j.RW == RWRandWrite && j.Group.WaitFor == "warmup" && j.Group.Flow == 128
+			}},
+			{"trimjob", func(p *Plan) bool {
+				j := p.Job()
+				return j.RW == RWRandTrim && j.Group.WaitFor == "warmup" && j.Group.Flow == 1 && len(drain(p.Streams(1)[0], 10)) == 0
+			}},
+		}},
 		// Trims are accepted (rw=randtrim, trim); the device's multi-range
 		// trim command is not.
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:16: [write_bs] num_range=8: not supported"},

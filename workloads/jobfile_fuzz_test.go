@@ -28,6 +28,7 @@ func FuzzParseJobFile(f *testing.F) {
 		"[a]\nrw=randwrite:3\nnrfiles=8\nfilesize=64k\nsize=256k\nio_size=256k\nloops=3\n",
 		"[global]\nzonemode=zbd\nzonesize=64k\nfilename=x\nnumjobs=2\n[a]\nrw=randrw\nsize=4z\noffset=2z\nmax_open_zones=2\nzonecapacity=48k\nzone_reset_threshold=0.5\nzone_reset_frequency=0.25\n",
 		"[a]\nzonemode=zbd\nzonesize=16k\nrw=write\nsize=100k\noffset=10k\njob_max_open_zones=1\nmax_open_zones=3\nruntime=1\ntime_based\n",
+		"[global]\nexitall\nsize=1m\n[a]\nfilename=f\nflow=2\nflow_sleep=10\n[b]\nfilename=f\nwait_for=a\noffset=512k\nexit_what=stonewall\n[c]\nstonewall\nstartdelay=1\nnew_group\n",
 	} {
 		f.Add(s)
 	}
@@ -55,6 +56,25 @@ func FuzzParseJobFile(f *testing.F) {
 				for _, op := range drain(s, 200) {
 					if op.Kind != OpFlush && (op.Len == 0 || op.Off+op.Len > p.imageSize) {
 						t.Fatalf("job %s: op %v outside the %d-byte image", j.Name, op, p.imageSize)
+					}
+				}
+			}
+		}
+		// The groups of jobs running together plan too, and keep their
+		// jobs' requests in the group's image.
+		groups, _ := Groups(jf.Jobs)
+		for _, g := range groups {
+			p, err := PlanGroup(g)
+			if err != nil {
+				t.Fatalf("group %s parsed but does not plan: %v", GroupName(g), err)
+			}
+			if p.CheckLimits() != nil || p.maxBS > 1<<20 || p.imageSize > 1<<30 {
+				continue
+			}
+			for _, s := range p.Streams(1) {
+				for _, op := range drain(s, 50) {
+					if op.Kind != OpFlush && (op.Len == 0 || op.Off+op.Len > p.imageSize) {
+						t.Fatalf("group %s: op %v outside the %d-byte image", p.Name(), op, p.imageSize)
 					}
 				}
 			}

@@ -460,7 +460,7 @@ func (m *Matrix) runWall(s slot, wall func() int64, pages *PagePool) *results.Re
 func (m *Matrix) runOne(s slot, wall func() int64, pages *PagePool) *results.Record {
 	cfg := RunConfig{
 		Plan: s.plan, Policy: s.policy, Backend: s.cfg.Backend, Device: s.dev,
-		QD: s.cfg.QD, Seed: s.seed, Dir: m.Dir, File: m.File, WallClock: wall, Pages: pages,
+		QD: s.cfg.QD, JobDepths: m.JobDepths, Seed: s.seed, Dir: m.Dir, File: m.File, WallClock: wall, Pages: pages,
 		ReadBack: m.ReadBack && m.verifies(s),
 	}
 	if m.Wrap != nil && m.verifies(s) {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -108,7 +109,7 @@ func TestMatrixRun(t *testing.T) {
 	}
 	for i := range runs {
 		a, b := withoutWall(runs[i]), withoutWall(again[i])
-		if a != b {
+		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("record %d differs between identical matrices:\n%+v\n%+v", i, a, b)
 		}
 	}

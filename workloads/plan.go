@@ -44,6 +44,16 @@ type Plan struct {
 	starts    []uint64   // with offset_increment: where each instance's region starts
 	// zbd, with zonemode=zbd, is what the zones' streams share (zbd.go).
 	zbd *zbdPlan
+	// With a group of jobs running together (PlanGroup): members are
+	// the jobs' plans and info what the group knows of each; nil for a
+	// job's own plan.
+	members []*Plan
+	info    []groupMember
+	// fileBase is where, in a group's image, the job's file starts (0
+	// alone); instBase numbers its first instance among the group's, for
+	// its streams' seeds.
+	fileBase uint64
+	instBase int
 	// prefilled is the prefilled image of the in-memory backends, built
 	// at the first run that needs it; nil (a Plan not made by Job.Plan)
 	// prefills every run afresh.
@@ -453,6 +463,19 @@ func (p *Plan) planAmount() error {
 // keeps one request in flight); 0 and false when it sets neither, and a
 // run takes the caller's queue depths.
 func (p *Plan) JobQD() (int, bool) {
+	if p.members != nil {
+		// A group asks for depths when each of its jobs does; it is
+		// recorded at the deepest.
+		most := 0
+		for _, m := range p.members {
+			qd, ok := m.JobQD()
+			if !ok {
+				return 0, false
+			}
+			most = max(most, qd)
+		}
+		return most, true
+	}
 	if c, _ := engineClass(p.job.IOEngine); p.job.IOEngine != "" && c == engineSync {
 		return 1, true
 	}
@@ -472,7 +495,9 @@ func validRW(rw RW) bool {
 }
 
 // Job returns the validated job, with Prefill set where the pattern
-// implies it.
+// implies it. For a group of jobs running together (PlanGroup) it is
+// the first job's, under the group's name, with NumJobs the instances
+// of every job and Prefill set if any job prefills.
 func (p *Plan) Job() Job { return p.job }
 
 // Name returns the job's name.
@@ -498,14 +523,22 @@ func (p *Plan) Disk() model.Disk {
 
 // OpsPerJob returns the reads and writes each instance issues, or 0 when
 // a byte budget (sizes that vary: one pass over the region, io_size,
-// loops) or only the runtime limits them. Flushes (fsync) come on top.
+// loops) or only the runtime limits them, and for a group of jobs.
+// Flushes (fsync) come on top.
 func (p *Plan) OpsPerJob() uint64 { return p.opsPerJob }
 
 // Region returns the guest byte range of instance i: at offset +
 // i*offset_increment with an increment (fio's get_start_offset), else
 // size apart from offset, or at offset for every instance with
-// shared_region.
+// shared_region; in a group's image (PlanGroup), inside the job's file.
+// A group's own plan has no regions of its own.
 func (p *Plan) Region(i int) (off, size uint64) {
+	off, size = p.region(i)
+	return p.fileBase + off, size
+}
+
+// region is Region in the job's own file.
+func (p *Plan) region(i int) (off, size uint64) {
 	if p.starts != nil {
 		return p.starts[i], p.job.Size
 	}

@@ -22,6 +22,16 @@ func NewRecord(c results.Config, repeat int, seed int64, r *Result) *results.Rec
 		LatencyTargetDepth: r.LatencyTargetDepth,
 		CPUUserSecs:        float64(r.CPUUserNanos) / 1e9, CPUSysSecs: float64(r.CPUSysNanos) / 1e9,
 	}
+	for _, j := range r.Jobs {
+		f := results.JobFigures{Name: j.Name, QD: j.QD, Ops: j.Ops, Reads: j.Reads, Writes: j.Writes, Trims: j.Trims, Flushes: j.Flushes,
+			Bytes: j.Bytes, TrimBytes: j.TrimBytes, StartSecs: float64(j.StartNanos) / 1e9, Seconds: float64(j.Nanos) / 1e9,
+			LatP50Us: us(j.LatP50), LatP99Us: us(j.LatP99), LatP999Us: us(j.LatP999), LatMeanUs: j.LatMean / 1e3, LatMaxUs: us(j.LatMax)}
+		if j.Nanos > 0 {
+			f.OpsPerSec = float64(j.Ops) / f.Seconds
+			f.MiBPerSec = float64(j.Bytes) / (1 << 20) / f.Seconds
+		}
+		rec.Jobs = append(rec.Jobs, f)
+	}
 	if r.Latency != nil {
 		var err error
 		if rec.LatencyHDR, err = results.EncodeLatency(r.Latency); err != nil {

@@ -39,8 +39,12 @@ type RunConfig struct {
 	// Device is the device BackendSim simulates; ignored otherwise.
 	Device sim.Device
 	// QD is the number of requests each instance keeps in flight; 0 means
-	// the job's iodepth.
+	// the job's iodepth (each job's, for a group of jobs).
 	QD int
+	// JobDepths runs each job of the plan that asks for a queue depth
+	// (Plan.JobQD) at that depth, QD applying to the others: a group's
+	// jobs each at their own iodepth, as Matrix.JobDepths.
+	JobDepths bool
 	// Seed seeds the streams, the sim device's jitter and the data.
 	Seed int64
 	// Dir is the directory in which BackendFile makes the run's own new
@@ -155,6 +159,10 @@ type Result struct {
 	// search (Job.LatencyTarget) ended at, fio's latency_depth: the
 	// deepest that met the target when it settled; 0 without a target.
 	LatencyTargetDepth int
+	// Jobs holds each job's figures in a run of a group of several jobs
+	// running together (PlanGroup), in the group's order; nil for a run
+	// of one job, whose figures are the run's.
+	Jobs []JobResult
 }
 
 // Seconds returns Nanos in seconds.
@@ -415,6 +423,16 @@ func (p *Plan) prefilledImageFor(backing impl.Storage, seed int64, regions bool)
 // or write, merged into runs of consecutive clusters and clipped to the
 // image. Either way each request of the run finds its cluster allocated.
 func (p *Plan) prefillSpans(seed int64, regions bool) []span {
+	if p.members != nil {
+		var spans []span
+		for _, m := range p.members {
+			if m.job.Prefill {
+				spans = append(spans, m.prefillSpans(seed, regions)...)
+			}
+		}
+		slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.off, b.off) })
+		return spans
+	}
 	if regions || !p.prefillTouchedOnly() {
 		n := p.job.NumJobs
 		if p.job.SharedRegion && p.starts == nil {

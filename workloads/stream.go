@@ -85,6 +85,13 @@ func newRandFrom(r *rand.Rand) *rand.Rand {
 // Streams returns one stream per instance (NumJobs of them), seeded from
 // seed.
 func (p *Plan) Streams(seed int64) []*Stream {
+	if p.members != nil {
+		var out []*Stream
+		for _, m := range p.members {
+			out = append(out, m.Streams(seed)...)
+		}
+		return out
+	}
 	out := make([]*Stream, p.job.NumJobs)
 	for i := range out {
 		out[i] = p.newStream(seed, i)
@@ -99,7 +106,7 @@ func (p *Plan) Streams(seed int64) []*Stream {
 func (p *Plan) newStream(seed int64, i int) *Stream {
 	s := &Stream{
 		p:     p,
-		rng:   rand.New(rand.NewPCG(uint64(seed), streamSalt^uint64(i+1)*0x9e3779b97f4a7c15)),
+		rng:   rand.New(rand.NewPCG(uint64(seed), streamSalt^uint64(p.instBase+i+1)*0x9e3779b97f4a7c15)),
 		left:  p.opsPerJob,
 		bound: p.opsPerJob > 0,
 		bytes: p.budget,

@@ -207,12 +207,11 @@ func newZBDGen(s *Stream, i int) *zbdGen {
 	p, z := s.p, s.p.zbd
 	j := &p.job
 	g := &zbdGen{ioSize: j.Size, perm: lazyPerm{n: p.lay.units}}
+	g.fileOffset = j.Offset
 	if p.starts != nil {
 		g.fileOffset = p.starts[i]
-	} else {
-		g.fileOffset = j.Offset
-		g.origin = s.base - j.Offset
 	}
+	g.origin = s.base - g.fileOffset // the job's file in a group's image too
 	g.dev = newZBDDevice(z, p.zbdFileSize(i), j.RW.Writes())
 	g.minZone, g.maxZone = g.dev.zoneIdx(g.fileOffset), g.dev.zoneIdx(g.fileOffset+g.ioSize)
 	g.lastPos = [2]uint64{g.fileOffset, g.fileOffset}

@@ -599,3 +599,52 @@ func TestZBDStreamsInvariant(t *testing.T) {
 		})
 	}
 }
+
+// TestZBDGroup runs zoned jobs together in one image (a group): each
+// job's zones are those of its own file, which starts where the group
+// lays it, so every write lands at a write pointer of its job's file,
+// the instances of an offset_increment job too.
+func TestZBDGroup(t *testing.T) {
+	const text = "[global]\nzonemode=zbd\nzonesize=64k\nbs=4k\nrw=randwrite\nops=60\n" +
+		"[a]\nsize=256k\n" +
+		"[b]\nnumjobs=2\nsize=128k\noffset_increment=128k\nmax_open_zones=1\n"
+	jobs, err := ParseJobFile(strings.NewReader(text), "zbd-group.fio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := PlanGroup(jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.members) != 2 {
+		t.Fatalf("%d jobs in the group, want 2", len(p.members))
+	}
+	bStart, _ := p.members[1].Region(0)
+	if bStart == 0 || bStart%(64<<10) != 0 {
+		t.Fatalf("b's file starts at %#x, want a zone-aligned start past a's", bStart)
+	}
+	var c *zbdCheck
+	var inB int
+	_, err = Run(RunConfig{Plan: p, Policy: model.Overlap{}, Backend: results.BackendSim, Device: nvme(t), QD: 4, Seed: 3,
+		Wrap: func(open history.Opener) (Submitter, error) {
+			im, _, err := open(0)
+			c = &zbdCheck{t: t, im: im, zs: 64 << 10, cap: 64 << 10, wp: map[uint64]uint64{}}
+			return submitterFunc(func(r *impl.Request) {
+				if r.Off >= bStart {
+					inB++
+				}
+				c.Submit(r)
+			}), err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.writes != 180 || inB != 120 {
+		t.Errorf("%d writes, %d of them in b's file; want 180 and 120", c.writes, inB)
+	}
+}
+
+// submitterFunc is a Submitter made of a function.
+type submitterFunc func(*impl.Request)
+
+func (f submitterFunc) Submit(r *impl.Request) { f(r) }

@@ -94,6 +94,10 @@ func loadJobs(path string, stderr io.Writer) ([]workloads.Job, error) {
 	for _, line := range jf.Notes {
 		fmt.Fprintf(stderr, "runbench: -job %s\n", line)
 	}
+	_, notes := workloads.Groups(jf.Jobs)
+	for _, line := range notes {
+		fmt.Fprintf(stderr, "runbench: -job %s: %s\n", path, line)
+	}
 	return jf.Jobs, nil
 }
 

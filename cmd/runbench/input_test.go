@@ -67,7 +67,7 @@ func TestFioJobFile(t *testing.T) {
 	job := filepath.Join(dir, "fio.fio")
 	os.WriteFile(filepath.Join(dir, "common.inc"), []byte("ioengine=libaio\ndirect=1 ; as fio's examples\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "trace.log"), []byte("fio version 3 iolog\n0 /dev/sdb add\n10 /dev/sdb write 0 4096\n20 /dev/sdb read 0 4096\n"), 0o644)
-	os.WriteFile(job, []byte("[global]\nfilename=/dev/sdb\ngroup_reporting\ninclude common.inc\n\n[rand writes]\nrw=randwrite\nsize=${FIO_TEST_SIZE}\niodepth=4\n\n[replay]\nread_iolog=trace.log\n"), 0o644)
+	os.WriteFile(job, []byte("[global]\nstonewall\nfilename=/dev/sdb\ngroup_reporting\ninclude common.inc\n\n[rand writes]\nrw=randwrite\nsize=${FIO_TEST_SIZE}\niodepth=4\n\n[replay]\nread_iolog=trace.log\n"), 0o644)
 	t.Setenv("FIO_TEST_SIZE", "1m")
 
 	var stdout, stderr bytes.Buffer
@@ -77,7 +77,7 @@ func TestFioJobFile(t *testing.T) {
 	if !strings.Contains(stdout.String(), "[rand_writes]\n") || !strings.Contains(stdout.String(), "size=1m\n") || !strings.Contains(stdout.String(), "read_iolog="+filepath.Join(dir, "trace.log")) {
 		t.Errorf("-list printed:\n%s", stdout.String())
 	}
-	want := "runbench: -job " + job + ": fio keys ignored, as they change nothing runbench measures, or honoured in part: filename ("
+	want := "runbench: -job " + job + ": fio keys ignored, as they change nothing runbench measures, or honoured in part: ioengine=libaio ("
 	if e := stderr.String(); !strings.HasPrefix(e, want) || strings.Count(e, "\n") != 1 || !strings.Contains(e, "group_reporting") || !strings.Contains(e, "ioengine=libaio") || !strings.Contains(e, "direct") {
 		t.Errorf("stderr %q, want one line starting %q", e, want)
 	}

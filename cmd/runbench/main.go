@@ -62,7 +62,7 @@ func newFlagSet(cfg *bench.Config, o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("runbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.policies, "policies", "all", "comma-separated `policies` to compare, or all: "+strings.Join(model.Names(), ", "))
-	fs.StringVar(&o.workloads, "workloads", "all", "comma-separated `names` of the job file's workloads, or all")
+	fs.StringVar(&o.workloads, "workloads", "all", "comma-separated `names` of the job file's jobs, or all; the jobs chosen run as fio runs them: those between stonewalls together, as one workload named JOB+JOB (a job alone keeps its name)")
 	fs.StringVar(&o.qds, "qd", "", "comma-separated queue `depths` (requests in flight per job instance); default 1,2,4,8,16,32,64, or the depth a job sets (iodepth, or 1 for a synchronous ioengine)")
 	fs.StringVar(&o.backends, "backend", "sim", "comma-separated `backends`: sim (virtual time), mem, file")
 	fs.StringVar(&o.devices, "device", "nvme", "comma-separated sim `devices`: a preset ("+strings.Join(sim.Presets(), ", ")+") or a preset file PATH.json (runbench calibrate writes one), optionally with overrides, as nvme:read=50us,write=20us,flush=1ms,bandwidth=1.5GB/s,parallelism=16,jitter=0.1")
@@ -127,8 +127,16 @@ func parse(args []string, stdout, stderr io.Writer) (*bench.Config, *options, er
 		return nil, nil, err
 	}
 	if o.list {
-		for _, j := range cfg.Jobs {
-			fmt.Fprintf(stdout, "%s\n", j.String())
+		// Each group of jobs running together (between stonewalls)
+		// under a comment naming the workload it makes.
+		groups, _ := workloads.Groups(cfg.Jobs)
+		for _, g := range groups {
+			if len(g) > 1 {
+				fmt.Fprintf(stdout, "; %d jobs running together, as workload %s\n", len(g), workloads.GroupName(g))
+			}
+			for _, j := range g {
+				fmt.Fprintf(stdout, "%s\n", j.String())
+			}
 		}
 		return nil, &o, nil
 	}

@@ -13,8 +13,10 @@ type Config struct {
 	// Jobs are the workloads to choose from, as a job file holds them
 	// (workloads.ParseJobFile); nil means workloads.StandardJobs.
 	Jobs []workloads.Job
-	// Workloads names the jobs to run, in the order named; nil means
-	// every job of Jobs, in its order.
+	// Workloads names the jobs to run, in the order named (a group's
+	// workload name, JOB+JOB, names its jobs); nil means every job of
+	// Jobs, in its order. The jobs chosen run as fio runs them: those
+	// between stonewalls together, as one workload (workloads.Groups).
 	Workloads []string
 	// Settings are job settings applied to every selected job, in
 	// order, so that a later one wins: each a comma-separated list of

@@ -99,7 +99,9 @@ func TestNewSettingErrors(t *testing.T) {
 // QDs, a job that sets iodepth (or has a synchronous ioengine) runs at
 // it alone and the others at the standard sweep; QDs, when given, win.
 func TestJobQueueDepths(t *testing.T) {
-	const file = "[global]\nrw=randread\nsize=1m\n[deep]\niodepth=32\n[sync]\nioengine=psync\niodepth=16\n[swept]\n"
+	// stonewall: each job runs alone (without it fio runs the three
+	// together, as one workload: TestGroupQueueDepths).
+	const file = "[global]\nstonewall\nrw=randread\nsize=1m\n[deep]\niodepth=32\n[sync]\nioengine=psync\niodepth=16\n[swept]\n"
 	jobs, err := workloads.ParseJobFile(strings.NewReader(file), "qd.fio")
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +132,47 @@ func TestJobQueueDepths(t *testing.T) {
 			if s := fmt.Sprint(got[name]); s != want {
 				t.Errorf("QDs %v: %s runs at %s, want %s", tt.qds, name, s, want)
 			}
+		}
+	}
+}
+
+// TestGroupQueueDepths checks the queue depths of jobs running together
+// (no stonewall): one workload named after its jobs; without QDs it runs
+// once, each job at its own depth, when every job asks for one
+// (recorded at the deepest), and across the sweep otherwise (the jobs
+// that ask keep theirs); QDs, when given, set every job's depth.
+func TestGroupQueueDepths(t *testing.T) {
+	const asking = "[global]\nrw=randread\nsize=1m\n[deep]\niodepth=32\n[sync]\nioengine=psync\niodepth=16\n"
+	tests := []struct {
+		file, workloads string
+		qds             []int
+		want            string
+	}{
+		{asking, "deep,sync", nil, "deep+sync [32]"},
+		{asking + "[swept]\n", "deep,sync,swept", nil, "deep+sync+swept " + fmt.Sprint(workloads.StandardQDs())},
+		{asking, "deep,sync", []int{4, 8}, "deep+sync [4 8]"},
+		{asking, "sync", nil, "sync [1]"},
+		{asking, "deep+sync", nil, "deep+sync [32]"}, // a group's name names its jobs
+	}
+	for _, tt := range tests {
+		jobs, err := workloads.ParseJobFile(strings.NewReader(tt.file), "qd.fio")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := smallConfig(t, tt.workloads, "overlap", tt.qds)
+		cfg.Jobs = jobs
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var name string
+		var qds []int
+		for _, c := range s.matrix.Configs() {
+			name = c.Workload
+			qds = append(qds, c.QD)
+		}
+		if got := fmt.Sprint(name, " ", qds); got != tt.want {
+			t.Errorf("%s, QDs %v: %s, want %s", tt.workloads, tt.qds, got, tt.want)
 		}
 	}
 }

@@ -3,17 +3,32 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/qedharness/qedharness/workloads"
 )
 
 // selectJobs returns a copy of the named jobs, in the order named (nil
-// names: every job); a name listed twice or not found is an error.
+// names: every job); a name listed twice or not found is an error. A
+// group's workload name (JOB+JOB, workloads.GroupName) names its jobs.
 func selectJobs(jobs []workloads.Job, names []string) ([]workloads.Job, error) {
 	if names == nil {
 		return append([]workloads.Job(nil), jobs...), nil
 	}
+	known := map[string]bool{}
+	for _, j := range jobs {
+		known[j.Name] = true
+	}
+	var expanded []string
+	for _, name := range names {
+		if parts := strings.Split(name, "+"); !known[name] && len(parts) > 1 && !slices.ContainsFunc(parts, func(p string) bool { return !known[p] }) {
+			expanded = append(expanded, parts...)
+			continue
+		}
+		expanded = append(expanded, name)
+	}
+	names = expanded
 	var out []workloads.Job
 	seen := map[string]bool{}
 	for _, name := range names {

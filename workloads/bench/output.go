@@ -12,7 +12,8 @@ import (
 
 // writeResults writes runs.json, runs.csv, bench.txt and summary.txt
 // (every configuration's summary, the latency percentiles at the focus
-// queue depth, then every verdict with its counterexample) to dir,
+// queue depth, each job's figures in the groups of jobs running
+// together, then every verdict with its counterexample) to dir,
 // creating it. Each file is written whole to a temporary name and
 // renamed, so a reader never sees half a file.
 func writeResults(dir string, res *results.Results, sums []results.Summary, baseline string) error {
@@ -42,6 +43,18 @@ func writeResults(dir string, res *results.Results, sums []results.Summary, base
 	if pct.Len() > 0 {
 		table.WriteString("\n")
 		table.Write(pct.Bytes())
+	}
+	order := make([]results.Config, len(sums))
+	for i, s := range sums {
+		order[i] = s.Config
+	}
+	var jobs bytes.Buffer
+	if err := results.WriteJobFigures(&jobs, res.Runs, order); err != nil {
+		return fmt.Errorf("results: summary.txt: %w", err)
+	}
+	if jobs.Len() > 0 {
+		table.WriteString("\n")
+		table.Write(jobs.Bytes())
 	}
 	if len(res.Verdicts) > 0 {
 		table.WriteString("\n")

@@ -47,9 +47,8 @@ func (s *Setup) provenance(start time.Time) results.Provenance {
 		}
 	}
 	for _, pl := range m.Plans {
-		j := pl.Job()
-		p.Jobs[j.Name] = j.String()
-		p.Workloads = append(p.Workloads, j.Name)
+		p.Jobs[pl.Name()] = pl.JobFileText()
+		p.Workloads = append(p.Workloads, pl.Name())
 	}
 	return p
 }

@@ -88,10 +88,10 @@ func baselineNotes(res *results.Results) []string {
 	var plans []*workloads.Plan
 	for _, name := range res.Provenance.Workloads {
 		jobs, err := workloads.ParseJobFile(strings.NewReader(res.Provenance.Jobs[name]), "runs.json")
-		if err != nil || len(jobs) != 1 {
+		if err != nil || len(jobs) == 0 {
 			continue // an older or edited record: leave its note out
 		}
-		if p, err := jobs[0].Plan(); err == nil {
+		if p, err := workloads.PlanGroup(jobs); err == nil { // a job, or a group of jobs running together
 			plans = append(plans, p)
 		}
 	}

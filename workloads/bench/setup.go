@@ -59,9 +59,12 @@ func New(cfg Config) (*Setup, error) {
 			return nil, bad("Settings", err)
 		}
 	}
-	plans := make([]*workloads.Plan, len(jobs))
-	for i, j := range jobs {
-		if plans[i], err = j.Plan(); err != nil {
+	// The jobs run as fio runs them: those between stonewalls together,
+	// as one workload (workloads.Groups; a job alone keeps its name).
+	groups, _ := workloads.Groups(jobs)
+	plans := make([]*workloads.Plan, len(groups))
+	for i, g := range groups {
+		if plans[i], err = workloads.PlanGroup(g); err != nil {
 			return nil, bad("Jobs", err)
 		}
 	}

@@ -155,7 +155,7 @@ func fingerprint(m *workloads.Matrix, checks []verdictJob) string {
 	d := desc{Configs: m.Configs(), Repeat: m.Repeat, Warmup: m.Warmup, Baselines: m.Baselines,
 		VerifyRepeats: m.VerifyRepeats, VerifyQD: m.VerifyQD, Verify: m.Verify != nil, File: fmt.Sprintf("%+v", m.File)}
 	for _, p := range m.Plans {
-		d.Jobs = append(d.Jobs, p.Job().String())
+		d.Jobs = append(d.Jobs, p.JobFileText())
 	}
 	for _, dev := range m.Devices {
 		d.Devices = append(d.Devices, fmt.Sprintf("%+v", dev))

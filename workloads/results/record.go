@@ -102,6 +102,43 @@ type Record struct {
 	// stay exact, from every latency; the histogram's agree with them to
 	// within its precision.
 	LatencyHDR string `json:"latency_hdr,omitempty"`
+	// Jobs holds each job's own figures when the workload is a group of
+	// fio jobs running together (a job file's jobs between stonewalls),
+	// in the file's order; absent for a workload of one job, whose
+	// figures are the record's. The record's figures are the group's
+	// totals, its time from the group's start to its last completion.
+	Jobs []JobFigures `json:"jobs,omitempty"`
+}
+
+// JobFigures are one job's figures in a run of a group of jobs running
+// together.
+type JobFigures struct {
+	// Name is the job's; QD the requests each of its instances kept in
+	// flight.
+	Name string `json:"name"`
+	QD   int    `json:"qd"`
+	// Ops counts its completed requests (reads, writes, trims, flushes);
+	// Bytes its bytes read and written, TrimBytes those trimmed.
+	Ops       uint64 `json:"ops"`
+	Reads     uint64 `json:"reads"`
+	Writes    uint64 `json:"writes"`
+	Trims     uint64 `json:"trims,omitempty"`
+	Flushes   uint64 `json:"flushes,omitempty"`
+	Bytes     uint64 `json:"bytes"`
+	TrimBytes uint64 `json:"trim_bytes,omitempty"`
+	// StartSecs is when it started after the group (startdelay,
+	// wait_for); Seconds from then to its last completion; OpsPerSec
+	// and MiBPerSec over Seconds.
+	StartSecs float64 `json:"start_seconds"`
+	Seconds   float64 `json:"seconds"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	MiBPerSec float64 `json:"mib_per_sec"`
+	// Its request latencies, in microseconds.
+	LatP50Us  float64 `json:"lat_p50_us"`
+	LatP99Us  float64 `json:"lat_p99_us"`
+	LatP999Us float64 `json:"lat_p999_us"`
+	LatMeanUs float64 `json:"lat_mean_us"`
+	LatMaxUs  float64 `json:"lat_max_us"`
 }
 
 // CPUShare returns the process's CPU time (user and system) during the
