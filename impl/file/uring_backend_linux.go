@@ -171,6 +171,19 @@ func (u *uringState) await(b *Backend, interruptible bool) *impl.IO {
 		if o := b.popReady(); o != nil {
 			return o
 		}
+		if u.ring.unsubmitted() > 0 && u.ring.ready() {
+			// Hand the kernel what the caller queued since the last wait
+			// before reaping a completion: otherwise, through a burst of
+			// completions, every I/O submitted in reply waits in the ring
+			// until the burst is handled, and the device runs below the
+			// caller's depth (fio submits at once too:
+			// iodepth_batch_submit=1). With nothing to reap, the wait
+			// below submits them in the same call.
+			if err := u.ring.enter(false); err != nil {
+				u.fail(b, err)
+				continue
+			}
+		}
 		if i, res, ok := u.ring.reap(); ok {
 			switch {
 			case i == wakeUserData:
