@@ -3,6 +3,7 @@ package workloads
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/qedharness/qedharness/impl"
@@ -170,6 +171,12 @@ func PlanGroup(jobs []Job) (*Plan, error) {
 		if k < 0 {
 			files = append(files, fileExt{name: name})
 			k = len(files) - 1
+		} else if other := members[slices.Index(fileOf[:i], k)]; m.job.ZoneMode == ZoneZBD || other.job.ZoneMode == ZoneZBD {
+			// fio's jobs naming one file share its zones (f->zbd_info):
+			// one job's writes move the write pointers the other's
+			// start from, its trims reset them. runbench's zone state is
+			// a job's own (zbd.go).
+			return nil, m.job.keyError("filename", fmt.Errorf("jobs running together that name one file (%s) with zonemode=zbd share its zones in fio, one job's writes and resets moving the other's write pointers; runbench keeps each job's zones apart, so it does not run them together (name different files, or put a stonewall between them)", name))
 		}
 		fileOf[i] = k
 		files[k].size = max(files[k].size, (m.imageSize+cs-1)/cs*cs)

@@ -323,23 +323,11 @@ func TestFioExamples(t *testing.T) {
 		{file: "libzbc-rand-write.fio", bad: "testdata/fio/libzbc-rand-write.fio:18: [libzbc-rand-write] size=64m: fio's file, offset + size = 64m"},
 		{file: "zbd-rand-write.fio", bad: "testdata/fio/zbd-rand-write.fio:18: [zbd-rand-write] size=64m: fio's file, offset + size = 64m"},
 		{file: "uring-cmd-zoned.fio", bad: "testdata/fio/uring-cmd-zoned.fio:14: [rand-write] zonemode=zbd: zonemode=zbd on a regular file needs a zonesize"},
-		// Zoned jobs running together: wjob and trimjob wait for warmup,
-		// then share a flow 128:1; trimjob's trims reset zones, which on
-		// a regular file is no I/O, so it has no requests.
-		{file: "zbd-rand-write-trim-gc.fio", jobs: []jobCheck{
-			{"warmup", func(p *Plan) bool {
-				j := p.Job()
-				return j.ZoneMode == ZoneZBD && j.Offset == 524*256<<20 && j.Size == 128*256<<20 && j.Group.WaitFor == "" && j.Group.Flow == 0
-			}},
-			{"wjob", func(p *Plan) bool {
-				j := p.Job()
-				return j.ZoneMode == ZoneZBD && j.RW == RWRandWrite && j.Group.WaitFor == "warmup" && j.Group.Flow == 128
-			}},
-			{"trimjob", func(p *Plan) bool {
-				j := p.Job()
-				return j.RW == RWRandTrim && j.Group.WaitFor == "warmup" && j.Group.Flow == 1 && len(drain(p.Streams(1)[0], 10)) == 0
-			}},
-		}},
+		// Zoned jobs running together on one file: fio's share its zones
+		// (wjob's writes and trimjob's resets move one set of write
+		// pointers, warmup's first); runbench's zone state is a job's
+		// own, so it refuses to run them together.
+		{file: "zbd-rand-write-trim-gc.fio", bad: "testdata/fio/zbd-rand-write-trim-gc.fio:19: [wjob] filename=/dev/sdb: jobs running together that name one file (/dev/sdb) with zonemode=zbd share its zones in fio"},
 		// Trims are accepted (rw=randtrim, trim); the device's multi-range
 		// trim command is not.
 		{file: "uring-cmd-trim-multi-range.fio", bad: "testdata/fio/uring-cmd-trim-multi-range.fio:16: [write_bs] num_range=8: not supported"},

@@ -63,7 +63,8 @@ import (
 // may go to another zone, where runbench's, the zone already closed,
 // reopens and resets it); verify's changes to the zone choice
 // (refused); zoneskip (refused); and the zones of several jobs sharing
-// one file (runbench runs each job alone).
+// one file (a group of jobs running together that name one zoned file is
+// refused: PlanGroup).
 
 // ZoneZBD is fio's zoned-device mode, emulated on a regular file.
 const ZoneZBD ZoneMode = "zbd"
