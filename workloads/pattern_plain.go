@@ -76,22 +76,30 @@ func (g *blockGen) next(s *Stream) Op {
 	return op
 }
 
+// drawKind returns what the instance's next operation does, as rw says:
+// with a mix, a read rwmixread times in 100 (a draw from the stream's
+// generator); with trimwrite, the trim (its write follows it).
+func (s *Stream) drawKind() OpKind {
+	j := &s.p.job
+	switch j.RW {
+	case RWRead, RWRandRead:
+		return OpRead
+	case RWMixed, RWRandMixed:
+		if s.rng.IntN(100) < j.RWMixRead {
+			return OpRead
+		}
+	case RWTrim, RWRandTrim, RWTrimWrite, RWRandTrimWrite:
+		return OpTrim
+	}
+	return OpWrite
+}
+
 // nextBlock generates the next operation that picks a block: every one,
 // or with trimwrite the trims (each write follows its trim).
 func (g *blockGen) nextBlock(s *Stream) Op {
 	p := s.p
 	j := &p.job
-	kind := OpWrite
-	switch j.RW {
-	case RWRead, RWRandRead:
-		kind = OpRead
-	case RWMixed, RWRandMixed:
-		if s.rng.IntN(100) < j.RWMixRead {
-			kind = OpRead
-		}
-	case RWTrim, RWRandTrim, RWTrimWrite, RWRandTrimWrite:
-		kind = OpTrim
-	}
+	kind := s.drawKind()
 	// seq counts the blocks picked: with trimwrite, every other op.
 	seq := s.seq
 	if j.RW.trimWrite() {

@@ -254,19 +254,11 @@ func (g *zbdGen) nextOK(s *Stream) (Op, bool) {
 		g.ended = true
 		return Op{}, false
 	}
-	kind := OpWrite
-	switch j.RW {
-	case RWRead, RWRandRead:
-		kind = OpRead
-	case RWMixed, RWRandMixed:
-		if s.rng.IntN(100) < j.RWMixRead {
-			kind = OpRead
-		}
-		// zbd_adjust_ddir: the first read of a job that also writes
-		// becomes a write, so that there is data to read.
-		if kind == OpRead && !g.wrote && !j.ReadBeyondWP && j.RWMixRead < 100 {
-			kind = OpWrite
-		}
+	kind := s.drawKind()
+	// zbd_adjust_ddir: the first read of a job that also writes becomes
+	// a write, so that there is data to read.
+	if kind == OpRead && j.RW.Writes() && !g.wrote && !j.ReadBeyondWP && j.RWMixRead < 100 {
+		kind = OpWrite
 	}
 	off, ok := g.offset(s, kind)
 	var n uint64
