@@ -38,6 +38,9 @@ func TestFitKnownDevices(t *testing.T) {
 	// A device whose latency rises with load, as this project's virtual
 	// disk: throughput grows as depth^0.55 up to 32 at once.
 	scaling := sim.Device{Name: "scaling", ReadLatency: 50_000, WriteLatency: 45_000, FlushLatency: 50_000, Bandwidth: 2_500_000_000, Parallelism: 32, Jitter: 0.2, Scaling: 0.55}
+	// One whose throughput stops growing at 16 at once.
+	scaling16 := scaling
+	scaling16.Name, scaling16.Parallelism, scaling16.Scaling = "scaling16", 16, 0.7
 	slowConvert := convert
 	// One channel bounds first writes at depth below the conversions'
 	// rate, so only a lone first write shows the conversion.
@@ -53,7 +56,8 @@ func TestFitKnownDevices(t *testing.T) {
 		{dev: preset(t, "hdd")},
 		{dev: preset(t, "nvme"), atLeast: true, notes: []string{"parallelism: throughput still grew up to queue depth 32"}},
 		{dev: custom},
-		{dev: scaling, notes: []string{"scaling: throughput grew as depth^0.55"}},
+		{dev: scaling, notes: []string{"scaling: throughput grew as depth^0.55 up to 32 at once"}},
+		{dev: scaling16, notes: []string{"scaling: throughput grew as depth^0.70 up to 16 at once"}},
 		{dev: convert, notes: []string{"convert: first writes into grown space at 4k, queue depth 32", "extend: writes extending written space into grown space at 4k, queue depth 32"}},
 		{dev: slowConvert, notes: []string{"convert: a lone first write into grown space at 4k took", "extend: a lone write extending written space into grown space at 4k took"}},
 	} {

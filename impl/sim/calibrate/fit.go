@@ -51,12 +51,13 @@ const linkBound = 0.8
 //     counts start there; when that was the deepest queue measured, a
 //     note says the device may have more.
 //
-//   - Scaling: where throughput grew with depth as depth^s, s < 1,
-//     by least squares over the cells Parallelism is fitted to (log
-//     throughput over the queue-depth-1 one against log depth), the
-//     device with that Scaling and as many channels as the deepest
-//     queue measured, when it simulates those cells closer than the
-//     channel count alone (fitScaling).
+//   - Scaling: where throughput grew with depth as min(depth, p)^s,
+//     s < 1, the channel count p and exponent s (by least squares over
+//     the cells Parallelism is fitted to: log throughput over the
+//     queue-depth-1 one against log min(depth, p)) that simulate those
+//     cells closest, p from 2 to the deepest queue measured, when that
+//     is closer than the fixed channels alone by 10% or more (squared log
+//     errors), s below 0.95 (fitScaling).
 //
 //   - Jitter: the interquartile range of the queue-depth-1 latencies at
 //     the smallest size over their median less the transfer (a latency
@@ -194,9 +195,9 @@ func fitChannels(d sim.Device, r Result, qds []int) (int, string) {
 	return p, ""
 }
 
-// fitScaling returns d with Scaling fitted (see Fit) and a note saying
-// so, or d and "" when the fixed-latency channels of d simulate the
-// cells closer.
+// fitScaling returns d with Scaling and Parallelism fitted (see Fit)
+// and a note saying so, or d and "" when the fixed-latency channels of d
+// simulate the cells as well.
 func fitScaling(d sim.Device, r Result, qds []int) (sim.Device, string) {
 	sizes, _ := r.axes()
 	var deep []Cell
@@ -206,25 +207,6 @@ func fitScaling(d sim.Device, r Result, qds []int) (sim.Device, string) {
 		}
 	}
 	cells := preferred(deep, sizes[0])
-	var sxy, sxx float64
-	for _, c := range cells {
-		lone, ok := r.Find(c.Kind, c.Size, 1)
-		if !ok || lone.OpsPerSec() <= 0 {
-			continue
-		}
-		x := math.Log(float64(c.QD))
-		sxy += x * math.Log(c.OpsPerSec()/lone.OpsPerSec())
-		sxx += x * x
-	}
-	if sxx == 0 {
-		return d, ""
-	}
-	s := math.Round(sxy/sxx*100) / 100
-	if !(s > 0 && s < 0.99) {
-		return d, ""
-	}
-	scaled := d
-	scaled.Scaling, scaled.Parallelism = s, max(d.Parallelism, qds[len(qds)-1])
 	sqErr := func(d sim.Device) float64 {
 		e := 0.0
 		for _, c := range cells {
@@ -232,11 +214,48 @@ func fitScaling(d sim.Device, r Result, qds []int) (sim.Device, string) {
 		}
 		return e
 	}
-	if sqErr(scaled) >= sqErr(d) {
+	// A scaled device must beat the fixed channels clearly: within the
+	// measurements' noise, the fixed model is the simpler one.
+	best, bestErr := d, 0.9*sqErr(d)
+	for p := 2; p <= qds[len(qds)-1]; p++ {
+		s, ok := scalingExponent(r, cells, p)
+		if !ok {
+			continue
+		}
+		scaled := d
+		scaled.Scaling, scaled.Parallelism = s, p
+		if e := sqErr(scaled); e < bestErr-1e-9*bestErr {
+			best, bestErr = scaled, e
+		}
+	}
+	if best.Scaling == 0 {
 		return d, ""
 	}
-	return scaled, fmt.Sprintf("scaling: throughput grew as depth^%.2f, closer than %d fixed channels: latency rises with the I/Os in service, up to %d at once (the deepest queue measured)",
-		s, d.Parallelism, scaled.Parallelism)
+	return best, fmt.Sprintf("scaling: throughput grew as depth^%.2f up to %d at once, closer than %d fixed channels: latency rises with the I/Os in service",
+		best.Scaling, best.Parallelism, d.Parallelism)
+}
+
+// scalingExponent fits, by least squares through the origin, the
+// exponent s with which each cell's throughput over its queue-depth-1
+// one grows as min(depth, p)^s, rounded to 2 digits; ok is false when
+// no cell tells, or s is not in (0, 0.95) (from 0.95 on, latency barely
+// rises with load: the fixed channels).
+func scalingExponent(r Result, cells []Cell, p int) (s float64, ok bool) {
+	var sxy, sxx float64
+	for _, c := range cells {
+		lone, found := r.Find(c.Kind, c.Size, 1)
+		if !found || lone.OpsPerSec() <= 0 {
+			continue
+		}
+		x := math.Log(float64(min(c.QD, p)))
+		sxy += x * math.Log(c.OpsPerSec()/lone.OpsPerSec())
+		sxx += x * x
+	}
+	if sxx == 0 {
+		return 0, false
+	}
+	s = math.Round(sxy/sxx*100) / 100
+	return s, s > 0 && s < 0.95
 }
 
 // fitConvert fits Device.ConvertTime to the first writes (kind
