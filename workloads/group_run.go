@@ -329,7 +329,7 @@ func (d *driver) flowAdmit(s *runSlot) bool {
 		in.epoch = f.epoch
 		sleep := int64(in.j.p.job.Group.FlowSleep)
 		switch {
-		case sleep == 0 && in.inFlight > 0 && in.j.p.job.ZoneMode == zoneModeZBD:
+		case sleep == 0 && in.inFlight > 0 && in.j.p.job.ZoneMode == ZoneZBD:
 			// Under zonemode=zbd fio lets the requests in flight
 			// complete first (io_u_quiesce), then checks again.
 			in.quiescing = true

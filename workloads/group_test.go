@@ -273,6 +273,28 @@ func TestGroupFlow(t *testing.T) {
 	}
 }
 
+// TestGroupFlowZBD checks flow.c's branch for zonemode=zbd: a job held
+// back with flow_sleep=0 lets its requests in flight complete before it
+// checks again, where without zones it checks again as soon as the
+// flow's counts change.
+func TestGroupFlowZBD(t *testing.T) {
+	const file = "[global]\nzonemode=zbd\nzonesize=64k\nrw=randwrite\nbs=4k\nsize=1m\niodepth=8\ntime_based\nruntime=20ms\nflow_id=3\nflow_sleep=0\n[a]\nflow=1\n[b]\nflow=3\n"
+	g := groupPlans(t, file)[0]
+	w := newGroupWatch([]uint64{0, 1 << 20})
+	runGroup(t, g, w)
+	ca, cb := w.submitted[0], w.submitted[1]
+	if ca < 50 || cb < 3*ca-4 || cb > 3*ca+4 {
+		t.Errorf("a issued %d, b %d: want b in [3a-4, 3a+4], a at least 50", ca, cb)
+	}
+	// At the start, by hand: a 0/1 ok; a 1/2 held, waiting for its one
+	// request in flight; b 0/2, 1/3, ..., 6/8 ok; b 7/9 held, waiting for
+	// its seven. In flight at the first completion: a 1, b 7 (without
+	// zones, a 4 and b 8: TestGroupFlow).
+	if w.atFirstDone[0] != 1 || w.atFirstDone[1] != 7 {
+		t.Errorf("in flight at the first completion: %v, want [1 7]", w.atFirstDone)
+	}
+}
+
 // TestGroupStarts checks when jobs start: wait_for once every instance
 // of the named job has finished, startdelay that long after the group,
 // both at the later of the two (fio's run_threads).

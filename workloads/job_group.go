@@ -64,11 +64,6 @@ const (
 	ExitAllJobs   ExitWhat = "all"
 )
 
-// zoneModeZBD is fio's zonemode=zbd, under which a job held back by its
-// flow with flow_sleep=0 lets its requests in flight complete before it
-// checks again (flow.c).
-const zoneModeZBD ZoneMode = "zbd"
-
 // flowMaxWeight is fio's FLOW_MAX_WEIGHT (flow.h).
 const flowMaxWeight = 1000
 
