@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
@@ -338,6 +339,15 @@ func RunBaseline(cfg BaselineConfig) (res Result, err error) {
 				"-d", "16", "-s", strconv.FormatUint(c, 10), "-S", strconv.FormatUint(c, 10), "-o", strconv.FormatUint(off, 10), img); err != nil {
 				return Result{}, fmt.Errorf("prefill: %w", err)
 			}
+		}
+	}
+	// The bench starts cold, as the image's runs do (file.Cold).
+	if err := file.Cold(img); err != nil {
+		return Result{}, err
+	}
+	if backing {
+		if err := file.Cold(filepath.Join(dir, backingName)); err != nil {
+			return Result{}, err
 		}
 	}
 	if cfg.AIO != "" {

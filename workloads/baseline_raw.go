@@ -115,7 +115,7 @@ func createRaw(path string, p *Plan, seed int64) (err error) {
 		return err
 	}
 	if !p.job.Prefill && p.job.RW.Writes() {
-		return nil
+		return file.Cold(path)
 	}
 	buf := make([]byte, 1<<20)
 	for _, sp := range p.prefillSpans(seed, false) {
@@ -130,7 +130,7 @@ func createRaw(path string, p *Plan, seed int64) (err error) {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("prefill: %w", err)
 	}
-	return nil
+	return file.Cold(path)
 }
 
 // driveRaw runs the closed loop of runRaw on be and gathers the figures.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/qedharness/qedharness/impl"
 	"github.com/qedharness/qedharness/impl/backends"
+	"github.com/qedharness/qedharness/impl/file"
 	"github.com/qedharness/qedharness/workloads/history"
 )
 
@@ -118,19 +119,26 @@ func (env *runEnv) createFiles(cfg RunConfig) error {
 	if err := impl.CreatePath(env.path, p.imageSize, createOptions(p)); err != nil {
 		return err
 	}
-	if !p.job.Prefill {
-		return nil
+	if p.job.Prefill {
+		o, err := impl.OpenPath(env.path, impl.PathOptions{})
+		if err != nil {
+			return err
+		}
+		if err := prefill(o.Image, p, p.prefillSpans(cfg.Seed, cfg.prefillRegions)); err != nil {
+			o.Close()
+			return err
+		}
+		if err := o.Close(); err != nil {
+			return fmt.Errorf("prefill: %w", err)
+		}
 	}
-	o, err := impl.OpenPath(env.path, impl.PathOptions{})
-	if err != nil {
+	// The run starts cold, as fio's jobs do: nothing of the setup left
+	// to write back or cached.
+	if err := file.Cold(env.path); err != nil {
 		return err
 	}
-	if err := prefill(o.Image, p, p.prefillSpans(cfg.Seed, cfg.prefillRegions)); err != nil {
-		o.Close()
-		return err
-	}
-	if err := o.Close(); err != nil {
-		return fmt.Errorf("prefill: %w", err)
+	if p.job.Backing {
+		return file.Cold(filepath.Join(dir, backingName))
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ type calibrateOptions struct {
 	direct                                           bool
 	budget                                           time.Duration
 	seed                                             uint64
-	firstWrites                                      int
+	firstWrites, passes                              int
 }
 
 // calibrateMain is the "calibrate" subcommand: it measures the disk
@@ -48,7 +48,8 @@ func calibrateMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.sizes, "bs", "4k,64k,1m", "transfer `sizes`, multiples of 4k")
 	fs.StringVar(&o.qds, "qd", "1,8,32", "queue `depths`, 1 among them")
 	fs.StringVar(&o.cluster, "cluster", "64k", "`bytes` between first writes into grown space: the cluster size of the images they stand for")
-	fs.IntVar(&o.firstWrites, "first-writes", 4096, "most first writes, and most extend writes, per queue depth (`N`); the file grows by N x (cluster + smallest -bs) for each depth")
+	fs.IntVar(&o.firstWrites, "first-writes", 2048, "most first writes, and most extend writes, per queue depth and pass (`N`); the file grows by N x (cluster + smallest -bs) for each depth and pass")
+	fs.IntVar(&o.passes, "passes", 3, "measure every cell this many `times`, a pass over them all after another, and keep each cell's median: a disk whose speed drifts is described by its typical state")
 	fs.DurationVar(&o.budget, "budget", 250*time.Millisecond, "how long each measurement issues I/O")
 	fs.Uint64Var(&o.seed, "seed", 1, "`seed` of the offsets")
 	fs.Usage = func() {
@@ -66,8 +67,11 @@ func calibrateMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext()
 	defer stop()
 	fsName := bench.FileSystemType(o.dir)
-	fmt.Fprintf(stdout, "calibrate: %s (%s), %s, aio=%s, region %d MiB, %v a measurement\n",
-		o.dir, fsName, map[bool]string{true: "O_DIRECT", false: "buffered"}[o.direct], fopts.AIO, cfg.Region>>20, o.budget)
+	fmt.Fprintf(stdout, "calibrate: %s (%s), %s, aio=%s, region %d MiB, %v a measurement, %d passes (each cell the median)\n",
+		o.dir, fsName, map[bool]string{true: "O_DIRECT", false: "buffered"}[o.direct], fopts.AIO, cfg.Region>>20, o.budget, cfg.Passes)
+	if note := bench.DiscardNote(o.dir); note != "" {
+		fmt.Fprintf(stdout, "note: %s\n", note)
+	}
 	var progress func(calibrate.Cell)
 	if isTerminal(stderr) {
 		progress = func(c calibrate.Cell) { fmt.Fprintf(stderr, "\r\033[K%s: %.0f/s", c.Name(), c.OpsPerSec()) }
@@ -146,10 +150,13 @@ func (o *calibrateOptions) config(fs *flag.FlagSet) (calibrate.Config, file.Opti
 	if o.firstWrites < 1 {
 		return cfg, fopts, fmt.Errorf("-first-writes: %d, want at least 1", o.firstWrites)
 	}
+	if o.passes < 1 || o.passes > 100 {
+		return cfg, fopts, fmt.Errorf("-passes: %d, want 1 to 100", o.passes)
+	}
 	if o.budget <= 0 {
 		return cfg, fopts, fmt.Errorf("-budget: %v, want > 0", o.budget)
 	}
-	cfg.Region, cfg.Budget, cfg.Seed, cfg.Cluster, cfg.FirstWrites = int64(region), int64(o.budget), o.seed, int(cluster), o.firstWrites
+	cfg.Region, cfg.Budget, cfg.Seed, cfg.Cluster, cfg.FirstWrites, cfg.Passes = int64(region), int64(o.budget), o.seed, int(cluster), o.firstWrites, o.passes
 	if err := cfg.Check(); err != nil {
 		return cfg, fopts, err
 	}
@@ -195,7 +202,7 @@ func interruption(ctx context.Context, err error) error {
 // the fitted device.
 func writeCalibration(w io.Writer, res, check calibrate.Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measured\tops/s\tMB/s\tmean us\tp50 us\tp99 us\tfitted sim ops/s\terror\t")
+	fmt.Fprintln(tw, "measured\tops/s\tpasses' range\tMB/s\tmean us\tp50 us\tp99 us\tfitted sim ops/s\terror\t")
 	us := func(ns int64) string { return fmt.Sprintf("%.1f", float64(ns)/1e3) }
 	for _, c := range res.Cells {
 		sc, _ := check.Find(c.Kind, c.Size, c.QD)
@@ -207,7 +214,7 @@ func writeCalibration(w io.Writer, res, check calibrate.Result) {
 		if m := rate(c); m > 0 {
 			errPct = fmt.Sprintf("%+.0f%%", (rate(sc)/m-1)*100)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%s\t%s\t%.0f\t%s\t\n", c.Name(), rate(c), c.BytesPerSec()/1e6, us(c.Mean), us(c.P50), us(c.P99), rate(sc), errPct)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f-%.0f\t%.1f\t%s\t%s\t%s\t%.0f\t%s\t\n", c.Name(), rate(c), c.Slowest, c.Fastest, c.BytesPerSec()/1e6, us(c.Mean), us(c.P50), us(c.P99), rate(sc), errPct)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, strings.Repeat("-", 20))

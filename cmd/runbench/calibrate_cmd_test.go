@@ -40,6 +40,8 @@ func TestCalibrateBadFlags(t *testing.T) {
 		{"bad cluster", []string{"-dir", dir, "-cluster", "64q"}, `-cluster: "64q" is not a size`},
 		{"odd cluster", []string{"-dir", dir, "-cluster", "6k"}, "cluster 6144 bytes is not a positive multiple of the smallest size, 4096"},
 		{"no first writes", []string{"-dir", dir, "-first-writes", "0"}, "-first-writes: 0, want at least 1"},
+		{"no passes", []string{"-dir", dir, "-passes", "0"}, "-passes: 0, want 1 to 100"},
+		{"too many passes", []string{"-dir", dir, "-passes", "101"}, "-passes: 101, want 1 to 100"},
 		{"bad aio", []string{"-dir", dir, "-aio", "posix"}, `-aio: unknown aio mode "posix"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,6 +44,7 @@ func (s *Setup) setFileBackend(cfg *Config) error {
 	}
 	s.fsName = fileSystemType(dir)
 	s.matrix.FileSystem = s.fsName
+	s.discardNote = DiscardNote(dir)
 	s.cache = "buffered"
 	if cfg.Direct {
 		s.cache = "direct"

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -39,4 +41,27 @@ func freeBytes(dir string) (n uint64, ok bool) {
 		return 0, false
 	}
 	return st.Bavail * uint64(st.Bsize), true
+}
+
+// DiscardNote returns a note when the file system holding dir discards
+// freed blocks online (discardNote), or "" (also when
+// /proc/self/mountinfo cannot tell).
+func DiscardNote(dir string) string {
+	path, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	m, ok := parseMountInfo(f, path)
+	if !ok {
+		return ""
+	}
+	return discardNote(dir, m)
 }

@@ -123,7 +123,7 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 		printWrapped(stdout, fmt.Sprintf("runbench: shard %s: %d of the %d configurations and %d of the %d verdict checks, %.1f%% of the estimated cost",
 			sh.spec, len(sh.configs), sh.nConfigs, len(sh.checks), sh.nChecks, 100*sh.share))
 	}
-	for _, note := range append([]string{s.aioNote, s.baselineNote}, m.BaselineNotes()...) {
+	for _, note := range append([]string{s.aioNote, s.discardNote, s.baselineNote}, m.BaselineNotes()...) {
 		if note != "" {
 			printWrapped(stdout, "runbench: "+note)
 		}

@@ -33,6 +33,9 @@ type Setup struct {
 	linNote string
 	// aioNote says why AIOAuto chose threads, if it did.
 	aioNote string
+	// discardNote warns that the file backend's directory discards
+	// freed blocks online (DiscardNote), if it does.
+	discardNote string
 	// shard is the share of a sharded run, nil for the whole matrix.
 	shard *shardPlan
 }

@@ -39,3 +39,6 @@ func FallocateZeroRange(fd int, off, n int64) error { return errors.ErrUnsupport
 // SyncFS without syncfs is sync(2)'s equivalent where Go has none: f's
 // own fsync, which is all this system offers to a program.
 func SyncFS(f *os.File) error { return f.Sync() }
+
+// DropCache does nothing here: there is no posix_fadvise to ask with.
+func DropCache(f *os.File) error { return nil }

@@ -17,7 +17,7 @@ import (
 
 // testConfig measures enough I/Os per cell for latencies within a few
 // percent at jitter 0.5, in little virtual time.
-var testConfig = Config{Budget: 5e6, MinOps: 400, Region: 64 << 20}
+var testConfig = Config{Budget: 20e6, MinOps: 400, Region: 64 << 20}
 
 // preset returns the preset called name.
 func preset(t *testing.T, name string) sim.Device {
@@ -50,14 +50,18 @@ func TestFitKnownDevices(t *testing.T) {
 		// atLeast: the deepest queue depth does not saturate the
 		// device, so the fit can only bound its channels from below.
 		atLeast bool
-		notes   []string
+		// spread: with scaling, (s, p) and (s+0.01, p-2) give the same
+		// throughput at depths 1, 8 and 32 within noise, so the channels
+		// are known only to within this fraction (and s to 0.02).
+		spread float64
+		notes  []string
 	}{
 		{dev: preset(t, "ssd")},
 		{dev: preset(t, "hdd")},
 		{dev: preset(t, "nvme"), atLeast: true, notes: []string{"parallelism: throughput still grew up to queue depth 32"}},
 		{dev: custom},
-		{dev: scaling, notes: []string{"scaling: throughput grew as depth^0.55 up to 32 at once"}},
-		{dev: scaling16, notes: []string{"scaling: throughput grew as depth^0.70 up to 16 at once"}},
+		{dev: scaling, spread: 0.1, notes: []string{"scaling: throughput grew as depth^0.5"}},
+		{dev: scaling16, spread: 0.1, notes: []string{"scaling: throughput grew as depth^0.7"}},
 		{dev: convert, notes: []string{"convert: first writes into grown space at 4k, queue depth 32", "extend: writes extending written space into grown space at 4k, queue depth 32"}},
 		{dev: slowConvert, notes: []string{"convert: a lone first write into grown space at 4k took", "extend: a lone write extending written space into grown space at 4k took"}},
 	} {
@@ -98,8 +102,8 @@ func TestFitKnownDevices(t *testing.T) {
 			switch {
 			case tc.atLeast && got.Parallelism < deepest:
 				t.Errorf("parallelism %d, want at least %d, the deepest queue", got.Parallelism, deepest)
-			case !tc.atLeast && got.Parallelism != want.Parallelism:
-				t.Errorf("parallelism %d, want %d", got.Parallelism, want.Parallelism)
+			case !tc.atLeast && math.Abs(float64(got.Parallelism-want.Parallelism)) > tc.spread*float64(want.Parallelism):
+				t.Errorf("parallelism %d, want %d (within %.0f%%)", got.Parallelism, want.Parallelism, 100*tc.spread)
 			}
 			if got.Name != "fitted" {
 				t.Errorf("name %q, want fitted", got.Name)
@@ -162,6 +166,7 @@ func TestConfigCheck(t *testing.T) {
 		{"ops inverted", Config{MinOps: 10, MaxOps: 5}, "want a budget >= 0 and 1 <= min <= max"},
 		{"odd cluster", Config{Cluster: 6144}, "cluster 6144 bytes is not a positive multiple of the smallest size, 4096"},
 		{"no first writes", Config{FirstWrites: -1}, "-1 first writes, want 1"},
+		{"no passes", Config{Passes: -1}, "-1 passes, want 1 to 100"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Check()
@@ -210,8 +215,8 @@ func TestFileTargetLeavesDirAlone(t *testing.T) {
 	if err := errors.Join(err, cleanup()); err != nil {
 		t.Fatal(err)
 	}
-	if cells != 13 {
-		t.Errorf("%d cells reported, want 13", cells)
+	if cells != 3*13 {
+		t.Errorf("%d cells reported, want 3 passes of 13", cells)
 	}
 	if after := listDir(t, dir); !slices.Equal(before, after) {
 		t.Errorf("directory held %q, holds %q", before, after)
@@ -253,6 +258,45 @@ func TestFitRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Fit(Result{Cells: tc.cells, Region: 1 << 20}, "x"); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMedianCells checks each cell is its pass of median throughput,
+// with the passes' extremes beside it, whatever order the passes came
+// in.
+func TestMedianCells(t *testing.T) {
+	at := func(ops int, elapsed int64, p50 int64) Cell {
+		return Cell{Kind: Write, Size: 4096, QD: 8, Ops: ops, Elapsed: elapsed, P50: p50}
+	}
+	for _, tc := range []struct {
+		name   string
+		passes []Cell // one cell in each pass
+		p50    int64  // the median pass's, to tell which was kept
+		slow   float64
+		fast   float64
+	}{
+		{"one pass", []Cell{at(100, 1e9, 7)}, 7, 100, 100},
+		{"median of three", []Cell{at(300, 1e9, 3), at(100, 1e9, 1), at(200, 1e9, 2)}, 2, 100, 300},
+		{"rate, not ops", []Cell{at(100, 1e9, 1), at(100, 2e9, 2), at(100, 5e8, 3)}, 1, 50, 200},
+		{"even count keeps the slower middle", []Cell{at(400, 1e9, 4), at(100, 1e9, 1), at(300, 1e9, 3), at(200, 1e9, 2)}, 2, 100, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			passes := make([][]Cell, len(tc.passes))
+			for i, c := range tc.passes {
+				passes[i] = []Cell{c, {Kind: Flush, Ops: 1, Elapsed: 1e6}}
+			}
+			got := medianCells(passes)
+			if len(got) != 2 {
+				t.Fatalf("%d cells, want 2", len(got))
+			}
+			c := got[0]
+			if c.P50 != tc.p50 || c.Passes != len(tc.passes) || c.Slowest != tc.slow || c.Fastest != tc.fast {
+				t.Errorf("kept p50 %d of %d passes, range %v-%v; want p50 %d, %d passes, %v-%v", c.P50, c.Passes, c.Slowest, c.Fastest, tc.p50, len(tc.passes), tc.slow, tc.fast)
+			}
+			if got[1].Kind != Flush || got[1].Passes != len(tc.passes) {
+				t.Errorf("second cell %+v, want the flush of %d passes", got[1], len(tc.passes))
 			}
 		})
 	}

@@ -68,6 +68,12 @@ type Cell struct {
 	// Mean, P25, P50, P75 and P99 describe the latencies, submission to
 	// completion.
 	Mean, P25, P50, P75, P99 int64
+	// Passes is how many times the cell was measured (Config.Passes):
+	// the figures above are those of the pass with the median
+	// throughput, and Slowest and Fastest the extremes, in I/Os per
+	// second.
+	Passes           int
+	Slowest, Fastest float64
 }
 
 // OpsPerSec returns the cell's throughput in I/Os per second, or 0 when
@@ -119,11 +125,18 @@ type Config struct {
 	// multiple of the smallest size. Default 64 KiB, QED's default.
 	Cluster int
 	// FirstWrites is the most first writes a first-write or an
-	// extend-write cell does; default 4096. The target's image grows past
-	// Region by a cluster for each first write and a block (the smallest
-	// size) for each extend write: FirstWrites x (Cluster + smallest
-	// size) x len(QDs) bytes (816 MiB by default).
+	// extend-write cell does in a pass; default 2048. The target's image
+	// grows past Region by a cluster for each first write and a block
+	// (the smallest size) for each extend write: FirstWrites x (Cluster +
+	// smallest size) x len(QDs) x Passes bytes (1224 MiB by default).
 	FirstWrites int
+	// Passes is how many times every cell is measured, each pass
+	// measuring them all in turn, so that a cell's passes lie apart in
+	// time; a cell is its pass of median throughput. A disk whose speed
+	// drifts over seconds (a virtual disk's usually does) is then
+	// described by its typical state, not by the moment one short
+	// measurement caught. Default 3.
+	Passes int
 	// Budget is how long each cell issues I/O, in the clock's
 	// nanoseconds; default 250 ms. A cell stops issuing once it has used
 	// its budget and done MinOps.
@@ -147,7 +160,8 @@ func (c Config) Defaults() Config {
 	}
 	c.Region = cmp.Or(c.Region, 256<<20)
 	c.Cluster = cmp.Or(c.Cluster, 64<<10)
-	c.FirstWrites = cmp.Or(c.FirstWrites, 4096)
+	c.FirstWrites = cmp.Or(c.FirstWrites, 2048)
+	c.Passes = cmp.Or(c.Passes, 3)
 	c.Budget = cmp.Or(c.Budget, 250e6)
 	c.MinOps = cmp.Or(c.MinOps, 64)
 	c.MaxOps = cmp.Or(c.MaxOps, 1<<20)
@@ -180,6 +194,9 @@ func (c Config) Check() error {
 	}
 	if c.FirstWrites < 1 || c.FirstWrites > 1<<24 {
 		errs = append(errs, fmt.Errorf("%d first writes, want 1 to %d", c.FirstWrites, 1<<24))
+	}
+	if c.Passes < 1 || c.Passes > 100 {
+		errs = append(errs, fmt.Errorf("%d passes, want 1 to 100", c.Passes))
 	}
 	if c.Budget < 0 || c.MinOps < 1 || c.MaxOps < c.MinOps {
 		errs = append(errs, fmt.Errorf("budget %dns, ops %d to %d: want a budget >= 0 and 1 <= min <= max", c.Budget, c.MinOps, c.MaxOps))
@@ -218,11 +235,12 @@ func (r Result) Find(kind Kind, size, qd int) (Cell, bool) {
 	return Cell{}, false
 }
 
-// Measure measures t's image file as cfg says and returns every cell.
-// It first grows the file to cfg.Region and writes it whole (largest
-// size, queue depth 8) and flushes, then grows it by the space the first
-// and extend writes need (Config.FirstWrites) and flushes again. It calls progress, when not nil, with each cell as it
-// ends. It stops at ctx's cancellation with ctx's cause, after draining
+// Measure measures t's image file as cfg says and returns every cell,
+// each the median of its passes (Config.Passes). It first grows the
+// file to cfg.Region and writes it whole (largest size, queue depth 8)
+// and flushes, then grows it by the space every pass's first and extend
+// writes need (Config.FirstWrites) and flushes again. It calls
+// progress, when not nil, with each cell of each pass as it ends. It stops at ctx's cancellation with ctx's cause, after draining
 // what is in flight. An I/O's error ends it with that error, naming the
 // cell. Measure is not safe for concurrent use of t.
 func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Result, error) {
@@ -232,12 +250,6 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 	}
 	m := &measurer{ctx: ctx, t: t, cfg: cfg}
 	res := Result{Region: cfg.Region}
-	done := func(c Cell) {
-		res.Cells = append(res.Cells, c)
-		if progress != nil {
-			progress(c)
-		}
-	}
 	smallest, largest := slices.Min(cfg.Sizes), slices.Max(cfg.Sizes)
 	m.bufs = make([][]byte, max(slices.Max(cfg.QDs), 8))
 	for i := range m.bufs {
@@ -262,8 +274,8 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 	if err := m.one(impl.OpFlush, 0, 0); err != nil {
 		return res, fmt.Errorf("calibrate: prepare: %w", err)
 	}
-	firstSpace := uint64(len(cfg.QDs) * cfg.FirstWrites * cfg.Cluster)
-	extendSpace := uint64(len(cfg.QDs) * cfg.FirstWrites * smallest)
+	firstSpace := uint64(cfg.Passes * len(cfg.QDs) * cfg.FirstWrites * cfg.Cluster)
+	extendSpace := uint64(cfg.Passes * len(cfg.QDs) * cfg.FirstWrites * smallest)
 	if err := m.one(impl.OpGrow, uint64(cfg.Region)+firstSpace+extendSpace, 0); err != nil {
 		return res, fmt.Errorf("calibrate: prepare: %w", err)
 	}
@@ -271,6 +283,36 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 		return res, fmt.Errorf("calibrate: prepare: %w", err)
 	}
 
+	// Every pass measures every cell, in the same order; each pass's
+	// first and extend writes fill grown space of their own.
+	passes := make([][]Cell, cfg.Passes)
+	for pass := range passes {
+		firstBase := uint64(cfg.Region) + uint64(pass*len(cfg.QDs)*cfg.FirstWrites*cfg.Cluster)
+		extendBase := uint64(cfg.Region) + firstSpace + uint64(pass*len(cfg.QDs)*cfg.FirstWrites*smallest)
+		cells, err := m.pass(uint64(pass), firstBase, extendBase, progress)
+		if err != nil {
+			return res, err
+		}
+		passes[pass] = cells
+	}
+	res.Cells = medianCells(passes)
+	return res, nil
+}
+
+// pass measures every cell once: the reads and writes of each size and
+// queue depth, the flushes, then the first writes from firstBase and
+// the extend writes from extendBase, one queue depth after another.
+func (m *measurer) pass(pass, firstBase, extendBase uint64, progress func(Cell)) ([]Cell, error) {
+	cfg := m.cfg
+	smallest := slices.Min(cfg.Sizes)
+	var cells []Cell
+	done := func(c Cell) {
+		cells = append(cells, c)
+		if progress != nil {
+			progress(c)
+		}
+	}
+	seed := func(n int) uint64 { return pass<<32 | uint64(n) }
 	cell := 0
 	for _, size := range cfg.Sizes {
 		slots := uint64(cfg.Region) / uint64(size)
@@ -278,9 +320,9 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 		for _, qd := range cfg.QDs {
 			for _, kind := range []Kind{Read, Write} {
 				cell++
-				c, err := m.run(phase{kind: kind, size: size, qd: qd, limit: cfg.MaxOps, seed: uint64(cell), next: random})
+				c, err := m.run(phase{kind: kind, size: size, qd: qd, limit: cfg.MaxOps, seed: seed(cell), next: random})
 				if err != nil {
-					return res, err
+					return nil, err
 				}
 				done(c)
 			}
@@ -288,9 +330,9 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 	}
 
 	// Flushes, before the first writes leave metadata to commit.
-	c, err := m.flushes(smallest)
+	c, err := m.flushes(smallest, seed(0xf1))
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	done(c)
 
@@ -299,15 +341,15 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 	share := cfg.FirstWrites
 	blocks := uint64(cfg.Cluster / smallest)
 	for i, qd := range cfg.QDs {
-		cluster := uint64(cfg.Region) + uint64(i*share)*uint64(cfg.Cluster)
+		cluster := firstBase + uint64(i*share)*uint64(cfg.Cluster)
 		next := func(r *rand.PCG) uint64 {
 			off := cluster + r.Uint64()%blocks*uint64(smallest)
 			cluster += uint64(cfg.Cluster)
 			return off
 		}
-		c, err := m.run(phase{kind: FirstWrite, size: smallest, qd: qd, limit: min(cfg.MaxOps, share), seed: uint64(1000 + i), next: next})
+		c, err := m.run(phase{kind: FirstWrite, size: smallest, qd: qd, limit: min(cfg.MaxOps, share), seed: seed(1000 + i), next: next})
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		done(c)
 	}
@@ -315,19 +357,38 @@ func Measure(ctx context.Context, t Target, cfg Config, progress func(Cell)) (Re
 	// Extend writes: the blocks of the rest of the grown space one after
 	// another, FirstWrites for each queue depth.
 	for i, qd := range cfg.QDs {
-		off := uint64(cfg.Region) + firstSpace + uint64(i*share*smallest)
+		off := extendBase + uint64(i*share*smallest)
 		next := func(*rand.PCG) uint64 {
 			o := off
 			off += uint64(smallest)
 			return o
 		}
-		c, err := m.run(phase{kind: ExtendWrite, size: smallest, qd: qd, limit: min(cfg.MaxOps, share), seed: uint64(2000 + i), next: next})
+		c, err := m.run(phase{kind: ExtendWrite, size: smallest, qd: qd, limit: min(cfg.MaxOps, share), seed: seed(2000 + i), next: next})
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		done(c)
 	}
-	return res, nil
+	return cells, nil
+}
+
+// medianCells returns, for each cell of the passes (each pass holds the
+// same cells in the same order), the pass of median throughput (the
+// slower of the two middle ones for an even count), with its Passes,
+// Slowest and Fastest set.
+func medianCells(passes [][]Cell) []Cell {
+	out := make([]Cell, len(passes[0]))
+	for i := range out {
+		runs := make([]Cell, len(passes))
+		for p := range passes {
+			runs[p] = passes[p][i]
+		}
+		slices.SortStableFunc(runs, func(a, b Cell) int { return cmp.Compare(a.OpsPerSec(), b.OpsPerSec()) })
+		c := runs[(len(runs)-1)/2]
+		c.Passes, c.Slowest, c.Fastest = len(runs), runs[0].OpsPerSec(), runs[len(runs)-1].OpsPerSec()
+		out[i] = c
+	}
+	return out
 }
 
 // measurer carries what Measure's phases share.
@@ -423,8 +484,8 @@ func (p phase) name() string { return Cell{Kind: p.kind, Size: p.size, QD: p.qd}
 
 // flushes measures flushes, each after a write of size bytes has
 // completed, one at a time.
-func (m *measurer) flushes(size int) (Cell, error) {
-	rng := rand.New(rand.NewPCG(m.cfg.Seed, 0xf1))
+func (m *measurer) flushes(size int, seed uint64) (Cell, error) {
+	rng := rand.New(rand.NewPCG(m.cfg.Seed, seed))
 	slots := uint64(m.cfg.Region) / uint64(size)
 	minOps := max(m.cfg.MinOps/4, 1)
 	var lats []int64
