@@ -127,10 +127,7 @@ func createRaw(path string, p *Plan, seed int64) (err error) {
 			pos += n
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("prefill: %w", err)
-	}
-	return file.Cold(path)
+	return file.Cold(path) // writes the prefill back, then drops it
 }
 
 // driveRaw runs the closed loop of runRaw on be and gathers the figures.

@@ -127,26 +127,23 @@ func IgnoringEINTR(fn func() error) error {
 // SyncFS writes back and commits everything the file system holding
 // f has pending, for every file on it (syncfs).
 func SyncFS(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = IgnoringEINTR(func() error { return unix.Syncfs(int(fd)) }) }); err != nil {
-		return err
-	}
-	return serr
+	return onFD(f, func(fd int) error { return IgnoringEINTR(func() error { return unix.Syncfs(fd) }) })
 }
 
 // DropCache drops f's clean pages from the page cache
 // (POSIX_FADV_DONTNEED over the whole file); pages still dirty stay.
 func DropCache(f *os.File) error {
+	return onFD(f, func(fd int) error { return unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED) })
+}
+
+// onFD calls fn with f's descriptor, held open for the call.
+func onFD(f *os.File, fn func(fd int) error) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = unix.Fadvise(int(fd), 0, 0, unix.FADV_DONTNEED) }); err != nil {
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
 		return err
 	}
 	return ferr
