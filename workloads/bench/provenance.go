@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/qedharness/qedharness/impl/backends"
+	"github.com/qedharness/qedharness/impl/sim"
 	"github.com/qedharness/qedharness/workloads/results"
 )
 
@@ -40,10 +41,7 @@ func (s *Setup) provenance(start time.Time) results.Provenance {
 	p.Commit, p.Dirty = commitOf(s.out)
 	if slices.ContainsFunc(m.Backends, backends.Virtual) {
 		for _, d := range m.Devices {
-			p.Devices = append(p.Devices, results.DeviceInfo{
-				Name: d.Name, ReadLatencyNs: d.ReadLatency, WriteLatencyNs: d.WriteLatency, FlushLatencyNs: d.FlushLatency,
-				BandwidthBps: d.Bandwidth, Parallelism: d.Parallelism, Jitter: d.Jitter, ConvertNs: d.ConvertTime,
-			})
+			p.Devices = append(p.Devices, deviceInfo(d))
 		}
 	}
 	for _, pl := range m.Plans {
@@ -51,6 +49,15 @@ func (s *Setup) provenance(start time.Time) results.Provenance {
 		p.Workloads = append(p.Workloads, pl.Name())
 	}
 	return p
+}
+
+// deviceInfo returns what provenance records of d: every parameter.
+func deviceInfo(d sim.Device) results.DeviceInfo {
+	return results.DeviceInfo{
+		Name: d.Name, ReadLatencyNs: d.ReadLatency, WriteLatencyNs: d.WriteLatency, FlushLatencyNs: d.FlushLatency,
+		BandwidthBps: d.Bandwidth, Parallelism: d.Parallelism, Jitter: d.Jitter, Scaling: d.Scaling,
+		ConvertNs: d.ConvertTime, ExtendNs: d.ExtendTime,
+	}
 }
 
 // commitOf returns the commit of the harness and whether tracked files

@@ -1,11 +1,42 @@
 package bench
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
+
+	"github.com/qedharness/qedharness/impl/sim"
 )
+
+// TestDeviceInfo: provenance records every parameter of a device under
+// its preset file's key, so that runs.json's devices load back as
+// presets; a device with every field set encodes alike both ways.
+func TestDeviceInfo(t *testing.T) {
+	d := sim.Device{Name: "all", ReadLatency: 1, WriteLatency: 2, FlushLatency: 3, Bandwidth: 4, Parallelism: 5, Jitter: 0.5,
+		Scaling: 0.25, ConvertTime: 6, ExtendTime: 7}
+	var want, got map[string]any
+	for _, v := range []struct {
+		x   any
+		out *map[string]any
+	}{{d, &want}, {deviceInfo(d), &got}} {
+		b, err := json.Marshal(v.x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, v.out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reflect.ValueOf(d).NumField() != len(want) {
+		t.Fatalf("sim.Device has %d fields, %d in its JSON: set them all here", reflect.ValueOf(d).NumField(), len(want))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("provenance records %v, the device is %v", got, want)
+	}
+}
 
 // TestWorkTreeDirty: a change in the output directory (earlier results
 // this run replaces) is not a dirty tree; a change anywhere else is.

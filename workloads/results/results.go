@@ -76,7 +76,8 @@ type ShardInfo struct {
 	EstimatedShare float64 `json:"estimated_share"`
 }
 
-// DeviceInfo records a sim device's parameters.
+// DeviceInfo records a sim device's parameters, with the keys of its
+// preset file (sim.Device's JSON).
 type DeviceInfo struct {
 	Name           string  `json:"name"`
 	ReadLatencyNs  int64   `json:"read_latency_ns"`
@@ -85,8 +86,11 @@ type DeviceInfo struct {
 	BandwidthBps   int64   `json:"bandwidth_bytes_per_sec"`
 	Parallelism    int     `json:"parallelism"`
 	Jitter         float64 `json:"jitter"`
-	// ConvertNs is sim.Device.ConvertTime, left out when 0.
-	ConvertNs int64 `json:"convert_ns,omitempty"`
+	// Scaling, ConvertNs and ExtendNs are sim.Device's Scaling,
+	// ConvertTime and ExtendTime, left out when 0.
+	Scaling   float64 `json:"scaling,omitempty"`
+	ConvertNs int64   `json:"convert_ns,omitempty"`
+	ExtendNs  int64   `json:"extend_ns,omitempty"`
 }
 
 // Results is the content of runs.json: provenance, then one record per
