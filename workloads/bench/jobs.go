@@ -56,11 +56,21 @@ func selectJobs(jobs []workloads.Job, names []string) ([]workloads.Job, error) {
 }
 
 // applySettings applies "key=value,key=value" to every job; an empty
-// setting, key or value is an error.
+// setting, key or value is an error. An element with no "=" continues
+// the value before it, as fio's lists do: "bs=4k,64k,ops=100" sets bs
+// to "4k,64k" (reads 4k, writes 64k).
 func applySettings(jobs []workloads.Job, s string) error {
-	settings, err := workloads.SplitList(s)
+	elems, err := workloads.SplitList(s)
 	if err != nil {
 		return err
+	}
+	var settings []string
+	for _, e := range elems {
+		if n := len(settings); n > 0 && !strings.Contains(e, "=") {
+			settings[n-1] += "," + e
+			continue
+		}
+		settings = append(settings, e)
 	}
 	for _, kv := range settings {
 		k, v, err := workloads.ParseSetting(kv)
