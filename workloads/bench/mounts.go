@@ -81,7 +81,7 @@ func discardNote(dir string, m mount) string {
 		"On ext4 the conversion that ends a first write into grown space frees an extent-tree block whenever concurrent first writes let the tree shrink back into the inode, "+
 		"and without a journal the conversion waits for that discard; a policy with two allocations in flight (per-table on first-touch-4k) may then run no faster than serial. "+
 		"Whether it does depends on where the file system placed the image's space, which earlier runs' files move "+
-		"(this project's VM, ext4 without a journal: per-table 13-18k/s after other policies' runs, 23-33k/s run alone or remounted without discard). "+
+		"(this project's VM, ext4 without a journal: per-table 13-18k/s after other policies' runs, 21-33k/s run alone or remounted without discard). "+
 		"The sim does not model it; a file system without discard (fstrim from time to time instead) measures the policies without it.",
 		dir, m.source, m.fsType, m.point)
 }
