@@ -7,7 +7,11 @@ import (
 )
 
 // csvColumns are the columns of runs.csv, in order, with each record's
-// value.
+// value: every field of a Record under its JSON name, except the
+// harness's own timings (wall_seconds and the like, which differ between
+// runs of the same configuration, so that two sim runs' CSVs compare
+// whole), the latency histogram and the per-job figures (runs.json and
+// summary.txt hold those).
 var csvColumns = []struct {
 	name string
 	get  func(r *Record) string
@@ -41,6 +45,22 @@ var csvColumns = []struct {
 	{"achieved_qd", func(r *Record) string { return ff(r.AchievedQD) }},
 	{"expect", func(r *Record) string { return r.Expect }},
 	{"error", func(r *Record) string { return r.Error }},
+	// Appended after error, so scripts that read columns by position
+	// (scripts/calibration-check.sh) keep working.
+	{"trims", func(r *Record) string { return strconv.FormatUint(r.Trims, 10) }},
+	{"trim_bytes", func(r *Record) string { return strconv.FormatUint(r.TrimBytes, 10) }},
+	{"lat_mean_us", func(r *Record) string { return ff(r.LatMeanUs) }},
+	{"lat_max_us", func(r *Record) string { return ff(r.LatMaxUs) }},
+	{"allocating_writes", func(r *Record) string { return strconv.FormatUint(r.AllocatingWrites, 10) }},
+	{"check_corruptions", func(r *Record) string { return strconv.Itoa(r.CheckCorruptions) }},
+	{"check_leaks", func(r *Record) string { return strconv.Itoa(r.CheckLeaks) }},
+	{"reopens", func(r *Record) string { return strconv.Itoa(r.Reopens) }},
+	{"steady_state_seconds", func(r *Record) string { return ff(r.SteadyStateSecs) }},
+	{"latency_target_depth", func(r *Record) string { return strconv.Itoa(r.LatencyTargetDepth) }},
+	{"scheme", func(r *Record) string { return r.Scheme }},
+	{"note", func(r *Record) string { return r.Note }},
+	{"counterexample", func(r *Record) string { return r.Counterexample }},
+	{"linearizability_note", func(r *Record) string { return r.LinearizabilityNote }},
 }
 
 func ff(f float64) string { return strconv.FormatFloat(f, 'g', 8, 64) }
