@@ -142,6 +142,9 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 		r.Provenance = append(r.Provenance, fmt.Sprintf("File backend: %s, %s I/O; load average %s at the start, %s at the end (wall-clock figures are slower and noisier under load).",
 			p.FileSystem, p.CacheMode, orDash(p.LoadAvg), orDash(p.LoadAvgEnd)))
 	}
+	for _, note := range p.HostNotes {
+		r.Provenance = append(r.Provenance, "Host: "+strings.TrimSuffix(note, ".")+".")
+	}
 	for _, line := range in.Results.HarnessCost().Lines(p.CacheMode) {
 		r.Provenance = append(r.Provenance, strings.ToUpper(line[:1])+line[1:]+".")
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/qedharness/qedharness/model"
@@ -66,6 +67,8 @@ func Merge(cfg MergeConfig, stdout io.Writer) (*results.Results, error) {
 	var runs []results.Record
 	var verdicts []results.Verdict
 	var prov results.Provenance
+	var shardNames []string
+	var shardNotes [][]string
 	slots := make([]*results.Record, first.Total)
 	for _, sh := range shards {
 		res, err := results.ReadResults(filepath.Join(sh.dir, "runs.json"))
@@ -96,7 +99,10 @@ func Merge(cfg MergeConfig, stdout io.Writer) (*results.Results, error) {
 		})
 		prov.Date = min(prov.Date, res.Provenance.Date)
 		prov.Dirty = prov.Dirty || res.Provenance.Dirty
+		shardNotes = append(shardNotes, res.Provenance.HostNotes)
+		shardNames = append(shardNames, sh.man.Shard)
 	}
+	prov.HostNotes = mergeHostNotes(shardNames, shardNotes)
 	for _, r := range slots {
 		if r != nil {
 			runs = append(runs, *r)
@@ -273,4 +279,35 @@ func copyCounterexamples(out string, shards []shardDir) error {
 		}
 	}
 	return nil
+}
+
+// mergeHostNotes returns the host notes of shards names, whose notes are
+// notes[i]: each note once, in shard order, with the shards that printed
+// it ("(shards 1/3, 2/3) ...") unless every shard did.
+func mergeHostNotes(names []string, notes [][]string) []string {
+	var order []string
+	by := map[string][]string{}
+	for i, ns := range notes {
+		for _, n := range ns {
+			if _, ok := by[n]; !ok {
+				order = append(order, n)
+			}
+			if !slices.Contains(by[n], names[i]) {
+				by[n] = append(by[n], names[i])
+			}
+		}
+	}
+	var out []string
+	for _, n := range order {
+		if len(by[n]) == len(names) {
+			out = append(out, n)
+			continue
+		}
+		word := "shard"
+		if len(by[n]) > 1 {
+			word = "shards"
+		}
+		out = append(out, fmt.Sprintf("(%s %s) %s", word, strings.Join(by[n], ", "), n))
+	}
+	return out
 }

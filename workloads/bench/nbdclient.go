@@ -111,9 +111,11 @@ type NBDSetup struct {
 	fio, qemuImg, qemuNBD string
 	aio                   file.AIOMode
 	dir, fsName, cache    string
-	// notes say what New chose and why (aio=threads, baselines skipped).
-	notes        []string
-	baselineSkip string
+	// notes say what New chose and why (aio=threads, baselines
+	// skipped, a directory that discards online); hostNotes are those of
+	// them about the host, for Provenance.HostNotes.
+	notes, hostNotes []string
+	baselineSkip     string
 }
 
 // NewNBD checks cfg and resolves it into an NBDSetup: the policies and
@@ -155,13 +157,19 @@ func NewNBD(cfg NBDConfig) (*NBDSetup, error) {
 		return nil, bad("Dir", err)
 	}
 	s.fsName = fileSystemType(s.dir)
+	if note := DiscardNote(s.dir); note != "" {
+		s.notes = append(s.notes, note)
+		s.hostNotes = append(s.hostNotes, note)
+	}
 	aio, note, err := ChooseAIO(cfg.AIO)
 	if err != nil {
 		return nil, bad("AIO", err)
 	}
 	s.aio = aio
 	if note != "" {
-		s.notes = append(s.notes, strings.Replace(note, "file backend uses", "both servers use", 1))
+		note = strings.Replace(note, "file backend uses", "both servers use", 1)
+		s.notes = append(s.notes, note)
+		s.hostNotes = append(s.hostNotes, note)
 	}
 	s.cache = map[bool]string{true: "direct", false: "buffered"}[cfg.Direct] + "+aio=" + aio.String()
 	names, auto, err := nbdBaselineList(cfg.Baselines)
@@ -384,7 +392,7 @@ func (s *NBDSetup) provenance(start time.Time, versions string) results.Provenan
 		GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPUModel: cpuModel(),
 		LoadAvg: loadAvg(), Date: start.UTC().Format(time.RFC3339),
 		Seed: s.cfg.Seed, Repeat: s.cfg.Repeat, Command: s.cfg.Command,
-		FileSystem: s.fsName, CacheMode: s.cache,
+		FileSystem: s.fsName, CacheMode: s.cache, HostNotes: s.hostNotes,
 		Linearizability: "none: fio writes data of its own choosing and runbench nbd records no history (qedimg serve -history does, for runbench check-history)",
 		Workloads:       []string{NBDWorkload},
 		Jobs:            map[string]string{NBDWorkload: nbdJobText(s.cfg.Count, s.cfg.QD, versions)},

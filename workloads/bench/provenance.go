@@ -39,6 +39,7 @@ func (s *Setup) provenance(start time.Time) results.Provenance {
 		Jobs:            map[string]string{},
 	}
 	p.Commit, p.Dirty = commitOf(s.out)
+	p.HostNotes = hostNotes(s.aioNote, s.discardNote)
 	if slices.ContainsFunc(m.Backends, backends.Virtual) {
 		for _, d := range m.Devices {
 			p.Devices = append(p.Devices, deviceInfo(d))
@@ -49,6 +50,12 @@ func (s *Setup) provenance(start time.Time) results.Provenance {
 		p.Workloads = append(p.Workloads, pl.Name())
 	}
 	return p
+}
+
+// hostNotes returns the notes that are not empty, for
+// Provenance.HostNotes.
+func hostNotes(notes ...string) []string {
+	return slices.DeleteFunc(notes, func(n string) bool { return n == "" })
 }
 
 // deviceInfo returns what provenance records of d: every parameter.

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/qedharness/qedharness/impl/sim"
@@ -92,5 +93,31 @@ func TestWorkTreeDirty(t *testing.T) {
 		if got := workTreeDirty(tt.out); got != tt.want {
 			t.Errorf("%s: workTreeDirty(%q) = %v, want %v", tt.name, tt.out, got, tt.want)
 		}
+	}
+}
+
+// TestMergeHostNotes checks a merge keeps each shard's host notes once,
+// naming the shards unless every shard printed the note.
+func TestMergeHostNotes(t *testing.T) {
+	names := []string{"1/3", "2/3", "3/3"}
+	for _, tt := range []struct {
+		name  string
+		notes [][]string
+		want  []string
+	}{
+		{"none", [][]string{nil, nil, nil}, nil},
+		{"every shard", [][]string{{"a"}, {"a"}, {"a"}}, []string{"a"}},
+		{"one shard", [][]string{nil, {"a"}, nil}, []string{"(shard 2/3) a"}},
+		{"some shards", [][]string{{"a", "b"}, nil, {"b", "a"}}, []string{"(shards 1/3, 3/3) a", "(shards 1/3, 3/3) b"}},
+		{"mixed", [][]string{{"a"}, {"a", "c"}, {"a"}}, []string{"a", "(shard 2/3) c"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mergeHostNotes(names, tt.notes); !slices.Equal(got, tt.want) {
+				t.Errorf("mergeHostNotes = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := hostNotes("", "x", "", "y"); !slices.Equal(got, []string{"x", "y"}) {
+		t.Errorf("hostNotes = %q", got)
 	}
 }

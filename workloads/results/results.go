@@ -41,6 +41,11 @@ type Provenance struct {
 	// backend.
 	FileSystem string `json:"file_system,omitempty"`
 	CacheMode  string `json:"cache_mode,omitempty"`
+	// HostNotes are what the run said of its host before it started, as
+	// it printed them: a file system that discards freed blocks online
+	// (which slows some policies' first writes there), io_uring refused.
+	// The report repeats them with its provenance.
+	HostNotes []string `json:"host_notes,omitempty"`
 	// Linearizability says how runs were checked, or why they were not.
 	Linearizability string `json:"linearizability"`
 	// Devices describes each sim device used.
