@@ -18,8 +18,9 @@ import (
 // write in flight lands in a transition of its own, so writes in flight
 // at once land in any order.
 //
-// Each request is one single-sector read or write, or a flush. Its
-// operation and sector are chosen when it is submitted, so one exploration covers every
+// Each request is one single-sector read or write, or a flush, or (where
+// Ops names it) a single-sector write-zeroes. Its operation and sector
+// are chosen when it is submitted, so one exploration covers every
 // workload of that many requests. Requests are submitted in index order
 // (request 1 first), and addresses are chosen up to symmetry (a request
 // uses an L1 entry, cluster or sector already used, or the lowest unused
@@ -92,9 +93,24 @@ type ProtocolConfig struct {
 	// the Backing field, with any start.
 	Start string
 	// Ops, if not empty, fixes each request's operation, in submission
-	// order: 'w' a write, 'r' a read, 'f' a flush ("wwfr": two writers,
-	// a flush, then a reader). Empty lets every request read or write,
-	// each combination explored. A flush goes through the policy like
+	// order: 'w' a write, 'r' a read, 'z' a write-zeroes, 'f' a flush
+	// ("wwfr": two writers, a flush, then a reader). Empty lets every
+	// request read or write, each combination explored (never
+	// write-zeroes: only Ops asks for it).
+	//
+	// A write-zeroes makes its sector read as zeros, as the engine's
+	// impl.ReqWriteZeroes does for the one sector: an allocated cluster
+	// is zeroed in place (admitted as Rewrite); a zero cluster, or an
+	// unallocated one that reads as zeros (no backing file), needs
+	// nothing and the policy is not asked; an unallocated one the
+	// backing file shows through becomes a zero-cluster entry when the
+	// request covers it whole (Sectors 1: an allocation of metadata only,
+	// admitted as AllocCluster or AllocL2), and is written as zero data
+	// with the copy-on-write fill of any allocating write when it covers
+	// it in part. A read of a zero cluster returns zeros; an allocating
+	// write into one fills the rest of its new cluster with zeros.
+	//
+	// A flush goes through the policy like
 	// any request, issues a flush of the image file, and when it found
 	// no allocating write in flight and none was admitted before it
 	// completed, clears the need-check bit, as engine.flush does. Every
@@ -159,8 +175,8 @@ func (c ProtocolConfig) Validate() error {
 		if len(c.Ops) != c.Requests {
 			errs = append(errs, fmt.Errorf("request mix %q has %d requests, the configuration %d", c.Ops, len(c.Ops), c.Requests))
 		}
-		if strings.Trim(c.Ops, "rwf") != "" {
-			errs = append(errs, fmt.Errorf("request mix %q: want only r (read), w (write) and f (flush)", c.Ops))
+		if strings.Trim(c.Ops, "rwzf") != "" {
+			errs = append(errs, fmt.Errorf("request mix %q: want only r (read), w (write), z (write-zeroes) and f (flush)", c.Ops))
 		}
 	}
 	return errors.Join(errs...)
@@ -223,6 +239,7 @@ const (
 	phTable                 // write of a new L2 table in flight
 	phMetaL2                // waiting for the write of the L2 table sector
 	phMetaL1                // waiting for the write of the L1 table sector
+	phZeroDue               // a write-zeroes' zero-cluster entry is due, made before the transition ends
 	phRewrite               // in-place data write in flight
 	phRead                  // read of an allocated cluster in flight
 	phBackRead              // read of an unallocated sector from the backing file in flight
@@ -270,6 +287,11 @@ type reqState struct {
 	result uint8 // tag a completed read returned
 	prec   uint8 // requests that completed before it was submitted (same sector only)
 	snap   [maxWidth]uint8
+
+	// zeroFill: its new cluster's fill is zeros, not the backing file's
+	// (the entry it replaces is a zero cluster). Set only where it
+	// matters: with a backing file and more than one sector a cluster.
+	zeroFill bool
 }
 
 // ProtocolState is one state of the protocol model. It is a plain value:
@@ -294,6 +316,10 @@ type Protocol struct {
 	policy  Policy
 	layout  layout
 	flushes uint8 // bit r: request r is a flush (Ops)
+	zeroes  uint8 // bit r: request r is a write-zeroes (Ops)
+	// zero is the L2 entry of a zero cluster (the engine's ZeroCluster):
+	// one above any slot number a run allocates, so no slot has it.
+	zero uint8
 	// sectors holds each guest sector's address (see l1Of), looked up
 	// rather than divided out on every use.
 	sectors [MaxProtocolL1 * MaxProtocolClusters * MaxProtocolSectors]sectorAddr
@@ -313,6 +339,7 @@ func NewProtocol(cfg ProtocolConfig, policy Policy) (*Protocol, error) {
 	}
 	p := &Protocol{cfg: cfg, policy: policy}
 	p.layout = newLayout(cfg)
+	p.zero = uint8(p.layout.maxAlloc + 1)
 	for sec := range cfg.GuestSectors() {
 		p.sectors[sec] = sectorAddr{
 			l1:      uint8(sec / (cfg.Clusters * cfg.Sectors)),
@@ -322,8 +349,11 @@ func NewProtocol(cfg ProtocolConfig, policy Policy) (*Protocol, error) {
 		}
 	}
 	for r := 0; r < len(cfg.Ops); r++ {
-		if cfg.Ops[r] == 'f' {
+		switch cfg.Ops[r] {
+		case 'f':
 			p.flushes |= 1 << r
+		case 'z':
+			p.zeroes |= 1 << r
 		}
 	}
 	return p, nil
@@ -403,7 +433,7 @@ const (
 type Move struct {
 	Kind   MoveKind
 	Req    uint8  // request index (MoveSubmit, MoveIO, MoveMetaReq)
-	Write  bool   // MoveSubmit: a write (else a read)
+	Write  bool   // MoveSubmit: a write, or a write-zeroes where Ops makes the request one (else a read)
 	Sector uint16 // MoveSubmit: the guest sector
 	Slot   uint8  // MoveMetaL2: the table's slot
 }
@@ -502,10 +532,18 @@ func (p *Protocol) Moves(s *ProtocolState, dst []Move) []Move {
 // isFlush reports whether request r is a flush (Ops).
 func (p *Protocol) isFlush(r int) bool { return p.flushes&(1<<r) != 0 }
 
+// isZeroes reports whether request r is a write-zeroes (Ops).
+func (p *Protocol) isZeroes(r int) bool { return p.zeroes&(1<<r) != 0 }
+
 // mayRead and mayWrite report whether request r may read, and write
-// (Ops).
-func (c *ProtocolConfig) mayRead(r int) bool  { return c.Ops == "" || c.Ops[r] == 'r' }
-func (c *ProtocolConfig) mayWrite(r int) bool { return c.Ops == "" || c.Ops[r] == 'w' }
+// (Ops; a write-zeroes counts as a write).
+func (c *ProtocolConfig) mayRead(r int) bool { return c.Ops == "" || c.Ops[r] == 'r' }
+func (c *ProtocolConfig) mayWrite(r int) bool {
+	return c.Ops == "" || c.Ops[r] == 'w' || c.Ops[r] == 'z'
+}
+
+// zeroes reports whether request r is a write-zeroes (Ops).
+func (c *ProtocolConfig) zeroes(r int) bool { return c.Ops != "" && c.Ops[r] == 'z' }
 
 // sectorChoices appends the sectors request r may choose in s to dst.
 func (p *Protocol) sectorChoices(s *ProtocolState, r int, dst []uint16) []uint16 {
@@ -566,33 +604,37 @@ func (c *ProtocolConfig) sectorChoices(prev []uint16, out []uint16) []uint16 {
 	return out
 }
 
-// WorkloadOp is one request of a workload: a read or a write of one
-// guest sector of the model's geometry, or a flush.
+// WorkloadOp is one request of a workload: a read, a write or a
+// write-zeroes of one guest sector of the model's geometry, or a flush.
 type WorkloadOp struct {
 	// Write is true for a write, false for a read.
 	Write bool
 	// Flush is true for a flush (Write false, Sector 0).
 	Flush bool
+	// Zeroes is true for a write-zeroes (Write false).
+	Zeroes bool
 	// Sector is the guest sector, counted from 0 in address order.
 	Sector int
 }
 
-// String renders the op as "w3", "r0" or "f".
+// String renders the op as "w3", "r0", "z1" or "f".
 func (o WorkloadOp) String() string {
-	if o.Flush {
+	switch {
+	case o.Flush:
 		return "f"
-	}
-	if o.Write {
+	case o.Zeroes:
+		return fmt.Sprintf("z%d", o.Sector)
+	case o.Write:
 		return fmt.Sprintf("w%d", o.Sector)
 	}
 	return fmt.Sprintf("r%d", o.Sector)
 }
 
 // Workloads returns every workload of c.Requests requests that the
-// protocol model explores: each request reads or writes (as Ops allows) a
-// sector chosen
-// as Moves chooses it (up to symmetry unless NoSymmetry), in a fixed
-// order. The explorer of the real engine runs the same workloads.
+// protocol model explores: each request reads, writes or writes zeroes
+// (as Ops allows) a sector chosen as Moves chooses it (up to symmetry
+// unless NoSymmetry), in a fixed order. The explorer of the real engine
+// runs the same workloads.
 func (c ProtocolConfig) Workloads() [][]WorkloadOp {
 	var out [][]WorkloadOp
 	var rec func(prev []WorkloadOp)
@@ -615,7 +657,9 @@ func (c ProtocolConfig) Workloads() [][]WorkloadOp {
 			if c.mayRead(len(prev)) {
 				rec(append(prev, WorkloadOp{Write: false, Sector: int(sec)}))
 			}
-			if c.mayWrite(len(prev)) {
+			if c.zeroes(len(prev)) {
+				rec(append(prev, WorkloadOp{Zeroes: true, Sector: int(sec)}))
+			} else if c.mayWrite(len(prev)) {
 				rec(append(prev, WorkloadOp{Write: true, Sector: int(sec)}))
 			}
 		}
@@ -629,7 +673,8 @@ func (p *Protocol) Workload(s *ProtocolState) []WorkloadOp {
 	var out []WorkloadOp
 	for r := 0; r < p.cfg.Requests; r++ {
 		if rq := &s.reqs[r]; rq.phase != phIdle {
-			out = append(out, WorkloadOp{Write: rq.write, Flush: p.isFlush(r), Sector: int(rq.sector)})
+			z := p.isZeroes(r)
+			out = append(out, WorkloadOp{Write: rq.write && !z, Zeroes: z, Flush: p.isFlush(r), Sector: int(rq.sector)})
 		}
 	}
 	return out
@@ -674,6 +719,11 @@ type exec struct {
 	facts  Facts
 	viol   *Violation
 	wake   bool
+	// zeroUps are the requests whose zero-cluster entries are due, in
+	// the order their lookups admitted them: drainWakes makes them, as
+	// the engine's drainWakes makes its zeroUpdates.
+	zeroUps  [MaxProtocolRequests]uint8
+	nZeroUps int
 	// others holds the accesses freezes shows the policy. The policy is
 	// an interface, so they escape to the heap: the caller provides
 	// them, once per Stepper rather than once per question.
@@ -761,7 +811,7 @@ func (x *exec) apply(m Move) Outcome {
 func (x *exec) submit(r int, write bool, sector uint16) {
 	s, p := x.s, x.p
 	rq := &s.reqs[r]
-	*rq = reqState{write: write, sector: sector}
+	*rq = reqState{write: write || p.isZeroes(r), sector: sector}
 	if p.isFlush(r) {
 		if x.tracing() {
 			x.stepf(EventSubmit, r+1, "", "request %d submitted: flush", r+1)
@@ -775,7 +825,10 @@ func (x *exec) submit(r int, write bool, sector uint16) {
 		}
 	}
 	op := "read"
-	if write {
+	switch {
+	case p.isZeroes(r):
+		op = "write-zeroes"
+	case write:
 		op = "write"
 	}
 	if x.tracing() {
@@ -809,7 +862,7 @@ func (x *exec) lookup(r int) {
 			}
 		}
 		entry = ts.cache[i]
-		if entry == 0 {
+		if entry == 0 || entry == p.zero {
 			kind = AllocCluster
 		} else {
 			kind = Rewrite
@@ -821,11 +874,24 @@ func (x *exec) lookup(r int) {
 			return fmt.Sprintf("L1[%d] is empty", e)
 		case entry == 0:
 			return fmt.Sprintf("L2[%d] of the table at %s is empty", i, addr(table))
+		case entry == p.zero:
+			return fmt.Sprintf("L2[%d] of the table at %s is a zero cluster", i, addr(table))
 		}
 		return fmt.Sprintf("L2[%d] = %s", i, addr(entry))
 	}
 	if !rq.write {
 		kind = Read
+	}
+	zeroes := p.isZeroes(r)
+	if zeroes && kind != Rewrite && (entry == p.zero || !p.cfg.Backing) {
+		// The sector reads as zeros already (a zero cluster, or
+		// unallocated without a backing file): the engine's lookup moves
+		// past it without asking the policy.
+		if x.tracing() {
+			x.stepf(EventNote, r+1, "", "request %d looks up: %s; the sector reads as zeros already, nothing to do", r+1, what())
+		}
+		x.finish(r)
+		return
 	}
 	acc := Access{Req: uint64(r + 1), Kind: kind, L1: uint64(e), First: p.clusterOf(rq.sector), Count: 1}
 	if x.freezes(r, acc) {
@@ -849,8 +915,15 @@ func (x *exec) lookup(r int) {
 	}
 	switch kind {
 	case Read:
-		if entry == 0 {
+		switch entry {
+		case 0:
 			x.readUnallocated(r)
+			return
+		case p.zero:
+			if x.tracing() {
+				x.stepf(EventNote, r+1, "", "request %d reads zeros: the cluster is a zero cluster", r+1)
+			}
+			x.finishRead(r, tagZero)
 			return
 		}
 		rq.data = entry
@@ -862,10 +935,28 @@ func (x *exec) lookup(r int) {
 		rq.data = entry
 		rq.phase = phRewrite
 		if x.tracing() {
-			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues an in-place write of sector %d of the cluster at %s", r+1, p.inOf(rq.sector), addr(entry))
+			what := "an in-place write"
+			if zeroes {
+				what = "an in-place write-zeroes"
+			}
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues %s of sector %d of the cluster at %s", r+1, what, p.inOf(rq.sector), addr(entry))
 		}
 	case AllocCluster, AllocL2:
 		rq.table = table
+		if zeroes && p.cfg.Sectors == 1 {
+			// It covers the cluster whole: a zero-cluster entry, no
+			// data, so neither need-check (there is a backing file) nor
+			// a flush before the entry. The entry is made once the
+			// transition's lookups are done (drainWakes).
+			rq.phase = phZeroDue
+			x.zeroUps[x.nZeroUps] = uint8(r)
+			x.nZeroUps++
+			if x.tracing() {
+				x.stepf(EventNote, r+1, "", "request %d will make L2[%d] a zero cluster: no data to write", r+1, i)
+			}
+			break
+		}
+		rq.zeroFill = entry == p.zero && p.cfg.Backing && p.cfg.Sectors > 1
 		x.allocate(r)
 	}
 	x.countAllocating()
@@ -989,7 +1080,7 @@ func (x *exec) allocateData(r int) {
 	if x.tracing() {
 		x.stepf(EventNote, r+1, "", "request %d allocates cluster at %s for guest cluster %d", r+1, addr(d), p.clusterOf(rq.sector))
 	}
-	if p.cfg.Sectors > 1 && p.cfg.Backing {
+	if p.cfg.Sectors > 1 && p.cfg.Backing && !rq.zeroFill {
 		rq.phase = phFill
 		if x.tracing() {
 			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues a backing read for the copy-on-write fill", r+1)
@@ -1003,8 +1094,12 @@ func (x *exec) writeData(r int) {
 	rq := &x.s.reqs[r]
 	rq.phase = phData
 	fill := "zeros"
-	if x.p.cfg.Backing {
+	if x.p.cfg.Backing && !rq.zeroFill {
 		fill = "backing data"
+	}
+	data := "its sector"
+	if x.p.isZeroes(r) {
+		data = "zeros for its sector"
 	}
 	if x.p.cfg.Sectors == 1 {
 		if x.tracing() {
@@ -1012,7 +1107,7 @@ func (x *exec) writeData(r int) {
 		}
 	} else {
 		if x.tracing() {
-			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues the data write of the cluster at %s (its sector with fill of %s)", r+1, addr(rq.data), fill)
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d issues the data write of the cluster at %s (%s with fill of %s)", r+1, addr(rq.data), data, fill)
 		}
 	}
 }
@@ -1030,10 +1125,14 @@ func (x *exec) ioDone(r int) {
 	case phData:
 		d := &s.slots[rq.data]
 		in := p.inOf(rq.sector)
-		for k := 0; k < p.cfg.Sectors; k++ {
-			d.disk[k] = p.initial()
+		fill := p.initial()
+		if rq.zeroFill {
+			fill = tagZero
 		}
-		d.disk[in] = tagWrite + uint8(r)
+		for k := 0; k < p.cfg.Sectors; k++ {
+			d.disk[k] = fill
+		}
+		d.disk[in] = p.written(r)
 		d.written = true
 		if x.tracing() {
 			x.stepf(EventComplete, r+1, reqIO(r), "request %d's data write lands at %s", r+1, addr(rq.data))
@@ -1060,9 +1159,13 @@ func (x *exec) ioDone(r int) {
 		}
 		x.linkTable(r)
 	case phRewrite:
-		s.slots[rq.data].disk[p.inOf(rq.sector)] = tagWrite + uint8(r)
+		s.slots[rq.data].disk[p.inOf(rq.sector)] = p.written(r)
 		if x.tracing() {
-			x.stepf(EventComplete, r+1, reqIO(r), "request %d's in-place write lands at %s", r+1, addr(rq.data))
+			what := "write"
+			if p.isZeroes(r) {
+				what = "write-zeroes"
+			}
+			x.stepf(EventComplete, r+1, reqIO(r), "request %d's in-place %s lands at %s", r+1, what, addr(rq.data))
 		}
 		x.finish(r)
 	case phRead:
@@ -1090,34 +1193,39 @@ func (x *exec) ioDone(r int) {
 	}
 }
 
-// updateL2 links the new data cluster: into the cached L2 table, whose
-// sector the metadata writer then writes, or into a new L2 table.
+// updateL2 links the new data cluster (for a write-zeroes that allocated
+// none, a zero-cluster entry): into the cached L2 table, whose sector the
+// metadata writer then writes, or into a new L2 table.
 func (x *exec) updateL2(r int) {
 	s, p := x.s, x.p
 	rq := &s.reqs[r]
 	i := p.l2Of(rq.sector)
+	v := rq.data
+	if v == 0 {
+		v = p.zero // a write-zeroes' zero-cluster entry
+	}
 	if rq.kind == AllocL2 {
 		s.alloc++
 		t := s.alloc
 		s.slots[t] = slot{kind: slotTable}
-		s.slots[t].cache[i] = rq.data
+		s.slots[t].cache[i] = v
 		rq.table = t
 		rq.phase = phTable
 		if x.tracing() {
-			x.stepf(EventIssue, r+1, reqIO(r), "request %d allocates an L2 table at %s with L2[%d] = %s and issues its write", r+1, addr(t), i, addr(rq.data))
+			x.stepf(EventIssue, r+1, reqIO(r), "request %d allocates an L2 table at %s with L2[%d] = %s and issues its write", r+1, addr(t), i, p.entryName(v))
 		}
 		return
 	}
 	ts := &s.slots[rq.table]
 	old := ts.cache[i]
-	ts.cache[i] = rq.data
+	ts.cache[i] = v
 	if old != 0 {
 		if x.tracing() {
-			x.stepf(EventNote, r+1, "", "request %d writes L2[%d] = %s in the cached table at %s, replacing %s", r+1, i, addr(rq.data), addr(rq.table), addr(old))
+			x.stepf(EventNote, r+1, "", "request %d writes L2[%d] = %s in the cached table at %s, replacing %s", r+1, i, p.entryName(v), addr(rq.table), p.entryName(old))
 		}
 	} else {
 		if x.tracing() {
-			x.stepf(EventNote, r+1, "", "request %d writes L2[%d] = %s in the cached table at %s", r+1, i, addr(rq.data), addr(rq.table))
+			x.stepf(EventNote, r+1, "", "request %d writes L2[%d] = %s in the cached table at %s", r+1, i, p.entryName(v), addr(rq.table))
 		}
 	}
 	rq.phase = phMetaL2
@@ -1335,7 +1443,7 @@ func (x *exec) finish(r int) {
 	rq := &s.reqs[r]
 	wasAdmitted := admitted(rq.phase)
 	rq.phase = phDone
-	rq.data, rq.table, rq.dirty, rq.kind, rq.quiet = 0, 0, false, 0, false
+	rq.data, rq.table, rq.dirty, rq.kind, rq.quiet, rq.zeroFill = 0, 0, false, 0, false, false
 	if x.tracing() {
 		x.stepf(EventDone, r+1, "", "request %d completes", r+1)
 	}
@@ -1346,9 +1454,22 @@ func (x *exec) finish(r int) {
 
 // drainWakes restarts frozen requests from their lookup, in the order they
 // froze, as engine.drainWakes does.
+//
+// First it makes the zero-cluster entries that are due (the engine's
+// zeroUpdates), in the order their lookups admitted them: a request
+// woken in the same round as a write-zeroes looks up before that
+// write-zeroes' entry is in the cached table.
 func (x *exec) drainWakes() {
 	s := x.s
-	for x.wake {
+	for x.wake || x.nZeroUps > 0 {
+		if x.nZeroUps > 0 {
+			ups, n := x.zeroUps, x.nZeroUps
+			x.nZeroUps = 0
+			for _, r := range ups[:n] {
+				x.updateL2(int(r))
+			}
+			continue
+		}
 		x.wake = false
 		woken := s.frozen
 		n := s.nFrozen
@@ -1377,6 +1498,24 @@ func addr(n uint8) string {
 	return fmt.Sprintf("%#x", 0x10000*(uint64(n)+1))
 }
 
+// entryName renders an L2 entry: a cluster's file offset, "zero" for a
+// zero cluster, or "0".
+func (p *Protocol) entryName(v uint8) string {
+	if v == p.zero {
+		return "zero"
+	}
+	return addr(v)
+}
+
+// written returns the tag request r writes: zeros for a write-zeroes,
+// else its own.
+func (p *Protocol) written(r int) uint8 {
+	if p.isZeroes(r) {
+		return tagZero
+	}
+	return tagWrite + uint8(r)
+}
+
 // tagName renders a sector tag seen at guest sector sec.
 func (p *Protocol) tagName(v uint8, sec uint16) string {
 	switch v {
@@ -1395,7 +1534,7 @@ func (p *Protocol) entriesText(entries []uint8, name string) string {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = fmt.Appendf(b, "%s[%d] = %s", name, i, addr(v))
+		b = fmt.Appendf(b, "%s[%d] = %s", name, i, p.entryName(v))
 	}
 	return string(b)
 }

@@ -101,8 +101,11 @@ func (p *Protocol) contentVia(s *ProtocolState, sec uint16, cache bool) uint8 {
 	if cache && ts.cached {
 		d = ts.cache[i]
 	}
-	if d == 0 {
+	switch d {
+	case 0:
 		return p.initial()
+	case p.zero:
+		return tagZero
 	}
 	return s.slots[d].disk[p.inOf(sec)]
 }
@@ -133,8 +136,8 @@ func (p *Protocol) checkRefs(s *ProtocolState, cache bool) string {
 		}
 		for i := 0; i < p.cfg.Clusters; i++ {
 			d := entries[i]
-			if d == 0 {
-				continue
+			if d == 0 || d == p.zero {
+				continue // unallocated, or a zero cluster: no reference
 			}
 			if seen&(1<<(d&31)) != 0 {
 				return fmt.Sprintf("L2[%d] of the table at %s references the cluster at %s, which is already referenced", i, addr(t), addr(d))
@@ -161,7 +164,7 @@ func (p *Protocol) checkWritten(s *ProtocolState) string {
 			return fmt.Sprintf("L1[%d] on disk references the L2 table at %s, which has not been written (past the end of the file)", e, addr(t))
 		}
 		for i := 0; i < p.cfg.Clusters; i++ {
-			if d := ts.disk[i]; d != 0 && !s.slots[d].written {
+			if d := ts.disk[i]; d != 0 && d != p.zero && !s.slots[d].written {
 				return fmt.Sprintf("L2[%d] of the table at %s on disk references the cluster at %s, which has not been written (past the end of the file)", i, addr(t), addr(d))
 			}
 		}
@@ -170,7 +173,8 @@ func (p *Protocol) checkWritten(s *ProtocolState) string {
 }
 
 // Leaks returns the number of allocated clusters that no table on disk
-// references (L2 tables count as clusters).
+// references (L2 tables count as clusters; a zero-cluster entry
+// references none).
 func (p *Protocol) Leaks(s *ProtocolState) int {
 	used := 0
 	for e := 0; e < p.cfg.L1Entries; e++ {
@@ -180,7 +184,7 @@ func (p *Protocol) Leaks(s *ProtocolState) int {
 		}
 		used++
 		for i := 0; i < p.cfg.Clusters; i++ {
-			if s.slots[t].disk[i] != 0 {
+			if d := s.slots[t].disk[i]; d != 0 && d != p.zero {
 				used++
 			}
 		}
@@ -232,7 +236,7 @@ func (x *exec) checkSector(sec uint16, virtual bool, v uint8) {
 		idx[r] = n
 		ops[n] = linOp{req: r, write: rq.write, done: rq.phase == phDone, value: rq.result}
 		if rq.write {
-			ops[n].value = tagWrite + uint8(r)
+			ops[n].value = p.written(r) // zeros for a write-zeroes
 		}
 		n++
 	}
@@ -332,11 +336,21 @@ func (p *Protocol) explain(ops []linOp, sec uint16) string {
 				return fmt.Sprintf("%s %s, but request %d's write of it completed before the read started", who(o), p.tagName(o.value, sec), w.req+1)
 			}
 		}
-		if o.value == tagZero && p.cfg.Backing {
+		if o.value == tagZero && p.cfg.Backing && !p.zeroesSector(ops) {
 			return fmt.Sprintf("%s zeros, but the sector holds backing data", who(o))
 		}
 	}
 	return fmt.Sprintf("the operations on sector %d cannot be ordered to explain what its reads saw", sec)
+}
+
+// zeroesSector reports whether a write-zeroes is among ops.
+func (p *Protocol) zeroesSector(ops []linOp) bool {
+	for j := range ops {
+		if ops[j].req >= 0 && ops[j].write && p.isZeroes(ops[j].req) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Protocol) wroteSector(ops []linOp, req int) bool {

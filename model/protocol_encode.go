@@ -10,7 +10,7 @@ import (
 // and equal states pack to equal words.
 type layout struct {
 	words    int  // uint64 words per packed state
-	refBits  uint // a slot number, 0..maxAlloc
+	refBits  uint // a slot number, 0..maxAlloc, or (with write-zeroes) a zero-cluster entry, maxAlloc+1
 	valBits  uint // a slot's disk entry: a slot number or a sector tag
 	tagBits  uint // a sector tag
 	secBits  uint // a guest sector
@@ -20,7 +20,7 @@ type layout struct {
 	width    int  // entries of a slot's disk content: max(clusters, sectors)
 	snapW    int  // entries of a request's own metadata snapshot (unordered)
 	kindBits uint // a request's admitted kind
-	flagBits uint // a request's flags (dirty, meta, quiet)
+	flagBits uint // a request's flags (dirty, meta, quiet, zeroFill)
 
 	// Where the regions of a packed state start (bit offsets): the
 	// header (allocation count, need-check bit, frozen queue), the L1
@@ -48,7 +48,12 @@ func bitsFor(maxValue int) uint {
 
 func newLayout(c ProtocolConfig) layout {
 	l := layout{maxAlloc: 2*c.Requests + c.preSlots(), width: max(c.Clusters, c.Sectors)}
+	zeroes := strings.ContainsRune(c.Ops, 'z')
 	l.refBits = bitsFor(l.maxAlloc)
+	if zeroes {
+		// An L2 entry may be a zero cluster (Protocol.zero).
+		l.refBits = bitsFor(l.maxAlloc + 1)
+	}
 	l.tagBits = bitsFor(int(tagWrite) + c.Requests - 1)
 	l.valBits = max(l.refBits, l.tagBits)
 	l.secBits = bitsFor(c.GuestSectors() - 1)
@@ -64,10 +69,14 @@ func newLayout(c ProtocolConfig) layout {
 	l.reqOff = l.slotOff + uint(l.maxAlloc)*l.slotBits
 	n := l.reqOff
 	// A flush adds a kind (Flush) and a flag (quiet): a bit each, only
-	// where the mix has flushes.
+	// where the mix has flushes. A write-zeroes adds a flag (zeroFill),
+	// the fourth, only where the mix has write-zeroes.
 	l.kindBits, l.flagBits = 2, 2
 	if strings.ContainsRune(c.Ops, 'f') {
 		l.kindBits, l.flagBits = 3, 3
+	}
+	if zeroes {
+		l.flagBits = 4
 	}
 	l.reqHeadBits = 4 + 1 + l.secBits + l.tagBits + uint(c.Requests)
 	l.reqTailBits = l.kindBits + 2*l.refBits + l.flagBits + uint(l.snapW)*l.refBits
@@ -369,7 +378,7 @@ func (p *Protocol) packReq(rq *reqState, w *bitWriter) {
 	g.add(uint64(rq.kind), l.kindBits)
 	g.add(uint64(rq.data), l.refBits)
 	g.add(uint64(rq.table), l.refBits)
-	g.add(b2u(rq.dirty)|b2u(rq.meta)<<1|b2u(rq.quiet)<<2, l.flagBits)
+	g.add(b2u(rq.dirty)|b2u(rq.meta)<<1|b2u(rq.quiet)<<2|b2u(rq.zeroFill)<<3, l.flagBits)
 	for k := 0; k < l.snapW; k++ {
 		g.add(uint64(rq.snap[k]), l.refBits)
 	}
@@ -501,7 +510,7 @@ func (p *Protocol) unpackReq(r *bitReader, rq *reqState) {
 	rq.data = uint8(u.take(l.refBits))
 	rq.table = uint8(u.take(l.refBits))
 	f := u.take(l.flagBits)
-	rq.dirty, rq.meta, rq.quiet = f&1 != 0, f&2 != 0, f&4 != 0
+	rq.dirty, rq.meta, rq.quiet, rq.zeroFill = f&1 != 0, f&2 != 0, f&4 != 0, f&8 != 0
 	for k := 0; k < l.snapW; k++ {
 		rq.snap[k] = uint8(u.take(l.refBits))
 	}
@@ -524,9 +533,9 @@ func (p *Protocol) Canonicalize(s *ProtocolState) {
 		case phIdle:
 			*rq = reqState{}
 		case phFrozen:
-			rq.kind, rq.data, rq.table, rq.dirty, rq.meta, rq.result, rq.quiet = 0, 0, 0, false, false, 0, false
+			rq.kind, rq.data, rq.table, rq.dirty, rq.meta, rq.result, rq.quiet, rq.zeroFill = 0, 0, 0, false, false, 0, false, false
 		case phDone:
-			rq.kind, rq.data, rq.table, rq.dirty = 0, 0, 0, false
+			rq.kind, rq.data, rq.table, rq.dirty, rq.zeroFill = 0, 0, 0, false, false
 			if rq.write {
 				rq.result = 0
 			}
@@ -559,9 +568,12 @@ func (p *Protocol) Canonicalize(s *ProtocolState) {
 		return
 	}
 
-	// Walk the state from its roots, numbering slots as first met.
+	// Walk the state from its roots, numbering slots as first met. A
+	// zero-cluster entry is no slot: it keeps its value, and the walk
+	// does not meet it.
 	var order [maxSlots + 1]uint8 // order[new] = old
-	var label [maxSlots + 1]uint8 // label[old] = new
+	var label [maxSlots + 2]uint8 // label[old] = new
+	label[p.zero] = p.zero
 	n := uint8(0)
 	visit := func(old uint8) {
 		if old != 0 && label[old] == 0 {
@@ -651,7 +663,8 @@ func (p *Protocol) collectGarbage(s *ProtocolState) {
 	// bit is slot v's bit; slot numbers are at most maxSlots, below 32
 	// (the mask spares the compare a shift by 32 or more would need).
 	bit := func(v uint8) uint32 { return 1 << (v & 31) }
-	var met uint32 // bit i: slot i is met (bit 0, "none", ignored)
+	var met uint32               // bit i: slot i is met (bit 0, "none", ignored)
+	none := bit(0) | bit(p.zero) // no slot: unallocated, or a zero cluster
 	for e := 0; e < c.L1Entries; e++ {
 		met |= bit(s.l1Cache[e]) | bit(s.l1Disk[e]) | bit(s.l1Snap[e])
 	}
@@ -662,7 +675,7 @@ func (p *Protocol) collectGarbage(s *ProtocolState) {
 			met |= bit(rq.snap[k])
 		}
 	}
-	met &^= 1
+	met &^= none
 	// The tables met refer to more slots: follow them until none is new.
 	for todo := met; todo != 0; {
 		i := bits.TrailingZeros32(todo)
@@ -675,7 +688,7 @@ func (p *Protocol) collectGarbage(s *ProtocolState) {
 		for k := 0; k < c.Clusters; k++ {
 			refs |= bit(sl.disk[k]) | bit(sl.cache[k]) | bit(sl.snap[k])
 		}
-		refs &^= met | 1
+		refs &^= met | none
 		met |= refs
 		todo |= refs
 	}

@@ -22,6 +22,8 @@ func TestProtocolConfigValidate(t *testing.T) {
 		{"too many sectors", func(c *ProtocolConfig) { c.Sectors = 9 }, "sectors per cluster is 9, want 1 to 8"},
 		{"no L1", func(c *ProtocolConfig) { c.L1Entries = 0 }, "L1 entries is 0"},
 		{"too many clusters", func(c *ProtocolConfig) { c.Clusters = 99 }, "clusters per table is 99"},
+		{"write-zeroes in the mix", func(c *ProtocolConfig) { c.Ops = "wzr" }, ""},
+		{"unknown op in the mix", func(c *ProtocolConfig) { c.Ops = "wxr" }, `request mix "wxr": want only r (read), w (write), z (write-zeroes) and f (flush)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,6 +86,8 @@ func TestPackRoundTrip(t *testing.T) {
 		{Requests: 2, L1Entries: 3, Clusters: 3, Sectors: 1, UnorderedMeta: true, Reopen: true},
 		{Requests: 3, L1Entries: 8, Clusters: 8, Sectors: 8, NoSymmetry: true},
 		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 2, Reopen: true, Ops: "wfwf"},
+		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 1, Backing: true, Reopen: true, Ops: "zwzr"},
+		{Requests: 3, L1Entries: 2, Clusters: 3, Sectors: 1, Backing: true, Reopen: true, UnorderedMeta: true, Ops: "zzw", Start: StartTable},
 	}
 	for _, c := range configs {
 		t.Run(c.String(), func(t *testing.T) {
@@ -128,6 +132,8 @@ func TestPackDelta(t *testing.T) {
 		{Requests: 2, L1Entries: 3, Clusters: 3, Sectors: 1, UnorderedMeta: true, Reopen: true},
 		{Requests: 3, L1Entries: 2, Clusters: 8, Sectors: 2, NoSymmetry: true},
 		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 2, Reopen: true, Ops: "wfwf", Start: StartPrealloc},
+		{Requests: 4, L1Entries: 2, Clusters: 2, Sectors: 1, Backing: true, Reopen: true, Ops: "zwzf"},
+		{Requests: 3, L1Entries: 2, Clusters: 2, Sectors: 1, Backing: true, NoSymmetry: true, Ops: "zwz"},
 	}
 	for _, c := range configs {
 		t.Run(c.String(), func(t *testing.T) {
@@ -239,6 +245,9 @@ func TestWorkloads(t *testing.T) {
 		// as if it were not there: sector 0, then 4 choices.
 		{ProtocolConfig{Requests: 3, L1Entries: 2, Clusters: 2, Sectors: 2, Ops: "wfw"}, 4},
 		{ProtocolConfig{Requests: 3, L1Entries: 2, Clusters: 2, Sectors: 2, Ops: "fff"}, 1},
+		// A write-zeroes chooses its sector as a write does.
+		{ProtocolConfig{Requests: 2, L1Entries: 2, Clusters: 2, Sectors: 2, Ops: "zw"}, 4},
+		{ProtocolConfig{Requests: 3, L1Entries: 2, Clusters: 2, Sectors: 2, Ops: "wzr"}, 19},
 	}
 	for _, tc := range tests {
 		got := tc.cfg.Workloads()
@@ -252,6 +261,9 @@ func TestWorkloads(t *testing.T) {
 				key += o.String() + ","
 				if o.Sector >= tc.cfg.GuestSectors() {
 					t.Fatalf("%v: workload %s addresses sector %d of %d", tc.cfg, key, o.Sector, tc.cfg.GuestSectors())
+				}
+				if o.Zeroes && !strings.Contains(tc.cfg.Ops, "z") {
+					t.Fatalf("%v: workload %s writes zeroes, which only Ops asks for", tc.cfg, key)
 				}
 			}
 			if seen[key] {

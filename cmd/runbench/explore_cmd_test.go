@@ -28,7 +28,7 @@ func TestExploreCommand(t *testing.T) {
 		{"bad mode", "-mode sim", exitUsage, nil, `mode "sim"`, ""},
 		{"config and a flag it sets", "-config n3-2x2x2 -requests 2", exitUsage, nil, "-config sets -requests", ""},
 		{"bad config", "-config n3-2x2", exitUsage, nil, "want L1xCLUSTERSxSECTORS", ""},
-		{"bad mix", "-ops wwx -requests 3", exitUsage, nil, "want only r (read), w (write) and f (flush)", ""},
+		{"bad mix", "-ops wwx -requests 3", exitUsage, nil, "want only r (read), w (write), z (write-zeroes) and f (flush)", ""},
 		{"config with a mix", "-config w3r1-2x2x1 -policy freeze-any", exitHolds,
 			[]string{"explore w3r1-2x2x1: model, 4 requests, 2 L1 x 2 clusters x 1 sectors, no backing, reopen, requests wwwr", "freeze-any (declared safe): HOLDS"}, "", ""},
 		{"safe policies hold", "-policy serial,freeze-any", exitHolds,
