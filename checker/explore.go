@@ -59,7 +59,9 @@ type ExploreConfig struct {
 	// impl.Options.UnorderedMetadata. It shows what the ordering buys.
 	UnorderedMeta bool
 	// Ops, if not empty, fixes each request's operation in submission
-	// order, 'w' write, 'r' read or 'f' flush (model.ProtocolConfig.Ops).
+	// order, 'w' write, 'r' read, 'z' write-zeroes or 'f' flush
+	// (model.ProtocolConfig.Ops). In impl mode a write-zeroes is an
+	// impl.ReqWriteZeroes of the one model sector.
 	Ops string
 	// Start is the image the requests start from: empty (""),
 	// model.StartTable or model.StartPrealloc (model.ProtocolConfig.Start).

@@ -25,7 +25,8 @@ import (
 // sector is 4096/Sectors bytes (Sectors must divide 8) and with one
 // sector a write covers its whole cluster, as in the model. The
 // workloads are those of the protocol model (model.ProtocolConfig
-// Workloads); each request is one read or write of one model sector.
+// Workloads); each request is one read, write or write-zeroes
+// (impl.ReqWriteZeroes, no buffer) of one model sector, or a flush.
 // With UnorderedMeta every generation of the image is opened with
 // impl.Options.UnorderedMetadata.
 //
@@ -505,6 +506,8 @@ func (x *implExplorer) newRun(wl []model.WorkloadOp, tracing bool) (*implRun, er
 		switch {
 		case op.Flush:
 			*q = impl.Request{Op: impl.ReqFlush}
+		case op.Zeroes:
+			*q = impl.Request{Op: impl.ReqWriteZeroes, Off: q.Off, Len: x.secBytes}
 		case op.Write:
 			q.Op = impl.ReqWrite
 		}
@@ -596,7 +599,10 @@ func (r *implRun) apply(m implMove) error {
 			op := r.wl[r.submitted]
 			c := &r.x.cfg
 			what := "read"
-			if op.Write {
+			switch {
+			case op.Zeroes:
+				what = "write-zeroes"
+			case op.Write:
 				what = "write"
 			}
 			if op.Flush {
@@ -979,14 +985,14 @@ func parseSchedule(s string, cfg ExploreConfig) ([]model.WorkloadOp, []implMove,
 			wl = append(wl, model.WorkloadOp{Flush: true})
 			continue
 		}
-		if len(t) < 2 || (t[0] != 'w' && t[0] != 'r') {
-			return nil, nil, fmt.Errorf("schedule %q: workload op %q: want w<sector>, r<sector> or f", s, t)
+		if len(t) < 2 || (t[0] != 'w' && t[0] != 'r' && t[0] != 'z') {
+			return nil, nil, fmt.Errorf("schedule %q: workload op %q: want w<sector>, r<sector>, z<sector> or f", s, t)
 		}
 		n, err := strconv.Atoi(t[1:])
 		if err != nil || n < 0 || n >= cfg.protocolConfig().GuestSectors() {
 			return nil, nil, fmt.Errorf("schedule %q: workload op %q: sector must be 0 to %d", s, t, cfg.protocolConfig().GuestSectors()-1)
 		}
-		wl = append(wl, model.WorkloadOp{Write: t[0] == 'w', Sector: n})
+		wl = append(wl, model.WorkloadOp{Write: t[0] == 'w', Zeroes: t[0] == 'z', Sector: n})
 	}
 	if len(wl) != cfg.Requests {
 		return nil, nil, fmt.Errorf("schedule %q has %d requests, the configuration %d", s, len(wl), cfg.Requests)

@@ -16,7 +16,7 @@ import (
 // REQUESTS is "n3" for three requests that may each read or write, or a
 // request mix in submission order, run-length coded: "w3r1" is three
 // writers then a reader (Ops "wwwr"), "w2f1w1" two writers, a flush and
-// a writer. The standard configuration is
+// a writer, "w1z1r1" a writer, a write-zeroes and a reader. The standard configuration is
 // "n3-2x2x2". The mode is not part of the name.
 func (c ExploreConfig) Name() string {
 	var b strings.Builder
@@ -106,8 +106,8 @@ func parseRequests(s string) (int, string, error) {
 	var ops strings.Builder
 	for len(s) > 0 {
 		op := s[0]
-		if op != 'w' && op != 'r' && op != 'f' {
-			return 0, "", fmt.Errorf("requests %q: want nN or a mix of wN, rN and fN (writers, readers, flushes), as w3r1 or w2f1w1", s)
+		if op != 'w' && op != 'r' && op != 'z' && op != 'f' {
+			return 0, "", fmt.Errorf("requests %q: want nN or a mix of wN, rN, zN and fN (writers, readers, write-zeroes, flushes), as w3r1 or w2f1w1", s)
 		}
 		j := 1
 		for j < len(s) && s[j] >= '0' && s[j] <= '9' {

@@ -11,7 +11,7 @@ func TestExploreName(t *testing.T) {
 	if got := std.Name(); got != "n3-2x2x2" {
 		t.Errorf("standard configuration named %q, want n3-2x2x2", got)
 	}
-	for _, name := range []string{"n3-2x2x2", "w3r1-2x2x1-backing", "r1w2r1-1x3x1-noreopen-snapshot-leaks-nosym", "n6-2x2x2", "w3r1-2x2x2-prealloc", "n3-2x2x2-table-backing", "w2f1w1-2x2x2"} {
+	for _, name := range []string{"n3-2x2x2", "w3r1-2x2x1-backing", "r1w2r1-1x3x1-noreopen-snapshot-leaks-nosym", "n6-2x2x2", "w3r1-2x2x2-prealloc", "n3-2x2x2-table-backing", "w2f1w1-2x2x2", "w1z2r1-2x2x1-table-backing"} {
 		cfg, err := ParseExploreName(name, std)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -26,6 +26,7 @@ func TestExploreName(t *testing.T) {
 	for _, tc := range []struct{ name, want string }{
 		{"n3", "want REQUESTS-"},
 		{"x3-2x2x2", "want nN or a mix"},
+		{"w1y1-2x2x2", "a mix of wN, rN, zN and fN"},
 		{"w-2x2x2", "w needs a count"},
 		{"n3-2x2", "want L1xCLUSTERSxSECTORS"},
 		{"n3-2x2xq", `"q" is not a number`},

@@ -44,7 +44,8 @@ func (r *exploreRecorder) MaxAllocInFlight() int {
 }
 
 // Submit records q's call and submits it; q's Done, if set, runs after
-// the return is recorded. q must cover whole sectors.
+// the return is recorded. q must cover whole sectors (a write-zeroes by
+// its Len).
 func (r *exploreRecorder) Submit(q *impl.Request) {
 	r.nextID++
 	id := r.nextID
@@ -55,10 +56,12 @@ func (r *exploreRecorder) Submit(q *impl.Request) {
 		history.StampWrite(q.Buf, id, q.Off/model.SectorSize)
 	case impl.ReqFlush:
 		act = history.ActFlush
+	case impl.ReqWriteZeroes:
+		act = history.ActWriteZeroes
 	}
 	r.hist.Events = append(r.hist.Events, history.Event{
 		Kind: history.Call, ID: id, Action: act,
-		Sector: q.Off / model.SectorSize, Sectors: uint64(len(q.Buf)) / model.SectorSize, Client: int(id),
+		Sector: q.Off / model.SectorSize, Sectors: q.Length() / model.SectorSize, Client: int(id),
 	})
 	orig := q.Done
 	q.Done = func(q *impl.Request) {

@@ -522,6 +522,11 @@ func TestExploreStateCounts(t *testing.T) {
 		{"n3-2x2x2", ExploreImpl, "freeze-any", 20686, 0},
 		{"w1f1w1-1x2x2", ExploreImpl, "overlap", 2167, 0},
 		{"w2r1-2x2x2-table", ExploreImpl, "overlap", 17613, 0},
+		// Write-zeroes (TestExploreWriteZeroes).
+		{"w1z1r1-2x2x1-table-backing", ExploreModel, "overlap", 673, 1262},
+		{"w1z1r1-2x2x2-backing", ExploreModel, "per-table", 1071, 2298},
+		{"z1w1-2x2x1-table-backing", ExploreImpl, "overlap", 200, 0},
+		{"w1z1r1-2x2x1-table-backing", ExploreImpl, "overlap", 8408, 0},
 	} {
 		t.Run(fmt.Sprintf("config=%s/mode=%s/policy=%s", tc.config, tc.mode, tc.policy), func(t *testing.T) {
 			if propRace && tc.mode == ExploreImpl {

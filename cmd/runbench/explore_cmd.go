@@ -56,7 +56,7 @@ func exploreMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.NoSymmetry, "no-symmetry", false, "disable symmetry reduction (impl mode: run every workload, not one per symmetry class)")
 	fs.BoolVar(&cfg.NoReduction, "no-reduction", false, "disable the partial-order reduction (impl mode)")
 	fs.BoolVar(&cfg.UnorderedMeta, "unordered-meta", false, "explore the engine without its ordered metadata writer: every table update written at once, in flight beside others of the same sector")
-	fs.StringVar(&cfg.Ops, "ops", "", "request `mix` in submission order, w (write), r (read) or f (flush) per request, as wwfr; empty lets each request read or write")
+	fs.StringVar(&cfg.Ops, "ops", "", "request `mix` in submission order, w (write), r (read), z (write-zeroes) or f (flush) per request, as wwfr or wzr; empty lets each request read or write (never write-zeroes)")
 	fs.StringVar(&cfg.Start, "start", "", "the image the requests start from: empty (the default), table (an L2 table under L1 entry 0, no cluster allocated) or prealloc (every cluster under L1 entry 0 allocated)")
 	config := fs.String("config", "", "the configuration by its short `name`, as every verdict prints it (n3-2x2x2, w3r1-2x2x1-backing-snapshot; see checker.ExploreConfig.Name), instead of the flags it sets")
 	leaks := fs.String("leaks", "ignore", "leaked clusters at the end: `ignore` (counted in the facts) or violation (space lost is a defect too)")
