@@ -103,6 +103,22 @@ func StandardExploreConfig(mode ExploreMode) ExploreConfig {
 	return ExploreConfig{Mode: mode, Requests: 3, L1Entries: 2, Clusters: 2, Sectors: 2, Reopen: true}
 }
 
+// ZeroesExploreConfigs returns the configurations of the write-zeroes
+// verdict: a write, a write-zeroes and a read (in every submission
+// order's choice of sectors) over 2 L1 entries x 2 clusters, with a
+// backing file and an L2 table under L1 entry 0, with one sector a
+// cluster (a write-zeroes covers its cluster whole: zero-cluster entries,
+// allocations of metadata only) and with two (it covers part: zero data
+// with the copy-on-write fill).
+func ZeroesExploreConfigs() []ExploreConfig {
+	var out []ExploreConfig
+	for _, sectors := range []int{1, 2} {
+		out = append(out, ExploreConfig{Mode: ExploreModel, Requests: 3, L1Entries: 2, Clusters: 2, Sectors: sectors,
+			Backing: true, Reopen: true, Ops: "wzr", Start: model.StartTable})
+	}
+	return out
+}
+
 // TableWrites returns the table-write scheme the configuration explores:
 // model.Snapshot with UnorderedMeta, model.Ordered otherwise.
 func (c ExploreConfig) TableWrites() model.TableWrites {

@@ -480,7 +480,7 @@ func writeMarkdown(b *bytes.Buffer, r *report) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", pol, v.Claims, v.ImageCheck, v.Linearizable, v.Verdict, ce)
 	}
 	if len(r.CheckerRows) > 0 {
-		fmt.Fprintf(b, "\n## Every checker's verdict\n\nEach policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the crash explorer bounded, linearizability over the measured runs' histories.\n\n| policy | table writes | claims | %s |\n|---|---|---|%s\n",
+		fmt.Fprintf(b, "\n## Every checker's verdict\n\nEach policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the write-zeroes explorer exhaustively on mixes of a write, a write-zeroes and a read over a backing file (chosen for write-zeroes, so an unsafe claim it does not confirm is no disagreement), the crash explorer bounded, linearizability over the measured runs' histories.\n\n| policy | table writes | claims | %s |\n|---|---|---|%s\n",
 			strings.Join(r.Checkers, " | "), strings.Repeat("---|", len(r.Checkers)))
 		for _, row := range r.CheckerRows {
 			cells := make([]string, len(row.Cells))
@@ -599,7 +599,7 @@ div.seq { overflow-x: auto; border: 1px solid #eee; margin: 0.5em 0; }
 {{end}}</table>
 
 {{if .CheckerRows}}<h2>Every checker's verdict</h2>
-<p class="prov">Each policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the crash explorer bounded, linearizability over the measured runs' histories. Red: the checker disagrees with the claim.</p>
+<p class="prov">Each policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the write-zeroes explorer exhaustively on mixes of a write, a write-zeroes and a read over a backing file (chosen for write-zeroes, so an unsafe claim it does not confirm is no disagreement), the crash explorer bounded, linearizability over the measured runs' histories. Red: the checker disagrees with the claim.</p>
 <table>
 <tr><th>policy</th><th>table writes</th><th>claims</th>{{range .Checkers}}<th>{{.}}</th>{{end}}</tr>
 {{range .CheckerRows}}<tr{{if .Bad}} class="bad"{{end}}><td>{{.Policy}}</td><td>{{.TableWrites}}</td><td>{{.Claim}}</td>{{range .Cells}}<td{{if .Bad}} class="bad"{{end}}>{{.Text}}</td>{{end}}</tr>

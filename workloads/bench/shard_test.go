@@ -38,14 +38,14 @@ func TestPlanShardCovers(t *testing.T) {
 				for _, j := range p.checks {
 					checks[j.String()]++
 				}
-				if p.nChecks != 30 {
-					t.Errorf("%d checks in all, want 30", p.nChecks)
+				if want := 5 * 2 * len(verdictCheckers); p.nChecks != want {
+					t.Errorf("%d checks in all, want %d (5 policies x 2 table-write schemes x %d checkers)", p.nChecks, want, len(verdictCheckers))
 				}
 				total += p.share
 				maxShare = max(maxShare, p.share)
 			}
-			if len(configs) != all || len(checks) != 30 {
-				t.Errorf("the shards cover %d of %d configurations and %d of 30 checks", len(configs), all, len(checks))
+			if want := 5 * 2 * len(verdictCheckers); len(configs) != all || len(checks) != want {
+				t.Errorf("the shards cover %d of %d configurations and %d of %d checks", len(configs), all, len(checks), want)
 			}
 			for c, times := range configs {
 				if times != 1 {

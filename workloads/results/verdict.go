@@ -18,6 +18,10 @@ const (
 	// CheckerCrash is the crash explorer: crashes at every completion
 	// boundary of bounded completion orders of the real engine.
 	CheckerCrash = "crash-explorer"
+	// CheckerZeroes is the exhaustive explorer over the protocol model on
+	// mixes of a write, a write-zeroes and a read over a backing file,
+	// where write-zeroes allocate: zero-cluster entries and zero data.
+	CheckerZeroes = "zeroes-explorer"
 	// CheckerLinearizability is porcupine over the histories of the
 	// measured runs.
 	CheckerLinearizability = "linearizability"
@@ -25,7 +29,7 @@ const (
 
 // Checkers lists the checker names, in table order.
 func Checkers() []string {
-	return []string{CheckerModel, CheckerImpl, CheckerCrash, CheckerLinearizability}
+	return []string{CheckerModel, CheckerImpl, CheckerCrash, CheckerZeroes, CheckerLinearizability}
 }
 
 // CheckersIn returns the checkers with a verdict in vs, in table order.
@@ -130,7 +134,7 @@ func Disagreements(vs []Verdict) []Verdict {
 func (v Verdict) Cell() string {
 	var parts []string
 	switch {
-	case v.States > 0 && v.Checker == CheckerModel:
+	case v.States > 0 && (v.Checker == CheckerModel || v.Checker == CheckerZeroes):
 		parts = append(parts, fmt.Sprintf("%d states", v.States))
 	case v.CrashPoints > 0:
 		parts = append(parts, fmt.Sprintf("%d crash points", v.CrashPoints))
@@ -254,7 +258,7 @@ func WriteVerdictSummary(w io.Writer, vs []Verdict) error {
 		}
 		return v.Outcome
 	}
-	short := map[string]string{CheckerModel: "model", CheckerImpl: "impl", CheckerCrash: "crash", CheckerLinearizability: "runs"}
+	short := map[string]string{CheckerModel: "model", CheckerImpl: "impl", CheckerCrash: "crash", CheckerZeroes: "zeroes", CheckerLinearizability: "runs"}
 	names := make([]string, len(checkers))
 	for i, c := range checkers {
 		names[i] = short[c]
