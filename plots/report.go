@@ -181,12 +181,44 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 		"Each run's record in runs.json names the image's allocation scheme (scheme: fill, grow, meta). With the defaults, fill=elide grow=1 meta=writeback, a 4 KiB write to a fresh cluster writes its 4 KiB alone into space the image grew ahead (the rest reads as zeros), and L2 updates are written back in batches, before a flush completes; fill=merged writes the whole cluster instead, so at 64 KiB clusters on nvme the 2.5 GB/s link caps parallel allocation near 38K writes/s, and meta=writethrough writes each L2 update before its write completes, as QEMU's QED does.",
 		"Leaked clusters are not corruption (qemu-img check repairs them), but clusters leaked while writes raced for a cluster are where writes went that no table references: data the guest wrote and will not read back. Checked runs read their regions back after the measured phase, so the linearizability check sees such lost writes.",
 	}
+	r.Notes = append(r.Notes, failedRunNotes(in.Results.Runs)...)
 	var full bytes.Buffer
 	if err := results.WriteTable(&full, in.Summaries, in.Baseline); err != nil {
 		return nil, err
 	}
 	r.Full = full.String()
 	return r, nil
+}
+
+// maxFailedNotes bounds the failed runs the report describes one by one.
+const maxFailedNotes = 10
+
+// failedRunNotes returns a note for each failed run of runs (at most
+// maxFailedNotes, then one counting the rest): which run, its seed, and
+// why, as its error says (its configuration's figures are those of its
+// other repetitions).
+func failedRunNotes(runs []results.Record) []string {
+	var out []string
+	n := 0
+	for _, r := range runs {
+		if r.Error == "" {
+			continue
+		}
+		n++
+		if n > maxFailedNotes {
+			continue
+		}
+		msg := r.Error
+		if len(msg) > 400 {
+			msg = msg[:400] + "..."
+		}
+		out = append(out, fmt.Sprintf("A run failed: %s on %s at queue depth %d (%s %s), repetition %d, seed %d: %s. Its configuration's figures are those of its other repetitions.",
+			r.Policy, r.Workload, r.QD, r.Backend, r.Device, r.Repeat, r.Seed, strings.TrimSuffix(msg, ".")))
+	}
+	if n > maxFailedNotes {
+		out = append(out, fmt.Sprintf("%d more runs failed; runs.json holds every run's error.", n-maxFailedNotes))
+	}
+	return out
 }
 
 // baselinesText says what the baselines among sums are and how they

@@ -55,3 +55,27 @@ func TestReportHostNotes(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedRunNotes checks the report says which runs failed and why,
+// and bounds the list.
+func TestFailedRunNotes(t *testing.T) {
+	ok := results.Record{Policy: "serial", Workload: "rewrite", QD: 1}
+	bad := results.Record{Policy: "qemu-qed", Workload: "same-cluster", QD: 4, Backend: "file", Device: "ext4", Repeat: 5, Seed: 9,
+		Error: "qemu-img bench ...: signal: aborted: qed.c:1161: Assertion `s->allocating_acb == NULL' failed."}
+	notes := failedRunNotes([]results.Record{ok, bad})
+	if len(notes) != 1 || !strings.Contains(notes[0], "qemu-qed on same-cluster at queue depth 4 (file ext4), repetition 5, seed 9") ||
+		!strings.Contains(notes[0], "allocating_acb == NULL' failed. Its") {
+		t.Errorf("notes = %q", notes)
+	}
+	if notes := failedRunNotes([]results.Record{ok}); len(notes) != 0 {
+		t.Errorf("no failure, notes %q", notes)
+	}
+	many := make([]results.Record, maxFailedNotes+3)
+	for i := range many {
+		many[i] = bad
+	}
+	notes = failedRunNotes(many)
+	if len(notes) != maxFailedNotes+1 || notes[maxFailedNotes] != "3 more runs failed; runs.json holds every run's error." {
+		t.Errorf("%d notes, last %q", len(notes), notes[len(notes)-1])
+	}
+}

@@ -145,7 +145,7 @@ func (s *Setup) run(ctx context.Context, m workloads.Matrix, stdout, progress io
 	}
 	res := &results.Results{Provenance: prov, Runs: o.runs}
 	if jobs := s.verdictJobs(); len(jobs) > 0 {
-		fmt.Fprintf(stdout, "runbench: verdicts: model, engine and crash explorers, ordered and snapshot table writes\n")
+		fmt.Fprintf(stdout, "runbench: verdicts: model, engine, crash and write-zeroes explorers, ordered and snapshot table writes\n")
 		vs, err := runVerdictJobs(jobs)
 		if err != nil {
 			return res, err
