@@ -45,6 +45,7 @@ type report struct {
 	// Counterexamples each violation's steps.
 	Checkers        []string
 	CheckerRows     []checkerRow
+	CheckersText    template.HTML // checkersText, a constant of ours
 	Counterexamples []counterexampleView
 	Headlines       []string
 	Throughput      []throughputTable
@@ -154,6 +155,7 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 	}
 	r.Verdicts = verdicts(dir, in)
 	r.Checkers, r.CheckerRows, r.Counterexamples = checkerVerdicts(dir, in.Results.Verdicts)
+	r.CheckersText = template.HTML(checkersText)
 	trusted := map[string]bool{}
 	for i, v := range r.Verdicts {
 		trusted[v.Policy] = !v.Bad && in.Policies[i].Expect == model.Safe
@@ -189,6 +191,10 @@ func buildReport(dir string, in ReportInput) (*report, error) {
 	r.Full = full.String()
 	return r, nil
 }
+
+// checkersText explains the table of every checker's verdict, in both
+// renderings of the report.
+const checkersText = "Each policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the write-zeroes explorer exhaustively on mixes of a write, a write-zeroes and a read over a backing file (chosen for write-zeroes, so an unsafe claim it does not confirm is no disagreement), the crash explorer bounded, linearizability over the measured runs' histories."
 
 // maxFailedNotes bounds the failed runs the report describes one by one.
 const maxFailedNotes = 10
@@ -512,8 +518,8 @@ func writeMarkdown(b *bytes.Buffer, r *report) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", pol, v.Claims, v.ImageCheck, v.Linearizable, v.Verdict, ce)
 	}
 	if len(r.CheckerRows) > 0 {
-		fmt.Fprintf(b, "\n## Every checker's verdict\n\nEach policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the write-zeroes explorer exhaustively on mixes of a write, a write-zeroes and a read over a backing file (chosen for write-zeroes, so an unsafe claim it does not confirm is no disagreement), the crash explorer bounded, linearizability over the measured runs' histories.\n\n| policy | table writes | claims | %s |\n|---|---|---|%s\n",
-			strings.Join(r.Checkers, " | "), strings.Repeat("---|", len(r.Checkers)))
+		fmt.Fprintf(b, "\n## Every checker's verdict\n\n%s\n\n| policy | table writes | claims | %s |\n|---|---|---|%s\n",
+			checkersText, strings.Join(r.Checkers, " | "), strings.Repeat("---|", len(r.Checkers)))
 		for _, row := range r.CheckerRows {
 			cells := make([]string, len(row.Cells))
 			for i, c := range row.Cells {
@@ -631,7 +637,7 @@ div.seq { overflow-x: auto; border: 1px solid #eee; margin: 0.5em 0; }
 {{end}}</table>
 
 {{if .CheckerRows}}<h2>Every checker's verdict</h2>
-<p class="prov">Each policy's claim under each table-write scheme (ordered: our engine's metadata writer; snapshot: QEMU's, each table write a snapshot of its sector, several in flight), and what each checker found: the explorers exhaustively on their standard configuration, the write-zeroes explorer exhaustively on mixes of a write, a write-zeroes and a read over a backing file (chosen for write-zeroes, so an unsafe claim it does not confirm is no disagreement), the crash explorer bounded, linearizability over the measured runs' histories. Red: the checker disagrees with the claim.</p>
+<p class="prov">{{.CheckersText}} Red: the checker disagrees with the claim.</p>
 <table>
 <tr><th>policy</th><th>table writes</th><th>claims</th>{{range .Checkers}}<th>{{.}}</th>{{end}}</tr>
 {{range .CheckerRows}}<tr{{if .Bad}} class="bad"{{end}}><td>{{.Policy}}</td><td>{{.TableWrites}}</td><td>{{.Claim}}</td>{{range .Cells}}<td{{if .Bad}} class="bad"{{end}}>{{.Text}}</td>{{end}}</tr>
